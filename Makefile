@@ -1,0 +1,51 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Everything else here is for developers.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_DB ?= $(CURDIR)/.demo/alliance-demo.sqlite3
+
+.PHONY: demo test lint bench eval train venv dev clean
+
+# A stamp per extra, so editing pyproject.toml reinstalls but nothing else does.
+$(BIN)/.base-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(BIN)/.dev-installed: pyproject.toml $(BIN)/.base-installed
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/.base-installed
+dev: $(BIN)/.dev-installed
+
+demo: $(BIN)/.base-installed
+	mkdir -p $(dir $(DEMO_DB))
+	$(BIN)/alliance demo --db $(DEMO_DB) --host $(HOST) --port $(PORT)
+
+test: $(BIN)/.dev-installed
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests bench eval training
+	$(BIN)/mypy
+
+bench: $(BIN)/.dev-installed
+	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+eval: $(BIN)/.dev-installed
+	$(BIN)/python eval/evaluate.py
+	$(BIN)/python eval/matching_simulation.py
+
+# Training needs ../shared/data and the CPU torch wheel; a user's clone does not need it.
+train: $(BIN)/.dev-installed
+	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[train]"
+	$(BIN)/python training/train_text_models.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""transcripts package."""
