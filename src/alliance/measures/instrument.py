@@ -1,0 +1,534 @@
+"""The instrument model: a questionnaire defined as data.
+
+One :class:`Instrument` per questionnaire (PHQ-9, WAI-SR, …), parsed from a YAML file by
+:mod:`alliance.measures.registry` and validated here. Everything the rest of Alliance needs to
+score and interpret a response lives on the model: items and their answer options, subscales,
+the scoring rule and its missing-item rule, severity bands, direction, reliable-change
+parameters, the clinical cut-off and alert thresholds.
+
+The models are frozen pydantic v2 models. Cross-field checks (a subscale naming an unknown
+item, overlapping bands, …) raise ``ValueError`` with a message that *starts with the path* of
+the offending field (``subscales[1] (task).items[2]: …``) so the loader can report one line
+that names the item and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ItemType = Literal["choice", "text", "integer", "boolean"]
+Kind = Literal["alliance", "outcome", "feedback", "goals", "other"]
+Direction = Literal["higher_is_better", "higher_is_worse"]
+
+_IDENT = r"^[A-Za-z][A-Za-z0-9_]*$"
+_LINK_ID = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Coding(_Frozen):
+    """A code in a code system (used for FHIR Observation codes, e.g. LOINC)."""
+
+    system: str = Field(min_length=1, description="Code system URI, e.g. http://loinc.org.")
+    code: str = Field(min_length=1)
+    display: str | None = None
+
+
+class AnswerOption(_Frozen):
+    """One answer of a choice item: the code stored in responses, its label, and its score."""
+
+    code: str = Field(min_length=1, description="What a response records, e.g. '2' or 'yes'.")
+    label: str = Field(min_length=1, description="What the respondent reads.")
+    score: float = Field(description="Points this answer is worth before reverse scoring.")
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code_from_number(cls, value: object) -> object:
+        # YAML authors write `code: 0`; a response column read from CSV holds 0 too. Store the
+        # canonical text form so that 0, 0.0 and "0" all mean the same answer.
+        if isinstance(value, bool):
+            raise ValueError("must be text or a number, not true/false")
+        if isinstance(value, int | float):
+            return canonical_code(value)
+        return value
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _score_is_number(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+def canonical_code(value: float) -> str:
+    """Text form of a numeric answer code: ``2`` and ``2.0`` both become ``'2'``."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+class Item(_Frozen):
+    """One question.
+
+    ``choice`` items score through their options; ``integer`` items score as the number given
+    (between ``min_value`` and ``max_value``); ``boolean`` items score 1 for true and 0 for
+    false; ``text`` items are never scored. ``reverse`` flips the item's score within its own
+    range (score' = min + max − score). ``in_total`` False keeps a scored item out of the total
+    (it may still form a subscale, e.g. the session-feedback "good fit?" question).
+    ``required`` is for forms (check-in pages, FHIR); scoring applies the instrument's
+    missing-item rule whatever ``required`` says.
+    """
+
+    link_id: str = Field(alias="linkId", pattern=_LINK_ID, max_length=64)
+    text: str = Field(min_length=1)
+    type: ItemType = "choice"
+    options: tuple[AnswerOption, ...] = ()
+    min_value: int | None = None
+    max_value: int | None = None
+    reverse: bool = False
+    required: bool = True
+    in_total: bool = True
+    subscale: str | None = Field(
+        None, description="Informational: the subscale that lists this item, if any."
+    )
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> Item:
+        if self.type == "choice":
+            if not self.options:
+                raise ValueError("options: a choice item needs at least one answer option")
+            codes = [o.code for o in self.options]
+            for index, code in enumerate(codes):
+                if codes.index(code) != index:
+                    raise ValueError(f"options[{index}].code: duplicate code {code!r}")
+            if self.min_value is not None or self.max_value is not None:
+                raise ValueError("min_value: only integer items have min_value/max_value")
+        elif self.type == "integer":
+            if self.options:
+                raise ValueError("options: integer items take min_value/max_value, not options")
+            if self.min_value is None or self.max_value is None:
+                raise ValueError("min_value: integer items need min_value and max_value")
+            if self.min_value >= self.max_value:
+                raise ValueError("max_value: must be greater than min_value")
+        else:
+            if self.options:
+                raise ValueError(f"options: {self.type} items have no answer options")
+            if self.min_value is not None or self.max_value is not None:
+                raise ValueError("min_value: only integer items have min_value/max_value")
+            if self.type == "text" and self.reverse:
+                raise ValueError("reverse: text items are not scored")
+        return self
+
+    @property
+    def scored(self) -> bool:
+        """True when answers to this item carry a number."""
+        return self.type != "text"
+
+    @property
+    def score_min(self) -> float:
+        """Lowest score this item can contribute (after reverse scoring)."""
+        return self._raw_range()[0]
+
+    @property
+    def score_max(self) -> float:
+        """Highest score this item can contribute (after reverse scoring)."""
+        return self._raw_range()[1]
+
+    def _raw_range(self) -> tuple[float, float]:
+        if self.type == "choice":
+            scores = [o.score for o in self.options]
+            return min(scores), max(scores)
+        if self.type == "integer":
+            low, high = self._int_bounds()
+            return float(low), float(high)
+        if self.type == "boolean":
+            return 0.0, 1.0
+        raise ValueError(f"item {self.link_id} is a text item and has no score")
+
+    def option(self, code: str) -> AnswerOption | None:
+        """The answer option with this code, or None."""
+        for candidate in self.options:
+            if candidate.code == code:
+                return candidate
+        return None
+
+    def score_answer(self, answer: object) -> float | None:
+        """Score one answer to this item (reverse scoring applied).
+
+        Returns None for a missing answer (None, NaN or blank text). Raises ``ValueError`` with
+        a short message when the answer is not allowed for this item.
+        """
+        if is_missing(answer):
+            return None
+        if self.type == "text":
+            if not isinstance(answer, str):
+                raise ValueError(f"expected text, got {answer!r}")
+            return None
+        raw = self._raw_score(answer)
+        if self.reverse:
+            low, high = self._raw_range()
+            return low + high - raw
+        return raw
+
+    def _raw_score(self, answer: object) -> float:
+        if self.type == "choice":
+            code = _answer_code(answer)
+            found = self.option(code) if code is not None else None
+            if found is None:
+                allowed = ", ".join(o.code for o in self.options)
+                raise ValueError(f"answer {_show(answer)} is not one of {allowed}")
+            return found.score
+        if self.type == "boolean":
+            if isinstance(answer, bool):
+                return 1.0 if answer else 0.0
+            number = _as_number(answer)
+            if number not in (0.0, 1.0):
+                text = str(answer).strip().lower()
+                if text in ("true", "yes"):
+                    return 1.0
+                if text in ("false", "no"):
+                    return 0.0
+                raise ValueError(f"answer {_show(answer)} is not true/false (1/0)")
+            assert number is not None
+            return number
+        # integer
+        number = _as_number(answer)
+        low, high = self._int_bounds()
+        if number is None or not number.is_integer():
+            raise ValueError(f"answer {_show(answer)} is not a whole number")
+        if not low <= number <= high:
+            raise ValueError(f"answer {_show(answer)} is outside {low}–{high}")
+        return number
+
+    def _int_bounds(self) -> tuple[int, int]:
+        # The validator guarantees both bounds on integer items.
+        if self.min_value is None or self.max_value is None:
+            raise ValueError(f"item {self.link_id} has no min_value/max_value")
+        return self.min_value, self.max_value
+
+
+def is_missing(answer: object) -> bool:
+    """None, NaN and blank text count as a missing answer."""
+    if answer is None:
+        return True
+    if isinstance(answer, float) and math.isnan(answer):
+        return True
+    if isinstance(answer, str) and not answer.strip():
+        return True
+    # pandas.NA / NaT and numpy NaN scalars compare unequal to themselves or refuse to.
+    try:
+        return bool(answer != answer)
+    except (TypeError, ValueError):
+        return True
+
+
+def _as_number(answer: object) -> float | None:
+    if isinstance(answer, bool):
+        return 1.0 if answer else 0.0
+    if isinstance(answer, int | float):
+        return float(answer)
+    if isinstance(answer, str):
+        try:
+            return float(answer.strip())
+        except ValueError:
+            return None
+    try:
+        return float(answer)  # type: ignore[arg-type]  # numpy scalars
+    except (TypeError, ValueError):
+        return None
+
+
+def _answer_code(answer: object) -> str | None:
+    if isinstance(answer, str):
+        text = answer.strip()
+        number = _as_number(text)
+        # "2.0" and "2" name the same numeric option.
+        return canonical_code(number) if number is not None and math.isfinite(number) else text
+    if isinstance(answer, bool):
+        return None
+    number = _as_number(answer)
+    if number is None or not math.isfinite(number):
+        return None
+    return canonical_code(number)
+
+
+def _show(answer: object) -> str:
+    if isinstance(answer, float) and answer.is_integer():
+        return str(int(answer))
+    return repr(answer) if isinstance(answer, str) else str(answer)
+
+
+class Subscale(_Frozen):
+    """A named group of items scored with the instrument's method (sum or mean)."""
+
+    name: str = Field(pattern=_IDENT, max_length=40, description="Used in `subscale_<name>`.")
+    title: str | None = None
+    items: tuple[str, ...] = Field(min_length=1, description="linkIds of the items.")
+    max_missing: int = Field(0, ge=0, description="Items that may be missing (prorated).")
+    code: Coding | None = Field(None, description="Observation code for FHIR export.")
+
+
+class ScoringRule(_Frozen):
+    """How the total (and each subscale) is computed.
+
+    ``sum``: total = Σ item scores; with k of n items missing and k ≤ ``max_missing`` the sum
+    is prorated to n·(Σ present)/(n−k) and, when ``round_prorated``, rounded half up to a whole
+    number. ``mean``: total = mean of the present item scores (the mean is its own
+    proration). The result is multiplied by ``multiplier`` (WHO-5: ×4 gives 0–100). More than
+    ``max_missing`` missing → the total is invalid (not an error).
+    """
+
+    method: Literal["sum", "mean"]
+    max_missing: int = Field(0, ge=0)
+    round_prorated: bool = True
+    multiplier: float = Field(1.0, gt=0)
+    source: str | None = Field(None, description="Where this scoring rule is published.")
+
+
+class Band(_Frozen):
+    """A severity band on the total's scale; ``min`` and ``max`` are both inclusive.
+
+    Bands are listed low to high and may touch (the higher band takes the shared value).
+    """
+
+    label: str = Field(min_length=1)
+    min: float
+    max: float
+
+
+class ReliableChange(_Frozen):
+    """Jacobson–Truax parameters: a baseline SD and a reliability, each with its source.
+
+    The reliable-change criterion is z·√2·SD·√(1−r) (z = 1.96 for 95 %).
+    """
+
+    sd: float = Field(gt=0)
+    reliability: float = Field(gt=0, lt=1)
+    sd_source: str = Field(min_length=1)
+    reliability_source: str = Field(min_length=1)
+    published_threshold: float | None = Field(
+        None, gt=0, description="A published reliable-change threshold these values reproduce."
+    )
+    published_threshold_source: str | None = None
+
+    @property
+    def standard_error_of_difference(self) -> float:
+        """S_diff = √2 · SD · √(1 − r) (Jacobson & Truax 1991)."""
+        return math.sqrt(2.0) * self.sd * math.sqrt(1.0 - self.reliability)
+
+    def criterion(self, z: float = 1.96) -> float:
+        """Smallest change in total that counts as reliable at this z."""
+        return z * self.standard_error_of_difference
+
+
+class ClinicalCutoff(_Frozen):
+    """The clinical cut-off on the total's scale.
+
+    ``method``: Jacobson–Truax ``a`` (2 SD beyond the clinical mean), ``b`` (2 SD inside the
+    normal mean), ``c`` (weighted midpoint), or ``published`` (a validated caseness cut-off).
+    ``inclusive``: the value itself lies in the clinical range. Which side is clinical follows
+    the instrument's direction (higher_is_worse: at/above; higher_is_better: at/below).
+    """
+
+    value: float
+    method: Literal["a", "b", "c", "published"]
+    source: str = Field(min_length=1)
+    inclusive: bool = True
+    clinical_mean: float | None = None
+    clinical_sd: float | None = Field(None, gt=0)
+    normal_mean: float | None = None
+    normal_sd: float | None = Field(None, gt=0)
+
+
+class Instrument(_Frozen):
+    """A questionnaire and everything needed to score and interpret it."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)
+    title: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    citation: str = Field(min_length=1)
+    licence: str = Field(min_length=1, description="Licence / permission note.")
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    kind: Kind
+    description: str | None = None
+    items: tuple[Item, ...] = Field(min_length=1)
+    subscales: tuple[Subscale, ...] = ()
+    scoring: ScoringRule
+    bands: tuple[Band, ...] = ()
+    bands_source: str | None = None
+    direction: Direction
+    reliable_change: ReliableChange | None = None
+    clinical_cutoff: ClinicalCutoff | None = None
+    alert_thresholds: dict[str, float] = Field(default_factory=dict)
+    alert_thresholds_source: str | None = None
+    total_code: Coding | None = Field(None, description="Observation code of the total score.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_answer_sets(cls, data: Any) -> Any:
+        # Files may define `answer_sets: {name: [options]}` once and write `options: name` on
+        # each item; the parsed model always carries the options on the item itself.
+        if not isinstance(data, dict) or "answer_sets" not in data:
+            return data
+        data = dict(data)
+        sets = data.pop("answer_sets")
+        if not isinstance(sets, dict):
+            raise ValueError("answer_sets: must be a mapping of name to a list of options")
+        items = data.get("items")
+        if isinstance(items, list):
+            expanded = []
+            for index, item in enumerate(items):
+                if isinstance(item, dict) and isinstance(item.get("options"), str):
+                    name = item["options"]
+                    if name not in sets:
+                        raise ValueError(
+                            f"{_item_path(index, item)}.options: no answer set named {name!r}"
+                        )
+                    item = {**item, "options": sets[name]}
+                expanded.append(item)
+            data["items"] = expanded
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Instrument:
+        seen: dict[str, int] = {}
+        for index, item in enumerate(self.items):
+            if item.link_id in seen:
+                first = seen[item.link_id]
+                raise ValueError(f"items[{index}] ({item.link_id}).linkId: same as items[{first}]")
+            seen[item.link_id] = index
+        total_items = self.total_items
+        if not total_items:
+            raise ValueError("items: at least one scored item must count towards the total")
+        if self.scoring.max_missing >= len(total_items):
+            raise ValueError(
+                f"scoring.max_missing: must be less than the {len(total_items)} items in the total"
+            )
+        names: set[str] = set()
+        for s_index, sub in enumerate(self.subscales):
+            path = f"subscales[{s_index}] ({sub.name})"
+            if sub.name in names:
+                raise ValueError(f"{path}.name: duplicate subscale name")
+            names.add(sub.name)
+            for i_index, link_id in enumerate(sub.items):
+                if link_id not in seen:
+                    raise ValueError(f"{path}.items[{i_index}]: unknown linkId {link_id!r}")
+                if not self.items[seen[link_id]].scored:
+                    raise ValueError(f"{path}.items[{i_index}]: {link_id} is a text item")
+                if sub.items.index(link_id) != i_index:
+                    raise ValueError(f"{path}.items[{i_index}]: {link_id} listed twice")
+            if sub.max_missing >= len(sub.items):
+                raise ValueError(
+                    f"{path}.max_missing: must be less than its {len(sub.items)} items"
+                )
+        for index, item in enumerate(self.items):
+            if item.subscale is not None:
+                match = next((s for s in self.subscales if s.name == item.subscale), None)
+                if match is None or item.link_id not in match.items:
+                    raise ValueError(
+                        f"items[{index}] ({item.link_id}).subscale: subscale {item.subscale!r} "
+                        "does not list this item"
+                    )
+        low, high = self.score_range
+        previous: Band | None = None
+        for b_index, band in enumerate(self.bands):
+            path = f"bands[{b_index}] ({band.label})"
+            if band.min > band.max:
+                raise ValueError(f"{path}.min: greater than max")
+            if band.min < low - 1e-9 or band.max > high + 1e-9:
+                raise ValueError(f"{path}: outside the total's range {low:g}–{high:g}")
+            if previous is not None and band.min < previous.max:
+                raise ValueError(f"{path}.min: overlaps the previous band (bands go low to high)")
+            previous = band
+        if self.clinical_cutoff is not None and not low <= self.clinical_cutoff.value <= high:
+            raise ValueError(f"clinical_cutoff.value: outside the total's range {low:g}–{high:g}")
+        return self
+
+    # -- convenience -------------------------------------------------------------------
+
+    def item(self, link_id: str) -> Item:
+        """The item with this linkId (KeyError if there is none)."""
+        for candidate in self.items:
+            if candidate.link_id == link_id:
+                return candidate
+        raise KeyError(link_id)
+
+    @property
+    def link_ids(self) -> tuple[str, ...]:
+        return tuple(i.link_id for i in self.items)
+
+    @property
+    def scored_items(self) -> tuple[Item, ...]:
+        """Items whose answers carry a score (everything but text items)."""
+        return tuple(i for i in self.items if i.scored)
+
+    @property
+    def total_items(self) -> tuple[Item, ...]:
+        """Scored items that count towards the total."""
+        return tuple(i for i in self.items if i.scored and i.in_total)
+
+    def subscale_items(self, name: str) -> tuple[Item, ...]:
+        for sub in self.subscales:
+            if sub.name == name:
+                return tuple(self.item(link_id) for link_id in sub.items)
+        raise KeyError(name)
+
+    @property
+    def total_min(self) -> float:
+        return _combine(self.scoring.method, [i.score_min for i in self.total_items]) * (
+            self.scoring.multiplier
+        )
+
+    @property
+    def total_max(self) -> float:
+        return _combine(self.scoring.method, [i.score_max for i in self.total_items]) * (
+            self.scoring.multiplier
+        )
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """(lowest, highest) possible total."""
+        return self.total_min, self.total_max
+
+    def band_for(self, total: float | None) -> str | None:
+        """Label of the band with min ≤ total ≤ max; None for no total or no band.
+
+        Where two bands touch (``low: 1–3``, ``moderate: 3–4``) the higher band takes the
+        shared value, so continuous (mean) scales need no gaps.
+        """
+        if total is None or math.isnan(total):
+            return None
+        for band in reversed(self.bands):
+            if band.min <= total <= band.max:
+                return band.label
+        return None
+
+    def is_clinical(self, total: float) -> bool | None:
+        """Whether a total lies in the clinical range; None without a clinical cut-off."""
+        cut = self.clinical_cutoff
+        if cut is None:
+            return None
+        if self.direction == "higher_is_worse":
+            return total >= cut.value if cut.inclusive else total > cut.value
+        return total <= cut.value if cut.inclusive else total < cut.value
+
+    def iter_bands(self) -> Iterator[Band]:
+        return iter(self.bands)
+
+
+def _combine(method: str, values: list[float]) -> float:
+    total = sum(values)
+    return total / len(values) if method == "mean" else total
+
+
+def _item_path(index: int, item: dict[str, Any]) -> str:
+    link_id = item.get("linkId") or item.get("link_id")
+    return f"items[{index}] ({link_id})" if isinstance(link_id, str) else f"items[{index}]"

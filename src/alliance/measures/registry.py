@@ -1,0 +1,251 @@
+"""Loading instrument definitions: the bundled YAML files and a user directory.
+
+This is the measures package's one small loader. Bundled instruments are read from the package
+data (``alliance/measures/instruments/<id>.yaml``) with :mod:`importlib.resources`; user
+instruments (e.g. a licensee's ORS/SRS or OQ-45 file) come from a directory given as an
+argument or by ``ALLIANCE_INSTRUMENTS_DIR``.
+
+Rules:
+
+* a bundled file is named ``<id>.yaml`` for the id it defines;
+* a user file may have any name ending ``.yaml``/``.yml``; its id must not be a bundled id (a
+  bundled, source-checked instrument is never silently replaced — give a local variant its
+  own id, e.g. ``phq9_local``) and must be unique within the directory;
+* any problem is an :class:`InstrumentError` whose message is one line naming the file, the
+  item and the field, e.g. ``phq9.yaml: items[3] (phq9_4).options[1].score: must be a number``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from alliance.measures.instrument import Instrument
+
+__all__ = [
+    "InstrumentError",
+    "UnknownInstrumentError",
+    "bundled_ids",
+    "list_instruments",
+    "load_instrument",
+    "load_instrument_file",
+    "parse_instrument",
+]
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+class InstrumentError(ValueError):
+    """A bad or missing instrument definition; ``str()`` is one line naming file and field."""
+
+
+class UnknownInstrumentError(InstrumentError):
+    """No instrument with the requested id."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML would silently keep the last one)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+    return result
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def parse_instrument(text: str, source: str) -> Instrument:
+    """Parse and validate one YAML definition; ``source`` names it in error messages."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InstrumentError(f"{source}: {where}not valid YAML ({problem})") from None
+    except yaml.YAMLError as exc:
+        raise InstrumentError(f"{source}: not valid YAML ({_one_line(str(exc))})") from None
+    if not isinstance(data, dict):
+        raise InstrumentError(f"{source}: the file must be a mapping of fields (id, title, …)")
+    try:
+        return Instrument.model_validate(data)
+    except ValidationError as exc:
+        raise InstrumentError(f"{source}: {_describe(exc, data)}") from None
+
+
+def load_instrument_file(path: Path) -> Instrument:
+    """Read and validate one instrument file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InstrumentError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InstrumentError(f"{Path(path).name}: not UTF-8 text") from None
+    return parse_instrument(text, Path(path).name)
+
+
+def bundled_ids() -> tuple[str, ...]:
+    """Ids of the instruments shipped with Alliance."""
+    return tuple(sorted(_bundled()))
+
+
+def list_instruments(extra_dir: Path | None = None) -> list[Instrument]:
+    """All instruments, bundled then user-supplied, each group sorted by id."""
+    bundled = _bundled()
+    user = _user_instruments(_extra_dir(extra_dir))
+    return [bundled[k] for k in sorted(bundled)] + [user[k] for k in sorted(user)]
+
+
+def load_instrument(instrument_id: str, extra_dir: Path | None = None) -> Instrument:
+    """The instrument with this id (bundled first, then the user directory)."""
+    bundled = _bundled()
+    if instrument_id in bundled:
+        return bundled[instrument_id]
+    user = _user_instruments(_extra_dir(extra_dir))
+    if instrument_id in user:
+        return user[instrument_id]
+    known = ", ".join(sorted(bundled) + sorted(user))
+    raise UnknownInstrumentError(f"unknown instrument {instrument_id!r} (known: {known})")
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled() -> dict[str, Instrument]:
+    # Package data never changes while the process runs, so parse it once.
+    found: dict[str, Instrument] = {}
+    folder = resources.files("alliance.measures") / "instruments"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(_SUFFIXES):
+            continue
+        instrument = parse_instrument(entry.read_text(encoding="utf-8"), entry.name)
+        stem = entry.name.rsplit(".", 1)[0]
+        if instrument.id != stem:
+            raise InstrumentError(f"{entry.name}: id {instrument.id!r} must match the file name")
+        found[instrument.id] = instrument
+    return found
+
+
+def _extra_dir(extra_dir: Path | None) -> Path | None:
+    if extra_dir is not None:
+        return Path(extra_dir)
+    from alliance.config import get_settings  # late: keep importing this module cheap
+
+    return get_settings().instruments_dir
+
+
+def _user_instruments(folder: Path | None) -> dict[str, Instrument]:
+    if folder is None:
+        return {}
+    if not folder.is_dir():
+        raise InstrumentError(f"{folder}: instruments directory does not exist")
+    bundled = _bundled()
+    found: dict[str, tuple[Instrument, str]] = {}
+    for path in sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()):
+        instrument = load_instrument_file(path)
+        if instrument.id in bundled:
+            raise InstrumentError(
+                f"{path.name}: id {instrument.id!r} is a bundled instrument; "
+                "give your version its own id"
+            )
+        if instrument.id in found:
+            raise InstrumentError(
+                f"{path.name}: id {instrument.id!r} is also defined in {found[instrument.id][1]}"
+            )
+        found[instrument.id] = (instrument, path.name)
+    return {k: v[0] for k, v in found.items()}
+
+
+# -- one-line error messages -------------------------------------------------------------
+
+_FIELD_PREFIX = re.compile(r"^[A-Za-z_]+(\[\d+\])?(\.[A-Za-z_]+(\[\d+\])?)*: ")
+_NAMED_LISTS = {"items": ("linkId", "link_id"), "subscales": ("name",), "bands": ("label",)}
+
+
+def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = _format_loc(first["loc"], data)
+    message = _message(first)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    if where and _FIELD_PREFIX.match(message):
+        # A model-level check names the field inside the element: items[3] (x).options: …
+        line = f"{where}.{message}"
+    elif where:
+        line = f"{where}: {message}"
+    else:
+        line = message
+    return _one_line(line + (more if len(errors) > 1 else ""))
+
+
+def _format_loc(loc: Sequence[int | str], data: Any) -> str:
+    parts: list[str] = []
+    node: Any = data
+    for index, key in enumerate(loc):
+        if isinstance(key, int):
+            label = ""
+            parent = loc[index - 1] if index else None
+            element = node[key] if isinstance(node, list) and key < len(node) else None
+            if isinstance(parent, str) and parent in _NAMED_LISTS and isinstance(element, dict):
+                for field in _NAMED_LISTS[parent]:
+                    if isinstance(element.get(field), str | int):
+                        label = f" ({element[field]})"
+                        break
+            parts.append(f"[{key}]{label}")
+            node = element
+        else:
+            parts.append(f".{key}" if parts else str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return "must be a number"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number"
+    if kind in ("string_type",):
+        return "must be text"
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return f"has characters that are not allowed (pattern {ctx.get('pattern', '')})"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind in ("tuple_type", "list_type"):
+        return "must be a list"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping of fields"
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    msg = str(error.get("msg", "invalid"))
+    return msg[:1].lower() + msg[1:]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
