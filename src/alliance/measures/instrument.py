@@ -169,9 +169,7 @@ class Item(_Frozen):
         if is_missing(answer):
             return None
         if self.type == "text":
-            if not isinstance(answer, str):
-                raise ValueError(f"expected text, got {answer!r}")
-            return None
+            return None  # free text is kept as it is, never scored
         raw = self._raw_score(answer)
         if self.reverse:
             low, high = self._raw_range()
@@ -180,8 +178,11 @@ class Item(_Frozen):
 
     def _raw_score(self, answer: object) -> float:
         if self.type == "choice":
-            code = _answer_code(answer)
-            found = self.option(code) if code is not None else None
+            # Exact text first (a code may be "01" or "not_sure"), then the numeric reading.
+            found = self.option(answer.strip()) if isinstance(answer, str) else None
+            if found is None:
+                code = _answer_code(answer)
+                found = self.option(code) if code is not None else None
             if found is None:
                 allowed = ", ".join(o.code for o in self.options)
                 raise ValueError(f"answer {_show(answer)} is not one of {allowed}")

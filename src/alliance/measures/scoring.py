@@ -1,0 +1,364 @@
+"""Scoring responses: one at a time (:func:`score_response`) or a whole DataFrame at once
+(:func:`score_frame`, vectorised with numpy — no per-row Python loop).
+
+Both follow the instrument's :class:`~alliance.measures.instrument.ScoringRule` and give the
+same numbers (a property test holds them to it):
+
+* each answer is scored through its item (option score, integer value or 1/0), reverse items
+  become ``min + max − score``;
+* ``sum``: with ``k`` of ``n`` total items missing and ``k ≤ max_missing`` the total is
+  ``(Σ present · n) / (n − k)``, rounded half up when ``round_prorated`` and ``k > 0``;
+  ``mean``: ``Σ present / (n − k)``; then × ``multiplier``;
+* ``k > max_missing`` → the total is invalid (``valid`` False, total and band empty) — a
+  result, not an error; subscales follow the same rule with their own ``max_missing`` and are
+  reported even when the total is invalid;
+* an answer that is not allowed for its item, or an unknown item, is a :class:`ScoringError`
+  naming the (0-based) data row and the item.
+
+In a DataFrame, columns named like an item's linkId are items; every other column is an id
+column and is kept as it is — except a column that starts with this instrument's linkId
+prefix (``phq9_10`` for PHQ-9), which is reported as an unknown item because it is almost
+certainly a typo. Output columns ``total``, ``band``, ``valid`` and ``subscale_<name>`` are
+added (an input column of the same name is replaced).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from alliance.measures.instrument import Instrument, Item
+
+__all__ = [
+    "Score",
+    "ScoringError",
+    "item_prefix",
+    "score_frame",
+    "score_response",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ScoringError(ValueError):
+    """An answer that cannot be scored; names the 0-based data row (if any) and the item."""
+
+    def __init__(self, message: str, *, row: int | None = None, item: str | None = None):
+        self.row = row
+        self.item = item
+        self.message = message
+        where = ", ".join(
+            part
+            for part in (
+                f"row {row}" if row is not None else "",
+                f"item {item}" if item is not None else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The scored response.
+
+    ``total`` is None when the response is invalid (too many missing items). ``missing``
+    lists the scored items (in or out of the total) without an answer. ``item_scores`` are
+    after reverse scoring.
+    """
+
+    total: float | None
+    subscales: dict[str, float | None]
+    band: str | None
+    valid: bool
+    missing: tuple[str, ...]
+    reason: str | None = None
+    prorated: bool = False
+    item_scores: dict[str, float | None] = field(default_factory=dict)
+
+
+# -- one response ------------------------------------------------------------------------
+
+
+def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Score:
+    """Score one response given as ``{linkId: answer}`` (missing keys = missing answers)."""
+    known = set(instrument.link_ids)
+    for key in answers:
+        if key not in known:
+            raise ScoringError(f"not an item of {instrument.id}", item=str(key))
+    item_scores: dict[str, float | None] = {}
+    for item in instrument.items:
+        if not item.scored:
+            continue  # free text is kept, never scored
+        try:
+            item_scores[item.link_id] = item.score_answer(answers.get(item.link_id))
+        except ValueError as exc:
+            raise ScoringError(str(exc), item=item.link_id) from None
+
+    rule = instrument.scoring
+    total_ids = [i.link_id for i in instrument.total_items]
+    total, missing_in_total = _combine_one(
+        [item_scores[i] for i in total_ids], rule.method, rule.max_missing, rule.round_prorated
+    )
+    reason = None
+    if total is None:
+        names = [i for i in total_ids if item_scores[i] is None]
+        reason = (
+            f"{len(names)} of {len(total_ids)} items missing ({', '.join(names)}); "
+            f"at most {rule.max_missing} may be missing"
+        )
+    else:
+        total = total * rule.multiplier
+    subscales: dict[str, float | None] = {}
+    for sub in instrument.subscales:
+        value, _ = _combine_one(
+            [item_scores[i] for i in sub.items], rule.method, sub.max_missing, rule.round_prorated
+        )
+        subscales[sub.name] = value
+    return Score(
+        total=total,
+        subscales=subscales,
+        band=instrument.band_for(total),
+        valid=total is not None,
+        missing=tuple(k for k, v in item_scores.items() if v is None),
+        reason=reason,
+        prorated=total is not None and missing_in_total > 0,
+        item_scores=item_scores,
+    )
+
+
+def _combine_one(
+    values: Sequence[float | None], method: str, max_missing: int, round_prorated: bool
+) -> tuple[float | None, int]:
+    present = [v for v in values if v is not None]
+    n_missing = len(values) - len(present)
+    if n_missing > max_missing or not present:
+        return None, n_missing
+    # Accumulate in item order, exactly as the vectorised path does, so both agree to the bit.
+    total = 0.0
+    for value in present:
+        total = total + value
+    if method == "mean":
+        return total / len(present), n_missing
+    if n_missing:
+        total = (total * len(values)) / len(present)
+        if round_prorated:
+            total = math.floor(total + 0.5)
+    return float(total), n_missing
+
+
+# -- a whole DataFrame -----------------------------------------------------------------
+
+
+def item_prefix(instrument: Instrument) -> str | None:
+    """The linkId prefix shared by all items up to a separator (``phq9_``), if any.
+
+    Used to tell a mistyped item column (``phq9_10``) from an id column.
+    """
+    ids = instrument.link_ids
+    prefix = ids[0]
+    for link_id in ids[1:]:
+        while not link_id.startswith(prefix):
+            prefix = prefix[:-1]
+    cut = max(prefix.rfind(sep) for sep in "_.-")
+    if cut < 1:
+        return None
+    return prefix[: cut + 1]
+
+
+def score_frame(instrument: Instrument, df: pd.DataFrame) -> pd.DataFrame:
+    """Score every row of ``df``; returns a copy with ``total``, ``band``, ``valid`` and
+    ``subscale_<name>`` added. Vectorised: the work is a handful of numpy operations per item.
+    """
+    known = set(instrument.link_ids)
+    prefix = item_prefix(instrument)
+    columns = [str(c) for c in df.columns]
+    if len(set(columns)) != len(columns):
+        dup = next(c for c in columns if columns.count(c) > 1)
+        raise ScoringError(f"column {dup!r} appears more than once", item=dup)
+    if prefix is not None:
+        for column in columns:
+            if column.startswith(prefix) and column not in known:
+                raise ScoringError(
+                    f"not an item of {instrument.id} (its items are "
+                    f"{instrument.link_ids[0]}…{instrument.link_ids[-1]})",
+                    item=column,
+                )
+    scored_present = [i for i in instrument.scored_items if i.link_id in columns]
+    if not scored_present:
+        raise ScoringError(
+            f"no item columns of {instrument.id} found "
+            f"(expected {', '.join(i.link_id for i in instrument.scored_items)})"
+        )
+    n = len(df)
+    by_id: dict[str, FloatArray] = {}
+    for item in instrument.scored_items:
+        if item.link_id in columns:
+            by_id[item.link_id] = _column_scores(item, df[item.link_id])
+        else:
+            by_id[item.link_id] = np.full(n, np.nan)
+
+    rule = instrument.scoring
+    total = _combine_many(
+        [by_id[i.link_id] for i in instrument.total_items],
+        n,
+        rule.method,
+        rule.max_missing,
+        rule.round_prorated,
+    )
+    total = total * rule.multiplier
+    out = df.copy()
+    out["total"] = total
+    out["band"] = _bands(instrument, total)
+    out["valid"] = ~np.isnan(total)
+    for sub in instrument.subscales:
+        out[f"subscale_{sub.name}"] = _combine_many(
+            [by_id[i] for i in sub.items], n, rule.method, sub.max_missing, rule.round_prorated
+        )
+    return out
+
+
+def _combine_many(
+    columns: Sequence[FloatArray], n: int, method: str, max_missing: int, round_prorated: bool
+) -> FloatArray:
+    total = np.zeros(n)
+    n_present = np.zeros(n)
+    for scores in columns:
+        present = ~np.isnan(scores)
+        total = total + np.where(present, scores, 0.0)
+        n_present += present
+    n_items = len(columns)
+    n_missing = n_items - n_present
+    invalid = (n_missing > max_missing) | (n_present == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "mean":
+            result = total / n_present
+        else:
+            prorated = (total * n_items) / n_present
+            if round_prorated:
+                prorated = np.floor(prorated + 0.5)
+            result = np.where(n_missing > 0, prorated, total)
+    return np.where(invalid, np.nan, result)
+
+
+def _bands(instrument: Instrument, total: FloatArray) -> npt.NDArray[np.object_]:
+    labels = [b.label for b in instrument.bands]
+    index = np.full(len(total), len(labels))
+    # Lowest band first, so that where two bands touch the higher one wins (as band_for).
+    for position, band in enumerate(instrument.bands):
+        index[(total >= band.min) & (total <= band.max)] = position
+    lookup = np.array([*labels, None], dtype=object)
+    result: npt.NDArray[np.object_] = lookup[index]
+    return result
+
+
+def _column_scores(item: Item, column: pd.Series) -> FloatArray:
+    """Scores of one item column (NaN = missing), reverse scoring applied."""
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+        raw = _numeric_scores(item, column.to_numpy(dtype=np.float64, na_value=np.nan))
+    else:
+        raw = _text_scores(item, column)
+    if item.reverse:
+        raw = (item.score_min + item.score_max) - raw  # NaN stays NaN
+    return raw
+
+
+def _numeric_scores(item: Item, values: FloatArray) -> FloatArray:
+    missing = np.isnan(values)
+    if item.type == "choice":
+        numeric = [(float(o.code), o.score) for o in item.options if _is_number(o.code)]
+        if numeric:
+            numeric.sort()
+            codes = np.array([c for c, _ in numeric])
+            scores = np.array([s for _, s in numeric])
+            position = np.clip(np.searchsorted(codes, values), 0, len(codes) - 1)
+            ok = codes[position] == values
+            result = np.where(ok, scores[position], np.nan)
+        else:
+            ok = np.zeros(len(values), dtype=bool)
+            result = np.full(len(values), np.nan)
+        _raise_first(item, values, ~ok & ~missing)
+        return result
+    if item.type == "integer":
+        low, high = item.score_min, item.score_max
+        bad = ~missing & ((values != np.floor(values)) | (values < low) | (values > high))
+        _raise_first(item, values, bad)
+        return values.astype(np.float64, copy=True)
+    # boolean
+    bad = ~missing & (values != 0) & (values != 1)
+    _raise_first(item, values, bad)
+    return values.astype(np.float64, copy=True)
+
+
+_TRUE_WORDS = {"true": 1.0, "yes": 1.0, "false": 0.0, "no": 0.0}
+
+
+def _text_scores(item: Item, column: pd.Series) -> FloatArray:
+    """Score an object/string column: exact option codes first, then numeric readings.
+
+    Every step is a vectorised pandas string operation or a dictionary join.
+    """
+    as_text = column.astype("string").str.strip()
+    missing = (as_text.isna() | (as_text == "")).to_numpy(dtype=bool, na_value=True)
+    if item.type == "choice":
+        scores = pd.Series({o.code: o.score for o in item.options}, dtype=np.float64)
+        result: FloatArray = np.asarray(
+            as_text.map(scores).to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64
+        )
+    else:
+        result = np.full(len(column), np.nan)
+    todo = np.isnan(result) & ~missing
+    if todo.any():
+        pending = as_text[todo]
+        numbers = pd.to_numeric(pending, errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        if item.type == "boolean":
+            words = (
+                pending.str.lower()
+                .map(pd.Series(_TRUE_WORDS, dtype=np.float64))
+                .to_numpy(dtype=np.float64, na_value=np.nan)
+            )
+            numbers = np.where(np.isnan(numbers), words, numbers)
+        still = np.isnan(numbers)
+        if still.any():
+            row = int(np.flatnonzero(todo)[still][0])
+            _raise_at(item, row, column.iloc[row])
+        full = np.full(len(column), np.nan)
+        full[todo] = numbers
+        try:
+            numeric_scores = _numeric_scores(item, full)
+        except ScoringError as exc:
+            # Report the answer as the file had it ("7", not 7.0).
+            if exc.row is not None:
+                _raise_at(item, exc.row, column.iloc[exc.row])
+            raise
+        result = np.where(todo, numeric_scores, result)
+    return result
+
+
+def _is_number(code: str) -> bool:
+    try:
+        return math.isfinite(float(code))
+    except ValueError:
+        return False
+
+
+def _raise_first(item: Item, values: FloatArray, bad: npt.NDArray[np.bool_]) -> None:
+    if bad.any():
+        row = int(np.argmax(bad))
+        _raise_at(item, row, float(values[row]))
+
+
+def _raise_at(item: Item, row: int, answer: object) -> None:
+    try:
+        item.score_answer(answer)
+    except ValueError as exc:
+        raise ScoringError(str(exc), row=int(row), item=item.link_id) from None
+    # The single-answer path accepted what the column path refused: still an error here.
+    raise ScoringError(f"answer {answer!r} cannot be scored", row=int(row), item=item.link_id)
