@@ -1,0 +1,425 @@
+"""HL7 FHIR R4 mapping: instruments as Questionnaires, scored responses as
+QuestionnaireResponse + Observations, and Questionnaires (with ordinal answer scores) back
+into instruments.
+
+Every resource built here is validated with the ``fhir.resources`` R4B models before it is
+returned, and the functions return plain JSON-ready dicts.
+
+Mapping (see docs/measures.md for the full table):
+
+* ``Questionnaire.identifier`` (system ``urn:alliance:instrument``) carries the instrument id;
+  ``Questionnaire.id`` is the id with ``_`` turned into ``-`` (FHIR ids allow no ``_``);
+* each answer option is ``answerOption.valueCoding`` with its score in the
+  ``http://hl7.org/fhir/StructureDefinition/ordinalValue`` extension (``valueDecimal``);
+  integer items carry the standard ``minValue``/``maxValue`` extensions;
+* reverse scoring, ``in_total`` and ``subscale`` go in small item extensions, and the rest of
+  the definition (scoring rule, bands, subscales, reliable change, cut-off, …) in one
+  ``urn:alliance:fhir:instrument-definition`` extension holding JSON, so an Alliance
+  Questionnaire imports back to an identical instrument;
+* a foreign Questionnaire (no Alliance extensions) imports with the scoring method, missing
+  rule, direction and kind given as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from pydantic import ValidationError
+
+from alliance.measures.instrument import Direction, Instrument, Item, Kind, is_missing
+from alliance.measures.registry import InstrumentError
+from alliance.measures.scoring import Score, ScoringError
+
+__all__ = [
+    "ALLIANCE_SCORE_SYSTEM",
+    "ORDINAL_VALUE_URL",
+    "instrument_to_questionnaire",
+    "questionnaire_to_instrument",
+    "questionnaire_url",
+    "response_to_fhir",
+]
+
+ORDINAL_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+MIN_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/maxValue"
+DEFINITION_URL = "urn:alliance:fhir:instrument-definition"
+REVERSE_URL = "urn:alliance:fhir:item-reverse"
+IN_TOTAL_URL = "urn:alliance:fhir:item-in-total"
+SUBSCALE_URL = "urn:alliance:fhir:item-subscale"
+INSTRUMENT_ID_SYSTEM = "urn:alliance:instrument"
+ALLIANCE_SCORE_SYSTEM = "urn:alliance:score"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+# Instrument fields that FHIR has no place for; they travel in the definition extension.
+_DEFINITION_FIELDS = (
+    "kind",
+    "citation",
+    "subscales",
+    "scoring",
+    "bands",
+    "bands_source",
+    "direction",
+    "reliable_change",
+    "clinical_cutoff",
+    "alert_thresholds",
+    "alert_thresholds_source",
+    "total_code",
+)
+
+
+def questionnaire_url(instrument_id: str) -> str:
+    """Canonical URL of an instrument's Questionnaire."""
+    return f"urn:alliance:questionnaire:{instrument_id}"
+
+
+def _fhir_id(instrument_id: str) -> str:
+    return instrument_id.replace("_", "-")
+
+
+# -- instrument -> Questionnaire ------------------------------------------------------
+
+
+def instrument_to_questionnaire(instrument: Instrument) -> dict[str, Any]:
+    """The instrument as a validated FHIR R4 Questionnaire (JSON-ready dict)."""
+    definition = instrument.model_dump(mode="json", include=set(_DEFINITION_FIELDS))
+    resource: dict[str, Any] = {
+        "resourceType": "Questionnaire",
+        "id": _fhir_id(instrument.id),
+        "language": instrument.language,
+        "extension": [{"url": DEFINITION_URL, "valueString": json.dumps(definition)}],
+        "url": questionnaire_url(instrument.id),
+        "identifier": [{"system": INSTRUMENT_ID_SYSTEM, "value": instrument.id}],
+        "version": instrument.version,
+        "title": instrument.title,
+        "status": "active",
+        "copyright": instrument.licence,
+        "item": [_item_to_fhir(item) for item in instrument.items],
+    }
+    if instrument.description is not None:
+        resource["description"] = instrument.description
+    return _validated(Questionnaire, resource)
+
+
+def _item_to_fhir(item: Item) -> dict[str, Any]:
+    extensions: list[dict[str, Any]] = []
+    if item.reverse:
+        extensions.append({"url": REVERSE_URL, "valueBoolean": True})
+    if not item.in_total:
+        extensions.append({"url": IN_TOTAL_URL, "valueBoolean": False})
+    if item.subscale is not None:
+        extensions.append({"url": SUBSCALE_URL, "valueString": item.subscale})
+    if item.type == "integer":
+        extensions.append({"url": MIN_VALUE_URL, "valueInteger": item.min_value})
+        extensions.append({"url": MAX_VALUE_URL, "valueInteger": item.max_value})
+    out: dict[str, Any] = {
+        "linkId": item.link_id,
+        "text": item.text,
+        "type": item.type,
+        "required": item.required,
+    }
+    if extensions:
+        out["extension"] = extensions
+    if item.type == "choice":
+        out["answerOption"] = [
+            {
+                "extension": [{"url": ORDINAL_VALUE_URL, "valueDecimal": _number(o.score)}],
+                "valueCoding": {"code": o.code, "display": o.label},
+            }
+            for o in item.options
+        ]
+    return out
+
+
+# -- Questionnaire -> instrument ------------------------------------------------------
+
+
+def questionnaire_to_instrument(
+    questionnaire: Mapping[str, Any],
+    *,
+    method: Literal["sum", "mean"] = "sum",
+    max_missing: int = 0,
+    direction: Direction = "higher_is_worse",
+    kind: Kind = "other",
+) -> Instrument:
+    """Build an instrument from a FHIR Questionnaire.
+
+    Answer scores come from the ``ordinalValue`` extension (on the answerOption or on its
+    valueCoding). An Alliance-exported Questionnaire restores every field; for any other the
+    keyword arguments give what FHIR does not say. Errors are :class:`InstrumentError` with
+    one line naming the item and field.
+    """
+    try:
+        Questionnaire.model_validate(dict(questionnaire))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InstrumentError(f"Questionnaire: {where}: {first['msg']}") from None
+    q = dict(questionnaire)
+    instrument_id = _instrument_id(q)
+    label = f"Questionnaire {instrument_id}"
+    items = [_item_from_fhir(raw, f"{label}: item {raw.get('linkId')}") for raw in _flatten(q)]
+    data: dict[str, Any] = {
+        "id": instrument_id,
+        "title": q.get("title") or q.get("name") or instrument_id,
+        "version": q.get("version") or "1",
+        "language": q.get("language") or "en",
+        "licence": q.get("copyright") or "not stated in the FHIR Questionnaire",
+        "citation": q.get("publisher") or f"FHIR Questionnaire {q.get('url', instrument_id)}",
+        "description": q.get("description"),
+        "items": items,
+        "kind": kind,
+        "direction": direction,
+        "scoring": {"method": method, "max_missing": max_missing},
+    }
+    definition = _extension(q, DEFINITION_URL, "valueString")
+    if isinstance(definition, str):
+        try:
+            extra = json.loads(definition)
+        except json.JSONDecodeError:
+            raise InstrumentError(f"{label}: {DEFINITION_URL} is not valid JSON") from None
+        if not isinstance(extra, dict):
+            raise InstrumentError(f"{label}: {DEFINITION_URL} must hold a JSON object")
+        data.update(extra)
+    try:
+        return Instrument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InstrumentError(f"{label}: {where}: {first['msg']}") from None
+
+
+def _instrument_id(q: Mapping[str, Any]) -> str:
+    for identifier in q.get("identifier") or []:
+        if identifier.get("system") == INSTRUMENT_ID_SYSTEM and identifier.get("value"):
+            return str(identifier["value"])
+    raw = str(q.get("id") or q.get("name") or "questionnaire")
+    cleaned = "".join(c if c.isalnum() else "_" for c in raw.lower()).strip("_")
+    return cleaned if cleaned[:1].isalpha() else f"q_{cleaned}"
+
+
+def _flatten(q: Mapping[str, Any]) -> list[dict[str, Any]]:
+    # Groups are structure only: their questions become top-level items; display items
+    # carry no answer and are dropped.
+    out: list[dict[str, Any]] = []
+    stack = list(reversed(q.get("item") or []))
+    while stack:
+        raw = stack.pop()
+        if raw.get("type") == "group":
+            stack.extend(reversed(raw.get("item") or []))
+        elif raw.get("type") != "display":
+            out.append(raw)
+    return out
+
+
+_TYPES = {
+    "choice": "choice",
+    "open-choice": "choice",
+    "integer": "integer",
+    "boolean": "boolean",
+    "string": "text",
+    "text": "text",
+}
+
+
+def _item_from_fhir(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    fhir_type = raw.get("type")
+    if fhir_type not in _TYPES:
+        raise InstrumentError(f"{where}: type {fhir_type!r} cannot be scored or kept")
+    item: dict[str, Any] = {
+        "linkId": raw.get("linkId"),
+        "text": raw.get("text") or raw.get("linkId"),
+        "type": _TYPES[fhir_type],
+        "required": bool(raw.get("required", False)),
+    }
+    if _extension(raw, REVERSE_URL, "valueBoolean") is True:
+        item["reverse"] = True
+    if _extension(raw, IN_TOTAL_URL, "valueBoolean") is False:
+        item["in_total"] = False
+    subscale = _extension(raw, SUBSCALE_URL, "valueString")
+    if isinstance(subscale, str):
+        item["subscale"] = subscale
+    if item["type"] == "integer":
+        item["min_value"] = _extension(raw, MIN_VALUE_URL, "valueInteger")
+        item["max_value"] = _extension(raw, MAX_VALUE_URL, "valueInteger")
+        if item["min_value"] is None or item["max_value"] is None:
+            raise InstrumentError(f"{where}: integer items need minValue and maxValue extensions")
+    if item["type"] == "choice":
+        options = []
+        for index, option in enumerate(raw.get("answerOption") or []):
+            coding = option.get("valueCoding")
+            if not isinstance(coding, dict) or not coding.get("code"):
+                raise InstrumentError(f"{where}: answerOption[{index}] needs a valueCoding code")
+            score = _extension(option, ORDINAL_VALUE_URL, "valueDecimal")
+            if score is None:
+                score = _extension(coding, ORDINAL_VALUE_URL, "valueDecimal")
+            if score is None:
+                raise InstrumentError(
+                    f"{where}: answerOption[{index}] has no ordinalValue extension (its score)"
+                )
+            options.append(
+                {
+                    "code": coding["code"],
+                    "label": coding.get("display") or coding["code"],
+                    "score": float(score),
+                }
+            )
+        item["options"] = options
+    return item
+
+
+def _extension(element: Mapping[str, Any], url: str, value_key: str) -> Any:
+    for ext in element.get("extension") or []:
+        if ext.get("url") == url:
+            return ext.get(value_key)
+    return None
+
+
+# -- response -> QuestionnaireResponse + Observations ---------------------------------
+
+
+def response_to_fhir(
+    instrument: Instrument,
+    answers: Mapping[str, object],
+    score: Score,
+    subject_reference: str,
+    authored: datetime,
+) -> dict[str, Any]:
+    """A FHIR ``collection`` Bundle: the QuestionnaireResponse and one Observation for the
+    total (if valid) and for each subscale with a value.
+
+    Observation codes: the instrument's ``total_code`` (LOINC where one exists: PHQ-9
+    44261-6, GAD-7 70274-6) or a subscale's ``code``; otherwise ``urn:alliance:score`` with
+    ``<id>.total`` / ``<id>.<subscale>``. Entry ids are deterministic (UUID5 of subject,
+    instrument and time), so exporting the same response twice gives the same Bundle.
+    """
+    if authored.tzinfo is None or authored.utcoffset() is None:
+        raise ValueError("authored must be timezone-aware (FHIR dateTime needs a zone)")
+    when = authored.isoformat()
+    seed = f"{subject_reference}|{instrument.id}|{when}"
+    qr_url = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed + '|response')}"
+    subject = {"reference": subject_reference}
+
+    response_items = []
+    for item in instrument.items:
+        answer = answers.get(item.link_id)
+        if is_missing(answer):
+            continue
+        response_items.append(
+            {"linkId": item.link_id, "text": item.text, "answer": [_answer(item, answer)]}
+        )
+    response: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": questionnaire_url(instrument.id),
+        "status": "completed",
+        "subject": subject,
+        "authored": when,
+        "item": response_items,
+    }
+    entries: list[dict[str, Any]] = [{"fullUrl": qr_url, "resource": response}]
+
+    def observation(key: str, code: dict[str, Any], value: float, band: str | None) -> None:
+        obs: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]},
+            ],
+            "code": {"coding": [code], "text": code.get("display")},
+            "subject": subject,
+            "effectiveDateTime": when,
+            "valueQuantity": {
+                "value": _number(value),
+                "unit": "{score}",
+                "system": "http://unitsofmeasure.org",
+                "code": "{score}",
+            },
+            "derivedFrom": [{"reference": qr_url}],
+        }
+        if band is not None:
+            obs["interpretation"] = [{"text": band}]
+        url = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{seed}|{key}')}"
+        entries.append({"fullUrl": url, "resource": obs})
+
+    if score.total is not None:
+        if instrument.total_code is not None:
+            code = instrument.total_code.model_dump(exclude_none=True)
+        else:
+            code = {
+                "system": ALLIANCE_SCORE_SYSTEM,
+                "code": f"{instrument.id}.total",
+                "display": f"{instrument.title} total score",
+            }
+        observation("total", code, score.total, score.band)
+    for sub in instrument.subscales:
+        value = score.subscales.get(sub.name)
+        if value is None:
+            continue
+        if sub.code is not None:
+            code = sub.code.model_dump(exclude_none=True)
+        else:
+            code = {
+                "system": ALLIANCE_SCORE_SYSTEM,
+                "code": f"{instrument.id}.{sub.name}",
+                "display": f"{instrument.title} {sub.title or sub.name} subscale score",
+            }
+        observation(sub.name, code, value, None)
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return _validated(Bundle, bundle)
+
+
+def _answer(item: Item, answer: object) -> dict[str, Any]:
+    if item.type == "text":
+        return {"valueString": str(answer)}
+    try:
+        item.score_answer(answer)  # the same validation as scoring
+    except ValueError as exc:
+        raise ScoringError(str(exc), item=item.link_id) from None
+    if item.type == "choice":
+        found = item.option(str(answer).strip()) if isinstance(answer, str) else None
+        if found is None:
+            found = next(o for o in item.options if _same_code(o.code, answer))
+        return {"valueCoding": {"code": found.code, "display": found.label}}
+    if item.type == "integer":
+        return {"valueInteger": int(float(str(answer)))}
+    score = item.score_answer(answer)
+    raw = 1.0 - score if item.reverse and score is not None else score
+    return {"valueBoolean": raw == 1.0}
+
+
+def _same_code(code: str, answer: object) -> bool:
+    try:
+        return float(code) == float(str(answer))
+    except ValueError:
+        return False
+
+
+def _number(value: float) -> int | float:
+    # FHIR decimals keep their written precision: send 3 rather than 3.0 for whole numbers.
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _validated(
+    model: type[Questionnaire] | type[Bundle], resource: dict[str, Any]
+) -> dict[str, Any]:
+    """Validate with the fhir.resources R4B model and return its JSON form."""
+    parsed = model.model_validate(resource)
+    plain: dict[str, Any] = _plain(parsed.model_dump(mode="json", exclude_none=True))
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return _number(float(value))
+    return value
