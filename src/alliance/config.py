@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         description="Use the optional empathy model (trained on non-commercial research data) "
         "when it is installed.",
     )
+    password_hash_profile: Literal["standard", "fast-insecure-tests"] = Field(
+        "standard",
+        description="argon2id cost profile for staff passwords. `standard` = RFC 9106 "
+        "low-memory profile (t=3, m=64 MiB); `fast-insecure-tests` is cheap and only for tests "
+        "(refused in production).",
+    )
     transcript_max_bytes: int = Field(
         5_000_000, ge=1000, description="Largest transcript file accepted."
     )
@@ -110,6 +116,8 @@ class Settings(BaseSettings):
                 "ALLIANCE_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
+        if self.password_hash_profile != "standard":
+            raise ValueError("ALLIANCE_PASSWORD_HASH_PROFILE must be 'standard' in production")
         if DEV_ENCRYPTION_KEY.split(":", 1)[1] in self.encryption_keys:
             raise ValueError("ALLIANCE_ENCRYPTION_KEYS must not contain the development key")
         return self

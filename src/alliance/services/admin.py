@@ -1,0 +1,256 @@
+"""Clinic administration: clinics, their settings, staff accounts, teams, therapist profiles
+and the audit trail (admins only, within their own clinic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from alliance.measures.registry import InstrumentError, load_instrument
+from alliance.services.auth import _check_supervisor, user_view
+from alliance.services.authz import (
+    Actor,
+    forbidden,
+    require_staff,
+    require_user_admin,
+)
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import InvalidInput, NotFound
+from alliance.services.unit import record, unit_of_work
+from alliance.services.views import AuditEventView, ClinicView, TherapistProfileView, UserView
+from alliance.store import audit
+from alliance.store.models import Clinic, StaffUser, TherapistProfile
+
+
+def clinic_view(clinic: Clinic) -> ClinicView:
+    return ClinicView(
+        id=clinic.id, name=clinic.name, settings=ClinicSettings.from_json(clinic.settings)
+    )
+
+
+def validate_instruments(ctx: ServiceContext, ids: Sequence[str], *, field: str) -> None:
+    """Every id names an instrument the registry can load (bundled or ALLIANCE_INSTRUMENTS_DIR)."""
+    for instrument_id in ids:
+        try:
+            load_instrument(instrument_id, ctx.settings.instruments_dir)
+        except InstrumentError as exc:
+            raise InvalidInput(field, str(exc)) from exc
+
+
+def create_clinic(
+    ctx: ServiceContext, *, actor: Actor, name: str, settings: ClinicSettings | None = None
+) -> ClinicView:
+    """A new tenant. Only a system actor (the CLI, the demo seed) may create clinics."""
+    if not name.strip():
+        raise InvalidInput("name", "must not be empty")
+    chosen = settings or ClinicSettings()
+    validate_instruments(ctx, chosen.instruments.all(), field="instruments")
+    with unit_of_work(ctx) as session:
+        if actor.kind != "system":
+            raise forbidden(actor, "create clinics")
+        clinic = Clinic(name=name.strip(), settings=chosen.to_json(), created_at=ctx.now())
+        session.add(clinic)
+        session.flush()
+        record(
+            session, ctx, actor, "write", "clinic", clinic.id, {"op": "create"}, clinic_id=clinic.id
+        )
+        return clinic_view(clinic)
+
+
+def get_clinic(ctx: ServiceContext, *, actor: Actor) -> ClinicView:
+    """The actor's own clinic (any staff role)."""
+    with unit_of_work(ctx) as session:
+        if actor.clinic_id is None:
+            raise NotFound("no clinic")
+        clinic = session.get(Clinic, actor.clinic_id)
+        if clinic is None:
+            raise NotFound("no clinic")
+        return clinic_view(clinic)
+
+
+def update_clinic_settings(
+    ctx: ServiceContext, *, actor: Actor, settings: ClinicSettings | dict[str, Any]
+) -> ClinicView:
+    """Replace the clinic's settings (admins). Instrument ids are checked against the registry."""
+    if isinstance(settings, dict):
+        try:
+            settings = ClinicSettings.model_validate(settings)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "settings"
+            raise InvalidInput(where, first["msg"]) from exc
+    validate_instruments(ctx, settings.instruments.all(), field="instruments")
+    with unit_of_work(ctx) as session:
+        require_user_admin(session, actor)
+        clinic = session.get(Clinic, actor.clinic_id)
+        if clinic is None:
+            raise NotFound("no clinic")
+        clinic.settings = settings.to_json()
+        record(session, ctx, actor, "write", "clinic", clinic.id, {"op": "settings"})
+        return clinic_view(clinic)
+
+
+def list_users(ctx: ServiceContext, *, actor: Actor) -> list[UserView]:
+    """Staff of the actor's clinic (admins and supervisors)."""
+    require_staff(actor, "admin", "supervisor")
+    with unit_of_work(ctx) as session:
+        rows = session.scalars(
+            select(StaffUser)
+            .where(StaffUser.clinic_id == actor.clinic_id)
+            .order_by(StaffUser.role, StaffUser.display_name)
+        )
+        return [user_view(user) for user in rows]
+
+
+def set_user_active(ctx: ServiceContext, *, actor: Actor, user_id: int, active: bool) -> UserView:
+    """Deactivate (or reactivate) a staff account; a deactivated user's sessions and tokens
+    stop working at their next use."""
+    with unit_of_work(ctx) as session:
+        user = require_user_admin(session, actor, user_id)
+        assert user is not None
+        if user.id == actor.user_id and not active:
+            raise InvalidInput("user", "you cannot deactivate yourself")
+        user.active = active
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "staff_user",
+            user.id,
+            {"op": "activate" if active else "deactivate"},
+        )
+        return user_view(user)
+
+
+def deactivate_user(ctx: ServiceContext, *, actor: Actor, user_id: int) -> UserView:
+    return set_user_active(ctx, actor=actor, user_id=user_id, active=False)
+
+
+def assign_team(
+    ctx: ServiceContext, *, actor: Actor, therapist_id: int, supervisor_id: int | None
+) -> UserView:
+    """Put a therapist in a supervisor's team (``None`` removes them from any team)."""
+    with unit_of_work(ctx) as session:
+        user = require_user_admin(session, actor, therapist_id)
+        assert user is not None
+        if supervisor_id is not None:
+            if supervisor_id == therapist_id:
+                raise InvalidInput("supervisor", "a user cannot supervise themself")
+            _check_supervisor(session, user.clinic_id, supervisor_id)
+        user.supervisor_id = supervisor_id
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "staff_user",
+            user.id,
+            {"op": "team", "supervisor_id": supervisor_id},
+        )
+        return user_view(user)
+
+
+def _profile_view(profile: TherapistProfile) -> TherapistProfileView:
+    return TherapistProfileView(
+        user_id=profile.user_id,
+        modalities=tuple(str(v) for v in profile.modalities),
+        styles=tuple(str(v) for v in profile.styles),
+        languages=tuple(str(v) for v in profile.languages),
+        extra=dict(profile.extra),
+    )
+
+
+def _clean_list(values: Sequence[str], field: str) -> list[str]:
+    cleaned = [str(value).strip() for value in values if str(value).strip()]
+    if any(len(value) > 100 for value in cleaned):
+        raise InvalidInput(field, "each entry must be at most 100 characters")
+    return cleaned
+
+
+def update_therapist_profile(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    user_id: int,
+    modalities: Sequence[str],
+    styles: Sequence[str],
+    languages: Sequence[str],
+    extra: dict[str, Any] | None = None,
+) -> TherapistProfileView:
+    """Set a therapist's profile: the therapist themself, or an admin of their clinic."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        if actor.user_id != user_id:
+            require_user_admin(session, actor, user_id)
+        user = session.get(StaffUser, user_id)
+        if user is None or user.clinic_id != actor.clinic_id:
+            raise NotFound(f"user {user_id} not found")
+        profile = session.get(TherapistProfile, user_id)
+        if profile is None:
+            profile = TherapistProfile(
+                user_id=user_id, modalities=[], styles=[], languages=[], extra={}
+            )
+            session.add(profile)
+        profile.modalities = _clean_list(modalities, "modalities")
+        profile.styles = _clean_list(styles, "styles")
+        profile.languages = _clean_list(languages, "languages")
+        if extra is not None:
+            profile.extra = dict(extra)
+        session.flush()
+        record(session, ctx, actor, "write", "therapist_profile", user_id, {"op": "update"})
+        return _profile_view(profile)
+
+
+def get_therapist_profile(
+    ctx: ServiceContext, *, actor: Actor, user_id: int
+) -> TherapistProfileView | None:
+    """Any staff member of the clinic may read a colleague's (non-clinical) profile."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        user = session.get(StaffUser, user_id)
+        if user is None or user.clinic_id != actor.clinic_id:
+            raise NotFound(f"user {user_id} not found")
+        profile = session.get(TherapistProfile, user_id)
+        return None if profile is None else _profile_view(profile)
+
+
+def list_audit_events(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    entity_type: str | None = None,
+    entity_id: int | str | None = None,
+    action: str | None = None,
+    limit: int = 200,
+) -> list[AuditEventView]:
+    """The clinic's audit trail, newest first (admins). Reading it is itself audited."""
+    with unit_of_work(ctx) as session:
+        require_user_admin(session, actor)
+        rows = audit.events(
+            session,
+            clinic_id=actor.clinic_id,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            action=action,
+            limit=min(limit, 5000),
+        )
+        views = [
+            AuditEventView(
+                id=row.id,
+                at=row.at,
+                actor_type=row.actor_type,
+                actor_id=row.actor_id,
+                action=row.action,
+                entity_type=row.entity_type,
+                entity_id=row.entity_id,
+                detail=dict(row.detail),
+            )
+            for row in rows
+        ]
+        record(session, ctx, actor, "read", "audit_events", None, {"count": len(views)})
+        return views

@@ -1,0 +1,152 @@
+"""Alerts on the therapist's desk: list them, acknowledge and resolve them with a note.
+
+Alerts are *raised* only by the monitoring rules (see :mod:`alliance.services.monitor`); here
+staff act on them. Notes are encrypted at rest; every read and change is audited.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from alliance.services.authz import Actor, require_alert, require_client, require_staff
+from alliance.services.context import ServiceContext
+from alliance.services.errors import Conflict, InvalidInput
+from alliance.services.unit import record, unit_of_work
+from alliance.services.views import AlertView
+from alliance.store.crypto import FieldCipher
+from alliance.store.models import Alert
+
+ACK_FIELD = "alerts.acknowledge_note"
+RESOLVE_FIELD = "alerts.resolve_note"
+MAX_NOTE = 4000
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITY_ORDER.get(severity, len(SEVERITY_ORDER))
+
+
+def alert_view(alert: Alert, cipher: FieldCipher) -> AlertView:
+    return AlertView(
+        id=alert.id,
+        client_id=alert.client_id,
+        episode_id=alert.episode_id,
+        kind=alert.kind,
+        severity=alert.severity,
+        session_number=alert.session_number,
+        reason=alert.reason,
+        next_step=alert.next_step,
+        evidence=dict(alert.evidence),
+        status=alert.status,
+        created_at=alert.created_at,
+        updated_at=alert.updated_at,
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+        acknowledge_note=cipher.decrypt_optional(alert.acknowledge_note_enc, field=ACK_FIELD),
+        resolved_by=alert.resolved_by,
+        resolved_at=alert.resolved_at,
+        resolve_note=cipher.decrypt_optional(alert.resolve_note_enc, field=RESOLVE_FIELD),
+    )
+
+
+def _note(note: str | None) -> str | None:
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE:
+        raise InvalidInput("note", f"at most {MAX_NOTE} characters")
+    return text or None
+
+
+def get_alert(ctx: ServiceContext, *, actor: Actor, alert_id: int) -> AlertView:
+    with unit_of_work(ctx) as session:
+        alert = require_alert(session, actor, alert_id)
+        record(session, ctx, actor, "read", "alert", alert.id, {"client_id": alert.client_id})
+        return alert_view(alert, ctx.cipher)
+
+
+def list_client_alerts(
+    ctx: ServiceContext, *, actor: Actor, client_id: int, include_resolved: bool = True
+) -> list[AlertView]:
+    """A client's alerts (from the episodes the actor may see), most urgent first."""
+    from alliance.services.authz import can_see_episode
+    from alliance.store.models import Episode
+
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        query = select(Alert).where(Alert.client_id == client.id)
+        if not include_resolved:
+            query = query.where(Alert.status != "resolved")
+        rows = [
+            a
+            for a in session.scalars(query)
+            if (episode := session.get(Episode, a.episode_id)) is not None
+            and can_see_episode(session, actor, episode, client)
+        ]
+        rows.sort(
+            key=lambda a: (
+                a.status == "resolved",
+                a.status == "acknowledged",
+                severity_rank(a.severity),
+                -(a.session_number or 0),
+                -a.id,
+            )
+        )
+        record(
+            session, ctx, actor, "read", "client", client.id, {"what": "alerts", "count": len(rows)}
+        )
+        return [alert_view(a, ctx.cipher) for a in rows]
+
+
+def acknowledge_alert(
+    ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
+) -> AlertView:
+    """The therapist has seen the alert (and says what they will do, in an encrypted note)."""
+    require_staff(actor)
+    text = _note(note)
+    with unit_of_work(ctx) as session:
+        alert = require_alert(session, actor, alert_id)
+        if alert.status == "resolved":
+            raise Conflict(f"alert {alert_id} is already resolved")
+        now = ctx.now()
+        alert.status = "acknowledged"
+        alert.acknowledged_by = actor.user_id
+        alert.acknowledged_at = now
+        alert.acknowledge_note_enc = ctx.cipher.encrypt_optional(text, field=ACK_FIELD)
+        alert.updated_at = now
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "alert",
+            alert.id,
+            {"op": "acknowledge", "client_id": alert.client_id},
+        )
+        return alert_view(alert, ctx.cipher)
+
+
+def resolve_alert(
+    ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
+) -> AlertView:
+    """Close the alert (with an encrypted note on how it was resolved)."""
+    require_staff(actor)
+    text = _note(note)
+    with unit_of_work(ctx) as session:
+        alert = require_alert(session, actor, alert_id)
+        if alert.status == "resolved":
+            raise Conflict(f"alert {alert_id} is already resolved")
+        now = ctx.now()
+        alert.status = "resolved"
+        alert.resolved_by = actor.user_id
+        alert.resolved_at = now
+        alert.resolve_note_enc = ctx.cipher.encrypt_optional(text, field=RESOLVE_FIELD)
+        alert.updated_at = now
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "alert",
+            alert.id,
+            {"op": "resolve", "client_id": alert.client_id},
+        )
+        return alert_view(alert, ctx.cipher)

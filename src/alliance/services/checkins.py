@@ -1,0 +1,478 @@
+"""Client check-ins through a private link: create the link, open the form, record answers.
+
+A link carries ``secrets.token_urlsafe(32)`` (256 bits); the database keeps only its SHA-256.
+It belongs to one check-in of one client's episode, expires after
+``settings.checkin_link_days`` and accepts exactly one submission: :func:`record_check_in`
+claims the check-in with ``UPDATE … SET completed_at = now WHERE id = ? AND completed_at IS
+NULL`` and goes on only when that changed one row, so of two concurrent submissions one wins
+and the other is refused — on SQLite and on PostgreSQL alike.
+
+Recording is one transaction: validate and score every answer (the measures engine), store
+responses (free text encrypted) and scores, store goal ratings, re-evaluate the episode's alerts
+(the monitoring rules) and audit. Any failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from alliance.measures.instrument import Instrument
+from alliance.services import monitor
+from alliance.services.auth import hash_secret
+from alliance.services.authz import Actor, link_actor, require_episode, require_staff
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import Conflict, InvalidInput, LinkRefused, NotFound
+from alliance.services.unit import record, unit_of_work
+from alliance.services.views import (
+    CheckInForm,
+    CheckInLink,
+    CheckInResult,
+    CheckInView,
+    FormQuestion,
+    FormSection,
+    GoalView,
+    ScoreView,
+)
+from alliance.store.models import (
+    CheckIn,
+    Client,
+    Clinic,
+    Episode,
+    Goal,
+    GoalRating,
+    Response,
+    Score,
+    StaffUser,
+    TherapySession,
+)
+
+#: Path of the client check-in page; the link is ``settings.base_url + CHECKIN_PATH + token``.
+CHECKIN_PATH = "/c/"
+SENT_VIA = ("copy", "email")
+GOAL_FIELD = "goals.text"
+MAX_TEXT_ANSWER = 4000
+
+
+def answer_field(instrument_id: str, link_id: str) -> str:
+    """Associated data for an encrypted free-text answer (binds it to its item)."""
+    return f"responses.{instrument_id}.{link_id}"
+
+
+def checkin_view(row: CheckIn) -> CheckInView:
+    return CheckInView(
+        id=row.id,
+        episode_id=row.episode_id,
+        session_id=row.session_id,
+        instruments=tuple(str(v) for v in row.instruments),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        opened_at=row.opened_at,
+        completed_at=row.completed_at,
+        sent_via=row.sent_via,
+    )
+
+
+def checkin_url(base_url: str, token: str) -> str:
+    return base_url.rstrip("/") + CHECKIN_PATH + token
+
+
+def goal_view(goal: Goal, ctx: ServiceContext) -> GoalView:
+    return GoalView(
+        id=goal.id,
+        episode_id=goal.episode_id,
+        position=goal.position,
+        text=ctx.cipher.decrypt(goal.text_enc, field=GOAL_FIELD),
+        agreed_at=goal.agreed_at,
+        active=goal.active,
+    )
+
+
+def create_checkin_link(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    episode_id: int,
+    session_id: int | None = None,
+    instruments: tuple[str, ...] | None = None,
+    sent_via: str = "copy",
+) -> CheckInLink:
+    """A new single-use link for the episode's client.
+
+    ``session_id`` ties the answers to a session; by default the latest session that has taken
+    place (or is due) is used. ``instruments`` defaults to the episode's instruments.
+    """
+    require_staff(actor)
+    if sent_via not in SENT_VIA:
+        raise InvalidInput("sent_via", f"must be one of {', '.join(SENT_VIA)}")
+    token = _new_token()
+    now = ctx.now()
+    with unit_of_work(ctx) as session:
+        episode = require_episode(session, actor, episode_id)
+        if episode.ended_at is not None:
+            raise Conflict(f"episode {episode_id} has ended")
+        chosen = list(instruments) if instruments is not None else list(episode.instruments)
+        unknown = [i for i in chosen if i not in episode.instruments]
+        if unknown or not chosen:
+            raise InvalidInput("instruments", f"not chosen for this episode: {unknown or '[]'}")
+        if session_id is not None:
+            therapy = session.get(TherapySession, session_id)
+            if therapy is None or therapy.episode_id != episode.id:
+                raise InvalidInput("session", f"session {session_id} is not in this episode")
+        else:
+            session_id = session.scalar(
+                select(TherapySession.id)
+                .where(
+                    TherapySession.episode_id == episode.id,
+                    TherapySession.status.in_(("attended", "scheduled")),
+                    TherapySession.scheduled_at <= now + timedelta(hours=12),
+                )
+                .order_by(TherapySession.number.desc())
+                .limit(1)
+            )
+        row = CheckIn(
+            episode_id=episode.id,
+            session_id=session_id,
+            instruments=chosen,
+            token_hash=hash_secret(token),
+            created_by=actor.user_id,
+            created_at=now,
+            expires_at=now + timedelta(days=ctx.settings.checkin_link_days),
+            opened_at=None,
+            completed_at=None,
+            sent_via=sent_via,
+        )
+        session.add(row)
+        session.flush()
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "checkin",
+            row.id,
+            {"op": "create", "episode_id": episode.id, "sent_via": sent_via},
+        )
+        return CheckInLink(
+            checkin=checkin_view(row), token=token, url=checkin_url(ctx.settings.base_url, token)
+        )
+
+
+def _new_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+def _find_link(session: Session, ctx: ServiceContext, token: str) -> CheckIn:
+    """The check-in behind ``token``, or :class:`LinkRefused` (unknown, used, expired)."""
+    if not token or len(token) > 200:
+        raise LinkRefused("unknown")
+    row = session.scalar(select(CheckIn).where(CheckIn.token_hash == hash_secret(token)))
+    if row is None:
+        raise LinkRefused("unknown")
+    if row.completed_at is not None:
+        raise LinkRefused("used")
+    episode = session.get(Episode, row.episode_id)
+    if ctx.now() >= row.expires_at or episode is None or episode.ended_at is not None:
+        raise LinkRefused("expired")
+    return row
+
+
+def _instruments(ctx: ServiceContext, ids: list[Any]) -> list[Instrument]:
+    return [monitor.instrument(ctx, str(i)) for i in ids]
+
+
+def _section(instrument: Instrument) -> FormSection:
+    questions = tuple(
+        FormQuestion(
+            instrument_id=instrument.id,
+            link_id=item.link_id,
+            text=item.text,
+            type=item.type,
+            required=item.required,
+            options=tuple((option.code, option.label) for option in item.options),
+            min_value=item.min_value,
+            max_value=item.max_value,
+        )
+        for item in instrument.items
+    )
+    return FormSection(
+        instrument_id=instrument.id,
+        title=instrument.title,
+        kind=instrument.kind,
+        questions=questions,
+    )
+
+
+def _active_goals(session: Session, episode_id: int) -> list[Goal]:
+    return list(
+        session.scalars(
+            select(Goal)
+            .where(Goal.episode_id == episode_id, Goal.active.is_(True))
+            .order_by(Goal.position)
+        )
+    )
+
+
+def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
+    """The form behind a link (instruments of the check-in + the episode's agreed goals).
+
+    Marks the check-in opened on first use. Refuses unknown, expired and used links with
+    :class:`LinkRefused` (its ``reason`` says which).
+    """
+    with unit_of_work(ctx) as session:
+        row = _find_link(session, ctx, token)
+        episode = session.get(Episode, row.episode_id)
+        assert episode is not None
+        client = session.get(Client, episode.client_id)
+        therapist = session.get(StaffUser, episode.therapist_id)
+        clinic = session.get(Clinic, client.clinic_id) if client else None
+        assert client is not None
+        assert therapist is not None
+        assert clinic is not None
+        if row.opened_at is None:
+            row.opened_at = ctx.now()
+        actor = link_actor(row, client.clinic_id)
+        goals = tuple(goal_view(goal, ctx) for goal in _active_goals(session, episode.id))
+        record(session, ctx, actor, "read", "checkin", row.id, {"what": "form"})
+        return CheckInForm(
+            checkin_id=row.id,
+            client_display_name=client.display_name,
+            therapist_display_name=therapist.display_name,
+            sections=tuple(_section(i) for i in _instruments(ctx, row.instruments)),
+            goals=goals,
+            expires_at=row.expires_at,
+            show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
+        )
+
+
+def _clean_answers(
+    ctx: ServiceContext, instruments: list[Instrument], answers: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per instrument, answers restricted to known items with empty strings as missing.
+
+    Unknown instruments or items are refused (the scoring engine names the item)."""
+    known = {instrument.id for instrument in instruments}
+    for instrument_id in answers:
+        if instrument_id not in known:
+            raise InvalidInput(instrument_id, "this check-in does not include that questionnaire")
+    cleaned: dict[str, dict[str, Any]] = {}
+    for instrument in instruments:
+        given = dict(answers.get(instrument.id, {}))
+        out: dict[str, Any] = {}
+        for link_id, value in given.items():
+            if isinstance(value, str):
+                value = value.strip()
+                if value == "":
+                    continue
+            if value is None:
+                continue
+            out[link_id] = value
+        for item in instrument.items:
+            if (
+                item.type == "text"
+                and isinstance(out.get(item.link_id), str)
+                and len(out[item.link_id]) > MAX_TEXT_ANSWER
+            ):
+                raise InvalidInput(
+                    f"{instrument.id}.{item.link_id}", f"at most {MAX_TEXT_ANSWER} characters"
+                )
+        cleaned[instrument.id] = out
+    return cleaned
+
+
+def _clean_goal_ratings(goals: list[Goal], ratings: Mapping[int, Any] | None) -> dict[int, int]:
+    if not ratings:
+        return {}
+    by_id = {goal.id: goal for goal in goals}
+    out: dict[int, int] = {}
+    for raw_id, raw_value in ratings.items():
+        try:
+            goal_id = int(raw_id)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("goals", f"unknown goal {raw_id!r}") from exc
+        if goal_id not in by_id:
+            raise InvalidInput(f"goal_{goal_id}", "not a goal of this check-in")
+        if raw_value is None or (isinstance(raw_value, str) and not raw_value.strip()):
+            continue
+        try:
+            number = float(raw_value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"goal_{goal_id}", f"{raw_value!r} is not a number 0–10") from exc
+        if not math.isfinite(number) or number != int(number) or not 0 <= number <= 10:
+            raise InvalidInput(f"goal_{goal_id}", f"{raw_value!r} is not a whole number 0–10")
+        out[goal_id] = int(number)
+    return out
+
+
+def record_check_in(
+    ctx: ServiceContext,
+    token: str,
+    answers: Mapping[str, Mapping[str, Any]],
+    goal_ratings: Mapping[int, Any] | None = None,
+) -> CheckInResult:
+    """Validate, score and store one submission, update goal ratings, evaluate alerts, audit —
+    all in one transaction. ``answers`` maps instrument id → {linkId: answer}; answers may be
+    option codes, numbers or text (text items). ``goal_ratings`` maps goal id → 0..10.
+
+    Refusals: :class:`LinkRefused` (unknown/expired/used), :class:`InvalidInput` naming the
+    instrument and item of the first bad answer.
+    """
+    with unit_of_work(ctx) as session:
+        row = _find_link(session, ctx, token)
+        instruments = _instruments(ctx, row.instruments)
+        cleaned = _clean_answers(ctx, instruments, answers)
+        scored = {i.id: monitor.score(i, cleaned[i.id]) for i in instruments}
+        goals = _active_goals(session, row.episode_id)
+        ratings = _clean_goal_ratings(goals, goal_ratings)
+        now = ctx.now()
+        # The single-use guarantee: only one transaction can move completed_at off NULL.
+        claimed = session.execute(
+            update(CheckIn)
+            .where(CheckIn.id == row.id, CheckIn.completed_at.is_(None))
+            .values(completed_at=now, opened_at=row.opened_at or now)
+            .execution_options(synchronize_session=False)
+        )
+        assert isinstance(claimed, CursorResult)
+        if claimed.rowcount != 1:
+            raise LinkRefused("used")
+        episode = session.get(Episode, row.episode_id)
+        assert episode is not None
+        client = session.get(Client, episode.client_id)
+        clinic = session.get(Clinic, client.clinic_id) if client else None
+        assert client is not None
+        assert clinic is not None
+        actor = link_actor(row, client.clinic_id)
+        therapy = session.get(TherapySession, row.session_id) if row.session_id else None
+        session_number = therapy.number if therapy else None
+        score_views: list[ScoreView] = []
+        for instrument in instruments:
+            stored_answers = {
+                link_id: (
+                    ctx.cipher.encrypt(str(value), field=answer_field(instrument.id, link_id))
+                    if instrument.item(link_id).type == "text"
+                    else value
+                )
+                for link_id, value in cleaned[instrument.id].items()
+            }
+            response = Response(
+                checkin_id=row.id,
+                instrument_id=instrument.id,
+                answers=stored_answers,
+                created_at=now,
+            )
+            session.add(response)
+            session.flush()
+            result = scored[instrument.id]
+            score = Score(
+                response_id=response.id,
+                episode_id=episode.id,
+                instrument_id=instrument.id,
+                session_number=session_number,
+                total=result.total,
+                subscales=dict(result.subscales),
+                band=result.band,
+                valid=result.valid,
+                scored_at=now,
+            )
+            session.add(score)
+            score_views.append(
+                ScoreView(
+                    instrument_id=instrument.id,
+                    session_number=session_number,
+                    at=now,
+                    total=result.total,
+                    subscales=dict(result.subscales),
+                    band=result.band,
+                    valid=result.valid,
+                )
+            )
+        for goal_id, rating in ratings.items():
+            session.add(GoalRating(goal_id=goal_id, checkin_id=row.id, rating=rating, rated_at=now))
+        session.flush()
+        alerts = monitor.refresh_alerts(session, ctx, actor, episode)
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "checkin",
+            row.id,
+            {
+                "op": "submit",
+                "instruments": [i.id for i in instruments],
+                "goal_ratings": len(ratings),
+            },
+        )
+        return CheckInResult(
+            checkin_id=row.id,
+            scores=tuple(score_views),
+            alerts=tuple(alerts),
+            show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
+        )
+
+
+def list_checkins(ctx: ServiceContext, *, actor: Actor, episode_id: int) -> list[CheckInView]:
+    """The episode's check-ins, newest first (audited read)."""
+    with unit_of_work(ctx) as session:
+        episode = require_episode(session, actor, episode_id)
+        rows = session.scalars(
+            select(CheckIn)
+            .where(CheckIn.episode_id == episode.id)
+            .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
+        )
+        views = [checkin_view(row) for row in rows]
+        record(session, ctx, actor, "read", "episode", episode.id, {"what": "checkins"})
+        return views
+
+
+def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
+    """After submitting, the client's own scores (only when the clinic shows clients their
+    progress). The link is used by then, so this looks it up without the single-use check."""
+    with unit_of_work(ctx) as session:
+        row = session.scalar(select(CheckIn).where(CheckIn.token_hash == hash_secret(token)))
+        if row is None or row.completed_at is None:
+            raise NotFound("no completed check-in for this link")
+        if ctx.now() >= row.expires_at:
+            raise LinkRefused("expired")
+        episode = session.get(Episode, row.episode_id)
+        client = session.get(Client, episode.client_id) if episode else None
+        clinic = session.get(Clinic, client.clinic_id) if client else None
+        assert episode is not None
+        assert client is not None
+        assert clinic is not None
+        if not ClinicSettings.from_json(clinic.settings).show_client_progress:
+            raise NotFound("progress is not shown to clients in this clinic")
+        scores = session.scalars(
+            select(Score).where(Score.episode_id == episode.id).order_by(Score.scored_at, Score.id)
+        )
+        views = [
+            ScoreView(
+                instrument_id=s.instrument_id,
+                session_number=s.session_number,
+                at=s.scored_at,
+                total=s.total,
+                subscales=dict(s.subscales),
+                band=s.band,
+                valid=s.valid,
+            )
+            for s in scores
+        ]
+        record(
+            session,
+            ctx,
+            link_actor(row, client.clinic_id),
+            "read",
+            "episode",
+            episode.id,
+            {"what": "own progress"},
+        )
+        return views

@@ -1,0 +1,229 @@
+"""Clients and care episodes: create a client with their first episode, start another episode
+(e.g. after a transfer), end an episode with its reason, read a client's record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+
+from alliance.services.admin import validate_instruments
+from alliance.services.authz import (
+    Actor,
+    require_client,
+    require_episode,
+    require_staff,
+)
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import Conflict, InvalidInput
+from alliance.services.unit import record, unit_of_work
+from alliance.services.views import ClientView, EpisodeView
+from alliance.store.crypto import FieldCipher
+from alliance.store.models import Client, Clinic, Episode, StaffUser
+
+END_REASONS = ("completed", "dropout", "fit", "transfer", "other")
+CONTACT_FIELD = "clients.contact_email"
+
+
+def client_view(client: Client, cipher: FieldCipher) -> ClientView:
+    return ClientView(
+        id=client.id,
+        clinic_id=client.clinic_id,
+        display_name=client.display_name,
+        contact_email=cipher.decrypt_optional(client.contact_email_enc, field=CONTACT_FIELD),
+        created_at=client.created_at,
+    )
+
+
+def episode_view(episode: Episode) -> EpisodeView:
+    return EpisodeView(
+        id=episode.id,
+        client_id=episode.client_id,
+        therapist_id=episode.therapist_id,
+        started_at=episode.started_at,
+        ended_at=episode.ended_at,
+        end_reason=episode.end_reason,
+        instruments=tuple(str(v) for v in episode.instruments),
+    )
+
+
+def _check_therapist(session: object, actor: Actor, therapist_id: int) -> StaffUser:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    therapist = session.get(StaffUser, therapist_id)
+    if therapist is None or therapist.clinic_id != actor.clinic_id or not therapist.active:
+        raise InvalidInput("therapist", f"no active therapist {therapist_id} in this clinic")
+    if actor.role == "therapist" and therapist_id != actor.user_id:
+        raise InvalidInput("therapist", "therapists can only open episodes for themselves")
+    if (
+        actor.role == "supervisor"
+        and therapist_id != actor.user_id
+        and (therapist.supervisor_id != actor.user_id)
+    ):
+        raise InvalidInput("therapist", "supervisors can only assign their own team")
+    return therapist
+
+
+def _instrument_list(
+    ctx: ServiceContext, clinic: Clinic, chosen: Sequence[str] | None
+) -> list[str]:
+    if chosen is None:
+        return list(ClinicSettings.from_json(clinic.settings).instruments.all())
+    ids = list(dict.fromkeys(str(v) for v in chosen))
+    if not ids:
+        raise InvalidInput("instruments", "choose at least one instrument")
+    validate_instruments(ctx, ids, field="instruments")
+    return ids
+
+
+def create_client(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    display_name: str,
+    therapist_id: int | None = None,
+    contact_email: str | None = None,
+    instruments: Sequence[str] | None = None,
+    started_at: datetime | None = None,
+) -> tuple[ClientView, EpisodeView]:
+    """A new client and their first care episode (therapist defaults to the acting therapist;
+    instruments default to the clinic's choice). The display name should be a pseudonym."""
+    require_staff(actor)
+    name = display_name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("display_name", "give a pseudonymous name of 1–200 characters")
+    email = (contact_email or "").strip() or None
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise InvalidInput("contact_email", f"{email!r} is not an e-mail address")
+    with unit_of_work(ctx) as session:
+        clinic = session.get(Clinic, actor.clinic_id)
+        if clinic is None:
+            raise InvalidInput("clinic", "no clinic")
+        therapist = _check_therapist(session, actor, therapist_id or actor.user_id or 0)
+        chosen = _instrument_list(ctx, clinic, instruments)
+        now = ctx.now()
+        client = Client(
+            clinic_id=clinic.id,
+            display_name=name,
+            contact_email_enc=ctx.cipher.encrypt_optional(email, field=CONTACT_FIELD),
+            created_at=now,
+        )
+        session.add(client)
+        session.flush()
+        episode = Episode(
+            client_id=client.id,
+            therapist_id=therapist.id,
+            started_at=started_at or now,
+            ended_at=None,
+            end_reason=None,
+            instruments=chosen,
+        )
+        session.add(episode)
+        session.flush()
+        record(session, ctx, actor, "write", "client", client.id, {"op": "create"})
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "episode",
+            episode.id,
+            {"op": "create", "client_id": client.id, "therapist_id": therapist.id},
+        )
+        return client_view(client, ctx.cipher), episode_view(episode)
+
+
+def start_episode(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    client_id: int,
+    therapist_id: int,
+    instruments: Sequence[str] | None = None,
+) -> EpisodeView:
+    """A further episode for a known client (e.g. after re-matching). The client must have no
+    episode still open."""
+    require_staff(actor, "admin", "supervisor", "therapist")
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        clinic = session.get(Clinic, client.clinic_id)
+        assert clinic is not None
+        therapist = _check_therapist(session, actor, therapist_id)
+        open_episode = session.scalar(
+            select(Episode.id).where(Episode.client_id == client.id, Episode.ended_at.is_(None))
+        )
+        if open_episode is not None:
+            raise Conflict(f"client {client_id} still has open episode {open_episode}")
+        episode = Episode(
+            client_id=client.id,
+            therapist_id=therapist.id,
+            started_at=ctx.now(),
+            ended_at=None,
+            end_reason=None,
+            instruments=_instrument_list(ctx, clinic, instruments),
+        )
+        session.add(episode)
+        session.flush()
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "episode",
+            episode.id,
+            {"op": "create", "client_id": client.id, "therapist_id": therapist.id},
+        )
+        return episode_view(episode)
+
+
+def end_episode(ctx: ServiceContext, *, actor: Actor, episode_id: int, reason: str) -> EpisodeView:
+    """End a care episode with its reason (completed, dropout, fit, transfer, other)."""
+    if reason not in END_REASONS:
+        raise InvalidInput("reason", f"must be one of {', '.join(END_REASONS)}, not {reason!r}")
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        episode = require_episode(session, actor, episode_id)
+        if episode.ended_at is not None:
+            raise Conflict(f"episode {episode_id} already ended ({episode.end_reason})")
+        episode.ended_at = ctx.now()
+        episode.end_reason = reason
+        record(session, ctx, actor, "write", "episode", episode.id, {"op": "end", "reason": reason})
+        return episode_view(episode)
+
+
+def get_client(
+    ctx: ServiceContext, *, actor: Actor, client_id: int
+) -> tuple[ClientView, list[EpisodeView]]:
+    """The client and the episodes the actor may see (audited read)."""
+    from alliance.services.authz import can_see_episode
+
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        episodes = [
+            e
+            for e in session.scalars(
+                select(Episode)
+                .where(Episode.client_id == client.id)
+                .order_by(Episode.started_at, Episode.id)
+            )
+            if can_see_episode(session, actor, e, client)
+        ]
+        record(session, ctx, actor, "read", "client", client.id, {"what": "record"})
+        return client_view(client, ctx.cipher), [episode_view(e) for e in episodes]
+
+
+def update_client_contact(
+    ctx: ServiceContext, *, actor: Actor, client_id: int, contact_email: str | None
+) -> ClientView:
+    """Set or clear a client's (encrypted) contact e-mail."""
+    email = (contact_email or "").strip() or None
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise InvalidInput("contact_email", f"{email!r} is not an e-mail address")
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        client.contact_email_enc = ctx.cipher.encrypt_optional(email, field=CONTACT_FIELD)
+        record(session, ctx, actor, "write", "client", client.id, {"op": "contact"})
+        return client_view(client, ctx.cipher)

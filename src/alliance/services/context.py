@@ -1,0 +1,48 @@
+"""What every service function needs besides its arguments: the database, settings, the field
+cipher and a clock (replaceable so tests and the demo can move time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from alliance.config import Settings
+from alliance.store.crypto import FieldCipher
+from alliance.store.db import SessionFactory, make_engine, make_session_factory
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """Built once per process (web app start, CLI command) and passed to every service."""
+
+    session_factory: SessionFactory
+    settings: Settings
+    cipher: FieldCipher
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> ServiceContext:
+        """From settings: opens an engine on ``settings.effective_database_url`` unless given."""
+        engine = engine or make_engine(settings.effective_database_url)
+        return cls(
+            session_factory=make_session_factory(engine),
+            settings=settings,
+            cipher=FieldCipher.from_setting(settings.encryption_keys),
+            clock=clock,
+        )
+
+    def now(self) -> datetime:
+        return self.clock()

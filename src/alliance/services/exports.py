@@ -1,0 +1,335 @@
+"""Data out: a clinic's export (CSV, Parquet or FHIR; full or de-identified), a client's
+data-subject access export (JSON + FHIR) and a client's erasure.
+
+De-identified exports replace client and episode ids with keyed pseudonyms (HMAC-SHA-256 with
+the secret key: stable across exports of one installation, meaningless outside it), drop names,
+contact details, free text and notes, and turn timestamps into whole days since the start of
+the episode. Erasure deletes every clinical row of the client and keeps one audit event saying
+that (and when, and by whom) an erasure happened — never what was erased.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from alliance.services import monitor
+from alliance.services.authz import Actor, require_client, require_staff, require_user_admin
+from alliance.services.context import ServiceContext
+from alliance.services.errors import InvalidInput
+from alliance.services.unit import record, unit_of_work
+from alliance.store.models import (
+    Alert,
+    CheckIn,
+    Client,
+    Episode,
+    Goal,
+    GoalRating,
+    Response,
+    Score,
+    TherapySession,
+)
+
+ExportFormat = Literal["csv", "parquet", "fhir"]
+FORMATS: tuple[str, ...] = ("csv", "parquet", "fhir")
+TABLES = ("clients", "episodes", "sessions", "scores", "answers", "goals", "goal_ratings", "alerts")
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    client_id: int
+    deleted: dict[str, int]
+
+
+class _Pseudonyms:
+    def __init__(self, secret: str, deidentified: bool) -> None:
+        self._key = secret.encode("utf-8")
+        self.on = deidentified
+
+    def __call__(self, kind: str, value: int | None) -> int | str | None:
+        if value is None or not self.on:
+            return value
+        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return f"{kind[0]}{digest[:16]}"
+
+
+def _days(at: datetime | None, start: datetime) -> float | None:
+    return None if at is None else round((at - start).total_seconds() / 86400.0, 0)
+
+
+def _collect(
+    session: Session, ctx: ServiceContext, clients: list[Client], *, deidentified: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows of every export table for ``clients`` (already authorised)."""
+    pseudo = _Pseudonyms(ctx.settings.secret_key, deidentified)
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+    client_ids = [c.id for c in clients]
+    if not client_ids:
+        return out
+    episodes = list(
+        session.scalars(
+            select(Episode).where(Episode.client_id.in_(client_ids)).order_by(Episode.id)
+        )
+    )
+    start = {e.id: e.started_at for e in episodes}
+
+    def when(at: datetime | None, episode_id: int) -> Any:
+        return _days(at, start[episode_id]) if deidentified else at
+
+    for c in clients:
+        row: dict[str, Any] = {"client_id": pseudo("client", c.id)}
+        if not deidentified:
+            row |= {
+                "display_name": c.display_name,
+                "created_at": c.created_at,
+                "contact_email": ctx.cipher.decrypt_optional(
+                    c.contact_email_enc, field="clients.contact_email"
+                ),
+            }
+        out["clients"].append(row)
+    for e in episodes:
+        out["episodes"].append(
+            {
+                "episode_id": pseudo("episode", e.id),
+                "client_id": pseudo("client", e.client_id),
+                "therapist_id": e.therapist_id,
+                "started": 0.0 if deidentified else e.started_at,
+                "ended": when(e.ended_at, e.id),
+                "end_reason": e.end_reason,
+                "instruments": ",".join(map(str, e.instruments)),
+            }
+        )
+    ids = list(start)
+    for s in session.scalars(
+        select(TherapySession)
+        .where(TherapySession.episode_id.in_(ids))
+        .order_by(TherapySession.episode_id, TherapySession.number)
+    ):
+        out["sessions"].append(
+            {
+                "episode_id": pseudo("episode", s.episode_id),
+                "session_number": s.number,
+                "scheduled": when(s.scheduled_at, s.episode_id),
+                "status": s.status,
+            }
+        )
+    rows = session.execute(
+        select(Score, Response)
+        .join(Response, Response.id == Score.response_id)
+        .where(Score.episode_id.in_(ids))
+        .order_by(Score.episode_id, Score.scored_at, Score.id)
+    ).all()
+    for score, response in rows:
+        base = {
+            "episode_id": pseudo("episode", score.episode_id),
+            "instrument_id": score.instrument_id,
+            "session_number": score.session_number,
+            "at": when(score.scored_at, score.episode_id),
+        }
+        srow = base | {"total": score.total, "band": score.band, "valid": score.valid}
+        srow |= {f"subscale_{k}": v for k, v in sorted(score.subscales.items())}
+        out["scores"].append(srow)
+        inst = monitor.instrument(ctx, score.instrument_id)
+        answers = monitor.decrypt_answers(ctx, score.instrument_id, response.answers)
+        for item in inst.items:
+            if item.link_id not in answers:
+                continue
+            if item.type == "text" and deidentified:
+                continue
+            out["answers"].append(
+                base | {"link_id": item.link_id, "answer": str(answers[item.link_id])}
+            )
+    goals = list(
+        session.scalars(
+            select(Goal).where(Goal.episode_id.in_(ids)).order_by(Goal.episode_id, Goal.id)
+        )
+    )
+    goal_episode = {g.id: g.episode_id for g in goals}
+    for g in goals:
+        grow: dict[str, Any] = {
+            "goal_id": pseudo("goal", g.id),
+            "episode_id": pseudo("episode", g.episode_id),
+            "position": g.position,
+            "agreed": when(g.agreed_at, g.episode_id),
+            "active": g.active,
+        }
+        if not deidentified:
+            grow["text"] = ctx.cipher.decrypt(g.text_enc, field="goals.text")
+        out["goals"].append(grow)
+    if goals:
+        for r in session.scalars(
+            select(GoalRating)
+            .where(GoalRating.goal_id.in_(list(goal_episode)))
+            .order_by(GoalRating.goal_id, GoalRating.rated_at)
+        ):
+            out["goal_ratings"].append(
+                {
+                    "goal_id": pseudo("goal", r.goal_id),
+                    "rating": r.rating,
+                    "at": when(r.rated_at, goal_episode[r.goal_id]),
+                }
+            )
+    for a in session.scalars(select(Alert).where(Alert.episode_id.in_(ids)).order_by(Alert.id)):
+        arow: dict[str, Any] = {
+            "episode_id": pseudo("episode", a.episode_id),
+            "kind": a.kind,
+            "severity": a.severity,
+            "session_number": a.session_number,
+            "status": a.status,
+            "raised": when(a.created_at, a.episode_id),
+            "reason": a.reason,
+        }
+        if not deidentified:
+            arow |= {
+                "acknowledged_at": a.acknowledged_at,
+                "resolved_at": a.resolved_at,
+                "acknowledge_note": ctx.cipher.decrypt_optional(
+                    a.acknowledge_note_enc, field="alerts.acknowledge_note"
+                ),
+                "resolve_note": ctx.cipher.decrypt_optional(
+                    a.resolve_note_enc, field="alerts.resolve_note"
+                ),
+                "evidence": json.dumps(a.evidence, sort_keys=True),
+            }
+        out["alerts"].append(arow)
+    return out
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if frame[column].map(lambda v: isinstance(v, datetime)).any():
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _fhir_bundle(
+    session: Session, ctx: ServiceContext, clients: Iterable[Client], *, deidentified: bool
+) -> dict[str, Any]:
+    """A FHIR R4 collection Bundle: per response a QuestionnaireResponse and its score
+    Observations, built by :mod:`alliance.measures.fhir`."""
+    from alliance.services import _fhir
+
+    pseudo = _Pseudonyms(ctx.settings.secret_key, deidentified)
+    return _fhir.bundle(
+        session,
+        ctx,
+        list(clients),
+        pseudo=lambda cid: str(pseudo("client", cid)),
+        deidentified=deidentified,
+    )
+
+
+def export_clinic(
+    ctx: ServiceContext, *, actor: Actor, format: str, deidentified: bool
+) -> dict[str, bytes]:
+    """The actor's clinic as files (name → bytes): one CSV or Parquet file per table, or one
+    FHIR Bundle JSON. Admins only; audited."""
+    if format not in FORMATS:
+        raise InvalidInput("format", f"must be one of {', '.join(FORMATS)}, not {format!r}")
+    with unit_of_work(ctx) as session:
+        require_user_admin(session, actor)
+        clients = list(
+            session.scalars(
+                select(Client).where(Client.clinic_id == actor.clinic_id).order_by(Client.id)
+            )
+        )
+        files: dict[str, bytes] = {}
+        if format == "fhir":
+            bundle = _fhir_bundle(session, ctx, clients, deidentified=deidentified)
+            files["bundle.fhir.json"] = json.dumps(bundle, indent=1, default=str).encode()
+        else:
+            for name, rows in _collect(session, ctx, clients, deidentified=deidentified).items():
+                frame = _frame(rows)
+                if format == "csv":
+                    files[f"{name}.csv"] = frame.to_csv(index=False).encode("utf-8")
+                else:
+                    buffer = io.BytesIO()
+                    frame.to_parquet(buffer, index=False)
+                    files[f"{name}.parquet"] = buffer.getvalue()
+        record(
+            session,
+            ctx,
+            actor,
+            "export",
+            "clinic",
+            actor.clinic_id,
+            {
+                "format": format,
+                "deidentified": deidentified,
+                "clients": len(clients),
+                "files": sorted(files),
+            },
+        )
+        return files
+
+
+def export_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> dict[str, Any]:
+    """Everything stored about one client (data-subject access): JSON-ready tables plus a FHIR
+    Bundle under ``"fhir"``. Admins only; audited."""
+    with unit_of_work(ctx) as session:
+        require_user_admin(session, actor)
+        client = require_client(session, actor, client_id)
+        tables = _collect(session, ctx, [client], deidentified=False)
+        document: dict[str, Any] = json.loads(json.dumps(tables, default=_iso))
+        document["fhir"] = _fhir_bundle(session, ctx, [client], deidentified=False)
+        document["exported_at"] = ctx.now().isoformat()
+        record(session, ctx, actor, "export", "client", client.id, {"what": "data subject"})
+        return document
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def erase_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> ErasureReceipt:
+    """Delete the client and all their clinical data (admins only). The audit trail keeps one
+    ``erase`` event with the counts of rows removed and nothing about their content."""
+    require_staff(actor, "admin")
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        episode_ids = list(
+            session.scalars(select(Episode.id).where(Episode.client_id == client.id))
+        )
+        checkin_ids = (
+            list(session.scalars(select(CheckIn.id).where(CheckIn.episode_id.in_(episode_ids))))
+            if episode_ids
+            else []
+        )
+        goal_ids = (
+            list(session.scalars(select(Goal.id).where(Goal.episode_id.in_(episode_ids))))
+            if episode_ids
+            else []
+        )
+        response_ids = (
+            list(session.scalars(select(Response.id).where(Response.checkin_id.in_(checkin_ids))))
+            if checkin_ids
+            else []
+        )
+        deleted: dict[str, int] = {}
+
+        def remove(name: str, stmt: Any) -> None:
+            result = session.execute(stmt.execution_options(synchronize_session=False))
+            deleted[name] = int(getattr(result, "rowcount", 0) or 0)
+
+        remove("goal_ratings", delete(GoalRating).where(GoalRating.goal_id.in_(goal_ids)))
+        remove("scores", delete(Score).where(Score.response_id.in_(response_ids)))
+        remove("responses", delete(Response).where(Response.id.in_(response_ids)))
+        remove("goals", delete(Goal).where(Goal.id.in_(goal_ids)))
+        remove("alerts", delete(Alert).where(Alert.client_id == client.id))
+        remove("checkins", delete(CheckIn).where(CheckIn.id.in_(checkin_ids)))
+        remove("sessions", delete(TherapySession).where(TherapySession.episode_id.in_(episode_ids)))
+        remove("episodes", delete(Episode).where(Episode.id.in_(episode_ids)))
+        remove("clients", delete(Client).where(Client.id == client.id))
+        record(session, ctx, actor, "erase", "client", client_id, {"deleted": deleted})
+        return ErasureReceipt(client_id=client_id, deleted=deleted)

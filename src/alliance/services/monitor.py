@@ -1,0 +1,335 @@
+"""The bridge between stored data and the pure measures/monitoring code.
+
+Loads an episode's scores, attendance and fit answers from the database, hands them to
+:func:`alliance.monitoring.alerts.evaluate_alerts` (the rules live there, not here), and stores
+what the rules raise: one alert per kind stays open per episode — a new firing of a kind that is
+already open updates that alert instead of adding a second, and an alert for a session that has
+already been raised (even if since resolved) is not raised again.
+
+Expected trajectories are fitted per clinic and outcome instrument from the clinic's own data
+(:func:`alliance.measures.trajectory.fit_trajectories`) and cached in the process for a while,
+since a mixed-model fit costs far more than a check-in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alliance.measures.instrument import Instrument
+from alliance.measures.registry import InstrumentError, load_instrument
+from alliance.measures.scoring import Score as MeasuredScore
+from alliance.measures.scoring import ScoringError, score_response
+from alliance.measures.trajectory import TrajectoryModel, fit_trajectories
+from alliance.services.authz import Actor
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import InvalidInput
+from alliance.services.unit import record
+from alliance.services.views import AlertView
+from alliance.store.crypto import is_encrypted
+from alliance.store.models import (
+    Alert,
+    CheckIn,
+    Client,
+    Clinic,
+    Episode,
+    Response,
+    Score,
+    TherapySession,
+)
+
+TRAJECTORY_TTL_S = 600.0
+
+
+@lru_cache(maxsize=256)
+def _load(instrument_id: str, extra_dir: Path | None) -> Instrument:
+    return load_instrument(instrument_id, extra_dir)
+
+
+def instrument(ctx: ServiceContext, instrument_id: str) -> Instrument:
+    """An instrument by id (bundled or from ``settings.instruments_dir``)."""
+    try:
+        return _load(instrument_id, ctx.settings.instruments_dir)
+    except InstrumentError as exc:
+        raise InvalidInput("instrument", str(exc)) from exc
+
+
+def score(inst: Instrument, answers: Mapping[str, Any]) -> MeasuredScore:
+    """Score one response, turning the engine's error into :class:`InvalidInput` that names the
+    instrument and item."""
+    try:
+        return score_response(inst, answers)
+    except ScoringError as exc:
+        where = f"{inst.id}.{exc.item}" if exc.item else inst.id
+        raise InvalidInput(where, exc.message) from exc
+
+
+@dataclass(frozen=True)
+class StoredScore:
+    instrument_id: str
+    session_number: int | None
+    at: datetime
+    total: float | None
+    subscales: dict[str, float | None]
+    band: str | None
+    valid: bool
+    checkin_id: int
+
+
+@dataclass(frozen=True)
+class EpisodeData:
+    """Everything the rules and the timeline read about one episode, in session order."""
+
+    episode: Episode
+    client: Client
+    clinic_settings: ClinicSettings
+    sessions: tuple[TherapySession, ...]
+    scores: tuple[StoredScore, ...]
+    answers: tuple[
+        tuple[int | None, datetime, str, dict[str, Any]], ...
+    ]  # (session, at, inst, raw)
+
+    def scores_for(self, instrument_id: str) -> list[StoredScore]:
+        return [s for s in self.scores if s.instrument_id == instrument_id]
+
+
+def load_episode(session: Session, episode: Episode) -> EpisodeData:
+    client = session.get(Client, episode.client_id)
+    assert client is not None
+    clinic = session.get(Clinic, client.clinic_id)
+    sessions = tuple(
+        session.scalars(
+            select(TherapySession)
+            .where(TherapySession.episode_id == episode.id)
+            .order_by(TherapySession.number)
+        )
+    )
+    rows = session.execute(
+        select(Score, Response.checkin_id, Response.answers)
+        .join(Response, Response.id == Score.response_id)
+        .where(Score.episode_id == episode.id)
+        .order_by(Score.scored_at, Score.id)
+    ).all()
+    scores = tuple(
+        StoredScore(
+            instrument_id=s.instrument_id,
+            session_number=s.session_number,
+            at=s.scored_at,
+            total=s.total,
+            subscales=dict(s.subscales),
+            band=s.band,
+            valid=s.valid,
+            checkin_id=checkin_id,
+        )
+        for s, checkin_id, _answers in rows
+    )
+    answers = tuple(
+        (s.session_number, s.scored_at, s.instrument_id, dict(raw)) for s, _checkin, raw in rows
+    )
+    return EpisodeData(
+        episode=episode,
+        client=client,
+        clinic_settings=ClinicSettings.from_json(clinic.settings if clinic else None),
+        sessions=sessions,
+        scores=scores,
+        answers=answers,
+    )
+
+
+# -- trajectories ---------------------------------------------------------------------------
+
+_trajectory_cache: dict[tuple[str, int, str], tuple[float, int, TrajectoryModel]] = {}
+_trajectory_lock = threading.Lock()
+
+
+def clinic_trajectory(
+    session: Session, ctx: ServiceContext, clinic_id: int, inst: Instrument
+) -> TrajectoryModel:
+    """The clinic's expected-trajectory model for an outcome instrument (cached ~10 min, and
+    refitted sooner when the clinic's number of scores has grown by a tenth)."""
+    from sqlalchemy import func
+
+    count = (
+        session.scalar(
+            select(func.count(Score.id))
+            .join(Episode, Episode.id == Score.episode_id)
+            .join(Client, Client.id == Episode.client_id)
+            .where(
+                Client.clinic_id == clinic_id, Score.instrument_id == inst.id, Score.valid.is_(True)
+            )
+        )
+        or 0
+    )
+    key = (str(session.get_bind().engine.url), clinic_id, inst.id)
+    with _trajectory_lock:
+        cached = _trajectory_cache.get(key)
+        if cached is not None:
+            fitted_at, fitted_count, model = cached
+            if time.monotonic() - fitted_at < TRAJECTORY_TTL_S and count <= fitted_count * 1.1:
+                return model
+    rows = session.execute(
+        select(Episode.id, Score.session_number, Score.total, Score.scored_at)
+        .join(Episode, Episode.id == Score.episode_id)
+        .join(Client, Client.id == Episode.client_id)
+        .where(
+            Client.clinic_id == clinic_id,
+            Score.instrument_id == inst.id,
+            Score.valid.is_(True),
+            Score.total.is_not(None),
+        )
+    ).all()
+    frame = pd.DataFrame(
+        [
+            (episode_id, number, total)
+            for episode_id, number, total, _at in rows
+            if number is not None
+        ],
+        columns=["client_id", "session", "score"],
+    )
+    model = fit_trajectories(frame, inst)
+    with _trajectory_lock:
+        _trajectory_cache[key] = (time.monotonic(), count, model)
+    return model
+
+
+def outcome_instruments(ctx: ServiceContext, ids: Sequence[str]) -> list[Instrument]:
+    return [i for i in (instrument(ctx, str(x)) for x in ids) if i.kind == "outcome"]
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+def refresh_alerts(
+    session: Session, ctx: ServiceContext, actor: Actor, episode: Episode
+) -> list[AlertView]:
+    """Evaluate the monitoring rules on the episode and upsert what they raise.
+
+    Returns the alerts raised or updated now. Runs inside the caller's transaction.
+    """
+    from alliance.services.alerts import alert_view
+
+    data = load_episode(session, episode)
+    raised = evaluate(session, ctx, data)
+    now = ctx.now()
+    existing = list(session.scalars(select(Alert).where(Alert.episode_id == episode.id)))
+    changed: list[Alert] = []
+    for found in raised:
+        kind = str(found.kind)
+        number = found.session_number
+        same_session = [a for a in existing if a.kind == kind and a.session_number == number]
+        open_same_kind = [a for a in existing if a.kind == kind and a.status == "open"]
+        if same_session and not any(a.status == "open" for a in same_session):
+            continue  # already raised for this session and handled since: do not nag
+        candidates = same_session or open_same_kind
+        target: Alert | None = candidates[0] if candidates else None
+        evidence = _jsonable(found.evidence)
+        if target is None:
+            target = Alert(
+                clinic_id=data.client.clinic_id,
+                client_id=data.client.id,
+                episode_id=episode.id,
+                kind=kind,
+                severity=str(found.severity),
+                session_number=number,
+                reason=found.reason,
+                next_step=found.next_step,
+                evidence=evidence,
+                status="open",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(target)
+            existing.append(target)
+            op = "raise"
+        else:
+            if (target.severity, target.session_number, target.reason, target.evidence) == (
+                str(found.severity),
+                number,
+                found.reason,
+                evidence,
+            ):
+                continue
+            target.severity = str(found.severity)
+            target.session_number = number
+            target.reason = found.reason
+            target.next_step = found.next_step
+            target.evidence = evidence
+            target.updated_at = now
+            op = "update"
+        session.flush()
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "alert",
+            target.id,
+            {"op": op, "kind": kind, "client_id": data.client.id},
+            clinic_id=data.client.clinic_id,
+        )
+        changed.append(target)
+    return [alert_view(a, ctx.cipher) for a in changed]
+
+
+def evaluate(session: Session, ctx: ServiceContext, data: EpisodeData) -> list[Any]:
+    """Run :func:`alliance.monitoring.alerts.evaluate_alerts` on the episode's timeline."""
+    from alliance.services import _rules
+
+    return _rules.evaluate(session, ctx, data)
+
+
+def _jsonable(value: Any) -> dict[str, Any]:
+    """Evidence as JSON-ready data (dataclasses, tuples and numpy scalars flattened)."""
+    import dataclasses
+    import json
+
+    def convert(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return {f.name: convert(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if isinstance(obj, Mapping):
+            return {str(k): convert(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            return [convert(v) for v in obj]
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        if hasattr(obj, "model_dump"):
+            return convert(obj.model_dump(mode="json"))
+        if hasattr(obj, "item") and callable(obj.item):
+            return obj.item()
+        return obj
+
+    converted = convert(value)
+    if not isinstance(converted, dict):
+        converted = {"items": converted}
+    json.dumps(converted)  # fail here, inside the transaction, rather than at flush
+    return converted
+
+
+def decrypt_answers(
+    ctx: ServiceContext, instrument_id: str, raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    from alliance.services.checkins import answer_field
+
+    return {
+        key: (
+            ctx.cipher.decrypt(value, field=answer_field(instrument_id, key))
+            if is_encrypted(value)
+            else value
+        )
+        for key, value in raw.items()
+    }
+
+
+def checkin_ids(session: Session, episode_id: int) -> list[int]:
+    return list(session.scalars(select(CheckIn.id).where(CheckIn.episode_id == episode_id)))

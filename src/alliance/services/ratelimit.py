@@ -1,0 +1,61 @@
+"""Rate limits kept in the database, so every stateless app worker shares one count.
+
+A fixed window per key: the first hit in a window inserts (or resets) the row, later hits add
+one. The increment is a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement, atomic
+on SQLite and PostgreSQL, so concurrent workers cannot both slip under the limit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from alliance.services.context import ServiceContext
+from alliance.services.errors import InvalidInput
+from alliance.store.db import is_sqlite, transaction
+from alliance.store.models import RateLimitBucket
+
+
+def hit(session: Session, key: str, limit: int, window_seconds: int, *, now: datetime) -> bool:
+    """Count one request for ``key``; True while the window's count is within ``limit``."""
+    if limit < 1 or window_seconds < 1:
+        raise InvalidInput("limit", "limit and window must be positive")
+    key = key[:255]
+    window_start = now - timedelta(seconds=window_seconds)
+    table = RateLimitBucket.__table__
+    dialect = sqlite if is_sqlite(session) else postgresql
+    stmt = dialect.insert(table).values(key=key, window_start=now, count=1)
+    expired = table.c.window_start <= literal(window_start, type_=table.c.window_start.type)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "count": case((expired, 1), else_=table.c.count + 1),
+            "window_start": case(
+                (expired, literal(now, type_=table.c.window_start.type)),
+                else_=table.c.window_start,
+            ),
+        },
+    ).returning(table.c.count)
+    count = session.execute(stmt).scalar_one()
+    return int(count) <= limit
+
+
+def check(ctx: ServiceContext, key: str, limit: int, window_seconds: int) -> bool:
+    """:func:`hit` in its own short transaction (what a web dependency calls per request)."""
+    with transaction(ctx.session_factory) as session:
+        return hit(session, key, limit, window_seconds, now=ctx.now())
+
+
+def purge(ctx: ServiceContext, older_than_seconds: int = 86400) -> int:
+    """Delete buckets whose window started long ago (housekeeping)."""
+    from sqlalchemy import delete
+
+    cutoff = ctx.now() - timedelta(seconds=older_than_seconds)
+    with transaction(ctx.session_factory) as session:
+        result = session.execute(
+            delete(RateLimitBucket).where(RateLimitBucket.window_start < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

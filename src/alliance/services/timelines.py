@@ -1,0 +1,528 @@
+"""Read models for the therapist and supervisor pages: a client's timeline, the caseload
+ordered by urgency, and the team overview. Every read is audited."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from statistics import fmean
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alliance.measures.instrument import Instrument
+from alliance.measures.trajectory import not_on_track
+from alliance.services import monitor
+from alliance.services.alerts import alert_view, severity_rank
+from alliance.services.authz import (
+    Actor,
+    can_see_episode,
+    require_client,
+    require_episode,
+    require_staff,
+    visible_therapist_ids,
+)
+from alliance.services.checkins import checkin_view, goal_view
+from alliance.services.clients import client_view, episode_view
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import NotFound
+from alliance.services.sessions import session_view
+from alliance.services.unit import record, unit_of_work
+from alliance.services.views import (
+    AlertView,
+    CaseloadRow,
+    GoalSeries,
+    InstrumentSeries,
+    SeriesPoint,
+    TeamOverview,
+    TherapistSummary,
+    TimelineView,
+    TrajectoryBand,
+)
+from alliance.store.models import (
+    Alert,
+    CheckIn,
+    Client,
+    Clinic,
+    Episode,
+    Goal,
+    GoalRating,
+    Score,
+    StaffUser,
+    TherapistProfile,
+    TherapySession,
+)
+
+#: Alert kinds in order of clinical urgency, used to break ties between equal severities
+#: (a rupture needs the next session's attention; a fit check can wait a week).
+KIND_PRIORITY = (
+    "rupture",
+    "deterioration",
+    "reliable_deterioration",
+    "not_on_track",
+    "poor_fit",
+    "fit_poor",
+    "low_alliance",
+    "fit_check",
+    "missed_sessions",
+)
+NO_ALERT_URGENCY = 99
+TRAJECTORY_HORIZON = 4
+
+
+def kind_rank(kind: str) -> int:
+    return KIND_PRIORITY.index(kind) if kind in KIND_PRIORITY else len(KIND_PRIORITY)
+
+
+def alert_sort_key(alert: Alert | AlertView) -> tuple[int, int, int, int]:
+    """Most urgent first: open before acknowledged, severity, kind, most recent session."""
+    return (
+        0 if alert.status == "open" else 1,
+        severity_rank(alert.severity),
+        kind_rank(alert.kind),
+        -(alert.session_number or 0),
+    )
+
+
+def _series_points(scores: list[monitor.StoredScore]) -> tuple[SeriesPoint, ...]:
+    return tuple(
+        SeriesPoint(
+            session_number=s.session_number, at=s.at, value=s.total, band=s.band, valid=s.valid
+        )
+        for s in scores
+    )
+
+
+def _trajectory(
+    session: Session,
+    ctx: ServiceContext,
+    clinic_id: int,
+    inst: Instrument,
+    scores: list[monitor.StoredScore],
+) -> TrajectoryBand | None:
+    valid = [s for s in scores if s.valid and s.total is not None and s.session_number]
+    if inst.kind != "outcome" or not valid:
+        return None
+    intake = valid[0]
+    assert intake.total is not None
+    assert intake.session_number is not None
+    model = monitor.clinic_trajectory(session, ctx, clinic_id, inst)
+    last = max(s.session_number or 0 for s in valid)
+    numbers = list(
+        range(intake.session_number, max(last, intake.session_number) + TRAJECTORY_HORIZON + 1)
+    )
+    try:
+        points = model.curve(intake.total, numbers, intake_session=intake.session_number)
+    except ValueError:
+        return None  # no reliable-change parameters: no band to draw
+    latest = valid[-1]
+    assert latest.total is not None
+    assert latest.session_number is not None
+    flag = not_on_track(
+        model,
+        intake.total,
+        latest.session_number,
+        latest.total,
+        intake_session=intake.session_number,
+    ).flag
+    return TrajectoryBand(
+        session_numbers=tuple(p.session for p in points),
+        expected=tuple(p.expected for p in points),
+        lower=tuple(p.lower for p in points),
+        upper=tuple(p.upper for p in points),
+        method=model.reason,
+        on_track=None if len(valid) < 2 else not flag,
+    )
+
+
+def _thresholds(inst: Instrument, settings: ClinicSettings) -> dict[str, float]:
+    merged = dict(inst.alert_thresholds)
+    for name, value in settings.alert_thresholds.items():
+        prefix = f"{inst.id}."
+        if name.startswith(prefix):
+            merged[name[len(prefix) :]] = value
+    return merged
+
+
+def _pick_episode(
+    session: Session, actor: Actor, client: Client, episode_id: int | None
+) -> Episode | None:
+    if episode_id is not None:
+        episode = require_episode(session, actor, episode_id)
+        if episode.client_id != client.id:
+            raise NotFound(f"episode {episode_id} not found")
+        return episode
+    episodes = session.scalars(
+        select(Episode)
+        .where(Episode.client_id == client.id)
+        .order_by(Episode.ended_at.is_not(None), Episode.started_at.desc(), Episode.id.desc())
+    )
+    for episode in episodes:
+        if can_see_episode(session, actor, episode, client):
+            return episode
+    return None
+
+
+def client_timeline(
+    ctx: ServiceContext, *, actor: Actor, client_id: int, episode_id: int | None = None
+) -> TimelineView:
+    """Everything the client page shows for one episode (default: the current one): scores per
+    instrument with thresholds and, for outcome measures, the expected-trajectory band; goals
+    with their ratings; attendance; alerts; check-ins; the client's free-text feedback."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        episode = _pick_episode(session, actor, client, episode_id)
+        clinic = session.get(Clinic, client.clinic_id)
+        settings = ClinicSettings.from_json(clinic.settings if clinic else None)
+        if episode is None:
+            record(session, ctx, actor, "read", "client", client.id, {"what": "timeline"})
+            return TimelineView(
+                client=client_view(client, ctx.cipher),
+                episode=None,
+                therapist_name=None,
+                series=(),
+                goals=(),
+                sessions=(),
+                alerts=(),
+                checkins=(),
+            )
+        data = monitor.load_episode(session, episode)
+        series: list[InstrumentSeries] = []
+        for instrument_id in episode.instruments:
+            inst = monitor.instrument(ctx, str(instrument_id))
+            scores = data.scores_for(inst.id)
+            subscales = {
+                sub.name: tuple(
+                    SeriesPoint(
+                        session_number=s.session_number,
+                        at=s.at,
+                        value=s.subscales.get(sub.name),
+                        valid=s.valid,
+                    )
+                    for s in scores
+                )
+                for sub in inst.subscales
+            }
+            low, high = inst.score_range
+            series.append(
+                InstrumentSeries(
+                    instrument_id=inst.id,
+                    title=inst.title,
+                    kind=inst.kind,
+                    direction=inst.direction,
+                    score_min=low,
+                    score_max=high,
+                    points=_series_points(scores),
+                    subscales=subscales,
+                    thresholds=_thresholds(inst, settings),
+                    clinical_cutoff=inst.clinical_cutoff.value if inst.clinical_cutoff else None,
+                    trajectory=_trajectory(session, ctx, client.clinic_id, inst, scores),
+                )
+            )
+        goals = _goal_series(session, ctx, episode)
+        alerts = sorted(
+            session.scalars(select(Alert).where(Alert.episode_id == episode.id)), key=alert_sort_key
+        )
+        checkins = session.scalars(
+            select(CheckIn)
+            .where(CheckIn.episode_id == episode.id)
+            .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
+        )
+        therapist = session.get(StaffUser, episode.therapist_id)
+        feedback: list[tuple[int | None, str]] = []
+        for number, _at, instrument_id, raw in data.answers:
+            inst = monitor.instrument(ctx, instrument_id)
+            text_items = {item.link_id for item in inst.items if item.type == "text"}
+            if not text_items:
+                continue
+            plain = monitor.decrypt_answers(ctx, instrument_id, raw)
+            feedback.extend(
+                (number, str(plain[key])) for key in sorted(text_items) if plain.get(key)
+            )
+        record(
+            session,
+            ctx,
+            actor,
+            "read",
+            "client",
+            client.id,
+            {"what": "timeline", "episode_id": episode.id},
+        )
+        return TimelineView(
+            client=client_view(client, ctx.cipher),
+            episode=episode_view(episode),
+            therapist_name=therapist.display_name if therapist else None,
+            series=tuple(series),
+            goals=goals,
+            sessions=tuple(session_view(s) for s in data.sessions),
+            alerts=tuple(alert_view(a, ctx.cipher) for a in alerts),
+            checkins=tuple(checkin_view(c) for c in checkins),
+            feedback=tuple(feedback),
+        )
+
+
+def _goal_series(session: Session, ctx: ServiceContext, episode: Episode) -> tuple[GoalSeries, ...]:
+    goals = list(
+        session.scalars(
+            select(Goal)
+            .where(Goal.episode_id == episode.id)
+            .order_by(Goal.active.desc(), Goal.agreed_at, Goal.position)
+        )
+    )
+    if not goals:
+        return ()
+    rows = session.execute(
+        select(GoalRating, TherapySession.number)
+        .join(CheckIn, CheckIn.id == GoalRating.checkin_id)
+        .outerjoin(TherapySession, TherapySession.id == CheckIn.session_id)
+        .where(GoalRating.goal_id.in_([g.id for g in goals]))
+        .order_by(GoalRating.rated_at, GoalRating.id)
+    ).all()
+    by_goal: dict[int, list[SeriesPoint]] = defaultdict(list)
+    for rating, number in rows:
+        by_goal[rating.goal_id].append(
+            SeriesPoint(session_number=number, at=rating.rated_at, value=float(rating.rating))
+        )
+    return tuple(GoalSeries(goal=goal_view(g, ctx), ratings=tuple(by_goal[g.id])) for g in goals)
+
+
+def _latest_scores(
+    session: Session, episode_ids: list[int]
+) -> dict[tuple[int, str], tuple[float | None, float | None, int]]:
+    """(episode, instrument) → (first valid total, latest valid total, number of scores)."""
+    if not episode_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Score.episode_id,
+            Score.instrument_id,
+            Score.total,
+            Score.session_number,
+            Score.scored_at,
+        )
+        .where(Score.episode_id.in_(episode_ids), Score.valid.is_(True), Score.total.is_not(None))
+        .order_by(Score.episode_id, Score.instrument_id, Score.scored_at, Score.id)
+    ).all()
+    out: dict[tuple[int, str], tuple[float | None, float | None, int]] = {}
+    for episode_id, instrument_id, total, _number, _at in rows:
+        key = (episode_id, instrument_id)
+        first, _latest, count = out.get(key, (total, total, 0))
+        out[key] = (first, total, count + 1)
+    return out
+
+
+def _visible_open_episodes(
+    session: Session, actor: Actor, therapist_id: int | None
+) -> list[tuple[Episode, Client]]:
+    query = (
+        select(Episode, Client)
+        .join(Client, Client.id == Episode.client_id)
+        .where(Client.clinic_id == actor.clinic_id, Episode.ended_at.is_(None))
+    )
+    therapists = visible_therapist_ids(session, actor)
+    if therapists is not None:
+        query = query.where(Episode.therapist_id.in_(therapists))
+    if therapist_id is not None:
+        query = query.where(Episode.therapist_id == therapist_id)
+    return [(e, c) for e, c in session.execute(query).all()]
+
+
+def _kinds(ctx: ServiceContext, ids: list[str]) -> dict[str, str]:
+    return {i: monitor.instrument(ctx, i).kind for i in ids}
+
+
+def caseload(
+    ctx: ServiceContext, *, actor: Actor, therapist_id: int | None = None
+) -> list[CaseloadRow]:
+    """Open episodes the actor may see, most urgent first: clients with open alerts (by the top
+    alert's severity and kind), then the lowest latest alliance."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        pairs = _visible_open_episodes(session, actor, therapist_id)
+        episode_ids = [e.id for e, _ in pairs]
+        latest = _latest_scores(session, episode_ids)
+        alerts_by_episode: dict[int, list[Alert]] = defaultdict(list)
+        if episode_ids:
+            for alert in session.scalars(
+                select(Alert).where(Alert.episode_id.in_(episode_ids), Alert.status != "resolved")
+            ):
+                alerts_by_episode[alert.episode_id].append(alert)
+        session_stats: dict[int, tuple[int, datetime | None]] = {}
+        if episode_ids:
+            for episode_id, count, last_at in session.execute(
+                select(
+                    TherapySession.episode_id,
+                    func.count(TherapySession.id),
+                    func.max(TherapySession.scheduled_at),
+                )
+                .where(
+                    TherapySession.episode_id.in_(episode_ids), TherapySession.status == "attended"
+                )
+                .group_by(TherapySession.episode_id)
+            ).all():
+                session_stats[episode_id] = (int(count), _aware(last_at))
+        names = {
+            u.id: u.display_name
+            for u in session.scalars(
+                select(StaffUser).where(StaffUser.clinic_id == actor.clinic_id)
+            )
+        }
+        all_ids = sorted({str(i) for e, _ in pairs for i in e.instruments})
+        kinds = _kinds(ctx, all_ids)
+        rows: list[CaseloadRow] = []
+        for episode, client in pairs:
+            alerts = sorted(alerts_by_episode.get(episode.id, []), key=alert_sort_key)
+            open_alerts = [a for a in alerts if a.status == "open"]
+            top = alerts[0] if alerts else None
+            alliance_ids = [str(i) for i in episode.instruments if kinds.get(str(i)) == "alliance"]
+            latest_alliance = next(
+                (latest[(episode.id, i)][1] for i in alliance_ids if (episode.id, i) in latest),
+                None,
+            )
+            outcome = {
+                str(i): latest.get((episode.id, str(i)), (None, None, 0))[1]
+                for i in episode.instruments
+                if kinds.get(str(i)) == "outcome"
+            }
+            urgency = NO_ALERT_URGENCY
+            if top is not None:
+                urgency = (
+                    (0 if top.status == "open" else 50)
+                    + severity_rank(top.severity) * 10
+                    + kind_rank(top.kind)
+                )
+            count, last_seen = session_stats.get(episode.id, (0, None))
+            rows.append(
+                CaseloadRow(
+                    client_id=client.id,
+                    display_name=client.display_name,
+                    episode_id=episode.id,
+                    therapist_id=episode.therapist_id,
+                    therapist_name=names.get(episode.therapist_id, "?"),
+                    sessions=count,
+                    last_session_at=last_seen,
+                    latest_alliance=latest_alliance,
+                    latest_outcome=outcome,
+                    open_alerts=len(open_alerts),
+                    top_alert=alert_view(top, ctx.cipher) if top else None,
+                    urgency=urgency,
+                )
+            )
+        rows.sort(
+            key=lambda r: (
+                r.urgency,
+                r.latest_alliance if r.latest_alliance is not None else 1e9,
+                r.display_name.lower(),
+            )
+        )
+        record(
+            session,
+            ctx,
+            actor,
+            "read",
+            "caseload",
+            therapist_id,
+            {"clients": [r.client_id for r in rows]},
+        )
+        return rows
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite aggregate results skip the column type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
+    """Per therapist (a supervisor's team; an admin's whole clinic): clients, mean latest
+    alliance, mean outcome change (latest − first) per outcome measure, open alerts and
+    overdue check-ins."""
+    require_staff(actor, "supervisor", "admin")
+    with unit_of_work(ctx) as session:
+        clinic = session.get(Clinic, actor.clinic_id)
+        settings = ClinicSettings.from_json(clinic.settings if clinic else None)
+        therapists_q = select(StaffUser).where(
+            StaffUser.clinic_id == actor.clinic_id,
+            StaffUser.active.is_(True),
+            StaffUser.role != "admin",
+        )
+        visible = visible_therapist_ids(session, actor)
+        if visible is not None:
+            therapists_q = therapists_q.where(StaffUser.id.in_(visible))
+        therapists = list(session.scalars(therapists_q.order_by(StaffUser.display_name)))
+        pairs = _visible_open_episodes(session, actor, None)
+        episode_ids = [e.id for e, _ in pairs]
+        latest = _latest_scores(session, episode_ids)
+        kinds = _kinds(ctx, sorted({str(i) for e, _ in pairs for i in e.instruments}))
+        open_alerts: dict[int, int] = defaultdict(int)
+        last_checkin: dict[int, datetime] = {}
+        if episode_ids:
+            for episode_id, count in session.execute(
+                select(Alert.episode_id, func.count(Alert.id))
+                .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
+                .group_by(Alert.episode_id)
+            ).all():
+                open_alerts[episode_id] = int(count)
+            for episode_id, completed in session.execute(
+                select(CheckIn.episode_id, func.max(CheckIn.completed_at))
+                .where(CheckIn.episode_id.in_(episode_ids))
+                .group_by(CheckIn.episode_id)
+            ).all():
+                aware = _aware(completed)
+                if aware is not None:
+                    last_checkin[episode_id] = aware
+        profiles = {p.user_id: p for p in session.scalars(select(TherapistProfile))}
+        due = ctx.now() - timedelta(days=settings.checkin_overdue_days)
+        summaries: list[TherapistSummary] = []
+        for therapist in therapists:
+            mine = [e for e, _ in pairs if e.therapist_id == therapist.id]
+            alliance: list[float] = []
+            change: dict[str, list[float]] = defaultdict(list)
+            overdue = 0
+            for episode in mine:
+                for instrument_id in map(str, episode.instruments):
+                    first, newest, count = latest.get((episode.id, instrument_id), (None, None, 0))
+                    if newest is None:
+                        continue
+                    if kinds.get(instrument_id) == "alliance":
+                        alliance.append(newest)
+                    elif kinds.get(instrument_id) == "outcome" and count >= 2 and first is not None:
+                        change[instrument_id].append(newest - first)
+                reference = last_checkin.get(episode.id, episode.started_at)
+                if reference < due:
+                    overdue += 1
+            profile = profiles.get(therapist.id)
+            outcome_ids = sorted(
+                {str(i) for e in mine for i in e.instruments if kinds.get(str(i)) == "outcome"}
+            )
+            summaries.append(
+                TherapistSummary(
+                    therapist_id=therapist.id,
+                    display_name=therapist.display_name,
+                    clients=len(mine),
+                    mean_latest_alliance=fmean(alliance) if alliance else None,
+                    mean_outcome_change={
+                        i: (fmean(change[i]) if change[i] else None) for i in outcome_ids
+                    },
+                    open_alerts=sum(open_alerts[e.id] for e in mine),
+                    overdue_checkins=overdue,
+                    modalities=tuple(map(str, profile.modalities)) if profile else (),
+                    styles=tuple(map(str, profile.styles)) if profile else (),
+                )
+            )
+        record(
+            session,
+            ctx,
+            actor,
+            "read",
+            "team",
+            None,
+            {"therapists": [s.therapist_id for s in summaries]},
+        )
+        return TeamOverview(therapists=tuple(summaries))

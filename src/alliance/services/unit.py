@@ -1,0 +1,58 @@
+"""The unit of work every service runs in, and the audit helper they share.
+
+``unit_of_work(ctx)`` is :func:`alliance.store.db.transaction` plus one rule: when the block
+raises a :class:`ServiceError` that carries an audit event (an authorization denial), that event
+is written in its own transaction after the rollback, so the denial is on record while nothing
+of the refused work is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from alliance.services.authz import Actor
+from alliance.services.context import ServiceContext
+from alliance.services.errors import ServiceError
+from alliance.store import audit
+from alliance.store.db import transaction
+
+
+@contextmanager
+def unit_of_work(ctx: ServiceContext) -> Iterator[Session]:
+    try:
+        with transaction(ctx.session_factory) as session:
+            yield session
+    except ServiceError as error:
+        if error.audit is not None:
+            with transaction(ctx.session_factory) as session:
+                audit.append(session, at=ctx.now(), **error.audit)
+        raise
+
+
+def record(
+    session: Session,
+    ctx: ServiceContext,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: int | str | None,
+    detail: Mapping[str, Any] | None = None,
+    *,
+    clinic_id: int | None = None,
+) -> None:
+    """Audit one action by ``actor`` inside the current unit of work."""
+    audit.append(
+        session,
+        at=ctx.now(),
+        actor_type=actor.audit_type,
+        actor_id=actor.audit_id,
+        clinic_id=clinic_id if clinic_id is not None else actor.clinic_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        detail=detail,
+    )

@@ -1,0 +1,304 @@
+"""What services return: frozen dataclasses, decrypted and safe to render or serialise.
+
+ORM objects never leave a service (they would be detached from their session and could leak
+internal columns such as password hashes); these views carry exactly what a page or the JSON API
+may show to an actor who passed the authorization check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alliance.services.clinic_settings import ClinicSettings
+
+
+@dataclass(frozen=True)
+class ClinicView:
+    id: int
+    name: str
+    settings: ClinicSettings
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    clinic_id: int
+    email: str
+    display_name: str
+    role: str
+    supervisor_id: int | None
+    active: bool
+    totp_enabled: bool
+
+
+@dataclass(frozen=True)
+class WebSessionView:
+    """A live staff session; ``token`` is only set when the session has just been created."""
+
+    user: UserView
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessTokenView:
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TherapistProfileView:
+    user_id: int
+    modalities: tuple[str, ...]
+    styles: tuple[str, ...]
+    languages: tuple[str, ...]
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClientView:
+    id: int
+    clinic_id: int
+    display_name: str
+    contact_email: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EpisodeView:
+    id: int
+    client_id: int
+    therapist_id: int
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    instruments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: int
+    episode_id: int
+    number: int
+    scheduled_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class CheckInView:
+    id: int
+    episode_id: int
+    session_id: int | None
+    instruments: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    opened_at: datetime | None
+    completed_at: datetime | None
+    sent_via: str
+
+
+@dataclass(frozen=True)
+class CheckInLink:
+    """A freshly created link. ``token`` exists only here: the database keeps its hash."""
+
+    checkin: CheckInView
+    token: str
+    url: str
+
+
+@dataclass(frozen=True)
+class GoalView:
+    id: int
+    episode_id: int
+    position: int
+    text: str
+    agreed_at: datetime
+    active: bool
+
+
+@dataclass(frozen=True)
+class FormQuestion:
+    """One item of one instrument as the check-in page shows it."""
+
+    instrument_id: str
+    link_id: str
+    text: str
+    type: str  # choice | text | integer | boolean
+    required: bool
+    options: tuple[tuple[str, str], ...]  # (code, label)
+    min_value: int | None = None
+    max_value: int | None = None
+
+
+@dataclass(frozen=True)
+class FormSection:
+    instrument_id: str
+    title: str
+    kind: str
+    questions: tuple[FormQuestion, ...]
+
+
+@dataclass(frozen=True)
+class CheckInForm:
+    """What a client's check-in page shows: the instruments chosen for the episode and the
+    agreed goals to rate 0–10."""
+
+    checkin_id: int
+    client_display_name: str
+    therapist_display_name: str
+    sections: tuple[FormSection, ...]
+    goals: tuple[GoalView, ...]
+    expires_at: datetime
+    show_progress: bool
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    instrument_id: str
+    session_number: int | None
+    at: datetime
+    total: float | None
+    subscales: dict[str, float | None]
+    band: str | None
+    valid: bool
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    client_id: int
+    episode_id: int
+    kind: str
+    severity: str
+    session_number: int | None
+    reason: str
+    next_step: str
+    evidence: dict[str, Any]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_by: int | None = None
+    acknowledged_at: datetime | None = None
+    acknowledge_note: str | None = None
+    resolved_by: int | None = None
+    resolved_at: datetime | None = None
+    resolve_note: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    """What :func:`alliance.services.checkins.record_check_in` stored and raised."""
+
+    checkin_id: int
+    scores: tuple[ScoreView, ...]
+    alerts: tuple[AlertView, ...]
+    show_progress: bool
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    session_number: int | None
+    at: datetime
+    value: float | None
+    band: str | None = None
+    valid: bool = True
+
+
+@dataclass(frozen=True)
+class TrajectoryBand:
+    """Expected score (and tolerance band) per session number for an outcome measure."""
+
+    session_numbers: tuple[int, ...]
+    expected: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    method: str
+    on_track: bool | None = None
+
+
+@dataclass(frozen=True)
+class InstrumentSeries:
+    instrument_id: str
+    title: str
+    kind: str
+    direction: str
+    score_min: float
+    score_max: float
+    points: tuple[SeriesPoint, ...]
+    subscales: dict[str, tuple[SeriesPoint, ...]]
+    thresholds: dict[str, float]
+    clinical_cutoff: float | None = None
+    trajectory: TrajectoryBand | None = None
+
+
+@dataclass(frozen=True)
+class GoalSeries:
+    goal: GoalView
+    ratings: tuple[SeriesPoint, ...]
+
+
+@dataclass(frozen=True)
+class TimelineView:
+    client: ClientView
+    episode: EpisodeView | None
+    therapist_name: str | None
+    series: tuple[InstrumentSeries, ...]
+    goals: tuple[GoalSeries, ...]
+    sessions: tuple[SessionView, ...]
+    alerts: tuple[AlertView, ...]
+    checkins: tuple[CheckInView, ...]
+    feedback: tuple[tuple[int | None, str], ...] = ()  # (session number, client's free text)
+
+
+@dataclass(frozen=True)
+class CaseloadRow:
+    client_id: int
+    display_name: str
+    episode_id: int
+    therapist_id: int
+    therapist_name: str
+    sessions: int
+    last_session_at: datetime | None
+    latest_alliance: float | None
+    latest_outcome: dict[str, float | None]
+    open_alerts: int
+    top_alert: AlertView | None
+    urgency: int  # 0 = most urgent; rows are sorted by (urgency, latest alliance)
+
+
+@dataclass(frozen=True)
+class TherapistSummary:
+    therapist_id: int
+    display_name: str
+    clients: int
+    mean_latest_alliance: float | None
+    mean_outcome_change: dict[str, float | None]
+    open_alerts: int
+    overdue_checkins: int
+    modalities: tuple[str, ...] = field(default_factory=tuple)
+    styles: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class TeamOverview:
+    therapists: tuple[TherapistSummary, ...]
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    id: int
+    at: datetime
+    actor_type: str
+    actor_id: int | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    detail: dict[str, Any]

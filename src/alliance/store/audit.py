@@ -1,0 +1,65 @@
+"""The audit repository: append one event, list events. There is no update or delete.
+
+Events say who did what to which record and when; ``detail`` carries identifiers and counts,
+never clinical content (so an erased client's audit trail reveals nothing about them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alliance.store.models import AuditEvent
+
+
+def append(
+    session: Session,
+    *,
+    at: datetime,
+    actor_type: str,
+    actor_id: int | None,
+    clinic_id: int | None,
+    action: str,
+    entity_type: str,
+    entity_id: int | str | None,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Add one audit event to ``session`` (it commits with the unit of work it belongs to)."""
+    event = AuditEvent(
+        at=at,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        clinic_id=clinic_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        detail=dict(detail or {}),
+    )
+    session.add(event)
+    return event
+
+
+def events(
+    session: Session,
+    *,
+    clinic_id: int | None = None,
+    entity_type: str | None = None,
+    entity_id: int | str | None = None,
+    action: str | None = None,
+    limit: int = 1000,
+) -> Sequence[AuditEvent]:
+    """Events, newest first, filtered by whichever arguments are given."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if clinic_id is not None:
+        query = query.where(AuditEvent.clinic_id == clinic_id)
+    if entity_type is not None:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_id is not None:
+        query = query.where(AuditEvent.entity_id == str(entity_id))
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return session.scalars(query).all()

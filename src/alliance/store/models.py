@@ -1,0 +1,329 @@
+"""The database tables, as typed SQLAlchemy 2 ORM classes.
+
+One class per table. Columns whose names end in ``_enc`` hold field-encrypted text (see
+:mod:`alliance.store.crypto`): the services encrypt before writing and decrypt after reading, so
+nothing here knows a key. Secrets that are only ever compared (session ids, link tokens, access
+tokens) are stored as SHA-256 hex digests, never in the clear.
+
+The schema itself is created by the Alembic migrations in ``alliance/store/migrations``; a test
+checks that the migrations and these classes agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names so migrations (and SQLite batch operations) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no time zone type and hands back naive values; this decorator stores naive UTC
+    and always returns aware UTC, so comparisons in the services never mix the two.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite keeps text without an offset; store naive UTC so ordering stays lexical.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Clinic(Base):
+    """A tenant. ``settings`` holds :class:`alliance.services.clinic_settings.ClinicSettings`."""
+
+    __tablename__ = "clinics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | supervisor | therapist
+    password_hash: Mapped[str] = mapped_column(String(255))
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_counter: Mapped[int | None] = mapped_column(Integer)  # blocks code replay
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    profile: Mapped[TherapistProfile | None] = relationship(back_populates="user")
+
+
+class StaffSession(Base):
+    """A server-side login session; ``id`` is the SHA-256 of the cookie value."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20))  # logout | idle | absolute
+
+
+class AccessToken(Base):
+    """A personal access token for scripts and EHR integration (stored hashed)."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class TherapistProfile(Base):
+    """What a therapist offers. ``extra`` takes attributes later features add (matching)."""
+
+    __tablename__ = "therapist_profiles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    modalities: Mapped[list[Any]] = mapped_column(default=list)
+    styles: Mapped[list[Any]] = mapped_column(default=list)
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    user: Mapped[StaffUser] = relationship(back_populates="profile")
+
+
+class Client(Base):
+    """A client, known by a pseudonymous display name; contact e-mail is encrypted."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    contact_email_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Episode(Base):
+    """A care episode: which therapist works with which client, from when to when, why it ended."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    instruments: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class TherapySession(Base):
+    __tablename__ = "therapy_sessions"
+    __table_args__ = (UniqueConstraint("episode_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    scheduled_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))  # scheduled|attended|missed|cancelled
+
+
+class CheckIn(Base):
+    """One administration of one or more instruments to a client through a private link."""
+
+    __tablename__ = "checkins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("therapy_sessions.id"), index=True)
+    instruments: Mapped[list[Any]] = mapped_column(default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    opened_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    sent_via: Mapped[str] = mapped_column(String(20), default="copy")  # copy | email
+
+
+class Response(Base):
+    """Answers to one instrument in one check-in; free-text answers are encrypted in place."""
+
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("checkin_id", "instrument_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkin_id: Mapped[int] = mapped_column(ForeignKey("checkins.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(100))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class Score(Base):
+    __tablename__ = "scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"), unique=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(100))
+    session_number: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[float | None] = mapped_column(Float)
+    subscales: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    band: Mapped[str | None] = mapped_column(String(100))
+    valid: Mapped[bool] = mapped_column(Boolean)
+    scored_at: Mapped[datetime]
+
+
+class Goal(Base):
+    __tablename__ = "goals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text_enc: Mapped[str] = mapped_column(Text)
+    agreed_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class GoalRating(Base):
+    __tablename__ = "goal_ratings"
+    __table_args__ = (UniqueConstraint("goal_id", "checkin_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id"), index=True)
+    checkin_id: Mapped[int] = mapped_column(ForeignKey("checkins.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    rated_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """An alert raised by the monitoring rules; reason and evidence come from the rule."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_episode_kind", "episode_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(20))
+    session_number: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    next_step: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|acknowledged|resolved
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    acknowledged_at: Mapped[datetime | None]
+    acknowledge_note_enc: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    resolved_at: Mapped[datetime | None]
+    resolve_note_enc: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """Append-only record of who did what to which record, and when (never clinical content).
+
+    The migrations add triggers that refuse UPDATE and DELETE on this table.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_type: Mapped[str] = mapped_column(String(20))  # staff | client_link | system | anonymous
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    clinic_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(20))  # read|write|deny|login|logout|export|erase
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RateLimitBucket(Base):
+    """Fixed-window request counters shared by every app worker."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer)
+
+
+__all__ = [
+    "AccessToken",
+    "Alert",
+    "AuditEvent",
+    "Base",
+    "CheckIn",
+    "Client",
+    "Clinic",
+    "Episode",
+    "Goal",
+    "GoalRating",
+    "RateLimitBucket",
+    "Response",
+    "Score",
+    "StaffSession",
+    "StaffUser",
+    "TherapistProfile",
+    "TherapySession",
+]
