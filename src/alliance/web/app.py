@@ -1,0 +1,87 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds one app around one :class:`ServiceContext` (database, settings,
+cipher, clock): pages under ``/``, the JSON API under ``/api/v1``, the OpenAPI document at
+``/openapi.json``, and static files under ``/static``. The demo CLI serves it with
+``uvicorn --factory alliance.web.app:create_app``. Swagger/ReDoc pages are off: they load
+scripts from a CDN, which this app never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from alliance.config import Settings, get_settings
+from alliance.services.context import ServiceContext
+from alliance.web import charts
+from alliance.web.errors import install_error_handlers
+from alliance.web.routes import admin, api_v1, auth, caseload, checkin, clients, meta
+from alliance.web.security import SecurityMiddleware
+from alliance.web.templating import STATIC_DIR, make_templates
+
+API_DESCRIPTION = """JSON API of the Alliance clinic app.
+
+Authenticate with a personal access token (create one on your Account page):
+`Authorization: Bearer <token>`. Every endpoint applies the same rules as the pages:
+a therapist sees their own clients, a supervisor their team, an admin their clinic.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    context: ServiceContext | None = None,
+    warm_charts: bool = True,
+) -> FastAPI:
+    """Build the app. ``context`` lets tests share one database and clock with the app."""
+    settings = settings or (context.settings if context else get_settings())
+    ctx = context or ServiceContext.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if warm_charts:
+            # The chart engine takes about a second to start: do it off the request path.
+            charts.warm_up_in_background()
+        yield
+
+    app = FastAPI(
+        title="Alliance",
+        version=_version(),
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served by routes/meta.py, behind the authorization dependency
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ctx = ctx
+    app.state.templates = make_templates()
+
+    install_error_handlers(app)
+    for module in (meta, auth, caseload, clients, admin, checkin):
+        app.include_router(module.router)
+    app.include_router(api_v1.router, prefix="/api/v1")
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(SecurityMiddleware, production=settings.mode == "production")
+    return app
+
+
+def _version() -> str:
+    from alliance import __version__
+
+    return str(__version__)
+
+
+def route_table(app: FastAPI) -> list[dict[str, Any]]:
+    """Every (method, path) the app answers, for documentation and the authorization tests."""
+    rows: list[dict[str, Any]] = []
+    for route in app.routes:
+        methods = sorted(getattr(route, "methods", None) or [])
+        for method in methods:
+            rows.append({"method": method, "path": getattr(route, "path", "")})
+    return rows

@@ -1,0 +1,251 @@
+"""Server-side charts: Altair (Vega-Lite) specs rendered to inline SVG with vl-convert.
+
+Every function here takes plain data (frozen dataclasses of numbers and labels) and returns an
+SVG string ready to be placed in a template; nothing here knows about the database or HTTP.
+Rendering is offline (vl-convert bundles the Vega engine) and cached by spec, because the
+same client page is looked at many times between check-ins. The first render in a process
+starts the JavaScript engine (about a second), so the app calls :func:`warm_up` in a
+background thread at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+import altair as alt
+
+WIDTH = 520
+HEIGHT = 200
+_FONT = "system-ui, sans-serif"
+# Colours chosen to stay distinguishable for the common colour-vision deficiencies.
+_BLUE = "#1f5fa8"
+_ORANGE = "#c0561b"
+_GREY = "#6b6b6b"
+_BAND = "#9cc3e6"
+
+_render_lock = threading.Lock()
+# altair's generated classes carry no annotations; one typed alias keeps mypy quiet.
+_data = cast("Callable[..., Any]", alt.Data)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measurement: ``x`` is the session number, ``y`` the score."""
+
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    """The expected-trajectory band at one session: ``low``..``high`` around ``mid``."""
+
+    x: float
+    low: float
+    high: float
+    mid: float | None = None
+
+
+@dataclass(frozen=True)
+class GoalSeries:
+    """A client-defined goal and its progress ratings (0-10) by session."""
+
+    label: str
+    points: Sequence[Point]
+
+
+@dataclass(frozen=True)
+class AttendanceMark:
+    """One scheduled session: its number, date label and status (attended/missed/cancelled)."""
+
+    x: float
+    status: str
+    date: str = ""
+
+
+def _config(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    spec: dict[str, Any] = chart.to_dict()
+    spec["config"] = {
+        "font": _FONT,
+        "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e6e6e6"},
+        "view": {"stroke": None},
+        "background": "white",
+    }
+    return spec
+
+
+def _x_axis(points_x: Sequence[float]) -> alt.X:
+    top = max([1.0, *points_x])
+    return alt.X(
+        "x:Q",
+        title="Session",
+        scale=alt.Scale(domain=[0.5, top + 0.5], nice=False),
+        axis=alt.Axis(tickMinStep=1, format="d"),
+    )
+
+
+def alliance_chart(
+    points: Sequence[Point],
+    *,
+    threshold: float | None,
+    y_min: float,
+    y_max: float,
+    title: str = "Alliance",
+) -> str:
+    """Alliance score over sessions, with the instrument's alert threshold as a dashed line."""
+    data = [{"x": p.x, "y": p.y} for p in points]
+    x = _x_axis([p.x for p in points])
+    y = alt.Y("y:Q", title=title, scale=alt.Scale(domain=[y_min, y_max]))
+    layers: list[alt.Chart] = [
+        alt.Chart(_data(values=data))
+        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), color=_BLUE, strokeWidth=2)
+        .encode(x=x, y=y)
+    ]
+    if threshold is not None:
+        layers.append(
+            alt.Chart(_data(values=[{"t": threshold, "label": f"threshold {threshold:g}"}]))
+            .mark_rule(color=_ORANGE, strokeDash=[6, 4], strokeWidth=1.5)
+            .encode(y=alt.Y("t:Q", scale=alt.Scale(domain=[y_min, y_max])))
+        )
+        layers.append(
+            alt.Chart(_data(values=[{"t": threshold, "label": f"threshold {threshold:g}"}]))
+            .mark_text(align="left", dx=4, dy=-6, color=_ORANGE, fontSize=11)
+            .encode(y=alt.Y("t:Q"), x=alt.value(2), text="label:N")
+        )
+    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
+    return render(_config(chart))
+
+
+def outcome_chart(
+    points: Sequence[Point],
+    *,
+    band: Sequence[BandPoint] = (),
+    y_min: float,
+    y_max: float,
+    title: str = "Outcome",
+    higher_is_better: bool = False,
+) -> str:
+    """Outcome score over sessions, drawn over the expected-trajectory band when there is one."""
+    x = _x_axis([p.x for p in points] + [b.x for b in band])
+    y_title = f"{title} ({'higher' if higher_is_better else 'lower'} is better)"
+    y = alt.Y("y:Q", title=y_title, scale=alt.Scale(domain=[y_min, y_max]))
+    layers: list[alt.Chart] = []
+    if band:
+        band_data = [{"x": b.x, "low": b.low, "high": b.high} for b in band]
+        layers.append(
+            alt.Chart(_data(values=band_data))
+            .mark_area(color=_BAND, opacity=0.45)
+            .encode(
+                x=x,
+                y=alt.Y("low:Q", title=y_title, scale=alt.Scale(domain=[y_min, y_max])),
+                y2="high:Q",
+            )
+        )
+        mids = [{"x": b.x, "y": b.mid} for b in band if b.mid is not None]
+        if mids:
+            layers.append(
+                alt.Chart(_data(values=mids))
+                .mark_line(color=_GREY, strokeDash=[3, 3], strokeWidth=1)
+                .encode(x=x, y=y)
+            )
+    data = [{"x": p.x, "y": p.y} for p in points]
+    layers.append(
+        alt.Chart(_data(values=data))
+        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), color=_BLUE, strokeWidth=2)
+        .encode(x=x, y=y)
+    )
+    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
+    return render(_config(chart))
+
+
+def goals_chart(goals: Sequence[GoalSeries]) -> str:
+    """Progress ratings (0-10) for each agreed goal, one coloured line per goal."""
+    data = [{"x": p.x, "y": p.y, "goal": g.label} for g in goals for p in g.points]
+    x = _x_axis([p.x for g in goals for p in g.points])
+    chart = (
+        alt.Chart(_data(values=data))
+        .mark_line(point=alt.OverlayMarkDef(size=50, filled=True), strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("y:Q", title="Goal progress (0-10)", scale=alt.Scale(domain=[0, 10])),
+            color=alt.Color(
+                "goal:N",
+                title=None,
+                legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
+                scale=alt.Scale(range=[_BLUE, _ORANGE, "#2e7d32"]),
+            ),
+        )
+        .properties(width=WIDTH, height=HEIGHT)
+    )
+    return render(_config(chart))
+
+
+_STATUS_ORDER = ["attended", "missed", "cancelled", "scheduled"]
+
+
+def attendance_chart(marks: Sequence[AttendanceMark]) -> str:
+    """One mark per scheduled session: filled for attended, hollow orange for missed."""
+    data = [{"x": m.x, "status": m.status, "date": m.date} for m in marks]
+    x = _x_axis([m.x for m in marks])
+    chart = (
+        alt.Chart(_data(values=data))
+        .mark_point(size=140, filled=True)
+        .encode(
+            x=x,
+            y=alt.Y(
+                "status:N", title=None, sort=_STATUS_ORDER, scale=alt.Scale(domain=_STATUS_ORDER)
+            ),
+            color=alt.Color(
+                "status:N",
+                legend=None,
+                scale=alt.Scale(domain=_STATUS_ORDER, range=[_BLUE, _ORANGE, _GREY, "#999999"]),
+            ),
+            shape=alt.Shape(
+                "status:N",
+                legend=None,
+                scale=alt.Scale(
+                    domain=_STATUS_ORDER, range=["circle", "cross", "triangle-down", "square"]
+                ),
+            ),
+        )
+        .properties(width=WIDTH, height=90)
+    )
+    return render(_config(chart))
+
+
+def render(spec: dict[str, Any]) -> str:
+    """Render a Vega-Lite spec to an SVG string (cached by the spec's canonical JSON)."""
+    return _render_cached(json.dumps(spec, sort_keys=True, default=str))
+
+
+_SVG_OPEN = re.compile(r"<svg\b")
+
+
+@lru_cache(maxsize=512)
+def _render_cached(spec_json: str) -> str:
+    import vl_convert as vlc
+
+    # vl-convert's engine is one JavaScript runtime; concurrent first calls would each start it.
+    with _render_lock:
+        svg: str = vlc.vegalite_to_svg(json.loads(spec_json))
+    # The figure around the chart carries the accessible name and a data table; the drawing
+    # itself is decorative to a screen reader, and must scale down on a phone.
+    return _SVG_OPEN.sub('<svg aria-hidden="true" focusable="false"', svg, count=1)
+
+
+def warm_up() -> None:
+    """Start the rendering engine once so the first real page does not pay for it."""
+    alliance_chart([Point(1, 1.0)], threshold=None, y_min=0, y_max=2)
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Run :func:`warm_up` in a daemon thread (app start must not wait for it)."""
+    thread = threading.Thread(target=warm_up, name="alliance-chart-warmup", daemon=True)
+    thread.start()
+    return thread

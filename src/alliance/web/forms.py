@@ -1,0 +1,150 @@
+"""The client check-in form: field names, the page's question model, and parsing a POST.
+
+Field names are ``<instrument_id>/<linkId>`` for instrument items and ``goal/<goal id>`` for
+goal ratings. Instrument ids and linkIds cannot contain ``/`` (their schema forbids it), so the
+split back is unambiguous. Parsing only reshapes the form into the structure the check-in
+service takes; every check of the answers themselves (ranges, required items, scoring) is the
+service's job, so a script posting to the JSON API gets exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from alliance.services.views import CheckInForm, FormQuestion, GoalView
+
+GOAL_PREFIX = "goal/"
+CONTROL_FIELDS = frozenset({"csrf_token"})
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question as the template draws it (a radio group, yes/no, a number or free text)."""
+
+    name: str
+    text: str
+    kind: str
+    required: bool
+    options: tuple[Option, ...] = ()
+    min: int | None = None
+    max: int | None = None
+    short_labels: bool = False
+    scale_ends: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    intro: str
+    questions: tuple[Question, ...]
+
+
+_INTROS = {
+    "alliance": "How you feel about working with your therapist.",
+    "outcome": "Over the last two weeks, how often have you been bothered by the following?",
+    "feedback": "About today's session.",
+    "goals": "Your goals: how far have you come?",
+}
+
+
+def field_name(instrument_id: str, link_id: str) -> str:
+    return f"{instrument_id}/{link_id}"
+
+
+def _question(q: FormQuestion) -> Question:
+    options = tuple(Option(code, label) for code, label in q.options)
+    # Numeric scales with many options read best as a row of buttons with the end labels
+    # written once underneath; long verbal options stay a vertical list.
+    short = len(options) > 4 and all(len(o.label) <= 3 for o in options)
+    return Question(
+        name=field_name(q.instrument_id, q.link_id),
+        text=q.text,
+        kind=q.type,
+        required=q.required,
+        options=options,
+        min=q.min_value,
+        max=q.max_value,
+        short_labels=short,
+    )
+
+
+def _goal_question(goal: GoalView) -> Question:
+    options = tuple(Option(str(i), str(i)) for i in range(11))
+    return Question(
+        name=f"{GOAL_PREFIX}{goal.id}",
+        text=goal.text,
+        kind="choice",
+        required=True,
+        options=options,
+        short_labels=True,
+        scale_ends=("0 = no progress", "10 = fully achieved"),
+    )
+
+
+def sections_for(form: CheckInForm) -> list[Section]:
+    """The page's sections: one per instrument, then the agreed goals when there are any."""
+    sections = [
+        Section(
+            title=s.title,
+            intro=_INTROS.get(s.kind, ""),
+            questions=tuple(_question(q) for q in s.questions),
+        )
+        for s in form.sections
+    ]
+    if form.goals:
+        sections.append(
+            Section(
+                title="Your goals",
+                intro=_INTROS["goals"],
+                questions=tuple(_goal_question(g) for g in form.goals),
+            )
+        )
+    return sections
+
+
+@dataclass(frozen=True)
+class ParsedAnswers:
+    """Answers per instrument (linkId → text as posted) and goal ratings (goal id → text)."""
+
+    instruments: dict[str, dict[str, str]]
+    goals: dict[int, str]
+    unknown: tuple[str, ...]
+
+
+def parse_answers(fields: Iterable[tuple[str, str]]) -> ParsedAnswers:
+    """Reshape posted form fields; blank answers are left out (the service decides if missing
+    is allowed); field names that fit neither pattern are reported back, not dropped silently."""
+    instruments: dict[str, dict[str, str]] = {}
+    goals: dict[int, str] = {}
+    unknown: list[str] = []
+    for name, raw in fields:
+        if name in CONTROL_FIELDS:
+            continue
+        value = raw.strip() if isinstance(raw, str) else ""
+        if name.startswith(GOAL_PREFIX):
+            ident = name[len(GOAL_PREFIX) :]
+            if not ident.isdigit():
+                unknown.append(name)
+                continue
+            if value:
+                goals[int(ident)] = value
+            continue
+        instrument_id, sep, link_id = name.partition("/")
+        if not sep or not instrument_id or not link_id:
+            unknown.append(name)
+            continue
+        if value:
+            instruments.setdefault(instrument_id, {})[link_id] = value
+    return ParsedAnswers(instruments, goals, tuple(unknown))
+
+
+def posted_values(fields: Mapping[str, str]) -> dict[str, str]:
+    """What the client had entered, to refill the form when it comes back with errors."""
+    return {k: v for k, v in fields.items() if k not in CONTROL_FIELDS}

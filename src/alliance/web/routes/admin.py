@@ -1,0 +1,159 @@
+"""Supervisor and admin pages: team overview, user management, clinic settings, audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from alliance.measures.registry import list_instruments
+from alliance.services import admin as admin_service
+from alliance.services import auth as auth_service
+from alliance.services import timelines
+from alliance.services.errors import InvalidInput
+from alliance.web.deps import AdminAuth, SupervisorAuth
+from alliance.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+PURPOSES = ("alliance", "outcome", "feedback")
+
+
+@router.get("/team")
+async def team(request: Request, auth: SupervisorAuth) -> Response:
+    overview = await auth.call(timelines.team_overview, actor=auth.staff)
+    return render(request, "team.html", {"nav": "team", "overview": overview})
+
+
+@router.get("/admin/users")
+async def users(request: Request, auth: AdminAuth) -> Response:
+    rows = await auth.call(admin_service.list_users, actor=auth.staff)
+    supervisors = [u for u in rows if u.role in ("supervisor", "admin") and u.active]
+    names = {u.id: u.display_name for u in rows}
+    return render(
+        request,
+        "users.html",
+        {"nav": "users", "users": rows, "supervisors": supervisors, "names": names},
+    )
+
+
+@router.post("/admin/users")
+async def create_user(
+    request: Request,
+    auth: AdminAuth,
+    email: Annotated[str, Form(max_length=320)],
+    display_name: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=20)],
+    password: Annotated[str, Form(max_length=1024)],
+    supervisor_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    actor = auth.staff
+    assert actor.clinic_id is not None
+    await auth.call(
+        auth_service.create_staff_user,
+        actor=actor,
+        clinic_id=actor.clinic_id,
+        email=email,
+        display_name=display_name,
+        role=role,
+        password=password,
+        supervisor_id=_optional_int(supervisor_id, "supervisor_id"),
+    )
+    return RedirectResponse("/admin/users?flash=user", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/active")
+async def set_active(
+    request: Request, auth: AdminAuth, user_id: int, active: Annotated[str, Form()]
+) -> Response:
+    await auth.call(
+        admin_service.set_user_active,
+        actor=auth.staff,
+        user_id=user_id,
+        active=active == "true",
+    )
+    return RedirectResponse("/admin/users?flash=user", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/team")
+async def set_team(
+    request: Request,
+    auth: AdminAuth,
+    user_id: int,
+    supervisor_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    await auth.call(
+        admin_service.assign_team,
+        actor=auth.staff,
+        therapist_id=user_id,
+        supervisor_id=_optional_int(supervisor_id, "supervisor_id"),
+    )
+    return RedirectResponse("/admin/users?flash=user", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/reset-mfa")
+async def reset_mfa(request: Request, auth: AdminAuth, user_id: int) -> Response:
+    await auth.call(auth_service.reset_totp, actor=auth.staff, user_id=user_id)
+    return RedirectResponse("/admin/users?flash=user", status_code=303)
+
+
+@router.get("/admin/settings")
+async def settings_page(request: Request, auth: AdminAuth) -> Response:
+    clinic = await auth.call(admin_service.get_clinic, actor=auth.staff)
+    return render(request, "clinic_settings.html", _settings_context(auth, clinic.settings))
+
+
+def _settings_context(auth: Any, settings: Any) -> dict[str, Any]:
+    instruments = list_instruments(auth.ctx.settings.instruments_dir)
+    by_purpose = {p: [i for i in instruments if i.kind == p] for p in PURPOSES}
+    return {
+        "nav": "settings",
+        "settings": settings,
+        "by_purpose": by_purpose,
+        "chosen": {p: set(getattr(settings.instruments, p)) for p in PURPOSES},
+    }
+
+
+@router.post("/admin/settings")
+async def save_settings(request: Request, auth: AdminAuth) -> Response:
+    form = await request.form()
+    thresholds: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if key.startswith("threshold.") and isinstance(value, str) and value.strip():
+            thresholds[key.removeprefix("threshold.")] = _number(value, key)
+    new_name = str(form.get("new_threshold_name", "")).strip()
+    new_value = str(form.get("new_threshold_value", "")).strip()
+    if new_name:
+        thresholds[new_name] = _number(new_value, "new_threshold_value")
+    settings = {
+        "alert_thresholds": thresholds,
+        "instruments": {p: [str(v) for v in form.getlist(f"instruments.{p}")] for p in PURPOSES},
+        "mfa_enforced": form.get("mfa_enforced") == "on",
+        "show_client_progress": form.get("show_client_progress") == "on",
+        "checkin_overdue_days": str(form.get("checkin_overdue_days", "")).strip() or "10",
+    }
+    await auth.call(admin_service.update_clinic_settings, actor=auth.staff, settings=settings)
+    return RedirectResponse("/admin/settings?flash=settings", status_code=303)
+
+
+@router.get("/admin/audit")
+async def audit_page(request: Request, auth: AdminAuth) -> Response:
+    events = await auth.call(admin_service.list_audit_events, actor=auth.staff, limit=200)
+    return render(request, "audit.html", {"nav": "audit", "events": events})
+
+
+def _optional_int(value: str, field: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(field, f"{value!r} is not a number")
+    return int(value)
+
+
+def _number(value: str, field: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not a number") from None

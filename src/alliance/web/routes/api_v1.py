@@ -1,0 +1,167 @@
+"""The JSON API (``/api/v1``): the pages' use cases for scripts and record systems.
+
+Authenticate with a personal access token (``Authorization: Bearer alp_…``). The same
+:class:`~alliance.web.deps.Authorize` dependency and the same services apply, so the API can do
+exactly what the signed-in user could do on the pages, no more. Errors are JSON:
+``{"detail": "...", "errors": [{"field", "message"}]}``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from alliance.services import admin as admin_service
+from alliance.services import alerts, checkins, goals, sessions, timelines
+from alliance.services.errors import Conflict
+from alliance.web.deps import AdminAuth, Auth, StaffAuth, SupervisorAuth
+from alliance.web.schemas import (
+    AlertOut,
+    CaseloadRowOut,
+    CheckInLinkIn,
+    CheckInLinkOut,
+    CheckInOut,
+    ClinicOut,
+    ClinicSettingsModel,
+    ErrorOut,
+    GoalOut,
+    GoalsIn,
+    MeOut,
+    NoteIn,
+    SessionIn,
+    SessionOut,
+    SessionStatusIn,
+    TeamOverviewOut,
+    TimelineOut,
+    UserOut,
+)
+
+ERRORS = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)}
+
+router = APIRouter(tags=["v1"], responses=ERRORS)  # type: ignore[arg-type]
+
+
+@router.get("/me", response_model=MeOut)
+async def me(auth: StaffAuth) -> MeOut:
+    """Who the token belongs to."""
+    actor = auth.staff
+    return MeOut(user_id=actor.user_id or 0, clinic_id=actor.clinic_id or 0, role=actor.role or "")
+
+
+@router.get("/caseload", response_model=list[CaseloadRowOut])
+async def caseload(auth: StaffAuth) -> list[CaseloadRowOut]:
+    """Clients the caller may see, most urgent first."""
+    rows = await auth.call(timelines.caseload, actor=auth.staff)
+    return [CaseloadRowOut.model_validate(r) for r in rows]
+
+
+@router.get("/clients/{client_id}/timeline", response_model=TimelineOut)
+async def timeline(auth: StaffAuth, client_id: int) -> TimelineOut:
+    """Scores over sessions, goals, attendance, alerts and check-ins of one client."""
+    view = await auth.call(timelines.client_timeline, actor=auth.staff, client_id=client_id)
+    return TimelineOut.model_validate(view)
+
+
+async def _current_episode(auth: Auth, client_id: int) -> int:
+    view = await auth.call(timelines.client_timeline, actor=auth.staff, client_id=client_id)
+    if view.episode is None or view.episode.ended_at is not None:
+        raise Conflict("this client has no current episode of care")
+    return int(view.episode.id)
+
+
+@router.post("/clients/{client_id}/checkin-links", response_model=CheckInLinkOut, status_code=201)
+async def create_checkin_link(
+    auth: StaffAuth, client_id: int, body: CheckInLinkIn
+) -> CheckInLinkOut:
+    """A single-use check-in link for the client (the URL is returned only here)."""
+    episode_id = await _current_episode(auth, client_id)
+    link = await auth.call(
+        checkins.create_checkin_link,
+        actor=auth.staff,
+        episode_id=episode_id,
+        session_id=body.session_id,
+    )
+    return CheckInLinkOut(checkin=CheckInOut.model_validate(link.checkin), url=link.url)
+
+
+@router.post("/clients/{client_id}/sessions", response_model=SessionOut, status_code=201)
+async def add_session(auth: StaffAuth, client_id: int, body: SessionIn) -> SessionOut:
+    """Record a session (attended, missed, cancelled, or scheduled for later)."""
+    episode_id = await _current_episode(auth, client_id)
+    view = await auth.call(
+        sessions.schedule_session,
+        actor=auth.staff,
+        episode_id=episode_id,
+        scheduled_at=body.scheduled_at,
+        status=body.status,
+    )
+    return SessionOut.model_validate(view)
+
+
+@router.post("/sessions/{session_id}/status", response_model=SessionOut)
+async def set_session_status(auth: StaffAuth, session_id: int, body: SessionStatusIn) -> SessionOut:
+    """Mark a scheduled session attended, missed or cancelled."""
+    view = await auth.call(
+        sessions.record_session, actor=auth.staff, session_id=session_id, status=body.status
+    )
+    return SessionOut.model_validate(view)
+
+
+@router.put("/clients/{client_id}/goals", response_model=list[GoalOut])
+async def agree_goals(auth: StaffAuth, client_id: int, body: GoalsIn) -> list[GoalOut]:
+    """Replace the client's agreed goals (1–3)."""
+    episode_id = await _current_episode(auth, client_id)
+    views = await auth.call(
+        goals.agree_goals, actor=auth.staff, episode_id=episode_id, goals=body.goals
+    )
+    return [GoalOut.model_validate(v) for v in views]
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+async def get_alert(auth: StaffAuth, alert_id: int) -> AlertOut:
+    view = await auth.call(alerts.get_alert, actor=auth.staff, alert_id=alert_id)
+    return AlertOut.model_validate(view)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+async def acknowledge_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> AlertOut:
+    view = await auth.call(
+        alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=body.note
+    )
+    return AlertOut.model_validate(view)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+async def resolve_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> AlertOut:
+    view = await auth.call(
+        alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=body.note
+    )
+    return AlertOut.model_validate(view)
+
+
+@router.get("/team", response_model=TeamOverviewOut)
+async def team(auth: SupervisorAuth) -> TeamOverviewOut:
+    """Per therapist: clients, mean alliance, outcome change, open alerts, overdue check-ins."""
+    view = await auth.call(timelines.team_overview, actor=auth.staff)
+    return TeamOverviewOut.model_validate(view)
+
+
+@router.get("/users", response_model=list[UserOut])
+async def users(auth: AdminAuth) -> list[UserOut]:
+    views = await auth.call(admin_service.list_users, actor=auth.staff)
+    return [UserOut.model_validate(v) for v in views]
+
+
+@router.get("/clinic", response_model=ClinicOut)
+async def clinic(auth: AdminAuth) -> ClinicOut:
+    view = await auth.call(admin_service.get_clinic, actor=auth.staff)
+    return ClinicOut.model_validate(view)
+
+
+@router.put("/clinic/settings", response_model=ClinicOut)
+async def update_settings(auth: AdminAuth, body: ClinicSettingsModel) -> ClinicOut:
+    view = await auth.call(
+        admin_service.update_clinic_settings,
+        actor=auth.staff,
+        settings=body.model_dump(mode="json"),
+    )
+    return ClinicOut.model_validate(view)

@@ -1,0 +1,31 @@
+"""The caseload page: a therapist's clients (a supervisor's team, an admin's clinic) by urgency."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from alliance.services import timelines
+from alliance.web.deps import StaffAuth
+from alliance.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/caseload")
+async def caseload(request: Request, auth: StaffAuth) -> Response:
+    rows = await auth.call(timelines.caseload, actor=auth.staff)
+    role = auth.staff.role
+    heading = {"admin": "Clinic caseload", "supervisor": "Team caseload"}.get(
+        role or "", "Your caseload"
+    )
+    return render(
+        request,
+        "caseload.html",
+        {
+            "nav": "caseload",
+            "rows": rows,
+            "heading": heading,
+            "show_therapist": role in ("admin", "supervisor"),
+        },
+    )

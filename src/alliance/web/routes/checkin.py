@@ -1,0 +1,154 @@
+"""The client's check-in pages (public; the link's token in the path is the credential).
+
+``GET /c/{token}`` shows the form, ``POST /c/{token}`` submits it once. A used, expired or
+unknown link gets a friendly page (410), never a stack trace. The thank-you page shows the
+client their own progress chart only when the clinic allows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from alliance.measures.registry import load_instrument
+from alliance.services import checkins
+from alliance.services.errors import InvalidInput, LinkRefused, NotFound
+from alliance.services.views import CheckInForm, ScoreView
+from alliance.web import charts
+from alliance.web.deps import Auth, LinkAuth
+from alliance.web.forms import GOAL_PREFIX, parse_answers, posted_values, sections_for
+from alliance.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _refused(request: Request, exc: LinkRefused) -> Response:
+    return render(
+        request,
+        "checkin/unavailable.html",
+        {"reason": exc.reason, "message": exc.message},
+        status_code=410,
+    )
+
+
+def _form_page(
+    request: Request,
+    auth: Auth,
+    form: CheckInForm,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "checkin/form.html",
+        {
+            "token": auth.link_token,
+            "sections": sections_for(form),
+            "therapist_name": form.therapist_display_name,
+            "values": values or {},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/c/{token}")
+async def checkin_form(request: Request, auth: LinkAuth, token: str) -> Response:
+    try:
+        form = await auth.call(checkins.open_checkin, token)
+    except LinkRefused as exc:
+        return _refused(request, exc)
+    return _form_page(request, auth, form)
+
+
+def form_field_for_error(field: str) -> str:
+    """The form field a service's ``InvalidInput.field`` refers to.
+
+    The service names items ``<instrument>.<linkId>`` and goals ``goal_<id>``; the form uses
+    ``<instrument>/<linkId>`` and ``goal/<id>`` (instrument ids contain no dot).
+    """
+    if field.startswith("goal_") and field[5:].isdigit():
+        return f"{GOAL_PREFIX}{field[5:]}"
+    instrument_id, sep, link_id = field.partition(".")
+    return f"{instrument_id}/{link_id}" if sep else field
+
+
+@router.post("/c/{token}")
+async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Response:
+    form_data = await request.form()
+    fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
+    parsed = parse_answers(fields)
+    try:
+        if parsed.unknown:
+            raise InvalidInput(parsed.unknown[0], "is not a question of this check-in")
+        result = await auth.call(checkins.record_check_in, token, parsed.instruments, parsed.goals)
+    except LinkRefused as exc:
+        return _refused(request, exc)
+    except InvalidInput as exc:
+        try:
+            form = await auth.call(checkins.open_checkin, token)
+        except LinkRefused as refused:
+            return _refused(request, refused)
+        name = form_field_for_error(exc.field)
+        return _form_page(
+            request,
+            auth,
+            form,
+            values=posted_values(dict(fields)),
+            errors={name: _readable(exc.detail)},
+            status_code=422,
+        )
+    context: dict[str, Any] = {}
+    if result.show_progress:
+        context = await _progress(auth, token)
+    return render(request, "checkin/thanks.html", context)
+
+
+def _readable(detail: str) -> str:
+    text = detail.strip()
+    return (text[:1].upper() + text[1:]) if text else "Please answer this question."
+
+
+async def _progress(auth: Auth, token: str) -> dict[str, Any]:
+    """The client's own outcome chart (first outcome measure with at least one score)."""
+    try:
+        scores: list[ScoreView] = await auth.call(checkins.checkin_progress, token)
+    except (NotFound, LinkRefused):
+        return {}
+    by_instrument: dict[str, list[ScoreView]] = {}
+    for score in scores:
+        if score.valid and score.total is not None:
+            by_instrument.setdefault(score.instrument_id, []).append(score)
+    for instrument_id, rows in by_instrument.items():
+        instrument = load_instrument(instrument_id, auth.ctx.settings.instruments_dir)
+        if instrument.kind != "outcome":
+            continue
+        points = [
+            charts.Point(float(s.session_number or i), float(s.total or 0.0))
+            for i, s in enumerate(rows, start=1)
+        ]
+        low, high = instrument.score_range
+        svg = await _render(
+            charts.outcome_chart,
+            points,
+            y_min=low,
+            y_max=high,
+            title=instrument.title,
+            higher_is_better=instrument.direction == "higher_is_better",
+        )
+        return {
+            "progress_chart": svg,
+            "progress_title": f"Your {instrument.title} scores",
+            "progress_points": points,
+        }
+    return {}
+
+
+async def _render(func: Any, *args: Any, **kwargs: Any) -> str:
+    from starlette.concurrency import run_in_threadpool
+
+    return str(await run_in_threadpool(func, *args, **kwargs))

@@ -1,0 +1,182 @@
+"""The client page (timeline charts, alerts, check-in links, sessions, goals) and its actions.
+
+Each action is one service call; the page re-renders after a redirect (POST-redirect-GET),
+except after creating a check-in link, whose token exists only in that one response.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from alliance.services import alerts, checkins, goals, sessions, timelines
+from alliance.services.errors import Conflict, InvalidInput
+from alliance.services.views import CheckInLink, TimelineView
+from alliance.web import mail
+from alliance.web.deps import Auth, StaffAuth
+from alliance.web.figures import timeline_figures
+from alliance.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _client_page(request: Request, auth: Auth, client_id: int, **extra: Any) -> Response:
+    timeline: TimelineView = await auth.call(
+        timelines.client_timeline, actor=auth.staff, client_id=client_id
+    )
+    figures = await run_in_threadpool(timeline_figures, timeline)
+    now = auth.ctx.now().astimezone(UTC)
+    return render(
+        request,
+        "client.html",
+        {
+            "nav": "caseload",
+            "t": timeline,
+            "figures": figures,
+            "smtp_configured": mail.smtp_configured(auth.ctx.settings),
+            "now_local": now.strftime("%Y-%m-%dT%H:%M"),
+            **extra,
+        },
+    )
+
+
+@router.get("/clients/{client_id}")
+async def client_page(request: Request, auth: StaffAuth, client_id: int) -> Response:
+    return await _client_page(request, auth, client_id)
+
+
+async def _episode_id(auth: Auth, client_id: int) -> int:
+    timeline: TimelineView = await auth.call(
+        timelines.client_timeline, actor=auth.staff, client_id=client_id
+    )
+    if timeline.episode is None or timeline.episode.ended_at is not None:
+        raise Conflict("this client has no current episode of care")
+    return timeline.episode.id
+
+
+def _optional_int(value: str, field: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(field, f"{value!r} is not a number")
+    return int(value)
+
+
+@router.post("/clients/{client_id}/checkin-links")
+async def create_link(
+    request: Request,
+    auth: StaffAuth,
+    client_id: int,
+    session_id: Annotated[str, Form(max_length=12)] = "",
+    send_email: Annotated[str, Form(max_length=4)] = "",
+) -> Response:
+    episode_id = await _episode_id(auth, client_id)
+    wants_email = send_email == "1" and mail.smtp_configured(auth.ctx.settings)
+    link: CheckInLink = await auth.call(
+        checkins.create_checkin_link,
+        actor=auth.staff,
+        episode_id=episode_id,
+        session_id=_optional_int(session_id, "session_id"),
+        sent_via="email" if wants_email else "copy",
+    )
+    extra: dict[str, Any] = {"new_link": link}
+    if wants_email:
+        timeline: TimelineView = await auth.call(
+            timelines.client_timeline, actor=auth.staff, client_id=client_id
+        )
+        address = timeline.client.contact_email
+        if not address:
+            extra["email_error"] = "The client has no e-mail address on file."
+        else:
+            message = mail.checkin_message(
+                auth.ctx.settings, to=address, url=link.url, therapist=timeline.therapist_name
+            )
+            try:
+                await run_in_threadpool(mail.send, auth.ctx.settings, message)
+                extra["emailed"] = True
+            except mail.MailError as exc:
+                extra["email_error"] = str(exc).capitalize() + "."
+    return await _client_page(request, auth, client_id, **extra)
+
+
+@router.post("/clients/{client_id}/sessions")
+async def add_session(
+    request: Request,
+    auth: StaffAuth,
+    client_id: int,
+    scheduled_at: Annotated[str, Form(max_length=40)],
+    status: Annotated[str, Form(max_length=20)] = "attended",
+) -> Response:
+    episode_id = await _episode_id(auth, client_id)
+    when = _parse_datetime(scheduled_at)
+    await auth.call(
+        sessions.schedule_session,
+        actor=auth.staff,
+        episode_id=episode_id,
+        scheduled_at=when,
+        status=status,
+    )
+    return RedirectResponse(f"/clients/{client_id}?flash=session", status_code=303)
+
+
+@router.post("/clients/{client_id}/sessions/{session_id}")
+async def mark_session(
+    request: Request,
+    auth: StaffAuth,
+    client_id: int,
+    session_id: int,
+    status: Annotated[str, Form(max_length=20)],
+) -> Response:
+    # The client id in the path is only for the redirect; the service checks the session
+    # itself against the actor.
+    await auth.call(sessions.record_session, actor=auth.staff, session_id=session_id, status=status)
+    return RedirectResponse(f"/clients/{client_id}?flash=session", status_code=303)
+
+
+@router.post("/clients/{client_id}/goals")
+async def agree_goals(request: Request, auth: StaffAuth, client_id: int) -> Response:
+    form = await request.form()
+    texts = [str(v) for v in form.getlist("goal")]
+    episode_id = await _episode_id(auth, client_id)
+    await auth.call(goals.agree_goals, actor=auth.staff, episode_id=episode_id, goals=texts)
+    return RedirectResponse(f"/clients/{client_id}?flash=goals", status_code=303)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge(
+    request: Request,
+    auth: StaffAuth,
+    alert_id: int,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    view = await auth.call(alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=note)
+    return RedirectResponse(
+        f"/clients/{view.client_id}?flash=acknowledged#alert-{view.id}", status_code=303
+    )
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve(
+    request: Request,
+    auth: StaffAuth,
+    alert_id: int,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    view = await auth.call(alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=note)
+    return RedirectResponse(f"/clients/{view.client_id}?flash=resolved", status_code=303)
+
+
+def _parse_datetime(value: str) -> datetime:
+    """A ``datetime-local`` field (no zone: read as UTC) or a full ISO 8601 timestamp."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput("scheduled_at", f"{value!r} is not a date and time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

@@ -1,0 +1,87 @@
+"""Jinja2 environment and the one ``render`` helper every page goes through.
+
+``render`` adds what every page needs (the current actor for the navigation, the CSRF token
+for forms, a one-line flash message) so that route functions pass only their own data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    if value is None:
+        return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(fmt) + (" UTC" if "%H" in fmt else "")
+
+
+def _day(value: datetime | None) -> str:
+    return _when(value, "%d %b %Y")
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.{digits}f}"
+
+
+# Messages shown after a redirect, chosen by a short code in ``?flash=`` so that a crafted
+# link cannot put arbitrary text on a clinician's screen.
+FLASH_MESSAGES = {
+    "acknowledged": "Alert acknowledged. Your note was saved.",
+    "resolved": "Alert resolved. Your note was saved.",
+    "session": "Session recorded.",
+    "goals": "Goals saved.",
+    "user": "User saved.",
+    "settings": "Clinic settings saved.",
+    "token": "Access token revoked.",
+    "mfa": "Two-step sign-in is now on for your account.",
+    "loggedout": "You have been logged out.",
+    "expired": "Your session expired. Please log in again.",
+    "emailed": "The check-in link was e-mailed to the client.",
+}
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+    env = templates.env
+    env.filters["when"] = _when
+    env.filters["day"] = _day
+    env.filters["num"] = _num
+    env.globals["static_url"] = lambda name: f"/static/{name}"
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+    return templates
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``template`` with the request's actor, CSRF token and flash message added."""
+    templates: Jinja2Templates = request.app.state.templates
+    state = request.state
+    ctx: dict[str, Any] = {
+        "actor": getattr(state, "actor", None),
+        "user_name": getattr(state, "user_name", None),
+        "csrf_token": getattr(state, "csrf_token", ""),
+        "flash": FLASH_MESSAGES.get(request.query_params.get("flash", "")),
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, template, ctx, status_code=status_code)

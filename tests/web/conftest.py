@@ -1,0 +1,231 @@
+"""A small world for the web tests, built through the services (no demo data needed).
+
+Two clinics. In clinic A: admin Ada, supervisor Sue, therapist Tom (in Sue's team), therapist
+Tess (in no team). In clinic B: admin Bob and therapist Bea. Each therapist has one client with
+an episode, two sessions, agreed goals and one open alert; Tom's client also has an unused
+check-in link. Every test gets a fresh SQLite database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from alliance.config import Settings
+from alliance.services import auth as auth_service
+from alliance.services import checkins, clients, goals, sessions
+from alliance.services.admin import create_clinic
+from alliance.services.authz import Actor, system_actor
+from alliance.services.clinic_settings import ClinicSettings, InstrumentChoice
+from alliance.services.context import ServiceContext
+from alliance.store.db import make_engine, transaction
+from alliance.store.models import Alert, Base
+from alliance.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def create_schema(url: str) -> None:
+    """The real migrations when the store offers a runner; the ORM metadata otherwise."""
+    try:
+        from alliance.store.migrate import upgrade  # type: ignore[attr-defined]
+    except ImportError:
+        Base.metadata.create_all(make_engine(url))
+    else:
+        upgrade(url)
+
+
+def test_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "password_hash_profile": "fast-insecure-tests",
+        "base_url": "http://testserver",
+        "link_rate_limit": 10_000,
+        "login_rate_limit": 10_000,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Person:
+    email: str
+    user_id: int
+    actor: Actor
+
+
+@dataclass
+class Case:
+    """One client of one therapist, with the ids the routes need."""
+
+    client_id: int
+    episode_id: int
+    session_ids: list[int]
+    alert_id: int
+    link_token: str | None = None
+
+
+@dataclass
+class World:
+    ctx: ServiceContext
+    app: FastAPI
+    people: dict[str, Person] = field(default_factory=dict)
+    cases: dict[str, Case] = field(default_factory=dict)
+
+    def client(self) -> TestClient:
+        return TestClient(self.app)
+
+    def login(self, who: str) -> TestClient:
+        client = self.client()
+        login(client, self.people[who].email)
+        return client
+
+    def token(self, who: str) -> str:
+        _, token = auth_service.create_access_token(
+            self.ctx, actor=self.people[who].actor, name=f"test {who}"
+        )
+        return token
+
+    def new_link(self, case: str) -> str:
+        link = checkins.create_checkin_link(
+            self.ctx,
+            actor=self.people[_THERAPIST_OF[case]].actor,
+            episode_id=self.cases[case].episode_id,
+        )
+        return link.token
+
+
+_THERAPIST_OF = {"tom": "tom", "tess": "tess", "bea": "bea"}
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> None:
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text[:500]
+    assert response.headers["location"] == "/caseload"
+
+
+def _staff(
+    ctx: ServiceContext,
+    admin: Actor | None,
+    clinic_id: int,
+    key: str,
+    role: str,
+    supervisor_id: int | None = None,
+) -> Person:
+    email = f"{key}@clinic{clinic_id}.example"
+    view = auth_service.create_staff_user(
+        ctx,
+        actor=admin or system_actor(clinic_id),
+        clinic_id=clinic_id,
+        email=email,
+        display_name=key.capitalize(),
+        role=role,
+        password=PASSWORD,
+        supervisor_id=supervisor_id,
+    )
+    return Person(email, view.id, auth_service.actor_for_user(ctx, view.id))
+
+
+def _case(ctx: ServiceContext, admin: Actor, therapist: Person, name: str) -> Case:
+    client, episode = clients.create_client(
+        ctx,
+        actor=admin,
+        display_name=name,
+        therapist_id=therapist.user_id,
+        contact_email=f"{name.lower()}@example.org",
+    )
+    start = ctx.now() - timedelta(days=14)
+    ids = [
+        sessions.schedule_session(
+            ctx,
+            actor=therapist.actor,
+            episode_id=episode.id,
+            scheduled_at=start + timedelta(days=7 * i),
+            status=status,
+        ).id
+        for i, status in enumerate(["attended", "scheduled"])
+    ]
+    goals.agree_goals(
+        ctx, actor=therapist.actor, episode_id=episode.id, goals=["Sleep through the night"]
+    )
+    now = ctx.now()
+    with transaction(ctx.session_factory) as session:
+        # Alerts normally come from the monitoring rules; a fixed one keeps these tests about
+        # the web layer.
+        alert = Alert(
+            clinic_id=client.clinic_id,
+            client_id=client.id,
+            episode_id=episode.id,
+            kind="rupture",
+            severity="high",
+            session_number=1,
+            reason=f"{name}'s alliance fell from 4.5 to 2.5 between sessions.",
+            next_step="Acknowledge the strain and invite the client's view.",
+            evidence={"sessions": [1, 2], "scores": [4.5, 2.5]},
+            status="open",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    return Case(client.id, episode.id, ids, alert_id)
+
+
+def build_world(tmp_path: Path, **overrides: object) -> World:
+    settings = test_settings(tmp_path, **overrides)
+    create_schema(settings.effective_database_url)
+    ctx = ServiceContext.create(settings)
+    choice = InstrumentChoice(
+        alliance=("wai_sr",), outcome=("phq9",), feedback=("session_feedback",)
+    )
+    clinic_settings = ClinicSettings(instruments=choice, show_client_progress=True)
+    world = World(ctx=ctx, app=create_app(settings, context=ctx, warm_charts=False))
+    for clinic_name, prefix in (("Clinic A", "a"), ("Clinic B", "b")):
+        clinic = create_clinic(
+            ctx, actor=system_actor(), name=clinic_name, settings=clinic_settings
+        )
+        if prefix == "a":
+            ada = _staff(ctx, None, clinic.id, "ada", "admin")
+            sue = _staff(ctx, ada.actor, clinic.id, "sue", "supervisor")
+            tom = _staff(ctx, ada.actor, clinic.id, "tom", "therapist", supervisor_id=sue.user_id)
+            tess = _staff(ctx, ada.actor, clinic.id, "tess", "therapist")
+            world.people.update(ada=ada, sue=sue, tom=tom, tess=tess)
+            world.cases["tom"] = _case(ctx, ada.actor, tom, "Tina")
+            world.cases["tess"] = _case(ctx, ada.actor, tess, "Theo")
+        else:
+            bob = _staff(ctx, None, clinic.id, "bob", "admin")
+            bea = _staff(ctx, bob.actor, clinic.id, "bea", "therapist")
+            world.people.update(bob=bob, bea=bea)
+            world.cases["bea"] = _case(ctx, bob.actor, bea, "Bill")
+    for case in world.cases.values():
+        case.link_token = None
+    world.cases["tom"].link_token = world.new_link("tom")
+    return world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return build_world(tmp_path)
+
+
+def aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
