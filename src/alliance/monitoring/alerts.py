@@ -1,0 +1,699 @@
+"""Monitoring rules: from a client's timeline to alerts a therapist can act on.
+
+:func:`evaluate_alerts` looks at the *latest state* of each part of a
+:class:`~alliance.monitoring.timeline.Timeline` (the last two alliance scores, the newest
+outcome score, the most recent attendance records, the last fit answer) and returns one
+:class:`Alert` per rule that fires. Each alert carries a plain-language ``reason`` that quotes
+the numbers behind it, a suggested ``next_step``, and the ``evidence`` (which scores or
+records, from which sessions). :func:`alerts_by_session` replays the rules after every session
+for history views; :func:`rupture_episodes` pairs each rupture with its repair, if any.
+
+The rules, their defaults and the reasons for them are listed in ``docs/monitoring.md``;
+every threshold is a field of :class:`AlertSettings` so a clinic can change it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alliance.measures.change import classify_instrument_change, improvement
+from alliance.measures.trajectory import TrajectoryModel, fit_trajectories, not_on_track
+from alliance.monitoring.timeline import ScorePoint, Timeline
+
+if TYPE_CHECKING:
+    from alliance.measures.instrument import Instrument
+
+__all__ = [
+    "ALERT_KINDS",
+    "Alert",
+    "AlertKind",
+    "AlertSettings",
+    "Evidence",
+    "RuptureEpisode",
+    "Severity",
+    "alerts_by_session",
+    "evaluate_alerts",
+    "rupture_episodes",
+]
+
+AlertKind = Literal[
+    "rupture",
+    "low_alliance",
+    "not_on_track",
+    "reliable_deterioration",
+    "missed_sessions",
+    "irregular_sessions",
+    "poor_fit_reported",
+    "fit_check",
+]
+Severity = Literal["info", "warning", "urgent"]
+
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+_SEVERITY_ORDER: dict[str, int] = {"urgent": 0, "warning": 1, "info": 2}
+
+# -- suggested next steps (our own words; see docs/monitoring.md for the sources) ------------
+
+NEXT_STEPS: dict[str, str] = {
+    "rupture": (
+        "Bring it up early in the next session, gently and without blame: say you noticed the "
+        "drop and that you would like to understand it. Invite the client's view of what "
+        "happened between you, stay curious rather than defending, and own your part (for "
+        "example, moving too fast or missing what mattered). Then agree again on what you are "
+        "working on and how."
+    ),
+    "low_alliance": (
+        "Set time aside to talk about how the work feels: ask which goals matter most to the "
+        "client, whether the tasks make sense to them, and whether they feel understood. "
+        "Adjust what you can and check again next session."
+    ),
+    "not_on_track": (
+        "Look at the progress chart together with the client. Ask what is and is not "
+        "helping, review the goals and the plan, and consider changing the focus, the "
+        "frequency or the approach, or discussing the case in supervision."
+    ),
+    "reliable_deterioration_outcome": (
+        "Ask directly what has got worse, including about safety and risk. Review the plan "
+        "with the client, and consider supervision, a medical review or more support."
+    ),
+    "reliable_deterioration_alliance": (
+        "The relationship has weakened beyond measurement error since the start. Talk "
+        "openly about how the work together feels now compared with the beginning, and what "
+        "would help."
+    ),
+    "missed_sessions": (
+        "Reach out personally rather than with an automatic reminder: ask how the client is, "
+        "whether the timing or the work itself is getting in the way, and offer a way back."
+    ),
+    "irregular_sessions": (
+        "Check in about the gap: ask what made it hard to come, whether the rhythm of "
+        "sessions still suits the client, and agree the next appointment together."
+    ),
+    "poor_fit_reported": (
+        "Raise it openly and without defensiveness: thank the client for saying so, ask what "
+        "does not fit (the approach, the pace, the person) and what would help. If it cannot "
+        "be mended, offer a well-supported referral or a change of therapist."
+    ),
+    "fit_check": (
+        "Make room for a fit check: ask how the work feels so far, whether the goals and the "
+        "way you work suit the client, and what you could do differently. Asking is itself "
+        "part of building the alliance."
+    ),
+}
+
+
+class AlertSettings(BaseModel):
+    """Every threshold of every monitoring rule, with its default.
+
+    A clinic can store ``AlertSettings.model_dump()`` and rebuild it with
+    ``AlertSettings.model_validate(...)``; per-instrument thresholds are keyed by instrument id.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: frozenset[AlertKind] = Field(
+        default=frozenset(ALERT_KINDS),
+        description="Rules that run; leave one out to switch it off.",
+    )
+    rupture_rci_z: float = Field(
+        default=1.96,
+        gt=0,
+        description="Rupture (few prior scores): drop between consecutive alliance scores with "
+        "|RCI| above this (Jacobson & Truax 1991).",
+    )
+    rupture_sd_multiplier: float = Field(
+        default=2.0,
+        gt=0,
+        description="Rupture (enough prior scores): drop larger than this many within-client "
+        "SDs of the earlier alliance scores (Stiles et al. 2004).",
+    )
+    rupture_min_prior_points: int = Field(
+        default=3,
+        ge=2,
+        description="Earlier alliance scores needed before the within-client SD rule replaces "
+        "the RCI rule.",
+    )
+    low_alliance_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-instrument low-alliance threshold; default: the instrument's "
+        "alert_thresholds['low'] (WAI-SR: 3.0).",
+    )
+    low_alliance_consecutive: int = Field(
+        default=2,
+        ge=1,
+        description="Consecutive alliance scores below the threshold before alerting.",
+    )
+    not_on_track_fallback: bool = Field(
+        default=True,
+        description="Without a fitted trajectory, judge outcome scores against the rational "
+        "fallback trajectory.",
+    )
+    deterioration_z: float = Field(
+        default=1.96,
+        gt=0,
+        description="Reliable deterioration from the first score: |RCI| above this.",
+    )
+    missed_sessions_in_a_row: int = Field(
+        default=2,
+        ge=1,
+        description="Consecutive missed sessions (cancellations skipped) before alerting.",
+    )
+    irregular_gap_factor: float = Field(
+        default=2.0,
+        gt=1,
+        description="A gap counts as irregular above this multiple of the median gap.",
+    )
+    irregular_gap_min_days: int = Field(
+        default=21, ge=1, description="…and only when it is also longer than this many days."
+    )
+    irregular_min_intervals: int = Field(
+        default=3, ge=1, description="Earlier intervals needed to know the client's usual interval."
+    )
+    poor_fit_not_sure: bool = Field(
+        default=True, description='Also alert (as a warning) when the client answers "not sure".'
+    )
+    fit_check_after_session: int = Field(
+        default=3,
+        ge=1,
+        description="Suggest a fit check from this session on when alliance is low.",
+    )
+    fit_check_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-instrument threshold for the fit check; default: the low-alliance one.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One record behind an alert: a score (``value`` = its total), an attendance record
+    (``instrument_id`` = "attendance", ``value`` = its status) or a fit answer
+    (``instrument_id`` = "fit", ``value`` = the answer)."""
+
+    instrument_id: str
+    session_number: int
+    date: date
+    value: float | str | None
+    score_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One monitoring alert for one client at ``session_number``."""
+
+    kind: AlertKind
+    severity: Severity
+    session_number: int
+    reason: str
+    next_step: str
+    evidence: tuple[Evidence, ...]
+    instrument_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuptureEpisode:
+    """A rupture (a drop at ``rupture_session``) and, if it came, its repair."""
+
+    instrument_id: str
+    before_session: int
+    before: float
+    rupture_session: int
+    low: float
+    repaired_session: int | None
+    repaired: float | None
+
+
+TrajectoryArg = TrajectoryModel | Mapping[str, TrajectoryModel] | None
+
+
+def evaluate_alerts(
+    timeline: Timeline,
+    instruments: Mapping[str, Instrument],
+    settings: AlertSettings | None = None,
+    trajectory: TrajectoryArg = None,
+    *,
+    today: date | None = None,
+) -> list[Alert]:
+    """Alerts for the latest state of ``timeline``, most severe first.
+
+    ``instruments`` maps instrument id to its definition; scores of instruments not in it are
+    ignored. ``trajectory`` is a fitted model for the outcome instrument (or a mapping of
+    instrument id to model); without one the rational fallback is used (see
+    :class:`AlertSettings`). ``today``, when given, lets an open gap since the last attended
+    session count as irregular.
+    """
+    config = settings or AlertSettings()
+    alerts: list[Alert] = []
+    for instrument_id in timeline.instrument_ids():
+        inst = instruments.get(instrument_id)
+        if inst is None:
+            continue
+        series = timeline.series(instrument_id)
+        if not series:
+            continue
+        if inst.kind == "alliance":
+            alerts.extend(_rupture(series, inst, config))
+            alerts.extend(_low_alliance(series, inst, config))
+            alerts.extend(_fit_check(series, inst, config))
+        if inst.kind == "outcome":
+            alerts.extend(_not_on_track(series, inst, config, trajectory))
+        alerts.extend(_deterioration(series, inst, config))
+    alerts.extend(_missed(timeline, config))
+    alerts.extend(_irregular(timeline, config, today))
+    alerts.extend(_poor_fit(timeline, config))
+    enabled = [a for a in alerts if a.kind in config.enabled]
+    return sorted(enabled, key=lambda a: (_SEVERITY_ORDER[a.severity], ALERT_KINDS.index(a.kind)))
+
+
+def alerts_by_session(
+    timeline: Timeline,
+    instruments: Mapping[str, Instrument],
+    settings: AlertSettings | None = None,
+    trajectory: TrajectoryArg = None,
+) -> dict[int, list[Alert]]:
+    """The alerts :func:`evaluate_alerts` would have raised right after each session."""
+    return {
+        number: evaluate_alerts(timeline.up_to(number), instruments, settings, trajectory)
+        for number in timeline.session_numbers
+    }
+
+
+def rupture_episodes(
+    timeline: Timeline,
+    instruments: Mapping[str, Instrument],
+    settings: AlertSettings | None = None,
+) -> tuple[RuptureEpisode, ...]:
+    """Every rupture on the alliance instruments, each with its repair if one followed.
+
+    A rupture is repaired at the first later score that is back within one standard error of
+    the difference (S_diff) of the score before the drop — no longer reliably lower than it —
+    or back at that score when the instrument has no reliable-change parameters.
+    """
+    config = settings or AlertSettings()
+    episodes: list[RuptureEpisode] = []
+    for instrument_id in timeline.instrument_ids():
+        inst = instruments.get(instrument_id)
+        if inst is None or inst.kind != "alliance":
+            continue
+        series = timeline.series(instrument_id)
+        params = inst.reliable_change
+        slack = 0.0
+        if params is not None:
+            slack = math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
+        for index in range(1, len(series)):
+            if not _rupture(series[: index + 1], inst, config):
+                continue
+            before, low = series[index - 1], series[index]
+            assert before.total is not None
+            assert low.total is not None
+            repair = next(
+                (
+                    later
+                    for later in series[index + 1 :]
+                    if later.total is not None
+                    and improvement(later.total - before.total, inst.direction) >= -slack
+                ),
+                None,
+            )
+            episodes.append(
+                RuptureEpisode(
+                    instrument_id=instrument_id,
+                    before_session=before.session_number,
+                    before=before.total,
+                    rupture_session=low.session_number,
+                    low=low.total,
+                    repaired_session=repair.session_number if repair else None,
+                    repaired=repair.total if repair else None,
+                )
+            )
+    return tuple(episodes)
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings) -> list[Alert]:
+    if len(series) < 2:
+        return []
+    prev, cur = series[-2], series[-1]
+    assert prev.total is not None
+    assert cur.total is not None
+    drop = -improvement(cur.total - prev.total, inst.direction)
+    if drop <= 0:
+        return []
+    name = _short_name(inst)
+    prior = [p.total for p in series[:-1] if p.total is not None]
+    params = inst.reliable_change
+    sdiff = (
+        math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
+        if params is not None
+        else None
+    )
+    within_sd = statistics.stdev(prior) if len(prior) >= config.rupture_min_prior_points else 0.0
+    if within_sd > 0:
+        # Stiles et al. (2004): a drop beyond 2 of the client's own SDs. The floor of one S_diff
+        # keeps a client whose ratings never move from alarming on a one-answer wobble.
+        threshold = config.rupture_sd_multiplier * within_sd
+        floor = sdiff or 0.0
+        if drop <= max(threshold, floor):
+            return []
+        rule = (
+            f"more than {_fmt(config.rupture_sd_multiplier)} × this client's usual spread "
+            f"(SD {_fmt(within_sd)} over {len(prior)} earlier scores = {_fmt(threshold)} points"
+            + (f"; at least S_diff {_fmt(floor)}" if floor > threshold else "")
+            + ")"
+        )
+    elif sdiff is not None:
+        rci = (cur.total - prev.total) / sdiff
+        if abs(rci) <= config.rupture_rci_z:
+            return []
+        rule = (
+            f"RCI {_fmt(rci)}, beyond the ±{_fmt(config.rupture_rci_z)} that measurement error "
+            f"explains (a reliable drop is more than {_fmt(config.rupture_rci_z * sdiff)} points)"
+        )
+    else:
+        return []
+    reason = (
+        f"{name} fell from {_fmt(prev.total)} at session {prev.session_number} to "
+        f"{_fmt(cur.total)} at session {cur.session_number} (a drop of {_fmt(drop)}): {rule}."
+    )
+    return [
+        Alert(
+            kind="rupture",
+            severity="urgent",
+            session_number=cur.session_number,
+            reason=reason,
+            next_step=NEXT_STEPS["rupture"],
+            evidence=(_score_evidence(prev), _score_evidence(cur)),
+            instrument_id=inst.id,
+        )
+    ]
+
+
+def _low_threshold(inst: Instrument, config: AlertSettings) -> float | None:
+    if inst.id in config.low_alliance_thresholds:
+        return config.low_alliance_thresholds[inst.id]
+    return inst.alert_thresholds.get("low")
+
+
+def _is_low(total: float, threshold: float, inst: Instrument) -> bool:
+    return total < threshold if inst.direction == "higher_is_better" else total > threshold
+
+
+def _low_alliance(
+    series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings
+) -> list[Alert]:
+    threshold = _low_threshold(inst, config)
+    needed = config.low_alliance_consecutive
+    if threshold is None or len(series) < needed:
+        return []
+    recent = series[-needed:]
+    if not all(p.total is not None and _is_low(p.total, threshold, inst) for p in recent):
+        return []
+    side = "below" if inst.direction == "higher_is_better" else "above"
+    listed = ", ".join(f"{_fmt(p.total)} at session {p.session_number}" for p in recent)
+    count = "the latest score" if needed == 1 else f"the last {needed} scores"
+    reason = f"{_short_name(inst)} is {side} {_fmt(threshold)} in {count}: {listed}."
+    return [
+        Alert(
+            kind="low_alliance",
+            severity="warning",
+            session_number=recent[-1].session_number,
+            reason=reason,
+            next_step=NEXT_STEPS["low_alliance"],
+            evidence=tuple(_score_evidence(p) for p in recent),
+            instrument_id=inst.id,
+        )
+    ]
+
+
+def _fit_check(
+    series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings
+) -> list[Alert]:
+    cur = series[-1]
+    assert cur.total is not None
+    if cur.session_number < config.fit_check_after_session:
+        return []
+    threshold = config.fit_check_thresholds.get(inst.id, _low_threshold(inst, config))
+    if threshold is None or not _is_low(cur.total, threshold, inst):
+        return []
+    prev = series[-2] if len(series) >= 2 else None
+    if prev is not None:
+        assert prev.total is not None
+        if improvement(cur.total - prev.total, inst.direction) > 0:
+            return []  # rising: give it time
+        trend = f"not rising ({_fmt(prev.total)} at session {prev.session_number})"
+    else:
+        trend = "with no earlier score to show it rising"
+    side = "below" if inst.direction == "higher_is_better" else "above"
+    reason = (
+        f"At session {cur.session_number} {_short_name(inst)} is {_fmt(cur.total)}, {side} "
+        f"{_fmt(threshold)}, and {trend}."
+    )
+    evidence = tuple(_score_evidence(p) for p in ((prev, cur) if prev else (cur,)))
+    return [
+        Alert(
+            kind="fit_check",
+            severity="info",
+            session_number=cur.session_number,
+            reason=reason,
+            next_step=NEXT_STEPS["fit_check"],
+            evidence=evidence,
+            instrument_id=inst.id,
+        )
+    ]
+
+
+def _trajectory_for(inst: Instrument, trajectory: TrajectoryArg) -> TrajectoryModel | None:
+    if isinstance(trajectory, TrajectoryModel):
+        return trajectory if trajectory.instrument.id == inst.id else None
+    if trajectory is not None:
+        return trajectory.get(inst.id)
+    return None
+
+
+def _not_on_track(
+    series: Sequence[ScorePoint],
+    inst: Instrument,
+    config: AlertSettings,
+    trajectory: TrajectoryArg,
+) -> list[Alert]:
+    if len(series) < 2:
+        return []
+    model = _trajectory_for(inst, trajectory)
+    if model is None:
+        if not config.not_on_track_fallback or inst.reliable_change is None:
+            return []
+        model = _fallback_model(inst)
+    intake, cur = series[0], series[-1]
+    assert intake.total is not None
+    assert cur.total is not None
+    verdict = not_on_track(
+        model, intake.total, cur.session_number, cur.total, intake_session=intake.session_number
+    )
+    if not verdict.flag:
+        return []
+    return [
+        Alert(
+            kind="not_on_track",
+            severity="warning",
+            session_number=cur.session_number,
+            reason=verdict.reason.replace(inst.title, _short_name(inst)) + ".",
+            next_step=NEXT_STEPS["not_on_track"],
+            evidence=(_score_evidence(intake), _score_evidence(cur)),
+            instrument_id=inst.id,
+        )
+    ]
+
+
+def _fallback_model(inst: Instrument) -> TrajectoryModel:
+    import pandas as pd
+
+    empty = pd.DataFrame({"client_id": [], "session": [], "score": []})
+    return fit_trajectories(empty, inst)
+
+
+def _deterioration(
+    series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings
+) -> list[Alert]:
+    if len(series) < 2 or inst.reliable_change is None:
+        return []
+    first, cur = series[0], series[-1]
+    assert first.total is not None
+    assert cur.total is not None
+    result = classify_instrument_change(inst, first.total, cur.total, z=config.deterioration_z)
+    if result.reliable_change != "deteriorated":
+        return []
+    verb = "rose" if cur.total > first.total else "fell"
+    reason = (
+        f"{_short_name(inst)} {verb} from {_fmt(first.total)} at session "
+        f"{first.session_number} to {_fmt(cur.total)} at session {cur.session_number} "
+        f"({_signed(result.change)}; RCI {_fmt(result.rci)}): worse by more than the "
+        f"{_fmt(result.criterion)} points measurement error can explain."
+    )
+    outcome = inst.kind == "outcome"
+    return [
+        Alert(
+            kind="reliable_deterioration",
+            severity="urgent" if outcome else "warning",
+            session_number=cur.session_number,
+            reason=reason,
+            next_step=NEXT_STEPS[
+                "reliable_deterioration_outcome" if outcome else "reliable_deterioration_alliance"
+            ],
+            evidence=(_score_evidence(first), _score_evidence(cur)),
+            instrument_id=inst.id,
+        )
+    ]
+
+
+def _missed(timeline: Timeline, config: AlertSettings) -> list[Alert]:
+    missed = []
+    last_attended = None
+    for record in reversed(timeline.attendance):
+        if record.status == "cancelled":
+            continue  # a cancelled session neither counts as missed nor breaks the run
+        if record.status == "attended":
+            last_attended = record
+            break
+        missed.append(record)
+    if len(missed) < config.missed_sessions_in_a_row:
+        return []
+    missed.reverse()
+    listed = ", ".join(f"session {r.session_number} on {r.date.isoformat()}" for r in missed)
+    reason = f"{len(missed)} sessions in a row missed ({listed})"
+    if last_attended is not None:
+        reason += (
+            f"; the last attended session was {last_attended.session_number} on "
+            f"{last_attended.date.isoformat()}"
+        )
+    return [
+        Alert(
+            kind="missed_sessions",
+            severity="warning",
+            session_number=missed[-1].session_number,
+            reason=reason + ".",
+            next_step=NEXT_STEPS["missed_sessions"],
+            evidence=tuple(
+                Evidence("attendance", r.session_number, r.date, r.status) for r in missed
+            ),
+        )
+    ]
+
+
+def _irregular(timeline: Timeline, config: AlertSettings, today: date | None) -> list[Alert]:
+    attended = [a for a in timeline.attendance if a.status == "attended"]
+    if not attended:
+        return []
+    dates = [a.date for a in attended]
+    gaps = [(later - earlier).days for earlier, later in itertools.pairwise(dates)]
+    open_gap = today is not None and today > dates[-1]
+    if open_gap:
+        assert today is not None
+        latest_gap = (today - dates[-1]).days
+        usual_gaps = gaps
+    else:
+        if not gaps:
+            return []
+        latest_gap, usual_gaps = gaps[-1], gaps[:-1]
+    if len(usual_gaps) < config.irregular_min_intervals:
+        return []
+    usual = statistics.median(usual_gaps)
+    if (
+        latest_gap <= config.irregular_gap_factor * usual
+        or latest_gap <= config.irregular_gap_min_days
+    ):
+        return []
+    last = attended[-1]
+    if open_gap:
+        assert today is not None
+        span = (
+            f"{latest_gap} days since the last attended session ({last.session_number}, "
+            f"{last.date.isoformat()}) as of {today.isoformat()}"
+        )
+        evidence: tuple[Evidence, ...] = (
+            Evidence("attendance", last.session_number, last.date, last.status),
+        )
+        session = last.session_number
+    else:
+        before = attended[-2]
+        span = (
+            f"{latest_gap} days between sessions {before.session_number} "
+            f"({before.date.isoformat()}) and {last.session_number} ({last.date.isoformat()})"
+        )
+        evidence = (
+            Evidence("attendance", before.session_number, before.date, before.status),
+            Evidence("attendance", last.session_number, last.date, last.status),
+        )
+        session = last.session_number
+    reason = (
+        f"{span}, against a usual {_fmt(usual)} days (median of {len(usual_gaps)} earlier "
+        f"intervals; alert above {_fmt(config.irregular_gap_factor)} × usual and "
+        f"{config.irregular_gap_min_days} days)."
+    )
+    return [
+        Alert(
+            kind="irregular_sessions",
+            severity="warning",
+            session_number=session,
+            reason=reason,
+            next_step=NEXT_STEPS["irregular_sessions"],
+            evidence=evidence,
+        )
+    ]
+
+
+def _poor_fit(timeline: Timeline, config: AlertSettings) -> list[Alert]:
+    if not timeline.fit_answers:
+        return []
+    last = timeline.fit_answers[-1]
+    if last.answer == "yes" or (last.answer == "not_sure" and not config.poor_fit_not_sure):
+        return []
+    words = "no" if last.answer == "no" else "not sure"
+    reason = (
+        f"At session {last.session_number} ({last.date.isoformat()}) the client answered "
+        f'"{words}" to "is this a good fit for you?".'
+    )
+    return [
+        Alert(
+            kind="poor_fit_reported",
+            severity="urgent" if last.answer == "no" else "warning",
+            session_number=last.session_number,
+            reason=reason,
+            next_step=NEXT_STEPS["poor_fit_reported"],
+            evidence=(Evidence("fit", last.session_number, last.date, last.answer),),
+        )
+    ]
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def _score_evidence(point: ScorePoint) -> Evidence:
+    return Evidence(
+        point.instrument_id, point.session_number, point.date, point.total, point.score_id
+    )
+
+
+def _short_name(inst: Instrument) -> str:
+    """``WAI-SR`` from "Working Alliance Inventory - Short Revised (WAI-SR), client version"."""
+    match = re.search(r"\(([^()]{2,20})\)", inst.title)
+    return match.group(1) if match else inst.title
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + _fmt(value)

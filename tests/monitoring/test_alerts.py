@@ -1,0 +1,300 @@
+"""Monitoring rules on hand-made timelines (alliance.monitoring.alerts).
+
+WAI-SR here is mean-scored 1–5 with the bundled reliable-change parameters (SD 0.7, r .90:
+S_diff = √2·0.7·√0.1 = 0.313, a reliable change is more than 1.96·0.313 = 0.614 points) and
+the bundled low-alliance threshold of 3.0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+
+import pydantic
+import pytest
+from monitoring_helpers import START, attended, scores, week
+
+from alliance.measures.instrument import Instrument
+from alliance.measures.trajectory import fit_trajectories
+from alliance.monitoring.alerts import (
+    ALERT_KINDS,
+    Alert,
+    AlertSettings,
+    alerts_by_session,
+    evaluate_alerts,
+    rupture_episodes,
+)
+from alliance.monitoring.timeline import Attendance, FitAnswer, Timeline
+
+Instruments = Mapping[str, Instrument]
+
+
+def kinds(alerts: list[Alert]) -> set[str]:
+    return {a.kind for a in alerts}
+
+
+def one(alerts: list[Alert], kind: str) -> Alert:
+    found = [a for a in alerts if a.kind == kind]
+    assert len(found) == 1, alerts
+    return found[0]
+
+
+# -- rupture -------------------------------------------------------------------------------
+
+V_SHAPE = [3.6, 3.9, 4.1, 4.2, 3.0, 3.6, 4.1]
+
+
+def test_a_v_shaped_rupture_is_raised_at_the_drop_and_its_repair_is_visible(
+    instruments: Instruments,
+) -> None:
+    timeline = Timeline("john", scores("wai_sr", V_SHAPE), attended(range(1, 8)))
+    history = alerts_by_session(timeline, instruments)
+    ruptured = [n for n, alerts in history.items() if "rupture" in kinds(alerts)]
+    assert ruptured == [5]
+
+    alert = one(history[5], "rupture")
+    assert alert.severity == "urgent"
+    assert alert.session_number == 5
+    assert "4.2 at session 4" in alert.reason
+    assert "3 at session 5" in alert.reason
+    assert "drop of 1.2" in alert.reason
+    # four earlier scores: the within-client SD rule (Stiles et al. 2004) applies
+    sd = 0.2646  # stdev(3.6, 3.9, 4.1, 4.2)
+    assert f"SD {sd:.2f}" in alert.reason
+    assert [e.session_number for e in alert.evidence] == [4, 5]
+    assert [e.value for e in alert.evidence] == [4.2, 3.0]
+    assert alert.evidence[1].score_id == "wai_sr-5"
+    assert "own your part" in alert.next_step
+
+    # the latest state (after the repair) raises no rupture …
+    assert "rupture" not in kinds(evaluate_alerts(timeline, instruments))
+    # … and the episode records when the alliance came back (4.1 is within S_diff of 4.2)
+    (episode,) = rupture_episodes(timeline, instruments)
+    assert (episode.before_session, episode.rupture_session) == (4, 5)
+    assert episode.repaired_session == 7
+    assert episode.repaired == 4.1
+
+
+def test_with_few_earlier_scores_a_rupture_needs_a_reliable_drop(instruments: Instruments) -> None:
+    sdiff = math.sqrt(2) * 0.7 * math.sqrt(0.1)
+    big = evaluate_alerts(Timeline("a", scores("wai_sr", [4.0, 4.2, 3.3])), instruments)
+    alert = one(big, "rupture")
+    assert f"RCI {(3.3 - 4.2) / sdiff:.2f}" in alert.reason
+    assert "0.61 points" in alert.reason
+    small = evaluate_alerts(Timeline("a", scores("wai_sr", [4.0, 4.2, 3.7])), instruments)
+    assert "rupture" not in kinds(small)
+
+
+def test_a_client_whose_ratings_never_move_does_not_rupture_on_a_wobble(
+    instruments: Instruments,
+) -> None:
+    steady = Timeline("s", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 4.3]))
+    # 2 × SD (0.05) = 0.1 < 0.2 drop, but the floor of one S_diff (0.31) holds it back
+    assert "rupture" not in kinds(evaluate_alerts(steady, instruments))
+
+
+# -- slow decline ------------------------------------------------------------------------------
+
+SLOW = [4.2, 4.0, 3.8, 3.6, 3.4, 3.2, 3.0, 2.8, 2.6]
+
+
+def test_a_slow_decline_is_not_a_rupture_but_low_and_deteriorating(
+    instruments: Instruments,
+) -> None:
+    timeline = Timeline("d", scores("wai_sr", SLOW), attended(range(1, 10)))
+    history = alerts_by_session(timeline, instruments)
+    assert not any("rupture" in kinds(a) for a in history.values())
+
+    latest = evaluate_alerts(timeline, instruments)
+    assert {"low_alliance", "reliable_deterioration", "fit_check"} <= kinds(latest)
+    low = one(latest, "low_alliance")
+    assert "below 3" in low.reason
+    assert "2.8 at session 8, 2.6 at session 9" in low.reason
+    deterioration = one(latest, "reliable_deterioration")
+    assert "from 4.2 at session 1 to 2.6 at session 9" in deterioration.reason
+    assert "-1.6" in deterioration.reason
+    assert deterioration.severity == "warning"  # alliance; outcome deterioration is urgent
+
+
+def test_low_alliance_needs_two_scores_below_the_threshold_by_default(
+    instruments: Instruments,
+) -> None:
+    once = evaluate_alerts(Timeline("l", scores("wai_sr", [3.4, 2.9])), instruments)
+    assert "low_alliance" not in kinds(once)
+    strict = AlertSettings(low_alliance_consecutive=1)
+    assert "low_alliance" in kinds(
+        evaluate_alerts(Timeline("l", scores("wai_sr", [3.4, 2.9])), instruments, strict)
+    )
+
+
+def test_a_clinic_can_raise_the_low_alliance_threshold(instruments: Instruments) -> None:
+    timeline = Timeline("l", scores("wai_sr", [3.4, 3.3]))
+    assert "low_alliance" not in kinds(evaluate_alerts(timeline, instruments))
+    settings = AlertSettings(low_alliance_thresholds={"wai_sr": 3.5})
+    alert = one(evaluate_alerts(timeline, instruments, settings), "low_alliance")
+    assert "below 3.5" in alert.reason
+
+
+# -- attendance --------------------------------------------------------------------------------
+
+
+def test_missed_sessions_in_a_row_raise_an_alert_and_cancellations_are_skipped(
+    instruments: Instruments,
+) -> None:
+    records = [
+        *attended(range(1, 5)),
+        Attendance(5, week(5), "missed"),
+        Attendance(6, week(6), "cancelled"),
+        Attendance(7, week(7), "missed"),
+    ]
+    alert = one(evaluate_alerts(Timeline("m", attendance=records), instruments), "missed_sessions")
+    assert alert.session_number == 7
+    assert "2 sessions in a row missed" in alert.reason
+    assert "session 5 on 2024-01-29" in alert.reason
+    assert "last attended session was 4 on 2024-01-22" in alert.reason
+    assert [e.session_number for e in alert.evidence] == [5, 7]
+    one_missed = Timeline(
+        "m", attendance=[*attended(range(1, 5)), Attendance(5, week(5), "missed")]
+    )
+    assert "missed_sessions" not in kinds(evaluate_alerts(one_missed, instruments))
+
+
+def test_a_gap_far_beyond_the_usual_interval_is_irregular(instruments: Instruments) -> None:
+    records = [*attended(range(1, 6)), Attendance(6, week(5) + timedelta(days=35), "attended")]
+    alert = one(
+        evaluate_alerts(Timeline("g", attendance=records), instruments), "irregular_sessions"
+    )
+    assert "35 days between sessions 5 (2024-01-29) and 6 (2024-03-04)" in alert.reason
+    assert "usual 7 days" in alert.reason
+    assert "median of 4 earlier intervals" in alert.reason
+    # the same gap is fine for a client who usually comes every three weeks
+    monthly = [Attendance(s, START + timedelta(days=21 * (s - 1)), "attended") for s in range(1, 6)]
+    monthly.append(Attendance(6, monthly[-1].date + timedelta(days=35), "attended"))
+    assert "irregular_sessions" not in kinds(
+        evaluate_alerts(Timeline("g", attendance=monthly), instruments)
+    )
+
+
+def test_an_open_gap_counts_when_today_is_given(instruments: Instruments) -> None:
+    timeline = Timeline("g", attendance=attended(range(1, 6)))
+    assert "irregular_sessions" not in kinds(evaluate_alerts(timeline, instruments))
+    later = week(5) + timedelta(days=30)
+    alert = one(evaluate_alerts(timeline, instruments, today=later), "irregular_sessions")
+    assert "30 days since the last attended session (5, 2024-01-29)" in alert.reason
+
+
+# -- fit -------------------------------------------------------------------------------------
+
+
+def test_a_client_who_says_the_fit_is_poor_raises_an_urgent_alert(instruments: Instruments) -> None:
+    answers = [FitAnswer(1, week(1), "yes"), FitAnswer(2, week(2), "no")]
+    alert = one(
+        evaluate_alerts(Timeline("f", fit_answers=answers), instruments), "poor_fit_reported"
+    )
+    assert alert.severity == "urgent"
+    assert 'answered "no"' in alert.reason
+    assert "session 2" in alert.reason
+    assert "change of therapist" in alert.next_step
+    not_sure = Timeline("f", fit_answers=[FitAnswer(1, week(1), "not_sure")])
+    assert one(evaluate_alerts(not_sure, instruments), "poor_fit_reported").severity == "warning"
+    quiet = AlertSettings(poor_fit_not_sure=False)
+    assert "poor_fit_reported" not in kinds(evaluate_alerts(not_sure, instruments, quiet))
+    mended = Timeline("f", fit_answers=[*answers, FitAnswer(3, week(3), "yes")])
+    assert "poor_fit_reported" not in kinds(evaluate_alerts(mended, instruments))
+
+
+def test_a_fit_check_is_suggested_at_session_three_when_alliance_is_low_and_flat(
+    instruments: Instruments,
+) -> None:
+    timeline = Timeline("c", scores("wai_sr", [2.8, 2.7, 2.7]))
+    history = alerts_by_session(timeline, instruments)
+    assert "fit_check" not in kinds(history[2])
+    alert = one(history[3], "fit_check")
+    assert alert.severity == "info"
+    assert "At session 3 WAI-SR is 2.7, below 3, and not rising (2.7 at session 2)" in alert.reason
+    rising = Timeline("c", scores("wai_sr", [2.5, 2.6, 2.9]))
+    assert "fit_check" not in kinds(evaluate_alerts(rising, instruments))
+
+
+# -- outcome -----------------------------------------------------------------------------------
+
+
+def test_an_outcome_that_is_not_improving_as_expected_is_flagged_with_the_fallback(
+    instruments: Instruments,
+) -> None:
+    stuck = Timeline("o", scores("phq9", [20, 20, 19, 20, 19, 19, 19, 19]))
+    alert = one(evaluate_alerts(stuck, instruments), "not_on_track")
+    assert alert.instrument_id == "phq9"
+    assert "PHQ-9 score 19 at session 8 is above the expected range" in alert.reason
+    assert "expected 10 for an intake of 20" in alert.reason
+    assert "rational fallback" in alert.reason
+    improving = Timeline("o", scores("phq9", [20, 18, 16, 14, 13, 12, 11, 10]))
+    assert "not_on_track" not in kinds(evaluate_alerts(improving, instruments))
+    off = AlertSettings(not_on_track_fallback=False)
+    assert "not_on_track" not in kinds(evaluate_alerts(stuck, instruments, off))
+
+
+def test_a_fitted_trajectory_is_used_when_given(instruments: Instruments) -> None:
+    import pandas as pd
+
+    rows = [
+        (f"c{c}", s, 22 - 5 * math.log(s) + (c % 5 - 2) * 0.6 + ((c * s) % 3 - 1) * 0.8)
+        for c in range(40)
+        for s in range(1, 9)
+    ]
+    model = fit_trajectories(
+        pd.DataFrame(rows, columns=["client_id", "session", "score"]), instruments["phq9"]
+    )
+    assert model.model != "fallback"
+    stuck = Timeline("o", scores("phq9", [22, 22, 21, 21, 21, 21]))
+    alert = one(evaluate_alerts(stuck, instruments, trajectory=model), "not_on_track")
+    assert "mixed model" in alert.reason
+    by_id = one(evaluate_alerts(stuck, instruments, trajectory={"phq9": model}), "not_on_track")
+    assert by_id.reason == alert.reason
+
+
+def test_reliable_deterioration_on_an_outcome_is_urgent(instruments: Instruments) -> None:
+    worse = Timeline("w", scores("phq9", [10, 12, 17]))
+    alert = one(evaluate_alerts(worse, instruments), "reliable_deterioration")
+    assert alert.severity == "urgent"
+    assert "PHQ-9 rose from 10 at session 1 to 17 at session 3 (+7; RCI" in alert.reason
+    assert "safety" in alert.next_step
+    assert "reliable_deterioration" not in kinds(
+        evaluate_alerts(Timeline("w", scores("phq9", [10, 12, 15])), instruments)
+    )
+
+
+# -- settings and ordering ---------------------------------------------------------------------
+
+
+def test_alerts_come_most_severe_first_and_kinds_can_be_switched_off(
+    instruments: Instruments,
+) -> None:
+    timeline = Timeline(
+        "x",
+        scores("wai_sr", [2.8, 2.7, 2.7]),
+        fit_answers=[FitAnswer(3, week(3), "no")],
+    )
+    alerts = evaluate_alerts(timeline, instruments)
+    order = {"urgent": 0, "warning": 1, "info": 2}
+    assert [order[a.severity] for a in alerts] == sorted(order[a.severity] for a in alerts)
+    assert alerts[0].kind == "poor_fit_reported"
+    without = AlertSettings(enabled=frozenset(set(ALERT_KINDS) - {"fit_check"}))
+    assert "fit_check" not in kinds(evaluate_alerts(timeline, instruments, without))
+
+
+def test_settings_have_documented_defaults_and_refuse_bad_values() -> None:
+    settings = AlertSettings()
+    assert AlertSettings.model_validate(settings.model_dump()) == settings
+    for name, info in AlertSettings.model_fields.items():
+        assert info.description, name
+    with pytest.raises(pydantic.ValidationError):
+        AlertSettings(missed_sessions_in_a_row=0)
+    with pytest.raises(pydantic.ValidationError):
+        AlertSettings(enabled=frozenset({"not_a_kind"}))  # type: ignore[arg-type]
+
+
+def test_scores_of_unknown_instruments_are_ignored(instruments: Instruments) -> None:
+    timeline = Timeline("u", scores("ors_local", [10, 30, 2]))
+    assert evaluate_alerts(timeline, instruments) == []
