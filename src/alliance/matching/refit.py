@@ -42,7 +42,7 @@ FIT_END_REASONS: dict[str, str] = {
 }
 
 #: Score taken off an alternative that works mostly in the style that did not suit.
-SAME_STYLE_PENALTY = 0.5
+SAME_STYLE_PENALTY = 0.75
 
 
 class RematchProposal(BaseModel):

@@ -1,0 +1,121 @@
+"""Profiles and intakes: vocabulary, plain-word styles, slots, capacity, cross-references."""
+
+from __future__ import annotations
+
+import pytest
+from matching_factories import intake, therapist
+from pydantic import ValidationError
+
+from alliance.matching import MatchingInput, MatchingInputError, check_references, vocabulary
+from alliance.matching.profiles import Slot, resolve_style
+
+
+@pytest.mark.parametrize(
+    ("style", "phrase"),
+    [(k, p) for k, s in vocabulary().styles.items() for p in s.phrases],
+)
+def test_every_listed_phrase_resolves_to_its_style(style: str, phrase: str) -> None:
+    assert resolve_style(phrase) == style
+
+
+def test_plain_words_in_an_intake_become_a_style_and_keep_the_words() -> None:
+    c = intake(preferences=[{"attribute": "style", "values": "Gives me STRUCTURE please"}])
+    pref = c.preference("style")
+    assert pref is not None
+    assert pref.values == ("directive",)
+    assert pref.said == ("Gives me STRUCTURE please",)
+
+
+def test_it_refuses_words_that_name_no_style() -> None:
+    with pytest.raises(ValueError, match="cannot tell a relationship style"):
+        resolve_style("purple elephants")
+
+
+def test_it_refuses_an_unknown_concern_and_lists_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match=r"unknown concern 'worry'.*anxiety"):
+        intake(concerns=["worry"])
+
+
+def test_concern_and_modality_keys_are_normalised() -> None:
+    c = intake(concerns=["Substance Use", "OCD"])
+    t = therapist(modalities=["Person-Centred", "EMDR"])
+    assert c.concerns == ("substance_use", "ocd")
+    assert t.modalities == ("person_centred", "emdr")
+
+
+def test_short_slot_form_equals_the_long_form() -> None:
+    short = Slot.model_validate("Tuesday 17:00-20:00")
+    long = Slot.model_validate({"day": "tue", "start": "17:00", "end": "20:00"})
+    assert short == long
+    assert list(short.cells()) == list(range(34, 40))
+
+
+def test_slot_cells_round_inwards_to_the_half_hour() -> None:
+    assert list(Slot.model_validate("mon 08:45-10:10").cells()) == [18, 19]
+
+
+def test_it_refuses_a_slot_that_ends_before_it_starts() -> None:
+    with pytest.raises(ValidationError, match="ends"):
+        Slot.model_validate("mon 10:00-09:00")
+
+
+@pytest.mark.parametrize(
+    ("new", "limit", "current", "accepting", "expected"),
+    [(3, 20, 10, True, 3), (3, 20, 19, True, 1), (3, 20, 25, True, 0), (3, 20, 0, False, 0)],
+)
+def test_open_places_respect_weekly_intake_and_caseload_limit(
+    new: int, limit: int, current: int, accepting: bool, expected: int
+) -> None:
+    t = therapist(
+        capacity={"new_per_week": new, "caseload_limit": limit, "current_caseload": current},
+        accepting_new=accepting,
+    )
+    assert t.open_places == expected
+
+
+def test_it_refuses_two_preferences_about_one_attribute() -> None:
+    with pytest.raises(ValidationError, match="two preferences about modality"):
+        intake(
+            preferences=[
+                {"attribute": "modality", "values": ["cbt"]},
+                {"attribute": "modality", "values": ["emdr"]},
+            ]
+        )
+
+
+def test_dont_mind_is_read_in_plain_words_and_counts_as_no_preference() -> None:
+    c = intake(preferences=[{"attribute": "mode", "values": "video", "importance": "Don't mind"}])
+    assert c.preferences[0].importance == "dont_mind"
+    assert c.preference("mode") is None
+
+
+def test_references_name_the_path_of_a_duplicate_therapist() -> None:
+    data = MatchingInput(therapists=(therapist(1), therapist(2), therapist(1)))
+    with pytest.raises(MatchingInputError) as err:
+        check_references(data)
+    assert err.value.path == "therapists[2].id"
+
+
+def test_references_refuse_history_of_an_unknown_therapist() -> None:
+    data = MatchingInput.model_validate(
+        {
+            "therapists": [therapist(1).model_dump()],
+            "history": [
+                {
+                    "therapist_id": "t1",
+                    "concern": "anxiety",
+                    "intake_severity": 12,
+                    "improvement": 5,
+                },
+                {
+                    "therapist_id": "ghost",
+                    "concern": "anxiety",
+                    "intake_severity": 12,
+                    "improvement": 5,
+                },
+            ],
+        }
+    )
+    with pytest.raises(MatchingInputError) as err:
+        check_references(data)
+    assert err.value.path == "history[1].therapist_id"
