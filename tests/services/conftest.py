@@ -1,0 +1,6 @@
+"""Service-test fixtures (defined in ``clinic_world``): every test runs on SQLite and on
+PostgreSQL."""
+
+from clinic_world import clock, ctx, database_url, world
+
+__all__ = ["clock", "ctx", "database_url", "world"]

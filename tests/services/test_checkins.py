@@ -1,0 +1,222 @@
+"""Check-in links: single use, expiry, all-or-nothing recording, alerts from the rules."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from alliance.services import checkins, monitor, sessions
+from alliance.services.errors import InvalidInput, LinkRefused
+from alliance.services.timelines import client_timeline
+from alliance.store.db import transaction
+from alliance.store.models import AuditEvent, CheckIn, GoalRating, Response, Score
+
+from clinic_world import Clock, World, full_answers
+
+
+def _count(world: World, model: type) -> int:
+    with transaction(world.ctx.session_factory) as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _link(world: World, episode: int | None = None) -> checkins.CheckInLink:
+    return checkins.create_checkin_link(world.ctx, actor=world.alice,
+                                        episode_id=episode or world.sarah_episode)
+
+
+def test_a_link_carries_a_long_random_token_and_only_its_hash_is_stored(world: World) -> None:
+    link = _link(world)
+    assert len(link.token) >= 43  # 32 random bytes, base64url
+    assert link.url == f"https://alliance.example/c/{link.token}"
+    with transaction(world.ctx.session_factory) as session:
+        stored = session.get(CheckIn, link.checkin.id)
+        assert stored is not None
+        assert link.token not in stored.token_hash
+    assert link.checkin.expires_at - link.checkin.created_at == timedelta(days=7)
+
+
+def test_opening_a_link_shows_the_episode_instruments_and_marks_it_opened(world: World) -> None:
+    link = _link(world)
+    form = checkins.open_checkin(world.ctx, link.token)
+    assert [s.instrument_id for s in form.sections] == ["wai_sr", "phq9", "gad7",
+                                                       "session_feedback"]
+    assert form.client_display_name == "Sarah"
+    [view] = checkins.list_checkins(world.ctx, actor=world.alice, episode_id=world.sarah_episode)
+    assert view.opened_at is not None
+    assert view.completed_at is None
+
+
+def test_a_check_in_is_scored_stored_and_audited(world: World) -> None:
+    link = _link(world)
+    result = checkins.record_check_in(world.ctx, link.token, full_answers(alliance=4, symptoms=1))
+    totals = {s.instrument_id: s.total for s in result.scores}
+    assert totals["phq9"] == 9
+    assert totals["gad7"] == 7
+    assert totals["wai_sr"] == 4
+    assert _count(world, Response) == 4
+    assert _count(world, Score) == 4
+    with transaction(world.ctx.session_factory) as session:
+        events = session.scalars(select(AuditEvent).where(
+            AuditEvent.entity_type == "checkin", AuditEvent.entity_id == str(link.checkin.id),
+            AuditEvent.action == "write")).all()
+    # Created by the therapist, submitted through the link: both on record.
+    assert sorted((e.actor_type, e.detail["op"]) for e in events) == [
+        ("client_link", "submit"), ("staff", "create")]
+
+
+def test_record_check_in_is_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    link = _link(world)
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire after scoring")
+
+    monkeypatch.setattr(monitor, "refresh_alerts", explode)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        checkins.record_check_in(world.ctx, link.token, full_answers())
+    assert _count(world, Response) == 0
+    assert _count(world, Score) == 0
+    with transaction(world.ctx.session_factory) as session:
+        row = session.get(CheckIn, link.checkin.id)
+        assert row is not None and row.completed_at is None
+    monkeypatch.undo()
+    # The link was not used up by the failed attempt.
+    assert checkins.record_check_in(world.ctx, link.token, full_answers()).scores
+
+
+def test_a_link_accepts_exactly_one_submission(world: World) -> None:
+    link = _link(world)
+    checkins.record_check_in(world.ctx, link.token, full_answers())
+    with pytest.raises(LinkRefused) as refused:
+        checkins.record_check_in(world.ctx, link.token, full_answers(alliance=1))
+    assert refused.value.reason == "used"
+    with pytest.raises(LinkRefused):
+        checkins.open_checkin(world.ctx, link.token)
+    assert _count(world, Score) == 4
+
+
+def test_two_concurrent_submissions_exactly_one_wins(world: World) -> None:
+    link = _link(world)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            checkins.record_check_in(world.ctx, link.token, full_answers())
+            outcomes.append("stored")
+        except LinkRefused as exc:
+            outcomes.append(exc.reason)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["stored", "used"]
+    assert _count(world, Response) == 4
+
+
+def test_an_expired_link_is_refused(world: World, clock: Clock) -> None:
+    link = _link(world)
+    clock.advance(days=7, seconds=1)
+    with pytest.raises(LinkRefused) as refused:
+        checkins.open_checkin(world.ctx, link.token)
+    assert refused.value.reason == "expired"
+    with pytest.raises(LinkRefused):
+        checkins.record_check_in(world.ctx, link.token, full_answers())
+    assert _count(world, Response) == 0
+
+
+def test_an_unknown_or_tampered_token_is_refused(world: World) -> None:
+    link = _link(world)
+    for token in ("", "nope", link.token[:-1] + ("A" if link.token[-1] != "A" else "B")):
+        with pytest.raises(LinkRefused) as refused:
+            checkins.record_check_in(world.ctx, token, full_answers())
+        assert refused.value.reason == "unknown"
+
+
+def test_a_link_is_scoped_to_its_own_client(world: World) -> None:
+    sarah_link = _link(world)
+    john_link = checkins.create_checkin_link(world.ctx, actor=world.bob,
+                                             episode_id=world.john_episode)
+    checkins.record_check_in(world.ctx, john_link.token, full_answers(alliance=2))
+    checkins.record_check_in(world.ctx, sarah_link.token, full_answers(alliance=5))
+    sarah = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
+    john = client_timeline(world.ctx, actor=world.bob, client_id=world.john)
+    [sarah_wai] = [s for s in sarah.series if s.instrument_id == "wai_sr"]
+    [john_wai] = [s for s in john.series if s.instrument_id == "wai_sr"]
+    assert [p.value for p in sarah_wai.points] == [5]
+    assert [p.value for p in john_wai.points] == [2]
+
+
+def test_it_rejects_out_of_range_answers_naming_the_item(world: World) -> None:
+    link = _link(world)
+    answers = full_answers()
+    answers["phq9"]["phq9_3"] = 7
+    with pytest.raises(InvalidInput) as bad:
+        checkins.record_check_in(world.ctx, link.token, answers)
+    assert bad.value.field == "phq9.phq9_3"
+    with pytest.raises(InvalidInput, match="not_a_measure"):
+        checkins.record_check_in(world.ctx, link.token, {"not_a_measure": {"x": 1}})
+    assert _count(world, Response) == 0
+    checkins.record_check_in(world.ctx, link.token, full_answers())
+
+
+def test_goal_ratings_are_stored_with_the_check_in(world: World) -> None:
+    from alliance.services.goals import agree_goals
+
+    goals = agree_goals(world.ctx, actor=world.alice, episode_id=world.sarah_episode,
+                        goals=["Speak up in team meetings", "Sleep through the night"])
+    link = _link(world)
+    form = checkins.open_checkin(world.ctx, link.token)
+    assert [g.text for g in form.goals] == ["Speak up in team meetings",
+                                           "Sleep through the night"]
+    with pytest.raises(InvalidInput, match="goal"):
+        checkins.record_check_in(world.ctx, link.token, full_answers(),
+                                 goal_ratings={goals[0].id: 11})
+    checkins.record_check_in(world.ctx, link.token, full_answers(),
+                             goal_ratings={goals[0].id: 6, goals[1].id: "3"})
+    assert _count(world, GoalRating) == 2
+    timeline = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
+    assert [[p.value for p in g.ratings] for g in timeline.goals] == [[6.0], [3.0]]
+
+
+def test_a_rupture_raises_one_open_alert_and_is_not_duplicated(world: World, clock: Clock
+                                                               ) -> None:
+    levels = [4, 4, 5, 1]
+    for level in levels:
+        clock.advance(days=7)
+        sessions.schedule_session(world.ctx, actor=world.bob, episode_id=world.john_episode,
+                                  scheduled_at=clock.now, status="attended")
+        link = checkins.create_checkin_link(world.ctx, actor=world.bob,
+                                            episode_id=world.john_episode)
+        result = checkins.record_check_in(world.ctx, link.token, full_answers(alliance=level))
+    assert "rupture" in {a.kind for a in result.alerts}
+    timeline = client_timeline(world.ctx, actor=world.bob, client_id=world.john)
+    ruptures = [a for a in timeline.alerts if a.kind == "rupture"]
+    assert len(ruptures) == 1
+    assert ruptures[0].session_number == 4
+    assert ruptures[0].status == "open"
+    assert ruptures[0].evidence["items"][0]["session_number"] == 3
+    # Re-evaluating (recording attendance) must not add a second rupture alert.
+    sessions.record_session(world.ctx, actor=world.bob, session_id=timeline.sessions[-1].id,
+                            status="attended")
+    again = client_timeline(world.ctx, actor=world.bob, client_id=world.john)
+    assert len([a for a in again.alerts if a.kind == "rupture"]) == 1
+
+
+def test_free_text_answers_are_not_plaintext_in_the_database(world: World) -> None:
+    secret = "I did not dare to say it in the session"
+    link = _link(world)
+    checkins.record_check_in(world.ctx, link.token, full_answers(comment=secret))
+    with transaction(world.ctx.session_factory) as session:
+        dumped = " ".join(str(v) for v in session.execute(
+            text("SELECT answers FROM responses")).scalars())
+    assert secret not in dumped
+    assert "enc1:" in dumped
+    timeline = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
+    assert [t for _, t in timeline.feedback] == [secret]
