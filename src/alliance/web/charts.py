@@ -81,12 +81,16 @@ def _config(chart: alt.TopLevelMixin) -> dict[str, Any]:
 
 
 def _x_axis(points_x: Sequence[float]) -> alt.X:
-    top = max([1.0, *points_x])
+    top = int(max([1.0, *points_x]))
+    # Whole sessions only: explicit tick values (thinned on long timelines) avoid the
+    # repeated labels a "d" format gives to fractional ticks.
+    step = max(1, (top + 11) // 12)
+    ticks = list(range(1, top + 1, step))
     return alt.X(
         "x:Q",
         title="Session",
         scale=alt.Scale(domain=[0.5, top + 0.5], nice=False),
-        axis=alt.Axis(tickMinStep=1, format="d"),
+        axis=alt.Axis(values=ticks, format="d", grid=False),
     )
 
 
@@ -96,7 +100,7 @@ def alliance_chart(
     threshold: float | None,
     y_min: float,
     y_max: float,
-    title: str = "Alliance",
+    title: str = "Alliance score",
 ) -> str:
     """Alliance score over sessions, with the instrument's alert threshold as a dashed line."""
     data = [{"x": p.x, "y": p.y} for p in points]
@@ -128,7 +132,7 @@ def outcome_chart(
     band: Sequence[BandPoint] = (),
     y_min: float,
     y_max: float,
-    title: str = "Outcome",
+    title: str = "Score",
     higher_is_better: bool = False,
 ) -> str:
     """Outcome score over sessions, drawn over the expected-trajectory band when there is one."""

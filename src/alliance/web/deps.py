@@ -191,6 +191,7 @@ class Authorize:
         actor = auth.actor
         if actor is None or actor.kind != "staff" or actor.role not in allowed:
             wanted = " or ".join(sorted(allowed))
+            self._publish(request, auth)  # so the error page still shows the navigation
             await run_in_threadpool(
                 web_support.record_denial,
                 auth.ctx,

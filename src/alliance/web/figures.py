@@ -106,7 +106,7 @@ def _outcome_figure(series: InstrumentSeries) -> Figure:
     status = ""
     if trajectory is not None and trajectory.on_track is not None:
         status = "; on track" if trajectory.on_track else "; NOT on track"
-    summary = f"{series.title}: {len(points)} scores, latest {_fmt(latest)}{status}"
+    summary = f"{len(points)} scores, latest {_fmt(latest)}{status}"
     expected = {int(b.x): b for b in band}
     rows = tuple(
         (

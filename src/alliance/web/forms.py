@@ -44,13 +44,21 @@ class Section:
     title: str
     intro: str
     questions: tuple[Question, ...]
+    source: str = ""
 
 
+# Plain headings for clients; the instrument's formal title is shown small underneath.
+_HEADINGS = {
+    "alliance": "Working with your therapist",
+    "outcome": "How you have been feeling",
+    "feedback": "About today's session",
+    "goals": "Your goals",
+}
 _INTROS = {
     "alliance": "How you feel about working with your therapist.",
-    "outcome": "Over the last two weeks, how often have you been bothered by the following?",
-    "feedback": "About today's session.",
-    "goals": "Your goals: how far have you come?",
+    "outcome": "Over the last two weeks.",
+    "feedback": "",
+    "goals": "How far have you come towards each goal?",
 }
 
 
@@ -88,13 +96,21 @@ def _goal_question(goal: GoalView) -> Question:
     )
 
 
-def sections_for(form: CheckInForm) -> list[Section]:
-    """The page's sections: one per instrument, then the agreed goals when there are any."""
+def sections_for(
+    form: CheckInForm, descriptions: Mapping[str, str | None] | None = None
+) -> list[Section]:
+    """The page's sections: one per instrument, then the agreed goals when there are any.
+
+    ``descriptions`` (instrument id → the instrument's own instructions) supplies the stem a
+    questionnaire's items need ("Over the last 2 weeks, how often…").
+    """
+    descriptions = descriptions or {}
     sections = [
         Section(
-            title=s.title,
-            intro=_INTROS.get(s.kind, ""),
+            title=_HEADINGS.get(s.kind, s.title),
+            intro=descriptions.get(s.instrument_id) or _INTROS.get(s.kind, ""),
             questions=tuple(_question(q) for q in s.questions),
+            source=s.title if s.kind in _HEADINGS else "",
         )
         for s in form.sections
     ]

@@ -55,12 +55,21 @@ FLASH_MESSAGES = {
 }
 
 
+def _sentence(value: object) -> str:
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     env = templates.env
     env.filters["when"] = _when
     env.filters["day"] = _day
     env.filters["num"] = _num
+    env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
     env.trim_blocks = True
     env.lstrip_blocks = True

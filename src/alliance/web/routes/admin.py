@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
@@ -12,12 +12,11 @@ from alliance.services import admin as admin_service
 from alliance.services import auth as auth_service
 from alliance.services import timelines
 from alliance.services.errors import InvalidInput
+from alliance.web import settings_form
 from alliance.web.deps import AdminAuth, SupervisorAuth
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-PURPOSES = ("alliance", "outcome", "feedback")
 
 
 @router.get("/team")
@@ -101,38 +100,18 @@ async def reset_mfa(request: Request, auth: AdminAuth, user_id: int) -> Response
 @router.get("/admin/settings")
 async def settings_page(request: Request, auth: AdminAuth) -> Response:
     clinic = await auth.call(admin_service.get_clinic, actor=auth.staff)
-    return render(request, "clinic_settings.html", _settings_context(auth, clinic.settings))
-
-
-def _settings_context(auth: Any, settings: Any) -> dict[str, Any]:
     instruments = list_instruments(auth.ctx.settings.instruments_dir)
-    by_purpose = {p: [i for i in instruments if i.kind == p] for p in PURPOSES}
-    return {
-        "nav": "settings",
-        "settings": settings,
-        "by_purpose": by_purpose,
-        "chosen": {p: set(getattr(settings.instruments, p)) for p in PURPOSES},
-    }
+    context = settings_form.form_context(clinic.settings, instruments)
+    return render(request, "clinic_settings.html", {"nav": "settings", **context})
 
 
 @router.post("/admin/settings")
 async def save_settings(request: Request, auth: AdminAuth) -> Response:
     form = await request.form()
-    thresholds: dict[str, Any] = {}
-    for key, value in form.multi_items():
-        if key.startswith("threshold.") and isinstance(value, str) and value.strip():
-            thresholds[key.removeprefix("threshold.")] = _number(value, key)
-    new_name = str(form.get("new_threshold_name", "")).strip()
-    new_value = str(form.get("new_threshold_value", "")).strip()
-    if new_name:
-        thresholds[new_name] = _number(new_value, "new_threshold_value")
-    settings = {
-        "alert_thresholds": thresholds,
-        "instruments": {p: [str(v) for v in form.getlist(f"instruments.{p}")] for p in PURPOSES},
-        "mfa_enforced": form.get("mfa_enforced") == "on",
-        "show_client_progress": form.get("show_client_progress") == "on",
-        "checkin_overdue_days": str(form.get("checkin_overdue_days", "")).strip() or "10",
-    }
+    alliance_ids = [
+        i.id for i in list_instruments(auth.ctx.settings.instruments_dir) if i.kind == "alliance"
+    ]
+    settings = settings_form.parse_settings(form, alliance_ids)
     await auth.call(admin_service.update_clinic_settings, actor=auth.staff, settings=settings)
     return RedirectResponse("/admin/settings?flash=settings", status_code=303)
 
@@ -150,10 +129,3 @@ def _optional_int(value: str, field: str) -> int | None:
     if not value.isdigit():
         raise InvalidInput(field, f"{value!r} is not a number")
     return int(value)
-
-
-def _number(value: str, field: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise InvalidInput(field, f"{value!r} is not a number") from None

@@ -47,13 +47,20 @@ def _form_page(
         "checkin/form.html",
         {
             "token": auth.link_token,
-            "sections": sections_for(form),
+            "sections": sections_for(form, _descriptions(auth, form)),
             "therapist_name": form.therapist_display_name,
             "values": values or {},
             "errors": errors or {},
         },
         status_code=status_code,
     )
+
+
+def _descriptions(auth: Auth, form: CheckInForm) -> dict[str, str | None]:
+    extra = auth.ctx.settings.instruments_dir
+    return {
+        s.instrument_id: load_instrument(s.instrument_id, extra).description for s in form.sections
+    }
 
 
 @router.get("/c/{token}")

@@ -1,0 +1,116 @@
+"""The clinic-settings form, generated from the settings models themselves.
+
+Every alert threshold is a field of :class:`alliance.monitoring.alerts.AlertSettings` with a
+default and a description; the form lists them all from the model, so a new threshold appears
+on the page without touching a template. Posted values are reshaped into the JSON the
+``update_clinic_settings`` service validates (its errors name the field).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from alliance.monitoring.alerts import ALERT_KINDS, AlertSettings
+from alliance.services.clinic_settings import ClinicSettings
+
+PURPOSES = ("alliance", "outcome", "feedback")
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One input on the form: ``kind`` is number, integer, bool, kinds or per_instrument."""
+
+    name: str
+    label: str
+    kind: str
+    description: str
+    value: Any
+    default: Any
+
+
+def _kind(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        return "bool"
+    if annotation is int:
+        return "integer"
+    if annotation is float:
+        return "number"
+    if origin in (frozenset, set):
+        return "kinds"
+    if origin is dict:
+        return "per_instrument"
+    if isinstance(annotation, types.UnionType):
+        return "number"
+    return "number"
+
+
+def alert_fields(current: AlertSettings) -> list[SettingField]:
+    defaults = AlertSettings()
+    fields: list[SettingField] = []
+    for name, info in AlertSettings.model_fields.items():
+        fields.append(
+            SettingField(
+                name=name,
+                label=name.replace("_", " ").capitalize(),
+                kind=_kind(info.annotation),
+                description=info.description or "",
+                value=getattr(current, name),
+                default=getattr(defaults, name),
+            )
+        )
+    return fields
+
+
+def _text(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any]:
+    """The posted form as ``ClinicSettings`` JSON. Blank numbers fall back to the defaults;
+    text that is not a number is passed through so the service names the field."""
+    alert: dict[str, Any] = {}
+    for name, info in AlertSettings.model_fields.items():
+        kind = _kind(info.annotation)
+        key = f"alert.{name}"
+        if kind == "bool":
+            alert[name] = form.get(key) == "on"
+        elif kind == "kinds":
+            alert[name] = [k for k in ALERT_KINDS if form.get(f"{key}.{k}") == "on"]
+        elif kind == "per_instrument":
+            per: dict[str, Any] = {}
+            for instrument_id in alliance_ids:
+                raw = _text(form, f"{key}.{instrument_id}")
+                if raw:
+                    per[instrument_id] = raw
+            alert[name] = per
+        else:
+            raw = _text(form, key)
+            if raw:
+                alert[name] = raw
+    return {
+        "alert_settings": alert,
+        "instruments": {p: [str(v) for v in form.getlist(f"instruments.{p}")] for p in PURPOSES},
+        "mfa_enforced": form.get("mfa_enforced") == "on",
+        "show_client_progress": form.get("show_client_progress") == "on",
+        "checkin_overdue_days": _text(form, "checkin_overdue_days") or "10",
+    }
+
+
+def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[str, Any]:
+    by_purpose = {p: [i for i in instruments if i.kind == p] for p in PURPOSES}
+    return {
+        "settings": settings,
+        "by_purpose": by_purpose,
+        "chosen": {p: set(getattr(settings.instruments, p)) for p in PURPOSES},
+        "alert_fields": alert_fields(settings.alert_settings),
+        "alert_kinds": ALERT_KINDS,
+        "alliance_instruments": by_purpose["alliance"],
+    }
