@@ -384,7 +384,8 @@ _PROGRESS = re.compile(
     r"(not getting (any )?better|\bno better\b|nothing('s| has) changed|"
     r"(this|therapy|it|coming here|the sessions|these sessions) (isn't|is not|aren't|are not|"
     r"'s not) (working|helping|doing anything)|don't think this is working|no progress|"
-    r"getting nowhere|(round|around) in circles|same things|still (stuck|just as)|"
+    r"getting nowhere|\bin circles\b|same things? (every week|over and over|again and again)|"
+    r"still (stuck|just as)|"
     r"worse than when i started|what's the point|don't see the point of coming|why i bother|"
     r"doing anything)"
 )

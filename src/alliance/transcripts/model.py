@@ -16,6 +16,9 @@ ROLES: tuple[Role, ...] = ("therapist", "client", "other")
 Format = Literal["vtt", "srt", "text", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("vtt", "srt", "text", "json", "csv")
 RoleMethod = Literal["given", "name_map", "inferred", "mixed"]
+# "cues": every turn has a real start and end; "starts": start times only (plain text, ends
+# are the next turn's start); "none": no times at all.
+Timing = Literal["cues", "starts", "none"]
 
 
 class TranscriptError(ValueError):
@@ -108,12 +111,12 @@ class Transcript:
     format: Format
     source: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    timing: Timing = "none"
 
     @property
     def has_timestamps(self) -> bool:
-        return bool(self.utterances) and all(
-            u.start is not None and u.end is not None for u in self.utterances
-        )
+        """Real start and end times on every turn (overlaps and latencies can be measured)."""
+        return self.timing == "cues"
 
     def by_id(self, utterance_id: str) -> Utterance:
         index = int(utterance_id.removeprefix("u")) - 1

@@ -34,6 +34,7 @@ from alliance.transcripts.model import (
     Role,
     Segment,
     Speaker,
+    Timing,
     Transcript,
     TranscriptError,
     Utterance,
@@ -607,7 +608,12 @@ def _parse(
             f"therapist inferred as {therapists} with low confidence "
             f"{assignment.confidence:.2f}; pass --therapist NAME to be sure"
         )
+    timing: Timing = "none"
+    if all(u.start is not None for u in utterances):
+        complete = all(u.end is not None for u in utterances)
+        timing = "cues" if complete and fmt != "text" else "starts"
     return Transcript(
+        timing=timing,
         utterances=utterances,
         speakers=people,
         roles=assignment,

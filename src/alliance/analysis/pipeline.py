@@ -1,0 +1,259 @@
+"""The analysis pipeline: a parsed transcript in, a versioned :class:`AnalysisResult` out.
+
+Steps: talk and timing (:mod:`.talk`); therapist behaviour and client talk from the trained
+coder (:mod:`.classifiers`), each utterance with the turns before it as context; empathy of
+each therapist response to the client turn(s) it answers, when the optional model is there;
+relationship and rupture markers (:mod:`.markers`); the session summary (:mod:`.summary`).
+
+The coder and the empathy model are passed in (``Analyzer``), so the pipeline itself is pure:
+:meth:`Analyzer.load` is the one place that loads the bundled models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from alliance.analysis.markers import detect_session
+from alliance.analysis.schema import (
+    SCHEMA_VERSION,
+    AnalysisResult,
+    Code,
+    EmpathyCode,
+    MarkerCode,
+    ModelsOut,
+    RolesOut,
+    SourceOut,
+    SpeakerOut,
+    UtteranceCodes,
+    UtteranceOut,
+)
+from alliance.analysis.summary import summarise
+from alliance.analysis.talk import talk_stats
+from alliance.transcripts.model import Transcript, Utterance
+
+Backend = Literal["accurate", "fast"]
+CONTEXT_WINDOW = 4  # turns handed to build_context, which keeps the most recent it needs
+
+
+class PredictionLike(Protocol):
+    @property
+    def label(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def probabilities(self) -> Mapping[str, float]: ...
+
+
+class EmpathyLike(Protocol):
+    @property
+    def emotional_reactions(self) -> int: ...
+    @property
+    def interpretations(self) -> int: ...
+    @property
+    def explorations(self) -> int: ...
+    @property
+    def confidences(self) -> Mapping[str, float]: ...
+
+
+class Coder(Protocol):
+    """What the pipeline needs from :class:`alliance.analysis.classifiers.UtteranceCoder`."""
+
+    def therapist_behaviour(
+        self, texts: Sequence[str], contexts: Sequence[str]
+    ) -> Sequence[PredictionLike]: ...
+
+    def client_talk(
+        self, texts: Sequence[str], contexts: Sequence[str]
+    ) -> Sequence[PredictionLike]: ...
+
+
+class Empathy(Protocol):
+    """What the pipeline needs from :class:`alliance.analysis.classifiers.EmpathyModel`."""
+
+    def score(
+        self, seeker_texts: Sequence[str], response_texts: Sequence[str]
+    ) -> Sequence[EmpathyLike]: ...
+
+
+def _main_behaviour(label: str) -> Literal["question", "reflection", "input", "other"]:
+    head = label.split("_", 1)[0]
+    if head == "question":
+        return "question"
+    if head == "reflection":
+        return "reflection"
+    if head == "input":
+        return "input"
+    return "other"
+
+
+def _code(prediction: PredictionLike) -> Code:
+    return Code(
+        label=prediction.label,
+        confidence=round(float(prediction.confidence), 4),
+        probabilities={k: round(float(v), 4) for k, v in prediction.probabilities.items()},
+    )
+
+
+def contexts_for(transcript: Transcript) -> list[str]:
+    """Model context of every utterance: the turns before it, via ``build_context``."""
+    from alliance.analysis.classifiers import build_context
+
+    utterances = transcript.utterances
+    return [
+        build_context([(p.role, p.text) for p in utterances[max(0, i - CONTEXT_WINDOW) : i]])
+        for i in range(len(utterances))
+    ]
+
+
+def seekers_for(transcript: Transcript) -> dict[str, list[Utterance]]:
+    """For each therapist turn, the client turn(s) since the therapist last spoke."""
+    result: dict[str, list[Utterance]] = {}
+    pending: list[Utterance] = []
+    for u in transcript.utterances:
+        if u.role == "client":
+            pending.append(u)
+        elif u.role == "therapist":
+            if pending:
+                result[u.id] = pending
+            pending = []
+    return result
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """Holds the models; :meth:`analyze` runs the whole pipeline on one transcript.
+
+    ``coder`` may be None (transparent parts only: talk, markers, summary without behaviour
+    or client-talk codes); ``empathy`` is None when the optional model is absent or disabled.
+    """
+
+    coder: Coder | None
+    empathy: Empathy | None = None
+    backend: Backend | None = None
+
+    @classmethod
+    def load(cls, backend: Backend = "accurate", *, empathy: bool | None = None) -> Analyzer:
+        """Load the bundled models (cached per process). Raises if the coder is missing."""
+        from alliance.analysis.classifiers import load_coder, load_empathy_model
+
+        return cls(
+            coder=load_coder(backend),
+            empathy=load_empathy_model(enabled=empathy),
+            backend=backend,
+        )
+
+    def analyze(self, transcript: Transcript) -> AnalysisResult:
+        return analyze_transcript(
+            transcript, coder=self.coder, empathy=self.empathy, backend=self.backend
+        )
+
+
+def analyze_transcript(
+    transcript: Transcript,
+    *,
+    coder: Coder | None,
+    empathy: Empathy | None = None,
+    backend: Backend | None = None,
+) -> AnalysisResult:
+    """Analyse one parsed transcript with the given models (see the module docstring)."""
+    from alliance import __version__
+
+    utterances = transcript.utterances
+    therapist_codes: dict[str, Code] = {}
+    client_codes: dict[str, Code] = {}
+    if coder is not None:
+        contexts = contexts_for(transcript)
+        for role, store, method in (
+            ("therapist", therapist_codes, coder.therapist_behaviour),
+            ("client", client_codes, coder.client_talk),
+        ):
+            picked = [i for i, u in enumerate(utterances) if u.role == role]
+            predictions = method(
+                [utterances[i].text for i in picked], [contexts[i] for i in picked]
+            )
+            if len(predictions) != len(picked):
+                raise RuntimeError(
+                    f"the {role} coder returned {len(predictions)} predictions "
+                    f"for {len(picked)} utterances"
+                )
+            for i, prediction in zip(picked, predictions, strict=True):
+                store[utterances[i].id] = _code(prediction)
+
+    empathy_codes: dict[str, EmpathyCode] = {}
+    if empathy is not None:
+        seekers = seekers_for(transcript)
+        ids = list(seekers)
+        scored = empathy.score(
+            [" ".join(s.text for s in seekers[i]) for i in ids],
+            [transcript.by_id(i).text for i in ids],
+        )
+        for utterance_id, e in zip(ids, scored, strict=True):
+            empathy_codes[utterance_id] = EmpathyCode(
+                emotional_reactions=e.emotional_reactions,
+                interpretations=e.interpretations,
+                explorations=e.explorations,
+                confidences={k: round(float(v), 4) for k, v in e.confidences.items()},
+                seeker_ids=[s.id for s in seekers[utterance_id]],
+            )
+
+    markers = detect_session(transcript)
+    out: list[UtteranceOut] = []
+    for u, hits in zip(utterances, markers, strict=True):
+        behaviour = therapist_codes.get(u.id)
+        out.append(
+            UtteranceOut(
+                id=u.id,
+                index=u.index,
+                speaker=u.speaker,
+                role=u.role,
+                text=u.text,
+                start=u.start,
+                end=u.end,
+                words=u.words,
+                codes=UtteranceCodes(
+                    therapist_behaviour=behaviour,
+                    main_behaviour=_main_behaviour(behaviour.label) if behaviour else None,
+                    client_talk=client_codes.get(u.id),
+                    empathy=empathy_codes.get(u.id),
+                    markers=[
+                        MarkerCode(
+                            marker=h.marker,
+                            category=h.category,
+                            rule=h.rule,
+                            confidence=h.confidence,
+                            evidence=h.evidence,
+                        )
+                        for h in hits
+                    ],
+                ),
+            )
+        )
+    summary = summarise(out, talk_stats(transcript), empathy_scored=empathy is not None)
+    return AnalysisResult(
+        schema_version=SCHEMA_VERSION,
+        source=SourceOut(
+            file=transcript.source,
+            format=transcript.format,
+            timing=transcript.timing,
+            utterances=len(utterances),
+        ),
+        models=ModelsOut(
+            backend=backend if coder is not None else None,
+            empathy=empathy is not None,
+            alliance_version=__version__,
+        ),
+        speakers=[
+            SpeakerOut(name=s.name, role=s.role, turns=s.turns, words=s.words)
+            for s in transcript.speakers
+        ],
+        roles=RolesOut(
+            method=transcript.roles.method,
+            confidence=transcript.roles.confidence,
+            reasons=list(transcript.roles.reasons),
+        ),
+        warnings=list(transcript.warnings),
+        utterances=out,
+        summary=summary,
+    )
