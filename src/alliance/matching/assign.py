@@ -19,29 +19,39 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy.optimize import linear_sum_assignment
 
-from alliance.matching.profiles import ClientIntake, TherapistProfile
+from alliance.matching.profiles import (
+    ClientIntake,
+    MatchingInput,
+    MatchingInputError,
+    TherapistProfile,
+    check_references,
+)
 from alliance.matching.score import (
     Evaluation,
+    Match,
     Roster,
     Weights,
     describe_infeasibility,
     evaluate,
     explain,
     hard_constraint_violations,
+    rank_matches,
 )
-from alliance.matching.strengths import Strengths
+from alliance.matching.strengths import Strengths, estimate_strengths
 
 __all__ = [
     "Assignment",
+    "MatchingResult",
     "Override",
     "OverrideError",
     "Placement",
     "Unassigned",
     "apply_override",
     "assign_queue",
+    "run_matching",
 ]
 
 
@@ -164,11 +174,12 @@ def assign_queue(
             unassigned.append(Unassigned(client_id=intake.id, reason=describe_infeasibility(ev)))
         else:
             k = int(ev.feasible.sum())
+            who = {1: "the one therapist", 2: "both therapists"}.get(k, f"all {k} therapists")
             unassigned.append(
                 Unassigned(
                     client_id=intake.id,
-                    reason=f"the {k} therapist{'s' if k != 1 else ''} meeting every hard "
-                    "constraint have no open place left this round",
+                    reason=f"{who} meeting every hard constraint "
+                    f"{'has' if k == 1 else 'have'} no open place left this round",
                 )
             )
     return Assignment(
@@ -257,4 +268,52 @@ def apply_override(
         unassigned=tuple(waiting),
         total_fit=round(sum(p.score for p in kept), 6),
         overrides=(*assignment.overrides, record),
+    )
+
+
+class MatchingResult(_Frozen):
+    """What ``alliance match`` writes: placements, who waits, alternatives and strengths."""
+
+    version: int = 1
+    placements: tuple[Placement, ...]
+    unassigned: tuple[Unassigned, ...]
+    total_fit: float
+    alternatives: dict[str, tuple[Match, ...]]
+    strengths: Strengths
+
+
+def run_matching(data: MatchingInput) -> MatchingResult:
+    """Match a whole :class:`MatchingInput`: strengths from its history, the optimal
+    assignment of its queue, and ranked alternatives per client (placed therapist excluded).
+
+    Raises :class:`MatchingInputError` for bad cross-references or weights.
+    """
+    check_references(data)
+    try:
+        weights = Weights.model_validate(data.weights or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(["weights", *(str(p) for p in first["loc"])])
+        raise MatchingInputError(path, first["msg"]) from None
+    strengths = estimate_strengths(data.history)
+    roster = Roster.build(data.therapists, strengths)
+    assignment = assign_queue(data.intakes, roster, weights=weights)
+    alternatives: dict[str, tuple[Match, ...]] = {}
+    if data.alternatives:
+        for intake in data.intakes:
+            placed = assignment.therapist_of(intake.id)
+            ranked = rank_matches(
+                intake,
+                roster,
+                weights=weights,
+                limit=data.alternatives,
+                exclude=[placed] if placed else [],
+            )
+            alternatives[intake.id] = tuple(ranked)
+    return MatchingResult(
+        placements=assignment.placements,
+        unassigned=assignment.unassigned,
+        total_fit=assignment.total_fit,
+        alternatives=alternatives,
+        strengths=strengths,
     )

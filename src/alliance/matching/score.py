@@ -424,7 +424,8 @@ def describe_infeasibility(ev: Evaluation) -> str:
         for name, mask in ev.checks.items()
         if not bool(mask.all())
     ]
-    return "no therapist meets every hard constraint: " + "; ".join(parts)
+    tail = "" if any(not bool(m.any()) for m in ev.checks.values()) else "; none meets all at once"
+    return "no therapist meets every hard constraint: " + "; ".join(parts) + tail
 
 
 # --------------------------------------------------------------------------- reasons
@@ -497,7 +498,7 @@ def _pref_reason(pref: Preference, t: TherapistProfile, met: bool) -> str:
         return f"does not offer sessions {' or '.join(_label('modes', v) for v in pref.values)}"
     if a == "location":
         if met:
-            return f"works in {t.location}, as you asked"
+            return f"works in {(t.location or '').title()}, as you asked"
         return f"does not work in {' or '.join(pref.values)}"
     if a == "lgbtq_affirming":
         if met:
@@ -506,7 +507,8 @@ def _pref_reason(pref: Preference, t: TherapistProfile, met: bool) -> str:
     # gender / ethnicity / faith: quote only what the therapist chose to share
     shared = getattr(t.identity, a)
     if met:
-        return f"shares their {a} as {shared}, as you asked"
+        shown = shared if a == "gender" else str(shared).title()
+        return f"shares their {a} as {shown}, as you asked"
     return f"has not shared a {a} that matches what you asked for"
 
 
