@@ -12,4 +12,4 @@ from alliance.measures.registry import load_instrument
 
 @pytest.fixture(scope="session")
 def instruments() -> Mapping[str, Instrument]:
-    return {i: load_instrument(i) for i in ("wai_sr", "phq9")}
+    return {i: load_instrument(i) for i in ("wai_sr", "phq9", "session_feedback")}

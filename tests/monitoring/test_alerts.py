@@ -298,3 +298,15 @@ def test_settings_have_documented_defaults_and_refuse_bad_values() -> None:
 def test_scores_of_unknown_instruments_are_ignored(instruments: Instruments) -> None:
     timeline = Timeline("u", scores("ors_local", [10, 30, 2]))
     assert evaluate_alerts(timeline, instruments) == []
+
+
+def test_session_feedback_ratings_feed_the_relationship_rules(instruments: Instruments) -> None:
+    low = evaluate_alerts(Timeline("f", scores("session_feedback", [8, 6.3, 6])), instruments)
+    alert = one(low, "low_alliance")
+    assert "below 7" in alert.reason
+    # no reliable-change parameters: the within-client SD rule, floored at a tenth of 0-10
+    drop = Timeline("f", scores("session_feedback", [9, 9, 8.7, 9.3, 7]))
+    rupture = one(evaluate_alerts(drop, instruments), "rupture")
+    assert "drop of 2.3" in rupture.reason
+    wobble = Timeline("f", scores("session_feedback", [9, 9, 8.7, 9.3, 8.5]))
+    assert "rupture" not in kinds(evaluate_alerts(wobble, instruments))

@@ -58,6 +58,10 @@ AlertKind = Literal[
 Severity = Literal["info", "warning", "urgent"]
 
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+#: Instrument kinds the relationship rules (rupture, low alliance, fit check) read: the alliance
+#: measure and the per-session feedback form (a low or falling session rating is a relational
+#: signal too, as with session-rating scales).
+RELATIONSHIP_KINDS: tuple[str, ...] = ("alliance", "feedback")
 _SEVERITY_ORDER: dict[str, int] = {"urgent": 0, "warning": 1, "info": 2}
 
 # -- suggested next steps (our own words; see docs/monitoring.md for the sources) ------------
@@ -258,7 +262,7 @@ def evaluate_alerts(
         series = timeline.series(instrument_id)
         if not series:
             continue
-        if inst.kind == "alliance":
+        if inst.kind in RELATIONSHIP_KINDS:
             alerts.extend(_rupture(series, inst, config))
             alerts.extend(_low_alliance(series, inst, config))
             alerts.extend(_fit_check(series, inst, config))
@@ -300,7 +304,7 @@ def rupture_episodes(
     episodes: list[RuptureEpisode] = []
     for instrument_id in timeline.instrument_ids():
         inst = instruments.get(instrument_id)
-        if inst is None or inst.kind != "alliance":
+        if inst is None or inst.kind not in RELATIONSHIP_KINDS:
             continue
         series = timeline.series(instrument_id)
         params = inst.reliable_change
@@ -358,16 +362,18 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
     )
     within_sd = statistics.stdev(prior) if len(prior) >= config.rupture_min_prior_points else 0.0
     if within_sd > 0:
-        # Stiles et al. (2004): a drop beyond 2 of the client's own SDs. The floor of one S_diff
-        # keeps a client whose ratings never move from alarming on a one-answer wobble.
+        # Stiles et al. (2004): a drop beyond 2 of the client's own SDs. The floor (one S_diff,
+        # or a tenth of the scale without reliable-change parameters) keeps a client whose
+        # ratings never move from alarming on a one-answer wobble.
         threshold = config.rupture_sd_multiplier * within_sd
-        floor = sdiff or 0.0
+        low_end, high_end = inst.score_range
+        floor = sdiff if sdiff is not None else (high_end - low_end) / 10.0
         if drop <= max(threshold, floor):
             return []
         rule = (
             f"more than {_fmt(config.rupture_sd_multiplier)} × this client's usual spread "
             f"(SD {_fmt(within_sd)} over {len(prior)} earlier scores = {_fmt(threshold)} points"
-            + (f"; at least S_diff {_fmt(floor)}" if floor > threshold else "")
+            + (f"; at least {_fmt(floor)}" if floor > threshold else "")
             + ")"
         )
     elif sdiff is not None:
