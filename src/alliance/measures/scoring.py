@@ -8,7 +8,8 @@ same numbers (a property test holds them to it):
   become ``min + max − score``;
 * ``sum``: with ``k`` of ``n`` total items missing and ``k ≤ max_missing`` the total is
   ``(Σ present · n) / (n − k)``, rounded half up when ``round_prorated`` and ``k > 0``;
-  ``mean``: ``Σ present / (n − k)``; then × ``multiplier``;
+  ``mean``: ``Σ present / (n − k)``; with ``k > 0`` either is kept within the full-response
+  range (only matters when items have different ranges); then × ``multiplier``;
 * ``k > max_missing`` → the total is invalid (``valid`` False, total and band empty) — a
   result, not an error; subscales follow the same rule with their own ``max_missing`` and are
   reported even when the total is invalid;
@@ -103,7 +104,11 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
     rule = instrument.scoring
     total_ids = [i.link_id for i in instrument.total_items]
     total, missing_in_total = _combine_one(
-        [item_scores[i] for i in total_ids], rule.method, rule.max_missing, rule.round_prorated
+        [item_scores[i] for i in total_ids],
+        _range(instrument.total_items, rule.method),
+        rule.method,
+        rule.max_missing,
+        rule.round_prorated,
     )
     reason = None
     if total is None:
@@ -117,7 +122,11 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
     subscales: dict[str, float | None] = {}
     for sub in instrument.subscales:
         value, _ = _combine_one(
-            [item_scores[i] for i in sub.items], rule.method, sub.max_missing, rule.round_prorated
+            [item_scores[i] for i in sub.items],
+            _range(instrument.subscale_items(sub.name), rule.method),
+            rule.method,
+            sub.max_missing,
+            rule.round_prorated,
         )
         subscales[sub.name] = value
     return Score(
@@ -132,8 +141,18 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
     )
 
 
+def _range(items: Sequence[Item], method: str) -> tuple[float, float]:
+    """The full-response range of a sum or mean of these items (before any multiplier)."""
+    low, high = sum(i.score_min for i in items), sum(i.score_max for i in items)
+    return (low / len(items), high / len(items)) if method == "mean" else (low, high)
+
+
 def _combine_one(
-    values: Sequence[float | None], method: str, max_missing: int, round_prorated: bool
+    values: Sequence[float | None],
+    bounds: tuple[float, float],
+    method: str,
+    max_missing: int,
+    round_prorated: bool,
 ) -> tuple[float | None, int]:
     present = [v for v in values if v is not None]
     n_missing = len(values) - len(present)
@@ -143,13 +162,16 @@ def _combine_one(
     total = 0.0
     for value in present:
         total = total + value
+    if not n_missing:
+        return (total / len(present) if method == "mean" else total), 0
     if method == "mean":
-        return total / len(present), n_missing
-    if n_missing:
+        total = total / len(present)
+    else:
         total = (total * len(values)) / len(present)
         if round_prorated:
             total = math.floor(total + 0.5)
-    return float(total), n_missing
+    # Items with different ranges can prorate past the scale's end; keep it on the scale.
+    return min(max(total, bounds[0]), bounds[1]), n_missing
 
 
 # -- a whole DataFrame -----------------------------------------------------------------
@@ -206,6 +228,7 @@ def score_frame(instrument: Instrument, df: pd.DataFrame) -> pd.DataFrame:
     rule = instrument.scoring
     total = _combine_many(
         [by_id[i.link_id] for i in instrument.total_items],
+        _range(instrument.total_items, rule.method),
         n,
         rule.method,
         rule.max_missing,
@@ -218,13 +241,23 @@ def score_frame(instrument: Instrument, df: pd.DataFrame) -> pd.DataFrame:
     out["valid"] = ~np.isnan(total)
     for sub in instrument.subscales:
         out[f"subscale_{sub.name}"] = _combine_many(
-            [by_id[i] for i in sub.items], n, rule.method, sub.max_missing, rule.round_prorated
+            [by_id[i] for i in sub.items],
+            _range(instrument.subscale_items(sub.name), rule.method),
+            n,
+            rule.method,
+            sub.max_missing,
+            rule.round_prorated,
         )
     return out
 
 
 def _combine_many(
-    columns: Sequence[FloatArray], n: int, method: str, max_missing: int, round_prorated: bool
+    columns: Sequence[FloatArray],
+    bounds: tuple[float, float],
+    n: int,
+    method: str,
+    max_missing: int,
+    round_prorated: bool,
 ) -> FloatArray:
     total = np.zeros(n)
     n_present = np.zeros(n)
@@ -237,12 +270,15 @@ def _combine_many(
     invalid = (n_missing > max_missing) | (n_present == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "mean":
-            result = total / n_present
+            complete = total / n_present
+            prorated = complete
         else:
+            complete = total
             prorated = (total * n_items) / n_present
             if round_prorated:
                 prorated = np.floor(prorated + 0.5)
-            result = np.where(n_missing > 0, prorated, total)
+        prorated = np.clip(prorated, bounds[0], bounds[1])
+        result = np.where(n_missing > 0, prorated, complete)
     return np.where(invalid, np.nan, result)
 
 

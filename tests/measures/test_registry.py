@@ -1,0 +1,183 @@
+"""Loading instruments (alliance.measures.registry): bundled files, a user directory, and
+one-line errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from measures_builders import instrument_data
+
+from alliance.config import get_settings
+from alliance.measures.registry import (
+    InstrumentError,
+    UnknownInstrumentError,
+    bundled_ids,
+    list_instruments,
+    load_instrument,
+    load_instrument_file,
+    parse_instrument,
+)
+
+BUNDLED = {"phq9", "gad7", "who5", "wai_sr", "session_feedback", "client_goals"}
+PHQ9_TEXT = (
+    Path(__file__).resolve().parents[2] / "src/alliance/measures/instruments/phq9.yaml"
+).read_text(encoding="utf-8")
+
+
+def test_it_ships_the_six_bundled_instruments_and_no_licensed_ones() -> None:
+    assert set(bundled_ids()) == BUNDLED
+    assert not {"ors", "srs", "oq45"} & set(bundled_ids())
+
+
+@pytest.mark.parametrize("instrument_id", sorted(BUNDLED))
+def test_every_bundled_file_states_its_sources(instrument_id: str) -> None:
+    inst = load_instrument(instrument_id)
+    assert inst.id == instrument_id
+    assert inst.citation
+    assert inst.licence
+    assert inst.scoring.source
+    if inst.bands:
+        assert inst.bands_source
+    if inst.reliable_change is not None:
+        assert inst.reliable_change.sd_source
+        assert inst.reliable_change.reliability_source
+    if inst.alert_thresholds:
+        assert inst.alert_thresholds_source
+
+
+def _error_for(text: str, name: str = "phq9.yaml") -> str:
+    with pytest.raises(InstrumentError) as caught:
+        parse_instrument(text, name)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{name}: ")
+    return message
+
+
+def _edited(edit: object) -> str:
+    data = yaml.safe_load(PHQ9_TEXT)
+    assert callable(edit)
+    edit(data)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_a_non_numeric_score_names_the_item_option_and_field() -> None:
+    def edit(d: dict) -> None:  # type: ignore[type-arg]
+        d["items"][3]["options"] = [
+            {"code": 0, "label": "a", "score": 0},
+            {"code": 1, "label": "b", "score": "lots"},
+        ]
+
+    assert _error_for(_edited(edit)) == (
+        "phq9.yaml: items[3] (phq9_4).options[1].score: must be a number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d.pop("title"), "phq9.yaml: title: is required"),
+        (lambda d: d.update(kind="mood"), "phq9.yaml: kind: must be one of"),
+        (
+            lambda d: d["items"][2].update(colour="red"),
+            "phq9.yaml: items[2] (phq9_3).colour: unknown field",
+        ),
+        (
+            lambda d: d["items"][4].update(linkId="phq9_1"),
+            "phq9.yaml: items[4] (phq9_1).linkId: same as items[0]",
+        ),
+        (
+            lambda d: d["items"][1].update(options="nope"),
+            "phq9.yaml: items[1] (phq9_2).options: no answer set named 'nope'",
+        ),
+        (
+            lambda d: d["items"][6].update(type="integer"),
+            "phq9.yaml: items[6] (phq9_7).options: integer items take",
+        ),
+        (lambda d: d["bands"][2].update(min=8), "phq9.yaml: bands[2] (moderate).min: overlaps"),
+        (
+            lambda d: d["scoring"].update(method="median"),
+            "phq9.yaml: scoring.method: must be one of 'sum' or 'mean'",
+        ),
+        (
+            lambda d: d["reliable_change"].update(reliability=1.5),
+            "phq9.yaml: reliable_change.reliability:",
+        ),
+    ],
+)
+def test_bad_files_fail_with_one_line_naming_item_and_field(edit: object, expected: str) -> None:
+    assert _error_for(_edited(edit)).startswith(expected)
+
+
+def test_broken_yaml_names_the_line() -> None:
+    message = _error_for("id: phq9\ntitle: [unclosed\n")
+    assert "line 3" in message or "line 2" in message
+    assert "not valid YAML" in message
+
+
+def test_duplicate_keys_are_refused_not_silently_overwritten() -> None:
+    message = _error_for("id: a\nid: b\n")
+    assert "duplicate key 'id'" in message
+
+
+def test_a_file_that_is_not_a_mapping_is_refused() -> None:
+    assert "must be a mapping" in _error_for("- just\n- a list\n")
+
+
+def _write(folder: Path, name: str, **overrides: object) -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(instrument_data(**overrides)), encoding="utf-8")
+    return path
+
+
+def test_a_user_directory_adds_instruments(tmp_path: Path) -> None:
+    _write(tmp_path, "licensed.yaml", id="ors_local", title="Licensed scale")
+    (tmp_path / "notes.txt").write_text("ignored", encoding="utf-8")
+    assert load_instrument("ors_local", extra_dir=tmp_path).title == "Licensed scale"
+    ids = [i.id for i in list_instruments(extra_dir=tmp_path)]
+    assert ids[-1] == "ors_local"
+    assert set(ids[:-1]) == BUNDLED
+
+
+def test_the_setting_names_the_user_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, "mine.yml", id="mine")
+    monkeypatch.setenv("ALLIANCE_INSTRUMENTS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert load_instrument("mine").id == "mine"
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_user_file_cannot_replace_a_bundled_instrument(tmp_path: Path) -> None:
+    _write(tmp_path, "my_phq.yaml", id="phq9")
+    with pytest.raises(InstrumentError, match=r"my_phq.yaml: id 'phq9' is a bundled instrument"):
+        list_instruments(extra_dir=tmp_path)
+    # the bundled one still loads by id without reading the directory
+    assert load_instrument("phq9", extra_dir=tmp_path).title.startswith("Patient Health")
+
+
+def test_duplicate_ids_in_the_user_directory_are_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, "a.yaml", id="same")
+    _write(tmp_path, "b.yaml", id="same")
+    with pytest.raises(InstrumentError, match=r"b.yaml: id 'same' is also defined in a.yaml"):
+        load_instrument("same", extra_dir=tmp_path)
+
+
+def test_unknown_ids_and_missing_directories_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(UnknownInstrumentError, match=r"unknown instrument 'nope'.*phq9"):
+        load_instrument("nope", extra_dir=tmp_path)
+    with pytest.raises(InstrumentError, match="does not exist"):
+        list_instruments(extra_dir=tmp_path / "missing")
+
+
+def test_load_instrument_file_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "broken.yaml", kind="mood")
+    with pytest.raises(InstrumentError, match=r"^broken.yaml: kind: must be one of"):
+        load_instrument_file(path)
+    with pytest.raises(InstrumentError, match="cannot be read"):
+        load_instrument_file(tmp_path / "absent.yaml")
