@@ -41,6 +41,7 @@ bench: $(BIN)/.dev-installed
 eval: $(BIN)/.dev-installed
 	$(BIN)/python eval/evaluate.py
 	$(BIN)/python eval/matching_simulation.py
+	$(BIN)/python eval/evaluate_trajectories.py
 
 # Training needs ../shared/data and the CPU torch wheel; a user's clone does not need it.
 train: $(BIN)/.dev-installed
