@@ -179,3 +179,30 @@ def test_reliable_exactly_when_the_raw_change_exceeds_the_criterion(
 def test_a_non_inclusive_cutoff_counts_the_cutoff_value_as_functional() -> None:
     assert in_functional_range(10, 10, "higher_is_worse", inclusive=False)
     assert in_functional_range(13, 13, "higher_is_better", inclusive=False)
+
+
+def test_an_instruments_own_parameters_and_cutoff_are_used() -> None:
+    from alliance.measures.change import classify_instrument_change
+    from alliance.measures.registry import load_instrument
+
+    phq9 = load_instrument("phq9")
+    params, cut = phq9.reliable_change, phq9.clinical_cutoff
+    assert params is not None
+    assert cut is not None
+    result = classify_instrument_change(phq9, 18, cut.value)
+    # landing exactly on an inclusive cut-off is still a case: improved, not recovered
+    assert result.cutoff == cut.value
+    assert result.clinically_significant is False
+    assert result.rci == pytest.approx(
+        reliable_change_index(18, cut.value, params.sd, params.reliability)
+    )
+    assert result.criterion == pytest.approx(params.criterion())
+    assert classify_instrument_change(phq9, 18, cut.value - 1).status == "recovered"
+
+
+def test_an_instrument_without_reliable_change_parameters_is_refused() -> None:
+    from alliance.measures.change import classify_instrument_change
+    from alliance.measures.registry import load_instrument
+
+    with pytest.raises(ValueError, match="reliable-change"):
+        classify_instrument_change(load_instrument("session_feedback"), 5, 8)
