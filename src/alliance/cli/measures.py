@@ -50,7 +50,10 @@ def list_command() -> None:
         fail(str(exc))
     bundled = set(bundled_ids())
     table = Table(title="Instruments")
-    for column in ("id", "title", "kind", "items", "total", "direction", "source"):
+    # ids are what people type next: never truncate them, let the title wrap instead.
+    widest = max((len(i.id) for i in instruments), default=2)
+    table.add_column("id", no_wrap=True, min_width=widest)
+    for column in ("title", "kind", "items", "total", "direction", "source"):
         table.add_column(column)
     for inst in instruments:
         low, high = inst.score_range
@@ -96,7 +99,9 @@ def show_command(
         bands = ", ".join(f"{b.label} {b.min:g}–{b.max:g}" for b in inst.bands)
         console.print(f"Bands: {bands}")
     table = Table()
-    for column in ("linkId", "type", "text", "answers"):
+    widest = max(len(i.link_id) for i in inst.items)
+    table.add_column("linkId", no_wrap=True, min_width=widest)
+    for column in ("type", "text", "answers"):
         table.add_column(column)
     for item in inst.items:
         if item.type == "choice":

@@ -1,0 +1,152 @@
+"""`alliance instruments` and `alliance score` (alliance.cli.measures), in process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alliance.cli import app
+from alliance.measures.registry import bundled_ids, load_instrument
+
+HEADER = "client_id,session," + ",".join(f"phq9_{i}" for i in range(1, 10))
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _csv(tmp_path: Path, *lines: str, name: str = "responses.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_instruments_list_shows_every_bundled_instrument() -> None:
+    code, out, _ = _run("instruments", "list")
+    assert code == 0
+    for instrument_id in bundled_ids():
+        assert instrument_id in out
+
+
+def test_instruments_show_json_is_the_parsed_definition_with_every_link_id() -> None:
+    code, out, err = _run("instruments", "show", "wai_sr", "--json")
+    assert code == 0
+    assert err == ""
+    data = json.loads(out)
+    assert [i["linkId"] for i in data["items"]] == [f"wai_{i}" for i in range(1, 13)]
+    assert data == load_instrument("wai_sr").model_dump(mode="json", by_alias=True)
+
+
+def test_instruments_show_fhir_prints_a_questionnaire() -> None:
+    code, out, _ = _run("instruments", "show", "phq9", "--fhir")
+    assert code == 0
+    data = json.loads(out)
+    assert data["resourceType"] == "Questionnaire"
+    assert len(data["item"]) == 9
+
+
+def test_instruments_show_plain_lists_items() -> None:
+    code, out, _ = _run("instruments", "show", "gad7")
+    assert code == 0
+    assert "gad7_7" in out
+    assert "Spitzer" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("instruments", "show", "ors"), "error: unknown instrument 'ors'"),
+        (("instruments", "show", "phq9", "--json", "--fhir"), "error: choose one of"),
+    ],
+)
+def test_instruments_show_refuses_bad_input(args: tuple[str, ...], message: str) -> None:
+    code, out, err = _run(*args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+
+
+def test_score_writes_csv_to_stdout_keeping_the_input_columns(tmp_path: Path) -> None:
+    path = _csv(tmp_path, HEADER, "007,1,1,2,3,0,1,2,1,0,0", "008,1,3,3,3,3,3,3,3,,3")
+    code, out, _ = _run("score", "phq9", str(path))
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0])[-3:] == ["total", "band", "valid"]
+    assert rows[0]["client_id"] == "007"  # id columns are kept as written
+    assert rows[0]["phq9_1"] == "1"
+    assert (rows[0]["total"], rows[0]["band"], rows[0]["valid"]) == ("10", "moderate", "True")
+    assert (rows[1]["total"], rows[1]["band"]) == ("27", "severe")  # 24 × 9 / 8 prorated
+
+
+def test_score_writes_json_and_subscales(tmp_path: Path) -> None:
+    header = "id," + ",".join(f"wai_{i}" for i in range(1, 13))
+    path = _csv(tmp_path, header, "a," + ",".join(["4"] * 12), "b," + ",".join(["2"] * 12))
+    out_path = tmp_path / "scores.json"
+    code, out, err = _run("score", "wai_sr", str(path), "-o", str(out_path))
+    assert code == 0
+    assert out == ""
+    assert "scored 2 responses (2 valid)" in err
+    records = json.loads(out_path.read_text(encoding="utf-8"))
+    assert records[0]["subscale_goal"] == 4.0
+    assert records[1]["total"] == 2.0
+    assert records[1]["band"] == "low"
+    assert records[0]["wai_1"] == 4
+
+
+def test_score_writes_a_csv_file(tmp_path: Path) -> None:
+    path = _csv(tmp_path, HEADER, "1,1,0,0,0,0,0,0,0,0,0")
+    target = tmp_path / "out.csv"
+    code, _, _ = _run("score", "phq9", str(path), "--output", str(target))
+    assert code == 0
+    assert "minimal" in target.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            (HEADER, "1,1,0,0,0,0,0,0,0,0,0", "2,1,0,0,0,7,0,0,0,0,0"),
+            "responses.csv, line 3 (data row 2), column phq9_4: answer 7 is not one of 0, 1, 2, 3",
+        ),
+        (
+            (HEADER, "1,1,0,0,often,0,0,0,0,0,0"),
+            "responses.csv, line 2 (data row 1), column phq9_3: answer 'often' is not one of",
+        ),
+        ((HEADER + ",phq9_10", "1,1,0,0,0,0,0,0,0,0,0,1"), "column phq9_10: not an item of phq9"),
+        (("client,score", "1,2"), "responses.csv: no item columns of phq9 found"),
+        ((), "responses.csv: the file is empty"),
+    ],
+)
+def test_score_reports_bad_input_in_one_line_with_exit_2(
+    tmp_path: Path, lines: tuple[str, ...], message: str
+) -> None:
+    path = _csv(tmp_path, *lines) if lines else tmp_path / "responses.csv"
+    if not lines:
+        path.write_text("", encoding="utf-8")
+    code, out, err = _run("score", "phq9", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert message in err
+    assert err.startswith("error: ")
+
+
+def test_score_refuses_missing_files_unknown_instruments_and_output_types(
+    tmp_path: Path,
+) -> None:
+    path = _csv(tmp_path, HEADER, "1,1,0,0,0,0,0,0,0,0,0")
+    for args, message in [
+        (("score", "phq9", str(tmp_path / "absent.csv")), "absent.csv: no such file"),
+        (("score", "nope", str(path)), "unknown instrument 'nope'"),
+        (("score", "phq9", str(path), "-o", str(tmp_path / "x.xlsx")), "must end in .csv or .json"),
+    ]:
+        code, _, err = _run(*args)
+        assert code == 2
+        assert message in err

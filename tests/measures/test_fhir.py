@@ -1,0 +1,184 @@
+"""FHIR R4 mapping (alliance.measures.fhir): Questionnaire export/import round trip and the
+response Bundle, each checked with the fhir.resources R4B models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+
+from alliance.measures.fhir import (
+    ALLIANCE_SCORE_SYSTEM,
+    ORDINAL_VALUE_URL,
+    instrument_to_questionnaire,
+    questionnaire_to_instrument,
+    response_to_fhir,
+)
+from alliance.measures.registry import InstrumentError, bundled_ids, load_instrument
+from alliance.measures.scoring import ScoringError, score_response
+
+WHEN = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("instrument_id", sorted(bundled_ids()))
+def test_every_bundled_instrument_round_trips_through_a_questionnaire(instrument_id: str) -> None:
+    inst = load_instrument(instrument_id)
+    questionnaire = instrument_to_questionnaire(inst)
+    Questionnaire.model_validate(questionnaire)  # valid R4 (R4B models)
+    assert questionnaire_to_instrument(questionnaire) == inst
+
+
+def test_answer_scores_travel_as_ordinal_values() -> None:
+    questionnaire = instrument_to_questionnaire(load_instrument("who5"))
+    first = questionnaire["item"][0]
+    assert first["linkId"] == "who5_1"
+    assert first["type"] == "choice"
+    option = first["answerOption"][0]
+    assert option["valueCoding"] == {"code": "5", "display": "All of the time"}
+    assert option["extension"] == [{"url": ORDINAL_VALUE_URL, "valueDecimal": 5}]
+    assert questionnaire["id"] == "who5"
+    assert instrument_to_questionnaire(load_instrument("wai_sr"))["id"] == "wai-sr"
+
+
+def _foreign_questionnaire() -> dict[str, Any]:
+    def option(code: str, label: str, score: int, on_coding: bool = False) -> dict[str, Any]:
+        ordinal = [{"url": ORDINAL_VALUE_URL, "valueDecimal": score}]
+        if on_coding:
+            return {"valueCoding": {"code": code, "display": label, "extension": ordinal}}
+        return {"valueCoding": {"code": code, "display": label}, "extension": ordinal}
+
+    return {
+        "resourceType": "Questionnaire",
+        "id": "Mood-Check.2",
+        "status": "active",
+        "title": "Mood check",
+        "copyright": "Example, free to use",
+        "item": [
+            {"linkId": "intro", "type": "display", "text": "Please answer"},
+            {
+                "linkId": "g1",
+                "type": "group",
+                "item": [
+                    {
+                        "linkId": "m1",
+                        "type": "choice",
+                        "text": "Low mood",
+                        "answerOption": [option("a", "never", 0), option("b", "often", 2)],
+                    },
+                    {
+                        "linkId": "m2",
+                        "type": "choice",
+                        "text": "Worry",
+                        "answerOption": [
+                            option("a", "never", 0, on_coding=True),
+                            option("b", "often", 2, on_coding=True),
+                        ],
+                    },
+                ],
+            },
+            {"linkId": "note", "type": "string", "text": "Anything else?"},
+        ],
+    }
+
+
+def test_a_foreign_questionnaire_with_ordinal_values_imports_as_an_instrument() -> None:
+    inst = questionnaire_to_instrument(_foreign_questionnaire(), method="sum", max_missing=1)
+    assert inst.id == "mood_check_2"
+    assert inst.link_ids == ("m1", "m2", "note")
+    assert inst.licence == "Example, free to use"
+    assert inst.score_range == (0, 4)
+    score = score_response(inst, {"m1": "b", "m2": "a", "note": "fine"})
+    assert score.total == 2.0
+
+
+def test_a_questionnaire_without_answer_scores_is_refused_with_the_item_named() -> None:
+    q = _foreign_questionnaire()
+    del q["item"][1]["item"][0]["answerOption"][1]["extension"]
+    with pytest.raises(InstrumentError, match=r"item m1: answerOption\[1\] has no ordinalValue"):
+        questionnaire_to_instrument(q)
+
+
+def test_an_invalid_questionnaire_is_refused() -> None:
+    with pytest.raises(InstrumentError, match="Questionnaire"):
+        questionnaire_to_instrument({"resourceType": "Questionnaire", "id": "bad_id!"})
+
+
+def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_a_phq9_response_becomes_a_bundle_with_a_loinc_total() -> None:
+    phq9 = load_instrument("phq9")
+    answers = {f"phq9_{i}": v for i, v in enumerate([1, 2, 3, 0, 1, 2, 1, 0, 0], start=1)}
+    score = score_response(phq9, answers)
+    bundle = response_to_fhir(phq9, answers, score, "Patient/p1", WHEN)
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "collection"
+    [response] = _resources(bundle, "QuestionnaireResponse")
+    assert response["status"] == "completed"
+    assert response["subject"] == {"reference": "Patient/p1"}
+    assert [i["linkId"] for i in response["item"]] == list(answers)
+    assert response["item"][2]["answer"] == [
+        {"valueCoding": {"code": "3", "display": "Nearly every day"}}
+    ]
+    [total] = _resources(bundle, "Observation")
+    assert total["code"]["coding"][0]["system"] == "http://loinc.org"
+    assert total["code"]["coding"][0]["code"] == "44261-6"
+    assert total["valueQuantity"]["value"] == score.total
+    assert total["interpretation"] == [{"text": "moderate"}]
+    assert total["derivedFrom"] == [{"reference": bundle["entry"][0]["fullUrl"]}]
+
+
+def test_gad7_uses_its_loinc_code_and_subscales_get_local_codes() -> None:
+    gad7 = load_instrument("gad7")
+    answers = {f"gad7_{i}": 1 for i in range(1, 8)}
+    bundle = response_to_fhir(gad7, answers, score_response(gad7, answers), "Patient/p", WHEN)
+    [total] = _resources(bundle, "Observation")
+    assert total["code"]["coding"][0]["code"] == "70274-6"
+
+    wai = load_instrument("wai_sr")
+    answers = {f"wai_{i}": 4 for i in range(1, 13)}
+    bundle = response_to_fhir(wai, answers, score_response(wai, answers), "Patient/p", WHEN)
+    codes = {o["code"]["coding"][0]["code"]: o for o in _resources(bundle, "Observation")}
+    assert set(codes) == {"wai_sr.total", "wai_sr.goal", "wai_sr.task", "wai_sr.bond"}
+    assert {o["code"]["coding"][0]["system"] for o in codes.values()} == {ALLIANCE_SCORE_SYSTEM}
+    assert codes["wai_sr.bond"]["valueQuantity"]["value"] == 4
+
+
+def test_an_invalid_score_has_no_total_observation_and_text_answers_are_kept() -> None:
+    form = load_instrument("session_feedback")
+    answers: dict[str, object] = {"sf_heard": 9, "sf_comment": "Thanks", "sf_fit": "yes"}
+    score = score_response(form, answers)
+    assert not score.valid
+    bundle = response_to_fhir(form, answers, score, "Patient/p", WHEN)
+    observations = _resources(bundle, "Observation")
+    assert [o["code"]["coding"][0]["code"] for o in observations] == ["session_feedback.fit"]
+    [response] = _resources(bundle, "QuestionnaireResponse")
+    assert {
+        "linkId": "sf_comment",
+        "text": form.item("sf_comment").text,
+        "answer": [{"valueString": "Thanks"}],
+    } in response["item"]
+
+
+def test_the_same_response_gives_the_same_bundle_and_times_keep_their_zone() -> None:
+    phq9 = load_instrument("phq9")
+    answers = {f"phq9_{i}": 1 for i in range(1, 10)}
+    score = score_response(phq9, answers)
+    local = WHEN.astimezone(timezone(timedelta(hours=2)))
+    first = response_to_fhir(phq9, answers, score, "Patient/p", local)
+    assert first == response_to_fhir(phq9, answers, score, "Patient/p", local)
+    assert _resources(first, "QuestionnaireResponse")[0]["authored"].endswith("+02:00")
+    with pytest.raises(ValueError, match="timezone"):
+        response_to_fhir(phq9, answers, score, "Patient/p", datetime(2026, 3, 2))
+
+
+def test_answers_that_do_not_fit_the_item_are_refused() -> None:
+    phq9 = load_instrument("phq9")
+    answers = {f"phq9_{i}": 1 for i in range(1, 10)}
+    score = score_response(phq9, answers)
+    with pytest.raises(ScoringError, match="item phq9_2"):
+        response_to_fhir(phq9, {**answers, "phq9_2": 9}, score, "Patient/p", WHEN)
