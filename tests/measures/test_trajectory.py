@@ -168,3 +168,14 @@ def test_it_rejects_a_session_before_the_intake() -> None:
     model = fit_trajectories(_simulate(2, seed=1), PHQ9)
     with pytest.raises(ValueError, match="intake session"):
         model.expected(20, 2, intake_session=3)
+
+
+def test_a_large_clinic_is_fitted_on_a_fixed_sample_of_clients() -> None:
+    data = _simulate(40, seed=4)
+    first = fit_trajectories(data, PHQ9, max_clients=24)
+    again = fit_trajectories(data.sample(frac=1.0, random_state=1), PHQ9, max_clients=24)
+    assert "a fixed sample of 24 of 40 clients" in first.reason
+    assert sum(c.n_clients for c in first.curves.values()) == 24
+    # same clients whatever the row order (up to floating-point summation order)
+    assert first.expected(23, 5).expected == pytest.approx(again.expected(23, 5).expected)
+    assert first.expected(23, 5).upper == pytest.approx(again.expected(23, 5).upper)
