@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from monitoring_helpers import START, attended, scores, week
 
 from alliance.measures.instrument import Instrument
@@ -310,3 +312,42 @@ def test_session_feedback_ratings_feed_the_relationship_rules(instruments: Instr
     assert "drop of 2.3" in rupture.reason
     wobble = Timeline("f", scores("session_feedback", [9, 9, 8.7, 9.3, 8.5]))
     assert "rupture" not in kinds(evaluate_alerts(wobble, instruments))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    wai=st.lists(st.sampled_from([1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]), max_size=10),
+    phq=st.lists(st.integers(0, 27), max_size=10),
+    statuses=st.lists(st.sampled_from(["attended", "missed", "cancelled"]), max_size=10),
+    gaps=st.lists(st.integers(1, 60), min_size=10, max_size=10),
+    fit=st.lists(st.sampled_from(["yes", "not_sure", "no"]), max_size=3),
+)
+def test_any_timeline_gives_well_formed_alerts(
+    instruments: Instruments,
+    wai: list[float],
+    phq: list[int],
+    statuses: list[str],
+    gaps: list[int],
+    fit: list[str],
+) -> None:
+    dates = [START]
+    for gap in gaps:
+        dates.append(dates[-1] + timedelta(days=gap))
+    timeline = Timeline(
+        "h",
+        [*scores("wai_sr", wai), *scores("phq9", [float(x) for x in phq])],
+        [Attendance(i + 1, dates[i], s) for i, s in enumerate(statuses)],  # type: ignore[arg-type]
+        [FitAnswer(i + 1, week(i + 1), a) for i, a in enumerate(fit)],  # type: ignore[arg-type]
+    )
+    alerts = evaluate_alerts(timeline, instruments, today=dates[-1])
+    order = {"urgent": 0, "warning": 1, "info": 2}
+    assert [order[a.severity] for a in alerts] == sorted(order[a.severity] for a in alerts)
+    for alert in alerts:
+        assert alert.kind in ALERT_KINDS
+        assert any(ch.isdigit() for ch in alert.reason)
+        assert alert.evidence
+        assert all(e.session_number <= alert.session_number for e in alert.evidence)
+    # a client with constant alliance never ruptures
+    if wai:
+        flat = Timeline("h", scores("wai_sr", [wai[0]] * len(wai)))
+        assert "rupture" not in kinds(evaluate_alerts(flat, instruments))
