@@ -303,12 +303,16 @@ def _content_words(text: str) -> set[str]:
     return {w.strip("'") for w in _WORD.findall(text) if len(w) > 2 and w not in _STOP}
 
 
+# A turn opening with agreement carries on the therapist's topic even in new words.
+_AGREEING = frozenset(["yeah", "yes", "yep", "exactly", "right", "true", "definitely", "totally"])
+
+
 def _lexical_shift(item: MarkerInput, text: str) -> str | None:
     """An impersonal turn sharing no content word with the therapist's previous turn."""
     if item.previous_role != "therapist" or not item.previous_text:
         return None
     words = _WORD.findall(text)
-    if len(words) < 5 or _PERSONAL.search(text):
+    if len(words) < 5 or _PERSONAL.search(text) or words[0] in _AGREEING:
         return None
     mine = _content_words(text)
     theirs = _content_words(_norm(item.previous_text))

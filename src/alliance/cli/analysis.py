@@ -1,9 +1,277 @@
-"""CLI commands for analysis (filled in by the capability that owns them)."""
+"""``alliance analyze``: analyse one transcript (JSON, text or HTML) or a batch into Parquet.
+
+One file → one analysis printed or written with ``-o``. A directory, a glob pattern, or any
+of ``--jobs`` / ``--dask-scheduler`` / ``-o *.parquet`` → a resumable batch with a progress
+bar; failures are listed at the end and the batch carries on past them (exit code 1 when
+some files failed, 0 when none did, 2 for bad arguments or an unreadable single file).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Literal, cast
+
 import typer
+
+from alliance.cli._common import fail
+
+OutputFormat = Literal["json", "text", "html"]
+Backend = Literal["accurate", "fast"]
+_ROLES = ("therapist", "client", "other")
+
+
+def _name_map(values: list[str]) -> dict[str, Literal["therapist", "client", "other"]]:
+    mapping: dict[str, Literal["therapist", "client", "other"]] = {}
+    for value in values:
+        name, sep, role = value.rpartition("=")
+        role = role.strip().lower()
+        if not sep or not name.strip() or role not in _ROLES:
+            fail(f"--role {value!r}: expected NAME=therapist|client|other")
+        mapping[name.strip()] = cast(Literal["therapist", "client", "other"], role)
+    return mapping
+
+
+def _is_batch(target: str, jobs: int | None, scheduler: str | None, output: Path | None) -> bool:
+    if jobs is not None or scheduler or (output is not None and output.suffix == ".parquet"):
+        return True
+    path = Path(target)
+    if path.is_dir():
+        return True
+    return not path.exists() and any(ch in target for ch in "*?[")
+
+
+def _format_for(output: Path | None, given: str | None) -> OutputFormat:
+    if given is not None:
+        if given not in ("json", "text", "html"):
+            fail(f"--format {given!r}: choose json, text or html")
+        return cast(OutputFormat, given)
+    suffix = output.suffix.lower() if output else ""
+    return {".html": "html", ".htm": "html", ".txt": "text"}.get(suffix, "json")  # type: ignore[return-value]
+
+
+def analyze_one(
+    path: Path,
+    *,
+    therapist: list[str],
+    roles: dict[str, Literal["therapist", "client", "other"]],
+    output_format: OutputFormat,
+    output: Path | None,
+    backend: Backend,
+    empathy: bool | None,
+) -> None:
+    from alliance.analysis.classifiers import ModelNotInstalledError
+    from alliance.analysis.pipeline import Analyzer
+    from alliance.analysis.report import render_html, render_text
+    from alliance.cli._analysis_batch import read_limited
+    from alliance.config import get_settings
+    from alliance.transcripts import TranscriptError, parse_transcript
+
+    max_bytes = get_settings().transcript_max_bytes
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    try:
+        data = read_limited(str(path), max_bytes)
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
+    try:
+        transcript = parse_transcript(
+            data,
+            filename=str(path),
+            therapist=therapist or None,
+            name_map=roles or None,
+            max_bytes=max_bytes,
+        )
+    except TranscriptError as exc:
+        fail(str(exc))
+    try:
+        analyzer = Analyzer.load(backend, empathy=empathy)
+    except ModelNotInstalledError as exc:
+        fail(" ".join(str(exc).split()))
+    result = analyzer.analyze(transcript)
+    if output_format == "json":
+        text = json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    elif output_format == "text":
+        text = render_text(result)
+    else:
+        text = render_html(result)
+    for warning in transcript.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {output}", err=True)
+
+
+def analyze_batch(
+    target: str,
+    *,
+    therapist: list[str],
+    roles: dict[str, Literal["therapist", "client", "other"]],
+    output: Path | None,
+    backend: Backend,
+    empathy: bool | None,
+    jobs: int,
+    scheduler: str | None,
+) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from alliance.analysis.batch import BatchOptions
+    from alliance.cli._analysis_batch import BatchInputError, run_batch
+    from alliance.config import get_settings
+
+    output = output or Path("results.parquet")
+    if output.suffix != ".parquet":
+        fail(f"-o {output}: a batch writes Parquet; give a .parquet file")
+    if jobs < 1:
+        fail("--jobs must be at least 1")
+    max_bytes = get_settings().transcript_max_bytes
+    options = BatchOptions(
+        backend=backend,
+        therapist=tuple(therapist),
+        name_map=tuple(roles.items()),
+        empathy=empathy,
+        max_bytes=max_bytes,
+    )
+    console = Console(stderr=True)
+    failures_seen = 0
+    with Progress(
+        TextColumn("[bold]analysing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("analyse", total=None, failed=0)
+
+        def started(total: int) -> None:
+            progress.update(task, total=total)
+
+        def advanced(row: dict[str, object]) -> None:
+            nonlocal failures_seen
+            if row["status"] != "ok":
+                failures_seen += 1
+            progress.update(task, advance=1, failed=failures_seen)
+
+        try:
+            report = run_batch(
+                target,
+                output,
+                options,
+                jobs=jobs,
+                scheduler=scheduler,
+                max_bytes=max_bytes,
+                on_start=started,
+                on_row=advanced,
+            )
+        except BatchInputError as exc:
+            progress.stop()
+            fail(str(exc))
+        except OSError as exc:
+            progress.stop()
+            fail(f"{output}: {exc.strerror or exc}")
+    typer.echo(
+        f"{report.found} files: {report.analysed} analysed, {report.skipped} already done, "
+        f"{len(report.failures)} failed → {report.output}",
+        err=True,
+    )
+    if report.failures:
+        typer.echo("failures:", err=True)
+        for _, error in report.failures:
+            typer.echo(f"  {error}", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``analyze`` and ``analyze-schema`` to the root app."""
+
+    @app.command("analyze")
+    def analyze(
+        target: str = typer.Argument(
+            ..., metavar="FILE|DIR|GLOB", help="A transcript, a directory or a glob pattern."
+        ),
+        therapist: list[str] = typer.Option(
+            [], "--therapist", "-t", help="The therapist's name (repeat for co-therapists)."
+        ),
+        role: list[str] = typer.Option(
+            [], "--role", help="Fix a speaker's role: NAME=therapist|client|other (repeatable)."
+        ),
+        output_format: str | None = typer.Option(
+            None, "--format", "-f", help="json (default), text or html (single file only)."
+        ),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", help="Write here (single file) or to this .parquet (batch)."
+        ),
+        backend: str = typer.Option(
+            "", "--backend", help="accurate or fast (default: setting analysis_backend)."
+        ),
+        no_empathy: bool = typer.Option(
+            False, "--no-empathy", help="Skip the optional empathy model."
+        ),
+        jobs: int | None = typer.Option(
+            None, "--jobs", "-j", help="Batch: worker processes (default 1)."
+        ),
+        dask_scheduler: str | None = typer.Option(
+            None, "--dask-scheduler", help="Batch: run on this Dask cluster (tcp://host:8786)."
+        ),
+    ) -> None:
+        """Analyse a session transcript, or a batch of them, with evidence for every figure."""
+        from alliance.config import get_settings
+
+        chosen = backend or get_settings().analysis_backend
+        if chosen not in ("accurate", "fast"):
+            fail(f"--backend {backend!r}: choose accurate or fast")
+        roles = _name_map(role)
+        empathy = False if no_empathy else None
+        if _is_batch(target, jobs, dask_scheduler, output):
+            if output_format not in (None, "json"):
+                fail("--format applies to a single file; a batch writes Parquet")
+            analyze_batch(
+                target,
+                therapist=therapist,
+                roles=roles,
+                output=output,
+                backend=cast(Backend, chosen),
+                empathy=empathy,
+                jobs=jobs if jobs is not None else 1,
+                scheduler=dask_scheduler,
+            )
+            return
+        analyze_one(
+            Path(target),
+            therapist=therapist,
+            roles=roles,
+            output_format=_format_for(output, output_format),
+            output=output,
+            backend=cast(Backend, chosen),
+            empathy=empathy,
+        )
+
+    @app.command("analyze-schema")
+    def analyze_schema(
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write here."),
+    ) -> None:
+        """Print the JSON schema of `alliance analyze --format json` output."""
+        from alliance.analysis.schema import analysis_json_schema
+
+        text = json.dumps(analysis_json_schema(), indent=2) + "\n"
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")

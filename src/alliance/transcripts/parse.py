@@ -486,7 +486,9 @@ _JSON_START = re.compile(r"^\s*(?:\{|\[\s*(?:\{|\]|$))")
 
 
 def detect_format(text: str, filename: str | None = None) -> Format:
-    """The format from the content; the extension decides only when the content cannot."""
+    """The format from the content; the extension only tells WebVTT from SRT when cue
+    timings appear without a header (a file named ``.vtt`` holding "Name: text" lines is
+    read as plain text)."""
     stripped = text.lstrip("\ufeff \t\n")
     if stripped.startswith("WEBVTT"):
         return "vtt"
@@ -496,11 +498,10 @@ def detect_format(text: str, filename: str | None = None) -> Format:
         return "srt"
     if _csv_header(stripped) is not None:
         return "csv"
-    extension = (filename or "").rsplit(".", 1)[-1].casefold() if filename else ""
-    if extension in _EXTENSIONS:
-        return _EXTENSIONS[extension]
-    if "-->" in stripped[:2000]:
-        return "srt"
+    if "-->" in stripped[:5000]:
+        # Cue timings without a recognisable header: the extension says which cue format.
+        extension = filename.rsplit(".", 1)[-1].casefold() if filename and "." in filename else ""
+        return "vtt" if _EXTENSIONS.get(extension) == "vtt" else "srt"
     return "text"
 
 

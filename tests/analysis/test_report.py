@@ -1,0 +1,48 @@
+"""Text and HTML reports: evidence ids shown, HTML self-contained with inline SVG charts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from alliance.analysis.pipeline import analyze_transcript
+from alliance.analysis.report import render_html, render_text
+from alliance.analysis.schema import AnalysisResult
+from alliance.transcripts import parse_transcript
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "transcripts"
+
+
+@pytest.fixture
+def result(coder, empathy) -> AnalysisResult:
+    t = parse_transcript((DATA / "teams_session.vtt").read_bytes(), filename="teams_session.vtt")
+    return analyze_transcript(t, coder=coder, empathy=empathy, backend="fast")
+
+
+def test_text_report_lists_ruptures_with_their_utterance_ids(result: AnalysisResult) -> None:
+    text = render_text(result)
+    for rupture in result.summary.markers.ruptures:
+        assert f"{rupture.utterance_id} {rupture.speaker} [{rupture.marker}" in text
+    assert result.summary.relationship_style.rule in text
+
+
+def test_html_report_is_self_contained(result: AnalysisResult) -> None:
+    page = render_html(result)
+    assert page.count("<svg") == 3  # talk share, behaviour mix, marker timeline
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert not re.search(r"<(script|link|img|iframe)\b", page)
+    assert "@import" not in page
+
+
+def test_html_report_links_every_utterance_and_escapes_text(coder) -> None:
+    text = 'Therapist: What does "safe" mean to you?\nAsh: Being left alone & quiet, <3 that.\n'
+    res = analyze_transcript(parse_transcript(text), coder=coder)
+    page = render_html(res, charts=False)
+    assert "&quot;safe&quot;" in page
+    assert "alone &amp; quiet, &lt;3 that" in page
+    assert "<3" not in page
+    assert 'id="u1"' in page
+    assert 'id="u2"' in page

@@ -1,0 +1,178 @@
+"""`alliance analyze`: one file in three formats, bad input in one line, batches that resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from alliance.analysis import pipeline
+from alliance.cli import app
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "transcripts"
+
+
+class _Prediction:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.confidence = 0.9
+        self.probabilities = {label: 0.9}
+
+
+class _Coder:
+    """Test double for the trained coder: questions by '?', everything else 'other'."""
+
+    def therapist_behaviour(self, texts, contexts):
+        return [_Prediction("question_open" if t.endswith("?") else "other") for t in texts]
+
+    def client_talk(self, texts, contexts):
+        return [_Prediction("neutral") for _ in texts]
+
+
+@pytest.fixture(autouse=True)
+def doubled_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        pipeline.Analyzer,
+        "load",
+        classmethod(
+            lambda cls, backend="accurate", empathy=None: cls(coder=_Coder(), backend=backend)
+        ),
+    )
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["analyze", *args])
+
+
+def test_it_prints_json_for_one_file() -> None:
+    result = run(str(DATA / "session.srt"), "--backend", "fast")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema_version"] == "1.0"
+    assert data["models"]["backend"] == "fast"
+    assert [u["id"] for u in data["utterances"]][:2] == ["u1", "u2"]
+    assert data["summary"]["miti"]["percent_open_questions"]["evidence"]
+
+
+def test_it_writes_html_and_text_chosen_by_extension(tmp_path: Path) -> None:
+    html = tmp_path / "out" / "report.html"
+    assert run(str(DATA / "zoom_session.vtt"), "-o", str(html)).exit_code == 0
+    assert html.read_text(encoding="utf-8").startswith("<!doctype html>")
+    text = tmp_path / "report.txt"
+    assert run(str(DATA / "zoom_session.vtt"), "-o", str(text)).exit_code == 0
+    assert "MITI-style indicators" in text.read_text(encoding="utf-8")
+
+
+def test_the_therapist_option_and_role_map_are_used() -> None:
+    result = run(
+        str(DATA / "couple_session.txt"), "--therapist", "Nadia", "--role", "Therapist=other"
+    )
+    assert result.exit_code == 0, result.output
+    roles = {s["name"]: s["role"] for s in json.loads(result.stdout)["speakers"]}
+    assert roles == {"Therapist": "other", "Nadia": "therapist", "Chris": "client"}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "line 1: empty transcript"),
+        (
+            b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nA: hi\n\n00:00:03.000 --> 00:00:04.000\n",
+            "line 6:",
+        ),
+        (b"Therapist: hello\nTherapist: still me\n", "only one speaker"),
+        (b"\x00\x01\x02binary", "binary"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "bad.vtt"
+    path.write_bytes(content)
+    result = run(str(path))
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {path}")
+    assert expected in lines[0]
+
+
+def test_missing_file_and_unknown_therapist_exit_2(tmp_path: Path) -> None:
+    assert run(str(tmp_path / "nope.vtt")).exit_code == 2
+    result = run(str(DATA / "session.srt"), "--therapist", "Zed")
+    assert result.exit_code == 2
+    assert "'Zed' is not one of the speakers" in result.output
+
+
+def _batch_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    for name in ("session.srt", "session.json", "zoom_session.vtt", "couple_session.txt"):
+        shutil.copy(DATA / name, folder / name)
+    (folder / "broken.json").write_text('[\n{"speaker": "A", "text": "hi"},\n{"speaker": ', "utf-8")
+    return folder
+
+
+def test_a_batch_lists_failures_carries_on_and_resumes(tmp_path: Path) -> None:
+    folder = _batch_dir(tmp_path)
+    out = tmp_path / "results.parquet"
+    first = run(str(folder), "-o", str(out), "--backend", "fast")
+    assert first.exit_code == 1
+    assert "5 files: 4 analysed, 0 already done, 1 failed" in first.output
+    assert "broken.json: line 3: invalid JSON" in first.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == 5
+    assert sorted(frame["status"]) == ["failed", "ok", "ok", "ok", "ok"]
+    ok = frame[frame["status"] == "ok"]
+    assert ok["reflection_to_question"].notna().all()
+    json.loads(ok.iloc[0]["result_json"])
+
+    (folder / "broken.json").write_text(
+        '[{"speaker": "A", "text": "hi"}, {"speaker": "B", "text": "yo"}]', "utf-8"
+    )
+    second = run(str(folder), "-o", str(out), "--backend", "fast")
+    assert second.exit_code == 0, second.output
+    assert "5 files: 1 analysed, 4 already done, 0 failed" in second.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == 5
+    assert set(frame["status"]) == {"ok"}
+
+
+def test_a_glob_selects_files(tmp_path: Path) -> None:
+    folder = _batch_dir(tmp_path)
+    out = tmp_path / "r.parquet"
+    result = run(str(folder / "*.json"), "-o", str(out))
+    assert "2 files:" in result.output
+    assert sorted(Path(f).name for f in pd.read_parquet(out)["file"]) == [
+        "broken.json",
+        "session.json",
+    ]
+
+
+def test_a_batch_runs_on_a_dask_cluster(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    folder = _batch_dir(tmp_path)
+    (folder / "broken.json").unlink()
+    out = tmp_path / "dask.parquet"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        result = run(str(folder), "-o", str(out), "--dask-scheduler", cluster.scheduler_address)
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(out)["status"]) == {"ok"}
+
+
+def test_batch_arguments_are_checked(tmp_path: Path) -> None:
+    assert run(str(tmp_path / "none-*.vtt")).exit_code == 2
+    folder = _batch_dir(tmp_path)
+    assert run(str(folder), "-o", str(tmp_path / "x.csv")).exit_code == 2
+    assert run(str(folder), "--jobs", "0", "-o", str(tmp_path / "j.parquet")).exit_code == 2
+
+
+def test_the_schema_command_prints_the_published_schema() -> None:
+    result = CliRunner().invoke(app, ["analyze-schema"])
+    published = Path(__file__).resolve().parents[2] / "docs" / "analysis-schema.json"
+    assert json.loads(result.stdout) == json.loads(published.read_text(encoding="utf-8"))
