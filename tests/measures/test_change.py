@@ -33,6 +33,24 @@ def test_it_computes_the_jacobson_truax_standard_errors_by_hand() -> None:
     assert reliable_change_index(30, 20, 7.5, 0.80) == pytest.approx(-2.108185, abs=1e-6)
 
 
+def test_reliable_change_matches_a_published_worked_example() -> None:
+    """Published worked example: Wodrich, open textbook (University of Arizona Open Textbooks,
+    opentextbooks.library.arizona.edu/wodrichseas), Appendix E "How to Calculate Reliable
+    Change Indexes (RCIs)", Table A.3.1: Piers-Harris-2 Total score, SEM 3.07 (Piers &
+    Herzberg, 2002) → S_diff = √(2·3.07²) = 4.34 → 1.96·S_diff = 8.51; a pre-test of 24 and a
+    post-test of 35 (change 11 > 8.51) is a reliable change.
+
+    Our functions take SD and r; any pair with SD·√(1−r) = 3.07 gives that SEM (here the
+    T-score SD of 10 and r = 1 − 0.307²)."""
+    sd, reliability = 10.0, 1 - 0.307**2
+    assert standard_error_of_measurement(sd, reliability) == pytest.approx(3.07)
+    assert round(standard_error_of_difference(sd, reliability), 2) == 4.34
+    assert round(reliable_change_criterion(sd, reliability), 2) == 8.51
+    result = classify_change(24, 35, sd=sd, reliability=reliability, direction="higher_is_better")
+    assert result.reliable_change == "improved"
+    assert result.rci == pytest.approx(11 / math.sqrt(2 * 3.07**2))
+
+
 def test_cutoff_c_matches_a_published_worked_example() -> None:
     """Published worked example: the documentation of the *clinicalsignificance* R package
     (Hagspiel et al., CRAN; README "Example", data of Claus, Scherbaum & Bonnet, 2020,
