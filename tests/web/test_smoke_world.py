@@ -1,4 +1,4 @@
-from tests.web.conftest import World
+from webworld import World
 
 
 def test_world_builds_and_tom_sees_his_caseload(world: World) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -65,6 +64,7 @@ class Person:
 class Case:
     """One client of one therapist, with the ids the routes need."""
 
+    clinic_id: int
     client_id: int
     episode_id: int
     session_ids: list[int]
@@ -78,6 +78,7 @@ class World:
     app: FastAPI
     people: dict[str, Person] = field(default_factory=dict)
     cases: dict[str, Case] = field(default_factory=dict)
+    counter: int = 0
 
     def client(self) -> TestClient:
         return TestClient(self.app)
@@ -94,15 +95,40 @@ class World:
         return token
 
     def new_link(self, case: str) -> str:
+        """A fresh, unused check-in link for the case's client."""
         link = checkins.create_checkin_link(
-            self.ctx,
-            actor=self.people[_THERAPIST_OF[case]].actor,
-            episode_id=self.cases[case].episode_id,
+            self.ctx, actor=self.people[case].actor, episode_id=self.cases[case].episode_id
         )
         return link.token
 
+    def new_alert(self, case: str) -> int:
+        """A fresh open alert on the case's episode."""
+        c = self.cases[case]
+        return insert_alert(self.ctx, c.clinic_id, c.client_id, c.episode_id, "Client")
 
-_THERAPIST_OF = {"tom": "tom", "tess": "tess", "bea": "bea"}
+    def new_session(self, case: str) -> int:
+        """A fresh scheduled session on the case's episode."""
+        return sessions.schedule_session(
+            self.ctx,
+            actor=self.people[case].actor,
+            episode_id=self.cases[case].episode_id,
+            scheduled_at=self.ctx.now() + timedelta(days=1),
+        ).id
+
+    def new_user(self, clinic: str) -> int:
+        """A fresh therapist account in clinic "a" or "b"."""
+        admin = self.people["ada" if clinic == "a" else "bob"]
+        self.counter += 1
+        assert admin.actor.clinic_id is not None
+        return _staff(
+            self.ctx, admin.actor, admin.actor.clinic_id, f"extra{self.counter}", "therapist"
+        ).user_id
+
+    def token_id(self, who: str) -> int:
+        view, _ = auth_service.create_access_token(
+            self.ctx, actor=self.people[who].actor, name=f"token of {who}"
+        )
+        return view.id
 
 
 def csrf_from(html: str) -> str:
@@ -166,16 +192,23 @@ def _case(ctx: ServiceContext, admin: Actor, therapist: Person, name: str) -> Ca
     goals.agree_goals(
         ctx, actor=therapist.actor, episode_id=episode.id, goals=["Sleep through the night"]
     )
+    alert_id = insert_alert(ctx, client.clinic_id, client.id, episode.id, name)
+    return Case(client.clinic_id, client.id, episode.id, ids, alert_id)
+
+
+def insert_alert(
+    ctx: ServiceContext, clinic_id: int, client_id: int, episode_id: int, name: str
+) -> int:
+    """Alerts normally come from the monitoring rules; a fixed one keeps these tests about the
+    web layer."""
     now = ctx.now()
     with transaction(ctx.session_factory) as session:
-        # Alerts normally come from the monitoring rules; a fixed one keeps these tests about
-        # the web layer.
         alert = Alert(
-            clinic_id=client.clinic_id,
-            client_id=client.id,
-            episode_id=episode.id,
+            clinic_id=clinic_id,
+            client_id=client_id,
+            episode_id=episode_id,
             kind="rupture",
-            severity="high",
+            severity="urgent",
             session_number=1,
             reason=f"{name}'s alliance fell from 4.5 to 2.5 between sessions.",
             next_step="Acknowledge the strain and invite the client's view.",
@@ -186,8 +219,7 @@ def _case(ctx: ServiceContext, admin: Actor, therapist: Person, name: str) -> Ca
         )
         session.add(alert)
         session.flush()
-        alert_id = alert.id
-    return Case(client.id, episode.id, ids, alert_id)
+        return alert.id
 
 
 def build_world(tmp_path: Path, **overrides: object) -> World:
@@ -222,10 +254,23 @@ def build_world(tmp_path: Path, **overrides: object) -> World:
     return world
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    return build_world(tmp_path)
-
-
 def aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+RADIO_RE = re.compile(r'<input type="radio"[^>]*name="([^"]+)" value="([^"]*)"')
+NUMBER_RE = re.compile(r'<input type="number"[^>]*name="([^"]+)"')
+
+
+def full_answers(form_html: str, *, pick: str = "first") -> dict[str, str]:
+    """Answer every radio question of a check-in page (the first or last option of each)."""
+    answers: dict[str, list[str]] = {}
+    for name, value in RADIO_RE.findall(form_html):
+        answers.setdefault(name, []).append(value)
+    chosen = {
+        name: (values[0] if pick == "first" else values[-1]) for name, values in answers.items()
+    }
+    for name in NUMBER_RE.findall(form_html):
+        chosen.setdefault(name, "1")
+    chosen["csrf_token"] = csrf_from(form_html)
+    return chosen

@@ -9,12 +9,14 @@ scripts from a CDN, which this app never does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from alliance.config import Settings, get_settings
 from alliance.services.context import ServiceContext
@@ -77,11 +79,27 @@ def _version() -> str:
     return str(__version__)
 
 
-def route_table(app: FastAPI) -> list[dict[str, Any]]:
-    """Every (method, path) the app answers, for documentation and the authorization tests."""
-    rows: list[dict[str, Any]] = []
-    for route in app.routes:
-        methods = sorted(getattr(route, "methods", None) or [])
-        for method in methods:
-            rows.append({"method": method, "path": getattr(route, "path", "")})
-    return rows
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route as served: full path (with router prefixes), methods, and the route object."""
+
+    path: str
+    methods: frozenset[str]
+    route: BaseRoute
+
+
+def iter_routes(app: FastAPI) -> Iterator[RouteInfo]:
+    """Every route the app serves, with included routers flattened.
+
+    Recent FastAPI versions keep included routers as lazy entries in ``app.routes``;
+    ``fastapi.routing.iter_route_contexts`` flattens them (older versions list routes flat).
+    """
+    flatten = getattr(fastapi_routing, "iter_route_contexts", None)
+    if flatten is None:  # pragma: no cover - older FastAPI
+        for route in app.routes:
+            methods = frozenset(getattr(route, "methods", None) or ())
+            yield RouteInfo(str(getattr(route, "path", "")), methods, route)
+        return
+    for context in flatten(app.routes):
+        methods = frozenset(context.methods or ())
+        yield RouteInfo(str(context.path or ""), methods, context.original_route)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alliance.monitoring.alerts import AlertSettings
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True, frozen=True)
@@ -200,7 +202,8 @@ class ClinicSettingsModel(BaseModel):
 
     model_config = ConfigDict(from_attributes=True, extra="forbid")
 
-    alert_thresholds: dict[str, float] = Field(default_factory=dict)
+    # The monitoring rules' own settings model: every threshold with its default and meaning.
+    alert_settings: AlertSettings = Field(default_factory=AlertSettings)
     instruments: InstrumentChoiceModel
     mfa_enforced: bool = False
     show_client_progress: bool = False
