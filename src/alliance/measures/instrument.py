@@ -440,8 +440,12 @@ class Instrument(_Frozen):
                     )
         low, high = self.score_range
         previous: Band | None = None
+        labels: list[str] = []
         for b_index, band in enumerate(self.bands):
             path = f"bands[{b_index}] ({band.label})"
+            if band.label in labels:
+                raise ValueError(f"{path}.label: duplicate band label")
+            labels.append(band.label)
             if band.min > band.max:
                 raise ValueError(f"{path}.min: greater than max")
             if band.min < low - 1e-9 or band.max > high + 1e-9:

@@ -235,7 +235,7 @@ def score_frame(instrument: Instrument, df: pd.DataFrame) -> pd.DataFrame:
         rule.round_prorated,
     )
     total = total * rule.multiplier
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the caller's frame is never changed
     out["total"] = total
     out["band"] = _bands(instrument, total)
     out["valid"] = ~np.isnan(total)
@@ -282,21 +282,21 @@ def _combine_many(
     return np.where(invalid, np.nan, result)
 
 
-def _bands(instrument: Instrument, total: FloatArray) -> npt.NDArray[np.object_]:
-    labels = [b.label for b in instrument.bands]
-    index = np.full(len(total), len(labels))
+def _bands(instrument: Instrument, total: FloatArray) -> pd.Categorical:
+    """Band labels as a categorical column (categories in band order; no band = missing)."""
+    index = np.full(len(total), -1, dtype=np.int64)
     # Lowest band first, so that where two bands touch the higher one wins (as band_for).
     for position, band in enumerate(instrument.bands):
         index[(total >= band.min) & (total <= band.max)] = position
-    lookup = np.array([*labels, None], dtype=object)
-    result: npt.NDArray[np.object_] = lookup[index]
-    return result
+    labels = pd.Index([b.label for b in instrument.bands], dtype=object)
+    bands: pd.Categorical = pd.Categorical.from_codes(index, categories=labels)
+    return bands
 
 
 def _column_scores(item: Item, column: pd.Series) -> FloatArray:
     """Scores of one item column (NaN = missing), reverse scoring applied."""
     if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
-        raw = _numeric_scores(item, column.to_numpy(dtype=np.float64, na_value=np.nan))
+        raw = _numeric_scores(item, _as_float(column))
     else:
         raw = _text_scores(item, column)
     if item.reverse:
@@ -304,10 +304,19 @@ def _column_scores(item: Item, column: pd.Series) -> FloatArray:
     return raw
 
 
+def _as_float(column: pd.Series) -> FloatArray:
+    # Plain numpy columns convert without the copy that a na_value would force.
+    if isinstance(column.dtype, np.dtype):
+        return np.asarray(column.to_numpy(), dtype=np.float64)
+    return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
 def _numeric_scores(item: Item, values: FloatArray) -> FloatArray:
     missing = np.isnan(values)
     if item.type == "choice":
         numeric = [(float(o.code), o.score) for o in item.options if _is_number(o.code)]
+        if numeric and _dense(numeric):
+            return _table_scores(item, values, missing, numeric)
         if numeric:
             numeric.sort()
             codes = np.array([c for c, _ in numeric])
@@ -375,6 +384,30 @@ def _text_scores(item: Item, column: pd.Series) -> FloatArray:
                 _raise_at(item, exc.row, column.iloc[exc.row])
             raise
         result = np.where(todo, numeric_scores, result)
+    return result
+
+
+def _dense(numeric: list[tuple[float, float]]) -> bool:
+    """Whole-number codes over a small span: a lookup table beats a sorted search."""
+    codes = [c for c, _ in numeric]
+    return all(c.is_integer() for c in codes) and max(codes) - min(codes) <= 4096
+
+
+def _table_scores(
+    item: Item,
+    values: FloatArray,
+    missing: npt.NDArray[np.bool_],
+    numeric: list[tuple[float, float]],
+) -> FloatArray:
+    low = min(c for c, _ in numeric)
+    table = np.full(int(max(c for c, _ in numeric) - low) + 1, np.nan)
+    for code, score in numeric:
+        table[int(code - low)] = score
+    offset = values - low
+    in_range = (offset >= 0) & (offset < len(table))  # False for NaN
+    position = np.where(in_range, offset, 0).astype(np.intp)
+    result = np.where(in_range & (position == offset), table[position], np.nan)
+    _raise_first(item, values, np.isnan(result) & ~missing)
     return result
 
 
