@@ -179,3 +179,14 @@ def test_a_large_clinic_is_fitted_on_a_fixed_sample_of_clients() -> None:
     # same clients whatever the row order (up to floating-point summation order)
     assert first.expected(23, 5).expected == pytest.approx(again.expected(23, 5).expected)
     assert first.expected(23, 5).upper == pytest.approx(again.expected(23, 5).upper)
+
+
+def test_the_fallback_aims_at_the_functional_mean_when_the_instrument_gives_it() -> None:
+    cut = PHQ9.clinical_cutoff
+    assert cut is not None
+    with_norms = PHQ9.model_copy(
+        update={"clinical_cutoff": cut.model_copy(update={"normal_mean": 4.0})}
+    )
+    model = fit_trajectories(_simulate(2, seed=1), with_norms)
+    # half of the way from 20 to the functional mean of 4 by session 8
+    assert model.expected(20, 8).expected == pytest.approx(12.0)

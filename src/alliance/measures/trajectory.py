@@ -36,7 +36,10 @@ every :class:`ExpectedPoint`'s ``source`` say which was used.
 ``proportion`` (default 50 %) of the gap between the intake score and the healthy end of the
 scale by session ``by_session`` (default 8), along a ``log(t)`` curve, and stays there::
 
-    expected(t) = y₀ − sign · proportion · (y₀ − healthy_end) · min(1, ln(t/s₀) / ln(by_session/s₀))
+    expected(t) = y₀ − proportion · (y₀ − target) · min(1, ln(t/s₀) / ln(by_session/s₀))
+
+where ``target`` is the functional population's mean when the instrument's cut-off gives it
+(``clinical_cutoff.normal_mean``), else the healthy end of the scale.
 
 Fifty per cent is the usual definition of treatment *response* (a halving of symptoms);
 session 8 follows Howard et al. (1986), where about half of clients had measurably improved
@@ -255,6 +258,11 @@ class TrajectoryModel:
         return mean, var
 
     def _healthy_end(self) -> float:
+        # The functional population's mean when the instrument gives it (a realistic target),
+        # else the healthy end of the scale.
+        cut = self.instrument.clinical_cutoff
+        if cut is not None and cut.normal_mean is not None:
+            return cut.normal_mean
         low, high = self.instrument.score_range
         return low if self.instrument.direction == "higher_is_worse" else high
 
