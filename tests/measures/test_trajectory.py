@@ -190,3 +190,13 @@ def test_the_fallback_aims_at_the_functional_mean_when_the_instrument_gives_it()
     model = fit_trajectories(_simulate(2, seed=1), with_norms)
     # half of the way from 20 to the functional mean of 4 by session 8
     assert model.expected(20, 8).expected == pytest.approx(12.0)
+
+
+def test_the_fallback_never_expects_a_client_to_get_worse() -> None:
+    cut = PHQ9.clinical_cutoff
+    assert cut is not None
+    with_norms = PHQ9.model_copy(
+        update={"clinical_cutoff": cut.model_copy(update={"normal_mean": 4.0})}
+    )
+    model = fit_trajectories(_simulate(2, seed=1), with_norms)
+    assert model.expected(2, 8).expected == pytest.approx(2.0)

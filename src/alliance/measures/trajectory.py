@@ -269,6 +269,9 @@ class TrajectoryModel:
     def _fallback_mean(self, intake: float, intake_session: int, session: int) -> float:
         settings = self.fallback
         gap = intake - self._healthy_end()
+        # A client who already starts at or beyond the target is expected to stay put, not to
+        # drift back towards it.
+        gap = max(0.0, gap) if self.instrument.direction == "higher_is_worse" else min(0.0, gap)
         horizon = max(settings.by_session, intake_session + 1)
         progress = min(1.0, math.log(session / intake_session) / math.log(horizon / intake_session))
         return intake - settings.proportion * gap * progress
