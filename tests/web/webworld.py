@@ -222,10 +222,23 @@ def insert_alert(
         return alert.id
 
 
-def build_world(tmp_path: Path, **overrides: object) -> World:
+class Clock:
+    """A clock the tests can move forward (idle sessions, expired links, TOTP steps)."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+def build_world(tmp_path: Path, clock: Clock | None = None, **overrides: object) -> World:
     settings = test_settings(tmp_path, **overrides)
     create_schema(settings.effective_database_url)
-    ctx = ServiceContext.create(settings)
+    ctx = ServiceContext.create(settings, clock=clock or Clock())
     choice = InstrumentChoice(
         alliance=("wai_sr",), outcome=("phq9",), feedback=("session_feedback",)
     )
