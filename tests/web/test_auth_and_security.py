@@ -69,7 +69,8 @@ def test_production_mode_marks_cookies_secure(tmp_path: Path) -> None:
     )
     assert response.status_code == 303
     cookie = next(c for c in _set_cookie_headers(response) if c.startswith(SESSION_COOKIE))
-    assert "Secure" in cookie and "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
 
 
 def test_logout_ends_the_session_on_the_server(world: World) -> None:
