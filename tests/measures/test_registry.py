@@ -181,3 +181,12 @@ def test_load_instrument_file_names_the_file(tmp_path: Path) -> None:
         load_instrument_file(path)
     with pytest.raises(InstrumentError, match="cannot be read"):
         load_instrument_file(tmp_path / "absent.yaml")
+
+
+def test_the_licensee_example_in_the_docs_loads_from_a_user_directory(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "measures.md"
+    block = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "ors_licensed.yaml").write_text(block, encoding="utf-8")
+    inst = load_instrument("ors_licensed", extra_dir=tmp_path)
+    assert inst.score_range == (0, 40)
+    assert inst.link_ids == ("ors_1", "ors_2", "ors_3", "ors_4")
