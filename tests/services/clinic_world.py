@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,11 +41,52 @@ class Clock:
         self.now += timedelta(**kwargs)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(sqlite_url(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """One migrated PostgreSQL database that each test's database is created from."""
+    import psycopg
+
+    name = f"alliance_tpl_{uuid.uuid4().hex[:12]}"
+    admin_dsn = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    upgrade(f"{postgres_server_url.rsplit('/', 1)[0]}/{name}")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on each backend."""
     if request.param == "sqlite":
-        return sqlite_url(tmp_path / "alliance-test.sqlite3")
-    return str(request.getfixturevalue("postgres_database_url"))
+        path = tmp_path / "alliance-test.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield sqlite_url(path)
+        return
+    import psycopg
+
+    server = str(request.getfixturevalue("postgres_server_url"))
+    template = request.getfixturevalue("postgres_template")
+    name = f"alliance_test_{uuid.uuid4().hex[:12]}"
+    admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield f"{server.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -62,7 +105,6 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 
 @pytest.fixture
 def ctx(database_url: str, clock: Clock) -> Iterator[ServiceContext]:
-    upgrade(database_url)
     engine = make_engine(database_url)
     try:
         yield ServiceContext.create(make_settings(database_url), engine=engine, clock=clock)

@@ -1,6 +1,13 @@
 """Service-test fixtures (defined in ``clinic_world``): every test runs on SQLite and on
 PostgreSQL."""
 
-from clinic_world import clock, ctx, database_url, world
+from clinic_world import clock, ctx, database_url, postgres_template, sqlite_template, world
 
-__all__ = ["clock", "ctx", "database_url", "world"]
+__all__ = [
+    "clock",
+    "ctx",
+    "database_url",
+    "postgres_template",
+    "sqlite_template",
+    "world",
+]

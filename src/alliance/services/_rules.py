@@ -6,10 +6,11 @@ translated in one place.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy.orm import Session
 
+from alliance.monitoring.alerts import Alert, evaluate_alerts
 from alliance.monitoring.timeline import (
     Attendance,
     AttendanceStatus,
@@ -19,7 +20,12 @@ from alliance.monitoring.timeline import (
     Timeline,
 )
 from alliance.services.context import ServiceContext
-from alliance.services.monitor import EpisodeData, decrypt_answers, instrument
+from alliance.services.monitor import (
+    EpisodeData,
+    clinic_trajectory,
+    decrypt_answers,
+    instrument,
+)
 
 FIT_VALUES = {
     "yes": "yes",
@@ -91,9 +97,18 @@ def _is_fit_item(link_id: str) -> bool:
     return "fit" in link_id.lower()
 
 
-def evaluate(session: Session, ctx: ServiceContext, data: EpisodeData) -> list[Any]:
-    from alliance.monitoring import alerts as rules
-
+def evaluate(session: Session, ctx: ServiceContext, data: EpisodeData) -> list[Alert]:
     timeline = build_timeline(ctx, data)
     instruments = {str(i): instrument(ctx, str(i)) for i in data.episode.instruments}
-    return list(rules.evaluate_alerts(timeline, instruments, None))
+    trajectories = {
+        inst.id: clinic_trajectory(session, ctx, data.client.clinic_id, inst)
+        for inst in instruments.values()
+        if inst.kind == "outcome" and inst.reliable_change is not None
+    }
+    return evaluate_alerts(
+        timeline,
+        instruments,
+        data.clinic_settings.alert_settings,
+        trajectories,
+        today=ctx.now().date(),
+    )

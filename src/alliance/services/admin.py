@@ -20,7 +20,7 @@ from alliance.services.authz import (
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import InvalidInput, NotFound
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AuditEventView, ClinicView, TherapistProfileView, UserView
 from alliance.store import audit
 from alliance.store.models import Clinic, StaffUser, TherapistProfile
@@ -41,6 +41,7 @@ def validate_instruments(ctx: ServiceContext, ids: Sequence[str], *, field: str)
             raise InvalidInput(field, str(exc)) from exc
 
 
+@denials_audited
 def create_clinic(
     ctx: ServiceContext, *, actor: Actor, name: str, settings: ClinicSettings | None = None
 ) -> ClinicView:
@@ -61,6 +62,7 @@ def create_clinic(
         return clinic_view(clinic)
 
 
+@denials_audited
 def get_clinic(ctx: ServiceContext, *, actor: Actor) -> ClinicView:
     """The actor's own clinic (any staff role)."""
     with unit_of_work(ctx) as session:
@@ -72,6 +74,7 @@ def get_clinic(ctx: ServiceContext, *, actor: Actor) -> ClinicView:
         return clinic_view(clinic)
 
 
+@denials_audited
 def update_clinic_settings(
     ctx: ServiceContext, *, actor: Actor, settings: ClinicSettings | dict[str, Any]
 ) -> ClinicView:
@@ -94,6 +97,7 @@ def update_clinic_settings(
         return clinic_view(clinic)
 
 
+@denials_audited
 def list_users(ctx: ServiceContext, *, actor: Actor) -> list[UserView]:
     """Staff of the actor's clinic (admins and supervisors)."""
     require_staff(actor, "admin", "supervisor")
@@ -106,6 +110,7 @@ def list_users(ctx: ServiceContext, *, actor: Actor) -> list[UserView]:
         return [user_view(user) for user in rows]
 
 
+@denials_audited
 def set_user_active(ctx: ServiceContext, *, actor: Actor, user_id: int, active: bool) -> UserView:
     """Deactivate (or reactivate) a staff account; a deactivated user's sessions and tokens
     stop working at their next use."""
@@ -127,10 +132,12 @@ def set_user_active(ctx: ServiceContext, *, actor: Actor, user_id: int, active: 
         return user_view(user)
 
 
+@denials_audited
 def deactivate_user(ctx: ServiceContext, *, actor: Actor, user_id: int) -> UserView:
     return set_user_active(ctx, actor=actor, user_id=user_id, active=False)
 
 
+@denials_audited
 def assign_team(
     ctx: ServiceContext, *, actor: Actor, therapist_id: int, supervisor_id: int | None
 ) -> UserView:
@@ -172,6 +179,7 @@ def _clean_list(values: Sequence[str], field: str) -> list[str]:
     return cleaned
 
 
+@denials_audited
 def update_therapist_profile(
     ctx: ServiceContext,
     *,
@@ -206,6 +214,7 @@ def update_therapist_profile(
         return _profile_view(profile)
 
 
+@denials_audited
 def get_therapist_profile(
     ctx: ServiceContext, *, actor: Actor, user_id: int
 ) -> TherapistProfileView | None:
@@ -219,6 +228,7 @@ def get_therapist_profile(
         return None if profile is None else _profile_view(profile)
 
 
+@denials_audited
 def list_audit_events(
     ctx: ServiceContext,
     *,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from alliance.services.authz import Actor, require_alert, require_client, require_staff
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AlertView
 from alliance.store.crypto import FieldCipher
 from alliance.store.models import Alert
@@ -19,7 +19,7 @@ from alliance.store.models import Alert
 ACK_FIELD = "alerts.acknowledge_note"
 RESOLVE_FIELD = "alerts.resolve_note"
 MAX_NOTE = 4000
-SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
+SEVERITY_ORDER = {"urgent": 0, "warning": 1, "info": 2}
 
 
 def severity_rank(severity: str) -> int:
@@ -56,6 +56,7 @@ def _note(note: str | None) -> str | None:
     return text or None
 
 
+@denials_audited
 def get_alert(ctx: ServiceContext, *, actor: Actor, alert_id: int) -> AlertView:
     with unit_of_work(ctx) as session:
         alert = require_alert(session, actor, alert_id)
@@ -63,6 +64,7 @@ def get_alert(ctx: ServiceContext, *, actor: Actor, alert_id: int) -> AlertView:
         return alert_view(alert, ctx.cipher)
 
 
+@denials_audited
 def list_client_alerts(
     ctx: ServiceContext, *, actor: Actor, client_id: int, include_resolved: bool = True
 ) -> list[AlertView]:
@@ -96,6 +98,7 @@ def list_client_alerts(
         return [alert_view(a, ctx.cipher) for a in rows]
 
 
+@denials_audited
 def acknowledge_alert(
     ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
 ) -> AlertView:
@@ -124,6 +127,7 @@ def acknowledge_alert(
         return alert_view(alert, ctx.cipher)
 
 
+@denials_audited
 def resolve_alert(
     ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
 ) -> AlertView:

@@ -31,7 +31,7 @@ from alliance.services.errors import (
     NotFound,
     TotpRequired,
 )
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AccessTokenView, UserView, WebSessionView
 from alliance.store import audit
 from alliance.store.models import AccessToken, Clinic, StaffSession, StaffUser
@@ -99,6 +99,7 @@ class LoginResult:
     mfa_setup_required: bool
 
 
+@denials_audited
 def create_staff_user(
     ctx: ServiceContext,
     *,
@@ -270,6 +271,7 @@ def _accept_totp(ctx: ServiceContext, user: StaffUser, code: str) -> bool:
     return False
 
 
+@denials_audited
 def start_totp_enrolment(ctx: ServiceContext, *, actor: Actor) -> tuple[str, str]:
     """Create a new TOTP secret for the acting user; returns ``(secret, otpauth:// URI)``.
 
@@ -289,6 +291,7 @@ def start_totp_enrolment(ctx: ServiceContext, *, actor: Actor) -> tuple[str, str
     return secret, uri
 
 
+@denials_audited
 def confirm_totp(ctx: ServiceContext, *, actor: Actor, code: str) -> UserView:
     """Turn the second factor on once the user proves their app produces the right codes."""
     require_staff(actor)
@@ -303,6 +306,7 @@ def confirm_totp(ctx: ServiceContext, *, actor: Actor, code: str) -> UserView:
         return user_view(user)
 
 
+@denials_audited
 def reset_totp(ctx: ServiceContext, *, actor: Actor, user_id: int) -> UserView:
     """An admin removes a user's second factor (lost phone); they must enrol again."""
     with unit_of_work(ctx) as session:
@@ -361,9 +365,9 @@ def touch_web_session(ctx: ServiceContext, token: str) -> tuple[Actor, WebSessio
         user = session.get(StaffUser, row.user_id)
         if user is None or not user.active:
             expired = "inactive"
-        elif now - row.last_seen_at > timedelta(minutes=ctx.settings.session_idle_minutes):
+        elif now - row.last_seen_at >= timedelta(minutes=ctx.settings.session_idle_minutes):
             expired = "idle"
-        elif now - row.created_at > timedelta(hours=ctx.settings.session_max_hours):
+        elif now - row.created_at >= timedelta(hours=ctx.settings.session_max_hours):
             expired = "absolute"
         if expired is not None:
             row.ended_at = now
@@ -434,6 +438,7 @@ def _token_view(row: AccessToken) -> AccessTokenView:
     )
 
 
+@denials_audited
 def create_access_token(
     ctx: ServiceContext, *, actor: Actor, name: str
 ) -> tuple[AccessTokenView, str]:
@@ -458,6 +463,7 @@ def create_access_token(
         return _token_view(row), token
 
 
+@denials_audited
 def list_access_tokens(ctx: ServiceContext, *, actor: Actor) -> list[AccessTokenView]:
     require_staff(actor)
     with unit_of_work(ctx) as session:
@@ -467,6 +473,7 @@ def list_access_tokens(ctx: ServiceContext, *, actor: Actor) -> list[AccessToken
         return [_token_view(row) for row in rows]
 
 
+@denials_audited
 def revoke_access_token(ctx: ServiceContext, *, actor: Actor, token_id: int) -> AccessTokenView:
     """Revoke one of the actor's tokens (admins may revoke any token in their clinic)."""
     require_staff(actor)

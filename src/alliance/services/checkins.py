@@ -30,7 +30,7 @@ from alliance.services.authz import Actor, link_actor, require_episode, require_
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput, LinkRefused, NotFound
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
     CheckInForm,
     CheckInLink,
@@ -95,6 +95,7 @@ def goal_view(goal: Goal, ctx: ServiceContext) -> GoalView:
     )
 
 
+@denials_audited
 def create_checkin_link(
     ctx: ServiceContext,
     *,
@@ -420,6 +421,7 @@ def record_check_in(
         )
 
 
+@denials_audited
 def list_checkins(ctx: ServiceContext, *, actor: Actor, episode_id: int) -> list[CheckInView]:
     """The episode's check-ins, newest first (audited read)."""
     with unit_of_work(ctx) as session:

@@ -18,7 +18,7 @@ from alliance.services.authz import (
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import ClientView, EpisodeView
 from alliance.store.crypto import FieldCipher
 from alliance.store.models import Client, Clinic, Episode, StaffUser
@@ -79,6 +79,7 @@ def _instrument_list(
     return ids
 
 
+@denials_audited
 def create_client(
     ctx: ServiceContext,
     *,
@@ -136,6 +137,7 @@ def create_client(
         return client_view(client, ctx.cipher), episode_view(episode)
 
 
+@denials_audited
 def start_episode(
     ctx: ServiceContext,
     *,
@@ -179,6 +181,7 @@ def start_episode(
         return episode_view(episode)
 
 
+@denials_audited
 def end_episode(ctx: ServiceContext, *, actor: Actor, episode_id: int, reason: str) -> EpisodeView:
     """End a care episode with its reason (completed, dropout, fit, transfer, other)."""
     if reason not in END_REASONS:
@@ -194,6 +197,7 @@ def end_episode(ctx: ServiceContext, *, actor: Actor, episode_id: int, reason: s
         return episode_view(episode)
 
 
+@denials_audited
 def get_client(
     ctx: ServiceContext, *, actor: Actor, client_id: int
 ) -> tuple[ClientView, list[EpisodeView]]:
@@ -215,6 +219,7 @@ def get_client(
         return client_view(client, ctx.cipher), [episode_view(e) for e in episodes]
 
 
+@denials_audited
 def update_client_contact(
     ctx: ServiceContext, *, actor: Actor, client_id: int, contact_email: str | None
 ) -> ClientView:

@@ -1,4 +1,4 @@
-"""A clinic's own settings (stored as JSON on the clinic row): alert thresholds, the
+"""A clinic's own settings (stored as JSON on the clinic row): alert rule settings, the
 instruments used for each purpose, whether staff must use a second factor, and whether clients
 see their own progress chart after a check-in."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from alliance.monitoring.alerts import AlertSettings
 
 
 class InstrumentChoice(BaseModel):
@@ -27,10 +29,10 @@ class InstrumentChoice(BaseModel):
 class ClinicSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    alert_thresholds: dict[str, float] = Field(
-        default_factory=dict,
-        description="Overrides of the monitoring rules' thresholds, by setting name "
-        "(see alliance.monitoring); unset names keep the documented defaults.",
+    alert_settings: AlertSettings = Field(
+        default_factory=lambda: AlertSettings(),
+        description="Thresholds of the monitoring rules (alliance.monitoring.alerts."
+        "AlertSettings; its defaults are documented in docs/monitoring.md).",
     )
     instruments: InstrumentChoice = Field(default_factory=lambda: InstrumentChoice())
     mfa_enforced: bool = Field(default=False, description="Staff must log in with a TOTP code.")

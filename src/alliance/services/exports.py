@@ -27,7 +27,7 @@ from alliance.services import monitor
 from alliance.services.authz import Actor, require_client, require_staff, require_user_admin
 from alliance.services.context import ServiceContext
 from alliance.services.errors import InvalidInput
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store.models import (
     Alert,
     CheckIn,
@@ -230,6 +230,7 @@ def _fhir_bundle(
     )
 
 
+@denials_audited
 def export_clinic(
     ctx: ServiceContext, *, actor: Actor, format: str, deidentified: bool
 ) -> dict[str, bytes]:
@@ -274,6 +275,7 @@ def export_clinic(
         return files
 
 
+@denials_audited
 def export_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> dict[str, Any]:
     """Everything stored about one client (data-subject access): JSON-ready tables plus a FHIR
     Bundle under ``"fhir"``. Admins only; audited."""
@@ -292,6 +294,7 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+@denials_audited
 def erase_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> ErasureReceipt:
     """Delete the client and all their clinical data (admins only). The audit trail keeps one
     ``erase`` event with the counts of rows removed and nothing about their content."""

@@ -15,7 +15,7 @@ from alliance.services.authz import Actor, require_episode, require_staff
 from alliance.services.checkins import GOAL_FIELD, goal_view
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import GoalView
 from alliance.store.models import Goal
 
@@ -23,6 +23,7 @@ MAX_GOALS = 3
 MAX_GOAL_TEXT = 500
 
 
+@denials_audited
 def agree_goals(
     ctx: ServiceContext, *, actor: Actor, episode_id: int, goals: Sequence[str]
 ) -> list[GoalView]:
@@ -69,6 +70,7 @@ def agree_goals(
         return [goal_view(goal, ctx) for goal in rows]
 
 
+@denials_audited
 def list_goals(
     ctx: ServiceContext, *, actor: Actor, episode_id: int, include_inactive: bool = False
 ) -> list[GoalView]:

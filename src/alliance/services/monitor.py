@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -233,7 +233,7 @@ def refresh_alerts(
             continue  # already raised for this session and handled since: do not nag
         candidates = same_session or open_same_kind
         target: Alert | None = candidates[0] if candidates else None
-        evidence = _jsonable(found.evidence)
+        evidence = _jsonable({"instrument_id": found.instrument_id, "items": found.evidence})
         if target is None:
             target = Alert(
                 clinic_id=data.client.clinic_id,
@@ -301,7 +301,7 @@ def _jsonable(value: Any) -> dict[str, Any]:
             return {str(k): convert(v) for k, v in obj.items()}
         if isinstance(obj, (list, tuple, set, frozenset)):
             return [convert(v) for v in obj]
-        if isinstance(obj, datetime):
+        if isinstance(obj, (datetime, date)):
             return obj.isoformat()
         if hasattr(obj, "model_dump"):
             return convert(obj.model_dump(mode="json"))

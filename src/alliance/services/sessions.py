@@ -14,7 +14,7 @@ from alliance.services import monitor
 from alliance.services.authz import Actor, require_episode, require_staff
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput, NotFound
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import SessionView
 from alliance.store.models import TherapySession
 
@@ -31,6 +31,7 @@ def session_view(row: TherapySession) -> SessionView:
     )
 
 
+@denials_audited
 def schedule_session(
     ctx: ServiceContext,
     *,
@@ -76,6 +77,7 @@ def schedule_session(
         return session_view(row)
 
 
+@denials_audited
 def record_session(
     ctx: ServiceContext, *, actor: Actor, session_id: int, status: str
 ) -> SessionView:
@@ -102,6 +104,7 @@ def record_session(
         return session_view(row)
 
 
+@denials_audited
 def list_sessions(ctx: ServiceContext, *, actor: Actor, episode_id: int) -> list[SessionView]:
     with unit_of_work(ctx) as session:
         episode = require_episode(session, actor, episode_id)

@@ -28,7 +28,7 @@ from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import NotFound
 from alliance.services.sessions import session_view
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
     AlertView,
     CaseloadRow,
@@ -58,14 +58,13 @@ from alliance.store.models import (
 #: (a rupture needs the next session's attention; a fit check can wait a week).
 KIND_PRIORITY = (
     "rupture",
-    "deterioration",
     "reliable_deterioration",
+    "poor_fit_reported",
     "not_on_track",
-    "poor_fit",
-    "fit_poor",
     "low_alliance",
     "fit_check",
     "missed_sessions",
+    "irregular_sessions",
 )
 NO_ALERT_URGENCY = 99
 TRAJECTORY_HORIZON = 4
@@ -137,11 +136,13 @@ def _trajectory(
 
 
 def _thresholds(inst: Instrument, settings: ClinicSettings) -> dict[str, float]:
+    """The instrument's alert thresholds with the clinic's overrides applied."""
     merged = dict(inst.alert_thresholds)
-    for name, value in settings.alert_thresholds.items():
-        prefix = f"{inst.id}."
-        if name.startswith(prefix):
-            merged[name[len(prefix) :]] = value
+    rules = settings.alert_settings
+    if inst.id in rules.low_alliance_thresholds:
+        merged["low"] = rules.low_alliance_thresholds[inst.id]
+    if inst.id in rules.fit_check_thresholds:
+        merged["fit_check"] = rules.fit_check_thresholds[inst.id]
     return merged
 
 
@@ -164,6 +165,7 @@ def _pick_episode(
     return None
 
 
+@denials_audited
 def client_timeline(
     ctx: ServiceContext, *, actor: Actor, client_id: int, episode_id: int | None = None
 ) -> TimelineView:
@@ -333,6 +335,7 @@ def _kinds(ctx: ServiceContext, ids: list[str]) -> dict[str, str]:
     return {i: monitor.instrument(ctx, i).kind for i in ids}
 
 
+@denials_audited
 def caseload(
     ctx: ServiceContext, *, actor: Actor, therapist_id: int | None = None
 ) -> list[CaseloadRow]:
@@ -439,6 +442,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@denials_audited
 def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
     """Per therapist (a supervisor's team; an admin's whole clinic): clients, mean latest
     alliance, mean outcome change (latest − first) per outcome measure, open alerts and

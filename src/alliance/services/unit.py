@@ -8,9 +8,10 @@ of the refused work is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -21,16 +22,42 @@ from alliance.store import audit
 from alliance.store.db import transaction
 
 
+def _write_denial(ctx: ServiceContext, error: ServiceError) -> None:
+    if error.audit is not None:
+        event, error.audit = error.audit, None  # written once, however often it is re-raised
+        with transaction(ctx.session_factory) as session:
+            audit.append(session, at=ctx.now(), **event)
+
+
 @contextmanager
 def unit_of_work(ctx: ServiceContext) -> Iterator[Session]:
     try:
         with transaction(ctx.session_factory) as session:
             yield session
     except ServiceError as error:
-        if error.audit is not None:
-            with transaction(ctx.session_factory) as session:
-                audit.append(session, at=ctx.now(), **error.audit)
+        _write_denial(ctx, error)
         raise
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def denials_audited(
+    function: Callable[Concatenate[ServiceContext, P], R],
+) -> Callable[Concatenate[ServiceContext, P], R]:
+    """Audit a denial raised anywhere in a service, also by checks made before its unit of
+    work starts (e.g. :func:`alliance.services.authz.require_staff`)."""
+
+    @functools.wraps(function)
+    def wrapper(ctx: ServiceContext, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(ctx, *args, **kwargs)
+        except ServiceError as error:
+            _write_denial(ctx, error)
+            raise
+
+    return wrapper
 
 
 def record(
