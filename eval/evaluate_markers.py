@@ -94,15 +94,75 @@ def report(split: str, show_errors: bool) -> None:
                 print(f"  {r['id']}: gold={sorted(g)} pred={sorted(p)} :: {r['text']}")
 
 
+def annomi_rates() -> None:
+    """Face validity, not accuracy: marker rates in AnnoMI's high- vs low-quality MI sessions.
+
+    AnnoMI has no marker labels; but good MI should show more collaboration, validation and
+    affirmation from the therapist, and low-quality (confrontational, directive) MI more
+    client withdrawal and confrontation. A detector that showed the opposite would be suspect.
+    """
+    import pandas as pd
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "annomi" / "AnnoMI-simple.csv"
+    if not path.is_file():
+        print(f"\n(AnnoMI not found at {path}: face-validity check skipped)")
+        return
+    frame = pd.read_csv(path).sort_values(["transcript_id", "utterance_id"])
+    counts: dict[tuple[str, str], int] = {}
+    turns: dict[tuple[str, str], int] = {}
+    for (quality, _), rows in frame.groupby(["mi_quality", "transcript_id"], sort=False):
+        previous: dict[str, str] = {}
+        for role, text in zip(rows["interlocutor"], rows["utterance_text"], strict=True):
+            other = "client" if role == "therapist" else "therapist"
+            item = MarkerInput(
+                text=str(text),
+                role=role,
+                previous_text=previous.get(other, ""),
+                previous_role=other if other in previous else None,
+            )
+            turns[(quality, role)] = turns.get((quality, role), 0) + 1
+            for marker in group({hit.marker for hit in detect(item)}):
+                counts[(quality, marker)] = counts.get((quality, marker), 0) + 1
+            previous[role] = str(text)
+    print("\n== face validity on AnnoMI (no labels): markers per 100 turns of the speaker ==")
+    print(f"{'marker':16} {'high-quality MI':>16} {'low-quality MI':>15}")
+    for marker, role in (
+        ("collaboration", "therapist"),
+        ("validation", "therapist"),
+        ("affirmation", "therapist"),
+        ("withdrawal", "client"),
+        ("confrontation", "client"),
+    ):
+        cells = []
+        for quality in ("high", "low"):
+            n = turns.get((quality, role), 0)
+            rate = 100 * counts.get((quality, marker), 0) / n if n else float("nan")
+            cells.append(rate)
+        print(f"{marker:16} {cells[0]:16.1f} {cells[1]:15.1f}")
+    print(
+        "turns: "
+        + ", ".join(
+            f"{q} {r} {turns.get((q, r), 0)}"
+            for q in ("high", "low")
+            for r in ("therapist", "client")
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["dev", "test", "both"], default="both")
     parser.add_argument(
         "--errors", action="store_true", help="list mistakes on the dev split (never test)"
     )
+    parser.add_argument(
+        "--no-annomi", action="store_true", help="skip the AnnoMI face-validity rates"
+    )
     args = parser.parse_args()
     for split in ("dev", "test") if args.split == "both" else (args.split,):
         report(split, show_errors=args.errors and split == "dev")
+    if not args.no_annomi:
+        annomi_rates()
 
 
 if __name__ == "__main__":

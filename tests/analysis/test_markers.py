@@ -60,16 +60,27 @@ def test_deferring_is_not_taken_for_agreement() -> None:
 
 
 def test_the_lexical_topic_shift_needs_no_shared_words_and_no_personal_pronoun() -> None:
-    question = "What makes Sunday evenings so hard for you?"
+    statement = "Let's think about what makes Sunday evenings so hard."
     assert "withdrawal_topic_shift" in markers(
-        "The traffic on the ring road was terrible this morning.", previous=question
+        "The traffic on the ring road was terrible this morning.", previous=statement
     )
     assert "withdrawal_topic_shift" not in markers(
-        "Sunday evenings are lonely since the divorce.", previous=question
+        "Sunday evenings are lonely since the divorce.", previous=statement
     )
     assert "withdrawal_topic_shift" not in markers(
-        "My sister rang and I ended up crying.", previous=question
+        "My sister rang and I ended up crying.", previous=statement
     )
+
+
+def test_an_answer_to_a_question_in_new_words_is_not_a_topic_shift() -> None:
+    assert "withdrawal_topic_shift" not in markers(
+        "Maybe one or two weekends a month at the most.", previous="How often do you drink?"
+    )
+
+
+def test_a_yeah_after_a_reflection_is_agreement_not_withdrawal() -> None:
+    assert not markers("Yeah.", previous="So the shifts are wearing you down.")
+    assert "withdrawal_minimal" in markers("Yeah.", previous="How has the week been?")
 
 
 def test_a_session_pairs_each_turn_with_the_other_sides_previous_turn() -> None:

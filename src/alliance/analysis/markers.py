@@ -164,15 +164,25 @@ _MINIMAL_WORDS = frozenset(
 )  # fmt: skip
 
 
+def _open_question(previous: str) -> bool:
+    """An invitation to talk: an open question ("What …?", "Tell me about …")."""
+    text = _norm(previous)
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", text) if x]
+    last = sentences[-1] if sentences else ""
+    last = re.sub(r"^(so|and|okay|ok|well|um|uh|right)[, ]+", "", last)
+    invites = last.startswith(("tell me", "say more", "describe", "talk me"))
+    return bool(_OPEN_PROMPT.match(last)) and ("?" in last or invites)
+
+
 def _minimal_answer(item: MarkerInput, text: str) -> str | None:
-    if item.previous_role != "therapist" or not item.previous_text:
+    # Only after an open question: a "yeah" after a reflection is agreement, and a short
+    # answer to a yes/no question is simply an answer (seen on AnnoMI, see docs).
+    if item.previous_role != "therapist" or not _open_question(item.previous_text):
         return None
     words = _WORD.findall(text)
     if not words or len(words) > 5:
         return None
     if sum(w in _MINIMAL_WORDS for w in words) < 0.8 * len(words):
-        return None
-    if _closed_question(item.previous_text):
         return None
     return text
 
@@ -183,11 +193,26 @@ _DONT_KNOW = re.compile(
     r"don't know(,)? really|no idea|dunno|(i'm |i am )?not sure(?=[.!?]|$)|"
     r"(i )?(can't|couldn't) (say|tell you)(?=[.!?,]|$)|hard to say)"
 )
+_DONT_KNOW_WHAT = re.compile(r"(don't|do not) know what i('m| am)? ?(want|feel|feeling|think)")
+
+
+def _dont_know(_: MarkerInput, text: str) -> str | None:
+    found = _DONT_KNOW.search(text)
+    if found is None:
+        return None
+    # A trailing "…, I don't know" in a long turn is a hedge, not a withdrawal.
+    if len(_WORD.findall(text)) <= 12 or _DONT_KNOW_WHAT.search(text):
+        return found.group(0)
+    return None
+
+
+# Openers count only at the start of the turn (after fillers); requests to change the
+# subject count anywhere.
 _SHIFT_PHRASE = re.compile(
-    r"((^|[.!?]\s*)(so )?anyway\b|\bby the way\b|\bon (a different|another) note\b|"
+    r"(^((oh|um|uh|well|so|right|okay|ok)[,.]?\s+){0,2}(anyway|by the way|on (a different|"
+    r"another) note|did (i tell you|you (see|watch|hear)))\b|"
     r"\bchang(e|ing) the subject\b|\b(talk|talking) about something else\b|"
-    r"\blet's not go there\b|\bi'd rather not talk about\b|"
-    r"\bdid (i tell you|you (see|watch|hear))\b|\bhow was your (weekend|week|day)\b)"
+    r"\blet's not go there\b|\bi'd rather not talk about\b|\bhow was your (weekend|week|day)\b)"
 )
 _STOP = frozenset(
     [
@@ -312,7 +337,12 @@ def _lexical_shift(item: MarkerInput, text: str) -> str | None:
     if item.previous_role != "therapist" or not item.previous_text:
         return None
     words = _WORD.findall(text)
-    if len(words) < 5 or _PERSONAL.search(text) or words[0] in _AGREEING:
+    if len(words) < 6 or _PERSONAL.search(text) or words[0] in _AGREEING:
+        return None
+    # Answers to questions use new words by nature, and after a backchannel ("Mm-hmm.")
+    # the client is carrying on with their own topic: neither is a shift.
+    previous = _norm(item.previous_text)
+    if "?" in previous or len(_WORD.findall(previous)) < 5 or text.startswith(("-", "…")):
         return None
     mine = _content_words(text)
     theirs = _content_words(_norm(item.previous_text))
@@ -352,11 +382,12 @@ def _abstract(item: MarkerInput, text: str) -> str | None:
 
 
 _THERAPIST_COMPLAINT = re.compile(
-    r"(\byou (don't|do not|never|always|just|keep|aren't|are not|'re not)\b( [\w']+){0,3}"
+    r"(\byou (don't|do not|never|always|just|keep|aren't|are not|'re not)\b( [\w']+){0,1}"
     r" ?(understand|get it|listen\w*|ask\w*|steer\w*|say that|analys\w*|decided)|"
     r"\byou're (not listening|twisting|judging|rushing|pushing)|you have no idea|"
-    r"you don't get it|stop telling me|you've got it wrong|you don't know (my|him|her|what)|"
-    r"reading from a script|you('ve| have) already decided|you('re| are) not taking me|"
+    r"you don't get it|stop telling me|you've got it wrong|"
+    r"you don't know (my|him|her|what it's like)|reading from a script|"
+    r"you('ve| have) already decided|you('re| are) not taking me|"
     r"(don't|do not) think you('re| are) taking me seriously|you keep \w+ing)"
 )
 _TASK_NOUN = re.compile(
@@ -391,7 +422,7 @@ _PROGRESS = re.compile(
     r"getting nowhere|\bin circles\b|same things? (every week|over and over|again and again)|"
     r"still (stuck|just as)|"
     r"worse than when i started|what's the point|don't see the point of coming|why i bother|"
-    r"doing anything)"
+    r"(sessions|therapy|this|coming here) (are|is|isn't|aren't)( not)? doing anything)"
 )
 _REJECT = re.compile(
     r"(that's not (it|true|right|what i (said|meant))|that's not going to happen|"
@@ -402,13 +433,18 @@ _REJECT = re.compile(
 )
 
 
+_SUGGESTION = re.compile(
+    r"\b(could|might|maybe|perhaps|try|what if|how about|suggest|idea|option|consider)\b"
+)
+
+
 def _rejecting(item: MarkerInput, text: str) -> str | None:
     found = _REJECT.search(text)
     if found:
         return found.group(0)
-    # A flat "No, …" to a suggestion or reflection (not to a yes/no question).
-    flat = re.match(r"^(no|nope)[,.!]\s+\S", text)
-    if flat and item.previous_role == "therapist" and not _closed_question(item.previous_text):
+    # A flat "No, …" to a suggestion (not "No, not really." to a question or reflection).
+    flat = re.match(r"^(no|nope)[,.!]\s+(?!not really)\S", text)
+    if flat and item.previous_role == "therapist" and _SUGGESTION.search(_norm(item.previous_text)):
         return flat.group(0)
     return None
 
@@ -473,8 +509,8 @@ RULES: tuple[Rule, ...] = (
     Rule("minimal_answer", "withdrawal_minimal", CLIENT, 0.75,
          "≤5 words of filler in answer to an open question or reflection", _minimal_answer),
     Rule("dont_know", "withdrawal_dont_know", CLIENT, 0.8,
-         "'I don't know' / 'no idea' standing on its own, not opening a clause",
-         _regex(_DONT_KNOW.pattern)),
+         "'I don't know' / 'no idea' standing on its own in a short turn (≤12 words), or "
+         "'I don't know what I want/feel'", _dont_know),
     Rule("shift_phrase", "withdrawal_topic_shift", CLIENT, 0.8,
          "'anyway', 'by the way', 'can we talk about something else'",
          _regex(_SHIFT_PHRASE.pattern)),
