@@ -22,6 +22,10 @@ class Figure:
     rows: tuple[tuple[str, ...], ...]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
@@ -55,10 +59,10 @@ def _alliance_figure(series: InstrumentSeries) -> Figure:
         threshold=threshold,
         y_min=series.score_min,
         y_max=series.score_max,
-        title=series.title,
+        title=f"{series.instrument_id} score",
     )
     latest = points[-1].y if points else None
-    summary = f"{series.title}: {len(points)} scores, latest {_fmt(latest)}" + (
+    summary = f"{_count(len(points), 'score')}, latest {_fmt(latest)}" + (
         f"; alert threshold {_fmt(threshold)}" if threshold is not None else ""
     )
     rows = tuple(
@@ -99,14 +103,14 @@ def _outcome_figure(series: InstrumentSeries) -> Figure:
         band=band,
         y_min=series.score_min,
         y_max=series.score_max,
-        title=series.title,
+        title=f"{series.instrument_id} score",
         higher_is_better=series.direction == "higher_is_better",
     )
     latest = points[-1].y if points else None
     status = ""
     if trajectory is not None and trajectory.on_track is not None:
         status = "; on track" if trajectory.on_track else "; NOT on track"
-    summary = f"{len(points)} scores, latest {_fmt(latest)}{status}"
+    summary = f"{_count(len(points), 'score')}, latest {_fmt(latest)}{status}"
     expected = {int(b.x): b for b in band}
     rows = tuple(
         (
@@ -156,7 +160,7 @@ def timeline_figures(timeline: TimelineView) -> list[Figure]:
             Figure(
                 "goals",
                 "Goals",
-                f"{len(goal_series)} agreed goals rated 0–10",
+                f"{_count(len(goal_series), 'agreed goal')} rated 0–10",
                 charts.goals_chart(goal_series),
                 ("Goal", "Session", "Rating"),
                 rows,

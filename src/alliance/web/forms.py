@@ -164,3 +164,21 @@ def parse_answers(fields: Iterable[tuple[str, str]]) -> ParsedAnswers:
 def posted_values(fields: Mapping[str, str]) -> dict[str, str]:
     """What the client had entered, to refill the form when it comes back with errors."""
     return {k: v for k, v in fields.items() if k not in CONTROL_FIELDS}
+
+
+def missing_required(form: CheckInForm, parsed: ParsedAnswers) -> dict[str, str]:
+    """Required questions of this form left unanswered, as ``{field name: message}``.
+
+    The same rule the page states with ``required`` attributes, enforced again on the server
+    for browsers that skip them; a half-filled check-in is never stored.
+    """
+    errors: dict[str, str] = {}
+    for section in form.sections:
+        answered = parsed.instruments.get(section.instrument_id, {})
+        for q in section.questions:
+            if q.required and q.link_id not in answered:
+                errors[field_name(q.instrument_id, q.link_id)] = f"Please answer: “{q.text}”"
+    for goal in form.goals:
+        if goal.id not in parsed.goals:
+            errors[f"{GOAL_PREFIX}{goal.id}"] = f"Please rate your progress on “{goal.text}”"
+    return errors

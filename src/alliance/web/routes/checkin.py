@@ -18,7 +18,13 @@ from alliance.services.errors import InvalidInput, LinkRefused, NotFound
 from alliance.services.views import CheckInForm, ScoreView
 from alliance.web import charts
 from alliance.web.deps import Auth, LinkAuth
-from alliance.web.forms import GOAL_PREFIX, parse_answers, posted_values, sections_for
+from alliance.web.forms import (
+    GOAL_PREFIX,
+    missing_required,
+    parse_answers,
+    posted_values,
+    sections_for,
+)
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -90,29 +96,29 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
     parsed = parse_answers(fields)
     try:
-        if parsed.unknown:
-            raise InvalidInput(parsed.unknown[0], "is not a question of this check-in")
-        result = await auth.call(checkins.record_check_in, token, parsed.instruments, parsed.goals)
+        form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
         return _refused(request, exc)
-    except InvalidInput as exc:
+    errors = missing_required(form, parsed)
+    if parsed.unknown:
+        errors[parsed.unknown[0]] = "This is not a question of this check-in."
+    if not errors:
         try:
-            form = await auth.call(checkins.open_checkin, token)
-        except LinkRefused as refused:
-            return _refused(request, refused)
-        name = form_field_for_error(exc.field)
-        return _form_page(
-            request,
-            auth,
-            form,
-            values=posted_values(dict(fields)),
-            errors={name: _readable(exc.detail)},
-            status_code=422,
-        )
-    context: dict[str, Any] = {}
-    if result.show_progress:
-        context = await _progress(auth, token)
-    return render(request, "checkin/thanks.html", context)
+            result = await auth.call(
+                checkins.record_check_in, token, parsed.instruments, parsed.goals
+            )
+        except LinkRefused as exc:
+            return _refused(request, exc)
+        except InvalidInput as exc:
+            errors = {form_field_for_error(exc.field): _readable(exc.detail)}
+        else:
+            context: dict[str, Any] = {}
+            if result.show_progress:
+                context = await _progress(auth, token)
+            return render(request, "checkin/thanks.html", context)
+    return _form_page(
+        request, auth, form, values=posted_values(dict(fields)), errors=errors, status_code=422
+    )
 
 
 def _readable(detail: str) -> str:
