@@ -12,6 +12,7 @@ from alliance.matching import (
     Weights,
     estimate_strengths,
     evaluate,
+    evaluate_queue,
     hard_constraint_violations,
     rank_matches,
 )
@@ -246,3 +247,15 @@ def test_a_prebuilt_roster_refuses_other_strengths() -> None:
     roster = Roster.build([therapist(1)])
     with pytest.raises(ValueError, match=r"Roster\.build"):
         rank_matches(intake(), roster, estimate_strengths(_clinic_history()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances(max_therapists=5, max_clients=8))
+def test_whole_queue_evaluation_equals_one_client_at_a_time(case) -> None:  # type: ignore[no-untyped-def]
+    ts, cs = case
+    roster = Roster.build(ts, estimate_strengths(_clinic_history()))
+    feasible, score = evaluate_queue(cs, roster)
+    for i, c in enumerate(cs):
+        ev = evaluate(c, roster)
+        assert feasible[i].tolist() == ev.feasible.tolist()
+        assert score[i] == pytest.approx(ev.score, abs=1e-9)

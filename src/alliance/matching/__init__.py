@@ -38,6 +38,7 @@ from alliance.matching.score import (
     Roster,
     Weights,
     evaluate,
+    evaluate_queue,
     hard_constraint_violations,
     rank_matches,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "check_references",
     "estimate_strengths",
     "evaluate",
+    "evaluate_queue",
     "hard_constraint_violations",
     "matching_input_schema",
     "propose_rematch",

@@ -30,12 +30,12 @@ from alliance.matching.profiles import (
     check_references,
 )
 from alliance.matching.score import (
-    Evaluation,
     Match,
     Roster,
     Weights,
     describe_infeasibility,
     evaluate,
+    evaluate_queue,
     explain,
     hard_constraint_violations,
     rank_matches,
@@ -127,13 +127,8 @@ def assign_queue(
     ids = [c.id for c in intakes]
     if len(set(ids)) != len(ids):
         raise ValueError("intake ids must be unique")
-    n, t_count = len(intakes), len(roster)
-    evaluations: list[Evaluation] = [evaluate(c, roster, w) for c in intakes]
-    feasible = np.zeros((n, t_count), dtype=bool)
-    score = np.zeros((n, t_count))
-    for i, ev in enumerate(evaluations):
-        feasible[i] = ev.feasible
-        score[i] = ev.score
+    t_count = len(roster)
+    feasible, score = evaluate_queue(intakes, roster, w)
 
     # Places nobody can use are dropped: they only make the matrix bigger.
     places = np.minimum(roster.open_places, feasible.sum(axis=0))
@@ -141,39 +136,40 @@ def assign_queue(
     chosen: dict[int, int] = {}
     if rows.size and places.sum() > 0:
         cols_t = np.repeat(np.arange(t_count), places)
-        f = feasible[np.ix_(rows, cols_t)]
-        s = score[np.ix_(rows, cols_t)]
+        f = feasible[rows]
+        s = score[rows]
         lo = float(s[f].min())
         hi = float(s[f].max())
-        shifted = s - lo  # >= 0 on feasible pairs
         # M beats any total-fit difference between solutions that place different numbers.
         big = rows.size * (hi - lo) + 1.0
-        cost = np.where(f, -(big + shifted), 0.0)
+        # Cost per therapist first, then one column per open place (shifted fit >= 0).
+        cost = np.repeat(np.where(f, -(big + (s - lo)), 0.0), places, axis=1)
         r_idx, c_idx = linear_sum_assignment(cost)
         for r, c in zip(r_idx, c_idx, strict=True):
-            if f[r, c]:
+            if f[r, cols_t[c]]:
                 chosen[int(rows[r])] = int(cols_t[c])
 
     placements: list[Placement] = []
     unassigned: list[Unassigned] = []
     for i, intake in enumerate(intakes):
-        ev = evaluations[i]
         if i in chosen:
             t = chosen[i]
-            reasons, caveats = explain(intake, roster, t, ev, w)
+            reasons, caveats = explain(intake, roster, t, w)
             placements.append(
                 Placement(
                     client_id=intake.id,
                     therapist_id=roster.ids[t],
-                    score=round(float(ev.score[t]), 6),
+                    score=round(float(score[i, t]), 6),
                     reasons=reasons,
                     caveats=caveats,
                 )
             )
-        elif not ev.feasible.any():
-            unassigned.append(Unassigned(client_id=intake.id, reason=describe_infeasibility(ev)))
+        elif not feasible[i].any():
+            # Rare, so the per-constraint breakdown is computed only here.
+            reason = describe_infeasibility(evaluate(intake, roster, w))
+            unassigned.append(Unassigned(client_id=intake.id, reason=reason))
         else:
-            k = int(ev.feasible.sum())
+            k = int(feasible[i].sum())
             who = {1: "the one therapist", 2: "both therapists"}.get(k, f"all {k} therapists")
             unassigned.append(
                 Unassigned(
@@ -240,7 +236,7 @@ def apply_override(
         if violations and not force:
             raise OverrideError(violations)
         ev = evaluate(intake, roster, w)
-        reasons, caveats = explain(intake, roster, row, ev, w)
+        reasons, caveats = explain(intake, roster, row, w)
         caveats = caveats + tuple(f"override breaks {v}" for v in violations)
         kept.append(
             Placement(

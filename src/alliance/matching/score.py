@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +47,7 @@ __all__ = [
     "Roster",
     "Weights",
     "evaluate",
+    "evaluate_queue",
     "explain",
     "hard_constraint_violations",
     "rank_matches",
@@ -138,12 +140,18 @@ class Match(BaseModel):
 
 def _availability_bits(slots: Iterable[Slot]) -> NDArray[np.uint64]:
     """One 48-bit mask per weekday: bit c set when half-hour cell c is free."""
+    return np.array(_availability_ints(tuple(slots)), dtype=np.uint64)
+
+
+@lru_cache(maxsize=8192)
+def _availability_ints(slots: tuple[Slot, ...]) -> tuple[int, ...]:
+    # Cached: queues repeat the same few weekly patterns, and slots are frozen (hashable).
     bits = [0] * 7
     for slot in slots:
         d = DAYS.index(slot.day)
         for c in slot.cells():
             bits[d] |= 1 << c
-    return np.array(bits, dtype=np.uint64)
+    return tuple(bits)
 
 
 def _codes(values: Sequence[str | None]) -> tuple[NDArray[np.int64], dict[str, int]]:
@@ -349,8 +357,14 @@ def _met(attr: str, degree: FloatArray) -> BoolArray:
 
 def concern_weights(concerns: Sequence[str]) -> FloatArray:
     """Earlier concerns weigh more: 1, 1/2, 1/3 … normalised to sum to 1."""
-    w = 1.0 / np.arange(1, len(concerns) + 1)
-    return np.asarray(w / w.sum(), dtype=float)
+    return np.array(_rank_weights(len(concerns)))
+
+
+@lru_cache(maxsize=64)
+def _rank_weights(k: int) -> tuple[float, ...]:
+    raw = [1.0 / r for r in range(1, k + 1)]
+    total = sum(raw)
+    return tuple(x / total for x in raw)
 
 
 def evaluate(intake: ClientIntake, roster: Roster, weights: Weights | None = None) -> Evaluation:
@@ -412,6 +426,124 @@ def evaluate(intake: ClientIntake, roster: Roster, weights: Weights | None = Non
     return Evaluation(
         checks=checks, feasible=feasible, degree=degree, components=components, score=score
     )
+
+
+def _client_hot(rows: Sequence[Iterable[str]], index: dict[str, int]) -> FloatArray:
+    out = np.zeros((len(rows), max(len(index), 1)))
+    for i, row in enumerate(rows):
+        for v in row:
+            if v in index:
+                out[i, index[v]] = 1.0
+    return out
+
+
+def _shares_any(
+    client_rows: Sequence[Iterable[str]], matrix: BoolArray, index: dict[str, int]
+) -> BoolArray:
+    """(clients, therapists): the client's values and the therapist's share at least one."""
+    return np.asarray(_client_hot(client_rows, index) @ matrix.T.astype(float) > 0)
+
+
+def _degree_many(attr: str, prefs: Sequence[Preference], roster: Roster) -> FloatArray:
+    """Like :func:`_degree` for many clients' preferences about one attribute at once."""
+    values = [p.values for p in prefs]
+    if attr == "style":
+        hot = _client_hot(values, roster.style_index)  # (k, 3)
+        return np.asarray((hot[:, None, :] * roster.style[None, :, :]).max(axis=2), dtype=float)
+    if attr == "modality":
+        hit = _shares_any(values, roster.modalities, roster.modality_index)
+    elif attr == "language":
+        hit = _shares_any(values, roster.languages, roster.language_index)
+    elif attr == "mode":
+        hit = _shares_any(values, roster.modes, roster.mode_index)
+    elif attr == "lgbtq_affirming":
+        hit = np.broadcast_to(roster.lgbtq_affirming, (len(prefs), len(roster)))
+    else:
+        codes, index = roster.location if attr == "location" else roster.identity[attr]
+        # One extra column for "not shared" (code -1), which no client value can hit.
+        hot = np.concatenate([_client_hot(values, index), np.zeros((len(prefs), 1))], axis=1)
+        hit = hot[:, codes] > 0
+    return np.asarray(hit, dtype=float)
+
+
+def _run_bits(bits: NDArray[np.uint64], cells: int) -> NDArray[np.float32]:
+    """0/1 matrix (rows, 7·64): where a run of ``cells`` free half-hours starts."""
+    run = bits.copy()
+    for shift in range(1, cells):
+        run &= bits >> np.uint64(shift)
+    flat = np.ascontiguousarray(run).view(np.uint8).reshape(len(bits), -1)
+    return np.unpackbits(flat, axis=1).astype(np.float32)
+
+
+def evaluate_queue(
+    intakes: Sequence[ClientIntake], roster: Roster, weights: Weights | None = None
+) -> tuple[BoolArray, FloatArray]:
+    """Feasibility and fit score for many intakes at once: two (clients, therapists) arrays.
+
+    Computes exactly what :func:`evaluate` does row by row, with whole-queue array operations
+    (grouped by preference attribute) instead of a Python loop per client.
+    """
+    w = weights or Weights()
+    n, t_count = len(intakes), len(roster)
+    feasible = np.ones((n, t_count), dtype=bool)
+    feasible &= np.array([c.consent for c in intakes], dtype=bool)[:, None]
+    feasible &= _shares_any([c.languages for c in intakes], roster.languages, roster.language_index)
+    feasible &= _shares_any([c.modes for c in intakes], roster.modes, roster.mode_index)
+    feasible &= _shares_any([[c.age_group] for c in intakes], roster.age_groups, roster.age_index)
+    feasible &= (roster.open_places > 0)[None, :]
+
+    cells = -(-w.min_overlap_minutes // CELL_MINUTES)
+    timed = [i for i, c in enumerate(intakes) if c.availability]
+    if timed:
+        # A common run of `cells` free half-hours exists iff the two "run starts here" masks
+        # share a bit (AND distributes over the shifts), so the whole queue is one product
+        # of 0/1 matrices over the 7 × 64 bit positions.
+        theirs = _run_bits(roster.availability, cells)
+        mine = _run_bits(
+            np.stack([_availability_bits(intakes[i].availability) for i in timed]), cells
+        )
+        feasible[timed] &= (mine @ theirs.T) > 0
+
+    paying = [i for i, c in enumerate(intakes) if c.insurer is not None or c.max_fee is not None]
+    if paying:
+        sub = [intakes[i] for i in paying]
+        insured = _shares_any(
+            [[c.insurer] if c.insurer is not None else [] for c in sub],
+            roster.insurers,
+            roster.insurer_index,
+        )
+        budget = np.array([np.inf if c.max_fee is None else c.max_fee for c in sub])
+        has_budget = np.array([c.max_fee is not None for c in sub])
+        affordable = has_budget[:, None] & (roster.fee[None, :] <= budget[:, None])
+        feasible[paying] &= insured | affordable
+
+    num = np.zeros((n, t_count))
+    den = np.zeros(n)
+    for attr in ATTRIBUTES:
+        rows, prefs = [], []
+        for i, c in enumerate(intakes):
+            pref = c.preference(attr)
+            if pref is not None:
+                rows.append(i)
+                prefs.append(pref)
+        if not rows:
+            continue
+        degree = _degree_many(attr, prefs, roster)
+        num[rows] += w.attributes[attr] * degree
+        den[rows] += w.attributes[attr]
+        must = [k for k, p in enumerate(prefs) if p.importance == "must"]
+        if must:
+            feasible[[rows[k] for k in must]] &= _met(attr, degree[must])
+    pref_part = num / np.where(den > 0, den, 1.0)[:, None]
+
+    cw = np.zeros((n, len(roster.concern_index)))
+    for i, c in enumerate(intakes):
+        for x, weight in zip(c.concerns, _rank_weights(len(c.concerns)), strict=True):
+            cw[i, roster.concern_index[x]] = weight
+    spec_part = cw @ roster.specialties.T
+    strength_part = cw @ (roster.improvement_z + w.alliance_share * roster.alliance_z).T
+    score = w.preferences * pref_part + w.specialty * spec_part + w.strengths * strength_part
+    return feasible, np.asarray(score, dtype=float)
 
 
 def describe_infeasibility(ev: Evaluation) -> str:
@@ -516,7 +648,6 @@ def explain(
     intake: ClientIntake,
     roster: Roster,
     row: int,
-    ev: Evaluation,
     weights: Weights | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Reasons (only for what is met) and caveats for therapist ``row`` of ``roster``."""
@@ -531,7 +662,7 @@ def explain(
     for pref in intake.preferences:
         if pref.importance == "dont_mind":
             continue
-        met = bool(_met(pref.attribute, ev.degree[pref.attribute][row : row + 1])[0])
+        met = _pair_meets(pref, t)
         text = _pref_reason(pref, t, met)
         (reasons if met else caveats).append(text)
 
@@ -595,7 +726,7 @@ def explain(
 
 
 def _match(intake: ClientIntake, roster: Roster, row: int, ev: Evaluation, w: Weights) -> Match:
-    reasons, caveats = explain(intake, roster, row, ev, w)
+    reasons, caveats = explain(intake, roster, row, w)
     return Match(
         therapist_id=roster.ids[row],
         therapist_name=roster.therapists[row].name,
