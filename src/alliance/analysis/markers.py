@@ -19,9 +19,12 @@ ruptures):
   ``confrontation_therapist``, ``confrontation_task``, ``confrontation_pace``,
   ``confrontation_progress``, ``confrontation_rejecting`` (rejects an intervention).
 
-Each rule's ``confidence`` is a prior set from its precision on the development split of the
-evaluation set (tests/data/markers/dev.jsonl); the test split is only measured, never tuned
-on (see eval/evaluate_markers.py and docs/analysis.md for the figures and the limits).
+Each rule's ``confidence`` is a hand-set prior for how specific the rule is (a named phrase
+such as "would it be okay if" is surer than "no shared content word"); it is *not* a
+calibrated probability — the evaluation set is too small to calibrate on. Rules were tuned
+on the development split of our evaluation set (tests/data/markers/dev.jsonl) and on
+unlabelled AnnoMI sessions (rates only); the test split is measured, never tuned on (see
+eval/evaluate_markers.py and docs/analysis.md for the figures and the limits).
 """
 
 from __future__ import annotations
@@ -507,7 +510,7 @@ RULES: tuple[Rule, ...] = (
     Rule("affirms_effort", "affirmation", THERAPIST, 0.85,
          "recognises effort, courage, strength or success", _regex(_AFFIRMATION.pattern)),
     Rule("minimal_answer", "withdrawal_minimal", CLIENT, 0.75,
-         "≤5 words of filler in answer to an open question or reflection", _minimal_answer),
+         "≤5 words of filler in answer to an open question", _minimal_answer),
     Rule("dont_know", "withdrawal_dont_know", CLIENT, 0.8,
          "'I don't know' / 'no idea' standing on its own in a short turn (≤12 words), or "
          "'I don't know what I want/feel'", _dont_know),
@@ -515,7 +518,8 @@ RULES: tuple[Rule, ...] = (
          "'anyway', 'by the way', 'can we talk about something else'",
          _regex(_SHIFT_PHRASE.pattern)),
     Rule("lexical_shift", "withdrawal_topic_shift", CLIENT, 0.55,
-         "no content word shared with the therapist's turn and no I/we", _lexical_shift),
+         "≥6 words sharing no content word with the therapist's statement (not a question "
+         "or backchannel), no personal pronoun", _lexical_shift),
     Rule("defers", "withdrawal_deferring", CLIENT, 0.85,
          "hands the decision to the therapist ('you're the expert', 'whatever you think')",
          _regex(_DEFERRING.pattern)),
