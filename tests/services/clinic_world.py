@@ -131,11 +131,19 @@ class World:
     eve_episode: int
 
 
-def _user(ctx: ServiceContext, clinic: int, email: str, role: str,
-          supervisor: int | None = None) -> Actor:
-    view = auth.create_staff_user(ctx, actor=system_actor(), clinic_id=clinic, email=email,
-                                  display_name=email.split("@")[0].title(), role=role,
-                                  password=PASSWORD, supervisor_id=supervisor)
+def _user(
+    ctx: ServiceContext, clinic: int, email: str, role: str, supervisor: int | None = None
+) -> Actor:
+    view = auth.create_staff_user(
+        ctx,
+        actor=system_actor(),
+        clinic_id=clinic,
+        email=email,
+        display_name=email.split("@")[0].title(),
+        role=role,
+        password=PASSWORD,
+        supervisor_id=supervisor,
+    )
     return auth.actor_for_user(ctx, view.id)
 
 
@@ -149,12 +157,28 @@ def world(ctx: ServiceContext) -> World:
     bob = _user(ctx, north, "bob@north.example", "therapist")
     carol = _user(ctx, south, "carol@south.example", "admin")
     dave = _user(ctx, south, "dave@south.example", "therapist")
-    sarah, sarah_ep = clients.create_client(ctx, actor=alice, display_name="Sarah",
-                                            contact_email="sarah@mail.example")
+    sarah, sarah_ep = clients.create_client(
+        ctx, actor=alice, display_name="Sarah", contact_email="sarah@mail.example"
+    )
     john, john_ep = clients.create_client(ctx, actor=bob, display_name="John")
     eve, eve_ep = clients.create_client(ctx, actor=dave, display_name="Eve")
-    return World(ctx, north, south, ada, sam, alice, bob, carol, dave, sarah.id, sarah_ep.id,
-                 john.id, john_ep.id, eve.id, eve_ep.id)
+    return World(
+        ctx,
+        north,
+        south,
+        ada,
+        sam,
+        alice,
+        bob,
+        carol,
+        dave,
+        sarah.id,
+        sarah_ep.id,
+        john.id,
+        john_ep.id,
+        eve.id,
+        eve_ep.id,
+    )
 
 
 def wai(level: int) -> dict[str, object]:
@@ -171,14 +195,27 @@ def gad7(level: int) -> dict[str, object]:
 
 
 def feedback(rating: int, fit: str = "yes", comment: str | None = None) -> dict[str, object]:
-    answers: dict[str, object] = {"sf_heard": rating, "sf_focus": rating, "sf_approach": rating,
-                                  "sf_fit": fit}
+    answers: dict[str, object] = {
+        "sf_heard": rating,
+        "sf_focus": rating,
+        "sf_approach": rating,
+        "sf_fit": fit,
+    }
     if comment is not None:
         answers["sf_comment"] = comment
     return answers
 
 
-def full_answers(alliance: int = 4, symptoms: int = 1, rating: int = 8,
-                 comment: str | None = None, fit: str = "yes") -> dict[str, dict[str, object]]:
-    return {"wai_sr": wai(alliance), "phq9": phq9(symptoms), "gad7": gad7(symptoms),
-            "session_feedback": feedback(rating, fit, comment)}
+def full_answers(
+    alliance: int = 4,
+    symptoms: int = 1,
+    rating: int = 8,
+    comment: str | None = None,
+    fit: str = "yes",
+) -> dict[str, dict[str, object]]:
+    return {
+        "wai_sr": wai(alliance),
+        "phq9": phq9(symptoms),
+        "gad7": gad7(symptoms),
+        "session_feedback": feedback(rating, fit, comment),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
+from clinic_world import PASSWORD, Clock, World
 from sqlalchemy import select
 
 from alliance.services import admin, auth
@@ -11,7 +12,6 @@ from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.errors import AuthenticationFailed, Conflict, InvalidInput, TotpRequired
 from alliance.store.db import transaction
 from alliance.store.models import AccessToken, AuditEvent, StaffSession, StaffUser
-from clinic_world import PASSWORD, Clock, World
 
 
 def _events(world: World, action: str) -> list[AuditEvent]:
@@ -34,12 +34,16 @@ def test_it_logs_in_with_the_right_password_and_audits_it(world: World) -> None:
     assert [e.actor_id for e in _events(world, "login")] == [world.alice.user_id]
 
 
-@pytest.mark.parametrize(("email", "password"), [
-    ("alice@north.example", "wrong password!"),
-    ("nobody@north.example", PASSWORD),
-])
-def test_a_wrong_login_gets_one_message_and_is_audited(world: World, email: str,
-                                                      password: str) -> None:
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("alice@north.example", "wrong password!"),
+        ("nobody@north.example", PASSWORD),
+    ],
+)
+def test_a_wrong_login_gets_one_message_and_is_audited(
+    world: World, email: str, password: str
+) -> None:
     with pytest.raises(AuthenticationFailed) as failed:
         auth.authenticate(world.ctx, email=email, password=password)
     assert failed.value.message == "wrong e-mail, password or code"
@@ -54,42 +58,60 @@ def test_a_deactivated_user_cannot_log_in(world: World) -> None:
 
 def test_it_refuses_short_passwords_and_duplicate_emails(world: World) -> None:
     with pytest.raises(InvalidInput, match="password"):
-        auth.create_staff_user(world.ctx, actor=world.ada, clinic_id=world.north,
-                               email="new@north.example", display_name="New",
-                               role="therapist", password="short")
+        auth.create_staff_user(
+            world.ctx,
+            actor=world.ada,
+            clinic_id=world.north,
+            email="new@north.example",
+            display_name="New",
+            role="therapist",
+            password="short",
+        )
     with pytest.raises(Conflict):
-        auth.create_staff_user(world.ctx, actor=world.ada, clinic_id=world.north,
-                               email="ALICE@north.example", display_name="Alice 2",
-                               role="therapist", password=PASSWORD)
+        auth.create_staff_user(
+            world.ctx,
+            actor=world.ada,
+            clinic_id=world.north,
+            email="ALICE@north.example",
+            display_name="Alice 2",
+            role="therapist",
+            password=PASSWORD,
+        )
 
 
-def test_totp_once_enabled_is_required_and_a_code_cannot_be_replayed(world: World,
-                                                                     clock: Clock) -> None:
+def test_totp_once_enabled_is_required_and_a_code_cannot_be_replayed(
+    world: World, clock: Clock
+) -> None:
     secret, uri = auth.start_totp_enrolment(world.ctx, actor=world.alice)
     assert uri.startswith("otpauth://totp/")
     totp = pyotp.TOTP(secret)
     with pytest.raises(InvalidInput):
-        auth.confirm_totp(world.ctx, actor=world.alice, code="000000" if totp.at(clock.now)
-                          != "000000" else "111111")
+        auth.confirm_totp(
+            world.ctx,
+            actor=world.alice,
+            code="000000" if totp.at(clock.now) != "000000" else "111111",
+        )
     auth.confirm_totp(world.ctx, actor=world.alice, code=totp.at(clock.now))
     with transaction(world.ctx.session_factory) as session:
         user = session.get(StaffUser, world.alice.user_id)
-        assert user is not None and user.totp_secret_enc is not None
+        assert user is not None
+        assert user.totp_secret_enc is not None
         assert secret not in user.totp_secret_enc
     with pytest.raises(TotpRequired):
         auth.authenticate(world.ctx, email="alice@north.example", password=PASSWORD)
     clock.advance(seconds=30)
     code = totp.at(clock.now)
-    assert auth.authenticate(world.ctx, email="alice@north.example", password=PASSWORD,
-                             totp=code).user.totp_enabled
+    assert auth.authenticate(
+        world.ctx, email="alice@north.example", password=PASSWORD, totp=code
+    ).user.totp_enabled
     with pytest.raises(AuthenticationFailed):  # the same code again: replay
-        auth.authenticate(world.ctx, email="alice@north.example", password=PASSWORD,
-                          totp=code)
+        auth.authenticate(world.ctx, email="alice@north.example", password=PASSWORD, totp=code)
 
 
 def test_a_clinic_can_enforce_a_second_factor(world: World) -> None:
-    admin.update_clinic_settings(world.ctx, actor=world.ada,
-                                 settings=ClinicSettings(mfa_enforced=True))
+    admin.update_clinic_settings(
+        world.ctx, actor=world.ada, settings=ClinicSettings(mfa_enforced=True)
+    )
     result = auth.authenticate(world.ctx, email="bob@north.example", password=PASSWORD)
     assert result.mfa_setup_required
 
@@ -109,8 +131,7 @@ def test_a_web_session_expires_when_idle(world: World, clock: Clock) -> None:
         auth.touch_web_session(world.ctx, started.token)
 
 
-def test_a_web_session_ends_at_its_maximum_age_even_when_active(world: World,
-                                                                clock: Clock) -> None:
+def test_a_web_session_ends_at_its_maximum_age_even_when_active(world: World, clock: Clock) -> None:
     started = auth.start_web_session(world.ctx, user_id=world.alice.user_id or 0)
     assert started.token is not None
     for _ in range(12 * 4 - 1):  # active every 15 minutes for just under 12 hours
@@ -134,15 +155,17 @@ def test_access_tokens_are_hashed_verified_and_revocable(world: World) -> None:
     view, token = auth.create_access_token(world.ctx, actor=world.alice, name="EHR sync")
     with transaction(world.ctx.session_factory) as session:
         stored = session.get(AccessToken, view.id)
-        assert stored is not None and token not in stored.token_hash
+        assert stored is not None
+        assert token not in stored.token_hash
     assert auth.verify_access_token(world.ctx, token) == world.alice
     with pytest.raises(AuthenticationFailed):
         auth.verify_access_token(world.ctx, token + "x")
     auth.revoke_access_token(world.ctx, actor=world.alice, token_id=view.id)
     with pytest.raises(AuthenticationFailed):
         auth.verify_access_token(world.ctx, token)
-    assert [t.revoked_at is not None for t in
-            auth.list_access_tokens(world.ctx, actor=world.alice)] == [True]
+    assert [
+        t.revoked_at is not None for t in auth.list_access_tokens(world.ctx, actor=world.alice)
+    ] == [True]
 
 
 def test_nobody_else_can_revoke_a_token(world: World) -> None:

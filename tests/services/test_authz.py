@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from clinic_world import World
 from sqlalchemy import select
 
 from alliance.services import alerts, checkins, clients, exports, goals, sessions, timelines
@@ -14,7 +15,6 @@ from alliance.services.authz import Actor
 from alliance.services.errors import Forbidden, NotFound
 from alliance.store.db import transaction
 from alliance.store.models import AuditEvent
-from clinic_world import World
 
 
 def _denials(world: World) -> list[AuditEvent]:
@@ -30,7 +30,10 @@ def test_a_therapist_cannot_read_another_therapists_client_and_it_is_audited(
     assert "not found" in denied.value.message
     [event] = _denials(world)
     assert (event.actor_id, event.entity_type, event.entity_id) == (
-        world.alice.user_id, "client", str(world.john))
+        world.alice.user_id,
+        "client",
+        str(world.john),
+    )
     assert event.detail["why"] == "not on caseload"
 
 
@@ -61,11 +64,11 @@ def test_an_admin_sees_the_whole_clinic_and_nothing_else(world: World) -> None:
 OTHER_CLINIC_ACTIONS: dict[str, Callable[[World, Actor], Any]] = {
     "timeline": lambda w, a: timelines.client_timeline(w.ctx, actor=a, client_id=w.eve),
     "client": lambda w, a: clients.get_client(w.ctx, actor=a, client_id=w.eve),
-    "end episode": lambda w, a: clients.end_episode(w.ctx, actor=a, episode_id=w.eve_episode,
-                                                    reason="completed"),
+    "end episode": lambda w, a: clients.end_episode(
+        w.ctx, actor=a, episode_id=w.eve_episode, reason="completed"
+    ),
     "link": lambda w, a: checkins.create_checkin_link(w.ctx, actor=a, episode_id=w.eve_episode),
-    "goals": lambda w, a: goals.agree_goals(w.ctx, actor=a, episode_id=w.eve_episode,
-                                            goals=["x"]),
+    "goals": lambda w, a: goals.agree_goals(w.ctx, actor=a, episode_id=w.eve_episode, goals=["x"]),
     "sessions": lambda w, a: sessions.list_sessions(w.ctx, actor=a, episode_id=w.eve_episode),
     "alerts": lambda w, a: alerts.list_client_alerts(w.ctx, actor=a, client_id=w.eve),
     "export": lambda w, a: exports.export_client(w.ctx, actor=a, client_id=w.eve),
@@ -81,8 +84,9 @@ def test_nothing_crosses_clinics(world: World, action: str, who: str) -> None:
         OTHER_CLINIC_ACTIONS[action](world, actor)
     assert len(_denials(world)) == 1
     # Eve's record is untouched.
-    assert clients.get_client(world.ctx, actor=world.carol, client_id=world.eve)[1][0].ended_at \
-        is None
+    assert (
+        clients.get_client(world.ctx, actor=world.carol, client_id=world.eve)[1][0].ended_at is None
+    )
 
 
 def test_therapists_cannot_administer(world: World) -> None:

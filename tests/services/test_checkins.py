@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from clinic_world import Clock, World, full_answers
 from sqlalchemy import func, select, text
 
 from alliance.services import checkins, monitor, sessions
@@ -14,8 +15,6 @@ from alliance.services.timelines import client_timeline
 from alliance.store.db import transaction
 from alliance.store.models import AuditEvent, CheckIn, GoalRating, Response, Score
 
-from clinic_world import Clock, World, full_answers
-
 
 def _count(world: World, model: type) -> int:
     with transaction(world.ctx.session_factory) as session:
@@ -23,8 +22,9 @@ def _count(world: World, model: type) -> int:
 
 
 def _link(world: World, episode: int | None = None) -> checkins.CheckInLink:
-    return checkins.create_checkin_link(world.ctx, actor=world.alice,
-                                        episode_id=episode or world.sarah_episode)
+    return checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=episode or world.sarah_episode
+    )
 
 
 def test_a_link_carries_a_long_random_token_and_only_its_hash_is_stored(world: World) -> None:
@@ -41,8 +41,12 @@ def test_a_link_carries_a_long_random_token_and_only_its_hash_is_stored(world: W
 def test_opening_a_link_shows_the_episode_instruments_and_marks_it_opened(world: World) -> None:
     link = _link(world)
     form = checkins.open_checkin(world.ctx, link.token)
-    assert [s.instrument_id for s in form.sections] == ["wai_sr", "phq9", "gad7",
-                                                       "session_feedback"]
+    assert [s.instrument_id for s in form.sections] == [
+        "wai_sr",
+        "phq9",
+        "gad7",
+        "session_feedback",
+    ]
     assert form.client_display_name == "Sarah"
     [view] = checkins.list_checkins(world.ctx, actor=world.alice, episode_id=world.sarah_episode)
     assert view.opened_at is not None
@@ -59,16 +63,21 @@ def test_a_check_in_is_scored_stored_and_audited(world: World) -> None:
     assert _count(world, Response) == 4
     assert _count(world, Score) == 4
     with transaction(world.ctx.session_factory) as session:
-        events = session.scalars(select(AuditEvent).where(
-            AuditEvent.entity_type == "checkin", AuditEvent.entity_id == str(link.checkin.id),
-            AuditEvent.action == "write")).all()
+        events = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.entity_type == "checkin",
+                AuditEvent.entity_id == str(link.checkin.id),
+                AuditEvent.action == "write",
+            )
+        ).all()
     # Created by the therapist, submitted through the link: both on record.
     assert sorted((e.actor_type, e.detail["op"]) for e in events) == [
-        ("client_link", "submit"), ("staff", "create")]
+        ("client_link", "submit"),
+        ("staff", "create"),
+    ]
 
 
-def test_record_check_in_is_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPatch
-                                           ) -> None:
+def test_record_check_in_is_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     link = _link(world)
 
     def explode(*args: object, **kwargs: object) -> None:
@@ -81,7 +90,8 @@ def test_record_check_in_is_all_or_nothing(world: World, monkeypatch: pytest.Mon
     assert _count(world, Score) == 0
     with transaction(world.ctx.session_factory) as session:
         row = session.get(CheckIn, link.checkin.id)
-        assert row is not None and row.completed_at is None
+        assert row is not None
+        assert row.completed_at is None
     monkeypatch.undo()
     # The link was not used up by the failed attempt.
     assert checkins.record_check_in(world.ctx, link.token, full_answers()).scores
@@ -141,8 +151,9 @@ def test_an_unknown_or_tampered_token_is_refused(world: World) -> None:
 
 def test_a_link_is_scoped_to_its_own_client(world: World) -> None:
     sarah_link = _link(world)
-    john_link = checkins.create_checkin_link(world.ctx, actor=world.bob,
-                                             episode_id=world.john_episode)
+    john_link = checkins.create_checkin_link(
+        world.ctx, actor=world.bob, episode_id=world.john_episode
+    )
     checkins.record_check_in(world.ctx, john_link.token, full_answers(alliance=2))
     checkins.record_check_in(world.ctx, sarah_link.token, full_answers(alliance=5))
     sarah = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
@@ -169,31 +180,41 @@ def test_it_rejects_out_of_range_answers_naming_the_item(world: World) -> None:
 def test_goal_ratings_are_stored_with_the_check_in(world: World) -> None:
     from alliance.services.goals import agree_goals
 
-    goals = agree_goals(world.ctx, actor=world.alice, episode_id=world.sarah_episode,
-                        goals=["Speak up in team meetings", "Sleep through the night"])
+    goals = agree_goals(
+        world.ctx,
+        actor=world.alice,
+        episode_id=world.sarah_episode,
+        goals=["Speak up in team meetings", "Sleep through the night"],
+    )
     link = _link(world)
     form = checkins.open_checkin(world.ctx, link.token)
-    assert [g.text for g in form.goals] == ["Speak up in team meetings",
-                                           "Sleep through the night"]
+    assert [g.text for g in form.goals] == ["Speak up in team meetings", "Sleep through the night"]
     with pytest.raises(InvalidInput, match="goal"):
-        checkins.record_check_in(world.ctx, link.token, full_answers(),
-                                 goal_ratings={goals[0].id: 11})
-    checkins.record_check_in(world.ctx, link.token, full_answers(),
-                             goal_ratings={goals[0].id: 6, goals[1].id: "3"})
+        checkins.record_check_in(
+            world.ctx, link.token, full_answers(), goal_ratings={goals[0].id: 11}
+        )
+    checkins.record_check_in(
+        world.ctx, link.token, full_answers(), goal_ratings={goals[0].id: 6, goals[1].id: "3"}
+    )
     assert _count(world, GoalRating) == 2
     timeline = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
     assert [[p.value for p in g.ratings] for g in timeline.goals] == [[6.0], [3.0]]
 
 
-def test_a_rupture_raises_one_open_alert_and_is_not_duplicated(world: World, clock: Clock
-                                                               ) -> None:
+def test_a_rupture_raises_one_open_alert_and_is_not_duplicated(world: World, clock: Clock) -> None:
     levels = [4, 4, 5, 1]
     for level in levels:
         clock.advance(days=7)
-        sessions.schedule_session(world.ctx, actor=world.bob, episode_id=world.john_episode,
-                                  scheduled_at=clock.now, status="attended")
-        link = checkins.create_checkin_link(world.ctx, actor=world.bob,
-                                            episode_id=world.john_episode)
+        sessions.schedule_session(
+            world.ctx,
+            actor=world.bob,
+            episode_id=world.john_episode,
+            scheduled_at=clock.now,
+            status="attended",
+        )
+        link = checkins.create_checkin_link(
+            world.ctx, actor=world.bob, episode_id=world.john_episode
+        )
         result = checkins.record_check_in(world.ctx, link.token, full_answers(alliance=level))
     assert "rupture" in {a.kind for a in result.alerts}
     timeline = client_timeline(world.ctx, actor=world.bob, client_id=world.john)
@@ -203,8 +224,9 @@ def test_a_rupture_raises_one_open_alert_and_is_not_duplicated(world: World, clo
     assert ruptures[0].status == "open"
     assert ruptures[0].evidence["items"][0]["session_number"] == 3
     # Re-evaluating (recording attendance) must not add a second rupture alert.
-    sessions.record_session(world.ctx, actor=world.bob, session_id=timeline.sessions[-1].id,
-                            status="attended")
+    sessions.record_session(
+        world.ctx, actor=world.bob, session_id=timeline.sessions[-1].id, status="attended"
+    )
     again = client_timeline(world.ctx, actor=world.bob, client_id=world.john)
     assert len([a for a in again.alerts if a.kind == "rupture"]) == 1
 
@@ -214,8 +236,9 @@ def test_free_text_answers_are_not_plaintext_in_the_database(world: World) -> No
     link = _link(world)
     checkins.record_check_in(world.ctx, link.token, full_answers(comment=secret))
     with transaction(world.ctx.session_factory) as session:
-        dumped = " ".join(str(v) for v in session.execute(
-            text("SELECT answers FROM responses")).scalars())
+        dumped = " ".join(
+            str(v) for v in session.execute(text("SELECT answers FROM responses")).scalars()
+        )
     assert secret not in dumped
     assert "enc1:" in dumped
     timeline = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)

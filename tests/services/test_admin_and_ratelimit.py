@@ -1,0 +1,115 @@
+"""Clinic administration (settings, users, teams, profiles, episodes) and the shared rate
+limit."""
+
+from __future__ import annotations
+
+import pytest
+from clinic_world import Clock, World
+
+from alliance.services import admin, clients, ratelimit, timelines
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.errors import Conflict, Forbidden, InvalidInput
+
+
+def test_clinic_settings_are_validated_against_the_instrument_registry(world: World) -> None:
+    with pytest.raises(InvalidInput, match="instruments"):
+        admin.update_clinic_settings(
+            world.ctx, actor=world.ada, settings={"instruments": {"outcome": ["no_such_scale"]}}
+        )
+    with pytest.raises(InvalidInput, match="mfa_enforced"):
+        admin.update_clinic_settings(
+            world.ctx, actor=world.ada, settings={"mfa_enforced": "perhaps"}
+        )
+    updated = admin.update_clinic_settings(
+        world.ctx,
+        actor=world.ada,
+        settings={
+            "show_client_progress": True,
+            "instruments": {"outcome": ["who5"]},
+            "alert_settings": {"low_alliance_consecutive": 3},
+        },
+    )
+    assert updated.settings.show_client_progress
+    assert updated.settings.alert_settings.low_alliance_consecutive == 3
+    _, episode = clients.create_client(world.ctx, actor=world.alice, display_name="New")
+    assert episode.instruments == ("wai_sr", "who5", "session_feedback")
+    with pytest.raises(Forbidden):
+        admin.update_clinic_settings(world.ctx, actor=world.alice, settings=ClinicSettings())
+
+
+def test_moving_a_therapist_into_a_team_changes_what_the_supervisor_sees(world: World) -> None:
+    assert [r.display_name for r in timelines.caseload(world.ctx, actor=world.sam)] == ["Sarah"]
+    admin.assign_team(
+        world.ctx,
+        actor=world.ada,
+        therapist_id=world.bob.user_id or 0,
+        supervisor_id=world.sam.user_id,
+    )
+    names = {r.display_name for r in timelines.caseload(world.ctx, actor=world.sam)}
+    assert names == {"Sarah", "John"}
+    with pytest.raises(InvalidInput, match="supervisor"):
+        admin.assign_team(
+            world.ctx,
+            actor=world.ada,
+            therapist_id=world.bob.user_id or 0,
+            supervisor_id=world.alice.user_id,
+        )
+
+
+def test_a_therapist_profile_keeps_extra_attributes(world: World) -> None:
+    profile = admin.update_therapist_profile(
+        world.ctx,
+        actor=world.alice,
+        user_id=world.alice.user_id or 0,
+        modalities=["CBT"],
+        styles=["directive"],
+        languages=["en", "es"],
+        extra={"capacity": 5},
+    )
+    assert profile.extra == {"capacity": 5}
+    with pytest.raises(Forbidden):
+        admin.update_therapist_profile(
+            world.ctx,
+            actor=world.bob,
+            user_id=world.alice.user_id or 0,
+            modalities=[],
+            styles=[],
+            languages=[],
+        )
+    read = admin.get_therapist_profile(world.ctx, actor=world.bob, user_id=world.alice.user_id or 0)
+    assert read is not None
+    assert read.languages == ("en", "es")
+
+
+def test_an_episode_ends_once_with_a_known_reason(world: World) -> None:
+    with pytest.raises(InvalidInput, match="reason"):
+        clients.end_episode(
+            world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="bored"
+        )
+    ended = clients.end_episode(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="fit"
+    )
+    assert ended.end_reason == "fit"
+    with pytest.raises(Conflict):
+        clients.end_episode(
+            world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="completed"
+        )
+    assert timelines.caseload(world.ctx, actor=world.alice) == []
+    episode = clients.start_episode(
+        world.ctx, actor=world.ada, client_id=world.sarah, therapist_id=world.bob.user_id or 0
+    )
+    assert episode.therapist_id == world.bob.user_id
+    assert [r.display_name for r in timelines.caseload(world.ctx, actor=world.bob)] == [
+        "John",
+        "Sarah",
+    ]
+
+
+def test_the_rate_limit_counts_per_key_and_window(world: World, clock: Clock) -> None:
+    results = [ratelimit.check(world.ctx, "login:1.2.3.4", 3, 900) for _ in range(5)]
+    assert results == [True, True, True, False, False]
+    assert ratelimit.check(world.ctx, "login:5.6.7.8", 3, 900)
+    clock.advance(seconds=901)
+    assert ratelimit.check(world.ctx, "login:1.2.3.4", 3, 900)
+    clock.advance(days=2)
+    assert ratelimit.purge(world.ctx) == 2
