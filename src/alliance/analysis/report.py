@@ -67,7 +67,8 @@ def render_text(result: AnalysisResult) -> str:
     if s.talk.monologues:
         lines.append(f"  long therapist monologues: {_ids(s.talk.monologues)}")
     if s.talk.interruptions is not None:
-        lines.append(f"  interruptions: {len(s.talk.interruptions)} {_ids(s.talk.interruptions)}")
+        ids = f" ({_ids(s.talk.interruptions)})" if s.talk.interruptions else ""
+        lines.append(f"  interruptions: {len(s.talk.interruptions)}{ids}")
     for lat in s.talk.latencies or []:
         lines.append(
             f"  {lat.role} response latency: median {lat.median:.1f}s, longest "
