@@ -150,3 +150,21 @@ def test_score_refuses_missing_files_unknown_instruments_and_output_types(
         code, _, err = _run(*args)
         assert code == 2
         assert message in err
+
+
+def test_score_reads_excel_style_utf8_with_bom_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\ufeff" + HEADER + "\r\n" + "1,1,3,3,3,3,3,3,3,3,3\r\n").encode("utf-8"))
+    code, out, _ = _run("score", "phq9", str(path))
+    assert code == 0
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["client_id"] == "1"
+    assert row["total"] == "27"
+
+
+def test_score_refuses_text_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"client_id,phq9_1\n1,\xe9\n")
+    code, _, err = _run("score", "phq9", str(path))
+    assert code == 2
+    assert "latin1.csv: not UTF-8 text" in err
