@@ -1,0 +1,130 @@
+"""The JSON API: bearer tokens, the same rules as the pages, JSON errors naming the field."""
+
+from __future__ import annotations
+
+from webworld import World, full_answers
+
+
+def _auth(world: World, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.token(who)}"}
+
+
+def test_the_openapi_document_describes_only_the_api(world: World) -> None:
+    schema = world.client().get("/openapi.json").json()
+    paths = set(schema["paths"])
+    assert "/api/v1/caseload" in paths
+    assert "/api/v1/clients/{client_id}/timeline" in paths
+    assert all(p.startswith("/api/v1/") for p in paths)
+    assert "AlertOut" in schema["components"]["schemas"]
+    # Internal columns never appear in the contract.
+    assert "password_hash" not in str(schema)
+    assert "token_hash" not in str(schema)
+
+
+def test_without_a_token_the_api_answers_401_with_a_hint(world: World) -> None:
+    response = world.client().get("/api/v1/caseload")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "Bearer" in response.json()["detail"]
+
+
+def test_a_garbage_token_is_401_not_500(world: World) -> None:
+    response = world.client().get("/api/v1/caseload", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    response = world.client().get("/api/v1/caseload", headers={"Authorization": "Basic abc"})
+    assert response.status_code == 401
+
+
+def test_the_caseload_api_lists_only_the_callers_clients(world: World) -> None:
+    rows = world.client().get("/api/v1/caseload", headers=_auth(world, "tom")).json()
+    assert [r["display_name"] for r in rows] == ["Tina"]
+    assert rows[0]["top_alert"]["kind"] == "rupture"
+    assert rows[0]["top_alert"]["reason"].startswith("Tina's alliance fell")
+
+
+def test_the_timeline_api_returns_the_series_and_alerts(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    client.post(f"/c/{token}", data=full_answers(client.get(f"/c/{token}").text))
+    body = client.get(
+        f"/api/v1/clients/{world.cases['tom'].client_id}/timeline", headers=_auth(world, "tom")
+    ).json()
+    series = {s["instrument_id"]: s for s in body["series"]}
+    assert len(series["wai_sr"]["points"]) == 1
+    assert body["alerts"][0]["next_step"]
+    assert "contact_email" not in body["client"]
+
+
+def test_another_clinics_client_is_a_json_404(world: World) -> None:
+    response = world.client().get(
+        f"/api/v1/clients/{world.cases['bea'].client_id}/timeline", headers=_auth(world, "ada")
+    )
+    assert response.status_code == 404
+    assert "not found" in response.json()["detail"]
+
+
+def test_a_check_in_link_made_through_the_api_works_once(world: World) -> None:
+    client = world.client()
+    created = client.post(
+        f"/api/v1/clients/{world.cases['tom'].client_id}/checkin-links",
+        json={"session_id": world.cases["tom"].session_ids[0]},
+        headers=_auth(world, "tom"),
+    )
+    assert created.status_code == 201
+    url = created.json()["url"]
+    path = url[url.index("/c/") :]
+    page = client.get(path)
+    assert page.status_code == 200
+    assert client.post(path, data=full_answers(page.text)).status_code == 200
+    assert client.post(path, data=full_answers(page.text)).status_code == 410
+
+
+def test_an_invalid_body_is_a_422_naming_the_field(world: World) -> None:
+    response = world.client().post(
+        f"/api/v1/clients/{world.cases['tom'].client_id}/sessions",
+        json={"scheduled_at": "not a date", "status": "attended"},
+        headers=_auth(world, "tom"),
+    )
+    assert response.status_code == 422
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert fields == ["scheduled_at"]
+
+
+def test_an_unknown_field_is_refused(world: World) -> None:
+    response = world.client().put(
+        f"/api/v1/clients/{world.cases['tom'].client_id}/goals",
+        json={"goals": ["Sleep"], "owner": "me"},
+        headers=_auth(world, "tom"),
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "owner"
+
+
+def test_alerts_are_acknowledged_and_resolved_through_the_api(world: World) -> None:
+    client = world.client()
+    headers = _auth(world, "sue")  # Tom's supervisor
+    alert_id = world.cases["tom"].alert_id
+    ack = client.post(
+        f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "seen in sup."}, headers=headers
+    )
+    assert ack.json()["status"] == "acknowledged"
+    assert ack.json()["acknowledge_note"] == "seen in sup."
+    done = client.post(f"/api/v1/alerts/{alert_id}/resolve", json={}, headers=headers)
+    assert done.json()["status"] == "resolved"
+    again = client.post(f"/api/v1/alerts/{alert_id}/resolve", json={}, headers=headers)
+    assert again.status_code == 409
+
+
+def test_clinic_settings_round_trip_through_the_api(world: World) -> None:
+    client = world.client()
+    headers = _auth(world, "ada")
+    clinic = client.get("/api/v1/clinic", headers=headers).json()
+    settings = clinic["settings"]
+    settings["alert_settings"]["missed_sessions_in_a_row"] = 3
+    saved = client.put("/api/v1/clinic/settings", json=settings, headers=headers)
+    assert saved.status_code == 200
+    assert saved.json()["settings"]["alert_settings"]["missed_sessions_in_a_row"] == 3
+    settings["instruments"]["outcome"] = ["no-such-instrument"]
+    refused = client.put("/api/v1/clinic/settings", json=settings, headers=headers)
+    assert refused.status_code == 422
+    assert "no-such-instrument" in refused.json()["detail"]

@@ -1,0 +1,33 @@
+"""CSRF tokens and the signed pending-login note."""
+
+from __future__ import annotations
+
+from alliance.web.security import (
+    csrf_token,
+    csrf_valid,
+    read_pending_login,
+    session_binding,
+    sign_pending_login,
+)
+
+KEY = "k" * 40
+
+
+def test_a_csrf_token_is_bound_to_the_seed_and_the_session() -> None:
+    token = csrf_token(KEY, "seed-1", session_binding("cookie-a"))
+    assert csrf_valid(KEY, "seed-1", session_binding("cookie-a"), token)
+    assert not csrf_valid(KEY, "seed-2", session_binding("cookie-a"), token)
+    assert not csrf_valid(KEY, "seed-1", session_binding("cookie-b"), token)
+    assert not csrf_valid("other" * 10, "seed-1", session_binding("cookie-a"), token)
+    assert not csrf_valid(KEY, None, "", token)
+    assert not csrf_valid(KEY, "seed-1", session_binding("cookie-a"), None)
+
+
+def test_a_pending_login_note_is_signed_and_expires() -> None:
+    note = sign_pending_login(KEY, 42, "totp", expires_at=1_000)
+    assert read_pending_login(KEY, note, now=999) == (42, "totp")
+    assert read_pending_login(KEY, note, now=1_001) is None
+    assert read_pending_login("z" * 40, note, now=999) is None
+    forged = note.replace("42.", "43.", 1)
+    assert read_pending_login(KEY, forged, now=999) is None
+    assert read_pending_login(KEY, "garbage", now=0) is None

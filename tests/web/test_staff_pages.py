@@ -1,0 +1,262 @@
+"""The therapist, supervisor and admin pages: what they show and what their forms do."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from webworld import World, csrf_from
+
+from alliance.services import alerts as alert_service
+
+
+def test_the_caseload_lists_clients_with_open_alerts_first_with_the_reason(world: World) -> None:
+    client = world.login("ada")  # the admin sees both clinic-A clients
+    tom_case = world.cases["tom"]
+    # Resolve Tina's alert: Theo (open alert) must now come first.
+    alert_service.resolve_alert(
+        world.ctx, actor=world.people["tom"].actor, alert_id=tom_case.alert_id, note="done"
+    )
+    page = html.unescape(client.get("/caseload").text)
+    rows = re.findall(r'<a href="/clients/(\d+)">([^<]+)</a>', page)
+    assert [name for _, name in rows] == ["Theo", "Tina"]
+    assert "Theo's alliance fell from 4.5 to 2.5" in page
+    assert "Bill" not in page  # clinic B
+
+
+def test_the_client_page_shows_the_alert_with_evidence_and_next_step(world: World) -> None:
+    client = world.login("tom")
+    page = html.unescape(client.get(f"/clients/{world.cases['tom'].client_id}").text)
+    assert "Tina's alliance fell from 4.5 to 2.5 between sessions." in page
+    assert "Acknowledge the strain and invite the client" in page
+    assert "scores" in page  # the evidence
+    assert 'aria-labelledby="series-wai_sr-cap"' in page  # the alliance chart's figure
+
+
+def test_acknowledging_an_alert_records_the_note(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/alerts/{case.alert_id}/acknowledge",
+        data={"note": "Will name the rupture next session", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 200  # after the redirect back to the client page
+    assert "Alert acknowledged" in response.text
+    assert "“Will name the rupture next session”" in response.text
+    view = alert_service.get_alert(
+        world.ctx, actor=world.people["tom"].actor, alert_id=case.alert_id
+    )
+    assert view.status == "acknowledged"
+    assert view.acknowledged_by == world.people["tom"].user_id
+
+
+def test_resolving_twice_is_a_conflict_not_a_crash(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    token = csrf_from(client.get(f"/clients/{case.client_id}").text)
+    first = client.post(f"/alerts/{case.alert_id}/resolve", data={"csrf_token": token})
+    assert first.status_code == 200
+    second = client.post(
+        f"/alerts/{case.alert_id}/resolve", data={"csrf_token": csrf_from(first.text)}
+    )
+    assert second.status_code == 409
+    assert "already resolved" in second.text
+
+
+def test_creating_a_check_in_link_shows_it_once_to_copy(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/clients/{case.client_id}/checkin-links", data={"csrf_token": csrf_from(page.text)}
+    )
+    assert response.status_code == 200
+    url = re.search(r'id="new-link" class="copy-link" readonly value="([^"]+)"', response.text)
+    assert url
+    token = url.group(1).rsplit("/c/", 1)[1]
+    assert world.client().get(f"/c/{token}").status_code == 200
+    # Reloading the client page does not show the link again.
+    assert token not in client.get(f"/clients/{case.client_id}").text
+
+
+def test_recording_sessions_attended_and_missed(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    marked = client.post(
+        f"/clients/{case.client_id}/sessions/{case.session_ids[1]}",
+        data={"status": "missed", "csrf_token": csrf_from(page.text)},
+    )
+    assert "Session recorded" in marked.text
+    added = client.post(
+        f"/clients/{case.client_id}/sessions",
+        data={
+            "scheduled_at": "2026-11-20T10:00",
+            "status": "attended",
+            "csrf_token": csrf_from(marked.text),
+        },
+    )
+    assert added.status_code == 200
+    assert "2 attended, 1 missed of 3 sessions" in added.text
+
+
+def test_a_bad_session_date_is_a_readable_422(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/clients/{case.client_id}/sessions",
+        data={
+            "scheduled_at": "next tuesday",
+            "status": "attended",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 422
+    assert "scheduled_at" in response.text
+    assert "next tuesday" in response.text
+
+
+def test_agreeing_goals_replaces_them(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/clients/{case.client_id}/goals",
+        data={
+            "goal": ["Go back to work", "Call my sister weekly", ""],
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert "Goals saved" in response.text
+    assert 'value="Go back to work"' in response.text
+    assert 'value="Sleep through the night"' not in response.text
+
+
+def test_no_goals_is_refused_with_the_field_named(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/clients/{case.client_id}/goals",
+        data={"goal": ["", ""], "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 422
+    assert "goals" in response.text
+
+
+def test_the_team_page_shows_each_therapist_in_the_supervisors_team(world: World) -> None:
+    page = world.login("sue").get("/team").text
+    names = re.findall(r'<th scope="row">([^<]+)</th>', page)
+    assert "Tom" in names
+    assert "Tess" not in names
+
+
+def test_an_admin_adds_a_user_who_can_then_log_in(world: World) -> None:
+    client = world.login("ada")
+    page = client.get("/admin/users")
+    response = client.post(
+        "/admin/users",
+        data={
+            "email": "nina@clinic1.example",
+            "display_name": "Nina",
+            "role": "therapist",
+            "password": "a long enough password",
+            "supervisor_id": "",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 200
+    assert "nina@clinic1.example" in response.text
+    from webworld import login
+
+    login(world.client(), "nina@clinic1.example", "a long enough password")
+
+
+def test_a_short_password_is_refused_naming_the_field(world: World) -> None:
+    client = world.login("ada")
+    page = client.get("/admin/users")
+    response = client.post(
+        "/admin/users",
+        data={
+            "email": "short@clinic1.example",
+            "display_name": "S",
+            "role": "therapist",
+            "password": "short",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 422
+    assert "password" in response.text
+
+
+def test_clinic_settings_are_saved_from_the_form(world: World) -> None:
+    client = world.login("ada")
+    page = client.get("/admin/settings")
+    assert 'name="alert.rupture_rci_z"' in page.text
+    response = client.post(
+        "/admin/settings",
+        data={
+            "instruments.alliance": "wai_sr",
+            "instruments.outcome": ["phq9", "gad7"],
+            "alert.enabled.rupture": "on",
+            "alert.rupture_rci_z": "2.5",
+            "alert.low_alliance_thresholds.wai_sr": "3.2",
+            "mfa_enforced": "on",
+            "checkin_overdue_days": "14",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 200
+    assert "Clinic settings saved" in response.text
+    from alliance.services import admin as admin_service
+
+    saved = admin_service.get_clinic(world.ctx, actor=world.people["ada"].actor).settings
+    assert saved.alert_settings.rupture_rci_z == 2.5
+    assert saved.alert_settings.enabled == frozenset({"rupture"})
+    assert saved.alert_settings.low_alliance_thresholds == {"wai_sr": 3.2}
+    assert saved.instruments.outcome == ("phq9", "gad7")
+    assert saved.mfa_enforced is True
+    assert saved.checkin_overdue_days == 14
+
+
+def test_a_non_number_threshold_is_refused_naming_it(world: World) -> None:
+    client = world.login("ada")
+    page = client.get("/admin/settings")
+    response = client.post(
+        "/admin/settings",
+        data={
+            "instruments.alliance": "wai_sr",
+            "alert.rupture_rci_z": "lots",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 422
+    assert "rupture_rci_z" in response.text
+
+
+def test_an_access_token_is_shown_once_and_works_on_the_api(world: World) -> None:
+    client = world.login("tom")
+    page = client.get("/account")
+    created = client.post(
+        "/account/tokens", data={"name": "EHR sync", "csrf_token": csrf_from(page.text)}
+    )
+    token = re.search(r'id="new-token" class="copy-link" readonly value="([^"]+)"', created.text)
+    assert token
+    me = world.client().get("/api/v1/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert me.json()["user_id"] == world.people["tom"].user_id
+    assert token.group(1) not in client.get("/account").text
+
+
+def test_a_non_numeric_client_id_is_a_422_page_not_a_crash(world: World) -> None:
+    response = world.login("tom").get("/clients/abc")
+    assert response.status_code == 422
+    assert "client_id" in response.text
+    assert "Traceback" not in response.text
+
+
+def test_an_unknown_page_is_a_404_page(world: World) -> None:
+    response = world.login("tom").get("/no/such/page")
+    assert response.status_code == 404
+    assert "<h1" in response.text
