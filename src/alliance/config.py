@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALLIANCE_", extra="ignore", frozen=True)
 
     mode: Literal["development", "production"] = Field(
-        "development",
+        default="development",
         description="`production` refuses default secrets and sets secure cookies.",
     )
     data_dir: Path = Field(
@@ -40,65 +40,75 @@ class Settings(BaseSettings):
         description="Where the default SQLite database and other local files live.",
     )
     database_url: str | None = Field(
-        None,
+        default=None,
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
         "Unset: SQLite file `alliance.sqlite3` under data_dir.",
     )
     secret_key: str = Field(
-        DEV_SECRET_KEY,
+        default=DEV_SECRET_KEY,
         description="Signs session cookies and CSRF tokens. At least 32 characters in production.",
     )
     encryption_keys: str = Field(
-        DEV_ENCRYPTION_KEY,
+        default=DEV_ENCRYPTION_KEY,
         description="Comma-separated `keyid:base64url(32 bytes)` AES-256-GCM keys for free text "
         "at rest. The first key encrypts; all keys decrypt (rotation).",
     )
     instruments_dir: Path | None = Field(
-        None,
+        default=None,
         description="Extra directory of instrument YAML files (e.g. licensed ORS/SRS, OQ-45).",
     )
     base_url: str = Field(
-        "http://127.0.0.1:8000",
+        default="http://127.0.0.1:8000",
         description="Public URL of the app, used to build client check-in links.",
     )
-    checkin_link_days: int = Field(7, ge=1, le=90, description="Days a client link stays valid.")
+    checkin_link_days: int = Field(
+        default=7, ge=1, le=90, description="Days a client link stays valid."
+    )
     session_idle_minutes: int = Field(
-        30, ge=1, le=24 * 60, description="Staff sessions expire after this much inactivity."
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Staff sessions expire after this much inactivity.",
     )
     session_max_hours: int = Field(
-        12, ge=1, le=7 * 24, description="Staff sessions expire this long after login regardless."
+        default=12,
+        ge=1,
+        le=7 * 24,
+        description="Staff sessions expire this long after login regardless.",
     )
     login_rate_limit: int = Field(
-        10, ge=1, description="Login attempts per IP address and e-mail per 15 minutes."
+        default=10, ge=1, description="Login attempts per IP address and e-mail per 15 minutes."
     )
     link_rate_limit: int = Field(
-        60, ge=1, description="Check-in link requests per IP address per 15 minutes."
+        default=60, ge=1, description="Check-in link requests per IP address per 15 minutes."
     )
     intake_rate_limit: int = Field(
-        20, ge=1, description="Public intake submissions per IP address per hour."
+        default=20, ge=1, description="Public intake submissions per IP address per hour."
     )
-    smtp_host: str | None = Field(None, description="SMTP server for e-mailing check-in links.")
-    smtp_port: int = Field(587, description="SMTP port.")
-    smtp_user: str | None = Field(None, description="SMTP user name.")
-    smtp_password: str | None = Field(None, description="SMTP password.")
-    smtp_from: str = Field("alliance@localhost", description="Sender address for e-mails.")
-    smtp_starttls: bool = Field(True, description="Use STARTTLS with the SMTP server.")
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mailing check-in links."
+    )
+    smtp_port: int = Field(default=587, description="SMTP port.")
+    smtp_user: str | None = Field(default=None, description="SMTP user name.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(default="alliance@localhost", description="Sender address for e-mails.")
+    smtp_starttls: bool = Field(default=True, description="Use STARTTLS with the SMTP server.")
     analysis_backend: Literal["accurate", "fast"] = Field(
-        "accurate", description="Default session-analysis backend."
+        default="accurate", description="Default session-analysis backend."
     )
     empathy_model: bool = Field(
-        True,
+        default=True,
         description="Use the optional empathy model (trained on non-commercial research data) "
         "when it is installed.",
     )
     password_hash_profile: Literal["standard", "fast-insecure-tests"] = Field(
-        "standard",
+        default="standard",
         description="argon2id cost profile for staff passwords. `standard` = RFC 9106 "
         "low-memory profile (t=3, m=64 MiB); `fast-insecure-tests` is cheap and only for tests "
         "(refused in production).",
     )
     transcript_max_bytes: int = Field(
-        5_000_000, ge=1000, description="Largest transcript file accepted."
+        default=5_000_000, ge=1000, description="Largest transcript file accepted."
     )
 
     @field_validator("encryption_keys")
