@@ -3,8 +3,8 @@
 Loads an episode's scores, attendance and fit answers from the database, hands them to
 :func:`alliance.monitoring.alerts.evaluate_alerts` (the rules live there, not here), and stores
 what the rules raise: one alert per kind stays open per episode — a new firing of a kind that is
-already open updates that alert instead of adding a second, and an alert for a session that has
-already been raised (even if since resolved) is not raised again.
+already open (for the same instrument) updates that alert instead of adding a second, and an
+alert for a session that has already been raised (even if since resolved) is not raised again.
 
 Expected trajectories are fitted per clinic and outcome instrument from the clinic's own data
 (:func:`alliance.measures.trajectory.fit_trajectories`) and cached in the process for a while,
@@ -227,8 +227,14 @@ def refresh_alerts(
     for found in raised:
         kind = str(found.kind)
         number = found.session_number
-        same_session = [a for a in existing if a.kind == kind and a.session_number == number]
-        open_same_kind = [a for a in existing if a.kind == kind and a.status == "open"]
+        source = found.instrument_id
+        # One alert per kind and instrument (a rupture on WAI-SR and one on session feedback
+        # are two findings); per session, it is raised once.
+        same_kind = [
+            a for a in existing if a.kind == kind and a.evidence.get("instrument_id") == source
+        ]
+        same_session = [a for a in same_kind if a.session_number == number]
+        open_same_kind = [a for a in same_kind if a.status == "open"]
         if same_session and not any(a.status == "open" for a in same_session):
             continue  # already raised for this session and handled since: do not nag
         candidates = same_session or open_same_kind

@@ -74,13 +74,15 @@ def kind_rank(kind: str) -> int:
     return KIND_PRIORITY.index(kind) if kind in KIND_PRIORITY else len(KIND_PRIORITY)
 
 
-def alert_sort_key(alert: Alert | AlertView) -> tuple[int, int, int, int]:
-    """Most urgent first: open before acknowledged, severity, kind, most recent session."""
+def alert_sort_key(alert: Alert | AlertView) -> tuple[int, int, int, int, int]:
+    """Most urgent first: open before acknowledged, severity, kind, most recent session, and
+    the first raised (the alliance measure's, evaluated first) among equals."""
     return (
         0 if alert.status == "open" else 1,
         severity_rank(alert.severity),
         kind_rank(alert.kind),
         -(alert.session_number or 0),
+        alert.id,
     )
 
 

@@ -1,0 +1,442 @@
+"""The demo clinic: seeded through the same services the app uses, so every alert in it is a
+real output of the monitoring rules.
+
+Riverside Counselling has an admin, a supervisor and three therapists with different ways of
+working (CBT and directive; person-centred and supportive; integrative and collaborative) and
+about twenty clients with 6–20 weekly sessions of plausible WAI-SR, PHQ-9, GAD-7 and
+session-feedback answers, generated from a fixed random seed. Three clients tell a story:
+
+* **Sarah** (work anxiety, with Lena): trust builds steadily, anxiety (GAD-7) falls;
+* **John** (depression, with Maya): guarded at first, a rupture at session 5 — a WAI-SR drop the
+  rupture rule catches — then repaired, and his PHQ-9 improves;
+* **Dana** (with Tom): keeps coming and likes her therapist, but her depression does not
+  move — the not-on-track rule flags her.
+
+Demo passwords are fixed and printed; the seed refuses to run in production mode.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from alliance.config import Settings
+from alliance.services import admin, auth, checkins, clients, goals, sessions
+from alliance.services.authz import Actor, system_actor
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.store.crypto import FieldCipher
+from alliance.store.db import SessionFactory, transaction
+from alliance.store.models import Client, Clinic, StaffUser
+
+CLINIC_NAME = "Riverside Counselling (demo)"
+DEMO_PASSWORD = "alliance-demo-2026"  # noqa: S105 - printed on purpose, development only
+SEED = 20261122
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    name: str
+    email: str
+    password: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    """What ``alliance demo`` prints: logins, one fresh client link and the story clients."""
+
+    clinic_id: int
+    logins: tuple[DemoLogin, ...]
+    open_link_token: str
+    open_link_url: str
+    clients: dict[str, int] = field(default_factory=dict)
+    created: bool = True
+
+
+class _Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+STAFF = (
+    ("admin", "Ada Admin", "admin@riverside.example", "clinic admin", (), ()),
+    ("supervisor", "Sam Supervisor", "sam@riverside.example", "supervises all three", (), ()),
+    (
+        "therapist",
+        "Maya Chen",
+        "maya@riverside.example",
+        "CBT, directive",
+        ("CBT",),
+        ("directive",),
+    ),
+    (
+        "therapist",
+        "Tom Okafor",
+        "tom@riverside.example",
+        "person-centred, supportive",
+        ("person-centred",),
+        ("supportive",),
+    ),
+    (
+        "therapist",
+        "Lena Varga",
+        "lena@riverside.example",
+        "integrative, collaborative",
+        ("integrative",),
+        ("collaborative",),
+    ),
+)
+
+OTHER_CLIENTS = (
+    "Amira K.",
+    "Ben T.",
+    "Chloe R.",
+    "Dev P.",
+    "Elena M.",
+    "Farid S.",
+    "Grace L.",
+    "Hugo B.",
+    "Ines V.",
+    "Jonas W.",
+    "Kemi A.",
+    "Liam O.",
+    "Mei H.",
+    "Noor D.",
+    "Oscar F.",
+    "Priya N.",
+    "Rafael G.",
+)
+
+
+@dataclass(frozen=True)
+class _Course:
+    """Per-session targets for one client (index 0 = session 1)."""
+
+    alliance: tuple[float, ...]
+    phq9: tuple[int, ...]
+    gad7: tuple[int, ...]
+    attended: tuple[bool, ...]
+    comments: dict[int, str] = field(default_factory=dict)
+    fit: dict[int, str] = field(default_factory=dict)
+    feedback: dict[int, int] = field(default_factory=dict)  # session → rating override
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _curve(
+    start: float,
+    end: float,
+    n: int,
+    rng: random.Random,
+    noise: float,
+    low: float,
+    high: float,
+    by: int = 10,
+) -> list[float]:
+    """A log-shaped path from ``start`` towards ``end`` (reached by session ``by``)."""
+    out = []
+    for s in range(1, n + 1):
+        progress = min(1.0, math.log(s) / math.log(by))
+        out.append(_clip(start + (end - start) * progress + rng.uniform(-noise, noise), low, high))
+    return out
+
+
+def _steady_alliance(start: float, end: float, n: int, rng: random.Random) -> list[float]:
+    """Alliance that builds without dips big enough to look like a rupture."""
+    values = _curve(start, end, n, rng, 0.12, 1.0, 5.0, by=8)
+    for i in range(1, n):
+        values[i] = max(values[i], values[i - 1] - 0.08)
+    return values
+
+
+def _sarah(rng: random.Random) -> _Course:
+    n = 12
+    return _Course(
+        alliance=tuple(_steady_alliance(3.4, 4.6, n, rng)),
+        phq9=tuple(round(v) for v in _curve(9, 4, n, rng, 0.8, 0, 27)),
+        gad7=tuple(round(v) for v in _curve(16, 5, n, rng, 0.8, 0, 21)),
+        attended=(True,) * n,
+        comments={
+            1: "I get anxious before every team meeting.",
+            6: "The breathing before meetings really helps.",
+        },
+    )
+
+
+def _john(rng: random.Random) -> _Course:
+    alliance = [3.1, 3.3, 3.5, 3.6, 2.4, 3.4, 3.8, 4.0, 4.1, 4.3, 4.3, 4.4]
+    phq = [19, 19, 18, 19, 20, 17, 15, 14, 12, 11, 10, 9]
+    gad = [12, 12, 11, 12, 13, 11, 10, 9, 8, 8, 7, 7]
+    return _Course(
+        alliance=tuple(alliance),
+        phq9=tuple(phq),
+        gad7=tuple(gad),
+        attended=(True,) * 12,
+        comments={
+            5: "Today felt like being told what to do. I don't think you heard me.",
+            6: "Thank you for asking about last week. That mattered.",
+        },
+        fit={5: "not_sure"},
+        feedback={5: 4},
+    )
+
+
+def _dana(rng: random.Random) -> _Course:
+    n = 9
+    return _Course(
+        alliance=tuple(_steady_alliance(3.7, 4.1, n, rng)),
+        phq9=tuple(round(_clip(18 + rng.uniform(-1, 1), 0, 27)) for _ in range(n)),
+        gad7=tuple(round(_clip(11 + rng.uniform(-1, 1), 0, 21)) for _ in range(n)),
+        attended=(True,) * n,
+    )
+
+
+def _other(rng: random.Random) -> _Course:
+    n = rng.randint(6, 20)
+    phq0 = rng.randint(8, 21)
+    gad0 = rng.randint(6, 17)
+    gain = rng.uniform(0.35, 0.7)
+    attended = [rng.random() > 0.08 for _ in range(n)]
+    attended[0] = attended[-1] = True
+    for i in range(1, n):  # never two misses in a row: that alert is not this client's story
+        if not attended[i] and not attended[i - 1]:
+            attended[i] = True
+    a0 = rng.uniform(3.3, 4.1)
+    return _Course(
+        alliance=tuple(_steady_alliance(a0, min(4.8, a0 + rng.uniform(0.2, 0.7)), n, rng)),
+        phq9=tuple(round(v) for v in _curve(phq0, phq0 * (1 - gain), n, rng, 1.0, 0, 27)),
+        gad7=tuple(round(v) for v in _curve(gad0, gad0 * (1 - gain), n, rng, 1.0, 0, 21)),
+        attended=tuple(attended),
+    )
+
+
+def _spread(total: int, items: int, top: int, rng: random.Random) -> list[int]:
+    """``items`` answers in 0..top (or 1..top for WAI) summing exactly to ``total``."""
+    base, extra = divmod(total, items)
+    answers = [min(base + (1 if i < extra else 0), top) for i in range(items)]
+    rng.shuffle(answers)
+    return answers
+
+
+def _answers(course: _Course, index: int, rng: random.Random) -> dict[str, dict[str, object]]:
+    wai_points = round(course.alliance[index] * 12)
+    wai = _spread(wai_points, 12, 5, rng)
+    phq = _spread(course.phq9[index], 9, 3, rng)
+    gad = _spread(course.gad7[index], 7, 3, rng)
+    number = index + 1
+    # Session feedback follows the alliance smoothly (no noise of its own, so it cannot fake a
+    # rupture); clients tend to rate sessions high, hence the offset.
+    rating = course.feedback.get(number, round(_clip(course.alliance[index] * 1.5 + 2.2, 0, 10)))
+    feedback: dict[str, object] = {
+        "sf_heard": rating,
+        "sf_focus": rating,
+        "sf_approach": rating,
+        "sf_fit": course.fit.get(number, "yes"),
+    }
+    if number in course.comments:
+        feedback["sf_comment"] = course.comments[number]
+    return {
+        "wai_sr": {f"wai_{i + 1}": v for i, v in enumerate(wai)},
+        "phq9": {f"phq9_{i + 1}": v for i, v in enumerate(phq)},
+        "gad7": {f"gad7_{i + 1}": v for i, v in enumerate(gad)},
+        "session_feedback": feedback,
+    }
+
+
+def _play(
+    ctx: ServiceContext,
+    clock: _Clock,
+    therapist: Actor,
+    name: str,
+    course: _Course,
+    goal_texts: Sequence[str],
+    rng: random.Random,
+    end: datetime,
+) -> int:
+    """Create the client ``len(course)`` weeks before ``end`` and live through the sessions."""
+    n = len(course.attended)
+    start = end - timedelta(weeks=n - 1, hours=rng.randint(0, 48))
+    clock.now = start - timedelta(days=1)
+    client, episode = clients.create_client(
+        ctx, actor=therapist, display_name=name, started_at=clock.now
+    )
+    if goal_texts:
+        goals.agree_goals(ctx, actor=therapist, episode_id=episode.id, goals=goal_texts)
+    goal_ids = [g.id for g in goals.list_goals(ctx, actor=therapist, episode_id=episode.id)]
+    for index in range(n):
+        clock.now = start + timedelta(weeks=index, minutes=rng.randint(0, 90))
+        status = "attended" if course.attended[index] else "missed"
+        session = sessions.schedule_session(
+            ctx, actor=therapist, episode_id=episode.id, scheduled_at=clock.now, status=status
+        )
+        if status != "attended":
+            continue
+        link = checkins.create_checkin_link(
+            ctx, actor=therapist, episode_id=episode.id, session_id=session.id
+        )
+        clock.now += timedelta(hours=rng.randint(1, 20))
+        progress = index / max(n - 1, 1)
+        ratings = {
+            gid: round(_clip(2 + 7 * progress + rng.uniform(-1, 1), 0, 10)) for gid in goal_ids
+        }
+        checkins.record_check_in(ctx, link.token, _answers(course, index, rng), ratings)
+    return client.id
+
+
+def is_seeded(session_factory: SessionFactory) -> bool:
+    with transaction(session_factory) as session:
+        return bool(session.scalar(select(func.count(Clinic.id)).where(Clinic.name == CLINIC_NAME)))
+
+
+def seed_demo(
+    session_factory: SessionFactory, settings: Settings, *, now: datetime | None = None
+) -> DemoInfo:
+    """Seed the demo clinic into an upgraded database (or, when it is already there, just make
+    a fresh client link). Refuses production mode."""
+    if settings.mode == "production":
+        raise RuntimeError("the demo clinic is for development mode only")
+    real_now = now or datetime.now(UTC)
+    if is_seeded(session_factory):
+        return _info(session_factory, settings, real_now, created=False)
+    clock = _Clock(real_now - timedelta(weeks=22))
+    ctx = ServiceContext(
+        session_factory=session_factory,
+        settings=settings,
+        cipher=FieldCipher.from_setting(settings.encryption_keys),
+        clock=clock,
+    )
+    rng = random.Random(SEED)
+    clinic = admin.create_clinic(
+        ctx,
+        actor=system_actor(),
+        name=CLINIC_NAME,
+        settings=ClinicSettings(show_client_progress=True),
+    )
+    actors: dict[str, Actor] = {}
+    supervisor_id: int | None = None
+    for role, name, email, _desc, modalities, styles in STAFF:
+        user = auth.create_staff_user(
+            ctx,
+            actor=system_actor(),
+            clinic_id=clinic.id,
+            email=email,
+            display_name=name,
+            role=role,
+            password=DEMO_PASSWORD,
+            supervisor_id=supervisor_id if role == "therapist" else None,
+        )
+        if role == "supervisor":
+            supervisor_id = user.id
+        actors[name] = auth.actor_for_user(ctx, user.id)
+        if role == "therapist":
+            admin.update_therapist_profile(
+                ctx,
+                actor=actors[name],
+                user_id=user.id,
+                modalities=modalities,
+                styles=styles,
+                languages=["en"],
+            )
+    maya, tom, lena = actors["Maya Chen"], actors["Tom Okafor"], actors["Lena Varga"]
+    end = real_now - timedelta(days=2)
+    story = {
+        "Sarah": _play(
+            ctx,
+            clock,
+            lena,
+            "Sarah",
+            _sarah(rng),
+            ["Speak up in team meetings without panicking", "Leave work at work by 7 pm"],
+            rng,
+            end,
+        ),
+        "John": _play(
+            ctx,
+            clock,
+            maya,
+            "John",
+            _john(rng),
+            ["Get out of bed before 9 on weekdays", "See a friend once a week"],
+            rng,
+            end,
+        ),
+        "Dana": _play(ctx, clock, tom, "Dana", _dana(rng), ["Feel less flat"], rng, end),
+    }
+    therapists = (maya, tom, lena)
+    for index, name in enumerate(OTHER_CLIENTS):
+        _play(
+            ctx,
+            clock,
+            therapists[index % 3],
+            name,
+            _other(rng),
+            [],
+            rng,
+            end - timedelta(days=rng.randint(0, 3)),
+        )
+    info = _info(session_factory, settings, real_now, created=True)
+    return DemoInfo(
+        clinic_id=info.clinic_id,
+        logins=info.logins,
+        open_link_token=info.open_link_token,
+        open_link_url=info.open_link_url,
+        clients=story,
+        created=True,
+    )
+
+
+def _info(
+    session_factory: SessionFactory, settings: Settings, now: datetime, *, created: bool
+) -> DemoInfo:
+    """Logins and a fresh check-in link for Sarah (made now, so it is valid for a week)."""
+    ctx = ServiceContext(
+        session_factory=session_factory,
+        settings=settings,
+        cipher=FieldCipher.from_setting(settings.encryption_keys),
+        clock=lambda: now,
+    )
+    with transaction(session_factory) as session:
+        clinic_id = session.scalar(select(Clinic.id).where(Clinic.name == CLINIC_NAME))
+        assert clinic_id is not None
+        users = {
+            u.email: u
+            for u in session.scalars(select(StaffUser).where(StaffUser.clinic_id == clinic_id))
+        }
+        named = {
+            c.display_name: c.id
+            for c in session.scalars(
+                select(Client).where(
+                    Client.clinic_id == clinic_id,
+                    Client.display_name.in_(("Sarah", "John", "Dana")),
+                )
+            )
+        }
+    logins = tuple(
+        DemoLogin(role=role, name=name, email=email, password=DEMO_PASSWORD, description=desc)
+        for role, name, email, desc, _m, _s in STAFF
+        if email in users
+    )
+    lena = auth.actor_for_email(ctx, "lena@riverside.example")
+    _client, episodes = clients.get_client(ctx, actor=lena, client_id=named["Sarah"])
+    current = [e for e in episodes if e.ended_at is None][-1]
+    link = checkins.create_checkin_link(ctx, actor=lena, episode_id=current.id)
+    return DemoInfo(
+        clinic_id=clinic_id,
+        logins=logins,
+        open_link_token=link.token,
+        open_link_url=link.url,
+        clients=named,
+        created=created,
+    )

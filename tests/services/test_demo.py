@@ -1,0 +1,116 @@
+"""The demo clinic: seeded through the services, so its alerts are real rule outputs."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from clinic_world import Clock, make_settings
+
+from alliance.demo import DEMO_PASSWORD, DemoInfo, seed_demo
+from alliance.services import auth, checkins, timelines
+from alliance.services.context import ServiceContext
+from alliance.store.db import make_engine, sqlite_url
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceContext, DemoInfo]]:
+    """One seeded demo clinic per backend, shared by this module's tests (seeding takes a
+    while)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = sqlite_url(path)
+        cleanup = None
+    else:
+        server = str(request.getfixturevalue("postgres_server_url"))
+        template = request.getfixturevalue("postgres_template")
+        name = f"alliance_demo_{uuid.uuid4().hex[:12]}"
+        admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        url = f"{server.rsplit('/', 1)[0]}/{name}"
+        cleanup = (admin_dsn, name)
+    engine = make_engine(url)
+    clock = Clock()
+    ctx = ServiceContext.create(make_settings(url), engine=engine, clock=clock)
+    try:
+        yield ctx, seed_demo(ctx.session_factory, ctx.settings, now=clock.now)
+    finally:
+        engine.dispose()
+        if cleanup is not None:
+            with psycopg.connect(cleanup[0], autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)')
+
+
+def test_johns_rupture_at_session_5_is_the_most_urgent_alert_on_his_therapists_caseload(
+    demo: tuple[ServiceContext, DemoInfo],
+) -> None:
+    ctx, _ = demo
+    maya = auth.actor_for_email(ctx, "maya@riverside.example")
+    rows = timelines.caseload(ctx, actor=maya)
+    assert rows[0].display_name == "John"
+    top = rows[0].top_alert
+    assert top is not None
+    assert (top.kind, top.session_number, top.status) == ("rupture", 5, "open")
+    assert top.evidence["instrument_id"] == "wai_sr"
+    assert all(r.top_alert is None or r.urgency > rows[0].urgency for r in rows[1:])
+    john = timelines.client_timeline(ctx, actor=maya, client_id=rows[0].client_id)
+    wai = [p.value for s in john.series if s.instrument_id == "wai_sr" for p in s.points]
+    assert wai[4] is not None
+    assert wai[3] is not None
+    assert wai[4] < wai[3] - 0.5
+    assert wai[-1] is not None
+    assert wai[-1] > wai[3]
+    phq = [p.value for s in john.series if s.instrument_id == "phq9" for p in s.points]
+    assert phq[-1] is not None
+    assert phq[0] is not None
+    assert phq[-1] < phq[0] - 5
+
+
+def test_sarahs_anxiety_falls_while_her_alliance_builds(
+    demo: tuple[ServiceContext, DemoInfo],
+) -> None:
+    ctx, _ = demo
+    lena = auth.actor_for_email(ctx, "lena@riverside.example")
+    [row] = [r for r in timelines.caseload(ctx, actor=lena) if r.display_name == "Sarah"]
+    view = timelines.client_timeline(ctx, actor=lena, client_id=row.client_id)
+    series = {s.instrument_id: [p.value for p in s.points] for s in view.series}
+    gad, wai = series["gad7"], series["wai_sr"]
+    assert gad[0] is not None
+    assert gad[-1] is not None
+    assert gad[-1] <= gad[0] - 8
+    assert wai[-1] is not None
+    assert wai[0] is not None
+    assert wai[-1] > wai[0]
+    assert all(a.kind != "rupture" for a in view.alerts)
+    assert len(view.goals) == 2
+
+
+def test_the_demo_has_its_cast_an_off_track_client_and_an_open_link(
+    demo: tuple[ServiceContext, DemoInfo],
+) -> None:
+    ctx, info = demo
+    logins = {login.email: login for login in info.logins}
+    assert len(logins) == 5
+    for email in logins:
+        assert auth.authenticate(ctx, email=email, password=DEMO_PASSWORD).user.email == email
+    admin = auth.actor_for_email(ctx, "admin@riverside.example")
+    rows = timelines.caseload(ctx, actor=admin)
+    assert 18 <= len(rows) <= 22
+    assert all(6 <= r.sessions <= 20 for r in rows)
+    [dana] = [r for r in rows if r.display_name == "Dana"]
+    assert dana.top_alert is not None
+    assert dana.top_alert.kind == "not_on_track"
+    form = checkins.open_checkin(ctx, info.open_link_token)
+    assert form.client_display_name == "Sarah"
+    again = seed_demo(ctx.session_factory, ctx.settings, now=ctx.now())
+    assert not again.created
+    assert again.open_link_token != info.open_link_token
