@@ -51,6 +51,28 @@ def _session(world: World, role: str, target: str) -> dict[str, Any]:
     return {"client_id": case.client_id, "session_id": world.new_session(CASE[target])}
 
 
+_TRANSCRIPT = b"Therapist: How has the week been?\nClient: Up and down, honestly.\n"
+
+
+def _transcript(world: World, role: str, target: str) -> dict[str, Any]:
+    # A fresh session of the target's case with an analysed transcript (issue 4 pages).
+    from alliance.services import transcripts
+
+    case = CASE[target]
+    summary = transcripts.attach_transcript(
+        world.ctx,
+        actor=world.people[case].actor,
+        session_id=world.new_session(case),
+        filename="session.txt",
+        data=_TRANSCRIPT,
+    )
+    return {"transcript_id": summary.id}
+
+
+def _therapist(world: World, role: str, target: str) -> dict[str, Any]:
+    return {"therapist_id": world.people[CASE[target]].user_id}
+
+
 def _user(world: World, role: str, target: str) -> dict[str, Any]:
     return {"user_id": world.new_user(CLINIC[target])}
 
@@ -94,6 +116,59 @@ def _when(world: World, role: str, target: str, params: dict[str, Any]) -> dict[
 def _when_form(world: World, role: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
     when = world.ctx.now() - timedelta(days=1)
     return {"scheduled_at": when.strftime("%Y-%m-%dT%H:%M"), "status": "attended"}
+
+
+# Matching (issue 5): a fresh intake in the target's clinic, the target's clinic and episode.
+INTAKE_FORM = {
+    "contact_name": "Robin",
+    "concern_main": "anxiety",
+    "languages": "English",
+    "modes": "video",
+    "consent": "yes",
+}
+INTAKE_JSON = {"concerns": ["anxiety"], "languages": ["english"], "consent": True}
+PROFILE_JSON = {
+    "modalities": ["cbt"],
+    "styles": {"collaborative": 3},
+    "languages": ["english"],
+    "age_groups": ["adult"],
+    "modes": ["video"],
+    "availability": ["mon 09:00-17:00"],
+    "capacity": {"new_per_week": 1, "caseload_limit": 20},
+    "fee": 60,
+}
+PROFILE_FORM = {
+    "modalities": "cbt",
+    "style_collaborative": "3",
+    "languages": "English",
+    "age_groups": "adult",
+    "modes": "video",
+    "availability": "mon 09:00-17:00",
+    "new_per_week": "1",
+    "caseload_limit": "20",
+    "fee": "60",
+    "accepting_new": "yes",
+}
+
+
+def _clinic_id(world: World, role: str, target: str) -> dict[str, Any]:
+    return {"clinic_id": world.cases[CASE[target]].clinic_id}
+
+
+def _intake(world: World, role: str, target: str) -> dict[str, Any]:
+    from alliance.services import matching
+
+    intake_id = matching.submit_intake(
+        world.ctx,
+        clinic_id=world.cases[CASE[target]].clinic_id,
+        intake=INTAKE_JSON,
+        contact_name="Robin",
+    )
+    return {"intake_id": intake_id}
+
+
+def _episode(world: World, role: str, target: str) -> dict[str, Any]:
+    return {"episode_id": world.cases[CASE[target]].episode_id}
 
 
 @dataclass(frozen=True)
@@ -170,6 +245,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/alerts/{alert_id}/resolve"): Entry(
         "record", 303, _alert, _form({"note": "Talked it through"})
     ),
+    # Session analysis (issue 4): a session's transcripts, one analysis, its report, and a
+    # therapist's indicators (themselves, their supervisor, their clinic's admin).
+    ("GET", "/sessions/{session_id}/transcripts"): Entry("record", 200, _session),
+    ("POST", "/sessions/{session_id}/transcripts"): Entry("record", 422, _session, _form({})),
+    ("GET", "/transcripts/{transcript_id}"): Entry("record", 200, _transcript),
+    ("GET", "/transcripts/{transcript_id}/report.html"): Entry("record", 200, _transcript),
+    ("GET", "/therapists/{therapist_id}/analysis"): Entry("record", 200, _therapist),
     ("GET", "/team"): Entry("supervisor", 200),
     ("GET", "/admin/users"): Entry("admin", 200),
     ("POST", "/admin/users"): Entry(
@@ -231,6 +313,31 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/users"): Entry("admin", 200),
     ("GET", "/api/v1/clinic"): Entry("admin", 200),
     ("PUT", "/api/v1/clinic/settings"): Entry("admin", 200, body=_settings_json, json=True),
+    # Matching (issue 5): the public intake form, the admin's queue and decisions, the
+    # caller's own matching profile, and alternatives for an episode (Tina did not come
+    # through matching, so whoever may see her episode gets 409).
+    ("GET", "/intake/{clinic_id}"): Entry(
+        "fixed", 200, _clinic_id, expect=dict.fromkeys(ROLES, 200)
+    ),
+    ("POST", "/intake/{clinic_id}"): Entry(
+        "fixed", 200, _clinic_id, _form(INTAKE_FORM), expect=dict.fromkeys(ROLES, 200)
+    ),
+    ("GET", "/admin/matching"): Entry("admin", 200),
+    ("POST", "/admin/matching/{intake_id}/decision"): Entry(
+        "admin_record", 303, _intake, _form({"therapist_id": "", "note": "waiting list"})
+    ),
+    ("GET", "/profile/matching"): Entry("staff", 200),
+    ("POST", "/profile/matching"): Entry("staff", 303, body=_form(PROFILE_FORM)),
+    ("POST", "/api/v1/intake"): Entry(
+        "staff", 201, body=_json({"contact_name": "Robin", "intake": INTAKE_JSON}), json=True
+    ),
+    ("GET", "/api/v1/matching/queue"): Entry("admin", 200),
+    ("POST", "/api/v1/matching/intakes/{intake_id}/decision"): Entry(
+        "admin_record", 200, _intake, _json({"therapist_id": None, "note": "hold"}), json=True
+    ),
+    ("GET", "/api/v1/matching/profile"): Entry("staff", 200),
+    ("PUT", "/api/v1/matching/profile"): Entry("staff", 200, body=_json(PROFILE_JSON), json=True),
+    ("GET", "/api/v1/matching/episodes/{episode_id}/alternatives"): Entry("record", 409, _episode),
 }
 
 

@@ -37,6 +37,7 @@ from alliance.store.models import (
     GoalRating,
     Response,
     Score,
+    SessionTranscript,
     TherapySession,
 )
 
@@ -331,6 +332,10 @@ def erase_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> Erasur
         remove("goals", delete(Goal).where(Goal.id.in_(goal_ids)))
         remove("alerts", delete(Alert).where(Alert.client_id == client.id))
         remove("checkins", delete(CheckIn).where(CheckIn.id.in_(checkin_ids)))
+        remove(
+            "session_transcripts",
+            delete(SessionTranscript).where(SessionTranscript.episode_id.in_(episode_ids)),
+        )
         remove("sessions", delete(TherapySession).where(TherapySession.episode_id.in_(episode_ids)))
         remove("episodes", delete(Episode).where(Episode.id.in_(episode_ids)))
         remove("clients", delete(Client).where(Client.id == client.id))

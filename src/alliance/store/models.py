@@ -308,6 +308,32 @@ class RateLimitBucket(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
+class SessionTranscript(Base):
+    """A session transcript attached by a therapist, with its analysis (issue 4).
+
+    The transcript text and the analysis JSON (which quotes every utterance) are encrypted;
+    ``indicators`` holds only numbers and labels (ratios, counts, the style) so that a
+    supervisor's overview across sessions needs no decryption.
+    """
+
+    __tablename__ = "session_transcripts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("therapy_sessions.id"), index=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    uploaded_at: Mapped[datetime]
+    filename: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(10))
+    backend: Mapped[str] = mapped_column(String(10))
+    schema_version: Mapped[str] = mapped_column(String(10))
+    transcript_enc: Mapped[str] = mapped_column(Text)
+    analysis_enc: Mapped[str] = mapped_column(Text)
+    indicators: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 __all__ = [
     "AccessToken",
     "Alert",
@@ -322,6 +348,7 @@ __all__ = [
     "RateLimitBucket",
     "Response",
     "Score",
+    "SessionTranscript",
     "StaffSession",
     "StaffUser",
     "TherapistProfile",
