@@ -118,6 +118,59 @@ def _when_form(world: World, role: str, target: str, params: dict[str, Any]) -> 
     return {"scheduled_at": when.strftime("%Y-%m-%dT%H:%M"), "status": "attended"}
 
 
+# Matching (issue 5): a fresh intake in the target's clinic, the target's clinic and episode.
+INTAKE_FORM = {
+    "contact_name": "Robin",
+    "concern_main": "anxiety",
+    "languages": "English",
+    "modes": "video",
+    "consent": "yes",
+}
+INTAKE_JSON = {"concerns": ["anxiety"], "languages": ["english"], "consent": True}
+PROFILE_JSON = {
+    "modalities": ["cbt"],
+    "styles": {"collaborative": 3},
+    "languages": ["english"],
+    "age_groups": ["adult"],
+    "modes": ["video"],
+    "availability": ["mon 09:00-17:00"],
+    "capacity": {"new_per_week": 1, "caseload_limit": 20},
+    "fee": 60,
+}
+PROFILE_FORM = {
+    "modalities": "cbt",
+    "style_collaborative": "3",
+    "languages": "English",
+    "age_groups": "adult",
+    "modes": "video",
+    "availability": "mon 09:00-17:00",
+    "new_per_week": "1",
+    "caseload_limit": "20",
+    "fee": "60",
+    "accepting_new": "yes",
+}
+
+
+def _clinic_id(world: World, role: str, target: str) -> dict[str, Any]:
+    return {"clinic_id": world.cases[CASE[target]].clinic_id}
+
+
+def _intake(world: World, role: str, target: str) -> dict[str, Any]:
+    from alliance.services import matching
+
+    intake_id = matching.submit_intake(
+        world.ctx,
+        clinic_id=world.cases[CASE[target]].clinic_id,
+        intake=INTAKE_JSON,
+        contact_name="Robin",
+    )
+    return {"intake_id": intake_id}
+
+
+def _episode(world: World, role: str, target: str) -> dict[str, Any]:
+    return {"episode_id": world.cases[CASE[target]].episode_id}
+
+
 @dataclass(frozen=True)
 class Entry:
     """How to call one route and what each role gets.
@@ -260,6 +313,31 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/users"): Entry("admin", 200),
     ("GET", "/api/v1/clinic"): Entry("admin", 200),
     ("PUT", "/api/v1/clinic/settings"): Entry("admin", 200, body=_settings_json, json=True),
+    # Matching (issue 5): the public intake form, the admin's queue and decisions, the
+    # caller's own matching profile, and alternatives for an episode (Tina did not come
+    # through matching, so whoever may see her episode gets 409).
+    ("GET", "/intake/{clinic_id}"): Entry(
+        "fixed", 200, _clinic_id, expect=dict.fromkeys(ROLES, 200)
+    ),
+    ("POST", "/intake/{clinic_id}"): Entry(
+        "fixed", 200, _clinic_id, _form(INTAKE_FORM), expect=dict.fromkeys(ROLES, 200)
+    ),
+    ("GET", "/admin/matching"): Entry("admin", 200),
+    ("POST", "/admin/matching/{intake_id}/decision"): Entry(
+        "admin_record", 303, _intake, _form({"therapist_id": "", "note": "waiting list"})
+    ),
+    ("GET", "/profile/matching"): Entry("staff", 200),
+    ("POST", "/profile/matching"): Entry("staff", 303, body=_form(PROFILE_FORM)),
+    ("POST", "/api/v1/intake"): Entry(
+        "staff", 201, body=_json({"contact_name": "Robin", "intake": INTAKE_JSON}), json=True
+    ),
+    ("GET", "/api/v1/matching/queue"): Entry("admin", 200),
+    ("POST", "/api/v1/matching/intakes/{intake_id}/decision"): Entry(
+        "admin_record", 200, _intake, _json({"therapist_id": None, "note": "hold"}), json=True
+    ),
+    ("GET", "/api/v1/matching/profile"): Entry("staff", 200),
+    ("PUT", "/api/v1/matching/profile"): Entry("staff", 200, body=_json(PROFILE_JSON), json=True),
+    ("GET", "/api/v1/matching/episodes/{episode_id}/alternatives"): Entry("record", 409, _episode),
 }
 
 

@@ -23,8 +23,9 @@ from alliance.services.admin import create_clinic
 from alliance.services.authz import Actor, system_actor
 from alliance.services.clinic_settings import ClinicSettings, InstrumentChoice
 from alliance.services.context import ServiceContext
-from alliance.store.db import make_engine, transaction
-from alliance.store.models import Alert, Base
+from alliance.store.db import transaction
+from alliance.store.migrations import upgrade
+from alliance.store.models import Alert
 from alliance.web.app import create_app
 
 PASSWORD = "correct horse battery staple"
@@ -32,13 +33,8 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def create_schema(url: str) -> None:
-    """The real migrations when the store offers a runner; the ORM metadata otherwise."""
-    try:
-        from alliance.store.migrate import upgrade  # type: ignore[attr-defined]
-    except ImportError:
-        Base.metadata.create_all(make_engine(url))
-    else:
-        upgrade(url)
+    """The real migrations (the schema the app runs on in production)."""
+    upgrade(url)
 
 
 def test_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -22,7 +22,17 @@ from alliance.config import Settings, get_settings
 from alliance.services.context import ServiceContext
 from alliance.web import charts
 from alliance.web.errors import install_error_handlers
-from alliance.web.routes import admin, analysis, api_v1, auth, caseload, checkin, clients, meta
+from alliance.web.routes import (
+    admin,
+    analysis,
+    api_v1,
+    auth,
+    caseload,
+    checkin,
+    clients,
+    matching,
+    meta,
+)
 from alliance.web.security import SecurityMiddleware
 from alliance.web.templating import STATIC_DIR, make_templates
 
@@ -67,7 +77,9 @@ def create_app(
     install_error_handlers(app)
     for module in (meta, auth, caseload, clients, admin, checkin, analysis):
         app.include_router(module.router)
+    app.include_router(matching.router)
     app.include_router(api_v1.router, prefix="/api/v1")
+    app.include_router(matching.api_router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityMiddleware, production=settings.mode == "production")
     return app

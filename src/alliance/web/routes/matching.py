@@ -1,0 +1,349 @@
+"""Matching pages and API: the public intake form, the admin's matching queue (proposals with
+reasons; accept, override or hold, each recorded) and the therapist's matching profile editor.
+
+Routes stay thin: parse the form or body, call :mod:`alliance.services.matching`, render.
+``router`` holds the pages, ``api_router`` the JSON endpoints (mounted under ``/api/v1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from alliance.matching import vocabulary
+from alliance.matching.refit import FitEndDetail
+from alliance.services import matching as service
+from alliance.services import ratelimit
+from alliance.services.errors import InvalidInput
+from alliance.web.deps import AdminAuth, Auth, PublicAuth, StaffAuth
+from alliance.web.errors import TooManyRequests
+from alliance.web.security import client_address
+from alliance.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+api_router = APIRouter(tags=["matching"])
+
+INTAKE_WINDOW_S = 60 * 60
+DAYS = (("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"),
+        ("sat", "Sat"), ("sun", "Sun"))  # fmt: skip
+PARTS = {"morning": ("08:00", "12:00"), "afternoon": ("12:00", "17:00"),
+         "evening": ("17:00", "21:00")}  # fmt: skip
+IMPORTANCE = ("prefer", "must")
+
+
+def _vocab_context() -> dict[str, Any]:
+    voc = vocabulary()
+    return {
+        "concerns": voc.concerns,
+        "modalities": voc.modalities,
+        "age_groups": voc.age_groups,
+        "modes": voc.modes,
+        "styles": voc.styles,
+        "days": DAYS,
+        "parts": PARTS,
+    }
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip() for w in value.replace(";", ",").split(",") if w.strip()]
+
+
+def _text(form: FormData, name: str, limit: int = 200) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _many(form: FormData, name: str) -> list[str]:
+    return [v for v in form.getlist(name) if isinstance(v, str) and v]
+
+
+def _number(form: FormData, name: str) -> float | None:
+    raw = _text(form, name, 20)
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInput(name, f"{raw!r} is not a number") from None
+
+
+def intake_from_form(form: FormData) -> dict[str, Any]:
+    """The intake JSON (as ``ClientIntake`` reads it) from the public form's fields."""
+    main = _text(form, "concern_main", 40)
+    concerns = [main] + [c for c in _many(form, "concerns_other") if c != main]
+    availability = []
+    for day, _ in DAYS:
+        for part, (start, end) in PARTS.items():
+            if f"{day}-{part}" in _many(form, "avail"):
+                availability.append(f"{day} {start}-{end}")
+    prefs: list[dict[str, Any]] = []
+
+    def wish(attribute: str, values: list[str], importance_field: str) -> None:
+        importance = _text(form, importance_field, 10) or "prefer"
+        if importance not in IMPORTANCE:
+            raise InvalidInput(importance_field, "choose prefer or must")
+        prefs.append({"attribute": attribute, "values": values, "importance": importance})
+
+    if style := _text(form, "style_words"):
+        wish("style", [style], "style_importance")
+    if modality := _text(form, "modality", 40):
+        wish("modality", [modality], "modality_importance")
+    if gender := _text(form, "gender", 80):
+        wish("gender", [gender], "gender_importance")
+    if faith := _text(form, "faith", 80):
+        wish("faith", [faith], "faith_importance")
+    if lgbtq := _text(form, "lgbtq_affirming", 10):
+        if lgbtq not in IMPORTANCE:
+            raise InvalidInput("lgbtq_affirming", "choose prefer or must")
+        prefs.append({"attribute": "lgbtq_affirming", "importance": lgbtq})
+    data: dict[str, Any] = {
+        "concerns": [c for c in concerns if c],
+        "languages": _words(_text(form, "languages")) or ["english"],
+        "modes": _many(form, "modes") or ["in_person", "video"],
+        "availability": availability,
+        "age_group": _text(form, "age_group", 20) or "adult",
+        "preferences": prefs,
+        "consent": _text(form, "consent", 5) == "yes",
+    }
+    if (fee := _number(form, "max_fee")) is not None:
+        data["max_fee"] = fee
+    if insurer := _text(form, "insurer", 80):
+        data["insurer"] = insurer
+    return data
+
+
+def profile_from_form(form: FormData) -> dict[str, Any]:
+    """The matching profile JSON from the editor's fields."""
+    identity: dict[str, Any] = {}
+    for key in ("gender", "ethnicity", "faith"):
+        if value := _text(form, key, 80):
+            identity[key] = value
+    lgbtq = _text(form, "lgbtq_affirming", 5)
+    if lgbtq in ("yes", "no"):
+        identity["lgbtq_affirming"] = lgbtq == "yes"
+    data: dict[str, Any] = {
+        "modalities": _many(form, "modalities"),
+        "styles": {
+            s: _number(form, f"style_{s}") or 0.0
+            for s in ("collaborative", "supportive", "directive")
+        },
+        "specialties": _many(form, "specialties"),
+        "languages": _words(_text(form, "languages")),
+        "age_groups": _many(form, "age_groups"),
+        "modes": _many(form, "modes"),
+        "availability": [
+            line.strip() for line in _text(form, "availability", 2000).splitlines() if line.strip()
+        ],
+        "capacity": {
+            "new_per_week": int(_number(form, "new_per_week") or 0),
+            "caseload_limit": int(_number(form, "caseload_limit") or 0),
+        },
+        "fee": _number(form, "fee") or 0.0,
+        "insurers": _words(_text(form, "insurers")),
+        "identity": identity,
+        "accepting_new": _text(form, "accepting_new", 5) == "yes",
+    }
+    if location := _text(form, "location", 80):
+        data["location"] = location
+    return data
+
+
+async def _limit_intakes(request: Request, auth: Auth) -> None:
+    key = f"intake:ip:{client_address(request)}"
+    limit = auth.ctx.settings.intake_rate_limit
+    if not await auth.call(ratelimit.check, key, limit, INTAKE_WINDOW_S):
+        raise TooManyRequests(
+            "Too many intake forms from this network. Please try again in an hour, or call "
+            "the clinic.",
+            retry_after=INTAKE_WINDOW_S,
+        )
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/intake/{clinic_id}")
+async def intake_page(request: Request, auth: PublicAuth, clinic_id: int) -> Response:
+    return render(
+        request,
+        "matching_intake.html",
+        {"clinic_id": clinic_id, "values": {}, "error": None, **_vocab_context()},
+    )
+
+
+@router.post("/intake/{clinic_id}")
+async def intake_submit(request: Request, auth: PublicAuth, clinic_id: int) -> Response:
+    await _limit_intakes(request, auth)
+    form = await request.form()
+    values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf_token"}
+    try:
+        data = intake_from_form(form)
+        await auth.call(
+            service.submit_intake,
+            clinic_id=clinic_id,
+            intake=data,
+            contact_name=_text(form, "contact_name", 200),
+            contact_email=_text(form, "contact_email", 320) or None,
+        )
+    except InvalidInput as exc:
+        context = {
+            "clinic_id": clinic_id,
+            "values": values,
+            "checked": {(k, v) for k, v in form.multi_items() if isinstance(v, str)},
+            "error": exc,
+            **_vocab_context(),
+        }
+        return render(request, "matching_intake.html", context, status_code=422)
+    return render(request, "matching_thanks.html", {})
+
+
+@router.get("/admin/matching")
+async def queue_page(request: Request, auth: AdminAuth) -> Response:
+    queue = await auth.call(service.matching_queue, actor=auth.staff)
+    done = request.query_params.get("decided", "")
+    message = {
+        "accepted": "Placed as proposed.",
+        "override": "Placed with your choice; the override is recorded.",
+        "held": "The client stays in the queue; your decision is recorded.",
+    }.get(done)
+    return render(
+        request, "matching_queue.html", {"nav": "matching", "queue": queue, "message": message}
+    )
+
+
+@router.post("/admin/matching/{intake_id}/decision")
+async def decide_page(request: Request, auth: AdminAuth, intake_id: int) -> Response:
+    form = await request.form()
+    raw = _text(form, "therapist_id", 12)
+    if raw and not raw.isdigit():
+        raise InvalidInput("therapist_id", f"{raw!r} is not a therapist")
+    decision = await auth.call(
+        service.decide,
+        actor=auth.staff,
+        intake_id=intake_id,
+        therapist_id=int(raw) if raw else None,
+        note=_text(form, "note", 2000),
+        force=_text(form, "force", 5) == "yes",
+    )
+    return RedirectResponse(f"/admin/matching?decided={decision.decision}", status_code=303)
+
+
+@router.get("/profile/matching")
+async def profile_page(request: Request, auth: StaffAuth) -> Response:
+    view = await auth.call(service.get_profile, actor=auth.staff)
+    saved = request.query_params.get("saved") == "1"
+    return render(
+        request,
+        "matching_profile.html",
+        {"nav": "profile", "view": view, "saved": saved, "error": None, **_vocab_context()},
+    )
+
+
+@router.post("/profile/matching")
+async def profile_save(request: Request, auth: StaffAuth) -> Response:
+    form = await request.form()
+    try:
+        await auth.call(service.save_profile, actor=auth.staff, profile=profile_from_form(form))
+    except InvalidInput as exc:
+        view = await auth.call(service.get_profile, actor=auth.staff)
+        view = view.model_copy(update={"profile": profile_from_form_lenient(form)})
+        context = {"nav": "profile", "view": view, "saved": False, "error": exc}
+        return render(
+            request, "matching_profile.html", {**context, **_vocab_context()}, status_code=422
+        )
+    return RedirectResponse("/profile/matching?saved=1", status_code=303)
+
+
+def profile_from_form_lenient(form: FormData) -> dict[str, Any]:
+    """What the editor showed, to refill it after an error (numbers left as typed)."""
+    try:
+        return profile_from_form(form)
+    except InvalidInput:
+        return {}
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+class IntakeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_name: str = Field(min_length=1, max_length=100)
+    contact_email: str | None = Field(default=None, max_length=320)
+    intake: dict[str, Any] = Field(
+        description="An intake as in docs/matching.md (ClientIntake without id)."
+    )
+
+
+class IntakeOut(BaseModel):
+    id: int
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    therapist_id: int | None = Field(default=None, description="None holds the client back.")
+    note: str = Field(default="", max_length=2000)
+    force: bool = False
+
+
+@api_router.post("/intake", response_model=IntakeOut, status_code=201)
+async def api_intake(auth: StaffAuth, body: IntakeIn) -> IntakeOut:
+    """Add an intake to the caller's clinic queue (e.g. from the clinic's own web site)."""
+    intake_id = await auth.call(
+        service.submit_intake,
+        clinic_id=None,
+        intake=body.intake,
+        contact_name=body.contact_name,
+        contact_email=body.contact_email,
+        actor=auth.staff,
+    )
+    return IntakeOut(id=intake_id)
+
+
+@api_router.get("/matching/queue", response_model=service.QueueView)
+async def api_queue(auth: AdminAuth) -> service.QueueView:
+    """Waiting intakes with the optimiser's proposals, reasons, caveats and alternatives."""
+    return await auth.call(service.matching_queue, actor=auth.staff)
+
+
+@api_router.post("/matching/intakes/{intake_id}/decision", response_model=service.DecisionView)
+async def api_decide(auth: AdminAuth, intake_id: int, body: DecisionIn) -> service.DecisionView:
+    """Accept the proposal, override it (note required; ``force`` to break a rule) or hold."""
+    return await auth.call(
+        service.decide,
+        actor=auth.staff,
+        intake_id=intake_id,
+        therapist_id=body.therapist_id,
+        note=body.note,
+        force=body.force,
+    )
+
+
+@api_router.get("/matching/profile", response_model=service.ProfileView)
+async def api_profile(auth: StaffAuth) -> service.ProfileView:
+    """The caller's matching profile."""
+    return await auth.call(service.get_profile, actor=auth.staff)
+
+
+@api_router.put("/matching/profile", response_model=service.ProfileView)
+async def api_save_profile(auth: StaffAuth, body: dict[str, Any]) -> service.ProfileView:
+    """Replace the caller's matching profile (fields as in docs/matching.md)."""
+    return await auth.call(service.save_profile, actor=auth.staff, profile=body)
+
+
+@api_router.get(
+    "/matching/episodes/{episode_id}/alternatives", response_model=list[service.MatchOut]
+)
+async def api_alternatives(
+    auth: StaffAuth, episode_id: int, detail: FitEndDetail = "client_request"
+) -> list[service.MatchOut]:
+    """Other therapists for a client whose fit is ending (current therapist excluded)."""
+    found = await auth.call(
+        service.rematch_alternatives, actor=auth.staff, episode_id=episode_id, detail=detail
+    )
+    return list(found)

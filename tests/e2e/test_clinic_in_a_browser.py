@@ -1,0 +1,94 @@
+"""The clinic app in a real browser: a therapist handles John's rupture, a client checks in on a
+phone, the therapist sees the new point, and the link refuses a second use."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+
+def _login(page: Any, server: Any, name: str) -> None:
+    page.goto(f"{server.base_url}/login")
+    page.get_by_label("E-mail").fill(server.emails[name])
+    page.get_by_label("Password").fill(server.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{server.base_url}/caseload")
+
+
+def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
+    demo_server: Any, browser: Any
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _login(page, demo_server, "Maya Chen")
+
+    first_row = page.locator("table.caseload tbody tr").first
+    assert first_row.locator("th a").inner_text() == "John"
+    assert first_row.locator(".badge").first.inner_text() == "rupture"
+    assert "fell from" in first_row.locator(".reason").inner_text()
+    page.screenshot(path=str(demo_server.screenshots / "caseload.png"), full_page=True)
+
+    first_row.locator("th a").click()
+    page.wait_for_url(re.compile(r"/clients/\d+$"))
+    first_alert = page.locator("article.alert-item").first
+    assert "Rupture" in first_alert.locator("h3").inner_text()
+    assert first_alert.get_by_text("Suggested next step").is_visible()
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    page.screenshot(path=str(demo_server.screenshots / "client.png"))
+    page.locator("section[aria-labelledby=charts-h]").screenshot(
+        path=str(demo_server.screenshots / "client-timeline.png")
+    )
+
+    first_alert.get_by_label("Note").fill("Named the strain with John; we agreed to slow down.")
+    first_alert.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").first.inner_text().startswith("Alert acknowledged")
+    assert page.get_by_text("Named the strain with John; we agreed to slow down.").is_visible()
+    context.close()
+
+
+def test_a_client_checks_in_on_a_phone_and_the_link_then_refuses_reuse(
+    demo_server: Any, browser: Any
+) -> None:
+    therapist = browser.new_context(viewport={"width": 1280, "height": 900})
+    staff_page = therapist.new_page()
+    _login(staff_page, demo_server, "Lena Varga")
+    sarah = f"{demo_server.base_url}/clients/{demo_server.client_ids['Sarah']}"
+    staff_page.goto(sarah)
+    caption = staff_page.locator("#series-wai_sr figcaption")
+    before = int(re.search(r"(\d+) scores?", caption.inner_text()).group(1))  # type: ignore[union-attr]
+
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = phone.new_page()
+    link = f"{demo_server.base_url}/c/{demo_server.link_token}"
+    page.goto(link)
+    assert page.get_by_role("heading", name="Your check-in").is_visible()
+    questions = page.locator("fieldset.question")
+    count = questions.count()
+    assert count > 20
+    # Tap targets are big enough for a thumb (at least 44 CSS pixels high).
+    box = questions.first.locator(".option label").first.bounding_box()
+    assert box is not None
+    assert box["height"] >= 44
+    page.screenshot(path=str(demo_server.screenshots / "checkin-phone.png"))
+    for index in range(count):
+        options = questions.nth(index).locator(".option label")
+        options.nth(options.count() - 1).tap()
+    page.get_by_role("button", name="Send my answers").tap()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+
+    staff_page.reload()
+    after = int(re.search(r"(\d+) scores?", caption.inner_text()).group(1))  # type: ignore[union-attr]
+    assert after == before + 1
+
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Already sent — thank you")).to_be_visible()
+    phone.close()
+    therapist.close()
