@@ -70,6 +70,7 @@ _DEFINITION_FIELDS = (
     "clinical_cutoff",
     "alert_thresholds",
     "alert_thresholds_source",
+    "risk_items",
     "total_code",
 )
 

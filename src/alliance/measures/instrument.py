@@ -4,7 +4,8 @@ One :class:`Instrument` per questionnaire (PHQ-9, WAI-SR, …), parsed from a YA
 :mod:`alliance.measures.registry` and validated here. Everything the rest of Alliance needs to
 score and interpret a response lives on the model: items and their answer options, subscales,
 the scoring rule and its missing-item rule, severity bands, direction, reliable-change
-parameters, the clinical cut-off and alert thresholds.
+parameters, the clinical cut-off, alert thresholds and risk items (answers a clinician must
+hear about the same day, e.g. PHQ-9 item 9).
 
 The models are frozen pydantic v2 models. Cross-field checks (a subscale naming an unknown
 item, overlapping bands, …) raise ``ValueError`` with a message that *starts with the path* of
@@ -178,11 +179,7 @@ class Item(_Frozen):
 
     def _raw_score(self, answer: object) -> float:
         if self.type == "choice":
-            # Exact text first (a code may be "01" or "not_sure"), then the numeric reading.
-            found = self.option(answer.strip()) if isinstance(answer, str) else None
-            if found is None:
-                code = _answer_code(answer)
-                found = self.option(code) if code is not None else None
+            found = self.answer_option(answer)
             if found is None:
                 allowed = ", ".join(o.code for o in self.options)
                 raise ValueError(f"answer {_show(answer)} is not one of {allowed}")
@@ -208,6 +205,18 @@ class Item(_Frozen):
         if not low <= number <= high:
             raise ValueError(f"answer {_show(answer)} is outside {low}–{high}")
         return number
+
+    def answer_option(self, answer: object) -> AnswerOption | None:
+        """The option a choice answer names (exact code first, then its numeric reading);
+        None for a missing answer, a non-choice item or an answer that names no option."""
+        if self.type != "choice" or is_missing(answer):
+            return None
+        # Exact text first (a code may be "01" or "not_sure"), then the numeric reading.
+        found = self.option(answer.strip()) if isinstance(answer, str) else None
+        if found is None:
+            code = _answer_code(answer)
+            found = self.option(code) if code is not None else None
+        return found
 
     def _int_bounds(self) -> tuple[int, int]:
         # The validator guarantees both bounds on integer items.
@@ -349,6 +358,29 @@ class ClinicalCutoff(_Frozen):
     normal_sd: float | None = Field(None, gt=0)
 
 
+class RiskItem(_Frozen):
+    """An item whose answer at or above ``min_score`` must reach a clinician today.
+
+    ``min_score`` is on the item's own score scale (after reverse scoring, like every item
+    score). ``label`` is what a clinician reads in the alert ("thoughts of being better off
+    dead or of self-harm"); ``source`` says who recommends acting on this answer.
+    """
+
+    link_id: str = Field(alias="linkId", pattern=_LINK_ID, max_length=64)
+    min_score: float = Field(description="Item score at or above which the answer is flagged.")
+    label: str = Field(min_length=1, max_length=120, description="Short clinician-facing label.")
+    source: str = Field(min_length=1, description="Why this answer needs action, with source.")
+
+    @field_validator("min_score", mode="before")
+    @classmethod
+    def _min_score_is_number(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
 class Instrument(_Frozen):
     """A questionnaire and everything needed to score and interpret it."""
 
@@ -370,6 +402,9 @@ class Instrument(_Frozen):
     clinical_cutoff: ClinicalCutoff | None = None
     alert_thresholds: dict[str, float] = Field(default_factory=dict)
     alert_thresholds_source: str | None = None
+    risk_items: tuple[RiskItem, ...] = Field(
+        (), description="Answers that raise an urgent risk alert (e.g. PHQ-9 item 9 >= 1)."
+    )
     total_code: Coding | None = Field(None, description="Observation code of the total score.")
 
     @model_validator(mode="before")
@@ -455,7 +490,28 @@ class Instrument(_Frozen):
             previous = band
         if self.clinical_cutoff is not None and not low <= self.clinical_cutoff.value <= high:
             raise ValueError(f"clinical_cutoff.value: outside the total's range {low:g}–{high:g}")
+        self._check_risk_items(seen)
         return self
+
+    def _check_risk_items(self, seen: dict[str, int]) -> None:
+        flagged: set[str] = set()
+        for r_index, risk in enumerate(self.risk_items):
+            path = f"risk_items[{r_index}] ({risk.link_id})"
+            if risk.link_id not in seen:
+                raise ValueError(f"{path}.linkId: not an item of this instrument")
+            if risk.link_id in flagged:
+                raise ValueError(f"{path}.linkId: listed twice")
+            flagged.add(risk.link_id)
+            item = self.items[seen[risk.link_id]]
+            if not item.scored:
+                raise ValueError(f"{path}.linkId: {risk.link_id} is a text item and has no score")
+            # A threshold at or below the lowest score would flag every answer (and one above
+            # the highest none): either is a typo, never a deliberate rule.
+            if not item.score_min < risk.min_score <= item.score_max:
+                raise ValueError(
+                    f"{path}.min_score: must be above the item's lowest score and at most its "
+                    f"highest ({item.score_min:g} < min_score <= {item.score_max:g})"
+                )
 
     # -- convenience -------------------------------------------------------------------
 
@@ -479,6 +535,14 @@ class Instrument(_Frozen):
     def total_items(self) -> tuple[Item, ...]:
         """Scored items that count towards the total."""
         return tuple(i for i in self.items if i.scored and i.in_total)
+
+    def risk_item(self, link_id: str) -> RiskItem | None:
+        """The risk rule on this item, or None."""
+        return next((r for r in self.risk_items if r.link_id == link_id), None)
+
+    def item_number(self, link_id: str) -> int:
+        """1-based position of the item, as printed on the form ("item 9")."""
+        return self.link_ids.index(link_id) + 1
 
     def subscale_items(self, name: str) -> tuple[Item, ...]:
         for sub in self.subscales:

@@ -176,7 +176,12 @@ def _user_instruments(folder: Path | None) -> dict[str, Instrument]:
 # -- one-line error messages -------------------------------------------------------------
 
 _FIELD_PREFIX = re.compile(r"^[A-Za-z_]+(\[\d+\])?(\.[A-Za-z_]+(\[\d+\])?)*: ")
-_NAMED_LISTS = {"items": ("linkId", "link_id"), "subscales": ("name",), "bands": ("label",)}
+_NAMED_LISTS = {
+    "items": ("linkId", "link_id"),
+    "subscales": ("name",),
+    "bands": ("label",),
+    "risk_items": ("linkId", "link_id"),
+}
 
 
 def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:

@@ -16,6 +16,10 @@ same numbers (a property test holds them to it):
 * an answer that is not allowed for its item, or an unknown item, is a :class:`ScoringError`
   naming the (0-based) data row and the item.
 
+Risk items (:attr:`~alliance.measures.instrument.Instrument.risk_items`, e.g. PHQ-9 item 9)
+are read by :func:`risk_flags`: it returns one :class:`RiskFlag` per risk item whose answer
+reaches the item's ``min_score`` — whatever the total, and even when the total is invalid.
+
 In a DataFrame, columns named like an item's linkId are items; every other column is an id
 column and is kept as it is — except a column that starts with this instrument's linkId
 prefix (``phq9_10`` for PHQ-9), which is reported as an unknown item because it is almost
@@ -36,9 +40,11 @@ import pandas as pd
 from alliance.measures.instrument import Instrument, Item
 
 __all__ = [
+    "RiskFlag",
     "Score",
     "ScoringError",
     "item_prefix",
+    "risk_flags",
     "score_frame",
     "score_response",
 ]
@@ -81,6 +87,49 @@ class Score:
     reason: str | None = None
     prorated: bool = False
     item_scores: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFlag:
+    """An answer to a risk item at or above its threshold.
+
+    ``score`` is the item score (after reverse scoring), ``label`` the instrument's
+    clinician-facing label for the risk item, ``answer`` the label of the option chosen
+    ("More than half the days"; None for non-choice items).
+    """
+
+    link_id: str
+    score: float
+    label: str
+    answer: str | None = None
+
+
+def risk_flags(instrument: Instrument, answers: Mapping[str, object]) -> tuple[RiskFlag, ...]:
+    """The risk items of ``instrument`` that ``answers`` (``{linkId: answer}``) endorse.
+
+    Only the risk items are read; a missing answer flags nothing. An answer a risk item does
+    not allow is a :class:`ScoringError` naming the item (as in :func:`score_response`).
+    """
+    flags: list[RiskFlag] = []
+    for risk in instrument.risk_items:
+        item = instrument.item(risk.link_id)
+        answer = answers.get(risk.link_id)
+        try:
+            score = item.score_answer(answer)
+        except ValueError as exc:
+            raise ScoringError(str(exc), item=item.link_id) from None
+        if score is None or score < risk.min_score:
+            continue
+        option = item.answer_option(answer)
+        flags.append(
+            RiskFlag(
+                link_id=risk.link_id,
+                score=score,
+                label=risk.label,
+                answer=option.label if option is not None else None,
+            )
+        )
+    return tuple(flags)
 
 
 # -- one response ------------------------------------------------------------------------
