@@ -128,20 +128,26 @@ def child(backend: str, repeats: int) -> dict[str, object]:
         c_ctx = [c for _, c in client] * scale
         coder.therapist_behaviour(t_texts[:50], t_ctx[:50])  # warm-up
         best = float("inf")
+        best_cpu = float("inf")
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             coder.therapist_behaviour(t_texts, t_ctx)
             coder.client_talk(c_texts, c_ctx)
             best = min(best, time.perf_counter() - start)
+            best_cpu = min(best_cpu, time.process_time() - cpu)
         out["coded_utterances"] = len(t_texts) + len(c_texts)
         out["utterances_per_second"] = (len(t_texts) + len(c_texts)) / best
+        out["coding_cpu_seconds"] = best_cpu
         analyzer = Analyzer(coder=coder, empathy=empathy, backend=backend)  # type: ignore[arg-type]
         times = []
+        cpu_times = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             result = analyzer.analyze(parse_transcript(data, filename="bench.vtt", max_bytes=10**8))
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
         out["session_seconds"] = min(times)
+        out["session_cpu_seconds"] = min(cpu_times)
         out["utterances"] = len(result.utterances)
         if empathy is not None:
             start = time.perf_counter()
@@ -164,7 +170,10 @@ def main() -> None:
         return
 
     _, source = session_vtt()
-    print(f"cores: {os.cpu_count()}  session: {source}")
+    load = os.getloadavg()[0]
+    print(f"cores: {os.cpu_count()}, load average at start {load:.1f}  session: {source}")
+    if load > (os.cpu_count() or 1):
+        print("note: the machine is busy; wall times include waiting for a core (CPU s shown)")
     results = {}
     for backend in ("baseline", "fast", "accurate"):
         cmd = [sys.executable, __file__, "--child", backend] + (["--quick"] if args.quick else [])
@@ -189,8 +198,9 @@ def main() -> None:
         ratio = r["session_seconds"] / base["session_seconds"] if base else float("nan")
         line = (
             f"{backend:8}: {r['utterances_per_second']:,.0f} utterances/s coded "
-            f"({r['coded_utterances']} utterances, both coders); session of {r['utterances']} "
-            f"turns end to end {r['session_seconds']:.2f} s ({ratio:.1f}× baseline); model load "
+            f"({r['coded_utterances']} utterances, both coders, {r['coding_cpu_seconds']:.2f} CPU s); "
+            f"session of {r['utterances']} turns end to end {r['session_seconds']:.2f} s "
+            f"({r['session_cpu_seconds']:.2f} CPU s; {ratio:.1f}× baseline); model load "
             f"{r['load_seconds']:.2f} s; empathy model {'on' if r['empathy_model'] else 'absent'}"
         )
         if "session_seconds_without_empathy" in r:
