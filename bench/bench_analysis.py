@@ -198,7 +198,8 @@ def main() -> None:
         ratio = r["session_seconds"] / base["session_seconds"] if base else float("nan")
         line = (
             f"{backend:8}: {r['utterances_per_second']:,.0f} utterances/s coded "
-            f"({r['coded_utterances']} utterances, both coders, {r['coding_cpu_seconds']:.2f} CPU s); "
+            f"({r['coded_utterances']} utterances, both coders, "
+            f"{r['coding_cpu_seconds']:.2f} CPU s); "
             f"session of {r['utterances']} turns end to end {r['session_seconds']:.2f} s "
             f"({r['session_cpu_seconds']:.2f} CPU s; {ratio:.1f}× baseline); model load "
             f"{r['load_seconds']:.2f} s; empathy model {'on' if r['empathy_model'] else 'absent'}"
