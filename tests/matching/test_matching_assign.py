@@ -192,3 +192,11 @@ def test_an_override_needs_who_and_why() -> None:
         apply_override(
             result, client_id="c1", therapist_id=None, by=" ", reason="", intakes=cs, therapists=ts
         )
+
+
+def test_an_empty_roster_leaves_everyone_waiting_with_a_reason() -> None:
+    cs = [intake(1, availability=["mon 10:00-12:00"]), intake(2)]
+    result = assign_queue(cs, [])
+    assert result.placements == ()
+    assert [u.client_id for u in result.unassigned] == ["c1", "c2"]
+    assert {u.reason for u in result.unassigned} == {"there are no therapists to match with"}

@@ -471,7 +471,7 @@ def _run_bits(bits: NDArray[np.uint64], cells: int) -> NDArray[np.float32]:
     run = bits.copy()
     for shift in range(1, cells):
         run &= bits >> np.uint64(shift)
-    flat = np.ascontiguousarray(run).view(np.uint8).reshape(len(bits), -1)
+    flat = np.ascontiguousarray(run).view(np.uint8).reshape(len(bits), 7 * 8)
     return np.unpackbits(flat, axis=1).astype(np.float32)
 
 
@@ -549,7 +549,9 @@ def evaluate_queue(
 def describe_infeasibility(ev: Evaluation) -> str:
     """Why no therapist fits: how many pass each hard constraint."""
     n = len(ev.feasible)
-    if n and not bool(ev.checks["consent"][0]):
+    if n == 0:
+        return "there are no therapists to match with"
+    if not bool(ev.checks["consent"][0]):
         return "the client has not consented to matching"
     parts = [
         f"{name.replace('must:', 'must-have ')} ({int(mask.sum())} of {n} pass)"
