@@ -1,0 +1,672 @@
+"""Matching use cases for the clinic app: intake, the admin's matching queue, decisions,
+therapists' matching profiles and alternatives when a fit ends.
+
+Each function is one unit of work. The matching itself is :mod:`alliance.matching` (pure);
+here the clinic's records are turned into its inputs:
+
+* a therapist is matchable when they have a matching profile; their current caseload is the
+  number of their open episodes;
+* the queue is the clinic's intake requests with status ``waiting``;
+* strengths come from the clinic's own history: episodes placed through matching (so the
+  concern domain is known), with intake severity and improvement from the first outcome
+  instrument of the clinic's choice that has two valid scores, and the mean of the first
+  alliance instrument's valid scores.
+
+Intakes, contact details, the reasons shown at decision time and notes are stored encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alliance.matching import (
+    Assignment,
+    ClientIntake,
+    HistoryRow,
+    OverrideError,
+    Placement,
+    Roster,
+    TherapistProfile,
+    apply_override,
+    assign_queue,
+    estimate_strengths,
+    propose_rematch,
+    rank_matches,
+    vocabulary,
+)
+from alliance.matching.refit import FitEndDetail
+from alliance.measures.registry import load_instrument
+from alliance.services.authz import (
+    Actor,
+    not_found,
+    require_episode,
+    require_staff,
+    require_user_admin,
+)
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import Conflict, InvalidInput, NotFound
+from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.store import audit
+from alliance.store.matching_tables import IntakeRequest, MatchDecision, MatchingProfile
+from alliance.store.models import Client, Clinic, Episode, Score, StaffUser
+
+INTAKE_FIELD = "intake_requests.intake"
+NAME_FIELD = "intake_requests.contact_name"
+EMAIL_FIELD = "intake_requests.contact_email"
+REASONS_FIELD = "match_decisions.reasons"
+NOTE_FIELD = "match_decisions.note"
+CONTACT_FIELD = "clients.contact_email"  # the clients service's field name for the same data
+
+__all__ = [
+    "DecisionView",
+    "MatchOut",
+    "ProfileView",
+    "ProposalView",
+    "QueueView",
+    "decide",
+    "get_profile",
+    "matching_queue",
+    "rematch_alternatives",
+    "save_profile",
+    "submit_intake",
+]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MatchOut(_View):
+    therapist_id: int
+    therapist_name: str
+    score: float
+    reasons: tuple[str, ...]
+    caveats: tuple[str, ...]
+
+
+class ProposalView(_View):
+    intake_id: int
+    received_at: datetime
+    contact_name: str
+    concerns: tuple[str, ...]
+    wishes: tuple[str, ...]
+    proposed: MatchOut | None
+    waiting_reason: str | None
+    alternatives: tuple[MatchOut, ...]
+
+
+class QueueView(_View):
+    proposals: tuple[ProposalView, ...]
+    therapists: tuple[MatchOut, ...]  # every matchable therapist (score 0, for the override list)
+    without_profile: tuple[str, ...]
+    history_cases: int
+
+
+class DecisionView(_View):
+    id: int
+    intake_id: int
+    decision: Literal["accepted", "override", "held"]
+    therapist_id: int | None
+    violations: tuple[str, ...]
+    client_id: int | None
+    episode_id: int | None
+
+
+class ProfileView(_View):
+    user_id: int
+    display_name: str
+    has_profile: bool
+    current_caseload: int
+    profile: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "intake"
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    first = exc.errors()[0]
+    return InvalidInput(_json_path(first["loc"]), str(first["msg"]))
+
+
+def _caseloads(session: Session, clinic_id: int) -> dict[int, int]:
+    rows = session.execute(
+        select(Episode.therapist_id, func.count(Episode.id))
+        .join(Client, Client.id == Episode.client_id)
+        .where(Client.clinic_id == clinic_id, Episode.ended_at.is_(None))
+        .group_by(Episode.therapist_id)
+    )
+    return {int(t): int(n) for t, n in rows}
+
+
+def _to_profile(user: StaffUser, stored: Mapping[str, Any], caseload: int) -> TherapistProfile:
+    data = dict(stored)
+    capacity = dict(data.get("capacity") or {})
+    capacity["current_caseload"] = caseload
+    data.update(id=str(user.id), name=user.display_name, capacity=capacity)
+    return TherapistProfile.model_validate(data)
+
+
+def _roster_profiles(session: Session, clinic_id: int) -> tuple[list[TherapistProfile], list[str]]:
+    caseloads = _caseloads(session, clinic_id)
+    users = session.scalars(
+        select(StaffUser).where(StaffUser.clinic_id == clinic_id, StaffUser.active.is_(True))
+    ).all()
+    stored = {
+        p.user_id: p
+        for p in session.scalars(
+            select(MatchingProfile).where(MatchingProfile.clinic_id == clinic_id)
+        )
+    }
+    profiles: list[TherapistProfile] = []
+    missing: list[str] = []
+    for user in users:
+        row = stored.get(user.id)
+        if row is None:
+            if user.role == "therapist":
+                missing.append(user.display_name)
+            continue
+        try:
+            profiles.append(_to_profile(user, row.profile, caseloads.get(user.id, 0)))
+        except ValidationError:
+            # A profile saved under an older vocabulary: listed for fixing, not matched.
+            missing.append(user.display_name)
+    return profiles, missing
+
+
+def _intake_of(ctx: ServiceContext, request: IntakeRequest) -> ClientIntake:
+    data = json.loads(ctx.cipher.decrypt(request.intake_enc, field=INTAKE_FIELD))
+    data["id"] = str(request.id)
+    return ClientIntake.model_validate(data)
+
+
+def _history(ctx: ServiceContext, session: Session, clinic: Clinic) -> list[HistoryRow]:
+    choice = ClinicSettings.from_json(clinic.settings).instruments
+    placed = session.scalars(
+        select(IntakeRequest).where(
+            IntakeRequest.clinic_id == clinic.id, IntakeRequest.episode_id.is_not(None)
+        )
+    ).all()
+    directions: dict[str, bool] = {}
+    rows: list[HistoryRow] = []
+    for request in placed:
+        episode = session.get(Episode, request.episode_id)
+        if episode is None:
+            continue
+        scores = session.scalars(
+            select(Score)
+            .where(Score.episode_id == episode.id, Score.valid.is_(True))
+            .order_by(Score.session_number, Score.scored_at)
+        ).all()
+        by_instrument: dict[str, list[float]] = {}
+        for s in scores:
+            if s.total is not None:
+                by_instrument.setdefault(s.instrument_id, []).append(float(s.total))
+        outcome = next((i for i in choice.outcome if len(by_instrument.get(i, [])) >= 2), None)
+        if outcome is None:
+            continue
+        if outcome not in directions:
+            directions[outcome] = (
+                load_instrument(outcome, ctx.settings.instruments_dir).direction
+                == "higher_is_worse"
+            )
+        first, last = by_instrument[outcome][0], by_instrument[outcome][-1]
+        alliance = next((by_instrument[i] for i in choice.alliance if i in by_instrument), None)
+        rows.append(
+            HistoryRow(
+                therapist_id=str(episode.therapist_id),
+                concern=_intake_of(ctx, request).concerns[0],
+                intake_severity=first,
+                improvement=first - last if directions[outcome] else last - first,
+                alliance=None if alliance is None else sum(alliance) / len(alliance),
+            )
+        )
+    return rows
+
+
+def _out(match: Any) -> MatchOut:
+    return MatchOut(
+        therapist_id=int(match.therapist_id),
+        therapist_name=str(getattr(match, "therapist_name", "")),
+        score=float(match.score),
+        reasons=tuple(match.reasons),
+        caveats=tuple(match.caveats),
+    )
+
+
+def _wishes(intake: ClientIntake) -> tuple[str, ...]:
+    voc = vocabulary()
+    out = []
+    for p in intake.preferences:
+        if p.importance == "dont_mind":
+            continue
+        said = ", ".join(p.said) if p.said else ", ".join(p.values) or "yes"
+        label = "must" if p.importance == "must" else "prefers"
+        out.append(f"{label} {p.attribute.replace('_', ' ')}: {said}")
+    out.append("languages: " + ", ".join(intake.languages))
+    out.append("modes: " + ", ".join(voc.modes.get(m, m) for m in intake.modes))
+    return tuple(out)
+
+
+class _Queue:
+    """The clinic's matching inputs and the optimiser's answer, built inside one unit of work."""
+
+    def __init__(self, ctx: ServiceContext, session: Session, clinic: Clinic) -> None:
+        self.profiles, self.missing = _roster_profiles(session, clinic.id)
+        self.history = _history(ctx, session, clinic)
+        self.roster = Roster.build(self.profiles, estimate_strengths(self.history))
+        self.requests = session.scalars(
+            select(IntakeRequest)
+            .where(IntakeRequest.clinic_id == clinic.id, IntakeRequest.status == "waiting")
+            .order_by(IntakeRequest.id)
+        ).all()
+        self.intakes = [_intake_of(ctx, r) for r in self.requests]
+        self.assignment: Assignment = assign_queue(self.intakes, self.roster)
+
+    def placement(self, intake_id: int) -> Placement | None:
+        return next((p for p in self.assignment.placements if p.client_id == str(intake_id)), None)
+
+
+def _clinic(session: Session, actor: Actor) -> Clinic:
+    clinic = session.get(Clinic, actor.clinic_id)
+    if clinic is None:
+        raise NotFound("clinic not found")
+    return clinic
+
+
+# --------------------------------------------------------------------------- use cases
+
+
+@denials_audited
+def submit_intake(
+    ctx: ServiceContext,
+    *,
+    clinic_id: int | None,
+    intake: Mapping[str, Any],
+    contact_name: str,
+    contact_email: str | None = None,
+    actor: Actor | None = None,
+) -> int:
+    """Store a client's intake in the clinic's matching queue; returns its id.
+
+    Public (no account) when ``actor`` is None; through the API a staff actor posts into their
+    own clinic. The intake is validated by :class:`alliance.matching.ClientIntake`; a field that
+    is wrong raises :class:`InvalidInput` naming its path. Consent is required.
+    """
+    if actor is not None:
+        require_staff(actor)
+        clinic_id = actor.clinic_id
+    name = contact_name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("contact_name", "give a name (or a nickname) of 1–100 characters")
+    email = (contact_email or "").strip() or None
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise InvalidInput("contact_email", f"{email!r} is not an e-mail address")
+    try:
+        parsed = ClientIntake.model_validate({**dict(intake), "id": "new"})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if not parsed.consent:
+        raise InvalidInput("consent", "we can only match you if you agree to it")
+    with unit_of_work(ctx) as session:
+        clinic = session.get(Clinic, clinic_id) if clinic_id is not None else None
+        if clinic is None:
+            raise NotFound("clinic not found")
+        body = parsed.model_dump(mode="json", exclude={"id"})
+        request = IntakeRequest(
+            clinic_id=clinic.id,
+            intake_enc=ctx.cipher.encrypt(json.dumps(body), field=INTAKE_FIELD),
+            contact_name_enc=ctx.cipher.encrypt(name, field=NAME_FIELD),
+            contact_email_enc=ctx.cipher.encrypt_optional(email, field=EMAIL_FIELD),
+            source="form" if actor is None else "api",
+            status="waiting",
+            created_at=ctx.now(),
+            decided_at=None,
+            client_id=None,
+            episode_id=None,
+        )
+        session.add(request)
+        session.flush()
+        if actor is None:
+            audit.append(
+                session,
+                at=ctx.now(),
+                actor_type="anonymous",
+                actor_id=None,
+                clinic_id=clinic.id,
+                action="write",
+                entity_type="intake_request",
+                entity_id=request.id,
+                detail={"op": "create", "source": "form"},
+            )
+        else:
+            record(session, ctx, actor, "write", "intake_request", request.id, {"op": "create"})
+        return int(request.id)
+
+
+@denials_audited
+def matching_queue(ctx: ServiceContext, *, actor: Actor) -> QueueView:
+    """The admin's queue: each waiting intake with the optimiser's proposal, its reasons and
+    caveats (or why the client waits) and up to three alternatives."""
+    require_staff(actor, "admin")
+    with unit_of_work(ctx) as session:
+        clinic = _clinic(session, actor)
+        queue = _Queue(ctx, session, clinic)
+        waiting = {u.client_id: u.reason for u in queue.assignment.unassigned}
+        proposals = []
+        for request, intake in zip(queue.requests, queue.intakes, strict=True):
+            placed = queue.placement(request.id)
+            proposed = None
+            if placed is not None:
+                name = queue.roster.therapists[queue.roster.ids.index(placed.therapist_id)].name
+                proposed = MatchOut(
+                    therapist_id=int(placed.therapist_id),
+                    therapist_name=name,
+                    score=placed.score,
+                    reasons=placed.reasons,
+                    caveats=placed.caveats,
+                )
+            alternatives = rank_matches(
+                intake,
+                queue.roster,
+                limit=3,
+                exclude=[placed.therapist_id] if placed else [],
+            )
+            proposals.append(
+                ProposalView(
+                    intake_id=request.id,
+                    received_at=request.created_at,
+                    contact_name=ctx.cipher.decrypt(request.contact_name_enc, field=NAME_FIELD),
+                    concerns=tuple(vocabulary().concerns[c] for c in intake.concerns),
+                    wishes=_wishes(intake),
+                    proposed=proposed,
+                    waiting_reason=waiting.get(str(request.id)),
+                    alternatives=tuple(_out(m) for m in alternatives),
+                )
+            )
+        record(session, ctx, actor, "read", "matching_queue", None, {"intakes": len(proposals)})
+        return QueueView(
+            proposals=tuple(proposals),
+            therapists=tuple(
+                MatchOut(
+                    therapist_id=int(t.id), therapist_name=t.name, score=0.0, reasons=(), caveats=()
+                )
+                for t in queue.profiles
+            ),
+            without_profile=tuple(queue.missing),
+            history_cases=len(queue.history),
+        )
+
+
+@denials_audited
+def decide(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    intake_id: int,
+    therapist_id: int | None,
+    note: str = "",
+    force: bool = False,
+) -> DecisionView:
+    """Accept the proposal, override it with another therapist, or hold the client back
+    (``therapist_id=None``). Placing creates the client and their first episode; an override
+    needs a note, and one that breaks a hard constraint or capacity needs ``force``. The
+    decision is recorded (who, when, proposal, choice, reasons shown, note)."""
+    require_staff(actor, "admin")
+    note = note.strip()
+    if len(note) > 2000:
+        raise InvalidInput("note", "keep the note under 2,000 characters")
+    with unit_of_work(ctx) as session:
+        clinic = _clinic(session, actor)
+        request = session.get(IntakeRequest, intake_id)
+        if request is None or request.clinic_id != clinic.id:
+            raise not_found(actor, "intake_request", intake_id, why="no such intake in clinic")
+        if request.status != "waiting":
+            raise Conflict(f"intake {intake_id} was already decided ({request.status})")
+        queue = _Queue(ctx, session, clinic)
+        proposal = queue.placement(intake_id)
+        proposed_id = int(proposal.therapist_id) if proposal else None
+        intake = next(c for c in queue.intakes if c.id == str(intake_id))
+        violations: tuple[str, ...] = ()
+        placement = proposal
+        if therapist_id is None:
+            kind: Literal["accepted", "override", "held"] = "held"
+            placement = None
+        elif therapist_id == proposed_id:
+            kind = "accepted"
+        else:
+            kind = "override"
+            if str(therapist_id) not in queue.roster.ids:
+                raise InvalidInput(
+                    "therapist_id", f"no therapist {therapist_id} with a matching profile here"
+                )
+            if not note:
+                raise InvalidInput("note", "say why you chose someone else than the proposal")
+            # Judge the override against the open places as they are now, not against the
+            # optimiser's other proposals, which are not decisions yet.
+            alone = Assignment(
+                placements=(proposal,) if proposal else (), unassigned=(), total_fit=0.0
+            )
+            try:
+                changed = apply_override(
+                    alone,
+                    client_id=str(intake_id),
+                    therapist_id=str(therapist_id),
+                    by=str(actor.user_id),
+                    reason=note,
+                    intakes=[intake],
+                    therapists=queue.roster,
+                    force=force,
+                )
+            except OverrideError as exc:
+                raise InvalidInput(
+                    "therapist_id",
+                    "this choice breaks "
+                    + ", ".join(exc.violations)
+                    + "; confirm the override to go ahead anyway",
+                ) from None
+            violations = changed.overrides[-1].violations
+            placement = changed.placements[-1]
+
+        client_id = episode_id = None
+        now = ctx.now()
+        if placement is not None:
+            chosen = session.get(StaffUser, int(placement.therapist_id))
+            assert chosen is not None
+            choice = ClinicSettings.from_json(clinic.settings).instruments
+            email = ctx.cipher.decrypt_optional(request.contact_email_enc, field=EMAIL_FIELD)
+            client = Client(
+                clinic_id=clinic.id,
+                display_name=ctx.cipher.decrypt(request.contact_name_enc, field=NAME_FIELD),
+                contact_email_enc=ctx.cipher.encrypt_optional(email, field=CONTACT_FIELD),
+                created_at=now,
+            )
+            session.add(client)
+            session.flush()
+            episode = Episode(
+                client_id=client.id,
+                therapist_id=chosen.id,
+                started_at=now,
+                ended_at=None,
+                end_reason=None,
+                instruments=list(choice.all()),
+            )
+            session.add(episode)
+            session.flush()
+            client_id, episode_id = client.id, episode.id
+            request.status = "placed"
+            request.client_id = client.id
+            request.episode_id = episode.id
+            request.decided_at = now
+            record(session, ctx, actor, "write", "client", client.id, {"op": "create"})
+            record(
+                session,
+                ctx,
+                actor,
+                "write",
+                "episode",
+                episode.id,
+                {"op": "create", "client_id": client.id, "therapist_id": chosen.id},
+            )
+        decision = MatchDecision(
+            clinic_id=clinic.id,
+            intake_id=request.id,
+            decision=kind,
+            proposed_therapist_id=proposed_id,
+            therapist_id=None if placement is None else int(placement.therapist_id),
+            score=None if placement is None else placement.score,
+            violations=list(violations),
+            reasons_enc=None
+            if placement is None
+            else ctx.cipher.encrypt(
+                json.dumps({"reasons": placement.reasons, "caveats": placement.caveats}),
+                field=REASONS_FIELD,
+            ),
+            note_enc=ctx.cipher.encrypt_optional(note or None, field=NOTE_FIELD),
+            decided_by=actor.user_id or 0,
+            decided_at=now,
+        )
+        session.add(decision)
+        session.flush()
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "match_decision",
+            decision.id,
+            {
+                "intake_id": request.id,
+                "decision": kind,
+                "proposed": proposed_id,
+                "chosen": decision.therapist_id,
+                "violations": list(violations),
+            },
+        )
+        return DecisionView(
+            id=decision.id,
+            intake_id=request.id,
+            decision=kind,
+            therapist_id=decision.therapist_id,
+            violations=violations,
+            client_id=client_id,
+            episode_id=episode_id,
+        )
+
+
+def _profile_target(session: Session, actor: Actor, user_id: int | None) -> StaffUser:
+    require_staff(actor)
+    if user_id is None or user_id == actor.user_id:
+        user = session.get(StaffUser, actor.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+    target = require_user_admin(session, actor, user_id)
+    assert target is not None
+    return target
+
+
+@denials_audited
+def get_profile(ctx: ServiceContext, *, actor: Actor, user_id: int | None = None) -> ProfileView:
+    """A therapist's matching profile (their own; an admin may read anyone's in the clinic)."""
+    with unit_of_work(ctx) as session:
+        user = _profile_target(session, actor, user_id)
+        row = session.get(MatchingProfile, user.id)
+        record(session, ctx, actor, "read", "matching_profile", user.id)
+        return ProfileView(
+            user_id=user.id,
+            display_name=user.display_name,
+            has_profile=row is not None,
+            current_caseload=_caseloads(session, user.clinic_id).get(user.id, 0),
+            profile=dict(row.profile) if row else {},
+        )
+
+
+@denials_audited
+def save_profile(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    profile: Mapping[str, Any],
+    user_id: int | None = None,
+) -> ProfileView:
+    """Validate and store a matching profile (fields of ``TherapistProfile`` except id, name
+    and current caseload). Identity attributes are stored only when given."""
+    with unit_of_work(ctx) as session:
+        user = _profile_target(session, actor, user_id)
+        caseload = _caseloads(session, user.clinic_id).get(user.id, 0)
+        data = {k: v for k, v in dict(profile).items() if k not in ("id", "name")}
+        try:
+            parsed = _to_profile(user, data, caseload)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        stored = parsed.model_dump(mode="json", exclude={"id", "name"}, exclude_none=True)
+        stored["capacity"].pop("current_caseload", None)
+        stored["identity"] = {k: v for k, v in stored.get("identity", {}).items() if v is not None}
+        row = session.get(MatchingProfile, user.id)
+        if row is None:
+            row = MatchingProfile(
+                user_id=user.id, clinic_id=user.clinic_id, profile=stored, updated_at=ctx.now()
+            )
+            session.add(row)
+        else:
+            row.profile = stored
+            row.updated_at = ctx.now()
+        record(session, ctx, actor, "write", "matching_profile", user.id)
+        return ProfileView(
+            user_id=user.id,
+            display_name=user.display_name,
+            has_profile=True,
+            current_caseload=caseload,
+            profile=stored,
+        )
+
+
+@denials_audited
+def rematch_alternatives(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    episode_id: int,
+    detail: FitEndDetail = "client_request",
+    limit: int = 3,
+) -> tuple[MatchOut, ...]:
+    """Other therapists for a client whose fit is ending (the current therapist excluded),
+    from the intake they came in with. The episode is ended elsewhere, with reason "fit"."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        episode = require_episode(session, actor, episode_id)
+        request = session.scalar(
+            select(IntakeRequest).where(IntakeRequest.episode_id == episode.id)
+        )
+        if request is None:
+            raise Conflict("this client did not come through matching: no intake on record")
+        clinic = _clinic(session, actor)
+        profiles, _ = _roster_profiles(session, clinic.id)
+        roster = Roster.build(profiles, estimate_strengths(_history(ctx, session, clinic)))
+        current = str(episode.therapist_id)
+        if current not in roster.ids:
+            # The current therapist has no profile (any more): exclude them all the same.
+            matches = rank_matches(_intake_of(ctx, request), roster, limit=limit, exclude=[current])
+        else:
+            matches = list(
+                propose_rematch(
+                    _intake_of(ctx, request), roster, current, detail=detail, limit=limit
+                ).alternatives
+            )
+        record(session, ctx, actor, "read", "rematch", episode.id, {"detail": detail})
+        return tuple(_out(m) for m in matches)

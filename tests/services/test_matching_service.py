@@ -1,0 +1,203 @@
+"""Matching services on SQLite and PostgreSQL: intake, queue, decisions, profiles, re-matching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clinic_world import World
+from sqlalchemy import select
+
+from alliance.services import matching
+from alliance.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from alliance.store import audit
+from alliance.store.db import transaction
+from alliance.store.matching_tables import IntakeRequest, MatchDecision, MatchingProfile
+from alliance.store.models import Episode
+
+SPANISH = {"languages": ["spanish"], "concerns": ["grief"], "consent": True}
+ENGLISH = {"languages": ["english"], "concerns": ["anxiety"], "consent": True}
+
+
+def _profile(**over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "modalities": ["cbt"],
+        "styles": {"collaborative": 3},
+        "specialties": ["anxiety"],
+        "languages": ["english"],
+        "age_groups": ["adult"],
+        "modes": ["video", "in_person"],
+        "availability": ["mon 09:00-17:00"],
+        "capacity": {"new_per_week": 2, "caseload_limit": 20},
+        "fee": 80,
+    }
+    data.update(over)
+    return data
+
+
+def _roster(world: World) -> None:
+    matching.save_profile(
+        world.ctx,
+        actor=world.alice,
+        profile=_profile(languages=["english", "spanish"], specialties=["grief"]),
+    )
+    matching.save_profile(world.ctx, actor=world.bob, profile=_profile())
+
+
+def _submit(world: World, intake: dict[str, Any], name: str = "Robin") -> int:
+    return matching.submit_intake(
+        world.ctx, clinic_id=world.north, intake=intake, contact_name=name
+    )
+
+
+def test_a_public_intake_is_stored_encrypted_and_audited(world: World) -> None:
+    intake_id = _submit(world, {**ENGLISH, "concerns": ["trauma"]}, name="Robin Hood")
+    with transaction(world.ctx.session_factory) as session:
+        row = session.get(IntakeRequest, intake_id)
+        assert row is not None
+        assert row.status == "waiting"
+        assert "trauma" not in row.intake_enc
+        assert "Robin" not in row.contact_name_enc
+        events = audit.events(session, entity_type="intake_request", entity_id=intake_id)
+    assert [(e.actor_type, e.action) for e in events] == [("anonymous", "write")]
+
+
+def test_an_intake_names_its_bad_field_and_needs_consent(world: World) -> None:
+    with pytest.raises(InvalidInput) as bad:
+        _submit(world, {**ENGLISH, "concerns": ["worry"]})
+    assert bad.value.field == "concerns[0]"
+    with pytest.raises(InvalidInput) as no_consent:
+        _submit(world, {**ENGLISH, "consent": False})
+    assert no_consent.value.field == "consent"
+    with pytest.raises(NotFound):
+        matching.submit_intake(world.ctx, clinic_id=9999, intake=ENGLISH, contact_name="R")
+
+
+def test_the_queue_proposes_within_hard_constraints_with_reasons(world: World) -> None:
+    _roster(world)
+    spanish = _submit(world, SPANISH, "Lola")
+    english = _submit(world, ENGLISH, "Ed")
+    queue = matching.matching_queue(world.ctx, actor=world.ada)
+    by_id = {p.intake_id: p for p in queue.proposals}
+    assert by_id[spanish].proposed is not None
+    assert by_id[spanish].proposed.therapist_id == world.alice.user_id
+    assert "specialises in grief" in by_id[spanish].proposed.reasons
+    assert by_id[english].proposed is not None
+    assert by_id[english].proposed.therapist_id == world.bob.user_id
+    assert by_id[english].contact_name == "Ed"
+    assert {t.therapist_id for t in queue.therapists} == {world.alice.user_id, world.bob.user_id}
+
+
+def test_only_admins_see_the_queue(world: World) -> None:
+    with pytest.raises(Forbidden):
+        matching.matching_queue(world.ctx, actor=world.alice)
+
+
+def test_accepting_places_the_client_and_records_the_decision(world: World) -> None:
+    _roster(world)
+    intake_id = _submit(world, SPANISH, "Lola")
+    decision = matching.decide(
+        world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=world.alice.user_id
+    )
+    assert decision.decision == "accepted"
+    assert decision.client_id is not None
+    with transaction(world.ctx.session_factory) as session:
+        episode = session.get(Episode, decision.episode_id)
+        assert episode is not None
+        assert episode.therapist_id == world.alice.user_id
+        row = session.scalar(select(MatchDecision).where(MatchDecision.intake_id == intake_id))
+        assert row is not None
+        assert (row.decision, row.decided_by) == ("accepted", world.ada.user_id)
+        assert row.reasons_enc is not None
+        assert "grief" not in row.reasons_enc
+    with pytest.raises(Conflict):
+        matching.decide(
+            world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=world.alice.user_id
+        )
+    # Placed clients leave the queue.
+    queue = matching.matching_queue(world.ctx, actor=world.ada)
+    assert intake_id not in [p.intake_id for p in queue.proposals]
+
+
+def test_an_override_needs_a_note_and_force_when_it_breaks_a_rule(world: World) -> None:
+    _roster(world)
+    intake_id = _submit(world, SPANISH, "Lola")
+    bob = world.bob.user_id
+    with pytest.raises(InvalidInput) as no_note:
+        matching.decide(world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=bob)
+    assert no_note.value.field == "note"
+    with pytest.raises(InvalidInput, match="breaks language"):
+        matching.decide(
+            world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=bob, note="interpreter"
+        )
+    forced = matching.decide(
+        world.ctx,
+        actor=world.ada,
+        intake_id=intake_id,
+        therapist_id=bob,
+        note="interpreter booked",
+        force=True,
+    )
+    assert forced.decision == "override"
+    assert forced.violations == ("language",)
+    assert forced.therapist_id == bob
+
+
+def test_holding_keeps_the_client_waiting(world: World) -> None:
+    _roster(world)
+    intake_id = _submit(world, ENGLISH)
+    held = matching.decide(
+        world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=None, note="asked to wait"
+    )
+    assert held.decision == "held"
+    assert held.client_id is None
+    queue = matching.matching_queue(world.ctx, actor=world.ada)
+    assert intake_id in [p.intake_id for p in queue.proposals]
+
+
+def test_nothing_crosses_clinics(world: World) -> None:
+    intake_id = _submit(world, ENGLISH)
+    with pytest.raises(NotFound):
+        matching.decide(world.ctx, actor=world.carol, intake_id=intake_id, therapist_id=None)
+    assert matching.matching_queue(world.ctx, actor=world.carol).proposals == ()
+
+
+def test_a_therapist_edits_only_their_own_profile(world: World) -> None:
+    saved = matching.save_profile(
+        world.ctx, actor=world.alice, profile=_profile(identity={"gender": "woman"})
+    )
+    assert saved.profile["identity"] == {"gender": "woman"}
+    assert "current_caseload" not in saved.profile["capacity"]
+    assert saved.current_caseload == 1  # Sarah's open episode
+    with pytest.raises(Forbidden):
+        matching.save_profile(
+            world.ctx, actor=world.alice, profile=_profile(), user_id=world.bob.user_id
+        )
+    by_admin = matching.save_profile(
+        world.ctx, actor=world.ada, profile=_profile(fee=95), user_id=world.bob.user_id
+    )
+    assert by_admin.profile["fee"] == 95
+    with pytest.raises(InvalidInput) as bad:
+        matching.save_profile(world.ctx, actor=world.bob, profile=_profile(languages=[]))
+    assert bad.value.field == "languages"
+    with transaction(world.ctx.session_factory) as session:
+        row = session.get(MatchingProfile, world.bob.user_id)
+        assert row is not None
+        assert row.profile["fee"] == 95  # the bad save changed nothing
+
+
+def test_alternatives_when_a_fit_ends_exclude_the_current_therapist(world: World) -> None:
+    _roster(world)
+    intake_id = _submit(world, ENGLISH)
+    decision = matching.decide(
+        world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=world.bob.user_id
+    )
+    assert decision.episode_id is not None
+    found = matching.rematch_alternatives(
+        world.ctx, actor=world.ada, episode_id=decision.episode_id, detail="low_alliance_not_rising"
+    )
+    assert [m.therapist_id for m in found] == [world.alice.user_id]
+    with pytest.raises(Conflict, match="did not come through matching"):
+        matching.rematch_alternatives(world.ctx, actor=world.ada, episode_id=world.sarah_episode)
+    with pytest.raises(NotFound):
+        matching.rematch_alternatives(world.ctx, actor=world.carol, episode_id=decision.episode_id)

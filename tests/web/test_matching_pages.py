@@ -1,0 +1,199 @@
+"""Matching pages: public intake (rate-limited), admin queue with reasons and decisions,
+the therapist's matching profile editor, and the JSON API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from webworld import World, build_world, csrf_from
+
+from alliance.services import matching
+
+INTAKE = {
+    "contact_name": "Robin",
+    "concern_main": "grief",
+    "concerns_other": "sleep",
+    "languages": "Spanish, English",
+    "modes": "video",
+    "avail": "mon-morning",
+    "style_words": "mostly listens",
+    "style_importance": "prefer",
+    "consent": "yes",
+}
+
+
+def _profile(world: World, who: str, **over: object) -> None:
+    data: dict[str, object] = {
+        "modalities": ["person_centred"],
+        "styles": {"supportive": 3},
+        "specialties": ["grief"],
+        "languages": ["english"],
+        "age_groups": ["adult"],
+        "modes": ["video"],
+        "availability": ["mon 09:00-12:00"],
+        "capacity": {"new_per_week": 1, "caseload_limit": 20},
+        "fee": 70,
+    }
+    data.update(over)
+    matching.save_profile(world.ctx, actor=world.people[who].actor, profile=data)
+
+
+def _clinic(world: World) -> int:
+    return world.cases["tom"].clinic_id
+
+
+def test_the_public_intake_form_needs_no_account_and_thanks_the_client(world: World) -> None:
+    http = world.client()
+    page = http.get(f"/intake/{_clinic(world)}")
+    assert page.status_code == 200
+    assert 'name="consent"' in page.text
+    assert "mostly listens" in page.text  # the plain-word examples come from the vocabulary
+    done = http.post(
+        f"/intake/{_clinic(world)}", data={**INTAKE, "csrf_token": csrf_from(page.text)}
+    )
+    assert done.status_code == 200
+    assert "Thank you" in done.text
+    queue = matching.matching_queue(world.ctx, actor=world.people["ada"].actor)
+    [proposal] = queue.proposals
+    assert proposal.concerns == ("grief", "sleep")
+    assert any("mostly listens" in w for w in proposal.wishes)
+
+
+def test_a_bad_intake_is_shown_again_with_the_problem(world: World) -> None:
+    http = world.client()
+    page = http.get(f"/intake/{_clinic(world)}")
+    bad = {**INTAKE, "style_words": "purple elephants", "csrf_token": csrf_from(page.text)}
+    again = http.post(f"/intake/{_clinic(world)}", data=bad)
+    assert again.status_code == 422
+    assert "cannot tell a relationship style" in again.text
+    assert 'value="Robin"' in again.text  # what the client typed is kept
+    no_consent = {k: v for k, v in INTAKE.items() if k != "consent"}
+    refused = http.post(
+        f"/intake/{_clinic(world)}", data={**no_consent, "csrf_token": csrf_from(page.text)}
+    )
+    assert refused.status_code == 422
+    assert "agree" in refused.text
+
+
+def test_intake_submissions_are_rate_limited(tmp_path: Path) -> None:
+    world = build_world(tmp_path, intake_rate_limit=2)
+    http = world.client()
+    token = csrf_from(http.get(f"/intake/{_clinic(world)}").text)
+    codes = [
+        http.post(f"/intake/{_clinic(world)}", data={**INTAKE, "csrf_token": token}).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+
+
+def test_the_admin_queue_shows_proposals_with_reasons_and_records_a_decision(
+    world: World,
+) -> None:
+    _profile(world, "tom", languages=["english", "spanish"])
+    _profile(world, "tess", styles={"directive": 3}, specialties=[])
+    intake_id = matching.submit_intake(
+        world.ctx,
+        clinic_id=_clinic(world),
+        intake={
+            "concerns": ["grief"],
+            "languages": ["spanish"],
+            "consent": True,
+            "preferences": [{"attribute": "style", "values": "mostly listens"}],
+        },
+        contact_name="Lola",
+    )
+    admin = world.login("ada")
+    page = admin.get("/admin/matching")
+    assert page.status_code == 200
+    assert "Proposed: Tom" in page.text
+    assert "mostly listens and supports, as you asked" in page.text
+    assert "specialises in grief" in page.text
+    placed = admin.post(
+        f"/admin/matching/{intake_id}/decision",
+        data={
+            "therapist_id": str(world.people["tom"].user_id),
+            "note": "",
+            "csrf_token": csrf_from(page.text),
+        },
+        follow_redirects=False,
+    )
+    assert placed.status_code == 303
+    assert placed.headers["location"] == "/admin/matching?decided=accepted"
+    tom = world.login("tom")
+    assert "Lola" in tom.get("/caseload").text
+
+
+def test_a_therapist_can_only_reach_their_own_matching_profile(world: World) -> None:
+    tom = world.login("tom")
+    page = tom.get("/profile/matching")
+    assert page.status_code == 200
+    assert "no profile yet" in page.text
+    saved = tom.post(
+        "/profile/matching",
+        data={
+            "csrf_token": csrf_from(page.text),
+            "modalities": ["cbt", "act"],
+            "style_collaborative": "4",
+            "style_directive": "2",
+            "specialties": "anxiety",
+            "languages": "English, Welsh",
+            "age_groups": "adult",
+            "modes": "video",
+            "availability": "tue 17:00-20:00\nthu 09:00-12:00",
+            "new_per_week": "2",
+            "caseload_limit": "25",
+            "fee": "85",
+            "accepting_new": "yes",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    view = matching.get_profile(world.ctx, actor=world.people["tom"].actor)
+    assert view.profile["languages"] == ["english", "welsh"]
+    assert view.profile["identity"] == {}  # nothing shared unless entered
+    again = tom.get("/profile/matching")
+    assert "tue 17:00-20:00" in again.text
+    bad = tom.post(
+        "/profile/matching",
+        data={"csrf_token": csrf_from(again.text), "languages": "English"},
+    )
+    assert bad.status_code == 422
+    assert "modalities" in bad.text
+
+
+def test_the_api_takes_intakes_and_decisions(world: World) -> None:
+    _profile(world, "tom")
+    http = world.client()
+    admin = {"Authorization": f"Bearer {world.token('ada')}"}
+    created = http.post(
+        "/api/v1/intake",
+        json={
+            "contact_name": "Robin",
+            "intake": {"concerns": ["grief"], "languages": ["english"], "consent": True},
+        },
+        headers=admin,
+    )
+    assert created.status_code == 201
+    intake_id = created.json()["id"]
+    queue = http.get("/api/v1/matching/queue", headers=admin).json()
+    [proposal] = queue["proposals"]
+    assert proposal["proposed"]["therapist_id"] == world.people["tom"].user_id
+    bad = http.post(
+        "/api/v1/intake",
+        json={"contact_name": "R", "intake": {"concerns": [], "languages": ["english"]}},
+        headers=admin,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "concerns"
+    decided = http.post(
+        f"/api/v1/matching/intakes/{intake_id}/decision",
+        json={"therapist_id": world.people["tom"].user_id},
+        headers=admin,
+    )
+    assert decided.status_code == 200
+    assert decided.json()["decision"] == "accepted"
+    alternatives = http.get(
+        f"/api/v1/matching/episodes/{decided.json()['episode_id']}/alternatives", headers=admin
+    )
+    assert alternatives.status_code == 200
+    assert world.people["tom"].user_id not in [m["therapist_id"] for m in alternatives.json()]
