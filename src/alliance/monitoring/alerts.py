@@ -31,6 +31,7 @@ from alliance.monitoring.timeline import ScorePoint, Timeline
 
 if TYPE_CHECKING:
     from alliance.measures.instrument import Instrument
+    from alliance.measures.scoring import RiskFlag
 
 __all__ = [
     "ALERT_KINDS",
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 AlertKind = Literal[
+    "risk_reported",
     "rupture",
     "low_alliance",
     "not_on_track",
@@ -67,6 +69,15 @@ _SEVERITY_ORDER: dict[str, int] = {"urgent": 0, "warning": 1, "info": 2}
 # -- suggested next steps (our own words; see docs/monitoring.md for the sources) ------------
 
 NEXT_STEPS: dict[str, str] = {
+    "risk_reported": (
+        "Follow your clinic's risk and safety protocol today; do not wait for the next "
+        "session. Contact the client, ask directly about thoughts of death, suicide or "
+        "self-harm (how often, how strong, any plan, intent, access to means, past attempts) "
+        "and what helps them stay safe. A questionnaire answer is not a risk assessment: it "
+        "tells you one is needed. If the client may be in immediate danger, take the emergency "
+        "steps your protocol sets out. Record what you found and agreed, and involve your "
+        "supervisor or the on-call clinician as the protocol requires."
+    ),
     "rupture": (
         "Bring it up early in the next session, gently and without blame: say you noticed the "
         "drop and that you would like to understand it. Invite the client's view of what "
@@ -248,13 +259,15 @@ def evaluate_alerts(
     """Alerts for the latest state of ``timeline``, most severe first.
 
     ``instruments`` maps instrument id to its definition; scores of instruments not in it are
-    ignored. ``trajectory`` is a fitted model for the outcome instrument (or a mapping of
+    ignored — except that a risk flag on an instrument's latest score (``ScorePoint.risk``)
+    always raises ``risk_reported``: a client's answer about self-harm is never dropped.
+    ``trajectory`` is a fitted model for the outcome instrument (or a mapping of
     instrument id to model); without one the rational fallback is used (see
     :class:`AlertSettings`). ``today``, when given, lets an open gap since the last attended
     session count as irregular.
     """
     config = settings or AlertSettings()
-    alerts: list[Alert] = []
+    alerts: list[Alert] = _risk_reported(timeline, instruments)
     for instrument_id in timeline.instrument_ids():
         inst = instruments.get(instrument_id)
         if inst is None:
@@ -341,6 +354,47 @@ def rupture_episodes(
 
 
 # -- rules -----------------------------------------------------------------------------------
+
+
+def _risk_reported(timeline: Timeline, instruments: Mapping[str, Instrument]) -> list[Alert]:
+    alerts: list[Alert] = []
+    for instrument_id in timeline.instrument_ids():
+        # The latest administration, valid or not: an endorsed risk item counts even when too
+        # many other items were skipped to give a total. An earlier endorsement that the
+        # latest answer no longer carries stays in the alert history, not in today's alerts.
+        latest = timeline.series(instrument_id, valid_only=False)[-1]
+        if not latest.risk:
+            continue
+        inst = instruments.get(instrument_id)
+        name = _short_name(inst) if inst is not None else instrument_id
+        answers = "; and ".join(_risk_answer(flag, inst, name) for flag in latest.risk)
+        labels = "; ".join(dict.fromkeys(flag.label for flag in latest.risk))
+        reason = (
+            f"The client answered {answers} at session {latest.session_number}, "
+            f"{latest.date.isoformat()}. Risk item{'s' if len(latest.risk) > 1 else ''}: "
+            f"{labels}."
+        )
+        alerts.append(
+            Alert(
+                kind="risk_reported",
+                severity="urgent",
+                session_number=latest.session_number,
+                reason=reason,
+                next_step=NEXT_STEPS["risk_reported"],
+                evidence=(_score_evidence(latest),),
+                instrument_id=instrument_id,
+            )
+        )
+    return alerts
+
+
+def _risk_answer(flag: RiskFlag, inst: Instrument | None, name: str) -> str:
+    """``2 = 'More than half the days' to PHQ-9 item 9 ("Thoughts that …")``."""
+    answer = _fmt(flag.score) + (f" = '{flag.answer}'" if flag.answer else "")
+    if inst is not None and flag.link_id in inst.link_ids:
+        text = inst.item(flag.link_id).text
+        return f'{answer} to {name} item {inst.item_number(flag.link_id)} ("{text}")'
+    return f"{answer} to {name} item {flag.link_id}"
 
 
 def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings) -> list[Alert]:

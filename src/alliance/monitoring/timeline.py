@@ -14,7 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from alliance.measures.scoring import RiskFlag
 
 __all__ = [
     "Attendance",
@@ -42,7 +45,9 @@ def _check_session(session_number: int, what: str) -> None:
 @dataclass(frozen=True, slots=True)
 class ScorePoint:
     """One scored administration of one instrument. ``total`` is None when the response was
-    invalid (too many missing items); ``subscales`` maps subscale name to score."""
+    invalid (too many missing items); ``subscales`` maps subscale name to score; ``risk``
+    holds the risk items this response endorsed (see
+    :func:`alliance.measures.scoring.risk_flags`), empty when none."""
 
     session_number: int
     date: date
@@ -50,11 +55,13 @@ class ScorePoint:
     total: float | None
     subscales: Mapping[str, float | None] = field(default_factory=dict)
     score_id: str | None = None
+    risk: tuple[RiskFlag, ...] = ()
 
     def __post_init__(self) -> None:
         _check_session(self.session_number, f"score {self.instrument_id}")
         # A read-only copy: a frozen point must not change under the caller's feet.
         object.__setattr__(self, "subscales", MappingProxyType(dict(self.subscales)))
+        object.__setattr__(self, "risk", tuple(self.risk))
 
 
 @dataclass(frozen=True, slots=True)
