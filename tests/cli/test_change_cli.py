@@ -175,3 +175,32 @@ def test_unknown_instrument_missing_file_and_bad_output_suffix_exit_2(
     code, _, err = _run("change", "phq9", str(phq9_csv), "-o", str(tmp_path / "out.txt"))
     assert code == 2
     assert ".csv or .json" in err
+
+
+def test_phq9_item_9_endorsed_at_the_latest_row_is_reported_as_risk_first(
+    tmp_path: Path,
+) -> None:
+    def row(client: str, session: int, total: int, item9: object) -> list[object]:
+        answers: list[object] = [*_phq9_answers(total)[:8], item9]
+        return [client, session, f"2024-03-{session:02d}", *answers]
+
+    rows = [
+        row("now", 1, 12, 0),
+        row("now", 2, 11, 2),  # endorsed at the latest row
+        row("earlier", 1, 12, 1),
+        row("earlier", 2, 11, 0),  # endorsed before, not now
+        row("never", 1, 12, 0),
+        row("never", 2, 11, 0),
+        row("skipped", 1, 12, 0),
+        ["skipped", 2, "2024-03-02", *([""] * 8), 3],  # only item 9 answered: no total
+    ]
+    path = _write(tmp_path / "risk.csv", ["client_id", "session", "date", *PHQ9_ITEMS], rows)
+    code, out, _ = _run("change", "phq9", str(path))
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out), keep_default_na=False).set_index("client_id")
+    assert table.loc["now", "alerts"].split(";")[0] == "risk_reported"
+    assert "risk_reported" not in table.loc["earlier", "alerts"].split(";")
+    assert "risk_reported" not in table.loc["never", "alerts"].split(";")
+    skipped = table.loc["skipped"]
+    assert skipped["latest_session"] == 1  # the invalid row gives no total…
+    assert skipped["alerts"].split(";")[0] == "risk_reported"  # …but its answer is heard

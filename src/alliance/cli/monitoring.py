@@ -5,8 +5,9 @@ Input is a long CSV (one row per administration): ``client_id``, ``session`` (1,
 :func:`alliance.measures.scoring.score_frame`; then, per client, the first and the last valid
 totals are compared with :func:`alliance.measures.change.classify_instrument_change` and the
 client's timeline is run through :func:`alliance.monitoring.alerts.evaluate_alerts` (for an
-outcome instrument with expected trajectories fitted from the whole file). Bad input exits 2
-with one line naming the file, the line, the column and what is wrong.
+outcome instrument with expected trajectories fitted from the whole file; each point carries
+the risk items its row endorses, so PHQ-9 item 9 at the latest row raises ``risk_reported``).
+Bad input exits 2 with one line naming the file, the line, the column and what is wrong.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from alliance.cli._common import fail
 from alliance.cli.measures import _instrument, _numeric_items, _read_csv, _where
 from alliance.measures.change import classify_instrument_change
 from alliance.measures.instrument import Instrument
-from alliance.measures.scoring import ScoringError, score_frame
+from alliance.measures.scoring import ScoringError, risk_flags, score_frame
 from alliance.measures.trajectory import TrajectoryModel, fit_trajectories
 from alliance.monitoring.alerts import evaluate_alerts
 from alliance.monitoring.timeline import ScorePoint, Timeline
@@ -76,10 +77,14 @@ def change(
     if missing:
         fail(f"{file}: missing column {missing[0]!r} (needs {', '.join(REQUIRED)})")
     sessions, dates = _check_rows(file, frame)
+    items = _numeric_items(frame, inst)
     try:
-        scored = score_frame(inst, _numeric_items(frame, inst))
+        scored = score_frame(inst, items)
     except ScoringError as exc:
         fail(_where(file, exc))
+    # Risk items (PHQ-9 item 9) are read from the answers themselves: score_frame has already
+    # checked every answer, so risk_flags cannot fail here.
+    risk_columns = [r.link_id for r in inst.risk_items if r.link_id in items.columns]
     long = pd.DataFrame(
         {
             "client_id": frame["client_id"].to_numpy(),
@@ -91,7 +96,14 @@ def change(
     subscales = [f"subscale_{s.name}" for s in inst.subscales]
     trajectory = _trajectory(long, inst)
     rows = [
-        _client_row(client, group, scored.loc[group.index, subscales], inst, trajectory)
+        _client_row(
+            client,
+            group,
+            scored.loc[group.index, subscales],
+            items.loc[group.index, risk_columns],
+            inst,
+            trajectory,
+        )
         for client, group in long.groupby("client_id", sort=False)
     ]
     result = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
@@ -170,6 +182,7 @@ def _client_row(
     client: object,
     group: pd.DataFrame,
     subscales: pd.DataFrame,
+    risk_answers: pd.DataFrame,
     inst: Instrument,
     trajectory: TrajectoryModel | None,
 ) -> dict[str, Any]:
@@ -189,6 +202,7 @@ def _client_row(
                 instrument_id=inst.id,
                 total=_float_or_none(total),
                 subscales=values,
+                risk=risk_flags(inst, {c: risk_answers.at[index, c] for c in risk_answers.columns}),
             )
         )
     timeline = Timeline(str(client), points)
