@@ -3,8 +3,9 @@
 Each AnnoMI transcript (../shared/data/annomi) is rewritten with neutral speaker names
 ("Speaker 1" for whoever talks first, "Speaker 2" for the other), parsed, and the inferred
 therapist compared with AnnoMI's own interlocutor label. Prints accuracy, how accuracy
-depends on the stated confidence, and the same when the *client* speaks first (turn order
-reversed by dropping the opening turn). Run:
+depends on the stated confidence, and the same when the *client* speaks first (the opening
+turn dropped). The weights were tuned on even-numbered transcripts ("dev"); odd-numbered ones
+("test") were only measured. Run:
 
     .venv/bin/python eval/evaluate_roles.py
 """
@@ -38,23 +39,27 @@ def main() -> None:
         return
     frame = pd.read_csv(DATA).sort_values(["transcript_id", "utterance_id"])
     for title, skip in (("as recorded", 0), ("opening turn dropped", 1)):
-        results = []
-        for _, rows in frame.groupby("transcript_id"):
-            rows = rows.iloc[skip:]
-            if rows["interlocutor"].nunique() < 2:
-                continue
-            results.append(trial(rows))
-        correct = sum(ok for ok, _ in results)
-        print(
-            f"{title}: therapist found in {correct}/{len(results)} transcripts "
-            f"({correct / len(results):.1%})"
-        )
-        for low, high in ((0.0, 0.7), (0.7, 0.9), (0.9, 1.01)):
-            band = [ok for ok, conf in results if low <= conf < high]
-            if band:
-                print(
-                    f"  confidence {low:.1f}–{min(high, 1.0):.1f}: {sum(band)}/{len(band)} correct"
-                )
+        print(title)
+        for split, keep in (("dev", 0), ("test", 1)):
+            results = []
+            for transcript_id, rows in frame.groupby("transcript_id"):
+                rows = rows.iloc[skip:]
+                if int(transcript_id) % 2 != keep or rows["interlocutor"].nunique() < 2:
+                    continue
+                results.append(trial(rows))
+            correct = sum(ok for ok, _ in results)
+            lowest = min(conf for _, conf in results)
+            print(
+                f"  {split:4}: therapist found in {correct}/{len(results)} transcripts "
+                f"({correct / len(results):.1%}); lowest confidence {lowest:.2f}"
+            )
+            for low, high in ((0.0, 0.7), (0.7, 0.9), (0.9, 1.01)):
+                band = [ok for ok, conf in results if low <= conf < high]
+                if band:
+                    print(
+                        f"        confidence {low:.1f}–{min(high, 1.0):.1f}: "
+                        f"{sum(band)}/{len(band)} correct"
+                    )
 
 
 if __name__ == "__main__":

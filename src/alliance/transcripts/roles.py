@@ -11,6 +11,8 @@ wrote down):
   ("Client", "Patient", "C") −4;
 - share of the speaker's turns that ask a question (therapists ask most questions) +3 × share;
 - share of turns that sound like a reflection ("it sounds like", "so you …") +2 × share;
+- talking about the other person rather than oneself: 20 × (rate of "you/your" − rate of
+  "I/me/my" per word) — therapists say "you", clients say "I";
 - speaking first +0.5 (therapists usually open a session, but not always).
 """
 
@@ -85,6 +87,9 @@ _REFLECTION_START = re.compile(
     re.IGNORECASE,
 )
 
+_YOU = re.compile(r"\b(you|your|yours|yourself|you're|you've|you'd|you'll)\b", re.IGNORECASE)
+_I = re.compile(r"\b(i|me|my|mine|myself|i'm|i've|i'd|i'll)\b", re.IGNORECASE)
+
 Turn = tuple[str, str]
 
 
@@ -122,8 +127,13 @@ def _cue_scores(turns: Sequence[Turn], speakers: Sequence[str]) -> dict[str, tup
     questions: Counter[str] = Counter()
     reflections: Counter[str] = Counter()
     counts: Counter[str] = Counter()
+    you_minus_i: Counter[str] = Counter()
+    words: Counter[str] = Counter()
     for speaker, text in turns:
         counts[speaker] += 1
+        text = text.replace("’", "'")
+        words[speaker] += len(text.split())
+        you_minus_i[speaker] += len(_YOU.findall(text)) - len(_I.findall(text))
         sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
         if "?" in text or any(_QUESTION_START.match(s) for s in sentences[-1:]):
             questions[speaker] += 1
@@ -135,8 +145,14 @@ def _cue_scores(turns: Sequence[Turn], speakers: Sequence[str]) -> dict[str, tup
         n = max(1, counts[speaker])
         q_share = questions[speaker] / n
         r_share = reflections[speaker] / n
-        score = 3.0 * q_share + 2.0 * r_share + (0.5 if speaker == first else 0.0)
-        reason = f"{speaker!r}: {q_share:.0%} of turns ask a question, {r_share:.0%} reflect"
+        addressing = you_minus_i[speaker] / max(1, words[speaker])
+        score = (
+            3.0 * q_share + 2.0 * r_share + 20.0 * addressing + (0.5 if speaker == first else 0.0)
+        )
+        reason = (
+            f"{speaker!r}: {q_share:.0%} of turns ask a question, {r_share:.0%} reflect, "
+            f"'you' minus 'I' {addressing:+.1%} of words"
+        )
         named = role_from_name(speaker)
         if named == "therapist":
             score += 4.0
