@@ -176,3 +176,18 @@ def test_utterance_ids_are_sequential_and_lines_point_into_the_file() -> None:
     lines = (DATA / "zoom_session.vtt").read_text().split("\n")
     for u in t.utterances:
         assert "-->" in lines[u.line - 1]
+
+
+def test_it_reads_otter_and_teams_name_and_time_headers() -> None:
+    t = parse("otter_export.txt")
+    assert [u.speaker for u in t.utterances[:2]] == ["Speaker 1", "Jordan Price"]
+    assert t.utterances[1].start == 9.0
+    assert t.utterances[1].text.endswith("Thursday I was back on it until midnight.")
+    assert t.roles.roles["Speaker 1"] == "therapist"
+    assert t.timing == "starts"
+
+
+def test_a_sentence_ending_in_a_time_is_not_a_speaker_header() -> None:
+    t = parse_transcript("Therapist: When did it start?\nKim: We met at\nwe met at 10:30\n")
+    assert [u.speaker for u in t.utterances] == ["Therapist", "Kim"]
+    assert t.utterances[1].text == "We met at we met at 10:30"

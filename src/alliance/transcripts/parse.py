@@ -283,17 +283,35 @@ def parse_srt(text: str) -> list[Segment]:
 
 _PLAIN = re.compile(
     rf"^\s*(?:[\[(](?P<ts>{_TIME})[\])]|(?P<bare>{_TIME}))?\s*[-–]?\s*"
-    rf"(?P<name>{_NAME}?)\s*(?:[\[(](?P<ts2>{_TIME})[\])])?\s*:\s*(?P<text>.*)$"
+    rf"(?P<name>{_NAME}?)\s*(?:[\[(](?P<ts2>{_TIME})[\])])?\s*:(?:\s+|$)(?P<text>.*)$"
+)
+
+
+# Otter.ai / Teams exports: a "Name  0:03" (or "Name 00:01:02") line, the words below it.
+_HEADER = re.compile(
+    rf"^\s*(?P<name>{_NAME}?)\s{{2,}}(?P<ts>{_TIME})\s*$|^\s*(?P<name2>{_NAME}?)"
+    rf"\s+(?P<ts2>{_TIME})\s*$"
 )
 
 
 def parse_text(text: str) -> list[Segment]:
-    """Plain "Name: text" lines, optionally timestamped; unlabelled lines continue a turn."""
+    """Plain "Name: text" lines, optionally timestamped; unlabelled lines continue a turn.
+
+    Also the Otter.ai / Teams layout: a line holding only a name and a time, then the words.
+    """
     segments: list[Segment] = []
     preamble: int | None = None
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        header = _HEADER.match(line)
+        if header:
+            name = (header.group("name") or header.group("name2") or "").strip()
+            # Names are capitalised ("Jordan Price", "Speaker 1"): "we met at 10:30" is not one.
+            if name and all(w[:1].isupper() or w[:1].isdigit() for w in name.split()):
+                stamp = header.group("ts") or header.group("ts2")
+                segments.append(Segment(name, "", parse_time(stamp, line=number), None, number))
+                continue
         match = _PLAIN.match(line)
         name = match.group("name").strip() if match else ""
         if match and name and name.split()[0].casefold() not in _NOT_NAMES:
