@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from clinic_world import Clock, World, full_answers
+from clinic_world import Clock, World, full_answers, wai
 from sqlalchemy import func, select, text
 
 from alliance.services import checkins, monitor, sessions
@@ -243,3 +243,14 @@ def test_free_text_answers_are_not_plaintext_in_the_database(world: World) -> No
     assert "enc1:" in dumped
     timeline = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
     assert [t for _, t in timeline.feedback] == [secret]
+
+
+def test_a_skipped_questionnaire_is_not_stored_and_an_empty_submission_is_refused(
+    world: World,
+) -> None:
+    link = _link(world)
+    with pytest.raises(InvalidInput, match="at least one question"):
+        checkins.record_check_in(world.ctx, link.token, {"phq9": {"phq9_1": ""}})
+    result = checkins.record_check_in(world.ctx, link.token, {"wai_sr": wai(4)})
+    assert [s.instrument_id for s in result.scores] == ["wai_sr"]
+    assert _count(world, Response) == 1

@@ -1,9 +1,265 @@
-"""CLI commands for clinic (filled in by the capability that owns them)."""
+"""Clinic commands: ``db upgrade`` / ``db rotate-keys``, ``demo``, ``clinic create``,
+``user create``, ``export`` and ``client export`` / ``client erase``.
+
+Each command is thin: it resolves the database (``--db PATH`` for a SQLite file, otherwise
+``ALLIANCE_DATABASE_URL`` or the default file under the data directory), builds a
+:class:`~alliance.services.context.ServiceContext` and calls one service. Commands that touch
+clinical data act as a named admin (``--as EMAIL``), so the same authorization rules and audit
+trail apply as in the web app. Bad input exits with code 2 and one line.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from alliance.cli._common import fail
+from alliance.config import Settings
+from alliance.services.context import ServiceContext
+from alliance.services.errors import ServiceError
+from alliance.store.db import sqlite_url
+
+DB_HELP = "SQLite database file (default: ALLIANCE_DATABASE_URL, else the data directory)."
+AS_HELP = "E-mail of the admin the command acts as (audited as that user)."
+PASSWORD_ENV = "ALLIANCE_NEW_USER_PASSWORD"  # noqa: S105 - a variable name
+
+
+def _settings(db: Path | None, **updates: Any) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    if db is not None:
+        updates["database_url"] = sqlite_url(db)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn service and database errors into one line and exit code 2."""
+    try:
+        yield
+    except ServiceError as exc:
+        fail(exc.message)
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        fail(f"database: {detail} (has `alliance db upgrade` been run?)")
+
+
+def _context(settings: Settings) -> ServiceContext:
+    return ServiceContext.create(settings)
+
+
+def _actor(ctx: ServiceContext, email: str | None) -> Any:
+    from alliance.services import auth
+
+    if not email:
+        fail("--as EMAIL is required: the admin this command acts as")
+    return auth.actor_for_email(ctx, email)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+    clinic_app = typer.Typer(help="Clinics (tenants).", no_args_is_help=True)
+    user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+    client_app = typer.Typer(help="Data-subject requests for one client.", no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+    app.add_typer(clinic_app, name="clinic")
+    app.add_typer(user_app, name="user")
+    app.add_typer(client_app, name="client")
+
+    @db_app.command("upgrade")
+    def db_upgrade(db: Path | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
+        """Create or upgrade the database schema to the latest migration."""
+        from alliance.store.migrations import current_revision, upgrade
+
+        settings = _settings(db)
+        url = settings.effective_database_url
+        with _handled():
+            upgrade(url)
+            typer.echo(f"database at revision {current_revision(url)}")
+
+    @db_app.command("rotate-keys")
+    def db_rotate_keys(db: Path | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
+        """Re-encrypt every encrypted field with the first key in ALLIANCE_ENCRYPTION_KEYS."""
+        from alliance.services.keys import rotate_encryption
+
+        with _handled():
+            ctx = _context(_settings(db))
+            counts = rotate_encryption(ctx)
+        total = sum(counts.values())
+        typer.echo(
+            f"re-encrypted {total} value(s) with key {ctx.cipher.active_key_id!r}: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
+
+    @clinic_app.command("create")
+    def clinic_create(
+        name: str = typer.Argument(..., help="The clinic's name."),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Create a clinic and print its id (then add its first admin with `user create`)."""
+        from alliance.services import admin
+        from alliance.services.authz import system_actor
+
+        with _handled():
+            clinic = admin.create_clinic(_context(_settings(db)), actor=system_actor(), name=name)
+        typer.echo(f"clinic {clinic.id}: {clinic.name}")
+
+    @user_app.command("create")
+    def user_create(
+        email: str = typer.Option(..., "--email", help="Login e-mail (unique)."),
+        role: str = typer.Option(..., "--role", help="admin, supervisor or therapist."),
+        clinic: int = typer.Option(..., "--clinic", help="Clinic id (see `clinic create`)."),
+        name: str | None = typer.Option(None, "--name", help="Display name (default: e-mail)."),
+        supervisor: str | None = typer.Option(
+            None, "--supervisor", help="Supervisor's e-mail (therapists)."
+        ),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Create a staff account. The password comes from $ALLIANCE_NEW_USER_PASSWORD or a
+        prompt."""
+        from alliance.services import auth
+        from alliance.services.authz import ROLES, system_actor
+
+        if role not in ROLES:
+            fail(f"--role {role!r}: must be one of {', '.join(ROLES)}")
+        password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+            "Password", hide_input=True, confirmation_prompt=True
+        )
+        with _handled():
+            ctx = _context(_settings(db))
+            supervisor_id = None
+            if supervisor:
+                supervisor_id = auth.actor_for_email(ctx, supervisor).user_id
+            user = auth.create_staff_user(
+                ctx,
+                actor=system_actor(),
+                clinic_id=clinic,
+                email=email,
+                display_name=name or email,
+                role=role,
+                password=password,
+                supervisor_id=supervisor_id,
+            )
+        typer.echo(f"user {user.id}: {user.email} ({user.role}) in clinic {user.clinic_id}")
+
+    @app.command("export")
+    def export(
+        format: str = typer.Option(..., "--format", help="csv, parquet or fhir."),
+        out: Path = typer.Option(..., "-o", "--output", help="Directory to write into."),
+        deidentified: bool = typer.Option(
+            False, "--deidentified", help="Pseudonymous ids, no names, text or dates."
+        ),
+        as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Export the admin's clinic (audited)."""
+        from alliance.services import exports
+
+        if out.exists() and not out.is_dir():
+            fail(f"{out}: exists and is not a directory")
+        with _handled():
+            ctx = _context(_settings(db))
+            files = exports.export_clinic(
+                ctx, actor=_actor(ctx, as_email), format=format, deidentified=deidentified
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        for filename, data in files.items():
+            (out / filename).write_bytes(data)
+        typer.echo(f"wrote {len(files)} file(s) to {out}")
+
+    @client_app.command("export")
+    def client_export(
+        client_id: int = typer.Argument(..., help="Client id."),
+        out: Path = typer.Option(..., "-o", "--output", help="JSON file to write."),
+        as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Everything stored about one client, as JSON with a FHIR Bundle (audited)."""
+        from alliance.services import exports
+
+        with _handled():
+            ctx = _context(_settings(db))
+            document = exports.export_client(ctx, actor=_actor(ctx, as_email), client_id=client_id)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+        typer.echo(f"wrote client {client_id} to {out}")
+
+    @client_app.command("erase")
+    def client_erase(
+        client_id: int = typer.Argument(..., help="Client id."),
+        yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+        as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Delete a client's clinical data for good (an audit record of the erasure stays)."""
+        from alliance.services import exports
+
+        if not yes:
+            fail("erasing cannot be undone: add --yes to confirm")
+        with _handled():
+            ctx = _context(_settings(db))
+            receipt = exports.erase_client(ctx, actor=_actor(ctx, as_email), client_id=client_id)
+        typer.echo(
+            f"erased client {client_id}: "
+            + ", ".join(f"{k} {v}" for k, v in receipt.deleted.items() if v)
+        )
+
+    @app.command("demo")
+    def demo(
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on."),
+        port: int = typer.Option(8000, "--port", help="Port to serve on."),
+        serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the web app."),
+    ) -> None:
+        """Upgrade the database, seed the demo clinic if it is not there, print the logins and
+        a client check-in link, then serve the app."""
+        from alliance.demo import seed_demo
+        from alliance.store.migrations import upgrade
+
+        if not 0 < port < 65536:
+            fail(f"--port {port}: must be between 1 and 65535")
+        updates: dict[str, Any] = {}
+        if "ALLIANCE_BASE_URL" not in os.environ:
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+            updates["base_url"] = f"http://{shown}:{port}"
+        settings = _settings(db, **updates)
+        if settings.mode == "production":
+            fail("the demo clinic is for development mode only (ALLIANCE_MODE=production)")
+        with _handled():
+            upgrade(settings.effective_database_url)
+            ctx = _context(settings)
+            info = seed_demo(ctx.session_factory, settings)
+        typer.echo(
+            ("Seeded" if info.created else "Using")
+            + " the demo clinic in "
+            + settings.effective_database_url
+        )
+        typer.echo(f"\nOpen {settings.base_url}/ and log in (development only):")
+        for login in info.logins:
+            typer.echo(
+                f"  {login.role:<10} {login.email:<28} {login.password}   "
+                f"{login.name}, {login.description}"
+            )
+        typer.echo(
+            f"\nA client's check-in link (Sarah's, valid 7 days, single use):\n"
+            f"  {info.open_link_url}\n"
+        )
+        if not serve:
+            return
+        import uvicorn
+
+        from alliance.web.app import create_app
+
+        uvicorn.run(create_app(settings, context=ctx), host=host, port=port, log_level="info")

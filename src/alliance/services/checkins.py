@@ -331,6 +331,11 @@ def record_check_in(
         row = _find_link(session, ctx, token)
         instruments = _instruments(ctx, row.instruments)
         cleaned = _clean_answers(ctx, instruments, answers)
+        # A questionnaire the client skipped entirely is not stored (nothing to score); one
+        # with some answers is stored and scored under its missing-item rule.
+        instruments = [i for i in instruments if cleaned[i.id]]
+        if not instruments:
+            raise InvalidInput("answers", "please answer at least one question")
         scored = {i.id: monitor.score(i, cleaned[i.id]) for i in instruments}
         goals = _active_goals(session, row.episode_id)
         ratings = _clean_goal_ratings(goals, goal_ratings)

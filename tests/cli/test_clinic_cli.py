@@ -1,0 +1,216 @@
+"""The clinic commands: db upgrade, clinic/user create, export, client export/erase, demo.
+
+They drive the same services as the web app; here we check the thin layer: arguments, files,
+and one-line errors with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alliance.cli import app
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ALLIANCE_PASSWORD_HASH_PROFILE", "fast-insecure-tests")
+    monkeypatch.setenv("ALLIANCE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ALLIANCE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ALLIANCE_NEW_USER_PASSWORD", PASSWORD)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "clinic.sqlite3")
+    assert run("db", "upgrade", "--db", path)[0] == 0
+    assert run("clinic", "create", "Northside", "--db", path)[1].startswith("clinic 1:")
+    code, out, _ = run(
+        "user",
+        "create",
+        "--email",
+        "ada@north.example",
+        "--role",
+        "admin",
+        "--clinic",
+        "1",
+        "--name",
+        "Ada",
+        "--db",
+        path,
+    )
+    assert code == 0, out
+    return path
+
+
+def _seed_client(db: str) -> int:
+    from alliance.config import Settings
+    from alliance.services import auth, checkins, clients
+    from alliance.services.context import ServiceContext
+    from alliance.store.db import sqlite_url
+
+    ctx = ServiceContext.create(
+        Settings(database_url=sqlite_url(db), password_hash_profile="fast-insecure-tests")
+    )
+    ada = auth.actor_for_email(ctx, "ada@north.example")
+    auth.create_staff_user(
+        ctx,
+        actor=ada,
+        clinic_id=1,
+        email="tia@north.example",
+        display_name="Tia",
+        role="therapist",
+        password=PASSWORD,
+    )
+    tia = auth.actor_for_email(ctx, "tia@north.example")
+    client, episode = clients.create_client(ctx, actor=tia, display_name="Casey")
+    link = checkins.create_checkin_link(ctx, actor=tia, episode_id=episode.id)
+    checkins.record_check_in(ctx, link.token, {"phq9": {f"phq9_{i}": 1 for i in range(1, 10)}})
+    return client.id
+
+
+def test_db_upgrade_creates_the_schema_in_a_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "new.sqlite3"
+    code, out, _ = run("db", "upgrade", "--db", str(path))
+    assert code == 0
+    assert out.startswith("database at revision ")
+    assert path.exists()
+
+
+@pytest.mark.postgres
+def test_db_upgrade_uses_the_database_url(
+    postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLIANCE_DATABASE_URL", postgres_database_url)
+    code, out, _ = run("db", "upgrade")
+    assert code == 0, out
+    assert run("clinic", "create", "On Postgres")[1].startswith("clinic 1:")
+
+
+def test_user_create_refuses_bad_input_with_one_line(db: str) -> None:
+    code, _, err = run(
+        "user",
+        "create",
+        "--email",
+        "x@north.example",
+        "--role",
+        "wizard",
+        "--clinic",
+        "1",
+        "--db",
+        db,
+    )
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: --role 'wizard': must be one of admin, supervisor, therapist"
+    ]
+    code, _, err = run(
+        "user",
+        "create",
+        "--email",
+        "ada@north.example",
+        "--role",
+        "admin",
+        "--clinic",
+        "1",
+        "--db",
+        db,
+    )
+    assert code == 2
+    assert "already exists" in err
+
+
+def test_export_writes_one_file_per_table(db: str, tmp_path: Path) -> None:
+    _seed_client(db)
+    out = tmp_path / "export"
+    code, stdout, err = run(
+        "export",
+        "--format",
+        "csv",
+        "--deidentified",
+        "-o",
+        str(out),
+        "--as",
+        "ada@north.example",
+        "--db",
+        db,
+    )
+    assert code == 0, err
+    assert "scores.csv" in {p.name for p in out.iterdir()}
+    assert "Casey" not in (out / "clients.csv").read_text()
+    assert stdout.startswith("wrote ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "--format", "xml", "-o", "x", "--as", "ada@north.example"], "format"),
+        (["export", "--format", "csv", "-o", "x"], "--as EMAIL is required"),
+        (["export", "--format", "csv", "-o", "x", "--as", "nobody@x.org"], "no active user"),
+        (["client", "erase", "1", "--as", "ada@north.example"], "--yes"),
+        (["client", "export", "999", "-o", "x.json", "--as", "ada@north.example"], "not found"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(db: str, args: list[str], message: str) -> None:
+    code, _, err = run(*args, "--db", db)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+
+
+def test_client_export_then_erase(db: str, tmp_path: Path) -> None:
+    client_id = _seed_client(db)
+    target = tmp_path / "casey.json"
+    code, _, err = run(
+        "client",
+        "export",
+        str(client_id),
+        "-o",
+        str(target),
+        "--as",
+        "ada@north.example",
+        "--db",
+        db,
+    )
+    assert code == 0, err
+    document = json.loads(target.read_text())
+    assert document["clients"][0]["display_name"] == "Casey"
+    assert document["fhir"]["resourceType"] == "Bundle"
+    code, out, err = run(
+        "client", "erase", str(client_id), "--yes", "--as", "ada@north.example", "--db", db
+    )
+    assert code == 0, err
+    assert "responses 1" in out
+    code, _, err = run(
+        "client",
+        "export",
+        str(client_id),
+        "-o",
+        str(target),
+        "--as",
+        "ada@north.example",
+        "--db",
+        db,
+    )
+    assert code == 2
+
+
+def test_demo_without_serving_prints_logins_and_a_link(tmp_path: Path) -> None:
+    path = tmp_path / "demo.sqlite3"
+    code, out, err = run("demo", "--db", str(path), "--port", "8123", "--no-serve")
+    assert code == 0, err
+    assert "maya@riverside.example" in out
+    assert "http://127.0.0.1:8123/c/" in out
+    code, out, _ = run("demo", "--db", str(path), "--port", "8123", "--no-serve")
+    assert code == 0
+    assert out.startswith("Using the demo clinic")
