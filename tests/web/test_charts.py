@@ -59,9 +59,25 @@ def test_goal_and_attendance_charts_name_their_categories() -> None:
     assert {"attended", "missed"} <= set(_texts(attendance))
 
 
-def test_the_same_spec_is_rendered_once() -> None:
-    charts._render_cached.cache_clear()
-    for _ in range(3):
+def test_the_same_inputs_are_rendered_once() -> None:
+    charts.clear_caches()
+    svgs = {
         charts.alliance_chart([charts.Point(1, 2.0)], threshold=None, y_min=1, y_max=5)
-    info = charts._render_cached.cache_info()
-    assert (info.misses, info.hits) == (1, 2)
+        for _ in range(3)
+    }
+    assert len(svgs) == 1
+    assert charts._render_cached.cache_info().misses == 1
+    charts.alliance_chart([charts.Point(1, 2.5)], threshold=None, y_min=1, y_max=5)
+    assert charts._render_cached.cache_info().misses == 2
+
+
+def test_every_chart_spec_is_valid_vega_lite(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(charts, "VALIDATE_SPECS", True)
+    charts.clear_caches()
+    charts.alliance_chart([charts.Point(1, 2.0)], threshold=3.0, y_min=1, y_max=5)
+    charts.outcome_chart(
+        [charts.Point(1, 9)], band=[charts.BandPoint(1, 5, 12, 8)], y_min=0, y_max=27
+    )
+    charts.goals_chart([charts.GoalSeries("g", [charts.Point(1, 3)])])
+    charts.attendance_chart([charts.AttendanceMark(1, "missed")])
+    charts.clear_caches()

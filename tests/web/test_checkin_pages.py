@@ -163,3 +163,26 @@ def test_the_therapists_chart_shows_the_new_point(world: World) -> None:
     after = therapist.get(client_page).text
     assert "1 score, latest 5" in after  # WAI-SR answered "Always" throughout
     assert csrf_from(after)
+
+
+def test_a_submission_without_the_signed_manifest_is_checked_the_slow_way(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    answers = full_answers(client.get(f"/c/{token}").text)
+    answers.pop("_required")
+    answers.pop("_required_sig")
+    answers.pop("phq9/phq9_3")
+    assert client.post(f"/c/{token}", data=answers).status_code == 422
+    answers["phq9/phq9_3"] = "1"
+    assert client.post(f"/c/{token}", data=answers).status_code == 200
+
+
+def test_a_tampered_manifest_cannot_skip_required_questions(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    answers = full_answers(client.get(f"/c/{token}").text)
+    answers["_required"] = answers["_required"].replace("phq9/phq9_3,", "")
+    answers.pop("phq9/phq9_3")
+    response = client.post(f"/c/{token}", data=answers)
+    assert response.status_code == 422
+    assert "Trouble falling or staying asleep" in response.text

@@ -8,6 +8,7 @@ check-in link. Every test gets a fresh SQLite database.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -268,6 +269,7 @@ def aware(dt: datetime) -> datetime:
 
 
 RADIO_RE = re.compile(r'<input type="radio"[^>]*name="([^"]+)" value="([^"]*)"')
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 NUMBER_RE = re.compile(r'<input type="number"[^>]*name="([^"]+)"')
 
 
@@ -281,5 +283,6 @@ def full_answers(form_html: str, *, pick: str = "first") -> dict[str, str]:
     }
     for name in NUMBER_RE.findall(form_html):
         chosen.setdefault(name, "1")
-    chosen["csrf_token"] = csrf_from(form_html)
+    for name, value in HIDDEN_RE.findall(form_html):
+        chosen[name] = html.unescape(value)
     return chosen

@@ -10,6 +10,7 @@ background thread at start-up.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -69,8 +70,40 @@ class AttendanceMark:
     date: str = ""
 
 
+# Schema validation costs about as much as building the spec; the tests switch it on.
+VALIDATE_SPECS = False
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, GoalSeries):
+        return GoalSeries(value.label, tuple(value.points))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _memoized(func: Callable[..., str]) -> Callable[..., str]:
+    """Cache a chart by its inputs: a client page is viewed far more often than its data
+    changes, and this skips both building the spec and rendering it."""
+    cached = lru_cache(maxsize=1024)(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> str:
+        return cached(*(_freeze(a) for a in args), **{k: _freeze(v) for k, v in kwargs.items()})
+
+    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    wrapper.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return wrapper
+
+
+def clear_caches() -> None:
+    for func in (alliance_chart, outcome_chart, goals_chart, attendance_chart):
+        func.cache_clear()  # type: ignore[attr-defined]
+    _render_cached.cache_clear()
+
+
 def _config(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    spec: dict[str, Any] = chart.to_dict()
+    spec: dict[str, Any] = chart.to_dict(validate=VALIDATE_SPECS)
     spec["config"] = {
         "font": _FONT,
         "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e6e6e6"},
@@ -94,6 +127,7 @@ def _x_axis(points_x: Sequence[float]) -> alt.X:
     )
 
 
+@_memoized
 def alliance_chart(
     points: Sequence[Point],
     *,
@@ -126,6 +160,7 @@ def alliance_chart(
     return render(_config(chart))
 
 
+@_memoized
 def outcome_chart(
     points: Sequence[Point],
     *,
@@ -168,6 +203,7 @@ def outcome_chart(
     return render(_config(chart))
 
 
+@_memoized
 def goals_chart(goals: Sequence[GoalSeries]) -> str:
     """Progress ratings (0-10) for each agreed goal, one coloured line per goal."""
     data = [{"x": p.x, "y": p.y, "goal": g.label} for g in goals for p in g.points]
@@ -193,6 +229,7 @@ def goals_chart(goals: Sequence[GoalSeries]) -> str:
 _STATUS_ORDER = ["attended", "missed", "cancelled", "scheduled"]
 
 
+@_memoized
 def attendance_chart(marks: Sequence[AttendanceMark]) -> str:
     """One mark per scheduled session: filled for attended, hollow orange for missed."""
     data = [{"x": m.x, "status": m.status, "date": m.date} for m in marks]

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from alliance.services.views import CheckInForm, FormQuestion, GoalView
 
 GOAL_PREFIX = "goal/"
-CONTROL_FIELDS = frozenset({"csrf_token"})
+MANIFEST_FIELD = "_required"
+MANIFEST_SIG_FIELD = "_required_sig"
+CONTROL_FIELDS = frozenset({"csrf_token", MANIFEST_FIELD, MANIFEST_SIG_FIELD})
 
 
 @dataclass(frozen=True)
@@ -182,3 +184,29 @@ def missing_required(form: CheckInForm, parsed: ParsedAnswers) -> dict[str, str]
         if goal.id not in parsed.goals:
             errors[f"{GOAL_PREFIX}{goal.id}"] = f"Please rate your progress on “{goal.text}”"
     return errors
+
+
+def required_names(form: CheckInForm) -> list[str]:
+    """Field names the client must answer on this form (required items and every goal)."""
+    names = [
+        field_name(q.instrument_id, q.link_id)
+        for section in form.sections
+        for q in section.questions
+        if q.required
+    ]
+    names.extend(f"{GOAL_PREFIX}{goal.id}" for goal in form.goals)
+    return names
+
+
+def all_answered(names: Iterable[str], parsed: ParsedAnswers) -> bool:
+    """True when every field in ``names`` has an answer in ``parsed``."""
+    for name in names:
+        if name.startswith(GOAL_PREFIX):
+            ident = name[len(GOAL_PREFIX) :]
+            if not ident.isdigit() or int(ident) not in parsed.goals:
+                return False
+            continue
+        instrument_id, _, link_id = name.partition("/")
+        if link_id not in parsed.instruments.get(instrument_id, {}):
+            return False
+    return True

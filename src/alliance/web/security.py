@@ -168,3 +168,14 @@ def read_pending_login(secret_key: str, value: str | None, now: int) -> tuple[in
     if int(expires) < now or purpose not in ("totp", "enrol"):
         return None
     return int(user_id), purpose
+
+
+def sign(secret_key: str, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of ``value`` for one ``purpose`` (hex), for values a page hands back."""
+    return hmac.new(secret_key.encode(), f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def signature_valid(secret_key: str, purpose: str, value: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(
+        sign(secret_key, purpose, value), presented or ""
+    )

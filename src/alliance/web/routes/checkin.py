@@ -20,11 +20,17 @@ from alliance.web import charts
 from alliance.web.deps import Auth, LinkAuth
 from alliance.web.forms import (
     GOAL_PREFIX,
+    MANIFEST_FIELD,
+    MANIFEST_SIG_FIELD,
+    ParsedAnswers,
+    all_answered,
     missing_required,
     parse_answers,
     posted_values,
+    required_names,
     sections_for,
 )
+from alliance.web.security import sign, signature_valid
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -48,11 +54,14 @@ def _form_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    manifest = ",".join(required_names(form))
     return render(
         request,
         "checkin/form.html",
         {
             "token": auth.link_token,
+            "manifest": manifest,
+            "manifest_sig": sign(auth.ctx.settings.secret_key, _manifest_purpose(auth), manifest),
             "sections": sections_for(form, _descriptions(auth, form)),
             "therapist_name": form.therapist_display_name,
             "values": values or {},
@@ -90,18 +99,54 @@ def form_field_for_error(field: str) -> str:
     return f"{instrument_id}/{link_id}" if sep else field
 
 
+def _manifest_purpose(auth: Auth) -> str:
+    return f"required|{auth.link_token}"
+
+
+def _complete_by_manifest(auth: Auth, form_data: Any, parsed: ParsedAnswers) -> bool:
+    """True when the page's signed list of required fields is intact and all are answered.
+
+    The list is signed for this link when the form is shown, so a submission can be checked
+    for completeness without reading the check-in again (one transaction fewer per
+    submission); anything else takes the slow path that re-reads the form.
+    """
+    manifest = form_data.get(MANIFEST_FIELD)
+    signature = form_data.get(MANIFEST_SIG_FIELD)
+    if not isinstance(manifest, str) or not isinstance(signature, str):
+        return False
+    if not signature_valid(
+        auth.ctx.settings.secret_key, _manifest_purpose(auth), manifest, signature
+    ):
+        return False
+    names = [n for n in manifest.split(",") if n]
+    return not parsed.unknown and all_answered(names, parsed)
+
+
 @router.post("/c/{token}")
 async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Response:
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
     parsed = parse_answers(fields)
+    errors: dict[str, str] = {}
+    if _complete_by_manifest(auth, form_data, parsed):
+        try:
+            result = await auth.call(
+                checkins.record_check_in, token, parsed.instruments, parsed.goals
+            )
+        except LinkRefused as exc:
+            return _refused(request, exc)
+        except InvalidInput as exc:
+            errors = {form_field_for_error(exc.field): _readable(exc.detail)}
+        else:
+            return await _thanks(request, auth, token, result.show_progress)
     try:
         form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
         return _refused(request, exc)
-    errors = missing_required(form, parsed)
-    if parsed.unknown:
-        errors[parsed.unknown[0]] = "This is not a question of this check-in."
+    if not errors:
+        errors = missing_required(form, parsed)
+        if parsed.unknown:
+            errors[parsed.unknown[0]] = "This is not a question of this check-in."
     if not errors:
         try:
             result = await auth.call(
@@ -112,13 +157,15 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
         except InvalidInput as exc:
             errors = {form_field_for_error(exc.field): _readable(exc.detail)}
         else:
-            context: dict[str, Any] = {}
-            if result.show_progress:
-                context = await _progress(auth, token)
-            return render(request, "checkin/thanks.html", context)
+            return await _thanks(request, auth, token, result.show_progress)
     return _form_page(
         request, auth, form, values=posted_values(dict(fields)), errors=errors, status_code=422
     )
+
+
+async def _thanks(request: Request, auth: Auth, token: str, show_progress: bool) -> Response:
+    context: dict[str, Any] = await _progress(auth, token) if show_progress else {}
+    return render(request, "checkin/thanks.html", context)
 
 
 def _readable(detail: str) -> str:
