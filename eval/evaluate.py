@@ -1,0 +1,356 @@
+"""Evaluate the shipped session-analysis models on held-out data and print the figures.
+
+What it measures (all through ``alliance.analysis.classifiers``, i.e. the shipped ONNX int8
+and numpy fast-backend files that users get — never the torch training checkpoint):
+
+* AnnoMI held-out transcripts (the split recorded in the shipped labels.json): therapist
+  behaviour as 4 main classes and 9 fine labels, client talk type (3 classes), for both
+  backends: per-class precision / recall / F1, accuracy, macro-F1, confusion matrices,
+  next to the published results;
+* human agreement recomputed on the 428 utterances coded by all 10 annotators (each
+  annotator against the majority of the other nine; Fleiss' kappa), and the models against
+  the majority of all ten on the same utterances;
+* EPITOME empathy (optional model): accuracy and macro-F1 per mechanism on the held-out
+  seeker posts, next to the published figures.
+
+Skips with a message when ../shared/data is absent.
+
+    .venv/bin/python eval/evaluate.py            # everything
+    .venv/bin/python eval/evaluate.py --no-empathy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "training"))
+
+from alliance.analysis import classifiers as clf  # noqa: E402
+
+MAIN4 = ("question", "reflection", "input", "other")
+PUBLISHED = {
+    "therapist main (4)": [("Wu et al. 2022/2023", 0.72), ("M3TCM, LREC-COLING 2024", 0.83)],
+    "client talk (3)": [
+        ("Wu et al. 2022/2023", 0.55),
+        ("M3TCM, LREC-COLING 2024", 0.66),
+        ("BERT talk-type model (acc .70)", 0.58),
+    ],
+}
+PUBLISHED_EMPATHY = {  # Sharma et al. 2020 replication: (accuracy, macro-F1)
+    "emotional_reactions": (0.821, 0.753),
+    "interpretations": (0.839, 0.697),
+    "explorations": (0.914, 0.635),
+}
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def confusion(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    index = {lab: i for i, lab in enumerate(labels)}
+    m = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        m[index[t], index[p]] += 1
+    return m
+
+
+def per_class(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    tp = np.diag(m).astype(float)
+    pred = m.sum(axis=0).astype(float)
+    true = m.sum(axis=1).astype(float)
+    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
+    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return precision, recall, f1, true
+
+
+def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> float:
+    """Mean F1 over the labels present in y_true or y_pred."""
+    m = confusion(y_true, y_pred, labels)
+    _, _, f1, support = per_class(m)
+    present = (support > 0) | (m.sum(axis=0) > 0)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def fleiss_kappa(ratings: Sequence[Sequence[str]], labels: Sequence[str]) -> float:
+    """Fleiss' kappa for items each rated by the same number of raters."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    counts = np.zeros((len(ratings), len(labels)))
+    for i, row in enumerate(ratings):
+        for r in row:
+            counts[i, index[r]] += 1
+    n = counts.sum(axis=1)[0]
+    p_j = counts.sum(axis=0) / counts.sum()
+    p_i = ((counts * counts).sum(axis=1) - n) / (n * (n - 1))
+    p_bar, p_e = p_i.mean(), (p_j * p_j).sum()
+    return float((p_bar - p_e) / (1 - p_e))
+
+
+def majority(values: Sequence[str], order: Sequence[str]) -> str:
+    """Most frequent label; ties go to the earlier label in ``order``."""
+    counts = dict.fromkeys(order, 0)
+    for v in values:
+        counts[v] += 1
+    top = max(counts.values())
+    return next(lab for lab in order if counts[lab] == top)
+
+
+def report(
+    title: str, y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+) -> float:
+    m = confusion(y_true, y_pred, labels)
+    precision, recall, f1, support = per_class(m)
+    acc = float(np.trace(m) / max(1, m.sum()))
+    mf1 = macro_f1(y_true, y_pred, labels)
+    print(f"\n  {title}: n={len(y_true)}  accuracy {acc:.3f}  macro-F1 {mf1:.3f}")
+    width = max(len(lab) for lab in labels) + 2
+    print(f"    {'class':<{width}} precision  recall    F1   support")
+    for i, lab in enumerate(labels):
+        print(
+            f"    {lab:<{width}} {precision[i]:9.3f} {recall[i]:7.3f} {f1[i]:6.3f} "
+            f"{int(support[i]):8d}"
+        )
+    short = [lab[:8] for lab in labels]
+    print(f"    confusion (rows = true, columns = predicted): {' '.join(short)}")
+    for i, lab in enumerate(labels):
+        cells = " ".join(f"{int(v):>{len(short[j])}d}" for j, v in enumerate(m[i]))
+        print(f"    {lab:<{width}} {cells}")
+    return mf1
+
+
+# --------------------------------------------------------------------------- AnnoMI
+
+
+def annomi_eval(backends: Sequence[str]) -> dict[str, float]:
+    import text_data
+
+    df = text_data.load_annomi()
+    split = text_data.split_transcripts(df)
+    labels_path = clf.default_models_dir() / clf.LABELS_FILE
+    if labels_path.is_file():
+        shipped = json.loads(labels_path.read_text()).get("annomi_split", {})
+        if shipped and shipped.get("test_transcripts") != split.test:
+            print("warning: the shipped model's test transcripts differ from this split")
+    test = df[df["transcript_id"].isin(split.test)]
+    ther = test[(test["role"] == "therapist")]
+    cli = test[(test["role"] == "client") & test["talk"].notna()]
+    print(
+        f"AnnoMI held-out: {len(split.test)} transcripts ({len(split.human_subset)} of them the "
+        f"10-annotator ones, majority label), {len(ther)} therapist + {len(cli)} client "
+        f"utterances; trained on {len(split.train)} transcripts, dev {len(split.dev)}"
+    )
+    figures: dict[str, float] = {}
+    for backend in backends:
+        try:
+            coder = clf.load_coder(backend)  # type: ignore[arg-type]
+        except clf.ModelNotInstalledError as exc:
+            print(f"\n== backend {backend}: skipped ({exc})")
+            continue
+        coder.therapist_behaviour(["warm up"], [""])
+        t0 = time.perf_counter()
+        tp = coder.therapist_behaviour(list(ther["text"]), list(ther["context"]))
+        cp = coder.client_talk(list(cli["text"]), list(cli["context"]))
+        elapsed = time.perf_counter() - t0
+        n = len(tp) + len(cp)
+        print(
+            f"\n== backend {backend} ({n} utterances coded in {elapsed:.2f} s, "
+            f"{n / elapsed:,.0f}/s)"
+        )
+        pred_main = [clf.main_behaviour(p.label) for p in tp]
+        figures[f"{backend}/main"] = report(
+            "therapist behaviour, 4 main classes", list(ther["main"]), pred_main, MAIN4
+        )
+        fine_mask = ther["fine"].notna().to_numpy()
+        figures[f"{backend}/fine"] = report(
+            "therapist behaviour, 9 fine labels",
+            list(ther["fine"][fine_mask]),
+            [p.label for p, keep in zip(tp, fine_mask, strict=True) if keep],
+            clf.THERAPIST_LABELS,
+        )
+        figures[f"{backend}/client"] = report(
+            "client talk type", list(cli["talk"]), [p.label for p in cp], clf.CLIENT_LABELS
+        )
+        # The same utterances the human agreement is measured on (majority of all ten).
+        hs_t = ther["multi"].to_numpy()
+        hs_c = cli["multi"].to_numpy()
+        figures[f"{backend}/human_subset/main"] = macro_f1(
+            list(ther["main"][hs_t]), [p for p, k in zip(pred_main, hs_t, strict=True) if k], MAIN4
+        )
+        keep = hs_t & fine_mask
+        figures[f"{backend}/human_subset/fine"] = macro_f1(
+            list(ther["fine"][keep]),
+            [p.label for p, k in zip(tp, keep, strict=True) if k],
+            clf.THERAPIST_LABELS,
+        )
+        figures[f"{backend}/human_subset/client"] = macro_f1(
+            list(cli["talk"][hs_c]),
+            [p.label for p, k in zip(cp, hs_c, strict=True) if k],
+            clf.CLIENT_LABELS,
+        )
+    return figures
+
+
+def human_agreement() -> dict[str, tuple[float, float, float, float]]:
+    """Per task: mean, min, max macro-F1 of one annotator vs the other nine, and Fleiss' kappa."""
+    import text_data
+
+    raw = text_data.read_annomi_raw()
+    multi = raw[raw["multi"]]
+    out: dict[str, tuple[float, float, float, float]] = {}
+    tasks = (
+        ("therapist main (4)", "therapist", "main", MAIN4),
+        ("therapist fine (9)", "therapist", "fine", clf.THERAPIST_LABELS),
+        ("client talk (3)", "client", "talk", clf.CLIENT_LABELS),
+    )
+    for name, role, col, labels in tasks:
+        part = multi[multi["interlocutor"] == role]
+        table = part.pivot_table(
+            index=["transcript_id", "utterance_id"],
+            columns="annotator_id",
+            values=col,
+            aggfunc="first",
+        ).dropna()
+        annotators = list(table.columns)
+        rows = table.to_numpy().tolist()
+        scores = []
+        for a in range(len(annotators)):
+            own = [r[a] for r in rows]
+            rest = [majority([v for j, v in enumerate(r) if j != a], labels) for r in rows]
+            scores.append(macro_f1(rest, own, labels))
+        kappa = fleiss_kappa(rows, labels)
+        out[name] = (float(np.mean(scores)), min(scores), max(scores), kappa)
+        print(
+            f"  {name}: {len(rows)} utterances x {len(annotators)} annotators; one annotator vs "
+            f"majority of the other nine macro-F1 mean {np.mean(scores):.3f} "
+            f"(range {min(scores):.3f}-{max(scores):.3f}); Fleiss kappa {kappa:.3f}"
+        )
+    return out
+
+
+def summary(figures: dict[str, float], human: dict[str, tuple[float, float, float, float]]) -> None:
+    print("\n== summary: macro-F1 on AnnoMI (held-out transcripts unless noted)")
+    rows = (
+        ("therapist main (4)", "main"),
+        ("therapist fine (9)", "fine"),
+        ("client talk (3)", "client"),
+    )
+    for name, key in rows:
+        print(f"  {name}")
+        for backend in ("accurate", "fast"):
+            if f"{backend}/{key}" in figures:
+                print(
+                    f"    Alliance {backend:<8}: {figures[f'{backend}/{key}']:.3f} (all held-out)"
+                    f", {figures[f'{backend}/human_subset/{key}']:.3f} "
+                    "(10-annotator subset vs majority of ten)"
+                )
+        for who, value in PUBLISHED.get(name, []):
+            print(f"    published {who}: {value:.2f}")
+        mean, lo, hi, kappa = human[name]
+        print(
+            f"    human (one annotator vs other nine, 10-annotator subset): {mean:.3f} "
+            f"[{lo:.3f}-{hi:.3f}], Fleiss kappa {kappa:.3f}"
+        )
+    print("  (published figures use other splits and protocols; compare with care)")
+
+
+# --------------------------------------------------------------------------- EPITOME
+
+
+def empathy_eval() -> None:
+    import text_data
+
+    model = clf.load_empathy_model(enabled=True)
+    if model is None:
+        print("\n== empathy: skipped (optional model not installed)")
+        return
+    df = text_data.load_epitome()
+    split = text_data.split_epitome(df)
+    test = df[df["sp_id"].isin(split["test"])]
+    t0 = time.perf_counter()
+    preds = model.score(list(test["seeker_post"]), list(test["response_post"]))
+    elapsed = time.perf_counter() - t0
+    print(
+        f"\n== empathy (EPITOME Reddit, {len(split['test'])} held-out seeker posts, "
+        f"{len(test)} pairs, scored in {elapsed:.1f} s)"
+    )
+    levels = ("0", "1", "2")
+    for mech in clf.EMPATHY_MECHANISMS:
+        y_true = [str(v) for v in test[mech]]
+        y_pred = [str(getattr(p, mech)) for p in preds]
+        mf1 = report(mech, y_true, y_pred, levels)
+        acc = float(np.mean([a == b for a, b in zip(y_true, y_pred, strict=True)]))
+        pa, pf = PUBLISHED_EMPATHY[mech]
+        print(
+            f"    {mech}: Alliance acc {acc:.3f} / macro-F1 {mf1:.3f}; "
+            f"published (Sharma et al. 2020) acc {pa:.3f} / macro-F1 {pf:.3f}"
+        )
+
+
+def throughput(repeat: int) -> None:
+    """Utterances per second of each backend on the held-out utterances (wall and CPU time)."""
+    import os
+
+    import text_data
+
+    df = text_data.load_annomi()
+    split = text_data.split_transcripts(df)
+    test = df[df["transcript_id"].isin(split.test)]
+    texts, contexts = list(test["text"]), list(test["context"])
+    print(f"\n== throughput (2 onnxruntime threads; load average {os.getloadavg()[0]:.1f})")
+    rates: dict[str, float] = {}
+    for backend, times in (("fast", repeat), ("accurate", 1)):
+        try:
+            coder = clf.load_coder(backend)  # type: ignore[arg-type]
+        except clf.ModelNotInstalledError as exc:
+            print(f"  {backend}: skipped ({exc})")
+            continue
+        coder.therapist_behaviour(texts[:64], contexts[:64])
+        batch_t, batch_c = texts * times, contexts * times
+        w0, c0 = time.perf_counter(), time.process_time()
+        coder.therapist_behaviour(batch_t, batch_c)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        rates[backend] = len(batch_t) / wall
+        print(
+            f"  {backend}: {len(batch_t):,} utterances in {wall:.2f} s wall ({cpu:.2f} s CPU) "
+            f"-> {len(batch_t) / wall:,.0f} utterances/s"
+        )
+    if len(rates) == 2:
+        print(f"  fast / accurate speed ratio: {rates['fast'] / rates['accurate']:,.0f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="accurate,fast")
+    parser.add_argument("--no-empathy", action="store_true")
+    parser.add_argument(
+        "--speed-repeat",
+        type=int,
+        default=20,
+        help="the fast backend's throughput is timed on the held-out set repeated N times",
+    )
+    args = parser.parse_args()
+    data = ROOT.parent / "shared" / "data"
+    if not (data / "annomi" / "AnnoMI-full.csv").is_file():
+        print(f"evaluate.py: skipped — training/evaluation data not found at {data}")
+        return
+    figures = annomi_eval([b.strip() for b in args.backends.split(",") if b.strip()])
+    print("\n== human agreement (AnnoMI utterances coded by all 10 annotators)")
+    human = human_agreement()
+    summary(figures, human)
+    if not args.no_empathy and (data / "epitome").is_dir():
+        empathy_eval()
+    throughput(args.speed_repeat)
+
+
+if __name__ == "__main__":
+    main()
