@@ -228,3 +228,36 @@ def test_after_key_rotation_old_rows_decrypt_and_new_rows_use_the_new_key(
             for g in session.scalars(select(Goal))
         }
     assert stored == {"old goal": "k0", "new goal": "k2"}
+
+
+def test_rotate_encryption_rewrites_old_values_so_the_old_key_can_go(
+    world: World, clock: Clock
+) -> None:
+    import base64
+
+    from alliance.services.keys import rotate_encryption
+
+    _seed(world, clock)
+    settings = world.ctx.settings
+    new_key = "k9:" + base64.urlsafe_b64encode(b"9" * 32).decode()
+    engine = world.ctx.session_factory.kw["bind"]
+    both = ServiceContext.create(
+        make_settings(
+            settings.effective_database_url, encryption_keys=f"{new_key},{settings.encryption_keys}"
+        ),
+        engine=engine,
+        clock=clock,
+    )
+    counts = rotate_encryption(both)
+    assert counts["goals.text_enc"] == 1
+    assert counts["clients.contact_email_enc"] == 1
+    assert counts["responses.answers"] == 2
+    assert rotate_encryption(both)["goals.text_enc"] == 0  # nothing left on the old key
+    only_new = ServiceContext.create(
+        make_settings(settings.effective_database_url, encryption_keys=new_key),
+        engine=engine,
+        clock=clock,
+    )
+    view = timelines.client_timeline(only_new, actor=world.alice, client_id=world.sarah)
+    assert [g.goal.text for g in view.goals] == [GOAL]
+    assert [t for _, t in view.feedback] == [COMMENT, COMMENT]
