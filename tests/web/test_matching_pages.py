@@ -197,3 +197,9 @@ def test_the_api_takes_intakes_and_decisions(world: World) -> None:
     )
     assert alternatives.status_code == 200
     assert world.people["tom"].user_id not in [m["therapist_id"] for m in alternatives.json()]
+
+
+def test_an_unknown_clinic_has_no_intake_form(world: World) -> None:
+    assert world.client().get("/intake/9999").status_code == 404
+    page = world.client().get(f"/intake/{_clinic(world)}")
+    assert "Clinic A" in page.text

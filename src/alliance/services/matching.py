@@ -73,6 +73,7 @@ __all__ = [
     "QueueView",
     "decide",
     "get_profile",
+    "intake_clinic_name",
     "matching_queue",
     "rematch_alternatives",
     "save_profile",
@@ -289,6 +290,15 @@ def _clinic(session: Session, actor: Actor) -> Clinic:
 
 
 # --------------------------------------------------------------------------- use cases
+
+
+def intake_clinic_name(ctx: ServiceContext, clinic_id: int) -> str:
+    """The clinic's name for the public intake page; :class:`NotFound` for no such clinic."""
+    with unit_of_work(ctx) as session:
+        clinic = session.get(Clinic, clinic_id)
+        if clinic is None:
+            raise NotFound("there is no such clinic")
+        return str(clinic.name)
 
 
 @denials_audited

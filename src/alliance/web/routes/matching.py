@@ -168,11 +168,9 @@ async def _limit_intakes(request: Request, auth: Auth) -> None:
 
 @router.get("/intake/{clinic_id}")
 async def intake_page(request: Request, auth: PublicAuth, clinic_id: int) -> Response:
-    return render(
-        request,
-        "matching_intake.html",
-        {"clinic_id": clinic_id, "values": {}, "error": None, **_vocab_context()},
-    )
+    name = await auth.call(service.intake_clinic_name, clinic_id)
+    context = {"clinic_id": clinic_id, "clinic_name": name, "values": {}, "error": None}
+    return render(request, "matching_intake.html", {**context, **_vocab_context()})
 
 
 @router.post("/intake/{clinic_id}")
@@ -192,6 +190,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: int) -> R
     except InvalidInput as exc:
         context = {
             "clinic_id": clinic_id,
+            "clinic_name": await auth.call(service.intake_clinic_name, clinic_id),
             "values": values,
             "checked": {(k, v) for k, v in form.multi_items() if isinstance(v, str)},
             "error": exc,
