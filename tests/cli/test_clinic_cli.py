@@ -214,3 +214,24 @@ def test_demo_without_serving_prints_logins_and_a_link(tmp_path: Path) -> None:
     code, out, _ = run("demo", "--db", str(path), "--port", "8123", "--no-serve")
     assert code == 0
     assert out.startswith("Using the demo clinic")
+
+
+def test_an_admin_can_deactivate_a_user_and_reset_their_second_factor(db: str) -> None:
+    _seed_client(db)
+    code, out, err = run(
+        "user", "reset-mfa", "tia@north.example", "--as", "ada@north.example", "--db", db
+    )
+    assert code == 0, err
+    assert "second factor removed" in out
+    code, out, err = run(
+        "user", "deactivate", "tia@north.example", "--as", "ada@north.example", "--db", db
+    )
+    assert code == 0, err
+    code, _, err = run(
+        "user", "deactivate", "tia@north.example", "--as", "ada@north.example", "--db", db
+    )
+    assert code == 2  # no longer an active user
+    code, _, err = run(
+        "user", "deactivate", "ada@north.example", "--as", "tia@north.example", "--db", db
+    )
+    assert code == 2

@@ -154,6 +154,38 @@ def register(app: typer.Typer) -> None:
             )
         typer.echo(f"user {user.id}: {user.email} ({user.role}) in clinic {user.clinic_id}")
 
+    @user_app.command("deactivate")
+    def user_deactivate(
+        email: str = typer.Argument(..., help="E-mail of the user to deactivate."),
+        as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Deactivate a staff account (sessions and tokens stop working at once)."""
+        from alliance.services import admin, auth
+
+        with _handled():
+            ctx = _context(_settings(db))
+            actor = _actor(ctx, as_email)
+            target = auth.actor_for_email(ctx, email)
+            user = admin.deactivate_user(ctx, actor=actor, user_id=target.user_id or 0)
+        typer.echo(f"user {user.id}: {user.email} deactivated")
+
+    @user_app.command("reset-mfa")
+    def user_reset_mfa(
+        email: str = typer.Argument(..., help="E-mail of the user who lost their TOTP app."),
+        as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Remove a user's second factor; they set it up again at their next login."""
+        from alliance.services import auth
+
+        with _handled():
+            ctx = _context(_settings(db))
+            actor = _actor(ctx, as_email)
+            target = auth.actor_for_email(ctx, email)
+            user = auth.reset_totp(ctx, actor=actor, user_id=target.user_id or 0)
+        typer.echo(f"user {user.id}: {user.email} second factor removed")
+
     @app.command("export")
     def export(
         format: str = typer.Option(..., "--format", help="csv, parquet or fhir."),
