@@ -100,3 +100,21 @@ def test_a_missing_file_exits_2(tmp_path: Path) -> None:
     result = _run(str(tmp_path / "nope.json"))
     assert result.exit_code == 2
     assert "no such file" in result.stderr
+
+
+def test_weights_in_the_file_change_the_result(tmp_path: Path) -> None:
+    doc = json.loads(EXAMPLE.read_text("utf-8"))
+    doc["alternatives"] = 0
+    path = tmp_path / "weighted.json"
+    outputs = []
+    for weights in (None, {"strengths": 0, "attributes": {"style": 3.0}}):
+        if weights is not None:
+            doc["weights"] = weights
+        path.write_text(json.dumps(doc), "utf-8")
+        out = tmp_path / "out.json"
+        result = _run(str(path), "-o", str(out))
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(out.read_text("utf-8")))
+    plain, weighted = outputs
+    assert plain["total_fit"] != weighted["total_fit"]
+    assert weighted["alternatives"] == {}  # alternatives: 0 asks for none

@@ -491,7 +491,7 @@ class MatchingInput(_Frozen):
         default=(), description="past clients, for therapist strengths; empty = no strengths"
     )
     alternatives: int = Field(default=3, ge=0, le=50, description="ranked alternatives per client")
-    weights: dict[str, float] | None = Field(
+    weights: dict[str, float | dict[str, float]] | None = Field(
         default=None, description="overrides of matching weights, see docs/matching.md"
     )
 
