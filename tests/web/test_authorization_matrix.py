@@ -171,6 +171,25 @@ def _episode(world: World, role: str, target: str) -> dict[str, Any]:
     return {"episode_id": world.cases[CASE[target]].episode_id}
 
 
+def _fresh_episode(world: World, role: str, target: str) -> dict[str, Any]:
+    # A new client of the target's therapist: a handover ends the episode it is given.
+    from alliance.services import clients
+
+    admin = world.people["ada" if CLINIC[target] == "a" else "bob"]
+    _, episode = clients.create_client(
+        world.ctx,
+        actor=admin.actor,
+        display_name="Kim",
+        therapist_id=world.people[CASE[target]].user_id,
+    )
+    return {"episode_id": episode.id}
+
+
+def _handover(world: World, role: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    colleague = world.people["tess" if target == "own" else "tom"]
+    return {"therapist_id": colleague.user_id, "client_consented": True}
+
+
 @dataclass(frozen=True)
 class Entry:
     """How to call one route and what each role gets.
@@ -338,6 +357,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/matching/profile"): Entry("staff", 200),
     ("PUT", "/api/v1/matching/profile"): Entry("staff", 200, body=_json(PROFILE_JSON), json=True),
     ("GET", "/api/v1/matching/episodes/{episode_id}/alternatives"): Entry("record", 409, _episode),
+    ("POST", "/api/v1/matching/episodes/{episode_id}/handover"): Entry(
+        "record", 200, _fresh_episode, _handover, json=True
+    ),
 }
 
 

@@ -282,6 +282,14 @@ class IntakeOut(BaseModel):
     id: int
 
 
+class HandoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    therapist_id: int = Field(description="The colleague who continues with the client.")
+    client_consented: bool = Field(description="The client agreed to the handover.")
+    detail: FitEndDetail = "client_request"
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -346,3 +354,16 @@ async def api_alternatives(
         service.rematch_alternatives, actor=auth.staff, episode_id=episode_id, detail=detail
     )
     return list(found)
+
+
+@api_router.post("/matching/episodes/{episode_id}/handover", response_model=service.HandoverView)
+async def api_hand_over(auth: StaffAuth, episode_id: int, body: HandoverIn) -> service.HandoverView:
+    """End the episode for fit and continue with another therapist (client's consent needed)."""
+    return await auth.call(
+        service.hand_over,
+        actor=auth.staff,
+        episode_id=episode_id,
+        therapist_id=body.therapist_id,
+        client_consented=body.client_consented,
+        detail=body.detail,
+    )

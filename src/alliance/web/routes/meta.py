@@ -18,7 +18,7 @@ async def home(auth: PublicAuth) -> RedirectResponse:
     return RedirectResponse("/caseload" if auth.actor else "/login", status_code=303)
 
 
-@router.get("/healthz", include_in_schema=False)
+@router.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
 async def healthz(auth: PublicAuth) -> dict[str, str]:
     """Liveness for a reverse proxy or orchestrator (no database access, no data)."""
     return {"status": "ok"}
