@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from webworld import World, build_world, csrf_from
@@ -16,7 +16,7 @@ from alliance.web import mail
 class FakeSMTP:
     """Records what would have been sent (no network in tests)."""
 
-    sent: list[EmailMessage] = []
+    sent: ClassVar[list[EmailMessage]] = []
     fail = False
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
