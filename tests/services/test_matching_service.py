@@ -201,3 +201,59 @@ def test_alternatives_when_a_fit_ends_exclude_the_current_therapist(world: World
         matching.rematch_alternatives(world.ctx, actor=world.ada, episode_id=world.sarah_episode)
     with pytest.raises(NotFound):
         matching.rematch_alternatives(world.ctx, actor=world.carol, episode_id=decision.episode_id)
+
+
+def test_a_handover_ends_for_fit_and_continues_with_a_colleague(world: World) -> None:
+    with pytest.raises(InvalidInput) as no_consent:
+        matching.hand_over(
+            world.ctx,
+            actor=world.alice,
+            episode_id=world.sarah_episode,
+            therapist_id=world.bob.user_id,
+            client_consented=False,
+        )
+    assert no_consent.value.field == "client_consented"
+    moved = matching.hand_over(
+        world.ctx,
+        actor=world.alice,
+        episode_id=world.sarah_episode,
+        therapist_id=world.bob.user_id,
+        client_consented=True,
+        detail="client_reported_poor_fit",
+    )
+    with transaction(world.ctx.session_factory) as session:
+        old = session.get(Episode, world.sarah_episode)
+        new = session.get(Episode, moved.new_episode_id)
+        assert old is not None
+        assert new is not None
+        assert (old.end_reason, old.ended_at is not None) == ("fit", True)
+        assert (new.client_id, new.therapist_id, new.ended_at) == (
+            world.sarah,
+            world.bob.user_id,
+            None,
+        )
+        assert new.instruments == old.instruments
+    with pytest.raises(Conflict):
+        matching.hand_over(
+            world.ctx,
+            actor=world.ada,
+            episode_id=world.sarah_episode,
+            therapist_id=world.bob.user_id,
+            client_consented=True,
+        )
+    with pytest.raises(NotFound):  # Bob may not see Eve (other clinic)
+        matching.hand_over(
+            world.ctx,
+            actor=world.bob,
+            episode_id=world.eve_episode,
+            therapist_id=world.alice.user_id,
+            client_consented=True,
+        )
+    with pytest.raises(InvalidInput, match="no active therapist"):
+        matching.hand_over(
+            world.ctx,
+            actor=world.ada,
+            episode_id=world.john_episode,
+            therapist_id=world.dave.user_id,  # a therapist of the other clinic
+            client_consented=True,
+        )

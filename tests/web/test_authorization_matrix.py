@@ -41,6 +41,10 @@ def _client(world: World, role: str, target: str) -> dict[str, Any]:
     return {"client_id": world.cases[CASE[target]].client_id}
 
 
+def _fresh_client(world: World, role: str, target: str) -> dict[str, Any]:
+    return {"client_id": world.new_client(CASE[target])}
+
+
 def _alert(world: World, role: str, target: str) -> dict[str, Any]:
     case = world.cases[CASE[target]]
     return {"alert_id": world.new_alert(CASE[target]), "client_id": case.client_id}
@@ -250,6 +254,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/account/tokens/{token_id}/revoke"): Entry("token", 303, _token_id, _form({})),
     ("GET", "/caseload"): Entry("staff", 200),
     ("GET", "/clients/{client_id}"): Entry("record", 200, _client),
+    ("POST", "/clients"): Entry(
+        "staff", 303, body=lambda w, r, t, p: {"display_name": f"New {r} {t}"}
+    ),
+    ("POST", "/clients/{client_id}/episode/end"): Entry(
+        "record", 303, _fresh_client, _form({"reason": "completed"})
+    ),
     ("POST", "/clients/{client_id}/checkin-links"): Entry("record", 200, _client, _form({})),
     ("POST", "/clients/{client_id}/sessions"): Entry("record", 303, _client, _when_form),
     ("POST", "/clients/{client_id}/sessions/{session_id}"): Entry(
@@ -308,6 +318,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/c/{token}"): Entry("fixed", 200, _link, _answers, expect=dict.fromkeys(ROLES, 200)),
     ("GET", "/api/v1/me"): Entry("staff", 200),
     ("GET", "/api/v1/caseload"): Entry("staff", 200),
+    ("POST", "/api/v1/clients"): Entry(
+        "staff", 201, body=lambda w, r, t, p: {"display_name": f"API {r} {t}"}, json=True
+    ),
+    ("POST", "/api/v1/clients/{client_id}/episode/end"): Entry(
+        "record", 200, _fresh_client, _json({"reason": "transfer"}), json=True
+    ),
     ("GET", "/api/v1/clients/{client_id}/timeline"): Entry("record", 200, _client),
     ("POST", "/api/v1/clients/{client_id}/checkin-links"): Entry(
         "record", 201, _client, _json({}), json=True

@@ -41,7 +41,7 @@ from alliance.matching import (
     rank_matches,
     vocabulary,
 )
-from alliance.matching.refit import FitEndDetail
+from alliance.matching.refit import FIT_END_REASONS, FitEndDetail
 from alliance.measures.registry import load_instrument
 from alliance.services.authz import (
     Actor,
@@ -73,6 +73,7 @@ __all__ = [
     "QueueView",
     "decide",
     "get_profile",
+    "hand_over",
     "intake_clinic_name",
     "matching_queue",
     "rematch_alternatives",
@@ -119,6 +120,13 @@ class DecisionView(_View):
     violations: tuple[str, ...]
     client_id: int | None
     episode_id: int | None
+
+
+class HandoverView(_View):
+    ended_episode_id: int
+    new_episode_id: int
+    client_id: int
+    therapist_id: int
 
 
 class ProfileView(_View):
@@ -680,3 +688,78 @@ def rematch_alternatives(
             )
         record(session, ctx, actor, "read", "rematch", episode.id, {"detail": detail})
         return tuple(_out(m) for m in matches)
+
+
+@denials_audited
+def hand_over(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    episode_id: int,
+    therapist_id: int,
+    client_consented: bool,
+    detail: FitEndDetail = "client_request",
+) -> HandoverView:
+    """End an episode for fit and continue with another therapist, with the client's consent.
+
+    Whoever may see the episode (its therapist, their supervisor, an admin) may hand over to
+    an active colleague in the same clinic. Both steps happen in one transaction: the old
+    episode ends with reason ``"fit"`` and the new one starts with the same instruments.
+    """
+    require_staff(actor)
+    if detail not in FIT_END_REASONS:
+        raise InvalidInput("detail", f"must be one of {', '.join(FIT_END_REASONS)}")
+    if not client_consented:
+        raise InvalidInput("client_consented", "hand over only when the client has agreed")
+    with unit_of_work(ctx) as session:
+        episode = require_episode(session, actor, episode_id)
+        if episode.ended_at is not None:
+            raise Conflict(f"episode {episode_id} already ended ({episode.end_reason})")
+        if therapist_id == episode.therapist_id:
+            raise InvalidInput("therapist_id", "choose a different therapist")
+        colleague = session.get(StaffUser, therapist_id)
+        if colleague is None or colleague.clinic_id != actor.clinic_id or not colleague.active:
+            raise InvalidInput("therapist_id", f"no active therapist {therapist_id} here")
+        now = ctx.now()
+        episode.ended_at = now
+        episode.end_reason = "fit"
+        new = Episode(
+            client_id=episode.client_id,
+            therapist_id=colleague.id,
+            started_at=now,
+            ended_at=None,
+            end_reason=None,
+            instruments=list(episode.instruments),
+        )
+        session.add(new)
+        session.flush()
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "episode",
+            episode.id,
+            {"op": "end", "reason": "fit", "detail": detail, "handed_to": colleague.id},
+        )
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "episode",
+            new.id,
+            {
+                "op": "create",
+                "client_id": episode.client_id,
+                "therapist_id": colleague.id,
+                "after": episode.id,
+                "client_consented": True,
+            },
+        )
+        return HandoverView(
+            ended_episode_id=episode.id,
+            new_episode_id=new.id,
+            client_id=episode.client_id,
+            therapist_id=colleague.id,
+        )
