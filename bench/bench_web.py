@@ -49,6 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -241,26 +242,24 @@ def _bulk_history(
     course: Course,
     rng: random.Random,
 ) -> None:
-    """The same rows ``record_check_in`` writes, without a transaction per session."""
+    """The rows ``record_check_in`` writes for every session of one episode, in one
+    transaction with one flush per table (ids come back in bulk)."""
     instruments = [monitor.instrument(ctx, i) for i in INSTRUMENTS]
     with transaction(ctx.session_factory) as session:
-        therapy_rows = []
-        for index, attended in enumerate(course.attended):
-            therapy_rows.append(
-                TherapySession(
-                    episode_id=episode_id,
-                    number=index + 1,
-                    scheduled_at=episode_start + timedelta(days=1, weeks=index),
-                    status="attended" if attended else "missed",
-                )
+        therapy_rows = [
+            TherapySession(
+                episode_id=episode_id,
+                number=index + 1,
+                scheduled_at=episode_start + timedelta(days=1, weeks=index),
+                status="attended" if attended else "missed",
             )
+            for index, attended in enumerate(course.attended)
+        ]
         session.add_all(therapy_rows)
         session.flush()
-        for index, therapy in enumerate(therapy_rows):
-            if therapy.status != "attended":
-                continue
-            at = therapy.scheduled_at + timedelta(hours=3)
-            checkin = CheckIn(
+        attended_rows = [(i, t) for i, t in enumerate(therapy_rows) if t.status == "attended"]
+        checkin_rows = [
+            CheckIn(
                 episode_id=episode_id,
                 session_id=therapy.id,
                 instruments=list(INSTRUMENTS),
@@ -268,16 +267,20 @@ def _bulk_history(
                 created_by=actor.user_id,
                 created_at=therapy.scheduled_at,
                 expires_at=therapy.scheduled_at + timedelta(days=7),
-                opened_at=at,
-                completed_at=at,
+                opened_at=therapy.scheduled_at + timedelta(hours=3),
+                completed_at=therapy.scheduled_at + timedelta(hours=3),
                 sent_via="copy",
             )
-            session.add(checkin)
-            session.flush()
+            for _index, therapy in attended_rows
+        ]
+        session.add_all(checkin_rows)
+        session.flush()
+        pending: list[tuple[Response, Any, int, datetime]] = []
+        for (index, therapy), checkin in zip(attended_rows, checkin_rows, strict=True):
+            at = therapy.scheduled_at + timedelta(hours=3)
             answers = _answers(course, index, rng)
             for instrument in instruments:
                 given = answers[instrument.id]
-                result = monitor.score(instrument, given)
                 stored = {
                     k: (
                         ctx.cipher.encrypt(v, field=checkins.answer_field(instrument.id, k))
@@ -292,25 +295,15 @@ def _bulk_history(
                     answers=stored,
                     created_at=at,
                 )
-                session.add(response)
-                session.flush()
-                session.add(
-                    Score(
-                        response_id=response.id,
-                        episode_id=episode_id,
-                        instrument_id=instrument.id,
-                        session_number=therapy.number,
-                        total=result.total,
-                        subscales=dict(result.subscales),
-                        band=result.band,
-                        valid=result.valid,
-                        scored_at=at,
-                    )
-                )
+                pending.append((response, monitor.score(instrument, given), therapy.number, at))
             for goal_id in goal_ids:
-                rating = min(10, index // 3 + rng.randint(0, 2))
                 session.add(
-                    GoalRating(goal_id=goal_id, checkin_id=checkin.id, rating=rating, rated_at=at)
+                    GoalRating(
+                        goal_id=goal_id,
+                        checkin_id=checkin.id,
+                        rating=min(10, index // 3 + rng.randint(0, 2)),
+                        rated_at=at,
+                    )
                 )
             audit.append(
                 session,
@@ -323,6 +316,22 @@ def _bulk_history(
                 entity_id=checkin.id,
                 detail={"op": "submit", "instruments": list(INSTRUMENTS), "goal_ratings": 2},
             )
+        session.add_all([response for response, *_ in pending])
+        session.flush()
+        session.add_all(
+            Score(
+                response_id=response.id,
+                episode_id=episode_id,
+                instrument_id=response.instrument_id,
+                session_number=number,
+                total=result.total,
+                subscales=dict(result.subscales),
+                band=result.band,
+                valid=result.valid,
+                scored_at=at,
+            )
+            for response, result, number, at in pending
+        )
 
 
 def _links(settings: Settings, seeded: Seeded, count: int) -> list[tuple[str, int]]:
@@ -418,7 +427,7 @@ class Result:
     concurrency: int
     latencies: list[float]  # seconds
     wall: float
-    failures: int
+    failures: list[str]
 
     def pct(self, q: float) -> float:
         data = sorted(self.latencies)
@@ -448,7 +457,7 @@ def run_load(
     counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
-    failures = [0]
+    failures: list[str] = []
     barrier = threading.Barrier(concurrency + 1)
 
     def worker() -> None:
@@ -460,12 +469,15 @@ def run_load(
                 if number is None:
                     return
                 start = time.perf_counter()
-                ok = request(client, number)
+                try:
+                    ok, error = request(client, number), ""
+                except httpx.HTTPError as exc:  # counted and shown, never a dead worker
+                    ok, error = False, f"{type(exc).__name__}: {exc}"
                 elapsed = time.perf_counter() - start
                 with lock:
                     latencies.append(elapsed)
                     if not ok:
-                        failures[0] += 1
+                        failures.append(error or f"request {number} did not succeed")
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for thread in threads:
@@ -474,7 +486,7 @@ def run_load(
     started = time.perf_counter()
     for thread in threads:
         thread.join()
-    return Result(name, concurrency, latencies, time.perf_counter() - started, failures[0])
+    return Result(name, concurrency, latencies, time.perf_counter() - started, failures)
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -526,8 +538,60 @@ def _row(result: Result, baseline: Result | None) -> str:
         )
     return (
         f"{result.name:<34} {result.concurrency:>4} {len(result.latencies):>6} "
-        f"{p50:>8.1f} {p95:>8.1f} {result.throughput:>8.1f} {result.failures:>5}  {ratio}"
+        f"{p50:>8.1f} {p95:>8.1f} {result.throughput:>8.1f} {len(result.failures):>5}  {ratio}"
     )
+
+
+def _profile(settings: Settings, seeded: Seeded, links: list[tuple[str, int]], n: int) -> None:
+    """Where the time goes, in process (no HTTP): the caseload service, the client page's
+    service + figures, and ``record_check_in`` — each ``n`` times under pyinstrument."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        print("--profile needs pyinstrument: .venv/bin/pip install pyinstrument")
+        return
+    from alliance.services import timelines
+    from alliance.web.figures import timeline_figures
+    from alliance.web.forms import parse_answers
+
+    engine = make_engine(settings.effective_database_url)
+    ctx = ServiceContext.create(settings, engine=engine)
+    rng = random.Random(SEED + 2)
+    todo = iter(links)
+
+    def caseload(_i: int) -> None:
+        timelines.caseload(ctx, actor=seeded.actor)
+
+    def client_page(i: int) -> None:
+        client_id = seeded.client_ids[i % len(seeded.client_ids)]
+        timeline_figures(timelines.client_timeline(ctx, actor=seeded.actor, client_id=client_id))
+
+    def submit(_i: int) -> None:
+        token, episode_id = next(todo)
+        parsed = parse_answers(_submission_form(seeded.goal_ids[episode_id], rng, "").items())
+        checkins.record_check_in(ctx, token, parsed.instruments, parsed.goals)
+
+    try:
+        for name, func in (
+            ("caseload service", caseload),
+            ("client page: timeline service + figures", client_page),
+            ("record_check_in", submit),
+        ):
+            func(0)  # warm caches (trajectory fit, instrument files)
+            profiler = Profiler(interval=0.001)
+            wall, cpu = time.perf_counter(), time.process_time()
+            profiler.start()
+            for i in range(1, n + 1):
+                func(i)
+            profiler.stop()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            print(
+                f"\n### profile: {name} — {wall / n * 1000:.1f} ms wall, "
+                f"{cpu / n * 1000:.1f} ms CPU per call (n = {n})"
+            )
+            print(profiler.output_text(unicode=False, color=False))
+    finally:
+        engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -541,10 +605,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--seed", choices=("bulk", "services"), default="bulk")
     parser.add_argument("--concurrency", type=int, default=20, help="check-in submitters")
-    parser.add_argument("--submissions", type=int, default=400, help="measured submissions")
+    parser.add_argument("--submissions", type=int, default=400, help="measured at --concurrency")
+    parser.add_argument("--single", type=int, default=50, help="submissions measured one by one")
     parser.add_argument("--page-concurrency", type=int, default=1)
     parser.add_argument("--page-requests", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=20, help="requests before each measure")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="afterwards, profile N calls of each service path in process (needs pyinstrument)",
+    )
     args = parser.parse_args(argv)
 
     with (
@@ -561,9 +633,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         upgrade(url)
         seeded = _seed(settings, args.clients, args.sessions, args.seed)
-        link_count = args.submissions + args.warmup
+        link_count = args.warmup + args.single + args.submissions
         started = time.perf_counter()
-        links = _links(settings, seeded, link_count)
+        links = _links(settings, seeded, link_count + (args.profile + 1 if args.profile else 0))
         link_seconds = time.perf_counter() - started
         env = {
             "ALLIANCE_DATABASE_URL": url,
@@ -575,12 +647,13 @@ def main(argv: list[str] | None = None) -> int:
         backend = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}; database: {backend}"
+            f"{platform.python_version()}; database: {backend}; server: 1 uvicorn worker"
         )
         print(
-            f"data: 1 therapist, {args.clients} clients x {args.sessions} sessions, seeded "
-            f"via {args.seed} in {seeded.seconds:.1f} s; {link_count} links via "
-            f"create_checkin_link in {link_seconds:.1f} s"
+            f"data: 1 therapist, {args.clients} clients x {args.sessions} sessions "
+            f"(4 instruments + 2 goal ratings per check-in), seeded via {args.seed} in "
+            f"{seeded.seconds:.1f} s; {len(links)} links via create_checkin_link in "
+            f"{link_seconds:.1f} s"
         )
         results: list[tuple[Result, Result | None]] = []
         with serve(env, workdir / "server.log") as base:
@@ -603,19 +676,27 @@ def main(argv: list[str] | None = None) -> int:
                 client_id = seeded.client_ids[n % len(seeded.client_ids)]
                 return client.get(f"/clients/{client_id}").status_code == 200
 
+            def measure(
+                name: str, make: Callable[[], httpx.Client], request: Request, n: int, conc: int
+            ) -> None:
+                """``/healthz`` then the scenario, at the same concurrency, after a warm-up."""
+                run_load("warm-up", anonymous, healthz, args.warmup, conc)
+                baseline = run_load("/healthz", anonymous, healthz, n, conc)
+                results.append((baseline, None))
+                results.append((run_load(name, make, request, n, conc), baseline))
+
             # Pages first, so they see exactly the seeded history.
-            for name, request in (
-                (f"caseload ({args.clients} clients)", caseload),
-                (f"client page ({args.sessions} sessions)", client_page),
-            ):
-                run_load("warm-up", staff, request, args.warmup, args.page_concurrency)
-                run_load("warm-up", anonymous, healthz, args.warmup, args.page_concurrency)
-                base_result = run_load(
-                    "/healthz", anonymous, healthz, args.page_requests, args.page_concurrency
-                )
-                result = run_load(name, staff, request, args.page_requests, args.page_concurrency)
-                results.append((base_result, None))
-                results.append((result, base_result))
+            pc = args.page_concurrency
+            run_load("warm-up", staff, caseload, args.warmup, pc)
+            measure(f"caseload ({args.clients} clients)", staff, caseload, args.page_requests, pc)
+            run_load("warm-up", staff, client_page, args.warmup, pc)
+            measure(
+                f"client page ({args.sessions} sessions)",
+                staff,
+                client_page,
+                args.page_requests,
+                pc,
+            )
 
             # One anonymous cookie jar (CSRF seed) for every submitter: the token a browser
             # gets with the form is the same for every link it opens, so fetch it once and
@@ -626,13 +707,18 @@ def main(argv: list[str] | None = None) -> int:
             rng = random.Random(SEED + 1)
             posts = [
                 (token, _submission_form(seeded.goal_ids[episode_id], rng, csrf))
-                for token, episode_id in links
+                for token, episode_id in links[:link_count]
             ]
+            used = [0]
 
             def submitter() -> httpx.Client:
                 return httpx.Client(base_url=base, timeout=60, cookies=anon_cookies)
 
-            def submit_request(offset: int) -> Request:
+            def submissions(count: int) -> Request:
+                """Requests over the next ``count`` unused links."""
+                offset = used[0]
+                used[0] += count
+
                 def submit(client: httpx.Client, n: int) -> bool:
                     token, form = posts[offset + n]
                     reply = client.post(f"/c/{token}", data=form)
@@ -640,39 +726,43 @@ def main(argv: list[str] | None = None) -> int:
 
                 return submit
 
-            run_load("warm-up", submitter, submit_request(0), args.warmup, args.concurrency)
-            run_load("warm-up", anonymous, healthz, args.warmup * 5, args.concurrency)
-            base_result = run_load(
-                "/healthz", anonymous, healthz, args.submissions, args.concurrency
+            run_load("warm-up", submitter, submissions(args.warmup), args.warmup, args.concurrency)
+            measure(
+                "check-in submit, one client", submitter, submissions(args.single), args.single, 1
             )
-            result = run_load(
+            measure(
                 "check-in submit (POST /c/{token})",
                 submitter,
-                submit_request(args.warmup),
+                submissions(args.submissions),
                 args.submissions,
                 args.concurrency,
             )
-            results.append((base_result, None))
-            results.append((result, base_result))
         load = os.getloadavg()[0]
 
-    print()
-    print(
-        f"{'scenario':<34} {'conc':>4} {'reqs':>6} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'req/s':>8} {'fail':>5}  {'p50 / p95 vs /healthz'}"
-    )
-    for result, baseline in results:
-        print(_row(result, baseline))
-    print(f"\nload average at the end: {load:.1f}")
-    submit = results[-1][0]
-    case = results[1][0]
-    print(
-        f"aims: check-in submit p95 {submit.pct(0.95) * 1000:.0f} ms (< 50 ms: "
-        f"{'met' if submit.pct(0.95) < 0.05 else 'not met'}); caseload p95 "
-        f"{case.pct(0.95) * 1000:.0f} ms (< 150 ms: "
-        f"{'met' if case.pct(0.95) < 0.15 else 'not met'})"
-    )
-    return 1 if any(r.failures for r, _ in results) else 0
+        print()
+        print(
+            f"{'scenario':<34} {'conc':>4} {'reqs':>6} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'req/s':>8} {'fail':>5}  {'p50 / p95 vs /healthz'}"
+        )
+        for result, baseline in results:
+            print(_row(result, baseline))
+        print(f"\nload average (1 min) at the end: {load:.1f}")
+        by_name = {r.name: r for r, _ in results}
+        submit = by_name["check-in submit (POST /c/{token})"]
+        case = by_name[f"caseload ({args.clients} clients)"]
+        print(
+            f"aims: check-in submit p95 at {args.concurrency} clients "
+            f"{submit.pct(0.95) * 1000:.0f} ms (aim < 50 ms: "
+            f"{'met' if submit.pct(0.95) < 0.05 else 'not met'}); caseload p95 "
+            f"{case.pct(0.95) * 1000:.0f} ms (aim < 150 ms: "
+            f"{'met' if case.pct(0.95) < 0.15 else 'not met'})"
+        )
+        failed = [(r.name, r.failures) for r, _ in results if r.failures]
+        for name, failures in failed:
+            print(f"FAILED {len(failures)} x {name}: {failures[0]}")
+        if args.profile:
+            _profile(settings, seeded, links[link_count:], args.profile)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
