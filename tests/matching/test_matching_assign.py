@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from matching_factories import instances, intake, therapist
 
 from alliance.matching import (
@@ -18,7 +18,7 @@ from alliance.matching import (
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_therapists=5, max_clients=8))
 def test_no_assignment_breaks_a_hard_constraint_or_a_capacity(case) -> None:  # type: ignore[no-untyped-def]
     ts, cs = case
@@ -52,7 +52,7 @@ def _brute_force(ts, cs):  # type: ignore[no-untyped-def]
     return best
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_therapists=3, max_clients=5))
 def test_the_assignment_is_optimal_against_brute_force(case) -> None:  # type: ignore[no-untyped-def]
     ts, cs = case

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matching_factories import history_rows, instances, intake, intakes, therapist, therapists
 
@@ -19,7 +19,7 @@ from alliance.matching import (
 from alliance.matching.profiles import IDENTITY_ATTRIBUTES, ClientIntake, SharedIdentity
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_vectorised_feasibility_agrees_with_the_plain_rules(case) -> None:  # type: ignore[no-untyped-def]
     ts, cs = case
@@ -30,7 +30,7 @@ def test_vectorised_feasibility_agrees_with_the_plain_rules(case) -> None:  # ty
             assert bool(ev.feasible[row]) == (hard_constraint_violations(c, t) == ()), (c, t)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_clients=3))
 def test_ranked_matches_never_break_a_hard_constraint(case) -> None:  # type: ignore[no-untyped-def]
     ts, cs = case
@@ -48,7 +48,7 @@ def _without_identity(c: ClientIntake) -> ClientIntake:
     return c.model_copy(update={"preferences": kept})
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(therapists(), min_size=2, max_size=5),
     intakes(identity=False),
@@ -92,7 +92,7 @@ def test_an_identity_preference_counts_when_the_client_asks() -> None:
     assert [m.therapist_id for m in rank_matches(must, [woman, man, silent])] == ["t1"]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_clients=3))
 def test_reasons_mention_only_preferences_that_are_met(case) -> None:  # type: ignore[no-untyped-def]
     ts, cs = case
@@ -249,7 +249,7 @@ def test_a_prebuilt_roster_refuses_other_strengths() -> None:
         rank_matches(intake(), roster, estimate_strengths(_clinic_history()))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_therapists=5, max_clients=8))
 def test_whole_queue_evaluation_equals_one_client_at_a_time(case) -> None:  # type: ignore[no-untyped-def]
     ts, cs = case
