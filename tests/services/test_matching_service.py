@@ -13,7 +13,7 @@ from alliance.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from alliance.store import audit
 from alliance.store.db import transaction
 from alliance.store.matching_tables import IntakeRequest, MatchDecision, MatchingProfile
-from alliance.store.models import Episode
+from alliance.store.models import Clinic, Episode
 
 SPANISH = {"languages": ["spanish"], "concerns": ["grief"], "consent": True}
 ENGLISH = {"languages": ["english"], "concerns": ["anxiety"], "consent": True}
@@ -257,3 +257,33 @@ def test_a_handover_ends_for_fit_and_continues_with_a_colleague(world: World) ->
             therapist_id=world.dave.user_id,  # a therapist of the other clinic
             client_consented=True,
         )
+
+
+def test_outcomes_of_clients_placed_through_matching_become_history(
+    world: World, clock: Any
+) -> None:
+    from clinic_world import full_answers
+
+    from alliance.services import checkins
+
+    _roster(world)
+    intake_id = _submit(world, ENGLISH)
+    placed = matching.decide(
+        world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=world.bob.user_id
+    )
+    assert placed.episode_id is not None
+    assert matching.matching_queue(world.ctx, actor=world.ada).history_cases == 0
+    for symptoms in (2, 0):  # PHQ-9 18 at intake, 0 at the end: 18 points better
+        link = checkins.create_checkin_link(
+            world.ctx, actor=world.bob, episode_id=placed.episode_id
+        )
+        checkins.record_check_in(world.ctx, link.token, full_answers(symptoms=symptoms))
+        clock.advance(days=7)
+    assert matching.matching_queue(world.ctx, actor=world.ada).history_cases == 1
+    with transaction(world.ctx.session_factory) as session:
+        clinic = session.get(Clinic, world.north)
+        assert clinic is not None
+        [row] = matching._history(world.ctx, session, clinic)
+    assert (row.therapist_id, row.concern) == (str(world.bob.user_id), "anxiety")
+    assert (row.intake_severity, row.improvement) == (18.0, 18.0)
+    assert row.alliance is not None
