@@ -260,3 +260,51 @@ def test_an_unknown_page_is_a_404_page(world: World) -> None:
     response = world.login("tom").get("/no/such/page")
     assert response.status_code == 404
     assert "<h1" in response.text
+
+
+def test_a_therapist_adds_a_client_and_lands_on_their_page(world: World) -> None:
+    client = world.login("tom")
+    page = client.get("/caseload")
+    response = client.post(
+        "/clients",
+        data={
+            "display_name": "Rosa M.",
+            "contact_email": "rosa@example.org",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 200
+    assert "<h1>Rosa M.</h1>" in response.text
+    assert "Client added" in response.text
+    assert "Rosa M." in client.get("/caseload").text
+
+
+def test_an_admin_chooses_the_therapist_of_a_new_client(world: World) -> None:
+    client = world.login("ada")
+    page = client.get("/caseload")
+    assert 'name="therapist_id"' in page.text
+    response = client.post(
+        "/clients",
+        data={
+            "display_name": "Omar",
+            "therapist_id": str(world.people["tess"].user_id),
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert "Therapist: Tess" in response.text
+
+
+def test_ending_an_episode_stops_new_check_ins(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    ended = client.post(
+        f"/clients/{case.client_id}/episode/end",
+        data={"reason": "completed", "csrf_token": csrf_from(page.text)},
+    )
+    assert "Episode of care ended" in ended.text
+    assert "Send a check-in" not in ended.text
+    again = client.post(
+        f"/clients/{case.client_id}/checkin-links", data={"csrf_token": csrf_from(ended.text)}
+    )
+    assert again.status_code == 409

@@ -121,6 +121,14 @@ class World:
             self.ctx, admin.actor, admin.actor.clinic_id, f"extra{self.counter}", "therapist"
         ).user_id
 
+    def new_client(self, case: str) -> int:
+        """A fresh client (with an open episode) of the case's therapist."""
+        self.counter += 1
+        client, _ = clients.create_client(
+            self.ctx, actor=self.people[case].actor, display_name=f"Extra {self.counter}"
+        )
+        return client.id
+
     def token_id(self, who: str) -> int:
         view, _ = auth_service.create_access_token(
             self.ctx, actor=self.people[who].actor, name=f"token of {who}"

@@ -229,6 +229,21 @@ class SessionStatusIn(_In):
     status: Literal["scheduled", "attended", "missed", "cancelled"]
 
 
+class ClientIn(_In):
+    display_name: str = Field(min_length=1, max_length=200, description="A pseudonym.")
+    contact_email: str | None = Field(None, max_length=320)
+    therapist_id: int | None = Field(None, description="Default: the caller (therapists).")
+
+
+class NewClientOut(BaseModel):
+    client: ClientOut
+    episode: EpisodeOut
+
+
+class EpisodeEndIn(_In):
+    reason: Literal["completed", "dropout", "fit", "transfer", "other"]
+
+
 class GoalsIn(_In):
     goals: list[str] = Field(min_length=1, max_length=3, description="1–3 goals, client's words.")
 

@@ -52,6 +52,8 @@ FLASH_MESSAGES = {
     "loggedout": "You have been logged out.",
     "expired": "Your session expired. Please log in again.",
     "emailed": "The check-in link was e-mailed to the client.",
+    "client": "Client added. Agree goals and send the first check-in below.",
+    "ended": "Episode of care ended.",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from alliance.services import admin as admin_service
-from alliance.services import alerts, checkins, goals, sessions, timelines
+from alliance.services import alerts, checkins, clients, goals, sessions, timelines
 from alliance.services.errors import Conflict
 from alliance.web.deps import AdminAuth, Auth, StaffAuth, SupervisorAuth
 from alliance.web.schemas import (
@@ -20,12 +20,17 @@ from alliance.web.schemas import (
     CheckInLinkIn,
     CheckInLinkOut,
     CheckInOut,
+    ClientIn,
+    ClientOut,
     ClinicOut,
     ClinicSettingsModel,
+    EpisodeEndIn,
+    EpisodeOut,
     ErrorOut,
     GoalOut,
     GoalsIn,
     MeOut,
+    NewClientOut,
     NoteIn,
     SessionIn,
     SessionOut,
@@ -52,6 +57,31 @@ async def caseload(auth: StaffAuth) -> list[CaseloadRowOut]:
     """Clients the caller may see, most urgent first."""
     rows = await auth.call(timelines.caseload, actor=auth.staff)
     return [CaseloadRowOut.model_validate(r) for r in rows]
+
+
+@router.post("/clients", response_model=NewClientOut, status_code=201)
+async def add_client(auth: StaffAuth, body: ClientIn) -> NewClientOut:
+    """A new client and their first episode of care."""
+    client, episode = await auth.call(
+        clients.create_client,
+        actor=auth.staff,
+        display_name=body.display_name,
+        contact_email=body.contact_email,
+        therapist_id=body.therapist_id,
+    )
+    return NewClientOut(
+        client=ClientOut.model_validate(client), episode=EpisodeOut.model_validate(episode)
+    )
+
+
+@router.post("/clients/{client_id}/episode/end", response_model=EpisodeOut)
+async def end_episode(auth: StaffAuth, client_id: int, body: EpisodeEndIn) -> EpisodeOut:
+    """End the client's current episode of care, with the reason."""
+    episode_id = await _current_episode(auth, client_id)
+    view = await auth.call(
+        clients.end_episode, actor=auth.staff, episode_id=episode_id, reason=body.reason
+    )
+    return EpisodeOut.model_validate(view)
 
 
 @router.get("/clients/{client_id}/timeline", response_model=TimelineOut)

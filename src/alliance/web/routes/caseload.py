@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from alliance.services import admin as admin_service
 from alliance.services import timelines
+from alliance.services.views import UserView
 from alliance.web.deps import StaffAuth
 from alliance.web.templating import render
 
@@ -16,6 +18,10 @@ router = APIRouter(include_in_schema=False)
 async def caseload(request: Request, auth: StaffAuth) -> Response:
     rows = await auth.call(timelines.caseload, actor=auth.staff)
     role = auth.staff.role
+    therapists: list[UserView] = []
+    if role in ("admin", "supervisor"):
+        users = await auth.call(admin_service.list_users, actor=auth.staff)
+        therapists = [u for u in users if u.active and u.role == "therapist"]
     heading = {"admin": "Clinic caseload", "supervisor": "Team caseload"}.get(
         role or "", "Your caseload"
     )
@@ -27,5 +33,6 @@ async def caseload(request: Request, auth: StaffAuth) -> Response:
             "rows": rows,
             "heading": heading,
             "show_therapist": role in ("admin", "supervisor"),
+            "therapists": therapists,
         },
     )

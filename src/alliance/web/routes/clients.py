@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from alliance.services import alerts, checkins, goals, sessions, timelines
+from alliance.services import alerts, checkins, clients, goals, sessions, timelines
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.views import CheckInLink, TimelineView
 from alliance.web import mail
@@ -39,9 +39,30 @@ async def _client_page(request: Request, auth: Auth, client_id: int, **extra: An
             "figures": figures,
             "smtp_configured": mail.smtp_configured(auth.ctx.settings),
             "now_local": now.strftime("%Y-%m-%dT%H:%M"),
+            "end_reasons": clients.END_REASONS,
             **extra,
         },
     )
+
+
+@router.post("/clients")
+async def add_client(
+    request: Request,
+    auth: StaffAuth,
+    display_name: Annotated[str, Form(max_length=200)],
+    contact_email: Annotated[str, Form(max_length=320)] = "",
+    therapist_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    """A new client and their first episode (therapists add their own clients; supervisors
+    and admins may choose the therapist)."""
+    client, _episode = await auth.call(
+        clients.create_client,
+        actor=auth.staff,
+        display_name=display_name,
+        contact_email=contact_email or None,
+        therapist_id=_optional_int(therapist_id, "therapist_id"),
+    )
+    return RedirectResponse(f"/clients/{client.id}?flash=client", status_code=303)
 
 
 @router.get("/clients/{client_id}")
@@ -145,6 +166,18 @@ async def agree_goals(request: Request, auth: StaffAuth, client_id: int) -> Resp
     episode_id = await _episode_id(auth, client_id)
     await auth.call(goals.agree_goals, actor=auth.staff, episode_id=episode_id, goals=texts)
     return RedirectResponse(f"/clients/{client_id}?flash=goals", status_code=303)
+
+
+@router.post("/clients/{client_id}/episode/end")
+async def end_episode(
+    request: Request,
+    auth: StaffAuth,
+    client_id: int,
+    reason: Annotated[str, Form(max_length=20)],
+) -> Response:
+    episode_id = await _episode_id(auth, client_id)
+    await auth.call(clients.end_episode, actor=auth.staff, episode_id=episode_id, reason=reason)
+    return RedirectResponse(f"/clients/{client_id}?flash=ended", status_code=303)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
