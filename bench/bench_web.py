@@ -452,8 +452,14 @@ def run_load(
     request: Request,
     total: int,
     concurrency: int,
+    rate: float | None = None,
 ) -> Result:
-    """``total`` requests from ``concurrency`` threads, each with its own keep-alive client."""
+    """``total`` requests from ``concurrency`` threads, each with its own keep-alive client.
+
+    Closed loop by default (each thread sends its next request as soon as the last one is
+    answered). With ``rate``, request *n* is due at ``start + n / rate`` (open loop) and its
+    latency counts from when it was due, so time spent waiting for a free thread counts too.
+    """
     counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -469,6 +475,11 @@ def run_load(
                 if number is None:
                     return
                 start = time.perf_counter()
+                if rate is not None:
+                    due = started + number / rate
+                    if due > start:
+                        time.sleep(due - start)
+                    start = due
                 try:
                     ok, error = request(client, number), ""
                 except httpx.HTTPError as exc:  # counted and shown, never a dead worker
@@ -482,8 +493,9 @@ def run_load(
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
+    # Read by the workers only after the barrier; open-loop runs leave them time to line up.
+    started = time.perf_counter() + (0.05 if rate is not None else 0.0)
     barrier.wait()
-    started = time.perf_counter()
     for thread in threads:
         thread.join()
     return Result(name, concurrency, latencies, time.perf_counter() - started, failures)
@@ -607,6 +619,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20, help="check-in submitters")
     parser.add_argument("--submissions", type=int, default=400, help="measured at --concurrency")
     parser.add_argument("--single", type=int, default=50, help="submissions measured one by one")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        help="also submit at this many per second from --concurrency clients (open loop)",
+    )
+    parser.add_argument("--open-submissions", type=int, default=100)
     parser.add_argument("--page-concurrency", type=int, default=1)
     parser.add_argument("--page-requests", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=20, help="requests before each measure")
@@ -633,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         upgrade(url)
         seeded = _seed(settings, args.clients, args.sessions, args.seed)
-        link_count = args.warmup + args.single + args.submissions
+        link_count = args.warmup + args.single + args.open_submissions + args.submissions
         started = time.perf_counter()
         links = _links(settings, seeded, link_count + (args.profile + 1 if args.profile else 0))
         link_seconds = time.perf_counter() - started
@@ -729,6 +748,25 @@ def main(argv: list[str] | None = None) -> int:
             run_load("warm-up", submitter, submissions(args.warmup), args.warmup, args.concurrency)
             measure(
                 "check-in submit, one client", submitter, submissions(args.single), args.single, 1
+            )
+            measure_open = f"check-in submit at {args.rate:g}/s"
+            run_load("warm-up", anonymous, healthz, args.warmup, args.concurrency)
+            baseline = run_load(
+                "/healthz", anonymous, healthz, args.open_submissions, args.concurrency, args.rate
+            )
+            results.append((baseline, None))
+            results.append(
+                (
+                    run_load(
+                        measure_open,
+                        submitter,
+                        submissions(args.open_submissions),
+                        args.open_submissions,
+                        args.concurrency,
+                        args.rate,
+                    ),
+                    baseline,
+                )
             )
             measure(
                 "check-in submit (POST /c/{token})",
