@@ -177,3 +177,26 @@ def test_nobody_else_can_revoke_a_token(world: World) -> None:
     with pytest.raises(NotFound):
         auth.revoke_access_token(world.ctx, actor=world.carol, token_id=view.id)
     assert auth.revoke_access_token(world.ctx, actor=world.ada, token_id=view.id).revoked_at
+
+
+def test_production_refuses_the_cheap_test_hash_profile() -> None:
+    import base64
+
+    from pydantic import ValidationError
+
+    from alliance.config import Settings
+
+    key = "p1:" + base64.urlsafe_b64encode(b"p" * 32).decode()
+    with pytest.raises(ValidationError, match="PASSWORD_HASH_PROFILE"):
+        Settings(
+            mode="production",
+            secret_key="s" * 40,
+            encryption_keys=key,
+            password_hash_profile="fast-insecure-tests",
+        )
+    assert (
+        auth.password_hasher(
+            Settings(mode="production", secret_key="s" * 40, encryption_keys=key)
+        ).memory_cost
+        == 64 * 1024
+    )

@@ -7,7 +7,7 @@ on SQLite and PostgreSQL, so concurrent workers cannot both slip under the limit
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, literal
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,10 +19,13 @@ from alliance.store.db import is_sqlite, transaction
 from alliance.store.models import RateLimitBucket
 
 
-def hit(session: Session, key: str, limit: int, window_seconds: int, *, now: datetime) -> bool:
+def hit(
+    session: Session, key: str, limit: int, window_seconds: int, *, now: datetime | None = None
+) -> bool:
     """Count one request for ``key``; True while the window's count is within ``limit``."""
     if limit < 1 or window_seconds < 1:
         raise InvalidInput("limit", "limit and window must be positive")
+    now = now or datetime.now(UTC)
     key = key[:255]
     window_start = now - timedelta(seconds=window_seconds)
     table = RateLimitBucket.__table__
