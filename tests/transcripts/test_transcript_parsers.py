@@ -191,3 +191,13 @@ def test_a_sentence_ending_in_a_time_is_not_a_speaker_header() -> None:
     t = parse_transcript("Therapist: When did it start?\nKim: We met at\nwe met at 10:30\n")
     assert [u.speaker for u in t.utterances] == ["Therapist", "Kim"]
     assert t.utterances[1].text == "We met at we met at 10:30"
+
+
+def test_cue_markup_and_entities_are_removed_from_the_text() -> None:
+    text = (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n"
+        "<v Therapist><c.yellow>How</c> <00:00:01.500>are you &amp; Sam?</v>\n\n"
+        "00:00:04.000 --> 00:00:05.000\n<v Kim><i>Fine</i> &lt;ish&gt;.</v>\n"
+    )
+    t = parse_transcript(text)
+    assert [u.text for u in t.utterances] == ["How are you & Sam?", "Fine <ish>."]

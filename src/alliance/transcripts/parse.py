@@ -19,6 +19,7 @@ failure raises :class:`TranscriptError` with the line it concerns.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -117,7 +118,8 @@ _NAME = r"[^\W\d_][\w.'’\-]*(?:\s[\w.'’\-()]+){0,4}"
 _NAME_COLON = re.compile(rf"^\s*-?\s*(?P<name>{_NAME})\s*:\s+(?P<text>\S.*)$")
 _NAME_BRACKET = re.compile(rf"^\s*\[(?P<name>{_NAME})\]\s*(?P<text>\S.*)$")
 _VOICE = re.compile(r"^\s*<v(?:\.[\w.-]+)?\s+(?P<name>[^>]+)>(?P<text>.*)$")
-_TAG = re.compile(r"</?[a-z][^>]*>", re.IGNORECASE)
+# Markup inside cue text: <v>, <c.class>, <i>, <b>, <u>, <lang> and karaoke times <00:01.000>.
+_TAG = re.compile(r"</?[a-z][^>]*>|<\d[\d:.]*>", re.IGNORECASE)
 # Words that look like labels but start ordinary sentences ("Note: …" is kept as a label).
 _NOT_NAMES = {"http", "https", "so", "and", "but", "because", "well", "like", "then"}
 
@@ -213,7 +215,7 @@ def _segments_from_cue_lines(
             name, body = _split_speaker(_clean(raw))
             if name is not None:
                 speaker = name
-        body = _clean(body)
+        body = html.unescape(_clean(body))  # cue text escapes &, < and > as entities
         if not body:
             continue
         if speaker is None:
