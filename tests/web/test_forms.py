@@ -73,3 +73,35 @@ def test_service_field_names_map_back_to_form_fields() -> None:
     assert form_field_for_error("phq9.phq9_1") == "phq9/phq9_1"
     assert form_field_for_error("goal_12") == "goal/12"
     assert form_field_for_error("goals") == "goals"
+
+
+def test_a_numeric_scale_with_worded_ends_becomes_a_row_of_numbers() -> None:
+    from alliance.web.forms import _question
+
+    labels = [
+        ("0", "0 - not at all"),
+        *((str(i), str(i)) for i in range(1, 10)),
+        ("10", "10 - completely"),
+    ]
+    question = _question(FormQuestion("sf", "heard", "I felt heard", "choice", True, tuple(labels)))
+    assert question.short_labels
+    assert question.scale_ends == ("0 - not at all", "10 - completely")
+    assert [o.label for o in question.options] == [str(i) for i in range(11)]
+    assert question.options[0].extra == "not at all"  # kept for screen readers
+
+
+def test_worded_options_stay_a_list() -> None:
+    from alliance.web.forms import _question
+
+    question = _question(
+        FormQuestion(
+            "x",
+            "fit",
+            "Good fit?",
+            "choice",
+            True,
+            (("yes", "Yes"), ("unsure", "Not sure"), ("no", "No")),
+        )
+    )
+    assert not question.short_labels
+    assert question.scale_ends is None

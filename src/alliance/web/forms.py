@@ -24,6 +24,7 @@ CONTROL_FIELDS = frozenset({"csrf_token", MANIFEST_FIELD, MANIFEST_SIG_FIELD})
 class Option:
     value: str
     label: str
+    extra: str = ""  # read by screen readers only (the end label of a numeric scale)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,24 @@ def field_name(instrument_id: str, link_id: str) -> str:
 def _question(q: FormQuestion) -> Question:
     options = tuple(Option(code, label) for code, label in q.options)
     # Numeric scales with many options read best as a row of buttons with the end labels
-    # written once underneath; long verbal options stay a vertical list.
-    short = len(options) > 4 and all(len(o.label) <= 3 for o in options)
+    # written once underneath; long verbal options stay a vertical list. A scale whose ends
+    # are labelled ("0 - not at all" … "10 - completely") shows the numbers on the buttons,
+    # the words under the row, and keeps the words for screen readers.
+    middle = options[1:-1]
+    short = len(options) > 4 and all(len(o.label) <= 3 for o in middle)
+    ends: tuple[str, str] | None = None
+    if short and (len(options[0].label) > 3 or len(options[-1].label) > 3):
+        ends = (options[0].label, options[-1].label)
+        options = tuple(
+            Option(o.value, o.value, o.label[len(o.value) :].lstrip(" -–:"))
+            if len(o.label) > 3 and o.label.startswith(o.value)
+            else o
+            for o in options
+        )
+        short = all(len(o.label) <= 3 for o in options)
+        if not short:
+            ends = None
+            options = tuple(Option(code, label) for code, label in q.options)
     return Question(
         name=field_name(q.instrument_id, q.link_id),
         text=q.text,
@@ -82,6 +99,7 @@ def _question(q: FormQuestion) -> Question:
         min=q.min_value,
         max=q.max_value,
         short_labels=short,
+        scale_ends=ends,
     )
 
 
