@@ -13,6 +13,11 @@ below (``PublicAuth``, ``StaffAuth``, ``SupervisorAuth``, ``AdminAuth``, ``LinkA
 3. enforces CSRF on state-changing requests authenticated by cookie (and on anonymous forms);
 4. applies the rate limit the route names (login attempts, client-link requests).
 
+For a client link the dependency checks CSRF and the rate limit and hands the token on: the
+check-in services resolve it and build the ``client_link`` Actor themselves, inside the same
+transaction that uses it (``authz.link_actor``), so there is no gap between "this link is
+valid" and "this link was used", and no second lookup per request.
+
 Record-level rules (a therapist sees only their own clients, nothing crosses clinics) live in
 :mod:`alliance.services.authz`, which every service applies to the actor passed in. A test
 walks ``app.routes`` and fails for any route that does not depend on ``Authorize``.
@@ -147,7 +152,7 @@ class Authorize:
             )
             if pending is None:
                 raise LoginRequired("expired")
-            binding = "pending:" + request.cookies.get(PENDING_COOKIE, "")[:40]
+            binding = "pending:" + session_binding(request.cookies.get(PENDING_COOKIE))
             auth = Auth(
                 actor=None,
                 ctx=ctx,
