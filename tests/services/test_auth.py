@@ -176,6 +176,7 @@ def test_nobody_else_can_revoke_a_token(world: World) -> None:
         auth.revoke_access_token(world.ctx, actor=world.bob, token_id=view.id)
     with pytest.raises(NotFound):
         auth.revoke_access_token(world.ctx, actor=world.carol, token_id=view.id)
+    assert [e.actor_id for e in _events(world, "deny")] == [world.bob.user_id, world.carol.user_id]
     assert auth.revoke_access_token(world.ctx, actor=world.ada, token_id=view.id).revoked_at
 
 

@@ -14,6 +14,7 @@ from alliance.services.auth import _check_supervisor, user_view
 from alliance.services.authz import (
     Actor,
     forbidden,
+    not_found,
     require_staff,
     require_user_admin,
 )
@@ -197,7 +198,7 @@ def update_therapist_profile(
             require_user_admin(session, actor, user_id)
         user = session.get(StaffUser, user_id)
         if user is None or user.clinic_id != actor.clinic_id:
-            raise NotFound(f"user {user_id} not found")
+            raise not_found(actor, "staff_user", user_id, why="no such user in clinic")
         profile = session.get(TherapistProfile, user_id)
         if profile is None:
             profile = TherapistProfile(
@@ -223,7 +224,7 @@ def get_therapist_profile(
     with unit_of_work(ctx) as session:
         user = session.get(StaffUser, user_id)
         if user is None or user.clinic_id != actor.clinic_id:
-            raise NotFound(f"user {user_id} not found")
+            raise not_found(actor, "staff_user", user_id, why="no such user in clinic")
         profile = session.get(TherapistProfile, user_id)
         return None if profile is None else _profile_view(profile)
 

@@ -21,7 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alliance.config import Settings
-from alliance.services.authz import ROLES, Actor, require_staff, require_user_admin, staff_actor
+from alliance.services.authz import (
+    ROLES,
+    Actor,
+    not_found,
+    require_staff,
+    require_user_admin,
+    staff_actor,
+)
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import (
@@ -489,7 +496,7 @@ def revoke_access_token(ctx: ServiceContext, *, actor: Actor, token_id: int) -> 
             )
         )
         if not allowed or row is None:
-            raise NotFound(f"access token {token_id} not found")
+            raise not_found(actor, "access_token", token_id, why="not the owner")
         if row.revoked_at is None:
             row.revoked_at = ctx.now()
         record(session, ctx, actor, "write", "access_token", row.id, {"op": "revoke"})

@@ -17,6 +17,7 @@ from alliance.services.alerts import alert_view, severity_rank
 from alliance.services.authz import (
     Actor,
     can_see_episode,
+    not_found,
     require_client,
     require_episode,
     require_staff,
@@ -26,7 +27,6 @@ from alliance.services.checkins import checkin_view, goal_view
 from alliance.services.clients import client_view, episode_view
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
-from alliance.services.errors import NotFound
 from alliance.services.sessions import session_view
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
@@ -154,7 +154,7 @@ def _pick_episode(
     if episode_id is not None:
         episode = require_episode(session, actor, episode_id)
         if episode.client_id != client.id:
-            raise NotFound(f"episode {episode_id} not found")
+            raise not_found(actor, "episode", episode_id, why="other client")
         return episode
     episodes = session.scalars(
         select(Episode)
