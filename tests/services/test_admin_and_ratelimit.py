@@ -8,7 +8,7 @@ from clinic_world import Clock, World
 
 from alliance.services import admin, clients, ratelimit, timelines
 from alliance.services.clinic_settings import ClinicSettings
-from alliance.services.errors import Conflict, Forbidden, InvalidInput
+from alliance.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
 def test_clinic_settings_are_validated_against_the_instrument_registry(world: World) -> None:
@@ -113,3 +113,34 @@ def test_the_rate_limit_counts_per_key_and_window(world: World, clock: Clock) ->
     assert ratelimit.check(world.ctx, "login:1.2.3.4", 3, 900)
     clock.advance(days=2)
     assert ratelimit.purge(world.ctx) == 2
+
+
+def test_users_and_the_clinic_are_listed_within_the_clinic_only(world: World) -> None:
+    emails = {u.email for u in admin.list_users(world.ctx, actor=world.ada)}
+    assert emails == {
+        "ada@north.example",
+        "sam@north.example",
+        "alice@north.example",
+        "bob@north.example",
+    }
+    assert admin.get_clinic(world.ctx, actor=world.alice).name == "Northside"
+    assert admin.get_clinic(world.ctx, actor=world.dave).name == "Southside"
+    with pytest.raises(Forbidden):
+        admin.list_users(world.ctx, actor=world.alice)
+
+
+def test_an_admin_resets_a_lost_second_factor(world: World) -> None:
+    import pyotp
+
+    from alliance.services import auth
+
+    secret, _ = auth.start_totp_enrolment(world.ctx, actor=world.bob)
+    auth.confirm_totp(world.ctx, actor=world.bob, code=pyotp.TOTP(secret).at(world.ctx.now()))
+    reset = auth.reset_totp(world.ctx, actor=world.ada, user_id=world.bob.user_id or 0)
+    assert not reset.totp_enabled
+    result = auth.authenticate(
+        world.ctx, email="bob@north.example", password="correct horse battery"
+    )
+    assert result.user.id == world.bob.user_id
+    with pytest.raises(NotFound):
+        auth.reset_totp(world.ctx, actor=world.carol, user_id=world.bob.user_id or 0)

@@ -254,3 +254,22 @@ def test_a_skipped_questionnaire_is_not_stored_and_an_empty_submission_is_refuse
     result = checkins.record_check_in(world.ctx, link.token, {"wai_sr": wai(4)})
     assert [s.instrument_id for s in result.scores] == ["wai_sr"]
     assert _count(world, Response) == 1
+
+
+def test_clients_see_their_own_progress_only_when_the_clinic_allows_it(world: World) -> None:
+    from alliance.services import admin
+    from alliance.services.clinic_settings import ClinicSettings
+    from alliance.services.errors import NotFound
+
+    link = _link(world)
+    result = checkins.record_check_in(world.ctx, link.token, full_answers(symptoms=2))
+    assert not result.show_progress
+    with pytest.raises(NotFound):
+        checkins.checkin_progress(world.ctx, link.token)
+    admin.update_clinic_settings(
+        world.ctx, actor=world.ada, settings=ClinicSettings(show_client_progress=True)
+    )
+    progress = checkins.checkin_progress(world.ctx, link.token)
+    assert {(p.instrument_id, p.total) for p in progress} >= {("phq9", 18), ("gad7", 14)}
+    with pytest.raises(NotFound):
+        checkins.checkin_progress(world.ctx, "not-a-token")
