@@ -24,6 +24,7 @@ from alliance.web import charts
 from alliance.web.errors import install_error_handlers
 from alliance.web.routes import (
     admin,
+    alerts,
     analysis,
     api_v1,
     auth,
@@ -75,7 +76,7 @@ def create_app(
     app.state.templates = make_templates()
 
     install_error_handlers(app)
-    for module in (meta, auth, caseload, clients, admin, checkin, analysis):
+    for module in (meta, auth, caseload, clients, alerts, admin, checkin, analysis):
         app.include_router(module.router)
     app.include_router(matching.router)
     app.include_router(api_v1.router, prefix="/api/v1")

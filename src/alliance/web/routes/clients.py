@@ -1,5 +1,7 @@
 """The client page (timeline charts, alerts, check-in links, sessions, goals) and its actions.
 
+Acting on an alert (acknowledge, resolve) lives in :mod:`alliance.web.routes.alerts`.
+
 Each action is one service call; the page re-renders after a redirect (POST-redirect-GET),
 except after creating a check-in link, whose token exists only in that one response.
 """
@@ -13,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from alliance.services import alerts, checkins, clients, goals, sessions, timelines
+from alliance.services import checkins, clients, goals, sessions, timelines
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.views import CheckInLink, TimelineView
 from alliance.web import mail
@@ -178,30 +180,6 @@ async def end_episode(
     episode_id = await _episode_id(auth, client_id)
     await auth.call(clients.end_episode, actor=auth.staff, episode_id=episode_id, reason=reason)
     return RedirectResponse(f"/clients/{client_id}?flash=ended", status_code=303)
-
-
-@router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(
-    request: Request,
-    auth: StaffAuth,
-    alert_id: int,
-    note: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    view = await auth.call(alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=note)
-    return RedirectResponse(
-        f"/clients/{view.client_id}?flash=acknowledged#alert-{view.id}", status_code=303
-    )
-
-
-@router.post("/alerts/{alert_id}/resolve")
-async def resolve(
-    request: Request,
-    auth: StaffAuth,
-    alert_id: int,
-    note: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    view = await auth.call(alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=note)
-    return RedirectResponse(f"/clients/{view.client_id}?flash=resolved", status_code=303)
 
 
 def _parse_datetime(value: str) -> datetime:

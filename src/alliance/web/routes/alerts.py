@@ -1,0 +1,37 @@
+"""Acting on an alert from the client page: acknowledge it, or resolve it, with a note."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from alliance.services import alerts
+from alliance.web.deps import StaffAuth
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge(
+    request: Request,
+    auth: StaffAuth,
+    alert_id: int,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    view = await auth.call(alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=note)
+    return RedirectResponse(
+        f"/clients/{view.client_id}?flash=acknowledged#alert-{view.id}", status_code=303
+    )
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve(
+    request: Request,
+    auth: StaffAuth,
+    alert_id: int,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    view = await auth.call(alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=note)
+    return RedirectResponse(f"/clients/{view.client_id}?flash=resolved", status_code=303)
