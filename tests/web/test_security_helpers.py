@@ -31,3 +31,33 @@ def test_a_pending_login_note_is_signed_and_expires() -> None:
     forged = note.replace("42.", "43.", 1)
     assert read_pending_login(KEY, forged, now=999) is None
     assert read_pending_login(KEY, "garbage", now=0) is None
+
+
+def test_access_log_lines_do_not_carry_link_tokens() -> None:
+    import logging
+
+    from alliance.web.security import RedactLinkTokens
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/c/SECRETTOKEN123?x=1", "1.1", 200),
+        None,
+    )
+    assert RedactLinkTokens().filter(record)
+    assert "SECRETTOKEN123" not in record.getMessage()
+    assert "/c/…?x=1" in record.getMessage()
+    other = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/caseload", "1.1", 200),
+        None,
+    )
+    RedactLinkTokens().filter(other)
+    assert "/caseload" in other.getMessage()

@@ -34,7 +34,7 @@ from alliance.web.routes import (
     matching,
     meta,
 )
-from alliance.web.security import SecurityMiddleware
+from alliance.web.security import SecurityMiddleware, redact_link_tokens_in_access_log
 from alliance.web.templating import STATIC_DIR, make_templates
 
 API_DESCRIPTION = """JSON API of the Alliance clinic app.
@@ -83,6 +83,7 @@ def create_app(
     app.include_router(matching.api_router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityMiddleware, production=settings.mode == "production")
+    redact_link_tokens_in_access_log()
     return app
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -179,3 +181,29 @@ def signature_valid(secret_key: str, purpose: str, value: str, presented: str | 
     return bool(presented) and hmac.compare_digest(
         sign(secret_key, purpose, value), presented or ""
     )
+
+
+_LINK_PATH = re.compile(r"^/c/[^/?#]+")
+
+
+class RedactLinkTokens(logging.Filter):
+    """Keep client check-in tokens out of access logs (``/c/<token>`` becomes ``/c/…``).
+
+    A token in a log file would let anyone who reads the logs answer in the client's name
+    until the link is used or expires.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            redacted = _LINK_PATH.sub("/c/…", args[2])
+            if redacted != args[2]:
+                record.args = (*args[:2], redacted, *args[3:])
+        return True
+
+
+def redact_link_tokens_in_access_log() -> None:
+    """Install :class:`RedactLinkTokens` on uvicorn's access logger (once)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactLinkTokens) for f in logger.filters):
+        logger.addFilter(RedactLinkTokens())
