@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from fastapi.testclient import TestClient
 from webworld import World, build_world, csrf_from
 
 from alliance.web import mail
+from alliance.web.deps import PublicAuth
 
 
 class FakeSMTP:
@@ -118,3 +120,18 @@ def test_an_unknown_flash_code_shows_nothing(world: World) -> None:
     page = world.client().get("/login?flash=<script>alert(1)</script>").text
     assert "<script>alert(1)" not in page
     assert 'class="flash"' not in page
+
+
+def test_an_unexpected_error_is_a_plain_500_page_without_a_traceback(world: World) -> None:
+    @world.app.get("/boom")
+    async def boom(auth: PublicAuth) -> None:
+        raise RuntimeError("internal detail that must not leak")
+
+    client = TestClient(world.app, raise_server_exceptions=False)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    assert "internal detail" not in response.text
+    assert "Traceback" not in response.text
+    api = client.get("/api/v1/caseload", headers={"Authorization": "Bearer alp_x"})
+    assert api.status_code == 401
