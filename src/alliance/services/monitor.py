@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
@@ -50,6 +50,7 @@ from alliance.store.models import (
 )
 
 TRAJECTORY_TTL_S = 600.0
+TRAJECTORY_RECOUNT = 20
 
 
 @lru_cache(maxsize=256)
@@ -115,27 +116,38 @@ def load_episode(session: Session, episode: Episode) -> EpisodeData:
             .order_by(TherapySession.number)
         )
     )
+    # Plain column rows, not ORM objects: this runs on every check-in.
     rows = session.execute(
-        select(Score, Response.checkin_id, Response.answers)
+        select(
+            Score.instrument_id,
+            Score.session_number,
+            Score.scored_at,
+            Score.total,
+            Score.subscales,
+            Score.band,
+            Score.valid,
+            Response.checkin_id,
+            Response.answers,
+        )
         .join(Response, Response.id == Score.response_id)
         .where(Score.episode_id == episode.id)
         .order_by(Score.scored_at, Score.id)
     ).all()
     scores = tuple(
         StoredScore(
-            instrument_id=s.instrument_id,
-            session_number=s.session_number,
-            at=s.scored_at,
-            total=s.total,
-            subscales=dict(s.subscales),
-            band=s.band,
-            valid=s.valid,
-            checkin_id=checkin_id,
+            instrument_id=row.instrument_id,
+            session_number=row.session_number,
+            at=row.scored_at,
+            total=row.total,
+            subscales=dict(row.subscales),
+            band=row.band,
+            valid=row.valid,
+            checkin_id=row.checkin_id,
         )
-        for s, checkin_id, _answers in rows
+        for row in rows
     )
     answers = tuple(
-        (s.session_number, s.scored_at, s.instrument_id, dict(raw)) for s, _checkin, raw in rows
+        (row.session_number, row.scored_at, row.instrument_id, dict(row.answers)) for row in rows
     )
     return EpisodeData(
         episode=episode,
@@ -149,57 +161,62 @@ def load_episode(session: Session, episode: Episode) -> EpisodeData:
 
 # -- trajectories ---------------------------------------------------------------------------
 
-_trajectory_cache: dict[tuple[str, int, str], tuple[float, int, TrajectoryModel]] = {}
+
+@dataclass
+class _CachedTrajectory:
+    fitted_at: float
+    count: int
+    model: TrajectoryModel
+    calls: int = 0
+
+
+_trajectory_cache: dict[tuple[str, int, str], _CachedTrajectory] = {}
 _trajectory_lock = threading.Lock()
 
 
 def clinic_trajectory(
     session: Session, ctx: ServiceContext, clinic_id: int, inst: Instrument
 ) -> TrajectoryModel:
-    """The clinic's expected-trajectory model for an outcome instrument (cached ~10 min, and
-    refitted sooner when the clinic's number of scores has grown by a tenth)."""
-    from sqlalchemy import func
+    """The clinic's expected-trajectory model for an outcome instrument.
 
-    count = (
-        session.scalar(
-            select(func.count(Score.id))
-            .join(Episode, Episode.id == Score.episode_id)
-            .join(Client, Client.id == Episode.client_id)
-            .where(
-                Client.clinic_id == clinic_id, Score.instrument_id == inst.id, Score.valid.is_(True)
-            )
-        )
-        or 0
-    )
+    Cached per process: refitted after ``TRAJECTORY_TTL_S`` or once the clinic's number of
+    scores has grown by a tenth. The count is only looked at every ``TRAJECTORY_RECOUNT``
+    calls, so a check-in does not pay for a scan of the clinic's scores.
+    """
     key = (str(session.get_bind().engine.url), clinic_id, inst.id)
     with _trajectory_lock:
         cached = _trajectory_cache.get(key)
-        if cached is not None:
-            fitted_at, fitted_count, model = cached
-            if time.monotonic() - fitted_at < TRAJECTORY_TTL_S and count <= fitted_count * 1.1:
-                return model
-    rows = session.execute(
-        select(Episode.id, Score.session_number, Score.total, Score.scored_at)
+        if cached is not None and time.monotonic() - cached.fitted_at < TRAJECTORY_TTL_S:
+            cached.calls += 1
+            if cached.calls < TRAJECTORY_RECOUNT:
+                return cached.model
+            cached.calls = 0
+    filters = (
+        Client.clinic_id == clinic_id,
+        Score.instrument_id == inst.id,
+        Score.valid.is_(True),
+        Score.total.is_not(None),
+    )
+    scope = (
+        select(func.count(Score.id))
         .join(Episode, Episode.id == Score.episode_id)
         .join(Client, Client.id == Episode.client_id)
-        .where(
-            Client.clinic_id == clinic_id,
-            Score.instrument_id == inst.id,
-            Score.valid.is_(True),
-            Score.total.is_not(None),
-        )
-    ).all()
-    frame = pd.DataFrame(
-        [
-            (episode_id, number, total)
-            for episode_id, number, total, _at in rows
-            if number is not None
-        ],
-        columns=["client_id", "session", "score"],
+        .where(*filters)
     )
+    count = int(session.scalar(scope) or 0)
+    fresh = cached is not None and time.monotonic() - cached.fitted_at < TRAJECTORY_TTL_S
+    if cached is not None and fresh and count <= cached.count * 1.1:
+        return cached.model
+    rows = session.execute(
+        select(Episode.id, Score.session_number, Score.total)
+        .join(Episode, Episode.id == Score.episode_id)
+        .join(Client, Client.id == Episode.client_id)
+        .where(*filters, Score.session_number.is_not(None))
+    ).all()
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=["client_id", "session", "score"])
     model = fit_trajectories(frame, inst)
     with _trajectory_lock:
-        _trajectory_cache[key] = (time.monotonic(), count, model)
+        _trajectory_cache[key] = _CachedTrajectory(time.monotonic(), count, model)
     return model
 
 
