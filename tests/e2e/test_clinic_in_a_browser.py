@@ -25,6 +25,9 @@ def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
 ) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     _login(page, demo_server, "Maya Chen")
 
     first_row = page.locator("table.caseload tbody tr").first
@@ -49,6 +52,13 @@ def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
     page.wait_for_load_state()
     assert page.get_by_role("status").first.inner_text().startswith("Alert acknowledged")
     assert page.get_by_text("Named the strain with John; we agreed to slow down.").is_visible()
+
+    page.get_by_role("button", name="Create check-in link").click()
+    link = page.locator("#new-link")
+    expect(link).to_have_value(re.compile(r"/c/[A-Za-z0-9_-]{40,}$"))
+    # The page's only script adds a Copy button next to the link (and nothing breaks without it).
+    expect(page.get_by_role("button", name="Copy Link")).to_be_visible()
+    assert errors == []
     context.close()
 
 
