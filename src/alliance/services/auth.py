@@ -18,6 +18,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alliance.config import Settings
@@ -148,7 +149,10 @@ def create_staff_user(
             created_at=ctx.now(),
         )
         session.add(user)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError as exc:  # a concurrent request took the e-mail first
+            raise Conflict(f"a user with e-mail {address} already exists") from exc
         record(
             session,
             ctx,

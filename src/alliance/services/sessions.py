@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from alliance.services import monitor
 from alliance.services.authz import Actor, require_episode, require_staff
@@ -62,7 +63,10 @@ def schedule_session(
             episode_id=episode.id, number=last + 1, scheduled_at=scheduled_at, status=status
         )
         session.add(row)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError as exc:  # another request numbered the same session first
+            raise Conflict("the session list changed meanwhile; please try again") from exc
         record(
             session,
             ctx,
