@@ -546,11 +546,12 @@ def _row(result: Result, baseline: Result | None) -> str:
     ratio = ""
     if baseline is not None:
         ratio = (
-            f"{p50 / (baseline.pct(0.5) * 1000):7.1f}× {p95 / (baseline.pct(0.95) * 1000):7.1f}×"
+            f"{p50 / (baseline.pct(0.5) * 1000):6.1f}× {p95 / (baseline.pct(0.95) * 1000):6.1f}×"
         )
     return (
-        f"{result.name:<34} {result.concurrency:>4} {len(result.latencies):>6} "
-        f"{p50:>8.1f} {p95:>8.1f} {result.throughput:>8.1f} {len(result.failures):>5}  {ratio}"
+        f"{result.name:<34} {result.concurrency:>4} {len(result.latencies):>5} "
+        f"{p50:>7.1f} {p95:>7.1f} {result.pct(1.0) * 1000:>7.0f} {result.throughput:>7.1f} "
+        f"{len(result.failures):>4}  {ratio}"
     )
 
 
@@ -786,8 +787,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(
-            f"{'scenario':<34} {'conc':>4} {'reqs':>6} {'p50 ms':>8} {'p95 ms':>8} "
-            f"{'req/s':>8} {'fail':>5}  {'p50 / p95 vs /healthz'}"
+            f"{'scenario':<34} {'conc':>4} {'reqs':>5} {'p50 ms':>7} {'p95 ms':>7} "
+            f"{'max ms':>7} {'req/s':>7} {'fail':>4}  {'p50 / p95 vs /healthz'}"
         )
         for result, baseline in results:
             print(_row(result, baseline))
