@@ -74,16 +74,41 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield sqlite_url(path)
         return
+    # PostgreSQL: one migrated database per test process, emptied before each test
+    # (TRUNCATE … RESTART IDENTITY is far cheaper than creating and dropping a database).
     import psycopg
 
-    server = str(request.getfixturevalue("postgres_server_url"))
-    template = request.getfixturevalue("postgres_template")
+    from alliance.services import monitor
+
+    url = str(request.getfixturevalue("postgres_worker_database"))
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        conn.execute(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        )
+    # Cached trajectories are keyed by database URL; this URL is reused by the next test.
+    monitor._trajectory_cache.clear()
+    yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_worker_database(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
+    """A database created from the migrated template, shared by one test process's tests."""
+    import psycopg
+
     name = f"alliance_test_{uuid.uuid4().hex[:12]}"
-    admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
+    admin_dsn = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
     try:
-        yield f"{server.rsplit('/', 1)[0]}/{name}"
+        yield f"{postgres_server_url.rsplit('/', 1)[0]}/{name}"
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,13 +1,22 @@
 """Service-test fixtures (defined in ``clinic_world``): every test runs on SQLite and on
 PostgreSQL."""
 
-from clinic_world import clock, ctx, database_url, postgres_template, sqlite_template, world
+from clinic_world import (
+    clock,
+    ctx,
+    database_url,
+    postgres_template,
+    postgres_worker_database,
+    sqlite_template,
+    world,
+)
 
 __all__ = [
     "clock",
     "ctx",
     "database_url",
     "postgres_template",
+    "postgres_worker_database",
     "sqlite_template",
     "world",
 ]
