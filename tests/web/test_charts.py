@@ -81,3 +81,12 @@ def test_every_chart_spec_is_valid_vega_lite(monkeypatch) -> None:  # type: igno
     charts.goals_chart([charts.GoalSeries("g", [charts.Point(1, 3)])])
     charts.attendance_chart([charts.AttendanceMark(1, "missed")])
     charts.clear_caches()
+
+
+def test_flagged_sessions_get_a_ring_on_the_alliance_chart() -> None:
+    points = [charts.Point(1, 3.5), charts.Point(2, 2.2), charts.Point(3, 3.6)]
+    plain = charts.alliance_chart(points, threshold=3.0, y_min=1, y_max=5)
+    ringed = charts.alliance_chart(points, threshold=3.0, y_min=1, y_max=5, flagged=[2])
+    ring_stroke = 'stroke="#b3261e"'
+    assert ring_stroke not in plain
+    assert ringed.count(ring_stroke) == 1

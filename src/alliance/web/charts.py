@@ -29,6 +29,7 @@ _BLUE = "#1f5fa8"
 _ORANGE = "#c0561b"
 _GREY = "#6b6b6b"
 _BAND = "#9cc3e6"
+_RED = "#b3261e"
 
 _render_lock = threading.Lock()
 # altair's generated classes carry no annotations; one typed alias keeps mypy quiet.
@@ -135,8 +136,13 @@ def alliance_chart(
     y_min: float,
     y_max: float,
     title: str = "Alliance score",
+    flagged: Sequence[float] = (),
 ) -> str:
-    """Alliance score over sessions, with the instrument's alert threshold as a dashed line."""
+    """Alliance score over sessions, with the instrument's alert threshold as a dashed line.
+
+    ``flagged`` session numbers (where an alert was raised) get a red ring round their point,
+    so a rupture is visible where it happened.
+    """
     data = [{"x": p.x, "y": p.y} for p in points]
     x = _x_axis([p.x for p in points])
     y = alt.Y("y:Q", title=title, scale=alt.Scale(domain=[y_min, y_max]))
@@ -155,6 +161,13 @@ def alliance_chart(
             alt.Chart(_data(values=[{"t": threshold, "label": f"threshold {threshold:g}"}]))
             .mark_text(align="left", dx=4, dy=-6, color=_ORANGE, fontSize=11)
             .encode(y=alt.Y("t:Q"), x=alt.value(2), text="label:N")
+        )
+    rings = [{"x": p.x, "y": p.y} for p in points if p.x in set(flagged)]
+    if rings:
+        layers.append(
+            alt.Chart(_data(values=rings))
+            .mark_point(shape="circle", size=260, filled=False, color=_RED, strokeWidth=2.5)
+            .encode(x=x, y=y)
         )
     chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
     return render(_config(chart))

@@ -51,7 +51,25 @@ def alliance_threshold(series: InstrumentSeries) -> float | None:
     return float(next(iter(series.thresholds.values())))
 
 
-def _alliance_figure(series: InstrumentSeries) -> Figure:
+# Alert kinds that point at a moment in the relationship worth seeing on the alliance chart.
+_RELATIONSHIP_ALERTS = frozenset({"rupture", "low_alliance", "fit_check", "poor_fit_reported"})
+
+
+def _flagged_sessions(timeline: TimelineView) -> tuple[float, ...]:
+    return tuple(
+        sorted(
+            {
+                float(a.session_number)
+                for a in timeline.alerts
+                if a.kind in _RELATIONSHIP_ALERTS
+                and a.status != "resolved"
+                and a.session_number is not None
+            }
+        )
+    )
+
+
+def _alliance_figure(series: InstrumentSeries, flagged: tuple[float, ...] = ()) -> Figure:
     points = _points(series)
     threshold = alliance_threshold(series)
     svg = charts.alliance_chart(
@@ -60,11 +78,15 @@ def _alliance_figure(series: InstrumentSeries) -> Figure:
         y_min=series.score_min,
         y_max=series.score_max,
         title=f"{series.instrument_id} score",
+        flagged=flagged,
     )
     latest = points[-1].y if points else None
     summary = f"{_count(len(points), 'score')}, latest {_fmt(latest)}" + (
         f"; alert threshold {_fmt(threshold)}" if threshold is not None else ""
     )
+    if flagged:
+        shown = ", ".join(_fmt(f) for f in flagged)
+        summary += f"; ringed: open alert at session {shown}"
     rows = tuple(
         (
             _fmt(p.x),
@@ -139,7 +161,7 @@ def timeline_figures(timeline: TimelineView) -> list[Figure]:
     figures: list[Figure] = []
     for series in timeline.series:
         if series.kind == "alliance":
-            figures.append(_alliance_figure(series))
+            figures.append(_alliance_figure(series, _flagged_sessions(timeline)))
     for series in timeline.series:
         if series.kind == "outcome":
             figures.append(_outcome_figure(series))
