@@ -133,3 +133,18 @@ def test_the_team_overview_summarises_each_therapist(world: World, clock: Clock)
     assert team["Bob"].overdue_checkins == 1
     sam_view = timelines.team_overview(world.ctx, actor=world.sam)
     assert {t.display_name for t in sam_view.therapists} == {"Alice", "Sam"}
+
+
+def test_the_daily_sweep_notices_a_client_who_stopped_coming(world: World, clock: Clock) -> None:
+    from alliance.services.monitor import refresh_open_episodes
+
+    _course(world, clock, world.sarah_episode, world.alice, [(4, 1)] * 5)
+    assert refresh_open_episodes(world.ctx) == 0
+    clock.advance(weeks=6)
+    assert refresh_open_episodes(world.ctx) >= 1
+    kinds = {
+        a.kind
+        for a in alerts.list_client_alerts(world.ctx, actor=world.alice, client_id=world.sarah)
+    }
+    assert "irregular_sessions" in kinds
+    assert refresh_open_episodes(world.ctx) == 0  # nothing new the next day

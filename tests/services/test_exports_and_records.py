@@ -261,3 +261,11 @@ def test_rotate_encryption_rewrites_old_values_so_the_old_key_can_go(
     view = timelines.client_timeline(only_new, actor=world.alice, client_id=world.sarah)
     assert [g.goal.text for g in view.goals] == [GOAL]
     assert [t for _, t in view.feedback] == [COMMENT, COMMENT]
+
+
+def test_a_client_export_lists_who_read_or_changed_their_record(world: World) -> None:
+    timelines.client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
+    document = exports.export_client(world.ctx, actor=world.ada, client_id=world.sarah)
+    log = [(e["actor_id"], e["action"], e["what"]) for e in document["access_log"]]
+    assert log[0] == (world.alice.user_id, "write", "create")
+    assert (world.alice.user_id, "read", "timeline") in log

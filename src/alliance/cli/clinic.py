@@ -116,6 +116,16 @@ def register(app: typer.Typer) -> None:
             clinic = admin.create_clinic(_context(_settings(db)), actor=system_actor(), name=name)
         typer.echo(f"clinic {clinic.id}: {clinic.name}")
 
+    @clinic_app.command("refresh-alerts")
+    def clinic_refresh_alerts(db: Path | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
+        """Re-run the monitoring rules on every open episode (run daily, e.g. from cron, so a
+        client who stops coming is noticed)."""
+        from alliance.services.monitor import refresh_open_episodes
+
+        with _handled():
+            changed = refresh_open_episodes(_context(_settings(db)))
+        typer.echo(f"{changed} alert(s) raised or updated")
+
     @user_app.command("create")
     def user_create(
         email: str = typer.Option(..., "--email", help="Login e-mail (unique)."),

@@ -28,6 +28,7 @@ from alliance.services.authz import Actor, require_client, require_staff, requir
 from alliance.services.context import ServiceContext
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.store import audit
 from alliance.store.models import (
     Alert,
     CheckIn,
@@ -286,6 +287,22 @@ def export_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> dict[
         tables = _collect(session, ctx, [client], deidentified=False)
         document: dict[str, Any] = json.loads(json.dumps(tables, default=_iso))
         document["fhir"] = _fhir_bundle(session, ctx, [client], deidentified=False)
+        # Who has read or changed this client's record, and when (the right of access
+        # covers it); staff are named by id, as in the audit trail.
+        document["access_log"] = [
+            {
+                "at": e.at.isoformat(),
+                "actor_type": e.actor_type,
+                "actor_id": e.actor_id,
+                "action": e.action,
+                "what": e.detail.get("what") or e.detail.get("op"),
+            }
+            for e in reversed(
+                audit.events(
+                    session, clinic_id=client.clinic_id, entity_type="client", entity_id=client.id
+                )
+            )
+        ]
         document["exported_at"] = ctx.now().isoformat()
         record(session, ctx, actor, "export", "client", client.id, {"what": "data subject"})
         return document

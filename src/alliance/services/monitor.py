@@ -356,3 +356,33 @@ def decrypt_answers(
 
 def checkin_ids(session: Session, episode_id: int) -> list[int]:
     return list(session.scalars(select(CheckIn.id).where(CheckIn.episode_id == episode_id)))
+
+
+def refresh_open_episodes(ctx: ServiceContext, *, clinic_id: int | None = None) -> int:
+    """Re-evaluate the rules on every open episode (one transaction each) and return how many
+    alerts were raised or updated.
+
+    Check-ins and attendance re-evaluate their own episode; this daily sweep (``alliance
+    clinic refresh-alerts``, e.g. from cron) catches what only the passing of time reveals —
+    a client who has simply stopped coming.
+    """
+    from alliance.services.authz import system_actor
+    from alliance.services.unit import unit_of_work
+
+    with unit_of_work(ctx) as session:
+        query = select(Episode.id).where(Episode.ended_at.is_(None))
+        if clinic_id is not None:
+            query = query.join(Client, Client.id == Episode.client_id).where(
+                Client.clinic_id == clinic_id
+            )
+        episode_ids = list(session.scalars(query.order_by(Episode.id)))
+    changed = 0
+    for episode_id in episode_ids:
+        with unit_of_work(ctx) as session:
+            episode = session.get(Episode, episode_id)
+            if episode is None or episode.ended_at is not None:
+                continue
+            client = session.get(Client, episode.client_id)
+            actor = system_actor(client.clinic_id if client else None)
+            changed += len(refresh_alerts(session, ctx, actor, episode))
+    return changed
