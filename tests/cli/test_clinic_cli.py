@@ -235,3 +235,10 @@ def test_an_admin_can_deactivate_a_user_and_reset_their_second_factor(db: str) -
         "user", "deactivate", "ada@north.example", "--as", "tia@north.example", "--db", db
     )
     assert code == 2
+
+
+def test_refresh_alerts_runs_over_every_open_episode(db: str) -> None:
+    _seed_client(db)
+    code, out, err = run("clinic", "refresh-alerts", "--db", db)
+    assert code == 0, err
+    assert out.strip().endswith("alert(s) raised or updated")
