@@ -128,3 +128,40 @@ def test_clinic_settings_round_trip_through_the_api(world: World) -> None:
     refused = client.put("/api/v1/clinic/settings", json=settings, headers=headers)
     assert refused.status_code == 422
     assert "no-such-instrument" in refused.json()["detail"]
+
+
+def test_an_admin_manages_users_through_the_api(world: World) -> None:
+    client = world.client()
+    headers = _auth(world, "ada")
+    created = client.post(
+        "/api/v1/users",
+        json={
+            "email": "kim@clinic1.example",
+            "display_name": "Kim",
+            "role": "therapist",
+            "password": "a long enough password",
+            "supervisor_id": world.people["sue"].user_id,
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201
+    kim = created.json()
+    assert kim["supervisor_id"] == world.people["sue"].user_id
+    moved = client.post(
+        f"/api/v1/users/{kim['id']}/team", json={"supervisor_id": None}, headers=headers
+    )
+    assert moved.json()["supervisor_id"] is None
+    off = client.post(f"/api/v1/users/{kim['id']}/active", json={"active": False}, headers=headers)
+    assert off.json()["active"] is False
+    weak = client.post(
+        "/api/v1/users",
+        json={
+            "email": "lee@clinic1.example",
+            "display_name": "Lee",
+            "role": "therapist",
+            "password": "short",
+        },
+        headers=headers,
+    )
+    assert weak.status_code == 422
+    assert weak.json()["errors"][0]["field"] == "password"

@@ -346,6 +346,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/api/v1/team"): Entry("supervisor", 200),
     ("GET", "/api/v1/users"): Entry("admin", 200),
+    ("POST", "/api/v1/users"): Entry(
+        "admin",
+        201,
+        json=True,
+        body=lambda w, r, t, p: {
+            "email": f"api{w.ctx.now().timestamp()}{r}{t}@example.org",
+            "display_name": "API Person",
+            "role": "therapist",
+            "password": "a long enough password",
+        },
+    ),
+    ("POST", "/api/v1/users/{user_id}/active"): Entry(
+        "admin_record", 200, _user, _json({"active": True}), json=True
+    ),
+    ("POST", "/api/v1/users/{user_id}/team"): Entry(
+        "admin_record", 200, _user, _json({"supervisor_id": None}), json=True
+    ),
     ("GET", "/api/v1/clinic"): Entry("admin", 200),
     ("PUT", "/api/v1/clinic/settings"): Entry("admin", 200, body=_settings_json, json=True),
     # Matching (issue 5): the public intake form, the admin's queue and decisions, the

@@ -229,6 +229,22 @@ class SessionStatusIn(_In):
     status: Literal["scheduled", "attended", "missed", "cancelled"]
 
 
+class UserIn(_In):
+    email: str = Field(max_length=320)
+    display_name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "supervisor", "therapist"]
+    password: str = Field(min_length=1, max_length=1024, description="At least 12 characters.")
+    supervisor_id: int | None = None
+
+
+class UserActiveIn(_In):
+    active: bool
+
+
+class UserTeamIn(_In):
+    supervisor_id: int | None = Field(None, description="None removes the user from any team.")
+
+
 class ClientIn(_In):
     display_name: str = Field(min_length=1, max_length=200, description="A pseudonym.")
     contact_email: str | None = Field(None, max_length=320)

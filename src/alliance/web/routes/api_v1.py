@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from alliance.services import admin as admin_service
 from alliance.services import alerts, checkins, clients, goals, sessions, timelines
+from alliance.services import auth as auth_service
 from alliance.services.errors import Conflict
 from alliance.web.deps import AdminAuth, Auth, StaffAuth, SupervisorAuth
 from alliance.web.schemas import (
@@ -37,7 +38,10 @@ from alliance.web.schemas import (
     SessionStatusIn,
     TeamOverviewOut,
     TimelineOut,
+    UserActiveIn,
+    UserIn,
     UserOut,
+    UserTeamIn,
 )
 
 ERRORS = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)}
@@ -179,6 +183,44 @@ async def team(auth: SupervisorAuth) -> TeamOverviewOut:
 async def users(auth: AdminAuth) -> list[UserOut]:
     views = await auth.call(admin_service.list_users, actor=auth.staff)
     return [UserOut.model_validate(v) for v in views]
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+async def create_user(auth: AdminAuth, body: UserIn) -> UserOut:
+    """Add a staff account to the caller's clinic."""
+    actor = auth.staff
+    view = await auth.call(
+        auth_service.create_staff_user,
+        actor=actor,
+        clinic_id=actor.clinic_id or 0,
+        email=body.email,
+        display_name=body.display_name,
+        role=body.role,
+        password=body.password,
+        supervisor_id=body.supervisor_id,
+    )
+    return UserOut.model_validate(view)
+
+
+@router.post("/users/{user_id}/active", response_model=UserOut)
+async def set_user_active(auth: AdminAuth, user_id: int, body: UserActiveIn) -> UserOut:
+    """Deactivate or reactivate an account (its sessions and tokens stop at next use)."""
+    view = await auth.call(
+        admin_service.set_user_active, actor=auth.staff, user_id=user_id, active=body.active
+    )
+    return UserOut.model_validate(view)
+
+
+@router.post("/users/{user_id}/team", response_model=UserOut)
+async def set_user_team(auth: AdminAuth, user_id: int, body: UserTeamIn) -> UserOut:
+    """Put a therapist in a supervisor's team (or in none)."""
+    view = await auth.call(
+        admin_service.assign_team,
+        actor=auth.staff,
+        therapist_id=user_id,
+        supervisor_id=body.supervisor_id,
+    )
+    return UserOut.model_validate(view)
 
 
 @router.get("/clinic", response_model=ClinicOut)
