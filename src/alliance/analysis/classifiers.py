@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from importlib import resources
 from itertools import repeat
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -213,7 +212,7 @@ def _predictions(probs: npt.NDArray[np.float64], labels: Sequence[str]) -> list[
     best = probs.argmax(axis=1)
     out = []
     for row, k in zip(probs, best, strict=True):
-        mapping = MappingProxyType({lab: float(p) for lab, p in zip(labels, row, strict=True)})
+        mapping = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
         out.append(
             Prediction(label=labels[int(k)], confidence=float(row[k]), probabilities=mapping)
         )
@@ -521,7 +520,7 @@ class EmpathyModel:
                     emotional_reactions=int(levels[0, i]),
                     interpretations=int(levels[1, i]),
                     explorations=int(levels[2, i]),
-                    confidences=MappingProxyType(conf),
+                    confidences=conf,
                 )
             )
         return result
