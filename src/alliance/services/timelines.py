@@ -297,45 +297,42 @@ def _latest_scores(
 ) -> dict[tuple[int, str], tuple[float | None, float | None, int]]:
     """(episode, instrument) → (first valid total, latest valid total, number of scores).
 
-    Window functions pick the first and last rows in the database, so a caseload of 100
-    clients × 30 sessions sends back a few hundred rows, not thousands.
+    "First" and "latest" are the first and last recorded (lowest and highest id): one grouped
+    query and a primary-key lookup, so a caseload of 100 clients × 30 sessions reads a few
+    hundred rows instead of sorting thousands.
     """
     if not episode_ids:
         return {}
-    part = (Score.episode_id, Score.instrument_id)
-    ranked = (
+    grouped = (
         select(
             Score.episode_id,
             Score.instrument_id,
-            Score.total,
-            func.row_number()
-            .over(partition_by=part, order_by=(Score.scored_at, Score.id))
-            .label("first_rank"),
-            func.row_number()
-            .over(partition_by=part, order_by=(Score.scored_at.desc(), Score.id.desc()))
-            .label("last_rank"),
-            func.count().over(partition_by=part).label("n"),
+            func.min(Score.id).label("first_id"),
+            func.max(Score.id).label("last_id"),
+            func.count(Score.id).label("n"),
         )
         .where(Score.episode_id.in_(episode_ids), Score.valid.is_(True), Score.total.is_not(None))
+        .group_by(Score.episode_id, Score.instrument_id)
         .subquery()
     )
     rows = session.execute(
         select(
-            ranked.c.episode_id,
-            ranked.c.instrument_id,
-            ranked.c.total,
-            ranked.c.first_rank,
-            ranked.c.last_rank,
-            ranked.c.n,
-        ).where((ranked.c.first_rank == 1) | (ranked.c.last_rank == 1))
+            Score.id,
+            Score.total,
+            grouped.c.episode_id,
+            grouped.c.instrument_id,
+            grouped.c.first_id,
+            grouped.c.last_id,
+            grouped.c.n,
+        ).join(grouped, (Score.id == grouped.c.first_id) | (Score.id == grouped.c.last_id))
     ).all()
     out: dict[tuple[int, str], tuple[float | None, float | None, int]] = {}
-    for episode_id, instrument_id, total, first_rank, last_rank, count in rows:
+    for score_id, total, episode_id, instrument_id, first_id, last_id, count in rows:
         key = (episode_id, instrument_id)
         first, latest, _ = out.get(key, (None, None, 0))
-        if first_rank == 1:
+        if score_id == first_id:
             first = total
-        if last_rank == 1:
+        if score_id == last_id:
             latest = total
         out[key] = (first, latest, int(count))
     return out
