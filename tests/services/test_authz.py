@@ -99,3 +99,17 @@ def test_therapists_cannot_administer(world: World) -> None:
     with pytest.raises(Forbidden):
         timelines.team_overview(world.ctx, actor=world.alice)
     assert len(_denials(world)) == 3
+
+
+def test_a_client_link_actor_cannot_use_staff_services(world: World) -> None:
+    link = checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode
+    )
+    as_link = Actor(kind="client_link", clinic_id=world.north, checkin_id=link.checkin.id)
+    with pytest.raises(Forbidden):
+        timelines.client_timeline(world.ctx, actor=as_link, client_id=world.sarah)
+    with pytest.raises(Forbidden):
+        timelines.caseload(world.ctx, actor=as_link)
+    with pytest.raises(Forbidden):
+        alerts.acknowledge_alert(world.ctx, actor=as_link, alert_id=1)
+    assert {e.actor_type for e in _denials(world)} == {"client_link"}
