@@ -12,6 +12,17 @@ session-feedback answers, generated from a fixed random seed. Three clients tell
 * **Dana** (with Tom): keeps coming and likes her therapist, but her depression does not
   move — the not-on-track rule flags her.
 
+The therapists deal with alerts as a clinician would: the findings around John's rupture
+(a second rupture signal on the session-feedback form, the dip counted as deterioration, his
+"not sure" about fit, the fit check) are acknowledged and resolved with short notes at the
+simulated time, and an off-track alert is closed once he is back in range. What stays open is
+what a therapist should see today: John's WAI-SR rupture at session 5 at the top of Maya's
+caseload, and Dana's not-on-track PHQ-9.
+
+The matching side is seeded too: each therapist has a matching profile and five people wait in
+the admin's intake queue (one wants Spanish, one someone who "mostly listens", one asks for
+something no one here offers and waits, with the reason).
+
 Demo passwords are fixed and printed; the seed refuses to run in production mode.
 """
 
@@ -26,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from alliance.config import Settings
-from alliance.services import admin, auth, checkins, clients, goals, sessions
+from alliance.services import admin, alerts, auth, checkins, clients, goals, matching, sessions
 from alliance.services.authz import Actor, system_actor
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
@@ -119,6 +130,24 @@ OTHER_CLIENTS = (
 
 
 @dataclass(frozen=True)
+class _Handling:
+    """What the therapist does about an alert once it is there, from session ``after`` on.
+
+    ``instrument`` narrows to one instrument's finding (None: any); ``stale`` waits until the
+    rule stopped firing (the alert's session is older than the latest), so that closing it does
+    not just make the next check-in raise it again. ``note`` may use ``{phq9}``, ``{gad7}`` and
+    ``{session}`` (the latest session's values).
+    """
+
+    after: int
+    kind: str
+    action: str  # "acknowledge" or "resolve"
+    note: str
+    instrument: str | None = None
+    stale: bool = False
+
+
+@dataclass(frozen=True)
 class _Course:
     """Per-session targets for one client (index 0 = session 1)."""
 
@@ -129,6 +158,7 @@ class _Course:
     comments: dict[int, str] = field(default_factory=dict)
     fit: dict[int, str] = field(default_factory=dict)
     feedback: dict[int, int] = field(default_factory=dict)  # session → rating override
+    handling: tuple[_Handling, ...] = ()
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -190,6 +220,65 @@ def _john(rng: random.Random) -> _Course:
         },
         fit={5: "not_sure"},
         feedback={5: 4},
+        # The WAI-SR rupture at session 5 is left open on purpose: it is what the demo (and the
+        # browser test) shows a therapist first. Everything around it was dealt with.
+        handling=(
+            _Handling(
+                5,
+                "rupture",
+                "resolve",
+                "Same rupture as the WAI-SR alert for session 5; following it up there.",
+                instrument="session_feedback",
+            ),
+            _Handling(
+                5,
+                "poor_fit_reported",
+                "acknowledge",
+                "John said the session felt like being told what to do. I will open session 6 "
+                "by asking about it and owning my part.",
+            ),
+            _Handling(
+                5,
+                "reliable_deterioration",
+                "acknowledge",
+                "The dip is the session-5 rupture. Watching the next two check-ins.",
+            ),
+            _Handling(
+                6,
+                "poor_fit_reported",
+                "resolve",
+                "Talked it through in session 6: he felt lectured. He sets the agenda for the "
+                "first ten minutes from now on, and he wants to carry on with me.",
+            ),
+            _Handling(
+                6,
+                "fit_check",
+                "resolve",
+                "Fit discussed in session 6 (see the poor-fit note); alliance back up.",
+            ),
+            _Handling(
+                7,
+                "reliable_deterioration",
+                "resolve",
+                "WAI-SR back above where John started; no longer a deterioration.",
+            ),
+            _Handling(
+                8,
+                "not_on_track",
+                "resolve",
+                "PHQ-9 {phq9} at session {session}: back within the expected range.",
+                instrument="phq9",
+                stale=True,
+            ),
+            _Handling(
+                8,
+                "not_on_track",
+                "resolve",
+                "GAD-7 {gad7} at session {session}: back within the expected range.",
+                instrument="gad7",
+                stale=True,
+            ),
+        ),
     )
 
 
@@ -200,6 +289,18 @@ def _dana(rng: random.Random) -> _Course:
         phq9=tuple(round(_clip(18 + rng.uniform(-1, 1), 0, 27)) for _ in range(n)),
         gad7=tuple(round(_clip(11 + rng.uniform(-1, 1), 0, 21)) for _ in range(n)),
         attended=(True,) * n,
+        # Tom has seen the anxiety side and is taking it to supervision; the depression alert
+        # (PHQ-9) stays open, it is the story.
+        handling=(
+            _Handling(
+                n,
+                "not_on_track",
+                "acknowledge",
+                "Dana likes coming but nothing shifts. Taking her to supervision with Sam this "
+                "week; will ask her what she hoped would be different by now.",
+                instrument="gad7",
+            ),
+        ),
     )
 
 
@@ -275,6 +376,7 @@ def _play(
     if goal_texts:
         goals.agree_goals(ctx, actor=therapist, episode_id=episode.id, goals=goal_texts)
     goal_ids = [g.id for g in goals.list_goals(ctx, actor=therapist, episode_id=episode.id)]
+    pending = list(course.handling)
     for index in range(n):
         clock.now = start + timedelta(weeks=index, minutes=rng.randint(0, 90))
         status = "attended" if course.attended[index] else "missed"
@@ -292,7 +394,192 @@ def _play(
             gid: round(_clip(2 + 7 * progress + rng.uniform(-1, 1), 0, 10)) for gid in goal_ids
         }
         checkins.record_check_in(ctx, link.token, _answers(course, index, rng), ratings)
+        if pending:
+            # The next working day; a fixed delay, so that the other clients' random courses
+            # stay what they were before alerts were handled.
+            clock.now += timedelta(hours=18)
+            pending = _handle(ctx, therapist, client.id, course, index + 1, pending)
     return client.id
+
+
+def _handle(
+    ctx: ServiceContext,
+    therapist: Actor,
+    client_id: int,
+    course: _Course,
+    number: int,
+    pending: list[_Handling],
+) -> list[_Handling]:
+    """Do what is due after session ``number``; returns what is still to do."""
+    due = [h for h in pending if h.after <= number]
+    if not due:
+        return pending
+    current = alerts.list_client_alerts(
+        ctx, actor=therapist, client_id=client_id, include_resolved=False
+    )
+    values = {
+        "phq9": course.phq9[number - 1],
+        "gad7": course.gad7[number - 1],
+        "session": number,
+    }
+    left = [h for h in pending if h.after > number]
+    for step in due:
+        matches = [
+            a
+            for a in current
+            if a.kind == step.kind
+            and (step.instrument is None or a.evidence.get("instrument_id") == step.instrument)
+            and (a.status == "open" or step.action == "resolve")
+            and not (step.stale and (a.session_number or 0) >= number)
+        ]
+        if not matches:
+            left.append(step)  # not raised (yet), or still firing: try after the next session
+            continue
+        act = alerts.acknowledge_alert if step.action == "acknowledge" else alerts.resolve_alert
+        for alert in matches:
+            act(ctx, actor=therapist, alert_id=alert.id, note=step.note.format(**values))
+    return left
+
+
+# Matching profiles (what the admin's matching queue works from), one per therapist; the
+# supervisor sees no clients here, so has none.
+PROFILES: dict[str, dict[str, object]] = {
+    "Maya Chen": {
+        "modalities": ["cbt", "act"],
+        "styles": {"directive": 3, "collaborative": 1},
+        "specialties": ["depression", "anxiety", "ocd", "stress"],
+        "languages": ["english", "mandarin"],
+        "age_groups": ["adult"],
+        "modes": ["in_person", "video"],
+        "location": "Riverside",
+        "availability": ["mon 09:00-17:00", "wed 09:00-17:00", "thu 17:00-20:00"],
+        "capacity": {"new_per_week": 2, "caseload_limit": 10},
+        "fee": 90,
+        "insurers": ["bupa", "axa"],
+        "identity": {"gender": "woman"},
+    },
+    "Tom Okafor": {
+        "modalities": ["person_centred", "psychodynamic"],
+        "styles": {"supportive": 3, "collaborative": 1},
+        "specialties": ["depression", "grief", "relationships", "self_esteem"],
+        "languages": ["english", "yoruba"],
+        "age_groups": ["adult", "older_adult"],
+        "modes": ["in_person"],
+        "location": "Riverside",
+        "availability": ["tue 10:00-18:00", "fri 10:00-18:00"],
+        "capacity": {"new_per_week": 1, "caseload_limit": 9},
+        "fee": 75,
+        "insurers": ["bupa"],
+        "identity": {"gender": "man"},
+    },
+    "Lena Varga": {
+        "modalities": ["integrative", "emdr", "cft"],
+        "styles": {"collaborative": 3, "supportive": 2},
+        "specialties": ["anxiety", "trauma", "work", "stress"],
+        "languages": ["english", "spanish", "hungarian"],
+        "age_groups": ["adolescent", "adult"],
+        "modes": ["in_person", "video"],
+        "location": "Riverside",
+        "availability": ["mon 12:00-20:00", "thu 08:00-16:00"],
+        "capacity": {"new_per_week": 2, "caseload_limit": 10},
+        "fee": 85,
+        "insurers": ["axa"],
+        "identity": {"gender": "woman", "lgbtq_affirming": True},
+    },
+}
+
+# People waiting in the intake queue, oldest first: (days ago, name, e-mail, intake).
+INTAKES: tuple[tuple[int, str, str | None, dict[str, object]], ...] = (
+    (
+        6,
+        "Lucía R.",
+        "lucia@example.org",
+        {
+            "concerns": ["anxiety", "work"],
+            "languages": ["spanish", "english"],
+            "preferences": [{"attribute": "language", "values": ["spanish"], "importance": "must"}],
+            "modes": ["video"],
+            "availability": ["mon 17:00-20:00", "thu 12:00-14:00"],
+            "max_fee": 90,
+            "consent": True,
+        },
+    ),
+    (
+        5,
+        "Peter H.",
+        None,
+        {
+            "concerns": ["grief", "depression"],
+            "languages": ["english"],
+            "preferences": [
+                {"attribute": "style", "values": ["mostly listens"], "importance": "prefer"}
+            ],
+            "modes": ["in_person"],
+            "availability": ["tue 14:00-18:00", "fri 09:00-12:00"],
+            "age_group": "older_adult",
+            "insurer": "bupa",
+            "consent": True,
+        },
+    ),
+    (
+        4,
+        "Sofia T.",
+        "sofia.t@example.org",
+        {
+            "concerns": ["ocd", "anxiety"],
+            "languages": ["english"],
+            "preferences": [
+                {"attribute": "style", "values": ["gives me structure"], "importance": "prefer"},
+                {"attribute": "modality", "values": ["cbt"], "importance": "prefer"},
+            ],
+            "availability": ["mon 09:00-12:00", "thu 12:00-16:00"],
+            "consent": True,
+        },
+    ),
+    (
+        3,
+        "Karim B.",
+        "karim@example.org",
+        {
+            # No therapist here speaks Arabic: he waits, and the queue says why.
+            "concerns": ["trauma"],
+            "languages": ["arabic"],
+            "preferences": [{"attribute": "language", "values": ["arabic"], "importance": "must"}],
+            "modes": ["in_person", "video"],
+            "consent": True,
+        },
+    ),
+    (
+        1,
+        "Alex M.",
+        None,
+        {
+            "concerns": ["relationships", "self_esteem"],
+            "languages": ["english"],
+            "preferences": [
+                {"attribute": "style", "values": ["works it out with me"], "importance": "prefer"},
+                {"attribute": "lgbtq_affirming", "importance": "prefer"},
+            ],
+            "modes": ["video", "in_person"],
+            "max_fee": 85,
+            "consent": True,
+        },
+    ),
+)
+
+
+def _seed_matching(
+    ctx: ServiceContext, clock: _Clock, actors: dict[str, Actor], clinic_id: int, now: datetime
+) -> None:
+    """Matching profiles for the therapists and a few people waiting in the intake queue,
+    through the same services as the profile page and the public intake form."""
+    for name, profile in PROFILES.items():
+        matching.save_profile(ctx, actor=actors[name], profile=profile)
+    for days_ago, name, email, intake in INTAKES:
+        clock.now = now - timedelta(days=days_ago, hours=3)
+        matching.submit_intake(
+            ctx, clinic_id=clinic_id, intake=intake, contact_name=name, contact_email=email
+        )
 
 
 def is_seeded(session_factory: SessionFactory) -> bool:
@@ -386,6 +673,7 @@ def seed_demo(
             rng,
             end - timedelta(days=rng.randint(0, 3)),
         )
+    _seed_matching(ctx, clock, actors, clinic.id, real_now)
     info = _info(session_factory, settings, real_now, created=True)
     return DemoInfo(
         clinic_id=info.clinic_id,

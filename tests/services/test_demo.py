@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from clinic_world import Clock, make_settings
 
 from alliance.demo import DEMO_PASSWORD, DemoInfo, seed_demo
-from alliance.services import auth, checkins, timelines
+from alliance.services import alerts, auth, checkins, matching, timelines
 from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine, sqlite_url
 
@@ -114,3 +115,45 @@ def test_the_demo_has_its_cast_an_off_track_client_and_an_open_link(
     again = seed_demo(ctx.session_factory, ctx.settings, now=ctx.now())
     assert not again.created
     assert again.open_link_token != info.open_link_token
+
+
+def test_only_what_a_therapist_should_see_today_is_left_open(
+    demo: tuple[ServiceContext, DemoInfo],
+) -> None:
+    ctx, info = demo
+    maya = auth.actor_for_email(ctx, "maya@riverside.example")
+    john = alerts.list_client_alerts(ctx, actor=maya, client_id=info.clients["John"])
+    still_open = [(a.kind, a.evidence.get("instrument_id")) for a in john if a.status == "open"]
+    assert still_open == [("rupture", "wai_sr")]
+    handled = [a for a in john if a.status != "open"]
+    assert handled, "the alerts around the rupture were dealt with"
+    for a in handled:
+        assert a.acknowledge_note or a.resolve_note
+        when = a.resolved_at or a.acknowledged_at
+        assert when is not None
+        assert a.created_at <= when < _aware(ctx.now()) - timedelta(days=7)
+    tom = auth.actor_for_email(ctx, "tom@riverside.example")
+    dana = alerts.list_client_alerts(ctx, actor=tom, client_id=info.clients["Dana"])
+    assert [a.evidence.get("instrument_id") for a in dana if a.status == "open"] == ["phq9"]
+
+
+def test_the_admin_sees_proposals_with_reasons_and_one_client_waiting_with_a_reason(
+    demo: tuple[ServiceContext, DemoInfo],
+) -> None:
+    ctx, _ = demo
+    admin = auth.actor_for_email(ctx, "admin@riverside.example")
+    queue = matching.matching_queue(ctx, actor=admin)
+    assert queue.without_profile == ()
+    assert 4 <= len(queue.proposals) <= 6
+    placed = [p for p in queue.proposals if p.proposed is not None]
+    waiting = [p for p in queue.proposals if p.proposed is None]
+    assert len(waiting) == 1
+    assert waiting[0].waiting_reason
+    assert all(p.proposed.reasons for p in placed if p.proposed is not None)
+    reasons = " ".join(r for p in placed if p.proposed for r in p.proposed.reasons)
+    assert "Spanish" in reasons
+    assert "mostly listens" in reasons
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
