@@ -171,6 +171,10 @@ def _intake(world: World, role: str, target: str) -> dict[str, Any]:
     return {"intake_id": intake_id}
 
 
+def _intake_body(world: World, role: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"clinic_id": params["clinic_id"], "contact_name": "Robin", "intake": INTAKE_JSON}
+
+
 def _episode(world: World, role: str, target: str) -> dict[str, Any]:
     return {"episode_id": world.cases[CASE[target]].episode_id}
 
@@ -201,7 +205,8 @@ class Entry:
     ``rule`` names the expectation table: ``record`` (a client's record: own team / clinic
     only), ``staff`` (any staff), ``supervisor`` / ``admin`` (role pages), ``admin_record``
     (admin pages about a user), ``token`` (an access token: the owner, or an admin of the
-    owner's clinic), or ``fixed`` with ``expect`` giving the status for every role.
+    owner's clinic), ``public_api`` (anyone without credentials; a staff token within its own
+    clinic), or ``fixed`` with ``expect`` giving the status for every role.
     """
 
     rule: str
@@ -380,9 +385,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/profile/matching"): Entry("staff", 200),
     ("POST", "/profile/matching"): Entry("staff", 303, body=_form(PROFILE_FORM)),
-    ("POST", "/api/v1/intake"): Entry(
-        "staff", 201, body=_json({"contact_name": "Robin", "intake": INTAKE_JSON}), json=True
-    ),
+    ("POST", "/api/v1/intake"): Entry("public_api", 201, _clinic_id, _intake_body, json=True),
     ("GET", "/api/v1/matching/queue"): Entry("admin", 200),
     ("POST", "/api/v1/matching/intakes/{intake_id}/decision"): Entry(
         "admin_record", 200, _intake, _json({"therapist_id": None, "note": "hold"}), json=True
@@ -400,6 +403,14 @@ def expected(entry: Entry, path: str, role: str, target: str) -> int:
     api = path.startswith("/api/")
     if entry.rule == "fixed":
         return entry.expect[role]
+    if entry.rule == "public_api":
+        # Anyone may post JSON into any clinic's queue; a staff token only into its own
+        # clinic; a check-in link is no API credential.
+        if role == "anonymous":
+            return entry.ok
+        if role == "client_link":
+            return API_DENIED
+        return 404 if target == "foreign" else entry.ok
     if role in ("client_link", "anonymous"):
         return API_DENIED if api else PAGE_DENIED
     if entry.rule == "staff":

@@ -3,6 +3,7 @@ the therapist's matching profile editor, and the JSON API."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from webworld import World, build_world, csrf_from
@@ -203,3 +204,68 @@ def test_an_unknown_clinic_has_no_intake_form(world: World) -> None:
     assert world.client().get("/intake/9999").status_code == 404
     page = world.client().get(f"/intake/{_clinic(world)}")
     assert "Clinic A" in page.text
+
+
+PUBLIC_INTAKE = {
+    "contact_name": "Robin",
+    "contact_email": "robin@example.org",
+    "intake": {"concerns": ["grief"], "languages": ["english"], "consent": True},
+}
+
+
+def test_anyone_may_send_an_intake_as_json_without_an_account_and_it_is_stored_encrypted(
+    world: World,
+) -> None:
+    from sqlalchemy import select
+
+    from alliance.store.db import transaction
+    from alliance.store.matching_tables import IntakeRequest
+
+    _profile(world, "tom")
+    created = world.client().post(
+        "/api/v1/intake", json={**PUBLIC_INTAKE, "clinic_id": _clinic(world)}
+    )
+    assert created.status_code == 201, created.text
+    intake_id = created.json()["id"]
+    with transaction(world.ctx.session_factory) as session:
+        row = session.scalars(select(IntakeRequest).where(IntakeRequest.id == intake_id)).one()
+        stored = " ".join([row.intake_enc, row.contact_name_enc, row.contact_email_enc or ""])
+        assert (row.clinic_id, row.source, row.status) == (_clinic(world), "form", "waiting")
+    for plain in ("grief", "Robin", "robin@example.org"):
+        assert plain not in stored
+    queue = matching.matching_queue(world.ctx, actor=world.people["ada"].actor)
+    assert [p.contact_name for p in queue.proposals if p.intake_id == intake_id] == ["Robin"]
+
+
+def test_an_anonymous_json_intake_must_name_an_existing_clinic(world: World) -> None:
+    http = world.client()
+    missing = http.post("/api/v1/intake", json=PUBLIC_INTAKE)
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "clinic_id"
+    assert http.post("/api/v1/intake", json={**PUBLIC_INTAKE, "clinic_id": 9999}).status_code == 404
+
+
+def test_an_intake_with_a_session_cookie_or_not_sent_as_json_still_needs_the_csrf_token(
+    world: World,
+) -> None:
+    body = {**PUBLIC_INTAKE, "clinic_id": _clinic(world)}
+    logged_in = world.login("tom")
+    refused = logged_in.post("/api/v1/intake", json=body)
+    assert refused.status_code == 403
+    assert "security token" in refused.text
+    as_text = world.client().post(
+        "/api/v1/intake", content=json.dumps(body), headers={"Content-Type": "text/plain"}
+    )
+    assert as_text.status_code == 403
+    assert matching.matching_queue(world.ctx, actor=world.people["ada"].actor).proposals == ()
+
+
+def test_anonymous_json_intakes_are_rate_limited_per_address(tmp_path: Path) -> None:
+    world = build_world(tmp_path, intake_rate_limit=2)
+    http = world.client()
+    body = {**PUBLIC_INTAKE, "clinic_id": _clinic(world)}
+    codes = [http.post("/api/v1/intake", json=body).status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+    # A staff token is a credential of its own and is not counted against the address.
+    staff = {"Authorization": f"Bearer {world.token('ada')}"}
+    assert http.post("/api/v1/intake", json=PUBLIC_INTAKE, headers=staff).status_code == 201

@@ -322,11 +322,14 @@ def submit_intake(
     """Store a client's intake in the clinic's matching queue; returns its id.
 
     Public (no account) when ``actor`` is None; through the API a staff actor posts into their
-    own clinic. The intake is validated by :class:`alliance.matching.ClientIntake`; a field that
-    is wrong raises :class:`InvalidInput` naming its path. Consent is required.
+    own clinic (naming another ``clinic_id`` is refused as not found). The intake is validated
+    by :class:`alliance.matching.ClientIntake`; a field that is wrong raises
+    :class:`InvalidInput` naming its path. Consent is required.
     """
     if actor is not None:
         require_staff(actor)
+        if clinic_id is not None and clinic_id != actor.clinic_id:
+            raise not_found(actor, "clinic", clinic_id, why="intake for another clinic")
         clinic_id = actor.clinic_id
     name = contact_name.strip()
     if not name or len(name) > 100:

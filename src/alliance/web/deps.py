@@ -11,6 +11,10 @@ below (``PublicAuth``, ``StaffAuth``, ``SupervisorAuth``, ``AdminAuth``, ``LinkA
 2. refuses callers the route does not serve (a login redirect or 401, 403 for a role the
    route does not admit, 410 for a dead client link);
 3. enforces CSRF on state-changing requests authenticated by cookie (and on anonymous forms);
+   a route built with ``anonymous_json=True`` (only the public JSON intake) lets through a
+   JSON request that carries no session or login cookie: with no ambient credential there is
+   nothing for a forged request to ride on, and a cross-site page cannot send
+   ``application/json`` without a CORS preflight, which this app never grants;
 4. applies the rate limit the route names (login attempts, client-link requests).
 
 For a client link the dependency checks CSRF and the rate limit and hands the token on: the
@@ -110,12 +114,20 @@ _ROLE_SETS: dict[Access, frozenset[str]] = {
 class Authorize:
     """The authorization dependency (see the module docstring). One instance per access level."""
 
-    def __init__(self, access: Access, *, rate_limit: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        access: Access,
+        *,
+        rate_limit: RateLimit | None = None,
+        anonymous_json: bool = False,
+    ) -> None:
         self.access = access
         self.rate_limit = rate_limit
+        self.anonymous_json = anonymous_json
 
     def __repr__(self) -> str:
-        return f"Authorize({self.access.value!r}, rate_limit={self.rate_limit})"
+        extra = ", anonymous_json=True" if self.anonymous_json else ""
+        return f"Authorize({self.access.value!r}, rate_limit={self.rate_limit}{extra})"
 
     async def __call__(self, request: Request) -> Auth:
         ctx: ServiceContext = request.app.state.ctx
@@ -209,6 +221,8 @@ class Authorize:
     async def _check_csrf(self, request: Request, auth: Auth, *, binding: str) -> None:
         if request.method in SAFE_METHODS or auth.via_bearer:
             return
+        if self.anonymous_json and _anonymous_json(request):
+            return
         presented = request.headers.get(CSRF_HEADER)
         if presented is None:
             content_type = request.headers.get("content-type", "")
@@ -256,6 +270,15 @@ class Authorize:
         return auth
 
 
+def _anonymous_json(request: Request) -> bool:
+    """A JSON body and no credential a browser would attach by itself (session or pending
+    login cookie). The CSRF cookie is no credential: it only seeds form tokens."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        return False
+    return SESSION_COOKIE not in request.cookies and PENDING_COOKIE not in request.cookies
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
@@ -269,6 +292,8 @@ def _bearer(request: Request) -> str | None:
 PublicAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC))]
 LoginAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC, rate_limit=RateLimit.LOGIN))]
 MfaPendingAuth = Annotated[Auth, Depends(Authorize(Access.MFA_PENDING, rate_limit=RateLimit.LOGIN))]
+# Public JSON endpoints (the intake API): anonymous JSON needs no CSRF token, see above.
+PublicJsonAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC, anonymous_json=True))]
 StaffAuth = Annotated[Auth, Depends(Authorize(Access.STAFF))]
 SupervisorAuth = Annotated[Auth, Depends(Authorize(Access.SUPERVISOR))]
 AdminAuth = Annotated[Auth, Depends(Authorize(Access.ADMIN))]
@@ -283,6 +308,7 @@ __all__ = [
     "LoginAuth",
     "MfaPendingAuth",
     "PublicAuth",
+    "PublicJsonAuth",
     "RateLimit",
     "StaffAuth",
     "SupervisorAuth",

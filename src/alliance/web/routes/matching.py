@@ -19,7 +19,7 @@ from alliance.matching.refit import FitEndDetail
 from alliance.services import matching as service
 from alliance.services import ratelimit
 from alliance.services.errors import InvalidInput
-from alliance.web.deps import AdminAuth, Auth, PublicAuth, StaffAuth
+from alliance.web.deps import AdminAuth, Auth, PublicAuth, PublicJsonAuth, StaffAuth
 from alliance.web.errors import TooManyRequests
 from alliance.web.security import client_address
 from alliance.web.templating import render
@@ -271,6 +271,11 @@ def profile_from_form_lenient(form: FormData) -> dict[str, Any]:
 class IntakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    clinic_id: int | None = Field(
+        default=None,
+        description="The clinic whose queue this joins (as in the page's /intake/{clinic_id}); "
+        "required without a token, and with a staff token it may only name the token's clinic.",
+    )
     contact_name: str = Field(min_length=1, max_length=100)
     contact_email: str | None = Field(default=None, max_length=320)
     intake: dict[str, Any] = Field(
@@ -299,15 +304,22 @@ class DecisionIn(BaseModel):
 
 
 @api_router.post("/intake", response_model=IntakeOut, status_code=201)
-async def api_intake(auth: StaffAuth, body: IntakeIn) -> IntakeOut:
-    """Add an intake to the caller's clinic queue (e.g. from the clinic's own web site)."""
+async def api_intake(request: Request, auth: PublicJsonAuth, body: IntakeIn) -> IntakeOut:
+    """Add an intake to a clinic's queue. No account needed: send JSON with ``clinic_id`` and
+    no cookies (rate-limited per address, like the intake page). With a staff token the intake
+    goes into the token's clinic (e.g. from the clinic's own web site or EHR)."""
+    actor = auth.actor
+    if actor is None:
+        await _limit_intakes(request, auth)
+        if body.clinic_id is None:
+            raise InvalidInput("clinic_id", "say which clinic's queue this intake is for")
     intake_id = await auth.call(
         service.submit_intake,
-        clinic_id=None,
+        clinic_id=body.clinic_id,
         intake=body.intake,
         contact_name=body.contact_name,
         contact_email=body.contact_email,
-        actor=auth.staff,
+        actor=actor,
     )
     return IntakeOut(id=intake_id)
 
