@@ -308,3 +308,34 @@ def test_ending_an_episode_stops_new_check_ins(world: World) -> None:
         f"/clients/{case.client_id}/checkin-links", data={"csrf_token": csrf_from(ended.text)}
     )
     assert again.status_code == 409
+
+
+def _main_nav(page: str) -> str:
+    match = re.search(r'<nav aria-label="Main">(.*?)</nav>', page, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+def _current(nav: str) -> list[str]:
+    return re.findall(r'<a href="([^"]+)" aria-current="page">', nav)
+
+
+def test_each_role_finds_its_matching_and_analysis_pages_in_the_main_navigation(
+    world: World,
+) -> None:
+    admin = world.login("ada")
+    nav = _main_nav(admin.get("/admin/matching").text)
+    assert _current(nav) == ["/admin/matching"]
+    assert "/profile/matching" not in nav
+    tom = world.login("tom")
+    own = f"/therapists/{world.people['tom'].user_id}/analysis"
+    nav = _main_nav(tom.get("/caseload").text)
+    assert '"/admin/matching"' not in nav
+    assert f'"{own}"' in nav
+    assert _current(nav) == ["/caseload"]
+    assert _current(_main_nav(tom.get(own).text)) == [own]
+    assert _current(_main_nav(tom.get("/profile/matching").text)) == ["/profile/matching"]
+    nav = _main_nav(world.login("sue").get("/team").text)
+    assert "/profile/matching" in nav
+    assert "/admin/matching" not in nav
+    assert "/analysis" not in nav  # a supervisor reaches analyses per therapist, from the team
