@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from webworld import World, csrf_from
+from webworld import World, csrf_from, full_answers
 
 from alliance.services import alerts as alert_service
 
@@ -339,3 +339,36 @@ def test_each_role_finds_its_matching_and_analysis_pages_in_the_main_navigation(
     assert "/profile/matching" in nav
     assert "/admin/matching" not in nav
     assert "/analysis" not in nav  # a supervisor reaches analyses per therapist, from the team
+
+
+def test_mean_scored_measures_show_two_decimals_and_summed_ones_whole_numbers() -> None:
+    from alliance.web.templating import make_templates
+
+    score = make_templates().env.filters["score"]
+    assert [score(4.0, "wai_sr"), score(3.5833, "wai_sr"), score(17.0, "phq9")] == [
+        "4.00",
+        "3.58",
+        "17",
+    ]
+    assert score(None, "wai_sr") == "—"
+
+
+def test_the_caseload_shows_each_latest_alliance_with_two_decimals(world: World) -> None:
+    # Tina answers every WAI-SR item alike, so her mean is a whole number (1.00 or 5.00).
+    http = world.client()
+    token = world.new_link("tom")
+    submitted = http.post(f"/c/{token}", data=full_answers(http.get(f"/c/{token}").text))
+    assert submitted.status_code == 200
+    page = world.login("ada").get("/caseload").text
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    alliance_cells = [cells[-2] for cells in _rows(body)]  # the column before the outcome
+    assert any(re.fullmatch(r"\d\.00", c) for c in alliance_cells), alliance_cells
+    assert all(re.fullmatch(r"\d\.\d\d|—", c) for c in alliance_cells), alliance_cells
+
+
+def _rows(body: str) -> list[list[str]]:
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        rows.append([re.sub(r"<[^>]+>", "", c).strip() for c in cells])
+    return rows

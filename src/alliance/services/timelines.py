@@ -403,10 +403,8 @@ def caseload(
             open_alerts = [a for a in alerts if a.status == "open"]
             top = alerts[0] if alerts else None
             alliance_ids = [str(i) for i in episode.instruments if kinds.get(str(i)) == "alliance"]
-            latest_alliance = next(
-                (latest[(episode.id, i)][1] for i in alliance_ids if (episode.id, i) in latest),
-                None,
-            )
+            alliance_id = next((i for i in alliance_ids if (episode.id, i) in latest), None)
+            latest_alliance = None if alliance_id is None else latest[(episode.id, alliance_id)][1]
             outcome = {
                 str(i): latest.get((episode.id, str(i)), (None, None, 0))[1]
                 for i in episode.instruments
@@ -434,6 +432,7 @@ def caseload(
                     open_alerts=len(open_alerts),
                     top_alert=alert_view(top, ctx.cipher) if top else None,
                     urgency=urgency,
+                    latest_alliance_instrument=alliance_id,
                 )
             )
         rows.sort(

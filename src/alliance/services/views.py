@@ -272,6 +272,7 @@ class CaseloadRow:
     open_alerts: int
     top_alert: AlertView | None
     urgency: int  # 0 = most urgent; rows are sorted by (urgency, latest alliance)
+    latest_alliance_instrument: str | None = None  # which measure gave latest_alliance
 
 
 @dataclass(frozen=True)

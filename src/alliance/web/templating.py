@@ -6,6 +6,8 @@ for forms, a one-line flash message) so that route functions pass only their own
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
+
+from alliance.measures.registry import InstrumentError, load_instrument
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -30,12 +34,31 @@ def _day(value: datetime | None) -> str:
     return _when(value, "%d %b %Y")
 
 
-def _num(value: float | None, digits: int = 1) -> str:
+def _num(value: float | None, digits: int = 1, fixed: bool = False) -> str:
+    """``digits`` decimals; a whole number without them unless ``fixed`` (for averages, where
+    "4" beside "4.42" would read as a different kind of number)."""
     if value is None:
         return "—"
-    if float(value).is_integer():
+    if float(value).is_integer() and not fixed:
         return str(int(value))
     return f"{value:.{digits}f}"
+
+
+def _score_filter(instruments_dir: Path | None) -> Callable[..., str]:
+    """``value|score(instrument_id)``: a mean-scored instrument's score always with two
+    decimals (WAI-SR 4.00, 3.58), a summed one as the whole number it is (PHQ-9 17)."""
+
+    @functools.lru_cache(maxsize=128)
+    def mean_scored(instrument_id: str) -> bool:
+        try:
+            return load_instrument(instrument_id, instruments_dir).scoring.method == "mean"
+        except InstrumentError:
+            return False
+
+    def score(value: float | None, instrument_id: str | None = None) -> str:
+        return _num(value, 2, fixed=bool(instrument_id) and mean_scored(str(instrument_id)))
+
+    return score
 
 
 # Messages shown after a redirect, chosen by a short code in ``?flash=`` so that a crafted
@@ -65,12 +88,13 @@ def _sentence(value: object) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(instruments_dir: Path | None = None) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     env = templates.env
     env.filters["when"] = _when
     env.filters["day"] = _day
     env.filters["num"] = _num
+    env.filters["score"] = _score_filter(instruments_dir)
     env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
     env.trim_blocks = True
