@@ -130,6 +130,20 @@ def test_user_create_refuses_bad_input_with_one_line(db: str) -> None:
     assert "already exists" in err
 
 
+def test_user_create_without_a_terminal_or_a_password_variable_exits_2_with_one_line(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALLIANCE_NEW_USER_PASSWORD")
+    code, _, err = run(
+        "user", "create", "--email", "x@north.example", "--role", "therapist", "--clinic", "1",
+        "--db", db,
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: no password: set ALLIANCE_NEW_USER_PASSWORD or run this in a terminal to be asked"
+    ]
+
+
 def test_export_writes_one_file_per_table(db: str, tmp_path: Path) -> None:
     _seed_client(db)
     out = tmp_path / "export"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,9 +145,12 @@ def register(app: typer.Typer) -> None:
 
         if role not in ROLES:
             fail(f"--role {role!r}: must be one of {', '.join(ROLES)}")
-        password = os.environ.get(PASSWORD_ENV) or typer.prompt(
-            "Password", hide_input=True, confirmation_prompt=True
-        )
+        password = os.environ.get(PASSWORD_ENV)
+        if not password:
+            if not sys.stdin.isatty():
+                # A script with no terminal would hang on (or crash in) the prompt.
+                fail(f"no password: set {PASSWORD_ENV} or run this in a terminal to be asked")
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         with _handled():
             ctx = _context(_settings(db))
             supervisor_id = None
