@@ -34,6 +34,8 @@ def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
     assert first_row.locator("th a").inner_text() == "John"
     assert first_row.locator(".badge").first.inner_text() == "rupture"
     assert "fell from" in first_row.locator(".reason").inner_text()
+    # What was handled around the rupture is not left piled up beside it.
+    assert not re.search(r"\+\d+ more", first_row.locator("td").first.inner_text())
     page.screenshot(path=str(demo_server.screenshots / "caseload.png"), full_page=True)
 
     first_row.locator("th a").click()
@@ -102,3 +104,25 @@ def test_a_client_checks_in_on_a_phone_and_the_link_then_refuses_reuse(
     expect(page.get_by_role("heading", name="Already sent — thank you")).to_be_visible()
     phone.close()
     therapist.close()
+
+
+def test_an_admin_opens_the_matching_queue_from_the_menu_and_sees_proposals_with_reasons(
+    demo_server: Any, browser: Any
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _login(page, demo_server, "Ada Admin")
+    menu = page.get_by_role("navigation", name="Main")
+    menu.get_by_role("link", name="Matching queue").click()
+    page.wait_for_url(f"{demo_server.base_url}/admin/matching")
+    expect(menu.get_by_role("link", name="Matching queue")).to_have_attribute(
+        "aria-current", "page"
+    )
+    cards = page.locator("main section.card")
+    assert cards.count() >= 4
+    text = page.locator("main").inner_text()
+    assert "speaks Spanish, as you asked" in text
+    assert "mostly listens and supports, as you asked" in text
+    assert "Waiting: no therapist meets every hard constraint" in text
+    page.screenshot(path=str(demo_server.screenshots / "matching-queue.png"), full_page=True)
+    context.close()
