@@ -32,6 +32,7 @@ measured submissions always go through the services.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import platform
 import random
@@ -67,6 +68,7 @@ INSTRUMENTS = ("wai_sr", "phq9", "gad7", "session_feedback")
 EMAIL = "thea@bench.example"
 PASSWORD = "bench password long enough"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 SEED = 20261122
 
 
@@ -725,21 +727,41 @@ def main(argv: list[str] | None = None) -> int:
                 pc,
             )
 
-            # One anonymous cookie jar (CSRF seed) for every submitter: the token a browser
-            # gets with the form is the same for every link it opens, so fetch it once and
-            # build the forms before the clock starts.
+            # Every submitter shares one anonymous cookie jar (CSRF seed). As a browser does,
+            # each link's form is opened (GET) before it is posted, with all its hidden fields
+            # (CSRF token, signed list of required questions); the forms are opened up front,
+            # untimed, and the answers built before the clock starts.
             with anonymous() as first:
-                csrf = _anonymous_csrf(first)
+                _anonymous_csrf(first)
                 anon_cookies = first.cookies
-            rng = random.Random(SEED + 1)
-            posts = [
-                (token, _submission_form(seeded.goal_ids[episode_id], rng, csrf))
-                for token, episode_id in links[:link_count]
-            ]
-            used = [0]
+            hidden: dict[str, dict[str, str]] = {}
+
+            def open_form(client: httpx.Client, n: int) -> bool:
+                token = links[n][0]
+                page = client.get(f"/c/{token}")
+                hidden[token] = {
+                    name: html.unescape(value) for name, value in HIDDEN_RE.findall(page.text)
+                }
+                return page.status_code == 200 and "csrf_token" in hidden[token]
 
             def submitter() -> httpx.Client:
                 return httpx.Client(base_url=base, timeout=60, cookies=anon_cookies)
+
+            opened = run_load("open forms", submitter, open_form, link_count, 4)
+            if opened.failures:
+                raise SystemExit(f"could not open the check-in forms: {opened.failures[0]}")
+            rng = random.Random(SEED + 1)
+            posts = [
+                (
+                    token,
+                    {
+                        **_submission_form(seeded.goal_ids[episode_id], rng, ""),
+                        **hidden[token],
+                    },
+                )
+                for token, episode_id in links[:link_count]
+            ]
+            used = [0]
 
             def submissions(count: int) -> Request:
                 """Requests over the next ``count`` unused links."""

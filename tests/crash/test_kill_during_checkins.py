@@ -21,6 +21,7 @@ After a restart the test checks, from the database:
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import signal
@@ -55,6 +56,7 @@ KILL_AFTER = 24  # acknowledged submissions before SIGKILL
 LOAD_TIMEOUT_S = 60.0
 STARTUP_TIMEOUT_S = 40.0
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
 # --- preparing the database through the services --------------------------------------------
@@ -216,13 +218,15 @@ class Outcomes:
 
 
 def _submit(client: httpx.Client, base_url: str, link: Link) -> httpx.Response:
-    """One client's check-in: open the form (CSRF cookie + token), then post the answers."""
+    """One client's check-in as a browser makes it: open the form (CSRF cookie), then post
+    the answers with every hidden field the form carries (CSRF token, signed manifest)."""
     page = client.get(f"{base_url}/c/{link.token}")
     if page.status_code != 200:
         return page
-    match = CSRF_RE.search(page.text)
-    assert match is not None, "the check-in form has no csrf_token field"
-    return client.post(f"{base_url}/c/{link.token}", data=_form_fields(link, match.group(1)))
+    hidden = {name: html.unescape(value) for name, value in HIDDEN_RE.findall(page.text)}
+    assert "csrf_token" in hidden, "the check-in form has no csrf_token field"
+    fields = {**_form_fields(link, hidden["csrf_token"]), **hidden}
+    return client.post(f"{base_url}/c/{link.token}", data=fields)
 
 
 def _acknowledged(reply: httpx.Response) -> bool:
