@@ -19,9 +19,11 @@ simulated time, and an off-track alert is closed once he is back in range. What 
 what a therapist should see today: John's WAI-SR rupture at session 5 at the top of Maya's
 caseload, and Dana's not-on-track PHQ-9.
 
-The matching side is seeded too: each therapist has a matching profile and five people wait in
-the admin's intake queue (one wants Spanish, one someone who "mostly listens", one asks for
-something no one here offers and waits, with the reason).
+The matching side is seeded too: each therapist has a matching profile; twelve of the other
+clients came in through the intake form and the admin's matching queue (so the clinic has a
+small history to estimate strengths from, and the queue says how little it shows); and five
+people wait in the queue today (one wants Spanish, one someone who "mostly listens", one asks
+for something no one here offers and waits, with the reason).
 
 Demo passwords are fixed and printed; the seed refuses to run in production mode.
 """
@@ -365,28 +367,36 @@ def _play(
     goal_texts: Sequence[str],
     rng: random.Random,
     end: datetime,
+    referral: _Referral | None = None,
 ) -> int:
-    """Create the client ``len(course)`` weeks before ``end`` and live through the sessions."""
+    """Create the client ``len(course)`` weeks before ``end`` (added by the therapist, or
+    placed through the matching queue when there is a ``referral``) and live through the
+    sessions."""
     n = len(course.attended)
     start = end - timedelta(weeks=n - 1, hours=rng.randint(0, 48))
-    clock.now = start - timedelta(days=1)
-    client, episode = clients.create_client(
-        ctx, actor=therapist, display_name=name, started_at=clock.now
-    )
+    if referral is None:
+        clock.now = start - timedelta(days=1)
+        client, episode = clients.create_client(
+            ctx, actor=therapist, display_name=name, started_at=clock.now
+        )
+        client_id, episode_id = client.id, episode.id
+    else:
+        clock.now = start - timedelta(days=4)
+        client_id, episode_id = _arrive(ctx, clock, therapist, name, referral)
     if goal_texts:
-        goals.agree_goals(ctx, actor=therapist, episode_id=episode.id, goals=goal_texts)
-    goal_ids = [g.id for g in goals.list_goals(ctx, actor=therapist, episode_id=episode.id)]
+        goals.agree_goals(ctx, actor=therapist, episode_id=episode_id, goals=goal_texts)
+    goal_ids = [g.id for g in goals.list_goals(ctx, actor=therapist, episode_id=episode_id)]
     pending = list(course.handling)
     for index in range(n):
         clock.now = start + timedelta(weeks=index, minutes=rng.randint(0, 90))
         status = "attended" if course.attended[index] else "missed"
         session = sessions.schedule_session(
-            ctx, actor=therapist, episode_id=episode.id, scheduled_at=clock.now, status=status
+            ctx, actor=therapist, episode_id=episode_id, scheduled_at=clock.now, status=status
         )
         if status != "attended":
             continue
         link = checkins.create_checkin_link(
-            ctx, actor=therapist, episode_id=episode.id, session_id=session.id
+            ctx, actor=therapist, episode_id=episode_id, session_id=session.id
         )
         clock.now += timedelta(hours=rng.randint(1, 20))
         progress = index / max(n - 1, 1)
@@ -398,8 +408,46 @@ def _play(
             # The next working day; a fixed delay, so that the other clients' random courses
             # stay what they were before alerts were handled.
             clock.now += timedelta(hours=18)
-            pending = _handle(ctx, therapist, client.id, course, index + 1, pending)
-    return client.id
+            pending = _handle(ctx, therapist, client_id, course, index + 1, pending)
+    return client_id
+
+
+@dataclass(frozen=True)
+class _Referral:
+    """How a client came in through the matching queue: the admin who placed them and what
+    they asked for (a modality only this therapist offers, so the proposal is theirs)."""
+
+    admin: Actor
+    modality: str
+    concern: str
+
+
+def _arrive(
+    ctx: ServiceContext, clock: _Clock, therapist: Actor, name: str, referral: _Referral
+) -> tuple[int, int]:
+    """The client fills in the public intake form; next day the admin accepts the proposal,
+    which creates the client and the episode. Returns their ids."""
+    intake_id = matching.submit_intake(
+        ctx,
+        clinic_id=referral.admin.clinic_id,
+        intake={
+            "concerns": [referral.concern],
+            "languages": ["english"],
+            "preferences": [
+                {"attribute": "modality", "values": [referral.modality], "importance": "must"}
+            ],
+            "consent": True,
+        },
+        contact_name=name,
+    )
+    clock.now += timedelta(days=1)
+    decision = matching.decide(
+        ctx, actor=referral.admin, intake_id=intake_id, therapist_id=therapist.user_id
+    )
+    if decision.decision != "accepted" or decision.client_id is None:
+        raise RuntimeError(f"the demo expected {name} to be proposed to their therapist")
+    assert decision.episode_id is not None
+    return decision.client_id, decision.episode_id
 
 
 def _handle(
@@ -488,6 +536,10 @@ PROFILES: dict[str, dict[str, object]] = {
     },
 }
 
+# The first this many of OTHER_CLIENTS came in through the intake form and the matching queue,
+# so the clinic has a history to estimate therapists' strengths from.
+MATCHED_CLIENTS = 12
+
 # People waiting in the intake queue, oldest first: (days ago, name, e-mail, intake).
 INTAKES: tuple[tuple[int, str, str | None, dict[str, object]], ...] = (
     (
@@ -568,13 +620,9 @@ INTAKES: tuple[tuple[int, str, str | None, dict[str, object]], ...] = (
 )
 
 
-def _seed_matching(
-    ctx: ServiceContext, clock: _Clock, actors: dict[str, Actor], clinic_id: int, now: datetime
-) -> None:
-    """Matching profiles for the therapists and a few people waiting in the intake queue,
-    through the same services as the profile page and the public intake form."""
-    for name, profile in PROFILES.items():
-        matching.save_profile(ctx, actor=actors[name], profile=profile)
+def _seed_queue(ctx: ServiceContext, clock: _Clock, clinic_id: int, now: datetime) -> None:
+    """A few people waiting in the intake queue today, sent through the public intake form's
+    service."""
     for days_ago, name, email, intake in INTAKES:
         clock.now = now - timedelta(days=days_ago, hours=3)
         matching.submit_intake(
@@ -636,6 +684,8 @@ def seed_demo(
                 styles=styles,
                 languages=["en"],
             )
+            # The matching profile the queue works from (set up before any client arrives).
+            matching.save_profile(ctx, actor=actors[name], profile=PROFILES[name])
     maya, tom, lena = actors["Maya Chen"], actors["Tom Okafor"], actors["Lena Varga"]
     end = real_now - timedelta(days=2)
     story = {
@@ -662,18 +712,29 @@ def seed_demo(
         "Dana": _play(ctx, clock, tom, "Dana", _dana(rng), ["Feel less flat"], rng, end),
     }
     therapists = (maya, tom, lena)
+    names = ("Maya Chen", "Tom Okafor", "Lena Varga")
     for index, name in enumerate(OTHER_CLIENTS):
+        therapist = therapists[index % 3]
+        referral = None
+        if index < MATCHED_CLIENTS:
+            # Without the random generator, so that every course stays as it was.
+            profile = PROFILES[names[index % 3]]
+            offers, treats = profile["modalities"], profile["specialties"]
+            assert isinstance(offers, list)
+            assert isinstance(treats, list)
+            referral = _Referral(actors["Ada Admin"], offers[0], treats[(index // 3) % 2])
         _play(
             ctx,
             clock,
-            therapists[index % 3],
+            therapist,
             name,
             _other(rng),
             [],
             rng,
             end - timedelta(days=rng.randint(0, 3)),
+            referral,
         )
-    _seed_matching(ctx, clock, actors, clinic.id, real_now)
+    _seed_queue(ctx, clock, clinic.id, real_now)
     info = _info(session_factory, settings, real_now, created=True)
     return DemoInfo(
         clinic_id=info.clinic_id,

@@ -153,6 +153,10 @@ def test_the_admin_sees_proposals_with_reasons_and_one_client_waiting_with_a_rea
     reasons = " ".join(r for p in placed if p.proposed for r in p.proposed.reasons)
     assert "Spanish" in reasons
     assert "mostly listens" in reasons
+    # Some clients came in through matching, so strengths are estimated, and honestly hedged.
+    assert queue.history_cases > 0
+    caveats = " ".join(c for p in placed if p.proposed for c in p.proposed.caveats)
+    assert "past clients with" in caveats
 
 
 def _aware(value: datetime) -> datetime:
