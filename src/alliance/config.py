@@ -126,7 +126,7 @@ class Settings(BaseSettings):
                 "ALLIANCE_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
-        if self.password_hash_profile != "standard":
+        if self.password_hash_profile != "standard":  # noqa: S105 - a profile name
             raise ValueError("ALLIANCE_PASSWORD_HASH_PROFILE must be 'standard' in production")
         if DEV_ENCRYPTION_KEY.split(":", 1)[1] in self.encryption_keys:
             raise ValueError("ALLIANCE_ENCRYPTION_KEYS must not contain the development key")
