@@ -82,13 +82,27 @@ class _Clock:
 
 
 STAFF = (
-    ("admin", "Ada Admin", "admin@riverside.example", "clinic admin", (), ()),
-    ("supervisor", "Sam Supervisor", "sam@riverside.example", "supervises all three", (), ()),
+    (
+        "admin",
+        "Ada Admin",
+        "admin@riverside.example",
+        "clinic admin: the matching queue, users, settings",
+        (),
+        (),
+    ),
+    (
+        "supervisor",
+        "Sam Supervisor",
+        "sam@riverside.example",
+        "supervises all three: the team page",
+        (),
+        (),
+    ),
     (
         "therapist",
         "Maya Chen",
         "maya@riverside.example",
-        "CBT, directive",
+        "CBT, directive; John's rupture at session 5 tops her caseload",
         ("CBT",),
         ("directive",),
     ),
@@ -96,7 +110,7 @@ STAFF = (
         "therapist",
         "Tom Okafor",
         "tom@riverside.example",
-        "person-centred, supportive",
+        "person-centred, supportive; Dana is not on track",
         ("person-centred",),
         ("supportive",),
     ),
@@ -104,7 +118,7 @@ STAFF = (
         "therapist",
         "Lena Varga",
         "lena@riverside.example",
-        "integrative, collaborative",
+        "integrative, collaborative; Sarah (her check-in link is below)",
         ("integrative",),
         ("collaborative",),
     ),

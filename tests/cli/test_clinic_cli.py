@@ -225,6 +225,7 @@ def test_demo_without_serving_prints_logins_and_a_link(tmp_path: Path) -> None:
     assert code == 0, err
     assert "maya@riverside.example" in out
     assert "http://127.0.0.1:8123/c/" in out
+    assert "http://127.0.0.1:8123/intake/" in out
     code, out, _ = run("demo", "--db", str(path), "--port", "8123", "--no-serve")
     assert code == 0
     assert out.startswith("Using the demo clinic")

@@ -301,6 +301,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             f"\nA client's check-in link (Sarah's, valid 7 days, single use):\n"
             f"  {info.open_link_url}\n"
+            f"\nThe public intake form a new client fills in (then see the admin's matching "
+            f"queue):\n  {settings.base_url}/intake/{info.clinic_id}\n"
         )
         if not serve:
             return
