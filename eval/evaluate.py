@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,21 @@ def report(
 # --------------------------------------------------------------------------- AnnoMI
 
 
+class MiniLMOnly:
+    """The accurate backend's transformer without the blend with the linear model."""
+
+    def __init__(self, coder: Any) -> None:
+        self.coder = coder
+
+    def therapist_behaviour(self, texts: list[str], contexts: list[str]) -> list[Any]:
+        probs = self.coder.transformer_probabilities("therapist", texts, contexts)
+        return clf._predictions(probs, self.coder.therapist_labels)
+
+    def client_talk(self, texts: list[str], contexts: list[str]) -> list[Any]:
+        probs = self.coder.transformer_probabilities("client", texts, contexts)
+        return clf._predictions(probs, self.coder.client_labels)
+
+
 def annomi_eval(backends: Sequence[str]) -> dict[str, float]:
     import text_data
 
@@ -152,7 +168,10 @@ def annomi_eval(backends: Sequence[str]) -> dict[str, float]:
     figures: dict[str, float] = {}
     for backend in backends:
         try:
-            coder = clf.load_coder(backend)  # type: ignore[arg-type]
+            if backend == "minilm":
+                coder: Any = MiniLMOnly(clf.load_coder("accurate"))
+            else:
+                coder = clf.load_coder(backend)  # type: ignore[arg-type]
         except clf.ModelNotInstalledError as exc:
             print(f"\n== backend {backend}: skipped ({exc})")
             continue
@@ -246,7 +265,7 @@ def summary(figures: dict[str, float], human: dict[str, tuple[float, float, floa
     )
     for name, key in rows:
         print(f"  {name}")
-        for backend in ("accurate", "fast"):
+        for backend in ("accurate", "minilm", "fast"):
             if f"{backend}/{key}" in figures:
                 print(
                     f"    Alliance {backend:<8}: {figures[f'{backend}/{key}']:.3f} (all held-out)"
@@ -330,7 +349,12 @@ def throughput(repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="accurate,fast")
+    parser.add_argument(
+        "--backends",
+        default="accurate,minilm,fast",
+        help="accurate (shipped: MiniLM blended with the linear model), minilm (the "
+        "transformer alone), fast",
+    )
     parser.add_argument("--no-empathy", action="store_true")
     parser.add_argument(
         "--speed-repeat",

