@@ -10,6 +10,7 @@ from typing import cast
 
 from sqlalchemy.orm import Session
 
+from alliance.measures.scoring import RiskFlag, risk_flags
 from alliance.monitoring.alerts import Alert, evaluate_alerts
 from alliance.monitoring.timeline import (
     Attendance,
@@ -61,8 +62,9 @@ def build_timeline(ctx: ServiceContext, data: EpisodeData) -> Timeline:
             total=s.total if s.valid else None,
             subscales=s.subscales,
             score_id=None,
+            risk=_risk(ctx, s.instrument_id, raw),
         )
-        for s in data.scores
+        for s, (_number, _at, _instrument_id, raw) in zip(data.scores, data.answers, strict=True)
     ]
     attendance = [
         Attendance(
@@ -91,6 +93,15 @@ def build_timeline(ctx: ServiceContext, data: EpisodeData) -> Timeline:
                 )
             )
     return Timeline(str(data.client.id), points, attendance, fits)
+
+
+def _risk(ctx: ServiceContext, instrument_id: str, raw: dict[str, object]) -> tuple[RiskFlag, ...]:
+    """Risk items (PHQ-9 item 9) the stored answers endorse, read from the answers themselves
+    so that a low or invalid total never hides them."""
+    inst = instrument(ctx, instrument_id)
+    if not inst.risk_items:
+        return ()
+    return risk_flags(inst, decrypt_answers(ctx, instrument_id, raw))
 
 
 def _is_fit_item(link_id: str) -> bool:

@@ -55,8 +55,10 @@ from alliance.store.models import (
 )
 
 #: Alert kinds in order of clinical urgency, used to break ties between equal severities
-#: (a rupture needs the next session's attention; a fit check can wait a week).
+#: (a client's answer about self-harm needs action today; a rupture needs the next session's
+#: attention; a fit check can wait a week).
 KIND_PRIORITY = (
+    "risk_reported",
     "rupture",
     "reliable_deterioration",
     "poor_fit_reported",
