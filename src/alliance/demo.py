@@ -347,10 +347,22 @@ def _spread(total: int, items: int, top: int, rng: random.Random) -> list[int]:
     return answers
 
 
+def _without_item_9(answers: list[int]) -> list[int]:
+    """PHQ-9 answers with item 9 (thoughts of death or self-harm) at 0 and its points moved to
+    items with room, keeping the total: any other answer raises the urgent risk alert, which
+    no demo client is written to need. Uses no randomness, so the demo's draws are unchanged."""
+    spare, answers = answers[-1], [*answers[:-1], 0]
+    for index in range(len(answers) - 1):
+        moved = min(3 - answers[index], spare)
+        answers[index] += moved
+        spare -= moved
+    return answers
+
+
 def _answers(course: _Course, index: int, rng: random.Random) -> dict[str, dict[str, object]]:
     wai_points = round(course.alliance[index] * 12)
     wai = _spread(wai_points, 12, 5, rng)
-    phq = _spread(course.phq9[index], 9, 3, rng)
+    phq = _without_item_9(_spread(course.phq9[index], 9, 3, rng))
     gad = _spread(course.gad7[index], 7, 3, rng)
     number = index + 1
     # Session feedback follows the alliance smoothly (no noise of its own, so it cannot fake a

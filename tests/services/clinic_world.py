@@ -211,8 +211,14 @@ def wai(level: int) -> dict[str, object]:
     return {f"wai_{i}": level for i in range(1, 13)}
 
 
-def phq9(level: int) -> dict[str, object]:
-    return {f"phq9_{i}": level for i in range(1, 10)}
+def phq9(level: int, item9: int = 0) -> dict[str, object]:
+    """PHQ-9 answers totalling 9 × ``level`` (at most 24 when item 9 is 0), spread over items
+    1-8. Item 9 (thoughts of death or self-harm) is 0 unless given: any other answer raises
+    the urgent risk alert."""
+    base, extra = divmod(max(0, min(9 * level - item9, 24)), 8)
+    answers: dict[str, object] = {f"phq9_{i}": base + (1 if i <= extra else 0) for i in range(1, 9)}
+    answers["phq9_9"] = item9
+    return answers
 
 
 def gad7(level: int) -> dict[str, object]:

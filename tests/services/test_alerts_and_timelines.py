@@ -129,7 +129,7 @@ def test_the_team_overview_summarises_each_therapist(world: World, clock: Clock)
     alice = team["Alice"]
     assert alice.clients == 1
     assert alice.mean_latest_alliance == 5
-    assert alice.mean_outcome_change["phq9"] == -18
+    assert alice.mean_outcome_change["phq9"] == -15  # 24 -> 9: item 9 stays at 0
     assert team["Bob"].overdue_checkins == 1
     sam_view = timelines.team_overview(world.ctx, actor=world.sam)
     assert {t.display_name for t in sam_view.therapists} == {"Alice", "Sam"}
