@@ -147,3 +147,25 @@ def test_points_without_risk_keep_working_and_flags_are_frozen(instruments: Inst
     given.clear()  # the caller's list changing later must not change the point
     assert point.risk == flags
     assert isinstance(point.risk, tuple)
+
+
+def test_a_clinic_list_without_the_rule_cannot_switch_it_off(instruments: Instruments) -> None:
+    timeline = Timeline("c", [phq9_point(instruments, 1, item9=1)])
+    # A list saved before the rule existed, or one that tried to leave it out.
+    stored = {"enabled": ["rupture", "low_alliance"]}
+    settings = AlertSettings.model_validate(stored)
+    assert "risk_reported" in settings.enabled
+    assert "risk_reported" in kinds_of(evaluate_alerts(timeline, instruments, settings))
+    # Even settings built without validation keep the risk alert.
+    raw = AlertSettings.model_construct(enabled=frozenset({"rupture"}))
+    assert "risk_reported" not in raw.enabled
+    assert "risk_reported" in kinds_of(evaluate_alerts(timeline, instruments, raw))
+    # …while the other rules still follow the list.
+    assert set(kinds_of(evaluate_alerts(timeline, instruments, raw))) <= {
+        "risk_reported",
+        "rupture",
+    }
+
+
+def kinds_of(alerts: list[Alert]) -> list[str]:
+    return [a.kind for a in alerts]

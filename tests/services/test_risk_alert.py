@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from clinic_world import Clock, World, full_answers, phq9
 
+from alliance.monitoring.alerts import ALERT_KINDS
 from alliance.services import alerts, checkins, clients, sessions, timelines
 from alliance.services.authz import Actor
 from alliance.services.views import CheckInResult
+from alliance.store.db import transaction
+from alliance.store.models import Clinic
 
 
 def _check_in(
@@ -77,3 +80,18 @@ def test_the_client_who_reported_risk_tops_the_caseload_above_a_rupture(
     assert rows[1].top_alert.kind == "rupture"
     view = timelines.client_timeline(world.ctx, actor=world.bob, client_id=quinn.id)
     assert view.alerts[0].kind == "risk_reported"
+
+
+def test_a_clinic_whose_saved_settings_leave_the_rule_out_still_gets_the_alert(
+    world: World, clock: Clock
+) -> None:
+    # Settings JSON as stored before risk_reported existed (every other kind switched on).
+    old_kinds = [k for k in ALERT_KINDS if k != "risk_reported"]
+    with transaction(world.ctx.session_factory) as session:
+        clinic = session.get(Clinic, world.north)
+        assert clinic is not None
+        clinic.settings = {"alert_settings": {"enabled": old_kinds}}
+    result = _check_in(world, clock, world.john_episode, world.bob, _with_item_9(2))
+    assert "risk_reported" in {a.kind for a in result.alerts}
+    listed = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+    assert [a.severity for a in listed if a.kind == "risk_reported"] == ["urgent"]

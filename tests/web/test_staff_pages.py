@@ -214,7 +214,8 @@ def test_clinic_settings_are_saved_from_the_form(world: World) -> None:
 
     saved = admin_service.get_clinic(world.ctx, actor=world.people["ada"].actor).settings
     assert saved.alert_settings.rupture_rci_z == 2.5
-    assert saved.alert_settings.enabled == frozenset({"rupture"})
+    # risk_reported cannot be switched off, so it stays on beside the one rule ticked.
+    assert saved.alert_settings.enabled == frozenset({"rupture", "risk_reported"})
     assert saved.alert_settings.low_alliance_thresholds == {"wai_sr": 3.2}
     assert saved.instruments.outcome == ("phq9", "gad7")
     assert saved.mfa_enforced is True
@@ -372,3 +373,32 @@ def _rows(body: str) -> list[list[str]]:
         cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
         rows.append([re.sub(r"<[^>]+>", "", c).strip() for c in cells])
     return rows
+
+
+def test_the_settings_page_shows_the_risk_rule_as_always_on_and_cannot_turn_it_off(
+    world: World,
+) -> None:
+    client = world.login("ada")
+    page = client.get("/admin/settings")
+    # Shown checked and disabled, with the reason, and no input that could post it off.
+    assert 'name="alert.enabled.risk_reported"' not in page.text
+    assert "checked disabled" in page.text
+    assert "cannot be switched off" in page.text
+    assert 'name="alert.enabled.rupture"' in page.text
+    response = client.post(
+        "/admin/settings",
+        data={
+            "instruments.alliance": "wai_sr",
+            "instruments.outcome": ["phq9", "gad7"],
+            "alert.enabled.rupture": "on",
+            "alert.enabled.risk_reported": "off",
+            "checkin_overdue_days": "10",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert response.status_code == 200
+    from alliance.services import admin as admin_service
+
+    saved = admin_service.get_clinic(world.ctx, actor=world.people["ada"].actor).settings
+    assert "risk_reported" in saved.alert_settings.enabled
+    assert "low_alliance" not in saved.alert_settings.enabled

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alliance.measures.change import classify_instrument_change, improvement
 from alliance.measures.trajectory import TrajectoryModel, fit_trajectories, not_on_track
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALERT_KINDS",
+    "ALWAYS_ON_KINDS",
     "Alert",
     "AlertKind",
     "AlertSettings",
@@ -60,6 +61,10 @@ AlertKind = Literal[
 Severity = Literal["info", "warning", "urgent"]
 
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+#: Rules no clinic setting can switch off: a client's answer about self-harm must always reach
+#: a clinician, so ``AlertSettings.enabled`` cannot leave these out (a stored list without them,
+#: such as one saved before the rule existed, gets them back when it is read).
+ALWAYS_ON_KINDS: tuple[AlertKind, ...] = ("risk_reported",)
 #: Instrument kinds the relationship rules (rupture, low alliance, fit check) read: the alliance
 #: measure and the per-session feedback form (a low or falling session rating is a relational
 #: signal too, as with session-rating scales).
@@ -136,7 +141,8 @@ class AlertSettings(BaseModel):
 
     enabled: frozenset[AlertKind] = Field(
         default=frozenset(ALERT_KINDS),
-        description="Rules that run; leave one out to switch it off.",
+        description="Rules that run; leave one out to switch it off. risk_reported always "
+        "runs and cannot be switched off.",
     )
     rupture_rci_z: float = Field(
         default=1.96,
@@ -204,6 +210,13 @@ class AlertSettings(BaseModel):
         default_factory=dict,
         description="Per-instrument threshold for the fit check; default: the low-alliance one.",
     )
+
+    @field_validator("enabled", mode="after")
+    @classmethod
+    def _always_on(cls, value: frozenset[AlertKind]) -> frozenset[AlertKind]:
+        # Settings saved before risk_reported existed, or a form that left it out, still
+        # evaluate it: the stored list can say which rules a clinic wants, not silence risk.
+        return value | frozenset(ALWAYS_ON_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +298,9 @@ def evaluate_alerts(
     alerts.extend(_missed(timeline, config))
     alerts.extend(_irregular(timeline, config, today))
     alerts.extend(_poor_fit(timeline, config))
-    enabled = [a for a in alerts if a.kind in config.enabled]
+    # Checked here as well as in AlertSettings: a settings object built without validation
+    # (model_construct) must not be able to drop a risk alert either.
+    enabled = [a for a in alerts if a.kind in config.enabled or a.kind in ALWAYS_ON_KINDS]
     return sorted(enabled, key=lambda a: (_SEVERITY_ORDER[a.severity], ALERT_KINDS.index(a.kind)))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from alliance.monitoring.alerts import ALERT_KINDS, AlertSettings
+from alliance.monitoring.alerts import ALERT_KINDS, ALWAYS_ON_KINDS, AlertSettings
 from alliance.services.clinic_settings import ClinicSettings
 
 PURPOSES = ("alliance", "outcome", "feedback")
@@ -83,7 +83,11 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         if kind == "bool":
             alert[name] = form.get(key) == "on"
         elif kind == "kinds":
-            alert[name] = [k for k in ALERT_KINDS if form.get(f"{key}.{k}") == "on"]
+            # An always-on rule is shown as a disabled control (never posted); it is kept on
+            # whatever the form says (AlertSettings adds it back in any case).
+            alert[name] = [
+                k for k in ALERT_KINDS if k in ALWAYS_ON_KINDS or form.get(f"{key}.{k}") == "on"
+            ]
         elif kind == "per_instrument":
             per: dict[str, Any] = {}
             for instrument_id in alliance_ids:
@@ -112,5 +116,6 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "chosen": {p: set(getattr(settings.instruments, p)) for p in PURPOSES},
         "alert_fields": alert_fields(settings.alert_settings),
         "alert_kinds": ALERT_KINDS,
+        "always_on_kinds": ALWAYS_ON_KINDS,
         "alliance_instruments": by_purpose["alliance"],
     }
