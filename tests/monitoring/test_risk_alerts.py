@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+import pytest
 from monitoring_helpers import attended, scores, week
 
 from alliance.measures.instrument import Instrument
-from alliance.measures.scoring import risk_flags, score_response
+from alliance.measures.scoring import ScoringError, risk_flags, score_response, stored_risk_flags
 from alliance.monitoring.alerts import (
     ALERT_KINDS,
     Alert,
@@ -169,3 +170,35 @@ def test_a_clinic_list_without_the_rule_cannot_switch_it_off(instruments: Instru
 
 def kinds_of(alerts: list[Alert]) -> list[str]:
     return [a.kind for a in alerts]
+
+
+def test_a_stored_risk_answer_the_current_definition_cannot_read_is_flagged_not_dropped(
+    instruments: Instruments,
+) -> None:
+    phq9 = instruments["phq9"]
+    # Stored under an earlier definition whose item 9 had a fifth option (code 4).
+    stored: dict[str, object] = {f"phq9_{i}": 1 for i in range(1, 9)}
+    stored["phq9_9"] = 4
+    with pytest.raises(ScoringError):
+        risk_flags(phq9, stored)  # the strict reader still refuses it (for fresh input)
+    (flag,) = stored_risk_flags(phq9, stored)
+    assert flag.unreadable
+    assert (flag.link_id, flag.answer) == ("phq9_9", "4")
+    point = ScorePoint(1, week(1), "phq9", None, risk=stored_risk_flags(phq9, stored))
+    (alert,) = risk_alerts(evaluate_alerts(Timeline("c", [point]), instruments))
+    assert alert.severity == "urgent"
+    assert "'4' to PHQ-9 item 9" in alert.reason
+    assert "could not be read under the current definition" in alert.reason
+
+
+def test_stored_answers_that_still_read_give_the_same_flags_as_fresh_ones(
+    instruments: Instruments,
+) -> None:
+    phq9 = instruments["phq9"]
+    for item9 in (0, 1, 3, None):
+        answers: dict[str, object] = {f"phq9_{i}": 2 for i in range(1, 9)}
+        answers["phq9_9"] = item9
+        assert stored_risk_flags(phq9, answers) == risk_flags(phq9, answers)
+    # A bad answer to a non-risk item is not the risk reader's business.
+    answers = {"phq9_1": "nonsense", "phq9_9": 0}
+    assert stored_risk_flags(phq9, answers) == ()

@@ -4,13 +4,14 @@ urgent ``risk_reported`` alert in the same transaction, and that client tops the
 from __future__ import annotations
 
 from clinic_world import Clock, World, full_answers, phq9
+from sqlalchemy import select
 
 from alliance.monitoring.alerts import ALERT_KINDS
 from alliance.services import alerts, checkins, clients, sessions, timelines
 from alliance.services.authz import Actor
 from alliance.services.views import CheckInResult
 from alliance.store.db import transaction
-from alliance.store.models import Clinic
+from alliance.store.models import Clinic, Response
 
 
 def _check_in(
@@ -95,3 +96,21 @@ def test_a_clinic_whose_saved_settings_leave_the_rule_out_still_gets_the_alert(
     assert "risk_reported" in {a.kind for a in result.alerts}
     listed = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
     assert [a.severity for a in listed if a.kind == "risk_reported"] == ["urgent"]
+
+
+def test_a_stored_risk_answer_that_no_longer_reads_does_not_block_the_next_check_in(
+    world: World, clock: Clock
+) -> None:
+    _check_in(world, clock, world.john_episode, world.bob, _with_item_9(0))
+    # As if PHQ-9's definition changed after this answer was stored.
+    with transaction(world.ctx.session_factory) as session:
+        response = session.scalars(select(Response).where(Response.instrument_id == "phq9")).one()
+        response.answers = {**response.answers, "phq9_9": 7}
+    answers = _with_item_9(0)
+    del answers["phq9"]  # the next check-in has no PHQ-9: the stored one stays the latest
+    result = _check_in(world, clock, world.john_episode, world.bob, answers)
+    assert result.checkin_id  # the check-in went through
+    listed = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+    (risk,) = [a for a in listed if a.kind == "risk_reported"]
+    assert risk.status == "open"
+    assert "could not be read under the current definition" in risk.reason

@@ -19,6 +19,8 @@ same numbers (a property test holds them to it):
 Risk items (:attr:`~alliance.measures.instrument.Instrument.risk_items`, e.g. PHQ-9 item 9)
 are read by :func:`risk_flags`: it returns one :class:`RiskFlag` per risk item whose answer
 reaches the item's ``min_score`` — whatever the total, and even when the total is invalid.
+:func:`stored_risk_flags` reads answers stored under an earlier definition: an answer the
+current definition cannot read is flagged (``unreadable``) rather than raising or being dropped.
 
 In a DataFrame, columns named like an item's linkId are items; every other column is an id
 column and is kept as it is — except a column that starts with this instrument's linkId
@@ -47,6 +49,7 @@ __all__ = [
     "risk_flags",
     "score_frame",
     "score_response",
+    "stored_risk_flags",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,12 +99,17 @@ class RiskFlag:
     ``score`` is the item score (after reverse scoring), ``label`` the instrument's
     clinician-facing label for the risk item, ``answer`` the label of the option chosen
     ("More than half the days"; None for non-choice items).
+
+    ``unreadable`` is True for a stored answer the current definition of the item no longer
+    accepts (see :func:`stored_risk_flags`): then ``answer`` is the stored value as text and
+    ``score`` the item's threshold, since the real score cannot be known.
     """
 
     link_id: str
     score: float
     label: str
     answer: str | None = None
+    unreadable: bool = False
 
 
 def risk_flags(instrument: Instrument, answers: Mapping[str, object]) -> tuple[RiskFlag, ...]:
@@ -129,6 +137,39 @@ def risk_flags(instrument: Instrument, answers: Mapping[str, object]) -> tuple[R
                 answer=option.label if option is not None else None,
             )
         )
+    return tuple(flags)
+
+
+def stored_risk_flags(
+    instrument: Instrument, answers: Mapping[str, object]
+) -> tuple[RiskFlag, ...]:
+    """:func:`risk_flags` for answers stored earlier, which never raises on an answer.
+
+    An instrument definition can change after answers were stored (an option renamed or
+    removed). A stored answer to a risk item that the current definition cannot read is not
+    dropped and does not fail the caller: it is flagged as a possible risk (``unreadable``
+    True), because the client may have endorsed the item and only a clinician can tell.
+    """
+    flags: list[RiskFlag] = []
+    for risk in instrument.risk_items:
+        answer = answers.get(risk.link_id)
+        try:
+            # One risk item at a time, so an unreadable answer to one cannot hide another.
+            flags.extend(
+                flag
+                for flag in risk_flags(instrument, {risk.link_id: answer})
+                if flag.link_id == risk.link_id
+            )
+        except ScoringError:
+            flags.append(
+                RiskFlag(
+                    link_id=risk.link_id,
+                    score=risk.min_score,
+                    label=risk.label,
+                    answer=str(answer)[:40],
+                    unreadable=True,
+                )
+            )
     return tuple(flags)
 
 

@@ -389,6 +389,11 @@ def _risk_reported(timeline: Timeline, instruments: Mapping[str, Instrument]) ->
             f"{latest.date.isoformat()}. Risk item{'s' if len(latest.risk) > 1 else ''}: "
             f"{labels}."
         )
+        if any(flag.unreadable for flag in latest.risk):
+            reason += (
+                " The stored answer could not be read under the current definition of the "
+                "instrument, so it is treated as a possible risk: ask the client directly."
+            )
         alerts.append(
             Alert(
                 kind="risk_reported",
@@ -405,7 +410,11 @@ def _risk_reported(timeline: Timeline, instruments: Mapping[str, Instrument]) ->
 
 def _risk_answer(flag: RiskFlag, inst: Instrument | None, name: str) -> str:
     """``2 = 'More than half the days' to PHQ-9 item 9 ("Thoughts that …")``."""
-    answer = _fmt(flag.score) + (f" = '{flag.answer}'" if flag.answer else "")
+    if flag.unreadable:
+        # The stored answer predates the current definition: quote it rather than invent a score.
+        answer = f"'{flag.answer}'"
+    else:
+        answer = _fmt(flag.score) + (f" = '{flag.answer}'" if flag.answer else "")
     if inst is not None and flag.link_id in inst.link_ids:
         text = inst.item(flag.link_id).text
         return f'{answer} to {name} item {inst.item_number(flag.link_id)} ("{text}")'

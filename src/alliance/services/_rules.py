@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy.orm import Session
 
-from alliance.measures.scoring import RiskFlag, risk_flags
+from alliance.measures.scoring import RiskFlag, stored_risk_flags
 from alliance.monitoring.alerts import Alert, evaluate_alerts
 from alliance.monitoring.timeline import (
     Attendance,
@@ -97,11 +97,13 @@ def build_timeline(ctx: ServiceContext, data: EpisodeData) -> Timeline:
 
 def _risk(ctx: ServiceContext, instrument_id: str, raw: dict[str, object]) -> tuple[RiskFlag, ...]:
     """Risk items (PHQ-9 item 9) the stored answers endorse, read from the answers themselves
-    so that a low or invalid total never hides them."""
+    so that a low or invalid total never hides them. An answer stored under an earlier
+    definition that no longer reads is flagged as a possible risk instead of failing the
+    refresh (which would block every later check-in of the episode)."""
     inst = instrument(ctx, instrument_id)
     if not inst.risk_items:
         return ()
-    return risk_flags(inst, decrypt_answers(ctx, instrument_id, raw))
+    return stored_risk_flags(inst, decrypt_answers(ctx, instrument_id, raw))
 
 
 def _is_fit_item(link_id: str) -> bool:
