@@ -4,11 +4,19 @@ SQLite (the embedded default) is opened with WAL, ``synchronous=FULL`` (an ackno
 survives power loss) and foreign keys on. Every SQLite transaction starts with
 ``BEGIN IMMEDIATE``: even reads write an audit event, and taking the write lock up front avoids
 the "cannot upgrade a read snapshot" failure (SQLITE_BUSY_SNAPSHOT) that deferred transactions
-hit under concurrent writers. PostgreSQL is reached through psycopg 3.
+hit under concurrent writers. Before ``BEGIN IMMEDIATE`` a transaction also takes a process-wide
+first-come-first-served lock for its database file, held until its COMMIT or ROLLBACK has
+returned: SQLite itself makes a blocked writer sleep and poll (unfair under 20 concurrent
+requests: waits of several seconds while others went straight through), so writers of one
+process queue here instead, and ``busy_timeout`` stays the fallback between processes.
+PostgreSQL is reached through psycopg 3.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +29,108 @@ from sqlalchemy.orm import Session, sessionmaker
 SessionFactory = sessionmaker[Session]
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+class _FairLock:
+    """A first-come-first-served lock: each waiter gets its own gate, opened in arrival order.
+
+    ``threading.Lock`` makes no ordering promise; this one does, so a burst of writers is
+    served in the order it arrived and no request waits behind a stream of later ones.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._owner: int | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock, waiting at most ``timeout`` seconds; False when not taken.
+
+        A thread that already holds it is refused at once (a nested transaction on a second
+        connection would wait for itself): it then meets SQLite's own lock, as before.
+        """
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                return False
+            if self._owner is None and not self._waiters:
+                self._owner = me
+                return True
+            gate = threading.Lock()
+            gate.acquire()
+            self._waiters.append(gate)
+        if gate.acquire(timeout=timeout):
+            return True  # release() handed the lock over and set us as owner
+        with self._mutex:
+            try:
+                self._waiters.remove(gate)
+            except ValueError:
+                return True  # handed over while the wait was timing out
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                # The owner is set here, under the mutex, so the lock never looks free between
+                # one holder and the next.
+                gate = self._waiters.popleft()
+                self._owner = -1
+                gate.release()
+            else:
+                self._owner = None
+
+    def claim(self) -> None:
+        """Record the calling thread as owner (after a hand-over)."""
+        with self._mutex:
+            self._owner = threading.get_ident()
+
+
+_write_locks: dict[str, _FairLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(database: str) -> _FairLock:
+    with _write_locks_guard:
+        return _write_locks.setdefault(database, _FairLock())
+
+
+def _sqlite_connection_class(lock: _FairLock) -> type[sqlite3.Connection]:
+    """A DB-API connection class that gives ``lock`` back once its COMMIT/ROLLBACK returned
+    (SQLAlchemy's commit and rollback events fire before, too early to let the next writer
+    in while this one is still syncing the WAL)."""
+
+    class _LockingConnection(sqlite3.Connection):
+        holds_write_lock = False
+
+        def take_write_lock(self) -> None:
+            if lock.acquire(SQLITE_BUSY_TIMEOUT_S):
+                lock.claim()
+                self.holds_write_lock = True
+
+        def give_back_write_lock(self) -> None:
+            if self.holds_write_lock:
+                self.holds_write_lock = False
+                lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.give_back_write_lock()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.give_back_write_lock()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.give_back_write_lock()
+
+    return _LockingConnection
 
 
 def normalise_url(url: str) -> str:
@@ -47,9 +157,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        lock = _write_lock(str(Path(database).resolve()) if database else ":memory:")
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            connect_args={
+                "timeout": SQLITE_BUSY_TIMEOUT_S,
+                "check_same_thread": False,
+                "factory": _sqlite_connection_class(lock),
+            },
             **kwargs,
         )
         _configure_sqlite(engine)
@@ -75,7 +190,17 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection = connection.connection.dbapi_connection
+        take = getattr(dbapi_connection, "take_write_lock", None)
+        if take is not None:
+            take()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            give_back = getattr(dbapi_connection, "give_back_write_lock", None)
+            if give_back is not None:
+                give_back()
+            raise
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
