@@ -666,6 +666,17 @@ def seed_demo(
 ) -> DemoInfo:
     """Seed the demo clinic into an upgraded database (or, when it is already there, just make
     a fresh client link). Refuses production mode."""
+    from alliance.services import monitor
+
+    # Trajectory refits in the calling thread: the seeded alerts must not depend on when a
+    # background refit happens to finish.
+    with monitor.refits_inline():
+        return _seed_demo(session_factory, settings, now=now)
+
+
+def _seed_demo(
+    session_factory: SessionFactory, settings: Settings, *, now: datetime | None = None
+) -> DemoInfo:
     if settings.mode == "production":
         raise RuntimeError("the demo clinic is for development mode only")
     real_now = now or datetime.now(UTC)

@@ -8,14 +8,20 @@ alert for a session that has already been raised (even if since resolved) is not
 
 Expected trajectories are fitted per clinic and outcome instrument from the clinic's own data
 (:func:`alliance.measures.trajectory.fit_trajectories`) and cached in the process for a while,
-since a mixed-model fit costs far more than a check-in.
+since a mixed-model fit costs far more than a check-in: a stale model is refitted by one
+background thread after the request, never inside a check-in's transaction (see
+:func:`clinic_trajectory` for the staleness bound).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -168,10 +174,98 @@ class _CachedTrajectory:
     count: int
     model: TrajectoryModel
     calls: int = 0
+    refitting: bool = False
 
 
 _trajectory_cache: dict[tuple[str, int, str], _CachedTrajectory] = {}
 _trajectory_lock = threading.Lock()
+# One cold fit per key at a time: concurrent first requests wait for it instead of each fitting.
+_cold_fit_locks: dict[tuple[str, int, str], threading.Lock] = {}
+# Background refits run one at a time (a mixed-model fit takes a core for 0.3-0.7 s).
+_refit_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alliance-trajectory")
+_refits_inline: ContextVar[bool] = ContextVar("alliance_refits_inline", default=False)
+
+_log = logging.getLogger(__name__)
+
+
+@contextmanager
+def refits_inline() -> Iterator[None]:
+    """Refit stale trajectory models in the calling thread while the block runs.
+
+    For batch jobs that must be reproducible (the demo seed, the daily sweep): the result then
+    does not depend on when a background refit happens to finish.
+    """
+    token = _refits_inline.set(True)
+    try:
+        yield
+    finally:
+        _refits_inline.reset(token)
+
+
+def _trajectory_filters(clinic_id: int, inst: Instrument) -> tuple[Any, ...]:
+    return (
+        Client.clinic_id == clinic_id,
+        Score.instrument_id == inst.id,
+        Score.valid.is_(True),
+        Score.total.is_not(None),
+    )
+
+
+def _count_scores(session: Session, clinic_id: int, inst: Instrument) -> int:
+    scope = (
+        select(func.count(Score.id))
+        .join(Episode, Episode.id == Score.episode_id)
+        .join(Client, Client.id == Episode.client_id)
+        .where(*_trajectory_filters(clinic_id, inst))
+    )
+    return int(session.scalar(scope) or 0)
+
+
+def _load_trajectory_frame(session: Session, clinic_id: int, inst: Instrument) -> pd.DataFrame:
+    rows = session.execute(
+        select(Episode.id, Score.session_number, Score.total)
+        .join(Episode, Episode.id == Score.episode_id)
+        .join(Client, Client.id == Episode.client_id)
+        .where(*_trajectory_filters(clinic_id, inst), Score.session_number.is_not(None))
+    ).all()
+    return pd.DataFrame([tuple(row) for row in rows], columns=["client_id", "session", "score"])
+
+
+def _stale(cached: _CachedTrajectory, count: int | None) -> bool:
+    if time.monotonic() - cached.fitted_at >= TRAJECTORY_TTL_S:
+        return True
+    return count is not None and count > cached.count * 1.1
+
+
+def _refit(
+    key: tuple[str, int, str], ctx: ServiceContext, clinic_id: int, inst: Instrument
+) -> None:
+    """Background refit: read the scores in a short transaction of its own, fit outside any
+    transaction (no lock held while the model is fitted), then swap the model in."""
+    from alliance.store.db import transaction
+
+    try:
+        with _trajectory_lock:
+            cached = _trajectory_cache.get(key)
+        if cached is None:
+            return
+        with transaction(ctx.session_factory) as session:
+            count = _count_scores(session, clinic_id, inst)
+            frame = (
+                _load_trajectory_frame(session, clinic_id, inst) if _stale(cached, count) else None
+            )
+        model = fit_trajectories(frame, inst) if frame is not None else cached.model
+        with _trajectory_lock:
+            # Only when the entry was not cleared or replaced meanwhile (tests reuse URLs).
+            if frame is not None and _trajectory_cache.get(key) is cached:
+                _trajectory_cache[key] = _CachedTrajectory(time.monotonic(), count, model)
+    except Exception:  # a failed refit keeps the old model; the next recount tries again
+        _log.exception("refitting the %s trajectory of clinic %s failed", inst.id, clinic_id)
+    finally:
+        with _trajectory_lock:
+            cached_now = _trajectory_cache.get(key)
+            if cached_now is not None:
+                cached_now.refitting = False
 
 
 def clinic_trajectory(
@@ -179,42 +273,53 @@ def clinic_trajectory(
 ) -> TrajectoryModel:
     """The clinic's expected-trajectory model for an outcome instrument.
 
-    Cached per process: refitted after ``TRAJECTORY_TTL_S`` or once the clinic's number of
-    scores has grown by a tenth. The count is only looked at every ``TRAJECTORY_RECOUNT``
-    calls, so a check-in does not pay for a scan of the clinic's scores.
+    Cached per process. The first call for a clinic and instrument fits the model (once:
+    concurrent first calls wait for that one fit). After that a request never fits: every
+    ``TRAJECTORY_RECOUNT`` calls, or once ``TRAJECTORY_TTL_S`` has passed, it hands a check
+    to a single background thread, which counts the clinic's scores after the request and
+    refits when the count has grown by a tenth or the model is older than the TTL; requests
+    keep using the current model meanwhile. So the model a check-in is judged against lags
+    the clinic's data by at most a tenth of its scores plus ``TRAJECTORY_RECOUNT`` calls, or
+    ``TRAJECTORY_TTL_S`` seconds plus one fit. Inside :func:`refits_inline` (demo seed, daily
+    sweep) a stale model is refitted in the calling thread, as before.
     """
     key = (str(session.get_bind().engine.url), clinic_id, inst.id)
     with _trajectory_lock:
         cached = _trajectory_cache.get(key)
-        if cached is not None and time.monotonic() - cached.fitted_at < TRAJECTORY_TTL_S:
+        check = False
+        if cached is not None:
             cached.calls += 1
-            if cached.calls < TRAJECTORY_RECOUNT:
+            expired = time.monotonic() - cached.fitted_at >= TRAJECTORY_TTL_S
+            if cached.calls >= TRAJECTORY_RECOUNT or expired:
+                cached.calls = 0
+                check = True
+            if not _refits_inline.get():
+                if check and not cached.refitting:
+                    cached.refitting = True
+                    _refit_executor.submit(_refit, key, ctx, clinic_id, inst)
                 return cached.model
-            cached.calls = 0
-    filters = (
-        Client.clinic_id == clinic_id,
-        Score.instrument_id == inst.id,
-        Score.valid.is_(True),
-        Score.total.is_not(None),
-    )
-    scope = (
-        select(func.count(Score.id))
-        .join(Episode, Episode.id == Score.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(*filters)
-    )
-    count = int(session.scalar(scope) or 0)
-    fresh = cached is not None and time.monotonic() - cached.fitted_at < TRAJECTORY_TTL_S
-    if cached is not None and fresh and count <= cached.count * 1.1:
-        return cached.model
-    rows = session.execute(
-        select(Episode.id, Score.session_number, Score.total)
-        .join(Episode, Episode.id == Score.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(*filters, Score.session_number.is_not(None))
-    ).all()
-    frame = pd.DataFrame([tuple(row) for row in rows], columns=["client_id", "session", "score"])
-    model = fit_trajectories(frame, inst)
+            if not check:
+                return cached.model
+        cold_lock = _cold_fit_locks.setdefault(key, threading.Lock())
+    if cached is not None:  # inline refit
+        count = _count_scores(session, clinic_id, inst)
+        if not _stale(cached, count):
+            return cached.model
+    else:
+        with cold_lock:
+            with _trajectory_lock:
+                done = _trajectory_cache.get(key)
+            if done is not None:  # another request fitted it while this one waited
+                return done.model
+            return _fit_now(session, key, clinic_id, inst)
+    return _fit_now(session, key, clinic_id, inst)
+
+
+def _fit_now(
+    session: Session, key: tuple[str, int, str], clinic_id: int, inst: Instrument
+) -> TrajectoryModel:
+    count = _count_scores(session, clinic_id, inst)
+    model = fit_trajectories(_load_trajectory_frame(session, clinic_id, inst), inst)
     with _trajectory_lock:
         _trajectory_cache[key] = _CachedTrajectory(time.monotonic(), count, model)
     return model
@@ -377,12 +482,13 @@ def refresh_open_episodes(ctx: ServiceContext, *, clinic_id: int | None = None) 
             )
         episode_ids = list(session.scalars(query.order_by(Episode.id)))
     changed = 0
-    for episode_id in episode_ids:
-        with unit_of_work(ctx) as session:
-            episode = session.get(Episode, episode_id)
-            if episode is None or episode.ended_at is not None:
-                continue
-            client = session.get(Client, episode.client_id)
-            actor = system_actor(client.clinic_id if client else None)
-            changed += len(refresh_alerts(session, ctx, actor, episode))
+    with refits_inline():  # a batch job: refit stale trajectories here, not in the background
+        for episode_id in episode_ids:
+            with unit_of_work(ctx) as session:
+                episode = session.get(Episode, episode_id)
+                if episode is None or episode.ended_at is not None:
+                    continue
+                client = session.get(Client, episode.client_id)
+                actor = system_actor(client.clinic_id if client else None)
+                changed += len(refresh_alerts(session, ctx, actor, episode))
     return changed
