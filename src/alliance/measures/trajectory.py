@@ -51,6 +51,7 @@ expected one differs from it by more than measurement error of a two-score diffe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import warnings
@@ -154,6 +155,13 @@ class NotOnTrack:
     reason: str
 
 
+@functools.lru_cache(maxsize=64)
+def _two_sided_z(coverage: float) -> float:
+    # scipy's ppf costs tens of microseconds a call and a chart asks for it at every point;
+    # a model only ever uses one coverage, so remember the quantile.
+    return float(stats.norm.ppf(0.5 + coverage / 2.0))
+
+
 @dataclass(frozen=True, eq=False)
 class TrajectoryModel:
     """Expected trajectories for one instrument; call :meth:`expected` for a client's band.
@@ -178,7 +186,7 @@ class TrajectoryModel:
     @property
     def z(self) -> float:
         """Normal quantile for the two-sided ``coverage`` (1.645 for 90 %)."""
-        return float(stats.norm.ppf(0.5 + self.coverage / 2.0))
+        return _two_sided_z(self.coverage)
 
     def band_of(self, intake_score: float) -> str:
         """The intake-severity band the model uses for this intake score."""
