@@ -90,3 +90,55 @@ def test_flagged_sessions_get_a_ring_on_the_alliance_chart() -> None:
     ring_stroke = 'stroke="#b3261e"'
     assert ring_stroke not in plain
     assert ringed.count(ring_stroke) == 1
+
+
+def test_the_plain_dict_spec_draws_what_the_same_chart_built_with_altair_draws() -> None:
+    import altair as alt
+
+    points = [charts.Point(1, 3.5), charts.Point(2, 2.2), charts.Point(3, 3.6)]
+    ours = charts.alliance_chart(points, threshold=3.0, y_min=1, y_max=5, flagged=[2])
+    data = [{"x": p.x, "y": p.y} for p in points]
+    x = alt.X(
+        "x:Q",
+        title="Session",
+        scale=alt.Scale(domain=[0.5, 3.5], nice=False),
+        axis=alt.Axis(values=[1, 2, 3], format="d", grid=False),
+    )
+    y = alt.Y("y:Q", title="Alliance score", scale=alt.Scale(domain=[1, 5]))
+    rule = [{"t": 3.0, "label": "threshold 3"}]
+    layers = [
+        alt.Chart(alt.Data(values=data))
+        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), color="#1f5fa8", strokeWidth=2)
+        .encode(x=x, y=y),
+        alt.Chart(alt.Data(values=rule))
+        .mark_rule(color="#c0561b", strokeDash=[6, 4], strokeWidth=1.5)
+        .encode(y=alt.Y("t:Q", scale=alt.Scale(domain=[1, 5]))),
+        alt.Chart(alt.Data(values=rule))
+        .mark_text(align="left", dx=4, dy=-6, color="#c0561b", fontSize=11)
+        .encode(y=alt.Y("t:Q"), x=alt.value(2), text="label:N"),
+        alt.Chart(alt.Data(values=[data[1]]))
+        .mark_point(shape="circle", size=260, filled=False, color="#b3261e", strokeWidth=2.5)
+        .encode(x=x, y=y),
+    ]
+    spec = alt.layer(*layers).properties(width=charts.WIDTH, height=charts.HEIGHT).to_dict()
+    spec["config"] = {
+        "font": "system-ui, sans-serif",
+        "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e6e6e6"},
+        "view": {"stroke": None},
+        "background": "white",
+    }
+    assert ours == charts.render(spec)
+
+
+def test_charts_render_from_several_threads_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    charts.clear_caches()
+    inputs = [[charts.Point(1, 2.0 + i / 10), charts.Point(2, 3.0)] for i in range(8)]
+    alone = [charts.alliance_chart(p, threshold=3.0, y_min=1, y_max=5) for p in inputs]
+    charts.clear_caches()
+    with ThreadPoolExecutor(4) as pool:
+        together = list(
+            pool.map(lambda p: charts.alliance_chart(p, threshold=3.0, y_min=1, y_max=5), inputs)
+        )
+    assert together == alone

@@ -1,4 +1,4 @@
-"""Server-side charts: Altair (Vega-Lite) specs rendered to inline SVG with vl-convert.
+"""Server-side charts: Vega-Lite specs (plain dicts) rendered to inline SVG with vl-convert.
 
 Every function here takes plain data (frozen dataclasses of numbers and labels) and returns an
 SVG string ready to be placed in a template; nothing here knows about the database or HTTP.
@@ -17,9 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
-
-import altair as alt
+from typing import Any
 
 WIDTH = 520
 HEIGHT = 200
@@ -30,10 +28,6 @@ _ORANGE = "#c0561b"
 _GREY = "#6b6b6b"
 _BAND = "#9cc3e6"
 _RED = "#b3261e"
-
-_render_lock = threading.Lock()
-# altair's generated classes carry no annotations; one typed alias keeps mypy quiet.
-_data = cast("Callable[..., Any]", alt.Data)
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,10 @@ class AttendanceMark:
     date: str = ""
 
 
-# Schema validation costs about as much as building the spec; the tests switch it on.
+# The Vega-Lite schema the specs are written against (the version Altair would stamp; vl-convert
+# picks its Vega-Lite by it). Specs are plain dicts: building them through Altair's schema
+# classes cost as much as rendering them. The tests switch validation on (through Altair).
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 VALIDATE_SPECS = False
 
 
@@ -103,29 +100,55 @@ def clear_caches() -> None:
     _render_cached.cache_clear()
 
 
-def _config(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    spec: dict[str, Any] = chart.to_dict(validate=VALIDATE_SPECS)
+def _config(spec: dict[str, Any]) -> dict[str, Any]:
     spec["config"] = {
         "font": _FONT,
         "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e6e6e6"},
         "view": {"stroke": None},
         "background": "white",
     }
+    spec["$schema"] = VEGA_LITE_SCHEMA
+    if VALIDATE_SPECS:
+        import altair as alt
+
+        # from_dict validates against the schema and raises naming the offending part.
+        (alt.LayerChart if "layer" in spec else alt.Chart).from_dict(spec)
     return spec
 
 
-def _x_axis(points_x: Sequence[float]) -> alt.X:
+def _q(field: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A quantitative encoding channel."""
+    channel: dict[str, Any] = {"field": field, "type": "quantitative", **extra}
+    if title is not None:
+        channel["title"] = title
+    return channel
+
+
+def _scale(y_min: float, y_max: float) -> dict[str, Any]:
+    return {"domain": [y_min, y_max]}
+
+
+def _x_axis(points_x: Sequence[float]) -> dict[str, Any]:
     top = int(max([1.0, *points_x]))
     # Whole sessions only: explicit tick values (thinned on long timelines) avoid the
     # repeated labels a "d" format gives to fractional ticks.
     step = max(1, (top + 11) // 12)
     ticks = list(range(1, top + 1, step))
-    return alt.X(
-        "x:Q",
-        title="Session",
-        scale=alt.Scale(domain=[0.5, top + 0.5], nice=False),
-        axis=alt.Axis(values=ticks, format="d", grid=False),
+    return _q(
+        "x",
+        "Session",
+        scale={"domain": [0.5, top + 0.5], "nice": False},
+        axis={"values": ticks, "format": "d", "grid": False},
     )
+
+
+def _line(color: str, *, point_size: int | None, stroke_width: float, **extra: Any) -> Any:
+    mark: dict[str, Any] = {"type": "line", "strokeWidth": stroke_width, **extra}
+    if color:
+        mark["color"] = color
+    if point_size is not None:
+        mark["point"] = {"filled": True, "size": point_size}
+    return mark
 
 
 @_memoized
@@ -145,32 +168,63 @@ def alliance_chart(
     """
     data = [{"x": p.x, "y": p.y} for p in points]
     x = _x_axis([p.x for p in points])
-    y = alt.Y("y:Q", title=title, scale=alt.Scale(domain=[y_min, y_max]))
-    layers: list[alt.Chart] = [
-        alt.Chart(_data(values=data))
-        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), color=_BLUE, strokeWidth=2)
-        .encode(x=x, y=y)
+    y = _q("y", title, scale=_scale(y_min, y_max))
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": data},
+            "mark": _line(_BLUE, point_size=60, stroke_width=2),
+            "encoding": {"x": x, "y": y},
+        }
     ]
     if threshold is not None:
+        rule_data = {"values": [{"t": threshold, "label": f"threshold {threshold:g}"}]}
         layers.append(
-            alt.Chart(_data(values=[{"t": threshold, "label": f"threshold {threshold:g}"}]))
-            .mark_rule(color=_ORANGE, strokeDash=[6, 4], strokeWidth=1.5)
-            .encode(y=alt.Y("t:Q", scale=alt.Scale(domain=[y_min, y_max])))
+            {
+                "data": rule_data,
+                "mark": {
+                    "type": "rule",
+                    "color": _ORANGE,
+                    "strokeDash": [6, 4],
+                    "strokeWidth": 1.5,
+                },
+                "encoding": {"y": _q("t", scale=_scale(y_min, y_max))},
+            }
         )
         layers.append(
-            alt.Chart(_data(values=[{"t": threshold, "label": f"threshold {threshold:g}"}]))
-            .mark_text(align="left", dx=4, dy=-6, color=_ORANGE, fontSize=11)
-            .encode(y=alt.Y("t:Q"), x=alt.value(2), text="label:N")
+            {
+                "data": rule_data,
+                "mark": {
+                    "type": "text",
+                    "align": "left",
+                    "dx": 4,
+                    "dy": -6,
+                    "color": _ORANGE,
+                    "fontSize": 11,
+                },
+                "encoding": {
+                    "y": _q("t"),
+                    "x": {"value": 2},
+                    "text": {"field": "label", "type": "nominal"},
+                },
+            }
         )
     rings = [{"x": p.x, "y": p.y} for p in points if p.x in set(flagged)]
     if rings:
         layers.append(
-            alt.Chart(_data(values=rings))
-            .mark_point(shape="circle", size=260, filled=False, color=_RED, strokeWidth=2.5)
-            .encode(x=x, y=y)
+            {
+                "data": {"values": rings},
+                "mark": {
+                    "type": "point",
+                    "shape": "circle",
+                    "size": 260,
+                    "filled": False,
+                    "color": _RED,
+                    "strokeWidth": 2.5,
+                },
+                "encoding": {"x": x, "y": y},
+            }
         )
-    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
-    return render(_config(chart))
+    return render(_config({"layer": layers, "width": WIDTH, "height": HEIGHT}))
 
 
 @_memoized
@@ -186,34 +240,39 @@ def outcome_chart(
     """Outcome score over sessions, drawn over the expected-trajectory band when there is one."""
     x = _x_axis([p.x for p in points] + [b.x for b in band])
     y_title = f"{title} ({'higher' if higher_is_better else 'lower'} is better)"
-    y = alt.Y("y:Q", title=y_title, scale=alt.Scale(domain=[y_min, y_max]))
-    layers: list[alt.Chart] = []
+    y = _q("y", y_title, scale=_scale(y_min, y_max))
+    layers: list[dict[str, Any]] = []
     if band:
         band_data = [{"x": b.x, "low": b.low, "high": b.high} for b in band]
         layers.append(
-            alt.Chart(_data(values=band_data))
-            .mark_area(color=_BAND, opacity=0.45)
-            .encode(
-                x=x,
-                y=alt.Y("low:Q", title=y_title, scale=alt.Scale(domain=[y_min, y_max])),
-                y2="high:Q",
-            )
+            {
+                "data": {"values": band_data},
+                "mark": {"type": "area", "color": _BAND, "opacity": 0.45},
+                "encoding": {
+                    "x": x,
+                    "y": _q("low", y_title, scale=_scale(y_min, y_max)),
+                    "y2": {"field": "high"},
+                },
+            }
         )
         mids = [{"x": b.x, "y": b.mid} for b in band if b.mid is not None]
         if mids:
             layers.append(
-                alt.Chart(_data(values=mids))
-                .mark_line(color=_GREY, strokeDash=[3, 3], strokeWidth=1)
-                .encode(x=x, y=y)
+                {
+                    "data": {"values": mids},
+                    "mark": _line(_GREY, point_size=None, stroke_width=1, strokeDash=[3, 3]),
+                    "encoding": {"x": x, "y": y},
+                }
             )
     data = [{"x": p.x, "y": p.y} for p in points]
     layers.append(
-        alt.Chart(_data(values=data))
-        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), color=_BLUE, strokeWidth=2)
-        .encode(x=x, y=y)
+        {
+            "data": {"values": data},
+            "mark": _line(_BLUE, point_size=60, stroke_width=2),
+            "encoding": {"x": x, "y": y},
+        }
     )
-    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
-    return render(_config(chart))
+    return render(_config({"layer": layers, "width": WIDTH, "height": HEIGHT}))
 
 
 @_memoized
@@ -221,22 +280,24 @@ def goals_chart(goals: Sequence[GoalSeries]) -> str:
     """Progress ratings (0-10) for each agreed goal, one coloured line per goal."""
     data = [{"x": p.x, "y": p.y, "goal": g.label} for g in goals for p in g.points]
     x = _x_axis([p.x for g in goals for p in g.points])
-    chart = (
-        alt.Chart(_data(values=data))
-        .mark_line(point=alt.OverlayMarkDef(size=50, filled=True), strokeWidth=2)
-        .encode(
-            x=x,
-            y=alt.Y("y:Q", title="Goal progress (0-10)", scale=alt.Scale(domain=[0, 10])),
-            color=alt.Color(
-                "goal:N",
-                title=None,
-                legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
-                scale=alt.Scale(range=[_BLUE, _ORANGE, "#2e7d32"]),
-            ),
-        )
-        .properties(width=WIDTH, height=HEIGHT)
-    )
-    return render(_config(chart))
+    spec: dict[str, Any] = {
+        "data": {"values": data},
+        "mark": _line("", point_size=50, stroke_width=2),
+        "encoding": {
+            "x": x,
+            "y": _q("y", "Goal progress (0-10)", scale={"domain": [0, 10]}),
+            "color": {
+                "field": "goal",
+                "type": "nominal",
+                "title": None,
+                "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 400},
+                "scale": {"range": [_BLUE, _ORANGE, "#2e7d32"]},
+            },
+        },
+        "width": WIDTH,
+        "height": HEIGHT,
+    }
+    return render(_config(spec))
 
 
 _STATUS_ORDER = ["attended", "missed", "cancelled", "scheduled"]
@@ -247,30 +308,38 @@ def attendance_chart(marks: Sequence[AttendanceMark]) -> str:
     """One mark per scheduled session: filled for attended, hollow orange for missed."""
     data = [{"x": m.x, "status": m.status, "date": m.date} for m in marks]
     x = _x_axis([m.x for m in marks])
-    chart = (
-        alt.Chart(_data(values=data))
-        .mark_point(size=140, filled=True)
-        .encode(
-            x=x,
-            y=alt.Y(
-                "status:N", title=None, sort=_STATUS_ORDER, scale=alt.Scale(domain=_STATUS_ORDER)
-            ),
-            color=alt.Color(
-                "status:N",
-                legend=None,
-                scale=alt.Scale(domain=_STATUS_ORDER, range=[_BLUE, _ORANGE, _GREY, "#999999"]),
-            ),
-            shape=alt.Shape(
-                "status:N",
-                legend=None,
-                scale=alt.Scale(
-                    domain=_STATUS_ORDER, range=["circle", "cross", "triangle-down", "square"]
-                ),
-            ),
-        )
-        .properties(width=WIDTH, height=90)
-    )
-    return render(_config(chart))
+    spec: dict[str, Any] = {
+        "data": {"values": data},
+        "mark": {"type": "point", "size": 140, "filled": True},
+        "encoding": {
+            "x": x,
+            "y": {
+                "field": "status",
+                "type": "nominal",
+                "title": None,
+                "sort": _STATUS_ORDER,
+                "scale": {"domain": _STATUS_ORDER},
+            },
+            "color": {
+                "field": "status",
+                "type": "nominal",
+                "legend": None,
+                "scale": {"domain": _STATUS_ORDER, "range": [_BLUE, _ORANGE, _GREY, "#999999"]},
+            },
+            "shape": {
+                "field": "status",
+                "type": "nominal",
+                "legend": None,
+                "scale": {
+                    "domain": _STATUS_ORDER,
+                    "range": ["circle", "cross", "triangle-down", "square"],
+                },
+            },
+        },
+        "width": WIDTH,
+        "height": 90,
+    }
+    return render(_config(spec))
 
 
 def render(spec: dict[str, Any]) -> str:
@@ -285,9 +354,10 @@ _SVG_OPEN = re.compile(r"<svg\b")
 def _render_cached(spec_json: str) -> str:
     import vl_convert as vlc
 
-    # vl-convert's engine is one JavaScript runtime; concurrent first calls would each start it.
-    with _render_lock:
-        svg: str = vlc.vegalite_to_svg(json.loads(spec_json))
+    # No lock of ours: vl-convert serialises calls to its one JavaScript runtime itself and
+    # releases the GIL meanwhile (checked: four threads rendering 40 charts at once gave the
+    # same SVGs as one thread, and a Python thread kept running throughout).
+    svg: str = vlc.vegalite_to_svg(json.loads(spec_json))
     # The figure around the chart carries the accessible name and a data table; the drawing
     # itself is decorative to a screen reader, and must scale down on a phone.
     return _SVG_OPEN.sub('<svg aria-hidden="true" focusable="false"', svg, count=1)
