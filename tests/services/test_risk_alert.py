@@ -114,3 +114,16 @@ def test_a_stored_risk_answer_that_no_longer_reads_does_not_block_the_next_check
     (risk,) = [a for a in listed if a.kind == "risk_reported"]
     assert risk.status == "open"
     assert "could not be read under the current definition" in risk.reason
+
+
+def test_the_result_says_whether_these_answers_raised_a_risk_flag(
+    world: World, clock: Clock
+) -> None:
+    flagged = _check_in(world, clock, world.john_episode, world.bob, _with_item_9(1))
+    assert flagged.risk_flagged
+    assert flagged.crisis_message
+    assert "local emergency number" in flagged.crisis_message
+    assert flagged.notify_email == "bob@north.example"
+    # The next check-in does not endorse it: nothing flagged now, though the alert stays open.
+    calm = _check_in(world, clock, world.john_episode, world.bob, _with_item_9(0))
+    assert (calm.risk_flagged, calm.crisis_message, calm.notify_email) == (False, None, None)

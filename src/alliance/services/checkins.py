@@ -24,6 +24,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
+from alliance.measures.scoring import risk_flags
 from alliance.services import monitor
 from alliance.services.auth import hash_secret
 from alliance.services.authz import Actor, link_actor, require_episode, require_staff
@@ -337,6 +338,9 @@ def record_check_in(
         if not instruments:
             raise InvalidInput("answers", "please answer at least one question")
         scored = {i.id: monitor.score(i, cleaned[i.id]) for i in instruments}
+        # Read from the answers just validated (scoring has accepted each one), so the caller
+        # need not re-derive it: the route shows crisis information and notifies the therapist.
+        risk_flagged = any(risk_flags(i, cleaned[i.id]) for i in instruments if i.risk_items)
         goals = _active_goals(session, row.episode_id)
         ratings = _clean_goal_ratings(goals, goal_ratings)
         now = ctx.now()
@@ -418,11 +422,20 @@ def record_check_in(
                 "goal_ratings": len(ratings),
             },
         )
+        clinic_settings = ClinicSettings.from_json(clinic.settings)
+        notify_email = None
+        if risk_flagged:
+            therapist = session.get(StaffUser, episode.therapist_id)
+            if therapist is not None and therapist.active:
+                notify_email = therapist.email
         return CheckInResult(
             checkin_id=row.id,
             scores=tuple(score_views),
             alerts=tuple(alerts),
-            show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
+            show_progress=clinic_settings.show_client_progress,
+            risk_flagged=risk_flagged,
+            crisis_message=clinic_settings.crisis_message if risk_flagged else None,
+            notify_email=notify_email,
         )
 
 

@@ -1,14 +1,26 @@
 """A clinic's own settings (stored as JSON on the clinic row): alert rule settings, the
-instruments used for each purpose, whether staff must use a second factor, and whether clients
-see their own progress chart after a check-in."""
+instruments used for each purpose, whether staff must use a second factor, whether clients
+see their own progress chart after a check-in, and the crisis text a client sees after an answer
+that raised a risk flag."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alliance.monitoring.alerts import AlertSettings
+
+#: What a client reads after answering that they have had thoughts of death or self-harm,
+#: unless the clinic writes its own. Deliberately no phone number or link: those differ by
+#: country and go stale; the clinic can add its own local services.
+DEFAULT_CRISIS_MESSAGE = (
+    "If you are in danger now, or feel you might act on thoughts of harming yourself, please "
+    "call your local emergency number or go to the nearest emergency department. You do not "
+    "have to wait for your next session: you can also contact your clinic or your doctor "
+    "today, or ask someone you trust to stay with you."
+)
+CRISIS_MESSAGE_MAX = 2000
 
 
 class InstrumentChoice(BaseModel):
@@ -45,6 +57,21 @@ class ClinicSettings(BaseModel):
         le=90,
         description="A client with no check-in for this long counts as overdue.",
     )
+    crisis_message: str = Field(
+        default=DEFAULT_CRISIS_MESSAGE,
+        max_length=CRISIS_MESSAGE_MAX,
+        description="Shown to a client whose check-in answer raised a risk flag (thoughts of "
+        "death or self-harm): what to do if they are in danger now. Blank = the default.",
+    )
+
+    @field_validator("crisis_message", mode="before")
+    @classmethod
+    def _crisis_message_default(cls, value: object) -> object:
+        # A client who has just reported thoughts of self-harm must always be told what to do
+        # next, so clearing the text restores the default instead of showing nothing.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_CRISIS_MESSAGE
+        return value.strip() if isinstance(value, str) else value
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ClinicSettings:

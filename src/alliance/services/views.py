@@ -201,6 +201,14 @@ class CheckInResult:
     scores: tuple[ScoreView, ...]
     alerts: tuple[AlertView, ...]
     show_progress: bool
+    #: True when this submission's answers endorse a risk item (PHQ-9 item 9): the thank-you
+    #: page then shows ``crisis_message`` and the therapist gets a notice.
+    risk_flagged: bool = False
+    #: The clinic's crisis text (only when ``risk_flagged``).
+    crisis_message: str | None = None
+    #: Where to send the therapist a notice without clinical content (only when
+    #: ``risk_flagged`` and the episode's therapist has an active account).
+    notify_email: str | None = None
 
 
 @dataclass(frozen=True)

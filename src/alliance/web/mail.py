@@ -1,16 +1,21 @@
-"""E-mailing a check-in link through the clinic's SMTP server (only when one is configured).
+"""E-mailing through the clinic's SMTP server (only when one is configured): a check-in link
+to a client, and a notice to a therapist that a client needs attention today.
 
-The message holds the link and nothing clinical: no client name, no scores. Failures are
-reported to the therapist, who can still copy the link; they never lose the link.
+Neither message holds anything clinical: no client name, no scores, no answers. A failed link
+e-mail is reported to the therapist, who can still copy the link; a failed notice is logged,
+and the urgent alert on the caseload still stands.
 """
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
 
 from alliance.config import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class MailError(Exception):
@@ -35,6 +40,28 @@ def checkin_message(
         f"{settings.checkin_link_days} days.\n"
     )
     return message
+
+
+def attention_notice(settings: Settings, *, to: str) -> EmailMessage:
+    """A therapist's notice after a client's answer raised a risk flag. E-mail is not a safe
+    place for clinical content, so it says only that someone needs attention and where to look."""
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = to
+    message["Subject"] = "A client needs your attention today"
+    message.set_content(
+        "Hello,\n\nA client on your caseload needs your attention today. Open Alliance to "
+        f"see the alert:\n\n{settings.base_url.rstrip('/')}/caseload\n"
+    )
+    return message
+
+
+def send_quietly(settings: Settings, message: EmailMessage) -> None:
+    """:func:`send`, logging a failure instead of raising (for work done after a response)."""
+    try:
+        send(settings, message)
+    except MailError as exc:
+        logger.warning("notice to a therapist not sent: %s", exc)
 
 
 def send(settings: Settings, message: EmailMessage, *, timeout: float = 10.0) -> None:

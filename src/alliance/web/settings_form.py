@@ -17,7 +17,11 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from alliance.monitoring.alerts import ALERT_KINDS, ALWAYS_ON_KINDS, AlertSettings
-from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.clinic_settings import (
+    CRISIS_MESSAGE_MAX,
+    DEFAULT_CRISIS_MESSAGE,
+    ClinicSettings,
+)
 
 PURPOSES = ("alliance", "outcome", "feedback")
 
@@ -105,6 +109,8 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         "mfa_enforced": form.get("mfa_enforced") == "on",
         "show_client_progress": form.get("show_client_progress") == "on",
         "checkin_overdue_days": _text(form, "checkin_overdue_days") or "10",
+        # Blank goes back to the default text (ClinicSettings); it is never left empty.
+        "crisis_message": _text(form, "crisis_message"),
     }
 
 
@@ -117,5 +123,7 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "alert_fields": alert_fields(settings.alert_settings),
         "alert_kinds": ALERT_KINDS,
         "always_on_kinds": ALWAYS_ON_KINDS,
+        "crisis_default": DEFAULT_CRISIS_MESSAGE,
+        "crisis_max": CRISIS_MESSAGE_MAX,
         "alliance_instruments": by_purpose["alliance"],
     }

@@ -2,7 +2,9 @@
 
 ``GET /c/{token}`` shows the form, ``POST /c/{token}`` submits it once. A used, expired or
 unknown link gets a friendly page (410), never a stack trace. The thank-you page shows the
-client their own progress chart only when the clinic allows it.
+client their own progress chart only when the clinic allows it, and the clinic's crisis text
+when the answers raised a risk flag (the therapist is then e-mailed a notice with nothing
+clinical in it, when SMTP is configured).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from alliance.measures.registry import load_instrument
 from alliance.services import checkins
 from alliance.services.errors import InvalidInput, LinkRefused, NotFound
-from alliance.services.views import CheckInForm, ScoreView
-from alliance.web import charts
+from alliance.services.views import CheckInForm, CheckInResult, ScoreView
+from alliance.web import charts, mail
 from alliance.web.deps import Auth, LinkAuth
 from alliance.web.forms import (
     GOAL_PREFIX,
@@ -138,7 +141,7 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
         except InvalidInput as exc:
             errors = {form_field_for_error(exc.field): _readable(exc.detail)}
         else:
-            return await _thanks(request, auth, token, result.show_progress)
+            return await _thanks(request, auth, token, result)
     try:
         form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
@@ -157,15 +160,25 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
         except InvalidInput as exc:
             errors = {form_field_for_error(exc.field): _readable(exc.detail)}
         else:
-            return await _thanks(request, auth, token, result.show_progress)
+            return await _thanks(request, auth, token, result)
     return _form_page(
         request, auth, form, values=posted_values(dict(fields)), errors=errors, status_code=422
     )
 
 
-async def _thanks(request: Request, auth: Auth, token: str, show_progress: bool) -> Response:
-    context: dict[str, Any] = await _progress(auth, token) if show_progress else {}
-    return render(request, "checkin/thanks.html", context)
+async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResult) -> Response:
+    context: dict[str, Any] = await _progress(auth, token) if result.show_progress else {}
+    # The service says whether these answers raised a risk flag; the client then sees what to
+    # do if they are in danger now (the clinic's own text).
+    context["crisis_message"] = result.crisis_message if result.risk_flagged else None
+    response = render(request, "checkin/thanks.html", context)
+    settings = auth.ctx.settings
+    if result.risk_flagged and result.notify_email and mail.smtp_configured(settings):
+        # After the check-in's transaction has committed, and after the client has their page:
+        # the notice carries nothing clinical, and a mail failure must not touch either.
+        notice = mail.attention_notice(settings, to=result.notify_email)
+        response.background = BackgroundTask(mail.send_quietly, settings, notice)
+    return response
 
 
 def _readable(detail: str) -> str:
