@@ -114,3 +114,15 @@ def test_a_failed_notice_leaves_the_clients_page_and_the_alert_alone(smtp_world:
         smtp_world.ctx, actor=smtp_world.people["tom"].actor, client_id=case.client_id
     )
     assert [a.status for a in listed if a.kind == "risk_reported"] == ["open"]
+
+
+def test_the_crisis_text_round_trips_through_the_api(world: World) -> None:
+    client = world.client()
+    headers = {"Authorization": f"Bearer {world.token('ada')}"}
+    settings = client.get("/api/v1/clinic", headers=headers).json()["settings"]
+    assert settings["crisis_message"] == DEFAULT_CRISIS_MESSAGE
+    settings["crisis_message"] = "Our own words for a hard moment."
+    saved = client.put("/api/v1/clinic/settings", json=settings, headers=headers)
+    assert saved.status_code == 200
+    assert saved.json()["settings"]["crisis_message"] == "Our own words for a hard moment."
+    assert "Our own words for a hard moment." in _submit(world, item9="1")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from alliance.monitoring.alerts import AlertSettings
+from alliance.services.clinic_settings import CRISIS_MESSAGE_MAX, DEFAULT_CRISIS_MESSAGE
 
 
 class _Out(BaseModel):
@@ -208,6 +209,12 @@ class ClinicSettingsModel(BaseModel):
     mfa_enforced: bool = False
     show_client_progress: bool = False
     checkin_overdue_days: int = Field(10, ge=1, le=90)
+    crisis_message: str = Field(
+        DEFAULT_CRISIS_MESSAGE,
+        max_length=CRISIS_MESSAGE_MAX,
+        description="Shown to a client whose check-in answers raised a risk flag; blank = "
+        "the default text.",
+    )
 
 
 class ClinicOut(_Out):
