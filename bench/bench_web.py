@@ -372,7 +372,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(env: dict[str, str], log: Path) -> Iterator[str]:
+def serve(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[str]:
     port = _free_port()
     command = [
         sys.executable,
@@ -388,6 +388,8 @@ def serve(env: dict[str, str], log: Path) -> Iterator[str]:
         "--log-level",
         "warning",
     ]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
             command,
@@ -633,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-requests", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=20, help="requests before each measure")
     parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (alliance serve runs 1)"
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -669,7 +674,8 @@ def main(argv: list[str] | None = None) -> int:
         backend = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}; database: {backend}; server: 1 uvicorn worker"
+            f"{platform.python_version()}; database: {backend}; server: "
+            f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''}"
         )
         print(
             f"data: 1 therapist, {args.clients} clients x {args.sessions} sessions "
@@ -678,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{link_seconds:.1f} s"
         )
         results: list[tuple[Result, Result | None]] = []
-        with serve(env, workdir / "server.log") as base:
+        with serve(env, workdir / "server.log", args.workers) as base:
             cookies = _login(base)
 
             def anonymous() -> httpx.Client:
