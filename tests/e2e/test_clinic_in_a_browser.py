@@ -94,7 +94,10 @@ def test_a_client_checks_in_on_a_phone_and_the_link_then_refuses_reuse(
         options = questions.nth(index).locator(".option label")
         options.nth(options.count() - 1).tap()
     page.get_by_role("button", name="Send my answers").tap()
-    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    expect(page.get_by_role("heading", name="Thank you", exact=True)).to_be_visible()
+    # The last option of every question endorses PHQ-9 item 9 (self-harm thoughts), so the
+    # thank-you page must show the clinic's crisis information.
+    expect(page.locator("#crisis")).to_be_visible()
 
     staff_page.reload()
     after = int(re.search(r"(\d+) scores?", caption.inner_text()).group(1))  # type: ignore[union-attr]
