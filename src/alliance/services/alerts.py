@@ -6,6 +6,8 @@ staff act on them. Notes are encrypted at rest; every read and change is audited
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 
 from alliance.services.authz import Actor, require_alert, require_client, require_staff
@@ -98,11 +100,15 @@ def list_client_alerts(
         return [alert_view(a, ctx.cipher) for a in rows]
 
 
-@denials_audited
-def acknowledge_alert(
-    ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
+def _act_on_alert(
+    ctx: ServiceContext,
+    actor: Actor,
+    alert_id: int,
+    note: str | None,
+    op: Literal["acknowledge", "resolve"],
 ) -> AlertView:
-    """The therapist has seen the alert (and says what they will do, in an encrypted note)."""
+    """One place for the acknowledge/resolve steps: both refuse a resolved alert, stamp who and
+    when, keep the note encrypted under its own field and audit the change."""
     require_staff(actor)
     text = _note(note)
     with unit_of_work(ctx) as session:
@@ -110,10 +116,16 @@ def acknowledge_alert(
         if alert.status == "resolved":
             raise Conflict(f"alert {alert_id} is already resolved")
         now = ctx.now()
-        alert.status = "acknowledged"
-        alert.acknowledged_by = actor.user_id
-        alert.acknowledged_at = now
-        alert.acknowledge_note_enc = ctx.cipher.encrypt_optional(text, field=ACK_FIELD)
+        if op == "acknowledge":
+            alert.status = "acknowledged"
+            alert.acknowledged_by = actor.user_id
+            alert.acknowledged_at = now
+            alert.acknowledge_note_enc = ctx.cipher.encrypt_optional(text, field=ACK_FIELD)
+        else:
+            alert.status = "resolved"
+            alert.resolved_by = actor.user_id
+            alert.resolved_at = now
+            alert.resolve_note_enc = ctx.cipher.encrypt_optional(text, field=RESOLVE_FIELD)
         alert.updated_at = now
         record(
             session,
@@ -122,9 +134,17 @@ def acknowledge_alert(
             "write",
             "alert",
             alert.id,
-            {"op": "acknowledge", "client_id": alert.client_id},
+            {"op": op, "client_id": alert.client_id},
         )
         return alert_view(alert, ctx.cipher)
+
+
+@denials_audited
+def acknowledge_alert(
+    ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
+) -> AlertView:
+    """The therapist has seen the alert (and says what they will do, in an encrypted note)."""
+    return _act_on_alert(ctx, actor, alert_id, note, "acknowledge")
 
 
 @denials_audited
@@ -132,25 +152,4 @@ def resolve_alert(
     ctx: ServiceContext, *, actor: Actor, alert_id: int, note: str | None = None
 ) -> AlertView:
     """Close the alert (with an encrypted note on how it was resolved)."""
-    require_staff(actor)
-    text = _note(note)
-    with unit_of_work(ctx) as session:
-        alert = require_alert(session, actor, alert_id)
-        if alert.status == "resolved":
-            raise Conflict(f"alert {alert_id} is already resolved")
-        now = ctx.now()
-        alert.status = "resolved"
-        alert.resolved_by = actor.user_id
-        alert.resolved_at = now
-        alert.resolve_note_enc = ctx.cipher.encrypt_optional(text, field=RESOLVE_FIELD)
-        alert.updated_at = now
-        record(
-            session,
-            ctx,
-            actor,
-            "write",
-            "alert",
-            alert.id,
-            {"op": "resolve", "client_id": alert.client_id},
-        )
-        return alert_view(alert, ctx.cipher)
+    return _act_on_alert(ctx, actor, alert_id, note, "resolve")
