@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from alliance.services.admin import validate_instruments
 from alliance.services.authz import (
@@ -79,6 +80,64 @@ def _instrument_list(
     return ids
 
 
+def add_client(
+    session: Session,
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    clinic_id: int,
+    display_name: str,
+    contact_email: str | None,
+    created_at: datetime,
+) -> Client:
+    """One place for adding a client row: the e-mail is encrypted, the row flushed for its id and
+    its creation audited (used here and when a matching decision places a new client)."""
+    client = Client(
+        clinic_id=clinic_id,
+        display_name=display_name,
+        contact_email_enc=ctx.cipher.encrypt_optional(contact_email, field=CONTACT_FIELD),
+        created_at=created_at,
+    )
+    session.add(client)
+    session.flush()
+    record(session, ctx, actor, "write", "client", client.id, {"op": "create"})
+    return client
+
+
+def add_episode(
+    session: Session,
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    client_id: int,
+    therapist_id: int,
+    started_at: datetime,
+    instruments: list[str],
+) -> Episode:
+    """One place for opening a care episode: the row is flushed for its id and its creation
+    audited with the client and therapist (used here and when matching places a client)."""
+    episode = Episode(
+        client_id=client_id,
+        therapist_id=therapist_id,
+        started_at=started_at,
+        ended_at=None,
+        end_reason=None,
+        instruments=instruments,
+    )
+    session.add(episode)
+    session.flush()
+    record(
+        session,
+        ctx,
+        actor,
+        "write",
+        "episode",
+        episode.id,
+        {"op": "create", "client_id": client_id, "therapist_id": therapist_id},
+    )
+    return episode
+
+
 @denials_audited
 def create_client(
     ctx: ServiceContext,
@@ -106,33 +165,23 @@ def create_client(
         therapist = _check_therapist(session, actor, therapist_id or actor.user_id or 0)
         chosen = _instrument_list(ctx, clinic, instruments)
         now = ctx.now()
-        client = Client(
-            clinic_id=clinic.id,
-            display_name=name,
-            contact_email_enc=ctx.cipher.encrypt_optional(email, field=CONTACT_FIELD),
-            created_at=now,
-        )
-        session.add(client)
-        session.flush()
-        episode = Episode(
-            client_id=client.id,
-            therapist_id=therapist.id,
-            started_at=started_at or now,
-            ended_at=None,
-            end_reason=None,
-            instruments=chosen,
-        )
-        session.add(episode)
-        session.flush()
-        record(session, ctx, actor, "write", "client", client.id, {"op": "create"})
-        record(
+        client = add_client(
             session,
             ctx,
             actor,
-            "write",
-            "episode",
-            episode.id,
-            {"op": "create", "client_id": client.id, "therapist_id": therapist.id},
+            clinic_id=clinic.id,
+            display_name=name,
+            contact_email=email,
+            created_at=now,
+        )
+        episode = add_episode(
+            session,
+            ctx,
+            actor,
+            client_id=client.id,
+            therapist_id=therapist.id,
+            started_at=started_at or now,
+            instruments=chosen,
         )
         return client_view(client, ctx.cipher), episode_view(episode)
 
@@ -159,24 +208,14 @@ def start_episode(
         )
         if open_episode is not None:
             raise Conflict(f"client {client_id} still has open episode {open_episode}")
-        episode = Episode(
-            client_id=client.id,
-            therapist_id=therapist.id,
-            started_at=ctx.now(),
-            ended_at=None,
-            end_reason=None,
-            instruments=_instrument_list(ctx, clinic, instruments),
-        )
-        session.add(episode)
-        session.flush()
-        record(
+        episode = add_episode(
             session,
             ctx,
             actor,
-            "write",
-            "episode",
-            episode.id,
-            {"op": "create", "client_id": client.id, "therapist_id": therapist.id},
+            client_id=client.id,
+            therapist_id=therapist.id,
+            started_at=ctx.now(),
+            instruments=_instrument_list(ctx, clinic, instruments),
         )
         return episode_view(episode)
 

@@ -50,6 +50,7 @@ from alliance.services.authz import (
     require_staff,
     require_user_admin,
 )
+from alliance.services.clients import add_client, add_episode
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput, NotFound
@@ -63,7 +64,6 @@ NAME_FIELD = "intake_requests.contact_name"
 EMAIL_FIELD = "intake_requests.contact_email"
 REASONS_FIELD = "match_decisions.reasons"
 NOTE_FIELD = "match_decisions.note"
-CONTACT_FIELD = "clients.contact_email"  # the clients service's field name for the same data
 
 __all__ = [
     "DecisionView",
@@ -510,39 +510,29 @@ def decide(
             assert chosen is not None
             choice = ClinicSettings.from_json(clinic.settings).instruments
             email = ctx.cipher.decrypt_optional(request.contact_email_enc, field=EMAIL_FIELD)
-            client = Client(
+            client = add_client(
+                session,
+                ctx,
+                actor,
                 clinic_id=clinic.id,
                 display_name=ctx.cipher.decrypt(request.contact_name_enc, field=NAME_FIELD),
-                contact_email_enc=ctx.cipher.encrypt_optional(email, field=CONTACT_FIELD),
+                contact_email=email,
                 created_at=now,
             )
-            session.add(client)
-            session.flush()
-            episode = Episode(
+            episode = add_episode(
+                session,
+                ctx,
+                actor,
                 client_id=client.id,
                 therapist_id=chosen.id,
                 started_at=now,
-                ended_at=None,
-                end_reason=None,
                 instruments=list(choice.all()),
             )
-            session.add(episode)
-            session.flush()
             client_id, episode_id = client.id, episode.id
             request.status = "placed"
             request.client_id = client.id
             request.episode_id = episode.id
             request.decided_at = now
-            record(session, ctx, actor, "write", "client", client.id, {"op": "create"})
-            record(
-                session,
-                ctx,
-                actor,
-                "write",
-                "episode",
-                episode.id,
-                {"op": "create", "client_id": client.id, "therapist_id": chosen.id},
-            )
         decision = MatchDecision(
             clinic_id=clinic.id,
             intake_id=request.id,
