@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,19 @@ def _actor(ctx: ServiceContext, email: str | None) -> Any:
     if not email:
         fail("--as EMAIL is required: the admin this command acts as")
     return auth.actor_for_email(ctx, email)
+
+
+def _on_user(db: Path | None, as_email: str | None, email: str, action: Callable[..., Any]) -> Any:
+    """One place for the admin commands on one staff account: resolve the acting admin and the
+    target user by e-mail, then run the service ``action(ctx, actor=..., user_id=...)``; errors
+    become one line."""
+    from alliance.services import auth
+
+    with _handled():
+        ctx = _context(_settings(db))
+        actor = _actor(ctx, as_email)
+        target = auth.actor_for_email(ctx, email)
+        return action(ctx, actor=actor, user_id=target.user_id or 0)
 
 
 def register(app: typer.Typer) -> None:
@@ -175,13 +188,9 @@ def register(app: typer.Typer) -> None:
         db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     ) -> None:
         """Deactivate a staff account (sessions and tokens stop working at once)."""
-        from alliance.services import admin, auth
+        from alliance.services import admin
 
-        with _handled():
-            ctx = _context(_settings(db))
-            actor = _actor(ctx, as_email)
-            target = auth.actor_for_email(ctx, email)
-            user = admin.deactivate_user(ctx, actor=actor, user_id=target.user_id or 0)
+        user = _on_user(db, as_email, email, admin.deactivate_user)
         typer.echo(f"user {user.id}: {user.email} deactivated")
 
     @user_app.command("reset-mfa")
@@ -193,11 +202,7 @@ def register(app: typer.Typer) -> None:
         """Remove a user's second factor; they set it up again at their next login."""
         from alliance.services import auth
 
-        with _handled():
-            ctx = _context(_settings(db))
-            actor = _actor(ctx, as_email)
-            target = auth.actor_for_email(ctx, email)
-            user = auth.reset_totp(ctx, actor=actor, user_id=target.user_id or 0)
+        user = _on_user(db, as_email, email, auth.reset_totp)
         typer.echo(f"user {user.id}: {user.email} second factor removed")
 
     @app.command("export")
