@@ -8,20 +8,23 @@ line in the file (1-based, the header is line 1), the column and what is wrong.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from alliance.cli._common import fail
+from alliance.cli._tables import (
+    check_output,
+    instrument,
+    numeric_items,
+    read_csv,
+    score_or_fail,
+    write_table,
+)
 from alliance.measures.fhir import instrument_to_questionnaire
-from alliance.measures.instrument import Instrument
 from alliance.measures.registry import InstrumentError, bundled_ids, list_instruments
-from alliance.measures.registry import load_instrument as _load
-from alliance.measures.scoring import ScoringError, score_frame
 
 instruments_app = typer.Typer(
     help="List and show the questionnaires Alliance can score.", no_args_is_help=True
@@ -32,13 +35,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(instruments_app, name="instruments")
     app.command("score")(score)
-
-
-def _instrument(instrument_id: str) -> Instrument:
-    try:
-        return _load(instrument_id)
-    except InstrumentError as exc:
-        fail(str(exc))
 
 
 @instruments_app.command("list")
@@ -78,7 +74,7 @@ def show_command(
     """Show one instrument: its items, scoring, bands and sources."""
     if as_json and as_fhir:
         fail("choose one of --json and --fhir")
-    inst = _instrument(instrument_id)
+    inst = instrument(instrument_id)
     if as_json:
         typer.echo(json.dumps(inst.model_dump(mode="json", by_alias=True), indent=2))
         return
@@ -125,73 +121,19 @@ def score(
     ),
 ) -> None:
     """Score every response in a CSV file; adds total, band, valid and subscale_<name>."""
-    inst = _instrument(instrument_id)
-    if output is not None and output.suffix.lower() not in (".csv", ".json"):
-        fail(f"{output}: output must end in .csv or .json")
-    frame = _read_csv(file)
-    typed = _numeric_items(frame, inst)
-    try:
-        added = score_frame(inst, typed)
-    except ScoringError as exc:
-        fail(_where(file, exc))
+    inst = instrument(instrument_id)
+    check_output(output)
+    frame = read_csv(file)
+    typed = numeric_items(frame, inst)
+    added = score_or_fail(file, inst, typed)
     # CSV: the input columns go out exactly as they came in (text). JSON: answers that are
     # numbers are written as numbers. Either way only the score columns are new.
     scored = typed.copy() if output is not None and output.suffix.lower() == ".json" else frame
     scored = scored.copy()
     for column in ("total", "band", "valid", *(f"subscale_{s.name}" for s in inst.subscales)):
         scored[column] = added[column]
+    write_table(scored, output)
     if output is None:
-        scored.to_csv(sys.stdout, index=False, float_format="%.10g")
         return
-    try:
-        if output.suffix.lower() == ".json":
-            output.write_text(scored.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
-        else:
-            scored.to_csv(output, index=False, float_format="%.10g")
-    except OSError as exc:
-        fail(f"{output}: cannot write ({exc.strerror or exc})")
     valid = int(scored["valid"].sum())
     typer.echo(f"scored {len(scored)} responses ({valid} valid) -> {output}", err=True)
-
-
-def _read_csv(file: Path) -> pd.DataFrame:
-    try:
-        # Everything is read as text so that the input columns are written back unchanged
-        # (leading zeros, "1" not "1.0"); item columns are converted for scoring below.
-        return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        fail(f"{file}: no such file")
-    except IsADirectoryError:
-        fail(f"{file}: is a directory, not a CSV file")
-    except pd.errors.EmptyDataError:
-        fail(f"{file}: the file is empty (expected a header row of column names)")
-    except pd.errors.ParserError as exc:
-        fail(f"{file}: not a valid CSV file ({' '.join(str(exc).split())})")
-    except UnicodeDecodeError:
-        fail(f"{file}: not UTF-8 text")
-    except OSError as exc:
-        fail(f"{file}: cannot read ({exc.strerror or exc})")
-
-
-def _numeric_items(frame: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
-    """Item columns that hold only numbers become numeric (the fast scoring path); any
-    other item column stays text so that an error can quote the answer as written."""
-    converted = frame.copy()
-    for item in inst.scored_items:
-        if item.link_id not in frame.columns:
-            continue
-        column = frame[item.link_id]
-        numbers = pd.to_numeric(column, errors="coerce", dtype_backend="numpy_nullable")
-        if bool((numbers.isna() == column.isna()).all()):
-            converted[item.link_id] = numbers
-    return converted
-
-
-def _where(file: Path, exc: ScoringError) -> str:
-    parts = [str(file)]
-    if exc.row is not None:
-        # Line numbers count the header as line 1 (true unless quoted fields span lines).
-        parts.append(f"line {exc.row + 2} (data row {exc.row + 1})")
-    if exc.item is not None:
-        parts.append(f"column {exc.item}")
-    return ", ".join(parts) + f": {exc.message}"

@@ -12,7 +12,6 @@ Bad input exits 2 with one line naming the file, the line, the column and what i
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,18 @@ import pandas as pd
 import typer
 
 from alliance.cli._common import fail
-from alliance.cli.measures import _instrument, _numeric_items, _read_csv, _where
+from alliance.cli._tables import (
+    check_output,
+    instrument,
+    line_label,
+    numeric_items,
+    read_csv,
+    score_or_fail,
+    write_table,
+)
 from alliance.measures.change import classify_instrument_change
 from alliance.measures.instrument import Instrument
-from alliance.measures.scoring import ScoringError, risk_flags, score_frame
+from alliance.measures.scoring import risk_flags
 from alliance.measures.trajectory import TrajectoryModel, fit_trajectories
 from alliance.monitoring.alerts import evaluate_alerts
 from alliance.monitoring.timeline import ScorePoint, Timeline
@@ -64,24 +71,20 @@ def change(
     """Per client: baseline, latest, change, RCI, reliable change, clinical significance,
     status (recovered / improved / unchanged / deteriorated) and the alerts at the latest
     session."""
-    inst = _instrument(instrument_id)
+    inst = instrument(instrument_id)
     if inst.reliable_change is None:
         fail(
             f"instrument {inst.id} defines no reliable-change SD and reliability, so change "
             "cannot be classified"
         )
-    if output is not None and output.suffix.lower() not in (".csv", ".json"):
-        fail(f"{output}: output must end in .csv or .json")
-    frame = _read_csv(file)
+    check_output(output)
+    frame = read_csv(file)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         fail(f"{file}: missing column {missing[0]!r} (needs {', '.join(REQUIRED)})")
     sessions, dates = _check_rows(file, frame)
-    items = _numeric_items(frame, inst)
-    try:
-        scored = score_frame(inst, items)
-    except ScoringError as exc:
-        fail(_where(file, exc))
+    items = numeric_items(frame, inst)
+    scored = score_or_fail(file, inst, items)
     # Risk items (PHQ-9 item 9) are read from the answers themselves: score_frame has already
     # checked every answer, so risk_flags cannot fail here.
     risk_columns = [r.link_id for r in inst.risk_items if r.link_id in items.columns]
@@ -107,22 +110,10 @@ def change(
         for client, group in long.groupby("client_id", sort=False)
     ]
     result = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
+    write_table(result, output)
     if output is None:
-        result.to_csv(sys.stdout, index=False, float_format="%.10g")
         return
-    try:
-        if output.suffix.lower() == ".json":
-            output.write_text(result.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
-        else:
-            result.to_csv(output, index=False, float_format="%.10g")
-    except OSError as exc:
-        fail(f"{output}: cannot write ({exc.strerror or exc})")
     typer.echo(f"{len(result)} clients -> {output}", err=True)
-
-
-def _line(row: int) -> str:
-    # Line numbers count the header as line 1, as `alliance score` does.
-    return f"line {row + 2} (data row {row + 1})"
 
 
 def _check_rows(file: Path, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -130,20 +121,20 @@ def _check_rows(file: Path, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     blank = frame["client_id"].isna()
     if blank.any():
         row = int(blank.to_numpy().nonzero()[0][0])
-        fail(f"{file}, {_line(row)}, column client_id: empty client id")
+        fail(f"{file}, {line_label(row)}, column client_id: empty client id")
     sessions = pd.to_numeric(frame["session"], errors="coerce")
     bad = sessions.isna() | (sessions < 1) | (sessions % 1 != 0)
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
         fail(
-            f"{file}, {_line(row)}, column session: {_show(frame['session'].iloc[row])} is not "
-            "a session number (1, 2, 3, …)"
+            f"{file}, {line_label(row)}, column session: {_show(frame['session'].iloc[row])} "
+            "is not a session number (1, 2, 3, …)"
         )
     dates = pd.to_datetime(frame["date"], errors="coerce", format="%Y-%m-%d")
     if dates.isna().any():
         row = int(dates.isna().to_numpy().nonzero()[0][0])
         fail(
-            f"{file}, {_line(row)}, column date: {_show(frame['date'].iloc[row])} is not a "
+            f"{file}, {line_label(row)}, column date: {_show(frame['date'].iloc[row])} is not a "
             "date in YYYY-MM-DD form"
         )
     keys = pd.DataFrame({"client_id": frame["client_id"], "session": sessions})
@@ -157,7 +148,7 @@ def _check_rows(file: Path, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
             .nonzero()[0][0]
         )
         fail(
-            f"{file}, {_line(row)}, column session: client {client} has session {session} "
+            f"{file}, {line_label(row)}, column session: client {client} has session {session} "
             f"twice (also line {first + 2})"
         )
     return sessions.astype(int), dates.dt.date
