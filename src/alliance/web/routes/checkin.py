@@ -125,6 +125,20 @@ def _complete_by_manifest(auth: Auth, form_data: Any, parsed: ParsedAnswers) -> 
     return not parsed.unknown and all_answered(names, parsed)
 
 
+async def _record(
+    request: Request, auth: Auth, token: str, parsed: ParsedAnswers
+) -> Response | dict[str, str]:
+    """One place for recording a submission (fast and slow path alike): the thanks or refusal
+    page, or the field errors the service found in the answers."""
+    try:
+        result = await auth.call(checkins.record_check_in, token, parsed.instruments, parsed.goals)
+    except LinkRefused as exc:
+        return _refused(request, exc)
+    except InvalidInput as exc:
+        return {form_field_for_error(exc.field): _readable(exc.detail)}
+    return await _thanks(request, auth, token, result)
+
+
 @router.post("/c/{token}")
 async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Response:
     form_data = await request.form()
@@ -132,16 +146,10 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
     parsed = parse_answers(fields)
     errors: dict[str, str] = {}
     if _complete_by_manifest(auth, form_data, parsed):
-        try:
-            result = await auth.call(
-                checkins.record_check_in, token, parsed.instruments, parsed.goals
-            )
-        except LinkRefused as exc:
-            return _refused(request, exc)
-        except InvalidInput as exc:
-            errors = {form_field_for_error(exc.field): _readable(exc.detail)}
-        else:
-            return await _thanks(request, auth, token, result)
+        outcome = await _record(request, auth, token, parsed)
+        if isinstance(outcome, Response):
+            return outcome
+        errors = outcome
     try:
         form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
@@ -151,16 +159,10 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
         if parsed.unknown:
             errors[parsed.unknown[0]] = "This is not a question of this check-in."
     if not errors:
-        try:
-            result = await auth.call(
-                checkins.record_check_in, token, parsed.instruments, parsed.goals
-            )
-        except LinkRefused as exc:
-            return _refused(request, exc)
-        except InvalidInput as exc:
-            errors = {form_field_for_error(exc.field): _readable(exc.detail)}
-        else:
-            return await _thanks(request, auth, token, result)
+        outcome = await _record(request, auth, token, parsed)
+        if isinstance(outcome, Response):
+            return outcome
+        errors = outcome
     return _form_page(
         request, auth, form, values=posted_values(dict(fields)), errors=errors, status_code=422
     )
