@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from alliance.transcripts.model import Role, Transcript
 
@@ -51,21 +51,8 @@ Marker = Literal[
     "confrontation_progress",
     "confrontation_rejecting",
 ]
-MARKERS: tuple[Marker, ...] = (
-    "collaboration",
-    "validation",
-    "affirmation",
-    "withdrawal_minimal",
-    "withdrawal_dont_know",
-    "withdrawal_topic_shift",
-    "withdrawal_deferring",
-    "withdrawal_abstract",
-    "confrontation_therapist",
-    "confrontation_task",
-    "confrontation_pace",
-    "confrontation_progress",
-    "confrontation_rejecting",
-)
+# The one list of markers, in report order, read from the Literal so the two cannot drift.
+MARKERS: tuple[Marker, ...] = get_args(Marker)
 Category = Literal["relationship", "withdrawal", "confrontation"]
 
 
