@@ -178,30 +178,20 @@ def _vocab_enum(section: str) -> dict[str, Any]:
     return {"type": "string", "enum": list(getattr(vocabulary(), section))}
 
 
-Concern = Annotated[
-    str,
-    BeforeValidator(_norm),
-    AfterValidator(_member("concerns")),
-    WithJsonSchema(_vocab_enum("concerns")),
-]
-Modality = Annotated[
-    str,
-    BeforeValidator(_norm),
-    AfterValidator(_member("modalities")),
-    WithJsonSchema(_vocab_enum("modalities")),
-]
-AgeGroup = Annotated[
-    str,
-    BeforeValidator(_norm),
-    AfterValidator(_member("age_groups")),
-    WithJsonSchema(_vocab_enum("age_groups")),
-]
-Mode = Annotated[
-    str,
-    BeforeValidator(_norm),
-    AfterValidator(_member("modes")),
-    WithJsonSchema(_vocab_enum("modes")),
-]
+def _vocab_word(section: str) -> tuple[Any, ...]:
+    """One place for what a vocabulary-bound field does: normalise the words, check them
+    against the section and list the section's values in the JSON schema."""
+    return (
+        BeforeValidator(_norm),
+        AfterValidator(_member(section)),
+        WithJsonSchema(_vocab_enum(section)),
+    )
+
+
+Concern = Annotated[str, *_vocab_word("concerns")]
+Modality = Annotated[str, *_vocab_word("modalities")]
+AgeGroup = Annotated[str, *_vocab_word("age_groups")]
+Mode = Annotated[str, *_vocab_word("modes")]
 Word = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=80)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
