@@ -36,21 +36,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from alliance.analysis.labels import CLIENT_LABELS as CLIENT_LABELS
+from alliance.analysis.labels import THERAPIST_LABELS as THERAPIST_LABELS
+from alliance.analysis.labels import MainBehaviour as MainBehaviour
+from alliance.analysis.labels import fold_behaviour
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-THERAPIST_LABELS: Final[tuple[str, ...]] = (
-    "question_open",
-    "question_closed",
-    "reflection_simple",
-    "reflection_complex",
-    "input_information",
-    "input_advice",
-    "input_options",
-    "input_negotiation",
-    "other",
-)
-CLIENT_LABELS: Final[tuple[str, ...]] = ("change", "neutral", "sustain")
 MAIN_BEHAVIOURS: Final[tuple[str, ...]] = ("question", "reflection", "input", "other")
 EMPATHY_MECHANISMS: Final[tuple[str, ...]] = (
     "emotional_reactions",
@@ -58,7 +51,6 @@ EMPATHY_MECHANISMS: Final[tuple[str, ...]] = (
     "explorations",
 )
 
-MainBehaviour = Literal["question", "reflection", "input", "other"]
 Backend = Literal["accurate", "fast"]
 
 #: How many preceding turns ``build_context`` keeps (the most recent ones).
@@ -115,14 +107,7 @@ def main_behaviour(label: str) -> MainBehaviour:
     """Fold a fine therapist label into question / reflection / input / other."""
     if label not in THERAPIST_LABELS:
         raise ValueError(f"unknown therapist behaviour label {label!r}")
-    head = label.split("_", 1)[0]
-    if head == "question":
-        return "question"
-    if head == "reflection":
-        return "reflection"
-    if head == "input":
-        return "input"
-    return "other"
+    return fold_behaviour(label)
 
 
 def build_context(previous_turns: Sequence[tuple[str, str]]) -> str:

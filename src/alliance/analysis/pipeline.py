@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from alliance.analysis.labels import fold_behaviour
 from alliance.analysis.markers import detect_session
 from alliance.analysis.schema import (
     SCHEMA_VERSION,
@@ -75,17 +76,6 @@ class Empathy(Protocol):
     def score(
         self, seeker_texts: Sequence[str], response_texts: Sequence[str]
     ) -> Sequence[EmpathyLike]: ...
-
-
-def _main_behaviour(label: str) -> Literal["question", "reflection", "input", "other"]:
-    head = label.split("_", 1)[0]
-    if head == "question":
-        return "question"
-    if head == "reflection":
-        return "reflection"
-    if head == "input":
-        return "input"
-    return "other"
 
 
 def _code(prediction: PredictionLike) -> Code:
@@ -214,7 +204,7 @@ def analyze_transcript(
                 words=u.words,
                 codes=UtteranceCodes(
                     therapist_behaviour=behaviour,
-                    main_behaviour=_main_behaviour(behaviour.label) if behaviour else None,
+                    main_behaviour=fold_behaviour(behaviour.label) if behaviour else None,
                     client_talk=client_codes.get(u.id),
                     empathy=empathy_codes.get(u.id),
                     markers=[

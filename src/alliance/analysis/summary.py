@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import cast
 
+from alliance.analysis.labels import CLIENT_LABELS, THERAPIST_LABELS
 from alliance.analysis.markers import MARKERS, category_of
 from alliance.analysis.schema import (
     ClientTalkSummary,
@@ -57,18 +58,6 @@ MITI_3 = (
     "MITI 3.1.1 (Moyers et al. 2010); MITI 4.2.1 has no % open questions threshold, so the "
     "MITI 3.1.1 values are used"
 )
-THERAPIST_LABELS = (
-    "question_open",
-    "question_closed",
-    "reflection_simple",
-    "reflection_complex",
-    "input_information",
-    "input_advice",
-    "input_options",
-    "input_negotiation",
-    "other",
-)
-CLIENT_LABELS = ("change", "neutral", "sustain")
 MECHANISMS = ("emotional_reactions", "interpretations", "explorations")
 EMPATHY_LICENCE = (
     "Empathy model trained on EPITOME (Sharma et al. 2020): academic licence, non-commercial "
