@@ -307,27 +307,21 @@ def not_on_track(
     inst = model.instrument
     if session <= intake_session:
         point = model.expected(intake, intake_session, intake_session=intake_session)
-        return NotOnTrack(
-            flag=False,
-            session=session,
-            score=score,
-            expected=point.expected,
-            lower=point.lower,
-            upper=point.upper,
-            source=point.source,
-            reason=f"session {session} is the intake: there is no progress to compare yet",
+        flag = False
+        reason = f"session {session} is the intake: there is no progress to compare yet"
+    else:
+        point = model.expected(intake, session, intake_session=intake_session)
+        worse_is_higher = inst.direction == "higher_is_worse"
+        flag = score > point.upper if worse_is_higher else score < point.lower
+        side = "above" if worse_is_higher else "below"
+        verdict = "is" if flag else "is not"
+        reason = (
+            f"{inst.title} score {_num(score)} at session {session} {verdict} {side} the "
+            f"expected range {_num(point.lower)}–{_num(point.upper)} (expected "
+            f"{_num(point.expected)} for an intake of {_num(intake)} in the '{point.band}' "
+            f"band; {point.model}, {round(model.coverage * 100)} % band)"
         )
-    point = model.expected(intake, session, intake_session=intake_session)
-    worse_is_higher = inst.direction == "higher_is_worse"
-    flag = score > point.upper if worse_is_higher else score < point.lower
-    side = "above" if worse_is_higher else "below"
-    verdict = "is" if flag else "is not"
-    reason = (
-        f"{inst.title} score {_num(score)} at session {session} {verdict} {side} the expected "
-        f"range {_num(point.lower)}–{_num(point.upper)} (expected {_num(point.expected)} for "
-        f"an intake of {_num(intake)} in the '{point.band}' band; {point.model}, "
-        f"{round(model.coverage * 100)} % band)"
-    )
+    # One result for both cases: only the flag and the reason differ.
     return NotOnTrack(
         flag=flag,
         session=session,
