@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -77,17 +77,8 @@ Attribute = Literal[
     "mode",
     "location",
 ]
-ATTRIBUTES: tuple[str, ...] = (
-    "style",
-    "modality",
-    "gender",
-    "ethnicity",
-    "faith",
-    "lgbtq_affirming",
-    "language",
-    "mode",
-    "location",
-)
+# Read from the Literal, so the attribute list and the type cannot drift apart.
+ATTRIBUTES: tuple[str, ...] = get_args(Attribute)
 #: Attributes a therapist shares only by choice; they count only when a client asks.
 IDENTITY_ATTRIBUTES: tuple[str, ...] = ("gender", "ethnicity", "faith", "lgbtq_affirming")
 
