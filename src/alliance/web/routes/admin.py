@@ -11,9 +11,9 @@ from alliance.measures.registry import list_instruments
 from alliance.services import admin as admin_service
 from alliance.services import auth as auth_service
 from alliance.services import timelines
-from alliance.services.errors import InvalidInput
 from alliance.web import settings_form
 from alliance.web.deps import AdminAuth, SupervisorAuth
+from alliance.web.routes._form_values import optional_int
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -57,7 +57,7 @@ async def create_user(
         display_name=display_name,
         role=role,
         password=password,
-        supervisor_id=_optional_int(supervisor_id, "supervisor_id"),
+        supervisor_id=optional_int(supervisor_id, "supervisor_id"),
     )
     return RedirectResponse("/admin/users?flash=user", status_code=303)
 
@@ -86,7 +86,7 @@ async def set_team(
         admin_service.assign_team,
         actor=auth.staff,
         therapist_id=user_id,
-        supervisor_id=_optional_int(supervisor_id, "supervisor_id"),
+        supervisor_id=optional_int(supervisor_id, "supervisor_id"),
     )
     return RedirectResponse("/admin/users?flash=user", status_code=303)
 
@@ -120,12 +120,3 @@ async def save_settings(request: Request, auth: AdminAuth) -> Response:
 async def audit_page(request: Request, auth: AdminAuth) -> Response:
     events = await auth.call(admin_service.list_audit_events, actor=auth.staff, limit=200)
     return render(request, "audit.html", {"nav": "audit", "events": events})
-
-
-def _optional_int(value: str, field: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise InvalidInput(field, f"{value!r} is not a number")
-    return int(value)

@@ -21,6 +21,7 @@ from alliance.services.views import CheckInLink, TimelineView
 from alliance.web import mail
 from alliance.web.deps import Auth, StaffAuth
 from alliance.web.figures import timeline_figures
+from alliance.web.routes._form_values import optional_int
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -62,7 +63,7 @@ async def add_client(
         actor=auth.staff,
         display_name=display_name,
         contact_email=contact_email or None,
-        therapist_id=_optional_int(therapist_id, "therapist_id"),
+        therapist_id=optional_int(therapist_id, "therapist_id"),
     )
     return RedirectResponse(f"/clients/{client.id}?flash=client", status_code=303)
 
@@ -81,15 +82,6 @@ async def _episode_id(auth: Auth, client_id: int) -> int:
     return timeline.episode.id
 
 
-def _optional_int(value: str, field: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise InvalidInput(field, f"{value!r} is not a number")
-    return int(value)
-
-
 @router.post("/clients/{client_id}/checkin-links")
 async def create_link(
     request: Request,
@@ -104,7 +96,7 @@ async def create_link(
         checkins.create_checkin_link,
         actor=auth.staff,
         episode_id=episode_id,
-        session_id=_optional_int(session_id, "session_id"),
+        session_id=optional_int(session_id, "session_id"),
         sent_via="email" if wants_email else "copy",
     )
     extra: dict[str, Any] = {"new_link": link}
