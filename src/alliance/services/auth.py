@@ -107,6 +107,17 @@ class LoginResult:
     mfa_setup_required: bool
 
 
+def login_result(session: Session, user: StaffUser) -> LoginResult:
+    """One place for the outcome of a successful login (password or second step): the user,
+    and whether their clinic enforces a second factor they have not set up yet."""
+    clinic = session.get(Clinic, user.clinic_id)
+    settings = ClinicSettings.from_json(clinic.settings if clinic else None)
+    return LoginResult(
+        user=user_view(user),
+        mfa_setup_required=settings.mfa_enforced and not user.totp_enabled,
+    )
+
+
 @denials_audited
 def create_staff_user(
     ctx: ServiceContext,
@@ -208,8 +219,6 @@ def authenticate(
         else:
             if hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = hasher.hash(password)
-            clinic = session.get(Clinic, user.clinic_id)
-            settings = ClinicSettings.from_json(clinic.settings if clinic else None)
             if user.totp_enabled:
                 if not totp:
                     failure = TotpRequired()
@@ -220,10 +229,7 @@ def authenticate(
                 _audit_login(
                     session, ctx, user, "login", "password" + ("+totp" if user.totp_enabled else "")
                 )
-                result = LoginResult(
-                    user=user_view(user),
-                    mfa_setup_required=settings.mfa_enforced and not user.totp_enabled,
-                )
+                result = login_result(session, user)
     # Raised after commit so failed attempts stay in the audit trail.
     if failure is not None:
         raise failure

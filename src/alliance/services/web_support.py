@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-from alliance.services.auth import LoginResult, _accept_totp, _audit_login, user_view
+from alliance.services.auth import LoginResult, _accept_totp, _audit_login, login_result
 from alliance.services.authz import Actor
-from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import AuthenticationFailed
 from alliance.services.unit import unit_of_work
 from alliance.store import audit
-from alliance.store.models import Clinic, StaffUser
+from alliance.store.models import StaffUser
 
 
 def complete_totp_login(ctx: ServiceContext, *, user_id: int, code: str) -> LoginResult:
@@ -37,12 +36,7 @@ def complete_totp_login(ctx: ServiceContext, *, user_id: int, code: str) -> Logi
             _audit_login(session, ctx, user, "deny", "wrong code")
         else:
             _audit_login(session, ctx, user, "login", "password+totp")
-            clinic = session.get(Clinic, user.clinic_id)
-            settings = ClinicSettings.from_json(clinic.settings if clinic else None)
-            result = LoginResult(
-                user=user_view(user),
-                mfa_setup_required=settings.mfa_enforced and not user.totp_enabled,
-            )
+            result = login_result(session, user)
     # Raised after the commit so the failed attempt stays in the audit trail.
     if failure is not None:
         raise failure
