@@ -24,7 +24,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pysrt
@@ -230,6 +230,22 @@ def _segments_from_cue_lines(
     return segments
 
 
+def _segments_from_cues(
+    cues: Iterable[tuple[Sequence[str], float | None, float | None, int]],
+) -> list[Segment]:
+    """Segments of a cue file (WebVTT, SRT): one place for carrying the last speaker from
+    cue to cue, so a cue without a name continues the previous speaker in both formats.
+    Each cue is (text lines, start, end, line of its timing)."""
+    segments: list[Segment] = []
+    previous: str | None = None
+    for cue_lines, start, end, line in cues:
+        found = _segments_from_cue_lines(cue_lines, start, end, line, previous)
+        if found:
+            previous = found[-1].speaker
+        segments.extend(found)
+    return segments
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsers, one per format
 
@@ -244,20 +260,15 @@ def parse_vtt(text: str) -> list[Segment]:
         captions = webvtt.from_string(text).captions
     except Exception as exc:  # webvtt-py raises several unrelated types
         raise TranscriptError(f"not valid WebVTT: {exc}", line=1) from None
-    segments: list[Segment] = []
-    previous: str | None = None
-    for caption, line in zip(captions, timing_lines, strict=False):
-        found = _segments_from_cue_lines(
+    return _segments_from_cues(
+        (
             caption.lines,
             parse_time(caption.start, line=line),
             parse_time(caption.end, line=line),
             line,
-            previous,
         )
-        if found:
-            previous = found[-1].speaker
-        segments.extend(found)
-    return segments
+        for caption, line in zip(captions, timing_lines, strict=False)
+    )
 
 
 def parse_srt(text: str) -> list[Segment]:
@@ -267,20 +278,10 @@ def parse_srt(text: str) -> list[Segment]:
         items = pysrt.from_string(text, error_handling=pysrt.ERROR_RAISE)
     except Exception as exc:  # pysrt.Error and its subclasses, or a ValueError inside
         raise TranscriptError(f"not valid SRT: {exc}", line=1) from None
-    segments: list[Segment] = []
-    previous: str | None = None
-    for item, line in zip(items, timing_lines, strict=False):
-        found = _segments_from_cue_lines(
-            item.text.split("\n"),
-            item.start.ordinal / 1000.0,
-            item.end.ordinal / 1000.0,
-            line,
-            previous,
-        )
-        if found:
-            previous = found[-1].speaker
-        segments.extend(found)
-    return segments
+    return _segments_from_cues(
+        (item.text.split("\n"), item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, line)
+        for item, line in zip(items, timing_lines, strict=False)
+    )
 
 
 _PLAIN = re.compile(
