@@ -95,6 +95,8 @@ def analyze_one(
         text = render_text(result)
     else:
         text = render_html(result)
+    if not text.endswith("\n"):
+        text += "\n"  # a terminal prompt or a concatenated file must start on its own line
     for warning in transcript.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if output is None:
