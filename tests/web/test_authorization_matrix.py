@@ -198,6 +198,11 @@ def _handover(world: World, role: str, target: str, params: dict[str, Any]) -> d
     return {"therapist_id": colleague.user_id, "client_consented": True}
 
 
+def _handover_form(world: World, role: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    colleague = world.people["tess" if target == "own" else "tom"]
+    return {"therapist_id": str(colleague.user_id), "client_consented": "yes", "note": "agreed"}
+
+
 @dataclass(frozen=True)
 class Entry:
     """How to call one route and what each role gets.
@@ -382,6 +387,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/admin/matching"): Entry("admin", 200),
     ("POST", "/admin/matching/{intake_id}/decision"): Entry(
         "admin_record", 303, _intake, _form({"therapist_id": "", "note": "waiting list"})
+    ),
+    # The fit-and-change page: Tina came in without an intake, so the page says there is
+    # nothing to propose (200) to whoever may see her episode; a handover form needs consent.
+    ("GET", "/episodes/{episode_id}/rematch"): Entry("record", 200, _episode),
+    ("POST", "/episodes/{episode_id}/handover"): Entry(
+        "record", 303, _fresh_episode, _handover_form
     ),
     ("GET", "/profile/matching"): Entry("staff", 200),
     ("POST", "/profile/matching"): Entry("staff", 303, body=_form(PROFILE_FORM)),

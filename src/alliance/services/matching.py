@@ -64,6 +64,7 @@ NAME_FIELD = "intake_requests.contact_name"
 EMAIL_FIELD = "intake_requests.contact_email"
 REASONS_FIELD = "match_decisions.reasons"
 NOTE_FIELD = "match_decisions.note"
+HANDOVER_NOTE_FIELD = "audit.handover_note"
 
 __all__ = [
     "DecisionView",
@@ -692,18 +693,24 @@ def hand_over(
     therapist_id: int,
     client_consented: bool,
     detail: FitEndDetail = "client_request",
+    note: str = "",
 ) -> HandoverView:
     """End an episode for fit and continue with another therapist, with the client's consent.
 
     Whoever may see the episode (its therapist, their supervisor, an admin) may hand over to
     an active colleague in the same clinic. Both steps happen in one transaction: the old
     episode ends with reason ``"fit"`` and the new one starts with the same instruments.
+    ``note`` (optional, e.g. what was agreed with the client) goes, encrypted, into the audit
+    record.
     """
     require_staff(actor)
     if detail not in FIT_END_REASONS:
         raise InvalidInput("detail", f"must be one of {', '.join(FIT_END_REASONS)}")
     if not client_consented:
         raise InvalidInput("client_consented", "hand over only when the client has agreed")
+    note = note.strip()
+    if len(note) > 2000:
+        raise InvalidInput("note", "keep the note under 2,000 characters")
     with unit_of_work(ctx) as session:
         episode = require_episode(session, actor, episode_id)
         if episode.ended_at is not None:
@@ -733,7 +740,14 @@ def hand_over(
             "write",
             "episode",
             episode.id,
-            {"op": "end", "reason": "fit", "detail": detail, "handed_to": colleague.id},
+            {
+                "op": "end",
+                "reason": "fit",
+                "detail": detail,
+                "handed_to": colleague.id,
+                # Free text about a client: encrypted like the decision notes.
+                "note_enc": ctx.cipher.encrypt_optional(note or None, field=HANDOVER_NOTE_FIELD),
+            },
         )
         record(
             session,

@@ -1,5 +1,7 @@
 """Matching pages and API: the public intake form, the admin's matching queue (proposals with
-reasons; accept, override or hold, each recorded) and the therapist's matching profile editor.
+reasons; accept, override or hold, each recorded), the therapist's matching profile editor,
+and the fit-and-change page (alternatives for an episode whose fit is ending; hand over with
+the client's consent).
 
 Routes stay thin: parse the form or body, call :mod:`alliance.services.matching`, render.
 ``router`` holds the pages, ``api_router`` the JSON endpoints (mounted under ``/api/v1``).
@@ -15,10 +17,10 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from alliance.matching import vocabulary
-from alliance.matching.refit import FitEndDetail
+from alliance.matching.refit import FIT_END_REASONS, FitEndDetail
 from alliance.services import matching as service
 from alliance.services import ratelimit
-from alliance.services.errors import InvalidInput
+from alliance.services.errors import Conflict, InvalidInput
 from alliance.web.deps import AdminAuth, Auth, PublicAuth, PublicJsonAuth, StaffAuth
 from alliance.web.errors import TooManyRequests
 from alliance.web.security import client_address
@@ -255,6 +257,51 @@ async def profile_save(request: Request, auth: StaffAuth) -> Response:
             request, "matching_profile.html", {**context, **_vocab_context()}, status_code=422
         )
     return RedirectResponse("/profile/matching?saved=1", status_code=303)
+
+
+@router.get("/episodes/{episode_id}/rematch")
+async def rematch_page(
+    request: Request, auth: StaffAuth, episode_id: int, detail: FitEndDetail = "client_request"
+) -> Response:
+    """Alternatives for a client whose fit with their therapist is ending (that therapist
+    excluded), each with a hand-over form that needs the client's consent."""
+    unavailable = None
+    try:
+        found = await auth.call(
+            service.rematch_alternatives, actor=auth.staff, episode_id=episode_id, detail=detail
+        )
+    except Conflict as exc:
+        # Not an error for the therapist: the client simply came in without an intake.
+        found, unavailable = (), exc.message
+    context = {
+        "nav": "caseload",
+        "episode_id": episode_id,
+        "alternatives": found,
+        "unavailable": unavailable,
+        "detail": detail,
+        "reasons": FIT_END_REASONS,
+    }
+    return render(request, "matching_rematch.html", context)
+
+
+@router.post("/episodes/{episode_id}/handover")
+async def handover_page(request: Request, auth: StaffAuth, episode_id: int) -> Response:
+    form = await request.form()
+    raw = _text(form, "therapist_id", 12)
+    if not raw.isdigit():
+        raise InvalidInput("therapist_id", "choose the colleague who continues with the client")
+    await auth.call(
+        service.hand_over,
+        actor=auth.staff,
+        episode_id=episode_id,
+        therapist_id=int(raw),
+        client_consented=_text(form, "client_consented", 5) == "yes",
+        detail=_text(form, "detail", 40) or "client_request",
+        note=_text(form, "note", 4000),
+    )
+    # The client now belongs to the colleague, whom a therapist may no longer see: back to
+    # the caseload, which every staff member can open.
+    return RedirectResponse("/caseload?flash=handedover", status_code=303)
 
 
 def profile_from_form_lenient(form: FormData) -> dict[str, Any]:
