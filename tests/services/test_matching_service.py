@@ -197,8 +197,12 @@ def test_alternatives_when_a_fit_ends_exclude_the_current_therapist(world: World
         world.ctx, actor=world.ada, episode_id=decision.episode_id, detail="low_alliance_not_rising"
     )
     assert [m.therapist_id for m in found] == [world.alice.user_id]
-    with pytest.raises(Conflict, match="did not come through matching"):
-        matching.rematch_alternatives(world.ctx, actor=world.ada, episode_id=world.sarah_episode)
+    # Sarah (Alice's client) never filled in the intake form: Bob is still proposed, flagged.
+    without = matching.rematch_alternatives(
+        world.ctx, actor=world.ada, episode_id=world.sarah_episode
+    )
+    assert [m.therapist_id for m in without] == [world.bob.user_id]
+    assert without[0].caveats[0] == matching.NO_INTAKE_CAVEAT
     with pytest.raises(NotFound):
         matching.rematch_alternatives(world.ctx, actor=world.carol, episode_id=decision.episode_id)
 
@@ -257,6 +261,47 @@ def test_a_handover_ends_for_fit_and_continues_with_a_colleague(world: World) ->
             therapist_id=world.dave.user_id,  # a therapist of the other clinic
             client_consented=True,
         )
+
+
+def test_a_client_without_an_intake_can_be_handed_over_with_consent(world: World) -> None:
+    matching.save_profile(world.ctx, actor=world.bob, profile=_profile())
+    found = matching.rematch_alternatives(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode, detail="client_request"
+    )
+    assert [m.therapist_id for m in found] == [world.bob.user_id]
+    assert all(m.caveats[0] == matching.NO_INTAKE_CAVEAT for m in found)
+    moved = matching.hand_over(
+        world.ctx,
+        actor=world.alice,
+        episode_id=world.sarah_episode,
+        therapist_id=found[0].therapist_id,
+        client_consented=True,
+        note="agreed in session",
+    )
+    with transaction(world.ctx.session_factory) as session:
+        old = session.get(Episode, world.sarah_episode)
+        new = session.get(Episode, moved.new_episode_id)
+        assert old is not None
+        assert new is not None
+        assert old.end_reason == "fit"
+        old_id = old.id
+        assert (new.client_id, new.therapist_id, new.ended_at) == (
+            world.sarah,
+            world.bob.user_id,
+            None,
+        )
+        ended = audit.events(session, entity_type="episode", entity_id=old.id)
+        started = audit.events(session, entity_type="episode", entity_id=new.id)
+    assert any(
+        e.action == "write" and e.detail.get("handed_to") == world.bob.user_id for e in ended
+    )
+    assert any(e.action == "write" and e.detail.get("after") == old_id for e in started)
+
+
+def test_alternatives_are_refused_only_when_no_colleague_exists(world: World) -> None:
+    # Eve's clinic has Dave only: nobody to hand over to.
+    with pytest.raises(Conflict, match="no other active therapist"):
+        matching.rematch_alternatives(world.ctx, actor=world.dave, episode_id=world.eve_episode)
 
 
 def test_outcomes_of_clients_placed_through_matching_become_history(

@@ -140,9 +140,28 @@ def test_another_therapists_episode_is_not_found(world: World) -> None:
     assert _episodes_of(world, episode_id) == [(world.people["tom"].user_id, None)]
 
 
-def test_a_client_without_an_intake_gets_a_plain_explanation(world: World) -> None:
+def test_a_client_without_an_intake_gets_alternatives_with_a_caveat(world: World) -> None:
+    for who in ("tom", "tess"):
+        matching.save_profile(world.ctx, actor=world.people[who].actor, profile=PROFILE)
     tom = world.login("tom")
-    page = tom.get(f"/episodes/{world.cases['tom'].episode_id}/rematch")
+    episode_id = world.cases["tom"].episode_id
+    page = tom.get(f"/episodes/{episode_id}/rematch")
     assert page.status_code == 200
-    assert "did not come through matching" in page.text
-    assert 'name="client_consented"' not in page.text
+    assert "No intake on file: ranked without the client" in page.text
+    assert _therapist_field(world.people["tess"].user_id) in page.text
+    assert _therapist_field(world.people["tom"].user_id) not in page.text
+    tess_id = world.people["tess"].user_id
+    done = tom.post(
+        f"/episodes/{episode_id}/handover",
+        data={
+            "therapist_id": str(tess_id),
+            "client_consented": "yes",
+            "detail": "client_request",
+            "csrf_token": csrf_from(page.text),
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert _episodes_of(world, episode_id) == sorted(
+        [(world.people["tom"].user_id, "fit"), (tess_id, None)]
+    )

@@ -648,6 +648,64 @@ def save_profile(
         )
 
 
+NO_INTAKE_CAVEAT = (
+    "No intake on file: ranked without the client's preferences — ask the client what "
+    "matters to them in a therapist before choosing."
+)
+
+
+def _neutral_ranking(
+    episode: Episode, profiles: Sequence[TherapistProfile]
+) -> tuple[ClientIntake, list[TherapistProfile]]:
+    """A neutral intake (and roster copies) for a client who never filled in the intake form.
+
+    Nothing is known about the client's preferences, language, age group, times or budget, so
+    none of them may exclude a colleague: only capacity (and, in the caller, the clinic and
+    the current therapist) still apply. Episodes record no concern domain, so there are no
+    concerns either. Consent: a clinician acts here with the client's consent at hand-over.
+    The copies serve this ranking only; stored profiles are untouched.
+    """
+    voc = vocabulary()
+    anyone = "any"
+    copies = [
+        p.model_copy(update={"age_groups": tuple(voc.age_groups), "languages": (anyone,)})
+        for p in profiles
+    ]
+    # model_construct: the intake form's rule "at least one concern" is for clients; here
+    # the absence of concerns is the honest state of what is known.
+    intake = ClientIntake.model_construct(
+        id=f"episode-{episode.id}",
+        concerns=(),
+        preferences=(),
+        languages=(anyone,),
+        modes=tuple(voc.modes),
+        availability=(),
+        max_fee=None,
+        insurer=None,
+        age_group="adult",
+        consent=True,
+    )
+    return intake, copies
+
+
+def _has_colleague(
+    session: Session, clinic_id: int, current: int, profiles: Sequence[TherapistProfile]
+) -> bool:
+    if any(p.id != str(current) for p in profiles):
+        return True
+    other = session.scalar(
+        select(StaffUser.id)
+        .where(
+            StaffUser.clinic_id == clinic_id,
+            StaffUser.active.is_(True),
+            StaffUser.role == "therapist",
+            StaffUser.id != current,
+        )
+        .limit(1)
+    )
+    return other is not None
+
+
 @denials_audited
 def rematch_alternatives(
     ctx: ServiceContext,
@@ -658,30 +716,51 @@ def rematch_alternatives(
     limit: int = 3,
 ) -> tuple[MatchOut, ...]:
     """Other therapists for a client whose fit is ending (the current therapist excluded),
-    from the intake they came in with. The episode is ended elsewhere, with reason "fit"."""
+    from the intake they came in with. The episode is ended elsewhere, with reason "fit".
+
+    A client without an intake on file (added in the clinic app, or any client before
+    matching existed) gets alternatives from a neutral intake (see :func:`_neutral_ranking`),
+    each with :data:`NO_INTAKE_CAVEAT`. :class:`Conflict` only when the clinic has no other
+    active therapist at all.
+    """
     require_staff(actor)
     with unit_of_work(ctx) as session:
         episode = require_episode(session, actor, episode_id)
         request = session.scalar(
             select(IntakeRequest).where(IntakeRequest.episode_id == episode.id)
         )
-        if request is None:
-            raise Conflict("this client did not come through matching: no intake on record")
         clinic = _clinic(session, actor)
         profiles, _ = _roster_profiles(session, clinic.id)
+        if not _has_colleague(session, clinic.id, episode.therapist_id, profiles):
+            raise Conflict("there is no other active therapist in this clinic to hand over to")
+        if request is None:
+            intake, profiles = _neutral_ranking(episode, profiles)
+        else:
+            intake = _intake_of(ctx, request)
         roster = Roster.build(profiles, estimate_strengths(_history(ctx, session, clinic)))
         current = str(episode.therapist_id)
         if current not in roster.ids:
             # The current therapist has no profile (any more): exclude them all the same.
-            matches = rank_matches(_intake_of(ctx, request), roster, limit=limit, exclude=[current])
+            matches = rank_matches(intake, roster, limit=limit, exclude=[current])
         else:
             matches = list(
-                propose_rematch(
-                    _intake_of(ctx, request), roster, current, detail=detail, limit=limit
-                ).alternatives
+                propose_rematch(intake, roster, current, detail=detail, limit=limit).alternatives
             )
-        record(session, ctx, actor, "read", "rematch", episode.id, {"detail": detail})
-        return tuple(_out(m) for m in matches)
+        record(
+            session,
+            ctx,
+            actor,
+            "read",
+            "rematch",
+            episode.id,
+            {"detail": detail, "intake": request is not None},
+        )
+        found = [_out(m) for m in matches]
+        if request is None:
+            found = [
+                m.model_copy(update={"caveats": (NO_INTAKE_CAVEAT, *m.caveats)}) for m in found
+            ]
+        return tuple(found)
 
 
 @denials_audited

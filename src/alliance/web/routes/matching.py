@@ -271,7 +271,7 @@ async def rematch_page(
             service.rematch_alternatives, actor=auth.staff, episode_id=episode_id, detail=detail
         )
     except Conflict as exc:
-        # Not an error for the therapist: the client simply came in without an intake.
+        # Not an error for the therapist: the clinic has no other therapist to hand over to.
         found, unavailable = (), exc.message
     context = {
         "nav": "caseload",
