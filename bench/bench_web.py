@@ -55,7 +55,7 @@ from typing import Any
 import httpx
 
 from alliance.config import Settings
-from alliance.services import admin, auth, checkins, clients, goals, monitor, sessions
+from alliance.services import admin, auth, checkins, clients, episodes, goals, monitor, sessions
 from alliance.services.auth import hash_secret
 from alliance.services.authz import Actor, system_actor
 from alliance.services.context import ServiceContext
@@ -246,7 +246,7 @@ def _bulk_history(
 ) -> None:
     """The rows ``record_check_in`` writes for every session of one episode, in one
     transaction with one flush per table (ids come back in bulk)."""
-    instruments = [monitor.instrument(ctx, i) for i in INSTRUMENTS]
+    instruments = [episodes.instrument(ctx, i) for i in INSTRUMENTS]
     with transaction(ctx.session_factory) as session:
         therapy_rows = [
             TherapySession(
@@ -285,7 +285,7 @@ def _bulk_history(
                 given = answers[instrument.id]
                 stored = {
                     k: (
-                        ctx.cipher.encrypt(v, field=checkins.answer_field(instrument.id, k))
+                        ctx.cipher.encrypt(v, field=episodes.answer_field(instrument.id, k))
                         if instrument.item(k).type == "text"
                         else v
                     )
@@ -297,7 +297,7 @@ def _bulk_history(
                     answers=stored,
                     created_at=at,
                 )
-                pending.append((response, monitor.score(instrument, given), therapy.number, at))
+                pending.append((response, episodes.score(instrument, given), therapy.number, at))
             for goal_id in goal_ids:
                 session.add(
                     GoalRating(

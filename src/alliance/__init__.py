@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from alliance._version import __version__
 
 # Public name -> module that defines it.
 _PUBLIC: dict[str, str] = {

@@ -666,12 +666,7 @@ def seed_demo(
 ) -> DemoInfo:
     """Seed the demo clinic into an upgraded database (or, when it is already there, just make
     a fresh client link). Refuses production mode."""
-    from alliance.services import monitor
-
-    # Trajectory refits in the calling thread: the seeded alerts must not depend on when a
-    # background refit happens to finish.
-    with monitor.refits_inline():
-        return _seed_demo(session_factory, settings, now=now)
+    return _seed_demo(session_factory, settings, now=now)
 
 
 def _seed_demo(
@@ -689,98 +684,101 @@ def _seed_demo(
         cipher=FieldCipher.from_setting(settings.encryption_keys),
         clock=clock,
     )
-    rng = random.Random(SEED)
-    clinic = admin.create_clinic(
-        ctx,
-        actor=system_actor(),
-        name=CLINIC_NAME,
-        settings=ClinicSettings(show_client_progress=True),
-    )
-    actors: dict[str, Actor] = {}
-    supervisor_id: int | None = None
-    for role, name, email, _desc, modalities, styles in STAFF:
-        user = auth.create_staff_user(
+    # Trajectory refits in the calling thread: the seeded alerts must not depend on when a
+    # background refit happens to finish.
+    with ctx.trajectories.refits_inline():
+        rng = random.Random(SEED)
+        clinic = admin.create_clinic(
             ctx,
             actor=system_actor(),
-            clinic_id=clinic.id,
-            email=email,
-            display_name=name,
-            role=role,
-            password=DEMO_PASSWORD,
-            supervisor_id=supervisor_id if role == "therapist" else None,
+            name=CLINIC_NAME,
+            settings=ClinicSettings(show_client_progress=True),
         )
-        if role == "supervisor":
-            supervisor_id = user.id
-        actors[name] = auth.actor_for_user(ctx, user.id)
-        if role == "therapist":
-            admin.update_therapist_profile(
+        actors: dict[str, Actor] = {}
+        supervisor_id: int | None = None
+        for role, name, email, _desc, modalities, styles in STAFF:
+            user = auth.create_staff_user(
                 ctx,
-                actor=actors[name],
-                user_id=user.id,
-                modalities=modalities,
-                styles=styles,
-                languages=["en"],
+                actor=system_actor(),
+                clinic_id=clinic.id,
+                email=email,
+                display_name=name,
+                role=role,
+                password=DEMO_PASSWORD,
+                supervisor_id=supervisor_id if role == "therapist" else None,
             )
-            # The matching profile the queue works from (set up before any client arrives).
-            matching.save_profile(ctx, actor=actors[name], profile=PROFILES[name])
-    maya, tom, lena = actors["Maya Chen"], actors["Tom Okafor"], actors["Lena Varga"]
-    end = real_now - timedelta(days=2)
-    story = {
-        "Sarah": _play(
-            ctx,
-            clock,
-            lena,
-            "Sarah",
-            _sarah(rng),
-            ["Speak up in team meetings without panicking", "Leave work at work by 7 pm"],
-            rng,
-            end,
-        ),
-        "John": _play(
-            ctx,
-            clock,
-            maya,
-            "John",
-            _john(rng),
-            ["Get out of bed before 9 on weekdays", "See a friend once a week"],
-            rng,
-            end,
-        ),
-        "Dana": _play(ctx, clock, tom, "Dana", _dana(rng), ["Feel less flat"], rng, end),
-    }
-    therapists = (maya, tom, lena)
-    names = ("Maya Chen", "Tom Okafor", "Lena Varga")
-    for index, name in enumerate(OTHER_CLIENTS):
-        therapist = therapists[index % 3]
-        referral = None
-        if index < MATCHED_CLIENTS:
-            # Without the random generator, so that every course stays as it was.
-            profile = PROFILES[names[index % 3]]
-            offers, treats = profile["modalities"], profile["specialties"]
-            assert isinstance(offers, list)
-            assert isinstance(treats, list)
-            referral = _Referral(actors["Ada Admin"], offers[0], treats[(index // 3) % 2])
-        _play(
-            ctx,
-            clock,
-            therapist,
-            name,
-            _other(rng),
-            [],
-            rng,
-            end - timedelta(days=rng.randint(0, 3)),
-            referral,
+            if role == "supervisor":
+                supervisor_id = user.id
+            actors[name] = auth.actor_for_user(ctx, user.id)
+            if role == "therapist":
+                admin.update_therapist_profile(
+                    ctx,
+                    actor=actors[name],
+                    user_id=user.id,
+                    modalities=modalities,
+                    styles=styles,
+                    languages=["en"],
+                )
+                # The matching profile the queue works from (set up before any client arrives).
+                matching.save_profile(ctx, actor=actors[name], profile=PROFILES[name])
+        maya, tom, lena = actors["Maya Chen"], actors["Tom Okafor"], actors["Lena Varga"]
+        end = real_now - timedelta(days=2)
+        story = {
+            "Sarah": _play(
+                ctx,
+                clock,
+                lena,
+                "Sarah",
+                _sarah(rng),
+                ["Speak up in team meetings without panicking", "Leave work at work by 7 pm"],
+                rng,
+                end,
+            ),
+            "John": _play(
+                ctx,
+                clock,
+                maya,
+                "John",
+                _john(rng),
+                ["Get out of bed before 9 on weekdays", "See a friend once a week"],
+                rng,
+                end,
+            ),
+            "Dana": _play(ctx, clock, tom, "Dana", _dana(rng), ["Feel less flat"], rng, end),
+        }
+        therapists = (maya, tom, lena)
+        names = ("Maya Chen", "Tom Okafor", "Lena Varga")
+        for index, name in enumerate(OTHER_CLIENTS):
+            therapist = therapists[index % 3]
+            referral = None
+            if index < MATCHED_CLIENTS:
+                # Without the random generator, so that every course stays as it was.
+                profile = PROFILES[names[index % 3]]
+                offers, treats = profile["modalities"], profile["specialties"]
+                assert isinstance(offers, list)
+                assert isinstance(treats, list)
+                referral = _Referral(actors["Ada Admin"], offers[0], treats[(index // 3) % 2])
+            _play(
+                ctx,
+                clock,
+                therapist,
+                name,
+                _other(rng),
+                [],
+                rng,
+                end - timedelta(days=rng.randint(0, 3)),
+                referral,
+            )
+        _seed_queue(ctx, clock, clinic.id, real_now)
+        info = _info(session_factory, settings, real_now, created=True)
+        return DemoInfo(
+            clinic_id=info.clinic_id,
+            logins=info.logins,
+            open_link_token=info.open_link_token,
+            open_link_url=info.open_link_url,
+            clients=story,
+            created=True,
         )
-    _seed_queue(ctx, clock, clinic.id, real_now)
-    info = _info(session_factory, settings, real_now, created=True)
-    return DemoInfo(
-        clinic_id=info.clinic_id,
-        logins=info.logins,
-        open_link_token=info.open_link_token,
-        open_link_url=info.open_link_url,
-        clients=story,
-        created=True,
-    )
 
 
 def _info(

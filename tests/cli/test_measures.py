@@ -168,3 +168,26 @@ def test_score_refuses_text_that_is_not_utf8(tmp_path: Path) -> None:
     code, _, err = _run("score", "phq9", str(path))
     assert code == 2
     assert "latin1.csv: not UTF-8 text" in err
+
+
+def test_the_cli_reads_user_instruments_from_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from alliance.config import get_settings
+
+    data = load_instrument("who5").model_dump(mode="json", by_alias=True)
+    data.update(id="mine_local", title="Our own scale")
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("ALLIANCE_INSTRUMENTS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        listed = CliRunner().invoke(app, ["instruments", "list"])
+        shown = CliRunner().invoke(app, ["instruments", "show", "mine_local", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert listed.exit_code == 0, listed.output
+    assert "mine_local" in listed.output
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["title"] == "Our own scale"

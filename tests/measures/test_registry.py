@@ -10,8 +10,10 @@ import yaml
 from measures_builders import instrument_data
 
 from alliance.config import get_settings
+from alliance.measures.instrument import Instrument
 from alliance.measures.registry import (
     InstrumentError,
+    InstrumentRegistry,
     UnknownInstrumentError,
     bundled_ids,
     list_instruments,
@@ -141,16 +143,60 @@ def test_a_user_directory_adds_instruments(tmp_path: Path) -> None:
     assert set(ids[:-1]) == BUNDLED
 
 
-def test_the_setting_names_the_user_directory(
+def test_the_measures_package_does_not_read_the_setting_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The folder is the caller's to pass (the app and the CLI pass settings.instruments_dir):
+    # a pure package that read global settings would see a different folder than the app.
     _write(tmp_path, "mine.yml", id="mine")
     monkeypatch.setenv("ALLIANCE_INSTRUMENTS_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
-        assert load_instrument("mine").id == "mine"
+        with pytest.raises(UnknownInstrumentError):
+            load_instrument("mine")
+        assert load_instrument("mine", extra_dir=tmp_path).id == "mine"
     finally:
         get_settings.cache_clear()
+
+
+def test_the_registry_parses_the_folder_once_until_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alliance.measures.registry as registry_module
+
+    _write(tmp_path, "mine.yaml", id="mine", title="First")
+    registry = InstrumentRegistry(tmp_path)
+    parses: list[Path] = []
+    real = registry_module.load_instrument_file
+
+    def counting(path: Path) -> Instrument:
+        parses.append(path)
+        return real(path)
+
+    monkeypatch.setattr(registry_module, "load_instrument_file", counting)
+    assert registry.get("mine").title == "First"
+    assert registry.get("mine").title == "First"
+    assert [i.id for i in registry.all()][-1] == "mine"
+    assert len(parses) == 1
+
+    _write(tmp_path, "mine.yaml", id="mine", title="Second, reworded")  # size changes
+    assert registry.get("mine").title == "Second, reworded"
+    _write(tmp_path, "other.yaml", id="other")
+    assert registry.get("other").id == "other"
+    (tmp_path / "other.yaml").unlink()
+    with pytest.raises(UnknownInstrumentError):
+        registry.get("other")
+    assert len(parses) == 5  # first; reworded; both after the addition; one after removal
+
+
+def test_a_broken_user_file_keeps_failing_until_it_is_fixed(tmp_path: Path) -> None:
+    registry = InstrumentRegistry(tmp_path)
+    (tmp_path / "bad.yaml").write_text("id: [unclosed", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(InstrumentError, match=r"bad.yaml"):
+            registry.get("bad")
+    _write(tmp_path, "bad.yaml", id="bad_fixed", title="Fixed now")
+    assert registry.get("bad_fixed").title == "Fixed now"
 
 
 def test_a_user_file_cannot_replace_a_bundled_instrument(tmp_path: Path) -> None:

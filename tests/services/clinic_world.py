@@ -78,8 +78,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     # (TRUNCATE … RESTART IDENTITY is far cheaper than creating and dropping a database).
     import psycopg
 
-    from alliance.services import monitor
-
     url = str(request.getfixturevalue("postgres_worker_database"))
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -93,8 +91,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(
             "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
         )
-    # Cached trajectories are keyed by database URL; this URL is reused by the next test.
-    monitor._trajectory_cache.clear()
     yield url
 
 

@@ -148,7 +148,7 @@ def analyze_transcript(
     backend: Backend | None = None,
 ) -> AnalysisResult:
     """Analyse one parsed transcript with the given models (see the module docstring)."""
-    from alliance import __version__
+    from alliance._version import __version__
 
     utterances = transcript.utterances
     therapist_codes: dict[str, Code] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from alliance import __version__
+from alliance._version import __version__
 from alliance.cli import analysis, clinic, matching, measures, monitoring
 
 app = typer.Typer(

@@ -20,9 +20,12 @@ OUTPUT_SUFFIXES = (".csv", ".json")
 
 
 def instrument(instrument_id: str) -> Instrument:
-    """The bundled instrument, or exit 2 naming the unknown id."""
+    """The instrument (bundled or from ``ALLIANCE_INSTRUMENTS_DIR``), or exit 2 naming the
+    unknown id."""
+    from alliance.config import get_settings
+
     try:
-        return load_instrument(instrument_id)
+        return load_instrument(instrument_id, get_settings().instruments_dir)
     except InstrumentError as exc:
         fail(str(exc))
 

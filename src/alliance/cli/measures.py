@@ -40,8 +40,10 @@ def register(app: typer.Typer) -> None:
 @instruments_app.command("list")
 def list_command() -> None:
     """List bundled and user-supplied instruments (ALLIANCE_INSTRUMENTS_DIR)."""
+    from alliance.config import get_settings
+
     try:
-        instruments = list_instruments()
+        instruments = list_instruments(get_settings().instruments_dir)
     except InstrumentError as exc:
         fail(str(exc))
     bundled = set(bundled_ids())

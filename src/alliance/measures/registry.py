@@ -2,8 +2,14 @@
 
 This is the measures package's one small loader. Bundled instruments are read from the package
 data (``alliance/measures/instruments/<id>.yaml``) with :mod:`importlib.resources`; user
-instruments (e.g. a licensee's ORS/SRS or OQ-45 file) come from a directory given as an
-argument or by ``ALLIANCE_INSTRUMENTS_DIR``.
+instruments (e.g. a licensee's ORS/SRS or OQ-45 file) come from a directory the caller names
+(the app and the CLI pass ``settings.instruments_dir``, i.e. ``ALLIANCE_INSTRUMENTS_DIR``;
+this package never reads settings itself).
+
+:class:`InstrumentRegistry` is the cached form a long-running process keeps: it parses the
+user directory once and parses it again only when a file in it is added, removed or changed
+(by modification time and size), so an edited instrument is picked up without a restart while a
+check-in costs a few ``stat`` calls, not a YAML parse.
 
 Rules:
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -31,6 +38,7 @@ from alliance.measures.instrument import Instrument
 
 __all__ = [
     "InstrumentError",
+    "InstrumentRegistry",
     "UnknownInstrumentError",
     "bundled_ids",
     "list_instruments",
@@ -109,22 +117,75 @@ def bundled_ids() -> tuple[str, ...]:
 
 
 def list_instruments(extra_dir: Path | None = None) -> list[Instrument]:
-    """All instruments, bundled then user-supplied, each group sorted by id."""
-    bundled = _bundled()
-    user = _user_instruments(_extra_dir(extra_dir))
-    return [bundled[k] for k in sorted(bundled)] + [user[k] for k in sorted(user)]
+    """All instruments, bundled then those in ``extra_dir``, each group sorted by id."""
+    return InstrumentRegistry(extra_dir).all()
 
 
 def load_instrument(instrument_id: str, extra_dir: Path | None = None) -> Instrument:
-    """The instrument with this id (bundled first, then the user directory)."""
-    bundled = _bundled()
-    if instrument_id in bundled:
-        return bundled[instrument_id]
-    user = _user_instruments(_extra_dir(extra_dir))
-    if instrument_id in user:
-        return user[instrument_id]
-    known = ", ".join(sorted(bundled) + sorted(user))
-    raise UnknownInstrumentError(f"unknown instrument {instrument_id!r} (known: {known})")
+    """The instrument with this id (bundled first, then the ``extra_dir`` directory)."""
+    return InstrumentRegistry(extra_dir).get(instrument_id)
+
+
+_Signature = tuple[tuple[str, int, int], ...]
+
+
+class InstrumentRegistry:
+    """Bundled instruments plus one user directory, parsed once and re-read when it changes.
+
+    Safe to share between threads. An error in the user directory is raised on every call until
+    the directory is fixed (it is not cached as "no instruments").
+    """
+
+    def __init__(self, extra_dir: Path | None = None) -> None:
+        self.extra_dir = Path(extra_dir) if extra_dir is not None else None
+        self._lock = threading.Lock()
+        self._signature: _Signature | None = None
+        self._user: dict[str, Instrument] = {}
+
+    def get(self, instrument_id: str) -> Instrument:
+        """The instrument with this id; :class:`UnknownInstrumentError` names the known ones."""
+        bundled = _bundled()
+        if instrument_id in bundled:
+            return bundled[instrument_id]
+        user = self._current_user()
+        if instrument_id in user:
+            return user[instrument_id]
+        known = ", ".join(sorted(bundled) + sorted(user))
+        raise UnknownInstrumentError(f"unknown instrument {instrument_id!r} (known: {known})")
+
+    def all(self) -> list[Instrument]:
+        """Bundled instruments then user ones, each group sorted by id."""
+        bundled = _bundled()
+        user = self._current_user()
+        return [bundled[k] for k in sorted(bundled)] + [user[k] for k in sorted(user)]
+
+    def _current_user(self) -> dict[str, Instrument]:
+        folder = self.extra_dir
+        if folder is None:
+            return {}
+        signature = _folder_signature(folder)
+        with self._lock:
+            if signature == self._signature:
+                return self._user
+        user = _user_instruments(folder)  # parsed outside the lock; the last parse wins
+        with self._lock:
+            self._signature, self._user = signature, user
+        return user
+
+
+def _folder_signature(folder: Path) -> _Signature:
+    """What changes when a user file is added, removed or rewritten."""
+    if not folder.is_dir():
+        raise InstrumentError(f"{folder}: instruments directory does not exist")
+    entries = []
+    for path in _instrument_paths(folder):
+        info = path.stat()
+        entries.append((path.name, info.st_mtime_ns, info.st_size))
+    return tuple(entries)
+
+
+def _instrument_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file())
 
 
 @functools.lru_cache(maxsize=1)
@@ -143,22 +204,12 @@ def _bundled() -> dict[str, Instrument]:
     return found
 
 
-def _extra_dir(extra_dir: Path | None) -> Path | None:
-    if extra_dir is not None:
-        return Path(extra_dir)
-    from alliance.config import get_settings  # late: keep importing this module cheap
-
-    return get_settings().instruments_dir
-
-
-def _user_instruments(folder: Path | None) -> dict[str, Instrument]:
-    if folder is None:
-        return {}
+def _user_instruments(folder: Path) -> dict[str, Instrument]:
     if not folder.is_dir():
         raise InstrumentError(f"{folder}: instruments directory does not exist")
     bundled = _bundled()
     found: dict[str, tuple[Instrument, str]] = {}
-    for path in sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()):
+    for path in _instrument_paths(folder):
         instrument = load_instrument_file(path)
         if instrument.id in bundled:
             raise InstrumentError(

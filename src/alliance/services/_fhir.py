@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from alliance.measures.fhir import response_to_fhir
 from alliance.services.context import ServiceContext
-from alliance.services.monitor import decrypt_answers, instrument, score
+from alliance.services.episodes import decrypt_answers, instrument, score
 from alliance.store.models import CheckIn, Client, Episode, Response
 
 

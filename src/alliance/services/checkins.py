@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
 from alliance.measures.scoring import risk_flags
-from alliance.services import monitor
+from alliance.services import episodes, monitor
 from alliance.services.auth import hash_secret
 from alliance.services.authz import Actor, link_actor, require_episode, require_staff
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import answer_field
 from alliance.services.errors import Conflict, InvalidInput, LinkRefused, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
@@ -60,11 +61,6 @@ CHECKIN_PATH = "/c/"
 SENT_VIA = ("copy", "email")
 GOAL_FIELD = "goals.text"
 MAX_TEXT_ANSWER = 4000
-
-
-def answer_field(instrument_id: str, link_id: str) -> str:
-    """Associated data for an encrypted free-text answer (binds it to its item)."""
-    return f"responses.{instrument_id}.{link_id}"
 
 
 def checkin_view(row: CheckIn) -> CheckInView:
@@ -189,7 +185,7 @@ def _find_link(session: Session, ctx: ServiceContext, token: str) -> CheckIn:
 
 
 def _instruments(ctx: ServiceContext, ids: list[Any]) -> list[Instrument]:
-    return [monitor.instrument(ctx, str(i)) for i in ids]
+    return [episodes.instrument(ctx, str(i)) for i in ids]
 
 
 def _section(instrument: Instrument) -> FormSection:
@@ -337,7 +333,7 @@ def record_check_in(
         instruments = [i for i in instruments if cleaned[i.id]]
         if not instruments:
             raise InvalidInput("answers", "please answer at least one question")
-        scored = {i.id: monitor.score(i, cleaned[i.id]) for i in instruments}
+        scored = {i.id: episodes.score(i, cleaned[i.id]) for i in instruments}
         # Read from the answers just validated (scoring has accepted each one), so the caller
         # need not re-derive it: the route shows crisis information and notifies the therapist.
         risk_flagged = any(risk_flags(i, cleaned[i.id]) for i in instruments if i.risk_items)

@@ -1,5 +1,8 @@
 """What every service function needs besides its arguments: the database, settings, the field
-cipher and a clock (replaceable so tests and the demo can move time)."""
+cipher, a clock (replaceable so tests and the demo can move time), and the two process-wide
+caches a service reads on every check-in — the instrument registry and the fitted
+expected-trajectory models. Owning them here (not in module globals) means a context built for a
+test, the demo or another database never sees another's cached state."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from alliance.config import Settings
+from alliance.measures.registry import InstrumentRegistry
+from alliance.services.trajectories import TrajectoryCache
 from alliance.store.crypto import FieldCipher
 from alliance.store.db import SessionFactory, make_engine, make_session_factory
 
@@ -26,6 +31,13 @@ class ServiceContext:
     settings: Settings
     cipher: FieldCipher
     clock: Callable[[], datetime] = field(default=utcnow)
+    instruments: InstrumentRegistry = field(init=False, repr=False, compare=False)
+    trajectories: TrajectoryCache = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived from the other fields; frozen, so set once here.
+        object.__setattr__(self, "instruments", InstrumentRegistry(self.settings.instruments_dir))
+        object.__setattr__(self, "trajectories", TrajectoryCache(self.session_factory))
 
     @classmethod
     def create(

@@ -23,9 +23,9 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from alliance.services import monitor
 from alliance.services.authz import Actor, require_client, require_staff, require_user_admin
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import decrypt_answers, instrument
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store import audit
@@ -141,8 +141,8 @@ def _collect(
         srow = base | {"total": score.total, "band": score.band, "valid": score.valid}
         srow |= {f"subscale_{k}": v for k, v in sorted(score.subscales.items())}
         out["scores"].append(srow)
-        inst = monitor.instrument(ctx, score.instrument_id)
-        answers = monitor.decrypt_answers(ctx, score.instrument_id, response.answers)
+        inst = instrument(ctx, score.instrument_id)
+        answers = decrypt_answers(ctx, score.instrument_id, response.answers)
         for item in inst.items:
             if item.link_id not in answers:
                 continue

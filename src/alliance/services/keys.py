@@ -43,7 +43,7 @@ def _columns() -> tuple[tuple[type[Any], str, str], ...]:
 def rotate_encryption(ctx: ServiceContext) -> dict[str, int]:
     """Re-encrypt old values with the active key, in one transaction; returns counts per
     column of values rewritten."""
-    from alliance.services.checkins import answer_field
+    from alliance.services.episodes import answer_field
 
     counts: dict[str, int] = {}
     active = ctx.cipher.active_key_id

@@ -1,333 +1,44 @@
-"""The bridge between stored data and the pure measures/monitoring code.
+"""Monitoring an episode: run the rules on its stored data and keep its alerts up to date.
 
-Loads an episode's scores, attendance and fit answers from the database, hands them to
-:func:`alliance.monitoring.alerts.evaluate_alerts` (the rules live there, not here), and stores
-what the rules raise: one alert per kind stays open per episode — a new firing of a kind that is
-already open (for the same instrument) updates that alert instead of adding a second, and an
-alert for a session that has already been raised (even if since resolved) is not raised again.
-
-Expected trajectories are fitted per clinic and outcome instrument from the clinic's own data
-(:func:`alliance.measures.trajectory.fit_trajectories`) and cached in the process for a while,
-since a mixed-model fit costs far more than a check-in: a stale model is refitted by one
-background thread after the request, never inside a check-in's transaction (see
-:func:`clinic_trajectory` for the staleness bound).
+:func:`refresh_alerts` loads the episode (:mod:`alliance.services.episodes`), translates it to
+the pure rules' :class:`~alliance.monitoring.timeline.Timeline`, runs
+:func:`alliance.monitoring.alerts.evaluate_alerts` with the clinic's expected trajectories (from
+the context's :class:`~alliance.services.trajectories.TrajectoryCache`) and stores what the
+rules raise: one alert per kind stays open per episode — a new firing of a kind that is already
+open (for the same instrument) updates that alert instead of adding a second, and an alert for a
+session that has already been raised (even if since resolved) is not raised again.
+:func:`refresh_open_episodes` is the daily sweep over every open episode.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+import dataclasses
+import json
+from collections.abc import Mapping
 from datetime import date, datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alliance.measures.instrument import Instrument
-from alliance.measures.registry import InstrumentError, load_instrument
-from alliance.measures.scoring import Score as MeasuredScore
-from alliance.measures.scoring import ScoringError, score_response
-from alliance.measures.trajectory import TrajectoryModel, fit_trajectories
-from alliance.services.authz import Actor
-from alliance.services.clinic_settings import ClinicSettings
-from alliance.services.context import ServiceContext
-from alliance.services.errors import InvalidInput
-from alliance.services.unit import record
-from alliance.services.views import AlertView
-from alliance.store.crypto import is_encrypted
-from alliance.store.models import (
-    Alert,
-    CheckIn,
-    Client,
-    Clinic,
-    Episode,
-    Response,
-    Score,
-    TherapySession,
+from alliance.measures.scoring import RiskFlag, stored_risk_flags
+from alliance.monitoring.alerts import Alert as RaisedAlert
+from alliance.monitoring.alerts import evaluate_alerts
+from alliance.monitoring.timeline import (
+    Attendance,
+    AttendanceStatus,
+    FitAnswer,
+    FitAnswerValue,
+    ScorePoint,
+    Timeline,
 )
-
-TRAJECTORY_TTL_S = 600.0
-TRAJECTORY_RECOUNT = 20
-
-
-@lru_cache(maxsize=256)
-def _load(instrument_id: str, extra_dir: Path | None) -> Instrument:
-    return load_instrument(instrument_id, extra_dir)
-
-
-def instrument(ctx: ServiceContext, instrument_id: str) -> Instrument:
-    """An instrument by id (bundled or from ``settings.instruments_dir``)."""
-    try:
-        return _load(instrument_id, ctx.settings.instruments_dir)
-    except InstrumentError as exc:
-        raise InvalidInput("instrument", str(exc)) from exc
-
-
-def score(inst: Instrument, answers: Mapping[str, Any]) -> MeasuredScore:
-    """Score one response, turning the engine's error into :class:`InvalidInput` that names the
-    instrument and item."""
-    try:
-        return score_response(inst, answers)
-    except ScoringError as exc:
-        where = f"{inst.id}.{exc.item}" if exc.item else inst.id
-        raise InvalidInput(where, exc.message) from exc
-
-
-@dataclass(frozen=True)
-class StoredScore:
-    instrument_id: str
-    session_number: int | None
-    at: datetime
-    total: float | None
-    subscales: dict[str, float | None]
-    band: str | None
-    valid: bool
-    checkin_id: int
-
-
-@dataclass(frozen=True)
-class EpisodeData:
-    """Everything the rules and the timeline read about one episode, in session order."""
-
-    episode: Episode
-    client: Client
-    clinic_settings: ClinicSettings
-    sessions: tuple[TherapySession, ...]
-    scores: tuple[StoredScore, ...]
-    answers: tuple[
-        tuple[int | None, datetime, str, dict[str, Any]], ...
-    ]  # (session, at, inst, raw)
-
-    def scores_for(self, instrument_id: str) -> list[StoredScore]:
-        return [s for s in self.scores if s.instrument_id == instrument_id]
-
-
-def load_episode(session: Session, episode: Episode) -> EpisodeData:
-    client = session.get(Client, episode.client_id)
-    assert client is not None
-    clinic = session.get(Clinic, client.clinic_id)
-    sessions = tuple(
-        session.scalars(
-            select(TherapySession)
-            .where(TherapySession.episode_id == episode.id)
-            .order_by(TherapySession.number)
-        )
-    )
-    # Plain column rows, not ORM objects: this runs on every check-in.
-    rows = session.execute(
-        select(
-            Score.instrument_id,
-            Score.session_number,
-            Score.scored_at,
-            Score.total,
-            Score.subscales,
-            Score.band,
-            Score.valid,
-            Response.checkin_id,
-            Response.answers,
-        )
-        .join(Response, Response.id == Score.response_id)
-        .where(Score.episode_id == episode.id)
-        .order_by(Score.scored_at, Score.id)
-    ).all()
-    scores = tuple(
-        StoredScore(
-            instrument_id=row.instrument_id,
-            session_number=row.session_number,
-            at=row.scored_at,
-            total=row.total,
-            subscales=dict(row.subscales),
-            band=row.band,
-            valid=row.valid,
-            checkin_id=row.checkin_id,
-        )
-        for row in rows
-    )
-    answers = tuple(
-        (row.session_number, row.scored_at, row.instrument_id, dict(row.answers)) for row in rows
-    )
-    return EpisodeData(
-        episode=episode,
-        client=client,
-        clinic_settings=ClinicSettings.from_json(clinic.settings if clinic else None),
-        sessions=sessions,
-        scores=scores,
-        answers=answers,
-    )
-
-
-# -- trajectories ---------------------------------------------------------------------------
-
-
-@dataclass
-class _CachedTrajectory:
-    fitted_at: float
-    count: int
-    model: TrajectoryModel
-    calls: int = 0
-    refitting: bool = False
-
-
-_trajectory_cache: dict[tuple[str, int, str], _CachedTrajectory] = {}
-_trajectory_lock = threading.Lock()
-# One cold fit per key at a time: concurrent first requests wait for it instead of each fitting.
-_cold_fit_locks: dict[tuple[str, int, str], threading.Lock] = {}
-# Background refits run one at a time (a mixed-model fit takes a core for 0.3-0.7 s).
-_refit_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alliance-trajectory")
-_refits_inline: ContextVar[bool] = ContextVar("alliance_refits_inline", default=False)
-
-_log = logging.getLogger(__name__)
-
-
-@contextmanager
-def refits_inline() -> Iterator[None]:
-    """Refit stale trajectory models in the calling thread while the block runs.
-
-    For batch jobs that must be reproducible (the demo seed, the daily sweep): the result then
-    does not depend on when a background refit happens to finish.
-    """
-    token = _refits_inline.set(True)
-    try:
-        yield
-    finally:
-        _refits_inline.reset(token)
-
-
-def _trajectory_filters(clinic_id: int, inst: Instrument) -> tuple[Any, ...]:
-    return (
-        Client.clinic_id == clinic_id,
-        Score.instrument_id == inst.id,
-        Score.valid.is_(True),
-        Score.total.is_not(None),
-    )
-
-
-def _count_scores(session: Session, clinic_id: int, inst: Instrument) -> int:
-    scope = (
-        select(func.count(Score.id))
-        .join(Episode, Episode.id == Score.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(*_trajectory_filters(clinic_id, inst))
-    )
-    return int(session.scalar(scope) or 0)
-
-
-def _load_trajectory_frame(session: Session, clinic_id: int, inst: Instrument) -> pd.DataFrame:
-    rows = session.execute(
-        select(Episode.id, Score.session_number, Score.total)
-        .join(Episode, Episode.id == Score.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(*_trajectory_filters(clinic_id, inst), Score.session_number.is_not(None))
-    ).all()
-    return pd.DataFrame([tuple(row) for row in rows], columns=["client_id", "session", "score"])
-
-
-def _stale(cached: _CachedTrajectory, count: int | None) -> bool:
-    if time.monotonic() - cached.fitted_at >= TRAJECTORY_TTL_S:
-        return True
-    return count is not None and count > cached.count * 1.1
-
-
-def _refit(
-    key: tuple[str, int, str], ctx: ServiceContext, clinic_id: int, inst: Instrument
-) -> None:
-    """Background refit: read the scores in a short transaction of its own, fit outside any
-    transaction (no lock held while the model is fitted), then swap the model in."""
-    from alliance.store.db import transaction
-
-    try:
-        with _trajectory_lock:
-            cached = _trajectory_cache.get(key)
-        if cached is None:
-            return
-        with transaction(ctx.session_factory) as session:
-            count = _count_scores(session, clinic_id, inst)
-            frame = (
-                _load_trajectory_frame(session, clinic_id, inst) if _stale(cached, count) else None
-            )
-        model = fit_trajectories(frame, inst) if frame is not None else cached.model
-        with _trajectory_lock:
-            # Only when the entry was not cleared or replaced meanwhile (tests reuse URLs).
-            if frame is not None and _trajectory_cache.get(key) is cached:
-                _trajectory_cache[key] = _CachedTrajectory(time.monotonic(), count, model)
-    except Exception:  # a failed refit keeps the old model; the next recount tries again
-        _log.exception("refitting the %s trajectory of clinic %s failed", inst.id, clinic_id)
-    finally:
-        with _trajectory_lock:
-            cached_now = _trajectory_cache.get(key)
-            if cached_now is not None:
-                cached_now.refitting = False
-
-
-def clinic_trajectory(
-    session: Session, ctx: ServiceContext, clinic_id: int, inst: Instrument
-) -> TrajectoryModel:
-    """The clinic's expected-trajectory model for an outcome instrument.
-
-    Cached per process. The first call for a clinic and instrument fits the model (once:
-    concurrent first calls wait for that one fit). After that a request never fits: every
-    ``TRAJECTORY_RECOUNT`` calls, or once ``TRAJECTORY_TTL_S`` has passed, it hands a check
-    to a single background thread, which counts the clinic's scores after the request and
-    refits when the count has grown by a tenth or the model is older than the TTL; requests
-    keep using the current model meanwhile. So the model a check-in is judged against lags
-    the clinic's data by at most a tenth of its scores plus ``TRAJECTORY_RECOUNT`` calls, or
-    ``TRAJECTORY_TTL_S`` seconds plus one fit. Inside :func:`refits_inline` (demo seed, daily
-    sweep) a stale model is refitted in the calling thread, as before.
-    """
-    key = (str(session.get_bind().engine.url), clinic_id, inst.id)
-    with _trajectory_lock:
-        cached = _trajectory_cache.get(key)
-        check = False
-        if cached is not None:
-            cached.calls += 1
-            expired = time.monotonic() - cached.fitted_at >= TRAJECTORY_TTL_S
-            if cached.calls >= TRAJECTORY_RECOUNT or expired:
-                cached.calls = 0
-                check = True
-            if not _refits_inline.get():
-                if check and not cached.refitting:
-                    cached.refitting = True
-                    _refit_executor.submit(_refit, key, ctx, clinic_id, inst)
-                return cached.model
-            if not check:
-                return cached.model
-        cold_lock = _cold_fit_locks.setdefault(key, threading.Lock())
-    if cached is not None:  # inline refit
-        count = _count_scores(session, clinic_id, inst)
-        if not _stale(cached, count):
-            return cached.model
-    else:
-        with cold_lock:
-            with _trajectory_lock:
-                done = _trajectory_cache.get(key)
-            if done is not None:  # another request fitted it while this one waited
-                return done.model
-            return _fit_now(session, key, clinic_id, inst)
-    return _fit_now(session, key, clinic_id, inst)
-
-
-def _fit_now(
-    session: Session, key: tuple[str, int, str], clinic_id: int, inst: Instrument
-) -> TrajectoryModel:
-    count = _count_scores(session, clinic_id, inst)
-    model = fit_trajectories(_load_trajectory_frame(session, clinic_id, inst), inst)
-    with _trajectory_lock:
-        _trajectory_cache[key] = _CachedTrajectory(time.monotonic(), count, model)
-    return model
-
-
-def outcome_instruments(ctx: ServiceContext, ids: Sequence[str]) -> list[Instrument]:
-    return [i for i in (instrument(ctx, str(x)) for x in ids) if i.kind == "outcome"]
-
+from alliance.services.alerts import alert_view
+from alliance.services.authz import Actor, system_actor
+from alliance.services.context import ServiceContext
+from alliance.services.episodes import EpisodeData, decrypt_answers, instrument, load_episode
+from alliance.services.unit import record, unit_of_work
+from alliance.services.views import AlertView
+from alliance.store.models import Alert, Client, Episode
 
 # -- alerts ---------------------------------------------------------------------------------
 
@@ -339,8 +50,6 @@ def refresh_alerts(
 
     Returns the alerts raised or updated now. Runs inside the caller's transaction.
     """
-    from alliance.services.alerts import alert_view
-
     data = load_episode(session, episode)
     raised = evaluate(session, ctx, data)
     now = ctx.now()
@@ -410,17 +119,8 @@ def refresh_alerts(
     return [alert_view(a, ctx.cipher) for a in changed]
 
 
-def evaluate(session: Session, ctx: ServiceContext, data: EpisodeData) -> list[Any]:
-    """Run :func:`alliance.monitoring.alerts.evaluate_alerts` on the episode's timeline."""
-    from alliance.services import _rules
-
-    return _rules.evaluate(session, ctx, data)
-
-
 def _jsonable(value: Any) -> dict[str, Any]:
     """Evidence as JSON-ready data (dataclasses, tuples and numpy scalars flattened)."""
-    import dataclasses
-    import json
 
     def convert(obj: Any) -> Any:
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -444,25 +144,6 @@ def _jsonable(value: Any) -> dict[str, Any]:
     return converted
 
 
-def decrypt_answers(
-    ctx: ServiceContext, instrument_id: str, raw: Mapping[str, Any]
-) -> dict[str, Any]:
-    from alliance.services.checkins import answer_field
-
-    return {
-        key: (
-            ctx.cipher.decrypt(value, field=answer_field(instrument_id, key))
-            if is_encrypted(value)
-            else value
-        )
-        for key, value in raw.items()
-    }
-
-
-def checkin_ids(session: Session, episode_id: int) -> list[int]:
-    return list(session.scalars(select(CheckIn.id).where(CheckIn.episode_id == episode_id)))
-
-
 def refresh_open_episodes(ctx: ServiceContext, *, clinic_id: int | None = None) -> int:
     """Re-evaluate the rules on every open episode (one transaction each) and return how many
     alerts were raised or updated.
@@ -471,9 +152,6 @@ def refresh_open_episodes(ctx: ServiceContext, *, clinic_id: int | None = None) 
     clinic refresh-alerts``, e.g. from cron) catches what only the passing of time reveals —
     a client who has simply stopped coming.
     """
-    from alliance.services.authz import system_actor
-    from alliance.services.unit import unit_of_work
-
     with unit_of_work(ctx) as session:
         query = select(Episode.id).where(Episode.ended_at.is_(None))
         if clinic_id is not None:
@@ -482,7 +160,8 @@ def refresh_open_episodes(ctx: ServiceContext, *, clinic_id: int | None = None) 
             )
         episode_ids = list(session.scalars(query.order_by(Episode.id)))
     changed = 0
-    with refits_inline():  # a batch job: refit stale trajectories here, not in the background
+    # A batch job: refit stale trajectories here, not in the background.
+    with ctx.trajectories.refits_inline():
         for episode_id in episode_ids:
             with unit_of_work(ctx) as session:
                 episode = session.get(Episode, episode_id)
@@ -492,3 +171,105 @@ def refresh_open_episodes(ctx: ServiceContext, *, clinic_id: int | None = None) 
                 actor = system_actor(client.clinic_id if client else None)
                 changed += len(refresh_alerts(session, ctx, actor, episode))
     return changed
+
+
+# -- from stored data to the rules' timeline ---------------------------------------------
+
+FIT_VALUES = {
+    "yes": "yes",
+    "no": "no",
+    "not_sure": "not_sure",
+    "unsure": "not_sure",
+    "true": "yes",
+    "false": "no",
+    "1": "yes",
+    "0": "no",
+}
+
+
+def session_numbers(data: EpisodeData) -> dict[int, int]:
+    """check-in id → session number; check-ins without a session get their order number."""
+    numbers: dict[int, int] = {}
+    ordinal = 0
+    for score in data.scores:
+        if score.checkin_id in numbers:
+            continue
+        ordinal += 1
+        numbers[score.checkin_id] = score.session_number or ordinal
+    return numbers
+
+
+def build_timeline(ctx: ServiceContext, data: EpisodeData) -> Timeline:
+    numbers = session_numbers(data)
+    points = [
+        ScorePoint(
+            session_number=numbers[s.checkin_id],
+            date=s.at.date(),
+            instrument_id=s.instrument_id,
+            total=s.total if s.valid else None,
+            subscales=s.subscales,
+            score_id=None,
+            risk=_risk(ctx, s.instrument_id, raw),
+        )
+        for s, (_number, _at, _instrument_id, raw) in zip(data.scores, data.answers, strict=True)
+    ]
+    attendance = [
+        Attendance(
+            session_number=t.number,
+            date=t.scheduled_at.date(),
+            status=cast(AttendanceStatus, t.status),
+        )
+        for t in data.sessions
+        if t.status in ("attended", "missed", "cancelled")
+    ]
+    fits: list[FitAnswer] = []
+    for (number, at, instrument_id, raw), score in zip(data.answers, data.scores, strict=True):
+        inst = instrument(ctx, instrument_id)
+        fit_items = [item.link_id for item in inst.items if _is_fit_item(item.link_id)]
+        if not fit_items:
+            continue
+        answers = decrypt_answers(ctx, instrument_id, raw)
+        value = answers.get(fit_items[0])
+        mapped = FIT_VALUES.get(str(value).strip().lower()) if value is not None else None
+        if mapped is not None:
+            fits.append(
+                FitAnswer(
+                    session_number=number or numbers[score.checkin_id],
+                    date=at.date(),
+                    answer=cast(FitAnswerValue, mapped),
+                )
+            )
+    return Timeline(str(data.client.id), points, attendance, fits)
+
+
+def _risk(ctx: ServiceContext, instrument_id: str, raw: dict[str, object]) -> tuple[RiskFlag, ...]:
+    """Risk items (PHQ-9 item 9) the stored answers endorse, read from the answers themselves
+    so that a low or invalid total never hides them. An answer stored under an earlier
+    definition that no longer reads is flagged as a possible risk instead of failing the
+    refresh (which would block every later check-in of the episode)."""
+    inst = instrument(ctx, instrument_id)
+    if not inst.risk_items:
+        return ()
+    return stored_risk_flags(inst, decrypt_answers(ctx, instrument_id, raw))
+
+
+def _is_fit_item(link_id: str) -> bool:
+    return "fit" in link_id.lower()
+
+
+def evaluate(session: Session, ctx: ServiceContext, data: EpisodeData) -> list[RaisedAlert]:
+    """Run the monitoring rules on the episode's timeline."""
+    timeline = build_timeline(ctx, data)
+    instruments = {str(i): instrument(ctx, str(i)) for i in data.episode.instruments}
+    trajectories = {
+        inst.id: ctx.trajectories.model(session, data.client.clinic_id, inst)
+        for inst in instruments.values()
+        if inst.kind == "outcome" and inst.reliable_change is not None
+    }
+    return evaluate_alerts(
+        timeline,
+        instruments,
+        data.clinic_settings.alert_settings,
+        trajectories,
+        today=ctx.now().date(),
+    )

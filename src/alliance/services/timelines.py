@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
 from alliance.measures.trajectory import not_on_track
-from alliance.services import monitor
 from alliance.services.alerts import alert_view, severity_rank
 from alliance.services.authz import (
     Actor,
@@ -27,6 +26,12 @@ from alliance.services.checkins import checkin_view, goal_view
 from alliance.services.clients import client_view, episode_view
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import (
+    StoredScore,
+    decrypt_answers,
+    instrument,
+    load_episode,
+)
 from alliance.services.sessions import session_view
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
@@ -88,7 +93,7 @@ def alert_sort_key(alert: Alert | AlertView) -> tuple[int, int, int, int, int]:
     )
 
 
-def _series_points(scores: list[monitor.StoredScore]) -> tuple[SeriesPoint, ...]:
+def _series_points(scores: list[StoredScore]) -> tuple[SeriesPoint, ...]:
     return tuple(
         SeriesPoint(
             session_number=s.session_number, at=s.at, value=s.total, band=s.band, valid=s.valid
@@ -102,7 +107,7 @@ def _trajectory(
     ctx: ServiceContext,
     clinic_id: int,
     inst: Instrument,
-    scores: list[monitor.StoredScore],
+    scores: list[StoredScore],
 ) -> TrajectoryBand | None:
     valid = [s for s in scores if s.valid and s.total is not None and s.session_number]
     if inst.kind != "outcome" or not valid:
@@ -110,7 +115,7 @@ def _trajectory(
     intake = valid[0]
     assert intake.total is not None
     assert intake.session_number is not None
-    model = monitor.clinic_trajectory(session, ctx, clinic_id, inst)
+    model = ctx.trajectories.model(session, clinic_id, inst)
     last = max(s.session_number or 0 for s in valid)
     numbers = list(
         range(intake.session_number, max(last, intake.session_number) + TRAJECTORY_HORIZON + 1)
@@ -194,10 +199,10 @@ def client_timeline(
                 alerts=(),
                 checkins=(),
             )
-        data = monitor.load_episode(session, episode)
+        data = load_episode(session, episode)
         series: list[InstrumentSeries] = []
         for instrument_id in episode.instruments:
-            inst = monitor.instrument(ctx, str(instrument_id))
+            inst = instrument(ctx, str(instrument_id))
             scores = data.scores_for(inst.id)
             subscales = {
                 sub.name: tuple(
@@ -239,11 +244,11 @@ def client_timeline(
         therapist = session.get(StaffUser, episode.therapist_id)
         feedback: list[tuple[int | None, str]] = []
         for number, _at, instrument_id, raw in data.answers:
-            inst = monitor.instrument(ctx, instrument_id)
+            inst = instrument(ctx, instrument_id)
             text_items = {item.link_id for item in inst.items if item.type == "text"}
             if not text_items:
                 continue
-            plain = monitor.decrypt_answers(ctx, instrument_id, raw)
+            plain = decrypt_answers(ctx, instrument_id, raw)
             feedback.extend(
                 (number, str(plain[key])) for key in sorted(text_items) if plain.get(key)
             )
@@ -357,7 +362,7 @@ def _visible_open_episodes(
 
 
 def _kinds(ctx: ServiceContext, ids: list[str]) -> dict[str, str]:
-    return {i: monitor.instrument(ctx, i).kind for i in ids}
+    return {i: instrument(ctx, i).kind for i in ids}
 
 
 @denials_audited

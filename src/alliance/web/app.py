@@ -88,7 +88,7 @@ def create_app(
 
 
 def _version() -> str:
-    from alliance import __version__
+    from alliance._version import __version__
 
     return str(__version__)
 
