@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 from webworld import World, csrf_from, full_answers
 
 from alliance.services import alerts as alert_service
@@ -402,3 +403,60 @@ def test_the_settings_page_shows_the_risk_rule_as_always_on_and_cannot_turn_it_o
     saved = admin_service.get_clinic(world.ctx, actor=world.people["ada"].actor).settings
     assert "risk_reported" in saved.alert_settings.enabled
     assert "low_alliance" not in saved.alert_settings.enabled
+
+
+def _audit_since(world: World, first_id: int) -> list[tuple[str, str, dict[str, object]]]:
+    from sqlalchemy import select
+
+    from alliance.store.db import transaction
+    from alliance.store.models import AuditEvent
+
+    with transaction(world.ctx.session_factory) as session:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.id > first_id).order_by(AuditEvent.id)
+        )
+        return [(e.action, e.entity_type, dict(e.detail or {})) for e in rows]
+
+
+def _last_audit_id(world: World) -> int:
+    from sqlalchemy import func, select
+
+    from alliance.store.db import transaction
+    from alliance.store.models import AuditEvent
+
+    with transaction(world.ctx.session_factory) as session:
+        return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("goals", {"goal": ["Go back to work"]}),
+        ("sessions", {"scheduled_at": "2026-01-05T10:00", "status": "attended"}),
+        ("checkin-links", {}),
+        ("episode/end", {"reason": "completed"}),
+    ],
+)
+def test_a_write_on_a_client_does_not_read_their_timeline_first(
+    world: World, path: str, data: dict[str, object]
+) -> None:
+    # The write service finds the current episode itself, in its own unit of work: no full
+    # timeline read (and no "read timeline" audit event) before the write.
+    client = world.login("tom")
+    case = world.cases["tom"]
+    token = csrf_from(client.get(f"/clients/{case.client_id}").text)
+    before = _last_audit_id(world)
+    response = client.post(
+        f"/clients/{case.client_id}/{path}",
+        data={**data, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code in (200, 303), response.text
+    events = _audit_since(world, before)
+    until_write = []
+    for event in events:
+        if event[0] == "write":
+            break
+        until_write.append(event)
+    assert any(e[0] == "write" for e in events)
+    assert not [e for e in until_write if e[2].get("what") == "timeline"]

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from alliance.measures.registry import InstrumentError, load_instrument
+from alliance.measures.registry import InstrumentError
 from alliance.services.auth import _check_supervisor, user_view
 from alliance.services.authz import (
     Actor,
@@ -37,7 +37,7 @@ def validate_instruments(ctx: ServiceContext, ids: Sequence[str], *, field: str)
     """Every id names an instrument the registry can load (bundled or ALLIANCE_INSTRUMENTS_DIR)."""
     for instrument_id in ids:
         try:
-            load_instrument(instrument_id, ctx.settings.instruments_dir)
+            ctx.instruments.get(instrument_id)
         except InstrumentError as exc:
             raise InvalidInput(field, str(exc)) from exc
 

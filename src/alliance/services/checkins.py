@@ -97,12 +97,14 @@ def create_checkin_link(
     ctx: ServiceContext,
     *,
     actor: Actor,
-    episode_id: int,
+    episode_id: int | None = None,
+    client_id: int | None = None,
     session_id: int | None = None,
     instruments: tuple[str, ...] | None = None,
     sent_via: str = "copy",
 ) -> CheckInLink:
-    """A new single-use link for the episode's client.
+    """A new single-use link for the episode's client (the episode named by ``episode_id``, or
+    the client's current one by ``client_id``).
 
     ``session_id`` ties the answers to a session; by default the latest session that has taken
     place (or is due) is used. ``instruments`` defaults to the episode's instruments.
@@ -113,9 +115,11 @@ def create_checkin_link(
     token = _new_token()
     now = ctx.now()
     with unit_of_work(ctx) as session:
-        episode = require_episode(session, actor, episode_id)
+        episode = episodes.resolve_episode(
+            session, actor, client_id=client_id, episode_id=episode_id
+        )
         if episode.ended_at is not None:
-            raise Conflict(f"episode {episode_id} has ended")
+            raise Conflict(f"episode {episode.id} has ended")
         chosen = list(instruments) if instruments is not None else list(episode.instruments)
         unknown = [i for i in chosen if i not in episode.instruments]
         if unknown or not chosen:

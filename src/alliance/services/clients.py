@@ -13,11 +13,11 @@ from alliance.services.admin import validate_instruments
 from alliance.services.authz import (
     Actor,
     require_client,
-    require_episode,
     require_staff,
 )
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import resolve_episode
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import ClientView, EpisodeView
@@ -221,15 +221,25 @@ def start_episode(
 
 
 @denials_audited
-def end_episode(ctx: ServiceContext, *, actor: Actor, episode_id: int, reason: str) -> EpisodeView:
-    """End a care episode with its reason (completed, dropout, fit, transfer, other)."""
+def end_episode(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    reason: str,
+    episode_id: int | None = None,
+    client_id: int | None = None,
+) -> EpisodeView:
+    """End a care episode with its reason (completed, dropout, fit, transfer, other).
+
+    Name the episode by ``client_id`` (the client's current episode) or by ``episode_id``.
+    """
     if reason not in END_REASONS:
         raise InvalidInput("reason", f"must be one of {', '.join(END_REASONS)}, not {reason!r}")
     require_staff(actor)
     with unit_of_work(ctx) as session:
-        episode = require_episode(session, actor, episode_id)
+        episode = resolve_episode(session, actor, client_id=client_id, episode_id=episode_id)
         if episode.ended_at is not None:
-            raise Conflict(f"episode {episode_id} already ended ({episode.end_reason})")
+            raise Conflict(f"episode {episode.id} already ended ({episode.end_reason})")
         episode.ended_at = ctx.now()
         episode.end_reason = reason
         record(session, ctx, actor, "write", "episode", episode.id, {"op": "end", "reason": reason})

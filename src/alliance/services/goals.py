@@ -14,6 +14,7 @@ from sqlalchemy import select
 from alliance.services.authz import Actor, require_episode, require_staff
 from alliance.services.checkins import GOAL_FIELD, goal_view
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import resolve_episode
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import GoalView
@@ -25,9 +26,17 @@ MAX_GOAL_TEXT = 500
 
 @denials_audited
 def agree_goals(
-    ctx: ServiceContext, *, actor: Actor, episode_id: int, goals: Sequence[str]
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    goals: Sequence[str],
+    episode_id: int | None = None,
+    client_id: int | None = None,
 ) -> list[GoalView]:
-    """Record the goals agreed with the client (1–3, in the client's words)."""
+    """Record the goals agreed with the client (1–3, in the client's words).
+
+    Name the episode by ``client_id`` (the client's current episode) or by ``episode_id``.
+    """
     require_staff(actor)
     texts = [text.strip() for text in goals if text and text.strip()]
     if not texts:
@@ -38,9 +47,9 @@ def agree_goals(
         if len(text) > MAX_GOAL_TEXT:
             raise InvalidInput(f"goal_{index}", f"at most {MAX_GOAL_TEXT} characters")
     with unit_of_work(ctx) as session:
-        episode = require_episode(session, actor, episode_id)
+        episode = resolve_episode(session, actor, client_id=client_id, episode_id=episode_id)
         if episode.ended_at is not None:
-            raise Conflict(f"episode {episode_id} has ended")
+            raise Conflict(f"episode {episode.id} has ended")
         for old in session.scalars(
             select(Goal).where(Goal.episode_id == episode.id, Goal.active.is_(True))
         ):

@@ -42,7 +42,6 @@ from alliance.matching import (
     vocabulary,
 )
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail
-from alliance.measures.registry import load_instrument
 from alliance.services.authz import (
     Actor,
     not_found,
@@ -53,6 +52,7 @@ from alliance.services.authz import (
 from alliance.services.clients import add_client, add_episode
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store import audit
@@ -230,10 +230,7 @@ def _history(ctx: ServiceContext, session: Session, clinic: Clinic) -> list[Hist
         if outcome is None:
             continue
         if outcome not in directions:
-            directions[outcome] = (
-                load_instrument(outcome, ctx.settings.instruments_dir).direction
-                == "higher_is_worse"
-            )
+            directions[outcome] = instrument(ctx, outcome).direction == "higher_is_worse"
         first, last = by_instrument[outcome][0], by_instrument[outcome][-1]
         alliance = next((by_instrument[i] for i in choice.alliance if i in by_instrument), None)
         rows.append(

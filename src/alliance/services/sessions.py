@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from alliance.services import monitor
 from alliance.services.authz import Actor, require_episode, require_staff
 from alliance.services.context import ServiceContext
+from alliance.services.episodes import resolve_episode
 from alliance.services.errors import Conflict, InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import SessionView
@@ -37,20 +38,24 @@ def schedule_session(
     ctx: ServiceContext,
     *,
     actor: Actor,
-    episode_id: int,
     scheduled_at: datetime,
     status: str = "scheduled",
+    episode_id: int | None = None,
+    client_id: int | None = None,
 ) -> SessionView:
-    """Add the episode's next session (numbered 1, 2, … in order of creation)."""
+    """Add the episode's next session (numbered 1, 2, … in order of creation).
+
+    Name the episode by ``client_id`` (the client's current episode) or by ``episode_id``.
+    """
     require_staff(actor)
     if scheduled_at.tzinfo is None:
         raise InvalidInput("scheduled_at", "give a time with a time zone")
     if status not in STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}")
     with unit_of_work(ctx) as session:
-        episode = require_episode(session, actor, episode_id)
+        episode = resolve_episode(session, actor, client_id=client_id, episode_id=episode_id)
         if episode.ended_at is not None:
-            raise Conflict(f"episode {episode_id} has ended")
+            raise Conflict(f"episode {episode.id} has ended")
         last = (
             session.scalar(
                 select(func.max(TherapySession.number)).where(

@@ -73,7 +73,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ctx = ctx
-    app.state.templates = make_templates(settings.instruments_dir)
+    app.state.templates = make_templates(ctx.instruments)
 
     install_error_handlers(app)
     for module in (meta, auth, caseload, clients, alerts, admin, checkin, analysis):

@@ -6,7 +6,6 @@ for forms, a one-line flash message) so that route functions pass only their own
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from alliance.measures.registry import InstrumentError, load_instrument
+from alliance.measures.registry import InstrumentError, InstrumentRegistry
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -44,14 +43,13 @@ def _num(value: float | None, digits: int = 1, fixed: bool = False) -> str:
     return f"{value:.{digits}f}"
 
 
-def _score_filter(instruments_dir: Path | None) -> Callable[..., str]:
+def _score_filter(registry: InstrumentRegistry) -> Callable[..., str]:
     """``value|score(instrument_id)``: a mean-scored instrument's score always with two
     decimals (WAI-SR 4.00, 3.58), a summed one as the whole number it is (PHQ-9 17)."""
 
-    @functools.lru_cache(maxsize=128)
     def mean_scored(instrument_id: str) -> bool:
         try:
-            return load_instrument(instrument_id, instruments_dir).scoring.method == "mean"
+            return registry.get(instrument_id).scoring.method == "mean"
         except InstrumentError:
             return False
 
@@ -89,13 +87,15 @@ def _sentence(value: object) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def make_templates(instruments_dir: Path | None = None) -> Jinja2Templates:
+def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Templates:
+    """The app's Jinja2 environment; ``registry`` is the app context's instrument registry
+    (bundled instruments only when not given)."""
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     env = templates.env
     env.filters["when"] = _when
     env.filters["day"] = _day
     env.filters["num"] = _num
-    env.filters["score"] = _score_filter(instruments_dir)
+    env.filters["score"] = _score_filter(registry or InstrumentRegistry())
     env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
     env.trim_blocks = True

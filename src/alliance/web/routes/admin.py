@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from alliance.measures.registry import list_instruments
 from alliance.services import admin as admin_service
 from alliance.services import auth as auth_service
 from alliance.services import timelines
@@ -100,7 +99,7 @@ async def reset_mfa(request: Request, auth: AdminAuth, user_id: int) -> Response
 @router.get("/admin/settings")
 async def settings_page(request: Request, auth: AdminAuth) -> Response:
     clinic = await auth.call(admin_service.get_clinic, actor=auth.staff)
-    instruments = list_instruments(auth.ctx.settings.instruments_dir)
+    instruments = auth.ctx.instruments.all()
     context = settings_form.form_context(clinic.settings, instruments)
     return render(request, "clinic_settings.html", {"nav": "settings", **context})
 
@@ -108,9 +107,7 @@ async def settings_page(request: Request, auth: AdminAuth) -> Response:
 @router.post("/admin/settings")
 async def save_settings(request: Request, auth: AdminAuth) -> Response:
     form = await request.form()
-    alliance_ids = [
-        i.id for i in list_instruments(auth.ctx.settings.instruments_dir) if i.kind == "alliance"
-    ]
+    alliance_ids = [i.id for i in auth.ctx.instruments.all() if i.kind == "alliance"]
     settings = settings_form.parse_settings(form, alliance_ids)
     await auth.call(admin_service.update_clinic_settings, actor=auth.staff, settings=settings)
     return RedirectResponse("/admin/settings?flash=settings", status_code=303)

@@ -13,8 +13,7 @@ from fastapi import APIRouter
 from alliance.services import admin as admin_service
 from alliance.services import alerts, checkins, clients, goals, sessions, timelines
 from alliance.services import auth as auth_service
-from alliance.services.errors import Conflict
-from alliance.web.deps import AdminAuth, Auth, StaffAuth, SupervisorAuth
+from alliance.web.deps import AdminAuth, StaffAuth, SupervisorAuth
 from alliance.web.schemas import (
     AlertOut,
     CaseloadRowOut,
@@ -81,9 +80,8 @@ async def add_client(auth: StaffAuth, body: ClientIn) -> NewClientOut:
 @router.post("/clients/{client_id}/episode/end", response_model=EpisodeOut)
 async def end_episode(auth: StaffAuth, client_id: int, body: EpisodeEndIn) -> EpisodeOut:
     """End the client's current episode of care, with the reason."""
-    episode_id = await _current_episode(auth, client_id)
     view = await auth.call(
-        clients.end_episode, actor=auth.staff, episode_id=episode_id, reason=body.reason
+        clients.end_episode, actor=auth.staff, client_id=client_id, reason=body.reason
     )
     return EpisodeOut.model_validate(view)
 
@@ -95,23 +93,15 @@ async def timeline(auth: StaffAuth, client_id: int) -> TimelineOut:
     return TimelineOut.model_validate(view)
 
 
-async def _current_episode(auth: Auth, client_id: int) -> int:
-    view = await auth.call(timelines.client_timeline, actor=auth.staff, client_id=client_id)
-    if view.episode is None or view.episode.ended_at is not None:
-        raise Conflict("this client has no current episode of care")
-    return int(view.episode.id)
-
-
 @router.post("/clients/{client_id}/checkin-links", response_model=CheckInLinkOut, status_code=201)
 async def create_checkin_link(
     auth: StaffAuth, client_id: int, body: CheckInLinkIn
 ) -> CheckInLinkOut:
     """A single-use check-in link for the client (the URL is returned only here)."""
-    episode_id = await _current_episode(auth, client_id)
     link = await auth.call(
         checkins.create_checkin_link,
         actor=auth.staff,
-        episode_id=episode_id,
+        client_id=client_id,
         session_id=body.session_id,
     )
     return CheckInLinkOut(checkin=CheckInOut.model_validate(link.checkin), url=link.url)
@@ -120,11 +110,10 @@ async def create_checkin_link(
 @router.post("/clients/{client_id}/sessions", response_model=SessionOut, status_code=201)
 async def add_session(auth: StaffAuth, client_id: int, body: SessionIn) -> SessionOut:
     """Record a session (attended, missed, cancelled, or scheduled for later)."""
-    episode_id = await _current_episode(auth, client_id)
     view = await auth.call(
         sessions.schedule_session,
         actor=auth.staff,
-        episode_id=episode_id,
+        client_id=client_id,
         scheduled_at=body.scheduled_at,
         status=body.status,
     )
@@ -143,9 +132,8 @@ async def set_session_status(auth: StaffAuth, session_id: int, body: SessionStat
 @router.put("/clients/{client_id}/goals", response_model=list[GoalOut])
 async def agree_goals(auth: StaffAuth, client_id: int, body: GoalsIn) -> list[GoalOut]:
     """Replace the client's agreed goals (1–3)."""
-    episode_id = await _current_episode(auth, client_id)
     views = await auth.call(
-        goals.agree_goals, actor=auth.staff, episode_id=episode_id, goals=body.goals
+        goals.agree_goals, actor=auth.staff, client_id=client_id, goals=body.goals
     )
     return [GoalOut.model_validate(v) for v in views]
 

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from alliance.measures.registry import load_instrument
 from alliance.services import checkins
 from alliance.services.errors import InvalidInput, LinkRefused, NotFound
 from alliance.services.views import CheckInForm, CheckInResult, ScoreView
@@ -75,10 +74,8 @@ def _form_page(
 
 
 def _descriptions(auth: Auth, form: CheckInForm) -> dict[str, str | None]:
-    extra = auth.ctx.settings.instruments_dir
-    return {
-        s.instrument_id: load_instrument(s.instrument_id, extra).description for s in form.sections
-    }
+    registry = auth.ctx.instruments
+    return {s.instrument_id: registry.get(s.instrument_id).description for s in form.sections}
 
 
 @router.get("/c/{token}")
@@ -199,7 +196,7 @@ async def _progress(auth: Auth, token: str) -> dict[str, Any]:
         if score.valid and score.total is not None:
             by_instrument.setdefault(score.instrument_id, []).append(score)
     for instrument_id, rows in by_instrument.items():
-        instrument = load_instrument(instrument_id, auth.ctx.settings.instruments_dir)
+        instrument = auth.ctx.instruments.get(instrument_id)
         if instrument.kind != "outcome":
             continue
         points = [

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from alliance.services import checkins, clients, goals, sessions, timelines
-from alliance.services.errors import Conflict, InvalidInput
+from alliance.services.errors import InvalidInput
 from alliance.services.views import CheckInLink, TimelineView
 from alliance.web import mail
 from alliance.web.deps import Auth, StaffAuth
@@ -73,15 +73,6 @@ async def client_page(request: Request, auth: StaffAuth, client_id: int) -> Resp
     return await _client_page(request, auth, client_id)
 
 
-async def _episode_id(auth: Auth, client_id: int) -> int:
-    timeline: TimelineView = await auth.call(
-        timelines.client_timeline, actor=auth.staff, client_id=client_id
-    )
-    if timeline.episode is None or timeline.episode.ended_at is not None:
-        raise Conflict("this client has no current episode of care")
-    return timeline.episode.id
-
-
 @router.post("/clients/{client_id}/checkin-links")
 async def create_link(
     request: Request,
@@ -90,12 +81,11 @@ async def create_link(
     session_id: Annotated[str, Form(max_length=12)] = "",
     send_email: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
-    episode_id = await _episode_id(auth, client_id)
     wants_email = send_email == "1" and mail.smtp_configured(auth.ctx.settings)
     link: CheckInLink = await auth.call(
         checkins.create_checkin_link,
         actor=auth.staff,
-        episode_id=episode_id,
+        client_id=client_id,
         session_id=optional_int(session_id, "session_id"),
         sent_via="email" if wants_email else "copy",
     )
@@ -127,12 +117,11 @@ async def add_session(
     scheduled_at: Annotated[str, Form(max_length=40)],
     status: Annotated[str, Form(max_length=20)] = "attended",
 ) -> Response:
-    episode_id = await _episode_id(auth, client_id)
     when = _parse_datetime(scheduled_at)
     await auth.call(
         sessions.schedule_session,
         actor=auth.staff,
-        episode_id=episode_id,
+        client_id=client_id,
         scheduled_at=when,
         status=status,
     )
@@ -157,8 +146,7 @@ async def mark_session(
 async def agree_goals(request: Request, auth: StaffAuth, client_id: int) -> Response:
     form = await request.form()
     texts = [str(v) for v in form.getlist("goal")]
-    episode_id = await _episode_id(auth, client_id)
-    await auth.call(goals.agree_goals, actor=auth.staff, episode_id=episode_id, goals=texts)
+    await auth.call(goals.agree_goals, actor=auth.staff, client_id=client_id, goals=texts)
     return RedirectResponse(f"/clients/{client_id}?flash=goals", status_code=303)
 
 
@@ -169,8 +157,7 @@ async def end_episode(
     client_id: int,
     reason: Annotated[str, Form(max_length=20)],
 ) -> Response:
-    episode_id = await _episode_id(auth, client_id)
-    await auth.call(clients.end_episode, actor=auth.staff, episode_id=episode_id, reason=reason)
+    await auth.call(clients.end_episode, actor=auth.staff, client_id=client_id, reason=reason)
     return RedirectResponse(f"/clients/{client_id}?flash=ended", status_code=303)
 
 
