@@ -42,6 +42,7 @@ from alliance.services.views import (
     GoalView,
     ScoreView,
 )
+from alliance.store.encrypted import field_of, json_field_of
 from alliance.store.models import (
     CheckIn,
     Client,
@@ -58,13 +59,13 @@ from alliance.store.models import (
 #: Path of the client check-in page; the link is ``settings.base_url + CHECKIN_PATH + token``.
 CHECKIN_PATH = "/c/"
 SENT_VIA = ("copy", "email")
-GOAL_FIELD = "goals.text"
+GOAL_FIELD = field_of(Goal.text_enc)
 MAX_TEXT_ANSWER = 4000
 
 
 def answer_field(instrument_id: str, link_id: str) -> str:
     """Associated data for an encrypted free-text answer (binds it to its item)."""
-    return f"responses.{instrument_id}.{link_id}"
+    return json_field_of(Response.answers, link_id, instrument_id=instrument_id)
 
 
 def checkin_view(row: CheckIn) -> CheckInView:
