@@ -16,10 +16,11 @@ from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AlertView
 from alliance.store.crypto import FieldCipher
+from alliance.store.encrypted import field_of
 from alliance.store.models import Alert
 
-ACK_FIELD = "alerts.acknowledge_note"
-RESOLVE_FIELD = "alerts.resolve_note"
+ACK_FIELD = field_of(Alert.acknowledge_note_enc)
+RESOLVE_FIELD = field_of(Alert.resolve_note_enc)
 MAX_NOTE = 4000
 SEVERITY_ORDER = {"urgent": 0, "warning": 1, "info": 2}
 

@@ -42,6 +42,7 @@ from alliance.services.errors import (
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AccessTokenView, UserView, WebSessionView
 from alliance.store import audit
+from alliance.store.encrypted import field_of
 from alliance.store.models import AccessToken, Clinic, StaffSession, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
@@ -274,7 +275,7 @@ def _accept_totp(ctx: ServiceContext, user: StaffUser, code: str) -> bool:
     """Valid for the current 30-s step ±1, and never the same step twice (no replay)."""
     if user.totp_secret_enc is None:
         return False
-    secret = ctx.cipher.decrypt(user.totp_secret_enc, field="staff_users.totp_secret")
+    secret = ctx.cipher.decrypt(user.totp_secret_enc, field=field_of(StaffUser.totp_secret_enc))
     totp = pyotp.TOTP(secret)
     code = code.strip().replace(" ", "")
     now = ctx.now()
@@ -302,7 +303,7 @@ def start_totp_enrolment(ctx: ServiceContext, *, actor: Actor) -> tuple[str, str
             raise NotFound("user not found")
         if user.totp_enabled:
             raise Conflict("a second factor is already set up; ask an admin to reset it")
-        user.totp_secret_enc = ctx.cipher.encrypt(secret, field="staff_users.totp_secret")
+        user.totp_secret_enc = ctx.cipher.encrypt(secret, field=field_of(StaffUser.totp_secret_enc))
         record(session, ctx, actor, "write", "staff_user", user.id, {"op": "totp-enrol"})
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
     return secret, uri

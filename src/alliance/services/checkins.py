@@ -43,6 +43,7 @@ from alliance.services.views import (
     GoalView,
     ScoreView,
 )
+from alliance.store.encrypted import field_of
 from alliance.store.models import (
     CheckIn,
     Client,
@@ -59,7 +60,7 @@ from alliance.store.models import (
 #: Path of the client check-in page; the link is ``settings.base_url + CHECKIN_PATH + token``.
 CHECKIN_PATH = "/c/"
 SENT_VIA = ("copy", "email")
-GOAL_FIELD = "goals.text"
+GOAL_FIELD = field_of(Goal.text_enc)
 MAX_TEXT_ANSWER = 4000
 
 

@@ -22,10 +22,11 @@ from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import ClientView, EpisodeView
 from alliance.store.crypto import FieldCipher
+from alliance.store.encrypted import field_of
 from alliance.store.models import Client, Clinic, Episode, StaffUser
 
 END_REASONS = ("completed", "dropout", "fit", "transfer", "other")
-CONTACT_FIELD = "clients.contact_email"
+CONTACT_FIELD = field_of(Client.contact_email_enc)
 
 
 def client_view(client: Client, cipher: FieldCipher) -> ClientView:

@@ -25,6 +25,7 @@ from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.store.crypto import is_encrypted
+from alliance.store.encrypted import json_field_of
 from alliance.store.models import Client, Clinic, Episode, Response, Score, TherapySession
 
 
@@ -48,8 +49,9 @@ def score(inst: Instrument, answers: Mapping[str, Any]) -> MeasuredScore:
 
 
 def answer_field(instrument_id: str, link_id: str) -> str:
-    """Associated data for an encrypted free-text answer (binds it to its item)."""
-    return f"responses.{instrument_id}.{link_id}"
+    """Associated data for an encrypted free-text answer (binds it to its item); the template
+    is registered with the column in :mod:`alliance.store.encrypted`."""
+    return json_field_of(Response.answers, link_id, instrument_id=instrument_id)
 
 
 def decrypt_answers(

@@ -29,6 +29,8 @@ from alliance.services.episodes import decrypt_answers, instrument
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store import audit
+from alliance.store.encrypted import field_of
+from alliance.store.matching_tables import HandoverNote, IntakeRequest, MatchDecision
 from alliance.store.models import (
     Alert,
     CheckIn,
@@ -45,6 +47,10 @@ from alliance.store.models import (
 ExportFormat = Literal["csv", "parquet", "fhir"]
 FORMATS: tuple[str, ...] = ("csv", "parquet", "fhir")
 TABLES = ("clients", "episodes", "sessions", "scores", "answers", "goals", "goal_ratings", "alerts")
+CONTACT_FIELD = field_of(Client.contact_email_enc)
+GOAL_FIELD = field_of(Goal.text_enc)
+ACK_FIELD = field_of(Alert.acknowledge_note_enc)
+RESOLVE_FIELD = field_of(Alert.resolve_note_enc)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ def _collect(
                 "display_name": c.display_name,
                 "created_at": c.created_at,
                 "contact_email": ctx.cipher.decrypt_optional(
-                    c.contact_email_enc, field="clients.contact_email"
+                    c.contact_email_enc, field=CONTACT_FIELD
                 ),
             }
         out["clients"].append(row)
@@ -166,7 +172,7 @@ def _collect(
             "active": g.active,
         }
         if not deidentified:
-            grow["text"] = ctx.cipher.decrypt(g.text_enc, field="goals.text")
+            grow["text"] = ctx.cipher.decrypt(g.text_enc, field=GOAL_FIELD)
         out["goals"].append(grow)
     if goals:
         for r in session.scalars(
@@ -196,10 +202,10 @@ def _collect(
                 "acknowledged_at": a.acknowledged_at,
                 "resolved_at": a.resolved_at,
                 "acknowledge_note": ctx.cipher.decrypt_optional(
-                    a.acknowledge_note_enc, field="alerts.acknowledge_note"
+                    a.acknowledge_note_enc, field=ACK_FIELD
                 ),
                 "resolve_note": ctx.cipher.decrypt_optional(
-                    a.resolve_note_enc, field="alerts.resolve_note"
+                    a.resolve_note_enc, field=RESOLVE_FIELD
                 ),
                 "evidence": json.dumps(a.evidence, sort_keys=True),
             }
@@ -353,6 +359,24 @@ def erase_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> Erasur
             "session_transcripts",
             delete(SessionTranscript).where(SessionTranscript.episode_id.in_(episode_ids)),
         )
+        remove(
+            "handover_notes",
+            delete(HandoverNote).where(HandoverNote.episode_id.in_(episode_ids)),
+        )
+        # A client who came through matching: their intake (contact details and what they
+        # told the clinic) and the decisions on it go too.
+        intake_ids = list(
+            session.scalars(
+                select(IntakeRequest.id).where(
+                    (IntakeRequest.client_id == client.id)
+                    | IntakeRequest.episode_id.in_(episode_ids)
+                )
+            )
+        )
+        remove(
+            "match_decisions", delete(MatchDecision).where(MatchDecision.intake_id.in_(intake_ids))
+        )
+        remove("intake_requests", delete(IntakeRequest).where(IntakeRequest.id.in_(intake_ids)))
         remove("sessions", delete(TherapySession).where(TherapySession.episode_id.in_(episode_ids)))
         remove("episodes", delete(Episode).where(Episode.id.in_(episode_ids)))
         remove("clients", delete(Client).where(Client.id == client.id))

@@ -1,72 +1,35 @@
-"""Key rotation: re-encrypt every encrypted field with the active (first) key.
+"""Key rotation: re-encrypt every encrypted value with the active (first) key.
 
 After putting a new key first in ``ALLIANCE_ENCRYPTION_KEYS`` (keeping the old ones after it),
 new writes already use the new key and old values still decrypt. Running
 :func:`rotate_encryption` (``alliance db rotate-keys``) rewrites the old values so the old key
-can then be removed.
+can then be removed. Which values those are comes from the registry in
+:mod:`alliance.store.encrypted`, so a table that declares an encrypted column is rotated without
+anything here changing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import Session
 
 from alliance.services.authz import system_actor
 from alliance.services.context import ServiceContext
 from alliance.services.unit import record, unit_of_work
-from alliance.store.crypto import is_encrypted
-from alliance.store.models import Alert, Client, Goal, Response, StaffUser
-
-# (model, column attribute, associated-data field name)
-COLUMNS: tuple[tuple[type[Any], str, str], ...] = (
-    (Client, "contact_email_enc", "clients.contact_email"),
-    (StaffUser, "totp_secret_enc", "staff_users.totp_secret"),
-    (Goal, "text_enc", "goals.text"),
-    (Alert, "acknowledge_note_enc", "alerts.acknowledge_note"),
-    (Alert, "resolve_note_enc", "alerts.resolve_note"),
-)
-
-
-def _columns() -> tuple[tuple[type[Any], str, str], ...]:
-    """Every encrypted column, including those other features add (session transcripts)."""
-    from alliance.services.transcripts import ANALYSIS_FIELD, TRANSCRIPT_FIELD
-    from alliance.store.models import SessionTranscript
-
-    return (
-        *COLUMNS,
-        (SessionTranscript, "transcript_enc", TRANSCRIPT_FIELD),
-        (SessionTranscript, "analysis_enc", ANALYSIS_FIELD),
-    )
+from alliance.store.crypto import FieldCipher, is_encrypted
+from alliance.store.encrypted import EncryptedJson, Location, registry
 
 
 def rotate_encryption(ctx: ServiceContext) -> dict[str, int]:
-    """Re-encrypt old values with the active key, in one transaction; returns counts per
-    column of values rewritten."""
-    from alliance.services.episodes import answer_field
-
+    """Re-encrypt old values with the active key, in one transaction; returns, per registered
+    column (``table.column``), how many rows were rewritten."""
     counts: dict[str, int] = {}
     active = ctx.cipher.active_key_id
     with unit_of_work(ctx) as session:
-        for model, attribute, field in _columns():
-            changed = 0
-            column = getattr(model, attribute)
-            for row in session.scalars(select(model).where(column.is_not(None))):
-                value = getattr(row, attribute)
-                if ctx.cipher.key_id_of(value) != active:
-                    setattr(row, attribute, ctx.cipher.rotate_value(value, field=field))
-                    changed += 1
-            counts[f"{model.__tablename__}.{attribute}"] = changed
-        changed = 0
-        for response in session.scalars(select(Response)):
-            updated = {
-                key: _rotated(ctx, value, answer_field(response.instrument_id, key))
-                for key, value in response.answers.items()
-            }
-            if updated != response.answers:
-                response.answers = updated
-                changed += 1
-        counts["responses.answers"] = changed
+        for location in registry():
+            counts[location.name] = _rotate(session, ctx.cipher, location)
         record(
             session,
             ctx,
@@ -79,7 +42,31 @@ def rotate_encryption(ctx: ServiceContext) -> dict[str, int]:
     return counts
 
 
-def _rotated(ctx: ServiceContext, value: Any, field: str) -> Any:
+def _rotate(session: Session, cipher: FieldCipher, location: Location) -> int:
+    table, column, spec = location.table, location.column, location.spec
+    keys = list(table.primary_key.columns)
+    needs = [table.c[name] for name in spec.row_columns] if isinstance(spec, EncryptedJson) else []
+    rows = session.execute(select(*keys, column, *needs).where(column.is_not(None))).all()
+    changed = 0
+    for row in rows:
+        value = row._mapping[column]
+        new: Any
+        if isinstance(spec, EncryptedJson):
+            facts = {name: row._mapping[table.c[name]] for name in spec.row_columns}
+            new = {
+                key: _rotated(cipher, item, spec.field(key, facts)) for key, item in value.items()
+            }
+        else:
+            new = cipher.rotate_value(value, field=spec.field)
+        if new == value:
+            continue
+        where = and_(*(key == row._mapping[key] for key in keys))
+        session.execute(update(table).where(where).values({column.name: new}))
+        changed += 1
+    return changed
+
+
+def _rotated(cipher: FieldCipher, value: Any, field: str) -> Any:
     if is_encrypted(value):
-        return ctx.cipher.rotate_value(value, field=field)
+        return cipher.rotate_value(value, field=field)
     return value

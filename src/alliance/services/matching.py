@@ -56,15 +56,21 @@ from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store import audit
-from alliance.store.matching_tables import IntakeRequest, MatchDecision, MatchingProfile
+from alliance.store.encrypted import field_of
+from alliance.store.matching_tables import (
+    HandoverNote,
+    IntakeRequest,
+    MatchDecision,
+    MatchingProfile,
+)
 from alliance.store.models import Client, Clinic, Episode, Score, StaffUser
 
-INTAKE_FIELD = "intake_requests.intake"
-NAME_FIELD = "intake_requests.contact_name"
-EMAIL_FIELD = "intake_requests.contact_email"
-REASONS_FIELD = "match_decisions.reasons"
-NOTE_FIELD = "match_decisions.note"
-HANDOVER_NOTE_FIELD = "audit.handover_note"
+INTAKE_FIELD = field_of(IntakeRequest.intake_enc)
+NAME_FIELD = field_of(IntakeRequest.contact_name_enc)
+EMAIL_FIELD = field_of(IntakeRequest.contact_email_enc)
+REASONS_FIELD = field_of(MatchDecision.reasons_enc)
+NOTE_FIELD = field_of(MatchDecision.note_enc)
+HANDOVER_NOTE_FIELD = field_of(HandoverNote.note_enc)
 
 __all__ = [
     "DecisionView",
@@ -776,8 +782,8 @@ def hand_over(
     Whoever may see the episode (its therapist, their supervisor, an admin) may hand over to
     an active colleague in the same clinic. Both steps happen in one transaction: the old
     episode ends with reason ``"fit"`` and the new one starts with the same instruments.
-    ``note`` (optional, e.g. what was agreed with the client) goes, encrypted, into the audit
-    record.
+    ``note`` (optional, e.g. what was agreed with the client) is kept, encrypted, as the ended
+    episode's :class:`~alliance.store.matching_tables.HandoverNote`.
     """
     require_staff(actor)
     if detail not in FIT_END_REASONS:
@@ -821,10 +827,21 @@ def hand_over(
                 "reason": "fit",
                 "detail": detail,
                 "handed_to": colleague.id,
-                # Free text about a client: encrypted like the decision notes.
-                "note_enc": ctx.cipher.encrypt_optional(note or None, field=HANDOVER_NOTE_FIELD),
+                # The note itself is clinical text: it goes to its own (encrypted, rotatable,
+                # erasable) row, never into the append-only audit trail.
+                "handover_note": bool(note),
             },
         )
+        if note:
+            session.add(
+                HandoverNote(
+                    episode_id=episode.id,
+                    clinic_id=colleague.clinic_id,
+                    written_by=actor.user_id,
+                    written_at=now,
+                    note_enc=ctx.cipher.encrypt(note, field=HANDOVER_NOTE_FIELD),
+                )
+            )
         record(
             session,
             ctx,

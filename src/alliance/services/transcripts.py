@@ -28,6 +28,7 @@ from alliance.services.authz import (
 from alliance.services.context import ServiceContext
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.store.encrypted import field_of
 from alliance.store.models import (
     Client,
     Episode,
@@ -36,8 +37,8 @@ from alliance.store.models import (
     TherapySession,
 )
 
-TRANSCRIPT_FIELD = "session_transcripts.transcript"
-ANALYSIS_FIELD = "session_transcripts.analysis"
+TRANSCRIPT_FIELD = field_of(SessionTranscript.transcript_enc)
+ANALYSIS_FIELD = field_of(SessionTranscript.analysis_enc)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """The database tables, as typed SQLAlchemy 2 ORM classes.
 
 One class per table. Columns whose names end in ``_enc`` hold field-encrypted text (see
-:mod:`alliance.store.crypto`): the services encrypt before writing and decrypt after reading, so
-nothing here knows a key. Secrets that are only ever compared (session ids, link tokens, access
-tokens) are stored as SHA-256 hex digests, never in the clear.
+:mod:`alliance.store.crypto`), declared with :func:`~alliance.store.encrypted.encrypted_text`
+(or :func:`~alliance.store.encrypted.encrypted_json` for encrypted values inside JSON), which
+records the field name each is bound to in :mod:`alliance.store.encrypted`'s registry: the
+services encrypt before writing and decrypt after reading, so nothing here knows a key.
+Secrets that are only ever compared (session ids, link tokens, access tokens) are stored as
+SHA-256 hex digests, never in the clear.
 
 The schema itself is created by the Alembic migrations in ``alliance/store/migrations``; a test
 checks that the migrations and these classes agree.
@@ -29,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from alliance.store.encrypted import encrypted_json, encrypted_text
 
 # Stable constraint names so migrations (and SQLite batch operations) can refer to them.
 NAMING_CONVENTION = {
@@ -97,7 +102,7 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(20))  # admin | supervisor | therapist
     password_hash: Mapped[str] = mapped_column(String(255))
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    totp_secret_enc: Mapped[str | None] = encrypted_text("staff_users.totp_secret")
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_counter: Mapped[int | None] = mapped_column(Integer)  # blocks code replay
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -155,7 +160,7 @@ class Client(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    contact_email_enc: Mapped[str | None] = mapped_column(Text)
+    contact_email_enc: Mapped[str | None] = encrypted_text("clients.contact_email")
     created_at: Mapped[datetime]
 
 
@@ -211,7 +216,8 @@ class Response(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     checkin_id: Mapped[int] = mapped_column(ForeignKey("checkins.id"), index=True)
     instrument_id: Mapped[str] = mapped_column(String(100))
-    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A text item's answer is encrypted in place; numeric answers stay plain for scoring.
+    answers: Mapped[dict[str, Any]] = encrypted_json("responses.{instrument_id}.{key}")
     created_at: Mapped[datetime]
 
 
@@ -236,7 +242,7 @@ class Goal(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    text_enc: Mapped[str] = mapped_column(Text)
+    text_enc: Mapped[str] = encrypted_text("goals.text")
     agreed_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -273,10 +279,10 @@ class Alert(Base):
     updated_at: Mapped[datetime]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     acknowledged_at: Mapped[datetime | None]
-    acknowledge_note_enc: Mapped[str | None] = mapped_column(Text)
+    acknowledge_note_enc: Mapped[str | None] = encrypted_text("alerts.acknowledge_note")
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     resolved_at: Mapped[datetime | None]
-    resolve_note_enc: Mapped[str | None] = mapped_column(Text)
+    resolve_note_enc: Mapped[str | None] = encrypted_text("alerts.resolve_note")
 
 
 class AuditEvent(Base):
@@ -329,8 +335,8 @@ class SessionTranscript(Base):
     format: Mapped[str] = mapped_column(String(10))
     backend: Mapped[str] = mapped_column(String(10))
     schema_version: Mapped[str] = mapped_column(String(10))
-    transcript_enc: Mapped[str] = mapped_column(Text)
-    analysis_enc: Mapped[str] = mapped_column(Text)
+    transcript_enc: Mapped[str] = encrypted_text("session_transcripts.transcript")
+    analysis_enc: Mapped[str] = encrypted_text("session_transcripts.analysis")
     indicators: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
