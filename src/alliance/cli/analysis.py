@@ -47,7 +47,8 @@ def _format_for(output: Path | None, given: str | None) -> OutputFormat:
             fail(f"--format {given!r}: choose json, text or html")
         return cast(OutputFormat, given)
     suffix = output.suffix.lower() if output else ""
-    return {".html": "html", ".htm": "html", ".txt": "text"}.get(suffix, "json")  # type: ignore[return-value]
+    by_suffix: dict[str, OutputFormat] = {".html": "html", ".htm": "html", ".txt": "text"}
+    return by_suffix.get(suffix, "json")
 
 
 def analyze_one(
