@@ -133,7 +133,7 @@ def analyze_batch(
     )
 
     from alliance.analysis.batch import BatchOptions
-    from alliance.cli._analysis_batch import BatchInputError, run_batch
+    from alliance.cli._analysis_batch import BatchInputError, require_dask, run_batch
     from alliance.config import get_settings
 
     output = output or Path("results.parquet")
@@ -141,6 +141,11 @@ def analyze_batch(
         fail(f"-o {output}: a batch writes Parquet; give a .parquet file")
     if jobs < 1:
         fail("--jobs must be at least 1")
+    if scheduler:
+        try:
+            require_dask()  # before the progress bar starts, so the line stands alone
+        except BatchInputError as exc:
+            fail(str(exc))
     max_bytes = get_settings().transcript_max_bytes
     options = BatchOptions(
         backend=backend,
