@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -152,7 +154,7 @@ def test_a_glob_selects_files(tmp_path: Path) -> None:
 
 
 def test_a_batch_runs_on_a_dask_cluster(tmp_path: Path) -> None:
-    from distributed import LocalCluster
+    LocalCluster = pytest.importorskip("distributed").LocalCluster  # the optional scale extra
 
     folder = _batch_dir(tmp_path)
     (folder / "broken.json").unlink()
@@ -163,6 +165,32 @@ def test_a_batch_runs_on_a_dask_cluster(tmp_path: Path) -> None:
         result = run(str(folder), "-o", str(out), "--dask-scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.output
     assert set(pd.read_parquet(out)["status"]) == {"ok"}
+
+
+@pytest.mark.parametrize("missing", ["dask", "distributed"])
+def test_a_cluster_batch_without_dask_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    # None in sys.modules makes any import of that name fail, as if it were not installed.
+    monkeypatch.setitem(sys.modules, missing, None)
+    folder = _batch_dir(tmp_path)
+    out = tmp_path / "results.parquet"
+    result = run(str(folder), "-o", str(out), "--dask-scheduler", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: --dask-scheduler needs Dask, which is not installed; "
+        "install it with: pip install 'alliance[scale]'"
+    ]
+    assert not out.exists()
+
+
+def test_importing_the_cli_does_not_import_dask() -> None:
+    code = (
+        "import sys, alliance, alliance.cli, alliance.cli._analysis_batch, alliance.web.app; "
+        "print(','.join(m for m in ('dask', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_batch_arguments_are_checked(tmp_path: Path) -> None:

@@ -123,6 +123,25 @@ def test_without_consent_nothing_changes_and_the_field_is_named(world: World) ->
     assert _episodes_of(world, episode_id) == [(world.people["tom"].user_id, None)]
 
 
+def test_it_rejects_an_unknown_fit_detail_and_names_the_field(world: World) -> None:
+    episode_id = _matched_episode(world)
+    tom = world.login("tom")
+    page = tom.get(f"/episodes/{episode_id}/rematch")
+    refused = tom.post(
+        f"/episodes/{episode_id}/handover",
+        data={
+            "therapist_id": str(world.people["tess"].user_id),
+            "client_consented": "yes",
+            "detail": "bored",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422
+    assert "detail" in refused.text
+    assert "client_request" in refused.text
+    assert _episodes_of(world, episode_id) == [(world.people["tom"].user_id, None)]
+
+
 def test_another_therapists_episode_is_not_found(world: World) -> None:
     episode_id = _matched_episode(world)
     tess = world.login("tess")

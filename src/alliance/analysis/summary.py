@@ -118,7 +118,7 @@ def talk_summary(stats: TalkStats) -> TalkSummary:
             evidence=list(therapist.evidence),
         )
     return TalkSummary(
-        timing=stats.timing,  # type: ignore[arg-type]
+        timing=stats.timing,
         total_words=stats.total_words,
         total_seconds=stats.total_seconds,
         by_role=[_share_out(s) for s in stats.roles],

@@ -24,7 +24,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from alliance.transcripts.model import ROLES, Role, Transcript, Utterance
+from alliance.transcripts.model import ROLES, Role, Timing, Transcript, Utterance
 
 MONOLOGUE_WORDS = 120
 MONOLOGUE_SECONDS = 60.0
@@ -84,7 +84,7 @@ class LatencySummary:
 class TalkStats:
     """Everything about talk and timing in one session."""
 
-    timing: str
+    timing: Timing
     total_words: int
     total_seconds: float | None
     speakers: tuple[Share, ...]

@@ -5,12 +5,16 @@ analyse_bytes`), so a Dask cluster needs no shared file system. At most ``2 × j
 in flight at once, which bounds memory on big batches. Results are checkpointed to the
 Parquet file every few files (written to a temporary file, then renamed), so an interrupted
 batch resumes where it stopped: files with an ``ok`` row are skipped, failed ones retried.
+
+Dask is the optional ``scale`` extra: it is imported only when a batch names a cluster, and
+:func:`require_dask` turns its absence into one line that says what to install.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import glob
+import importlib
 import multiprocessing
 import os
 import time
@@ -24,6 +28,10 @@ from alliance.analysis.batch import COLUMNS, BatchOptions, analyse_bytes, failur
 EXTENSIONS = (".vtt", ".srt", ".txt", ".json", ".csv", ".tsv")
 CHECKPOINT_FILES = 20
 CHECKPOINT_SECONDS = 15.0
+DASK_MISSING = (
+    "--dask-scheduler needs Dask, which is not installed; "
+    "install it with: pip install 'alliance[scale]'"
+)
 
 
 class BatchInputError(ValueError):
@@ -51,6 +59,15 @@ def find_files(target: str) -> list[str]:
     if not matches:
         raise BatchInputError(f"{target}: no such file or directory, and no file matches it")
     return sorted(matches)
+
+
+def require_dask() -> None:
+    """Refuse a cluster batch up front, before any file is read, when Dask is not installed."""
+    try:
+        for name in ("dask", "distributed"):  # the scale extra installs both
+            importlib.import_module(name)
+    except ImportError:
+        raise BatchInputError(DASK_MISSING) from None
 
 
 def read_limited(path: str, max_bytes: int) -> bytes:
@@ -120,6 +137,7 @@ def _dask_results(
 ) -> Iterator[dict[str, object]]:
     from distributed import Client, wait
 
+    # distributed ships py.typed but leaves Client() and wait() unannotated.
     with Client(address, timeout="20s") as client:  # type: ignore[no-untyped-call]
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         yield from _windowed(
@@ -180,6 +198,8 @@ def run_batch(
     on_row: Callable[[dict[str, object]], None] = lambda row: None,
 ) -> BatchReport:
     """Analyse every transcript under ``target`` into ``output`` (Parquet), resuming."""
+    if scheduler:
+        require_dask()
     files = find_files(target)
     previous = load_previous(output)
     todo = pending(files, [str(r["file"]) for r in previous])

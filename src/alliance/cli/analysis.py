@@ -47,7 +47,8 @@ def _format_for(output: Path | None, given: str | None) -> OutputFormat:
             fail(f"--format {given!r}: choose json, text or html")
         return cast(OutputFormat, given)
     suffix = output.suffix.lower() if output else ""
-    return {".html": "html", ".htm": "html", ".txt": "text"}.get(suffix, "json")  # type: ignore[return-value]
+    by_suffix: dict[str, OutputFormat] = {".html": "html", ".htm": "html", ".txt": "text"}
+    return by_suffix.get(suffix, "json")
 
 
 def analyze_one(
@@ -132,7 +133,7 @@ def analyze_batch(
     )
 
     from alliance.analysis.batch import BatchOptions
-    from alliance.cli._analysis_batch import BatchInputError, run_batch
+    from alliance.cli._analysis_batch import BatchInputError, require_dask, run_batch
     from alliance.config import get_settings
 
     output = output or Path("results.parquet")
@@ -140,6 +141,11 @@ def analyze_batch(
         fail(f"-o {output}: a batch writes Parquet; give a .parquet file")
     if jobs < 1:
         fail("--jobs must be at least 1")
+    if scheduler:
+        try:
+            require_dask()  # before the progress bar starts, so the line stands alone
+        except BatchInputError as exc:
+            fail(str(exc))
     max_bytes = get_settings().transcript_max_bytes
     options = BatchOptions(
         backend=backend,

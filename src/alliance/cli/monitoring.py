@@ -155,6 +155,7 @@ def _check_rows(file: Path, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def _show(value: object) -> str:
+    # pandas-stubs types isna() for its own scalar and array types only, not for object.
     return "an empty value" if pd.isna(value) else repr(value)  # type: ignore[call-overload]
 
 

@@ -14,7 +14,7 @@ a caveat: the client has told us something about style even without naming one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +22,13 @@ from alliance.matching.profiles import ClientIntake, TherapistProfile, vocabular
 from alliance.matching.score import Match, Roster, Weights, rank_matches
 from alliance.matching.strengths import Strengths
 
-__all__ = ["FIT_END_REASONS", "FitEndDetail", "RematchProposal", "propose_rematch"]
+__all__ = [
+    "FIT_END_REASONS",
+    "FitEndDetail",
+    "RematchProposal",
+    "is_fit_end_detail",
+    "propose_rematch",
+]
 
 FitEndDetail = Literal[
     "client_reported_poor_fit",
@@ -40,6 +46,12 @@ FIT_END_REASONS: dict[str, str] = {
     "client_request": "the client asked to change therapist",
     "therapist_request": "the therapist judged another colleague would suit the client better",
 }
+
+
+def is_fit_end_detail(value: str) -> TypeGuard[FitEndDetail]:
+    """Whether ``value`` (e.g. a form field) is one of the known fit details."""
+    return value in FIT_END_REASONS
+
 
 #: Score taken off an alternative that works mostly in the style that did not suit.
 SAME_STYLE_PENALTY = 0.75

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, SupportsFloat, SupportsIndex
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -250,8 +250,10 @@ def _as_number(answer: object) -> float | None:
             return float(answer.strip())
         except ValueError:
             return None
+    if not isinstance(answer, SupportsFloat | SupportsIndex):  # numpy scalars are both
+        return None
     try:
-        return float(answer)  # type: ignore[arg-type]  # numpy scalars
+        return float(answer)
     except (TypeError, ValueError):
         return None
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ParamSpec
 
 WIDTH = 520
 HEIGHT = 200
@@ -80,23 +80,28 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _memoized(func: Callable[..., str]) -> Callable[..., str]:
+_P = ParamSpec("_P")
+# How to empty each chart's cache (kept here rather than as attributes on the wrappers, so the
+# wrappers keep their chart's exact signature for the type checker).
+_CACHE_CLEARS: list[Callable[[], None]] = []
+
+
+def _memoized(func: Callable[_P, str]) -> Callable[_P, str]:
     """Cache a chart by its inputs: a client page is viewed far more often than its data
     changes, and this skips both building the spec and rendering it."""
     cached = lru_cache(maxsize=1024)(func)
+    _CACHE_CLEARS.append(cached.cache_clear)
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> str:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> str:
         return cached(*(_freeze(a) for a in args), **{k: _freeze(v) for k, v in kwargs.items()})
 
-    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-    wrapper.cache_info = cached.cache_info  # type: ignore[attr-defined]
     return wrapper
 
 
 def clear_caches() -> None:
-    for func in (alliance_chart, outcome_chart, goals_chart, attendance_chart):
-        func.cache_clear()  # type: ignore[attr-defined]
+    for clear in _CACHE_CLEARS:
+        clear()
     _render_cached.cache_clear()
 
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -59,6 +59,7 @@ from alliance.web.security import (
 )
 
 RATE_WINDOW_S = 15 * 60
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -99,8 +100,18 @@ class Auth:
             raise Forbidden("staff only")
         return self.actor
 
-    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a (blocking) service function off the event loop with this request's context."""
+    async def call(
+        self,
+        func: Callable[Concatenate[ServiceContext, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run a (blocking) service function off the event loop with this request's context.
+
+        Only the context is put in front; everything else (the actor included, which routes
+        name explicitly as ``actor=auth.staff``) is passed through and checked by the type
+        checker against ``func``'s own signature, so a misspelt keyword fails ``mypy``."""
         return await run_in_threadpool(func, self.ctx, *args, **kwargs)
 
 

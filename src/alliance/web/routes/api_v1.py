@@ -8,6 +8,8 @@ exactly what the signed-in user could do on the pages, no more. Errors are JSON:
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from alliance.services import admin as admin_service
@@ -43,9 +45,11 @@ from alliance.web.schemas import (
     UserTeamIn,
 )
 
-ERRORS = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)
+}
 
-router = APIRouter(tags=["v1"], responses=ERRORS)  # type: ignore[arg-type]
+router = APIRouter(tags=["v1"], responses=ERRORS)
 
 
 @router.get("/me", response_model=MeOut)

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from alliance.matching import vocabulary
-from alliance.matching.refit import FIT_END_REASONS, FitEndDetail
+from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_detail
 from alliance.services import matching as service
 from alliance.services import ratelimit
 from alliance.services.errors import Conflict, InvalidInput
@@ -290,13 +290,16 @@ async def handover_page(request: Request, auth: StaffAuth, episode_id: int) -> R
     raw = _text(form, "therapist_id", 12)
     if not raw.isdigit():
         raise InvalidInput("therapist_id", "choose the colleague who continues with the client")
+    detail = _text(form, "detail", 40) or "client_request"
+    if not is_fit_end_detail(detail):
+        raise InvalidInput("detail", f"must be one of {', '.join(FIT_END_REASONS)}")
     await auth.call(
         service.hand_over,
         actor=auth.staff,
         episode_id=episode_id,
         therapist_id=int(raw),
         client_consented=_text(form, "client_consented", 5) == "yes",
-        detail=_text(form, "detail", 40) or "client_request",
+        detail=detail,
         note=_text(form, "note", 4000),
     )
     # The client now belongs to the colleague, whom a therapist may no longer see: back to
