@@ -31,6 +31,7 @@ from alliance.services.authz import (
     staff_actor,
 )
 from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.contact import email_address
 from alliance.services.context import ServiceContext
 from alliance.services.errors import (
     AuthenticationFailed,
@@ -71,11 +72,9 @@ def hash_secret(value: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    value = email.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or " " in value or len(value) > 320:
-        raise InvalidInput("email", f"{email!r} is not an e-mail address")
-    return value
+    """A staff login: a valid address (:func:`~alliance.services.contact.email_address`),
+    lower-cased so that sign-in does not depend on how it was typed."""
+    return email_address(email, field="email").lower()
 
 
 def check_password_strength(password: str) -> None:

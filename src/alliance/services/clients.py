@@ -16,6 +16,7 @@ from alliance.services.authz import (
     require_staff,
 )
 from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.contact import optional_email_address
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import resolve_episode
 from alliance.services.errors import Conflict, InvalidInput
@@ -156,9 +157,7 @@ def create_client(
     name = display_name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("display_name", "give a pseudonymous name of 1–200 characters")
-    email = (contact_email or "").strip() or None
-    if email is not None and ("@" not in email or len(email) > 320):
-        raise InvalidInput("contact_email", f"{email!r} is not an e-mail address")
+    email = optional_email_address(contact_email, field="contact_email")
     with unit_of_work(ctx) as session:
         clinic = session.get(Clinic, actor.clinic_id)
         if clinic is None:
@@ -274,9 +273,7 @@ def update_client_contact(
     ctx: ServiceContext, *, actor: Actor, client_id: int, contact_email: str | None
 ) -> ClientView:
     """Set or clear a client's (encrypted) contact e-mail."""
-    email = (contact_email or "").strip() or None
-    if email is not None and ("@" not in email or len(email) > 320):
-        raise InvalidInput("contact_email", f"{email!r} is not an e-mail address")
+    email = optional_email_address(contact_email, field="contact_email")
     with unit_of_work(ctx) as session:
         client = require_client(session, actor, client_id)
         client.contact_email_enc = ctx.cipher.encrypt_optional(email, field=CONTACT_FIELD)

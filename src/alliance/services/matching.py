@@ -51,6 +51,7 @@ from alliance.services.authz import (
 )
 from alliance.services.clients import add_client, add_episode
 from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.contact import optional_email_address
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
@@ -338,9 +339,7 @@ def submit_intake(
     name = contact_name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("contact_name", "give a name (or a nickname) of 1–100 characters")
-    email = (contact_email or "").strip() or None
-    if email is not None and ("@" not in email or len(email) > 320):
-        raise InvalidInput("contact_email", f"{email!r} is not an e-mail address")
+    email = optional_email_address(contact_email, field="contact_email")
     try:
         parsed = ClientIntake.model_validate({**dict(intake), "id": "new"})
     except ValidationError as exc:

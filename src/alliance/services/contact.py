@@ -1,0 +1,35 @@
+"""The one e-mail address rule, for staff logins, clients' contact addresses and intake forms.
+
+Deliberately modest (RFC 5321 allows far more than a clinic ever needs to store): one ``@``
+with text before it, a domain with a dot after it, no whitespace, at most 320 characters.
+The address is only stripped here; staff logins are lower-cased by their own service.
+"""
+
+from __future__ import annotations
+
+from alliance.services.errors import InvalidInput
+
+MAX_EMAIL_LENGTH = 320
+
+
+def email_address(value: str, *, field: str = "email") -> str:
+    """``value`` stripped, or :class:`InvalidInput` naming ``field``."""
+    address = value.strip()
+    local, at, domain = address.rpartition("@")
+    if (
+        not at
+        or not local
+        or "@" in local
+        or "." not in domain.strip(".")
+        or any(c.isspace() for c in address)
+        or len(address) > MAX_EMAIL_LENGTH
+    ):
+        raise InvalidInput(field, f"{value!r} is not an e-mail address")
+    return address
+
+
+def optional_email_address(value: str | None, *, field: str) -> str | None:
+    """As :func:`email_address`, with an empty or missing value meaning "none given"."""
+    if value is None or not value.strip():
+        return None
+    return email_address(value, field=field)
