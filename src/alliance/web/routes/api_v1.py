@@ -16,6 +16,7 @@ from alliance.services import auth as auth_service
 from alliance.services.errors import Conflict
 from alliance.web.deps import AdminAuth, Auth, StaffAuth, SupervisorAuth
 from alliance.web.schemas import (
+    API_ERRORS,
     AlertOut,
     CaseloadRowOut,
     CheckInLinkIn,
@@ -27,12 +28,12 @@ from alliance.web.schemas import (
     ClinicSettingsModel,
     EpisodeEndIn,
     EpisodeOut,
-    ErrorOut,
     GoalOut,
     GoalsIn,
     MeOut,
     NewClientOut,
     NoteIn,
+    PathId,
     SessionIn,
     SessionOut,
     SessionStatusIn,
@@ -44,9 +45,7 @@ from alliance.web.schemas import (
     UserTeamIn,
 )
 
-ERRORS = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)}
-
-router = APIRouter(tags=["v1"], responses=ERRORS)  # type: ignore[arg-type]
+router = APIRouter(tags=["v1"], responses=API_ERRORS)
 
 
 @router.get("/me", response_model=MeOut)
@@ -79,7 +78,7 @@ async def add_client(auth: StaffAuth, body: ClientIn) -> NewClientOut:
 
 
 @router.post("/clients/{client_id}/episode/end", response_model=EpisodeOut)
-async def end_episode(auth: StaffAuth, client_id: int, body: EpisodeEndIn) -> EpisodeOut:
+async def end_episode(auth: StaffAuth, client_id: PathId, body: EpisodeEndIn) -> EpisodeOut:
     """End the client's current episode of care, with the reason."""
     episode_id = await _current_episode(auth, client_id)
     view = await auth.call(
@@ -89,7 +88,7 @@ async def end_episode(auth: StaffAuth, client_id: int, body: EpisodeEndIn) -> Ep
 
 
 @router.get("/clients/{client_id}/timeline", response_model=TimelineOut)
-async def timeline(auth: StaffAuth, client_id: int) -> TimelineOut:
+async def timeline(auth: StaffAuth, client_id: PathId) -> TimelineOut:
     """Scores over sessions, goals, attendance, alerts and check-ins of one client."""
     view = await auth.call(timelines.client_timeline, actor=auth.staff, client_id=client_id)
     return TimelineOut.model_validate(view)
@@ -104,7 +103,7 @@ async def _current_episode(auth: Auth, client_id: int) -> int:
 
 @router.post("/clients/{client_id}/checkin-links", response_model=CheckInLinkOut, status_code=201)
 async def create_checkin_link(
-    auth: StaffAuth, client_id: int, body: CheckInLinkIn
+    auth: StaffAuth, client_id: PathId, body: CheckInLinkIn
 ) -> CheckInLinkOut:
     """A single-use check-in link for the client (the URL is returned only here)."""
     episode_id = await _current_episode(auth, client_id)
@@ -118,7 +117,7 @@ async def create_checkin_link(
 
 
 @router.post("/clients/{client_id}/sessions", response_model=SessionOut, status_code=201)
-async def add_session(auth: StaffAuth, client_id: int, body: SessionIn) -> SessionOut:
+async def add_session(auth: StaffAuth, client_id: PathId, body: SessionIn) -> SessionOut:
     """Record a session (attended, missed, cancelled, or scheduled for later)."""
     episode_id = await _current_episode(auth, client_id)
     view = await auth.call(
@@ -132,7 +131,9 @@ async def add_session(auth: StaffAuth, client_id: int, body: SessionIn) -> Sessi
 
 
 @router.post("/sessions/{session_id}/status", response_model=SessionOut)
-async def set_session_status(auth: StaffAuth, session_id: int, body: SessionStatusIn) -> SessionOut:
+async def set_session_status(
+    auth: StaffAuth, session_id: PathId, body: SessionStatusIn
+) -> SessionOut:
     """Mark a scheduled session attended, missed or cancelled."""
     view = await auth.call(
         sessions.record_session, actor=auth.staff, session_id=session_id, status=body.status
@@ -141,7 +142,7 @@ async def set_session_status(auth: StaffAuth, session_id: int, body: SessionStat
 
 
 @router.put("/clients/{client_id}/goals", response_model=list[GoalOut])
-async def agree_goals(auth: StaffAuth, client_id: int, body: GoalsIn) -> list[GoalOut]:
+async def agree_goals(auth: StaffAuth, client_id: PathId, body: GoalsIn) -> list[GoalOut]:
     """Replace the client's agreed goals (1–3)."""
     episode_id = await _current_episode(auth, client_id)
     views = await auth.call(
@@ -151,13 +152,13 @@ async def agree_goals(auth: StaffAuth, client_id: int, body: GoalsIn) -> list[Go
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
-async def get_alert(auth: StaffAuth, alert_id: int) -> AlertOut:
+async def get_alert(auth: StaffAuth, alert_id: PathId) -> AlertOut:
     view = await auth.call(alerts.get_alert, actor=auth.staff, alert_id=alert_id)
     return AlertOut.model_validate(view)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
-async def acknowledge_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> AlertOut:
+async def acknowledge_alert(auth: StaffAuth, alert_id: PathId, body: NoteIn) -> AlertOut:
     view = await auth.call(
         alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=body.note
     )
@@ -165,7 +166,7 @@ async def acknowledge_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> Ale
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-async def resolve_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> AlertOut:
+async def resolve_alert(auth: StaffAuth, alert_id: PathId, body: NoteIn) -> AlertOut:
     view = await auth.call(
         alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=body.note
     )
@@ -203,7 +204,7 @@ async def create_user(auth: AdminAuth, body: UserIn) -> UserOut:
 
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
-async def set_user_active(auth: AdminAuth, user_id: int, body: UserActiveIn) -> UserOut:
+async def set_user_active(auth: AdminAuth, user_id: PathId, body: UserActiveIn) -> UserOut:
     """Deactivate or reactivate an account (its sessions and tokens stop at next use)."""
     view = await auth.call(
         admin_service.set_user_active, actor=auth.staff, user_id=user_id, active=body.active
@@ -212,7 +213,7 @@ async def set_user_active(auth: AdminAuth, user_id: int, body: UserActiveIn) -> 
 
 
 @router.post("/users/{user_id}/team", response_model=UserOut)
-async def set_user_team(auth: AdminAuth, user_id: int, body: UserTeamIn) -> UserOut:
+async def set_user_team(auth: AdminAuth, user_id: PathId, body: UserTeamIn) -> UserOut:
     """Put a therapist in a supervisor's team (or in none)."""
     view = await auth.call(
         admin_service.assign_team,
