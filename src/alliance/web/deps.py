@@ -6,7 +6,8 @@ below (``PublicAuth``, ``StaffAuth``, ``SupervisorAuth``, ``AdminAuth``, ``LinkA
 
 1. works out who is calling — a staff web session (the ``alliance_session`` cookie, checked
    server-side for idle and absolute expiry), a personal access token (``Authorization:
-   Bearer``), or a client link (the ``{token}`` path parameter) — and builds the services'
+   Bearer``, read under ``/api/`` only: pages ignore the header), or a client link (the
+   ``{token}`` path parameter) — and builds the services'
    :class:`~alliance.services.authz.Actor` from it, never from request data;
 2. refuses callers the route does not serve (a login redirect or 401, 403 for a role the
    route does not admit, 410 for a dead client link);
@@ -159,11 +160,11 @@ class Authorize:
             await self._check_csrf(request, auth, binding="")
             return self._publish(request, auth)
 
-        bearer = _bearer(request)
+        # Tokens are for the API only. Pages (the login page and /openapi.json among them)
+        # ignore the Authorization header and keep cookie + CSRF semantics: refusing it there
+        # sent every page, /login included, to /login for ever.
+        bearer = _bearer(request) if is_api else None
         if bearer is not None:
-            if not is_api:
-                # Bearer tokens are for the API; pages keep cookie + CSRF semantics.
-                raise LoginRequired()
             token_actor = await run_in_threadpool(auth_service.verify_access_token, ctx, bearer)
             auth = Auth(actor=token_actor, ctx=ctx, via_bearer=True)
             await self._check_role(request, auth)

@@ -3,13 +3,17 @@
 Service errors map to status codes in one place, from the ``status_code`` each error class
 declares: ``NotFound`` → 404, ``Forbidden`` → 403, ``InvalidInput`` → 422 naming the field,
 ``Conflict`` → 409, ``LinkRefused`` → 410, any other ``ServiceError`` → 400. Request validation
-errors list each bad field in plain words. Anything unexpected becomes a generic 500 page with
-no traceback (the details go to the server log only).
+errors list each bad field in plain words (422), except two: a path id outside 1..2**31-1 (what
+the id columns hold) is 404, as for any other address with nothing behind it (an id that is no
+number stays a 422 that says so), and a body that is not JSON at all (bad syntax, bad UTF-8,
+nested too deep to read) is 400. Anything unexpected becomes a generic 500 page with no
+traceback (the details go to the server log only).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +39,11 @@ HEADINGS = {
     429: "Too many attempts",
     500: "Something went wrong",
 }
+
+
+NOT_FOUND = "There is nothing at this address."
+NOT_JSON = "The request body is not valid JSON."
+FASTAPI_BODY_UNREADABLE = "There was an error parsing the body"
 
 
 class LoginRequired(Exception):
@@ -99,6 +108,18 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "request"
 
 
+def _id_out_of_range(error: Mapping[str, Any]) -> bool:
+    # A number in the path beyond the ids that can exist (``PathId``) names nothing: not found.
+    # A path segment that is no number at all stays a 422 that says so.
+    in_path = tuple(error.get("loc", ()))[:1] == ("path",)
+    return in_path and error.get("type") in ("greater_than_equal", "less_than_equal")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    # Our own validators' words, without pydantic's "Value error, " in front of them.
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
@@ -113,16 +134,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        problems = [
-            Problem(_field_name(err.get("loc", ())), str(err.get("msg", "invalid")))
-            for err in exc.errors()
-        ]
+        errors = exc.errors()
+        if any(_id_out_of_range(err) for err in errors):
+            return error_response(request, 404, NOT_FOUND)
+        if any(err.get("type") == "json_invalid" for err in errors):
+            return error_response(request, 400, NOT_JSON)
+        problems = [Problem(_field_name(err.get("loc", ())), _message(err)) for err in errors]
         summary = "; ".join(f"{p.field}: {p.message}" for p in problems) or "invalid request"
         return error_response(request, 422, summary, problems=problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else HEADINGS.get(exc.status_code, "")
+        if exc.status_code == 400 and detail == FASTAPI_BODY_UNREADABLE:
+            # FastAPI's words when it cannot read a body at all (e.g. JSON nested thousands
+            # of levels deep): the same answer as for any other body that is not JSON.
+            detail = NOT_JSON
         return error_response(
             request, exc.status_code, detail, headers=getattr(exc, "headers", None)
         )

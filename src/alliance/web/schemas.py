@@ -3,17 +3,125 @@
 They are separate from the database tables and from the services' views on purpose: the API is
 a contract with scripts and record systems, so a new column or view field never appears in it
 by accident. Output models read service views with ``from_attributes``.
+
+The input bounds every route shares live here too, defined once (see docs/security.md, "Input
+bounds"): :data:`Id` (an id in a body: a strict integer, so ``true`` or ``"7"`` is refused,
+within 1..2**31-1, what the id columns hold), :data:`PathId` (an id in a path: out of range is
+"not found"), :data:`FreeText` (any text a person typed: no NUL, no lone surrogate, bounded
+length) and :data:`JsonObject` (a free-form JSON object whose strings and numbers obey the same
+bounds).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+)
 
 from alliance.monitoring.alerts import AlertSettings
 from alliance.services.clinic_settings import CRISIS_MESSAGE_MAX, DEFAULT_CRISIS_MESSAGE
+from alliance.services.goals import MAX_GOAL_TEXT, MAX_GOALS
+
+# The largest id the id columns hold on both databases: they are INTEGER, 32 bits on
+# PostgreSQL (which refuses a larger parameter: "integer out of range") and 64 on SQLite (whose
+# driver raises OverflowError beyond that). Past it a lookup cannot find anything anyway.
+ID_MAX = 2**31 - 1
+# Numbers inside a free-form JSON object (stored as JSON, never as an id column).
+JSON_INT_MAX = 2**63 - 1
+# No single free-text input needs more; each field may set a tighter limit.
+TEXT_MAX = 10_000
+# How deep and how big a free-form JSON object may be (an intake, a matching profile).
+JSON_MAX_DEPTH = 8
+JSON_MAX_ITEMS = 2_000
+
+Id = Annotated[StrictInt, Field(ge=1, le=ID_MAX)]
+"""An id in a request body: a JSON integer (not a boolean, not a string) in 1..ID_MAX."""
+
+PathId = Annotated[int, Path(ge=1, le=ID_MAX)]
+"""An id in a path. The error handlers answer 404 for one out of range: nothing has it."""
+
+
+def plain_text(value: str) -> str:
+    """Refuse what is not storable text: NUL (PostgreSQL text cannot hold it) and lone UTF-16
+    surrogates (JSON's ``"\\udc00"`` decodes to one; it cannot be encoded as UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("contains a lone surrogate (\\ud800-\\udfff), which is not text")
+    return value
+
+
+def _plain_text_input(value: object) -> object:
+    # Before pydantic's own string check, which refuses a surrogate with a puzzling message.
+    # The length backstop is checked here too: a ``Field`` inside this type would override
+    # the tighter ``max_length`` (and the description) a field declares.
+    if isinstance(value, str):
+        if len(value) > TEXT_MAX:
+            raise ValueError(f"at most {TEXT_MAX} characters")
+        plain_text(value)
+    return value
+
+
+FreeText = Annotated[str, BeforeValidator(_plain_text_input)]
+"""Any text a person typed, in an API body or a form field: no NUL, no lone surrogate, at most
+``TEXT_MAX`` characters. Add ``Field(max_length=...)`` (or ``Form(max_length=...)``) for the
+field's own limit, which the OpenAPI document then shows."""
+
+
+def plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Walk a free-form JSON object: every key and string is :func:`plain_text`, every integer
+    fits the databases, and the whole is at most ``JSON_MAX_DEPTH`` deep and
+    ``JSON_MAX_ITEMS`` values big. The error names the place (``capacity.fee``)."""
+    seen = 0
+
+    def walk(node: Any, where: str, depth: int) -> None:
+        nonlocal seen
+        seen += 1
+        at = f"{where}: " if where else ""
+        if seen > JSON_MAX_ITEMS:
+            raise ValueError(f"more than {JSON_MAX_ITEMS} values")
+        if depth > JSON_MAX_DEPTH:
+            raise ValueError(f"{at}nested more than {JSON_MAX_DEPTH} levels deep")
+        if isinstance(node, str):
+            if len(node) > TEXT_MAX:
+                raise ValueError(f"{at}longer than {TEXT_MAX} characters")
+            try:
+                plain_text(node)
+            except ValueError as exc:
+                raise ValueError(f"{at}{exc}") from None
+        elif isinstance(node, bool):
+            return
+        elif isinstance(node, int):
+            if not -JSON_INT_MAX <= node <= JSON_INT_MAX:
+                raise ValueError(f"{at}a number beyond ±{JSON_INT_MAX}")
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                name = str(key)
+                try:
+                    plain_text(name)
+                except ValueError as exc:
+                    raise ValueError(f"{at}a key {exc}") from None
+                walk(item, f"{where}.{name}" if where else name[:100], depth + 1)
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]", depth + 1)
+
+    walk(value, "", 0)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(plain_json)]
+"""A free-form JSON object (fields as the matching docs describe), within the bounds above."""
 
 
 class _Out(BaseModel):
@@ -36,7 +144,7 @@ class UserOut(_Out):
     display_name: str
     role: str
     supervisor_id: int | None
-    active: bool
+    active: StrictBool
     totp_enabled: bool
 
 
@@ -137,7 +245,7 @@ class GoalOut(_Out):
     position: int
     text: str
     agreed_at: datetime
-    active: bool
+    active: StrictBool
 
 
 class GoalSeriesOut(_Out):
@@ -190,12 +298,15 @@ class TeamOverviewOut(_Out):
     therapists: tuple[TherapistSummaryOut, ...]
 
 
+InstrumentId = Annotated[FreeText, Field(max_length=100)]
+
+
 class InstrumentChoiceModel(BaseModel):
     model_config = ConfigDict(from_attributes=True, extra="forbid")
 
-    alliance: tuple[str, ...]
-    outcome: tuple[str, ...]
-    feedback: tuple[str, ...]
+    alliance: tuple[InstrumentId, ...]
+    outcome: tuple[InstrumentId, ...]
+    feedback: tuple[InstrumentId, ...]
 
 
 class ClinicSettingsModel(BaseModel):
@@ -209,7 +320,7 @@ class ClinicSettingsModel(BaseModel):
     mfa_enforced: bool = False
     show_client_progress: bool = False
     checkin_overdue_days: int = Field(10, ge=1, le=90)
-    crisis_message: str = Field(
+    crisis_message: FreeText = Field(
         DEFAULT_CRISIS_MESSAGE,
         max_length=CRISIS_MESSAGE_MAX,
         description="Shown to a client whose check-in answers raised a risk flag; blank = "
@@ -224,7 +335,7 @@ class ClinicOut(_Out):
 
 
 class CheckInLinkIn(_In):
-    session_id: int | None = Field(None, description="The therapy session this check-in follows.")
+    session_id: Id | None = Field(None, description="The therapy session this check-in follows.")
 
 
 class SessionIn(_In):
@@ -237,25 +348,25 @@ class SessionStatusIn(_In):
 
 
 class UserIn(_In):
-    email: str = Field(max_length=320)
-    display_name: str = Field(min_length=1, max_length=200)
+    email: FreeText = Field(max_length=320)
+    display_name: FreeText = Field(min_length=1, max_length=200)
     role: Literal["admin", "supervisor", "therapist"]
-    password: str = Field(min_length=1, max_length=1024, description="At least 12 characters.")
-    supervisor_id: int | None = None
+    password: FreeText = Field(min_length=1, max_length=1024, description="At least 12 characters.")
+    supervisor_id: Id | None = None
 
 
 class UserActiveIn(_In):
-    active: bool
+    active: StrictBool
 
 
 class UserTeamIn(_In):
-    supervisor_id: int | None = Field(None, description="None removes the user from any team.")
+    supervisor_id: Id | None = Field(None, description="None removes the user from any team.")
 
 
 class ClientIn(_In):
-    display_name: str = Field(min_length=1, max_length=200, description="A pseudonym.")
-    contact_email: str | None = Field(None, max_length=320)
-    therapist_id: int | None = Field(None, description="Default: the caller (therapists).")
+    display_name: FreeText = Field(min_length=1, max_length=200, description="A pseudonym.")
+    contact_email: FreeText | None = Field(None, max_length=320)
+    therapist_id: Id | None = Field(None, description="Default: the caller (therapists).")
 
 
 class NewClientOut(BaseModel):
@@ -268,13 +379,40 @@ class EpisodeEndIn(_In):
 
 
 class GoalsIn(_In):
-    goals: list[str] = Field(min_length=1, max_length=3, description="1–3 goals, client's words.")
+    goals: list[Annotated[FreeText, Field(max_length=MAX_GOAL_TEXT)]] = Field(
+        min_length=1, max_length=MAX_GOALS, description="1–3 goals, client's words."
+    )
 
 
 class NoteIn(_In):
-    note: str | None = Field(None, max_length=2000)
+    note: FreeText | None = Field(None, max_length=2000)
+
+
+class ProblemOut(BaseModel):
+    field: str
+    message: str
 
 
 class ErrorOut(BaseModel):
+    """Every error of the API: a readable ``detail``, and ``errors`` naming each bad field."""
+
     detail: str
-    errors: list[dict[str, str]] | None = None
+    errors: list[ProblemOut] | None = None
+
+
+_ERROR_MEANINGS = {
+    400: "The body is not valid JSON, or the request could not be processed.",
+    401: "No valid personal access token (send `Authorization: Bearer <token>`).",
+    403: "The caller's role may not do this.",
+    404: f"Nothing the caller may see has this id (ids outside 1..{ID_MAX} included).",
+    409: "The record is in a state that does not allow this, or changed meanwhile.",
+    422: "A field is missing or invalid; `errors` names each one.",
+    429: "Too many requests; `Retry-After` says when to try again.",
+}
+
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": meaning}
+    for status, meaning in _ERROR_MEANINGS.items()
+}
+"""The error responses of every JSON API operation, documented once for all routers (each
+of them can answer any of these: a bad token, a role, a missing record, a bad body...)."""

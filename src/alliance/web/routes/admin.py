@@ -13,6 +13,7 @@ from alliance.services import timelines
 from alliance.web import settings_form
 from alliance.web.deps import AdminAuth, SupervisorAuth
 from alliance.web.routes._form_values import optional_int
+from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -40,11 +41,11 @@ async def users(request: Request, auth: AdminAuth) -> Response:
 async def create_user(
     request: Request,
     auth: AdminAuth,
-    email: Annotated[str, Form(max_length=320)],
-    display_name: Annotated[str, Form(max_length=200)],
-    role: Annotated[str, Form(max_length=20)],
-    password: Annotated[str, Form(max_length=1024)],
-    supervisor_id: Annotated[str, Form(max_length=12)] = "",
+    email: Annotated[FreeText, Form(max_length=320)],
+    display_name: Annotated[FreeText, Form(max_length=200)],
+    role: Annotated[FreeText, Form(max_length=20)],
+    password: Annotated[FreeText, Form(max_length=1024)],
+    supervisor_id: Annotated[FreeText, Form(max_length=12)] = "",
 ) -> Response:
     actor = auth.staff
     assert actor.clinic_id is not None
@@ -63,7 +64,7 @@ async def create_user(
 
 @router.post("/admin/users/{user_id}/active")
 async def set_active(
-    request: Request, auth: AdminAuth, user_id: int, active: Annotated[str, Form()]
+    request: Request, auth: AdminAuth, user_id: PathId, active: Annotated[FreeText, Form()]
 ) -> Response:
     await auth.call(
         admin_service.set_user_active,
@@ -78,8 +79,8 @@ async def set_active(
 async def set_team(
     request: Request,
     auth: AdminAuth,
-    user_id: int,
-    supervisor_id: Annotated[str, Form(max_length=12)] = "",
+    user_id: PathId,
+    supervisor_id: Annotated[FreeText, Form(max_length=12)] = "",
 ) -> Response:
     await auth.call(
         admin_service.assign_team,
@@ -91,7 +92,7 @@ async def set_team(
 
 
 @router.post("/admin/users/{user_id}/reset-mfa")
-async def reset_mfa(request: Request, auth: AdminAuth, user_id: int) -> Response:
+async def reset_mfa(request: Request, auth: AdminAuth, user_id: PathId) -> Response:
     await auth.call(auth_service.reset_totp, actor=auth.staff, user_id=user_id)
     return RedirectResponse("/admin/users?flash=user", status_code=303)
 

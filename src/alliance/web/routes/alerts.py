@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from alliance.services import alerts
 from alliance.web.deps import StaffAuth
+from alliance.web.schemas import FreeText, PathId
 
 router = APIRouter(include_in_schema=False)
 
@@ -17,8 +18,8 @@ router = APIRouter(include_in_schema=False)
 async def acknowledge(
     request: Request,
     auth: StaffAuth,
-    alert_id: int,
-    note: Annotated[str, Form(max_length=4000)] = "",
+    alert_id: PathId,
+    note: Annotated[FreeText, Form(max_length=4000)] = "",
 ) -> Response:
     view = await auth.call(alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=note)
     return RedirectResponse(
@@ -30,8 +31,8 @@ async def acknowledge(
 async def resolve(
     request: Request,
     auth: StaffAuth,
-    alert_id: int,
-    note: Annotated[str, Form(max_length=4000)] = "",
+    alert_id: PathId,
+    note: Annotated[FreeText, Form(max_length=4000)] = "",
 ) -> Response:
     view = await auth.call(alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=note)
     return RedirectResponse(f"/clients/{view.client_id}?flash=resolved", status_code=303)

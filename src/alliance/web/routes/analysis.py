@@ -17,6 +17,7 @@ from alliance.analysis.report import behaviour_chart, marker_timeline, render_ht
 from alliance.services import transcripts
 from alliance.services.errors import InvalidInput
 from alliance.web.deps import Auth, StaffAuth
+from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -42,7 +43,7 @@ async def _upload_page(
 
 
 @router.get("/sessions/{session_id}/transcripts")
-async def upload_page(request: Request, auth: StaffAuth, session_id: int) -> Response:
+async def upload_page(request: Request, auth: StaffAuth, session_id: PathId) -> Response:
     return await _upload_page(request, auth, session_id)
 
 
@@ -50,9 +51,9 @@ async def upload_page(request: Request, auth: StaffAuth, session_id: int) -> Res
 async def attach(
     request: Request,
     auth: StaffAuth,
-    session_id: int,
+    session_id: PathId,
     transcript: Annotated[UploadFile | None, File()] = None,
-    therapist: Annotated[str, Form(max_length=200)] = "",
+    therapist: Annotated[FreeText, Form(max_length=200)] = "",
 ) -> Response:
     limit = auth.ctx.settings.transcript_max_bytes
     # Read one byte past the limit: enough for the parser to name the line it is crossed on.
@@ -73,7 +74,7 @@ async def attach(
 
 
 @router.get("/transcripts/{transcript_id}")
-async def analysis_page(request: Request, auth: StaffAuth, transcript_id: int) -> Response:
+async def analysis_page(request: Request, auth: StaffAuth, transcript_id: PathId) -> Response:
     analysis = await auth.call(
         transcripts.transcript_analysis, actor=auth.staff, transcript_id=transcript_id
     )
@@ -91,7 +92,7 @@ async def analysis_page(request: Request, auth: StaffAuth, transcript_id: int) -
 
 
 @router.get("/transcripts/{transcript_id}/report.html")
-async def report_download(request: Request, auth: StaffAuth, transcript_id: int) -> Response:
+async def report_download(request: Request, auth: StaffAuth, transcript_id: PathId) -> Response:
     analysis = await auth.call(
         transcripts.transcript_analysis, actor=auth.staff, transcript_id=transcript_id
     )
@@ -107,7 +108,7 @@ async def report_download(request: Request, auth: StaffAuth, transcript_id: int)
 
 
 @router.get("/therapists/{therapist_id}/analysis")
-async def therapist_page(request: Request, auth: StaffAuth, therapist_id: int) -> Response:
+async def therapist_page(request: Request, auth: StaffAuth, therapist_id: PathId) -> Response:
     overview = await auth.call(
         transcripts.therapist_indicators, actor=auth.staff, therapist_id=therapist_id
     )

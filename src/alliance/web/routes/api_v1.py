@@ -8,8 +8,6 @@ exactly what the signed-in user could do on the pages, no more. Errors are JSON:
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from alliance.services import admin as admin_service
@@ -17,6 +15,7 @@ from alliance.services import alerts, checkins, clients, goals, sessions, timeli
 from alliance.services import auth as auth_service
 from alliance.web.deps import AdminAuth, StaffAuth, SupervisorAuth
 from alliance.web.schemas import (
+    API_ERRORS,
     AlertOut,
     CaseloadRowOut,
     CheckInLinkIn,
@@ -28,12 +27,12 @@ from alliance.web.schemas import (
     ClinicSettingsModel,
     EpisodeEndIn,
     EpisodeOut,
-    ErrorOut,
     GoalOut,
     GoalsIn,
     MeOut,
     NewClientOut,
     NoteIn,
+    PathId,
     SessionIn,
     SessionOut,
     SessionStatusIn,
@@ -45,11 +44,7 @@ from alliance.web.schemas import (
     UserTeamIn,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)
-}
-
-router = APIRouter(tags=["v1"], responses=ERRORS)
+router = APIRouter(tags=["v1"], responses=API_ERRORS)
 
 
 @router.get("/me", response_model=MeOut)
@@ -82,7 +77,7 @@ async def add_client(auth: StaffAuth, body: ClientIn) -> NewClientOut:
 
 
 @router.post("/clients/{client_id}/episode/end", response_model=EpisodeOut)
-async def end_episode(auth: StaffAuth, client_id: int, body: EpisodeEndIn) -> EpisodeOut:
+async def end_episode(auth: StaffAuth, client_id: PathId, body: EpisodeEndIn) -> EpisodeOut:
     """End the client's current episode of care, with the reason."""
     view = await auth.call(
         clients.end_episode, actor=auth.staff, client_id=client_id, reason=body.reason
@@ -91,7 +86,7 @@ async def end_episode(auth: StaffAuth, client_id: int, body: EpisodeEndIn) -> Ep
 
 
 @router.get("/clients/{client_id}/timeline", response_model=TimelineOut)
-async def timeline(auth: StaffAuth, client_id: int) -> TimelineOut:
+async def timeline(auth: StaffAuth, client_id: PathId) -> TimelineOut:
     """Scores over sessions, goals, attendance, alerts and check-ins of one client."""
     view = await auth.call(timelines.client_timeline, actor=auth.staff, client_id=client_id)
     return TimelineOut.model_validate(view)
@@ -99,7 +94,7 @@ async def timeline(auth: StaffAuth, client_id: int) -> TimelineOut:
 
 @router.post("/clients/{client_id}/checkin-links", response_model=CheckInLinkOut, status_code=201)
 async def create_checkin_link(
-    auth: StaffAuth, client_id: int, body: CheckInLinkIn
+    auth: StaffAuth, client_id: PathId, body: CheckInLinkIn
 ) -> CheckInLinkOut:
     """A single-use check-in link for the client (the URL is returned only here)."""
     link = await auth.call(
@@ -112,7 +107,7 @@ async def create_checkin_link(
 
 
 @router.post("/clients/{client_id}/sessions", response_model=SessionOut, status_code=201)
-async def add_session(auth: StaffAuth, client_id: int, body: SessionIn) -> SessionOut:
+async def add_session(auth: StaffAuth, client_id: PathId, body: SessionIn) -> SessionOut:
     """Record a session (attended, missed, cancelled, or scheduled for later)."""
     view = await auth.call(
         sessions.schedule_session,
@@ -125,7 +120,9 @@ async def add_session(auth: StaffAuth, client_id: int, body: SessionIn) -> Sessi
 
 
 @router.post("/sessions/{session_id}/status", response_model=SessionOut)
-async def set_session_status(auth: StaffAuth, session_id: int, body: SessionStatusIn) -> SessionOut:
+async def set_session_status(
+    auth: StaffAuth, session_id: PathId, body: SessionStatusIn
+) -> SessionOut:
     """Mark a scheduled session attended, missed or cancelled."""
     view = await auth.call(
         sessions.record_session, actor=auth.staff, session_id=session_id, status=body.status
@@ -134,7 +131,7 @@ async def set_session_status(auth: StaffAuth, session_id: int, body: SessionStat
 
 
 @router.put("/clients/{client_id}/goals", response_model=list[GoalOut])
-async def agree_goals(auth: StaffAuth, client_id: int, body: GoalsIn) -> list[GoalOut]:
+async def agree_goals(auth: StaffAuth, client_id: PathId, body: GoalsIn) -> list[GoalOut]:
     """Replace the client's agreed goals (1–3)."""
     views = await auth.call(
         goals.agree_goals, actor=auth.staff, client_id=client_id, goals=body.goals
@@ -143,13 +140,13 @@ async def agree_goals(auth: StaffAuth, client_id: int, body: GoalsIn) -> list[Go
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
-async def get_alert(auth: StaffAuth, alert_id: int) -> AlertOut:
+async def get_alert(auth: StaffAuth, alert_id: PathId) -> AlertOut:
     view = await auth.call(alerts.get_alert, actor=auth.staff, alert_id=alert_id)
     return AlertOut.model_validate(view)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
-async def acknowledge_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> AlertOut:
+async def acknowledge_alert(auth: StaffAuth, alert_id: PathId, body: NoteIn) -> AlertOut:
     view = await auth.call(
         alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=body.note
     )
@@ -157,7 +154,7 @@ async def acknowledge_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> Ale
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-async def resolve_alert(auth: StaffAuth, alert_id: int, body: NoteIn) -> AlertOut:
+async def resolve_alert(auth: StaffAuth, alert_id: PathId, body: NoteIn) -> AlertOut:
     view = await auth.call(
         alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=body.note
     )
@@ -195,7 +192,7 @@ async def create_user(auth: AdminAuth, body: UserIn) -> UserOut:
 
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
-async def set_user_active(auth: AdminAuth, user_id: int, body: UserActiveIn) -> UserOut:
+async def set_user_active(auth: AdminAuth, user_id: PathId, body: UserActiveIn) -> UserOut:
     """Deactivate or reactivate an account (its sessions and tokens stop at next use)."""
     view = await auth.call(
         admin_service.set_user_active, actor=auth.staff, user_id=user_id, active=body.active
@@ -204,7 +201,7 @@ async def set_user_active(auth: AdminAuth, user_id: int, body: UserActiveIn) -> 
 
 
 @router.post("/users/{user_id}/team", response_model=UserOut)
-async def set_user_team(auth: AdminAuth, user_id: int, body: UserTeamIn) -> UserOut:
+async def set_user_team(auth: AdminAuth, user_id: PathId, body: UserTeamIn) -> UserOut:
     """Put a therapist in a supervisor's team (or in none)."""
     view = await auth.call(
         admin_service.assign_team,

@@ -14,6 +14,7 @@ from alliance.services import web_support
 from alliance.services.context import ServiceContext
 from alliance.services.errors import AuthenticationFailed, InvalidInput, TotpRequired
 from alliance.web.deps import Auth, LoginAuth, MfaPendingAuth, PublicAuth, StaffAuth
+from alliance.web.schemas import FreeText, PathId
 from alliance.web.security import (
     PENDING_COOKIE,
     PENDING_SECONDS,
@@ -234,7 +235,7 @@ async def account_mfa_confirm(
 
 @router.post("/account/tokens")
 async def create_token(
-    request: Request, auth: StaffAuth, name: Annotated[str, Form(max_length=200)]
+    request: Request, auth: StaffAuth, name: Annotated[FreeText, Form(max_length=200)]
 ) -> Response:
     view, token = await auth.call(auth_service.create_access_token, actor=auth.staff, name=name)
     tokens = await auth.call(auth_service.list_access_tokens, actor=auth.staff)
@@ -252,6 +253,6 @@ async def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-async def revoke_token(request: Request, auth: StaffAuth, token_id: int) -> Response:
+async def revoke_token(request: Request, auth: StaffAuth, token_id: PathId) -> Response:
     await auth.call(auth_service.revoke_access_token, actor=auth.staff, token_id=token_id)
     return RedirectResponse("/account?flash=token", status_code=303)

@@ -21,7 +21,8 @@ from alliance.services.views import CheckInLink, TimelineView
 from alliance.web import mail
 from alliance.web.deps import Auth, StaffAuth
 from alliance.web.figures import timeline_figures
-from alliance.web.routes._form_values import optional_int
+from alliance.web.routes._form_values import form_text, optional_int
+from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -52,9 +53,9 @@ async def _client_page(request: Request, auth: Auth, client_id: int, **extra: An
 async def add_client(
     request: Request,
     auth: StaffAuth,
-    display_name: Annotated[str, Form(max_length=200)],
-    contact_email: Annotated[str, Form(max_length=320)] = "",
-    therapist_id: Annotated[str, Form(max_length=12)] = "",
+    display_name: Annotated[FreeText, Form(max_length=200)],
+    contact_email: Annotated[FreeText, Form(max_length=320)] = "",
+    therapist_id: Annotated[FreeText, Form(max_length=12)] = "",
 ) -> Response:
     """A new client and their first episode (therapists add their own clients; supervisors
     and admins may choose the therapist)."""
@@ -69,7 +70,7 @@ async def add_client(
 
 
 @router.get("/clients/{client_id}")
-async def client_page(request: Request, auth: StaffAuth, client_id: int) -> Response:
+async def client_page(request: Request, auth: StaffAuth, client_id: PathId) -> Response:
     return await _client_page(request, auth, client_id)
 
 
@@ -77,9 +78,9 @@ async def client_page(request: Request, auth: StaffAuth, client_id: int) -> Resp
 async def create_link(
     request: Request,
     auth: StaffAuth,
-    client_id: int,
-    session_id: Annotated[str, Form(max_length=12)] = "",
-    send_email: Annotated[str, Form(max_length=4)] = "",
+    client_id: PathId,
+    session_id: Annotated[FreeText, Form(max_length=12)] = "",
+    send_email: Annotated[FreeText, Form(max_length=4)] = "",
 ) -> Response:
     wants_email = send_email == "1" and mail.smtp_configured(auth.ctx.settings)
     link: CheckInLink = await auth.call(
@@ -113,9 +114,9 @@ async def create_link(
 async def add_session(
     request: Request,
     auth: StaffAuth,
-    client_id: int,
-    scheduled_at: Annotated[str, Form(max_length=40)],
-    status: Annotated[str, Form(max_length=20)] = "attended",
+    client_id: PathId,
+    scheduled_at: Annotated[FreeText, Form(max_length=40)],
+    status: Annotated[FreeText, Form(max_length=20)] = "attended",
 ) -> Response:
     when = _parse_datetime(scheduled_at)
     await auth.call(
@@ -132,9 +133,9 @@ async def add_session(
 async def mark_session(
     request: Request,
     auth: StaffAuth,
-    client_id: int,
-    session_id: int,
-    status: Annotated[str, Form(max_length=20)],
+    client_id: PathId,
+    session_id: PathId,
+    status: Annotated[FreeText, Form(max_length=20)],
 ) -> Response:
     # The client id in the path is only for the redirect; the service checks the session
     # itself against the actor.
@@ -143,9 +144,9 @@ async def mark_session(
 
 
 @router.post("/clients/{client_id}/goals")
-async def agree_goals(request: Request, auth: StaffAuth, client_id: int) -> Response:
+async def agree_goals(request: Request, auth: StaffAuth, client_id: PathId) -> Response:
     form = await request.form()
-    texts = [str(v) for v in form.getlist("goal")]
+    texts = [form_text(str(v), "goals") for v in form.getlist("goal")]
     await auth.call(goals.agree_goals, actor=auth.staff, client_id=client_id, goals=texts)
     return RedirectResponse(f"/clients/{client_id}?flash=goals", status_code=303)
 
@@ -154,8 +155,8 @@ async def agree_goals(request: Request, auth: StaffAuth, client_id: int) -> Resp
 async def end_episode(
     request: Request,
     auth: StaffAuth,
-    client_id: int,
-    reason: Annotated[str, Form(max_length=20)],
+    client_id: PathId,
+    reason: Annotated[FreeText, Form(max_length=20)],
 ) -> Response:
     await auth.call(clients.end_episode, actor=auth.staff, client_id=client_id, reason=reason)
     return RedirectResponse(f"/clients/{client_id}?flash=ended", status_code=303)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
@@ -23,11 +23,13 @@ from alliance.services import ratelimit
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.web.deps import AdminAuth, Auth, PublicAuth, PublicJsonAuth, StaffAuth
 from alliance.web.errors import TooManyRequests
+from alliance.web.routes._form_values import form_text, optional_int
+from alliance.web.schemas import API_ERRORS, FreeText, Id, JsonObject, PathId
 from alliance.web.security import client_address
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(tags=["matching"])
+api_router = APIRouter(tags=["matching"], responses=API_ERRORS)
 
 INTAKE_WINDOW_S = 60 * 60
 DAYS = (("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"),
@@ -56,11 +58,11 @@ def _words(value: str) -> list[str]:
 
 def _text(form: FormData, name: str, limit: int = 200) -> str:
     value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return form_text(value.strip(), name, limit) if isinstance(value, str) else ""
 
 
 def _many(form: FormData, name: str) -> list[str]:
-    return [v for v in form.getlist(name) if isinstance(v, str) and v]
+    return [form_text(v, name, 200) for v in form.getlist(name) if isinstance(v, str) and v]
 
 
 def _number(form: FormData, name: str) -> float | None:
@@ -169,14 +171,14 @@ async def _limit_intakes(request: Request, auth: Auth) -> None:
 
 
 @router.get("/intake/{clinic_id}")
-async def intake_page(request: Request, auth: PublicAuth, clinic_id: int) -> Response:
+async def intake_page(request: Request, auth: PublicAuth, clinic_id: PathId) -> Response:
     name = await auth.call(service.intake_clinic_name, clinic_id)
     context = {"clinic_id": clinic_id, "clinic_name": name, "values": {}, "error": None}
     return render(request, "matching_intake.html", {**context, **_vocab_context()})
 
 
 @router.post("/intake/{clinic_id}")
-async def intake_submit(request: Request, auth: PublicAuth, clinic_id: int) -> Response:
+async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -> Response:
     await _limit_intakes(request, auth)
     form = await request.form()
     values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf_token"}
@@ -217,16 +219,13 @@ async def queue_page(request: Request, auth: AdminAuth) -> Response:
 
 
 @router.post("/admin/matching/{intake_id}/decision")
-async def decide_page(request: Request, auth: AdminAuth, intake_id: int) -> Response:
+async def decide_page(request: Request, auth: AdminAuth, intake_id: PathId) -> Response:
     form = await request.form()
-    raw = _text(form, "therapist_id", 12)
-    if raw and not raw.isdigit():
-        raise InvalidInput("therapist_id", f"{raw!r} is not a therapist")
     decision = await auth.call(
         service.decide,
         actor=auth.staff,
         intake_id=intake_id,
-        therapist_id=int(raw) if raw else None,
+        therapist_id=optional_int(_text(form, "therapist_id", 12), "therapist_id"),
         note=_text(form, "note", 2000),
         force=_text(form, "force", 5) == "yes",
     )
@@ -261,7 +260,7 @@ async def profile_save(request: Request, auth: StaffAuth) -> Response:
 
 @router.get("/episodes/{episode_id}/rematch")
 async def rematch_page(
-    request: Request, auth: StaffAuth, episode_id: int, detail: FitEndDetail = "client_request"
+    request: Request, auth: StaffAuth, episode_id: PathId, detail: FitEndDetail = "client_request"
 ) -> Response:
     """Alternatives for a client whose fit with their therapist is ending (that therapist
     excluded), each with a hand-over form that needs the client's consent."""
@@ -285,10 +284,10 @@ async def rematch_page(
 
 
 @router.post("/episodes/{episode_id}/handover")
-async def handover_page(request: Request, auth: StaffAuth, episode_id: int) -> Response:
+async def handover_page(request: Request, auth: StaffAuth, episode_id: PathId) -> Response:
     form = await request.form()
-    raw = _text(form, "therapist_id", 12)
-    if not raw.isdigit():
+    therapist_id = optional_int(_text(form, "therapist_id", 12), "therapist_id")
+    if therapist_id is None:
         raise InvalidInput("therapist_id", "choose the colleague who continues with the client")
     detail = _text(form, "detail", 40) or "client_request"
     if not is_fit_end_detail(detail):
@@ -297,7 +296,7 @@ async def handover_page(request: Request, auth: StaffAuth, episode_id: int) -> R
         service.hand_over,
         actor=auth.staff,
         episode_id=episode_id,
-        therapist_id=int(raw),
+        therapist_id=therapist_id,
         client_consented=_text(form, "client_consented", 5) == "yes",
         detail=detail,
         note=_text(form, "note", 4000),
@@ -321,14 +320,14 @@ def profile_from_form_lenient(form: FormData) -> dict[str, Any]:
 class IntakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    clinic_id: int | None = Field(
+    clinic_id: Id | None = Field(
         default=None,
         description="The clinic whose queue this joins (as in the page's /intake/{clinic_id}); "
         "required without a token, and with a staff token it may only name the token's clinic.",
     )
-    contact_name: str = Field(min_length=1, max_length=100)
-    contact_email: str | None = Field(default=None, max_length=320)
-    intake: dict[str, Any] = Field(
+    contact_name: FreeText = Field(min_length=1, max_length=100)
+    contact_email: FreeText | None = Field(default=None, max_length=320)
+    intake: JsonObject = Field(
         description="An intake as in docs/matching.md (ClientIntake without id)."
     )
 
@@ -340,17 +339,17 @@ class IntakeOut(BaseModel):
 class HandoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    therapist_id: int = Field(description="The colleague who continues with the client.")
-    client_consented: bool = Field(description="The client agreed to the handover.")
+    therapist_id: Id = Field(description="The colleague who continues with the client.")
+    client_consented: StrictBool = Field(description="The client agreed to the handover.")
     detail: FitEndDetail = "client_request"
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    therapist_id: int | None = Field(default=None, description="None holds the client back.")
-    note: str = Field(default="", max_length=2000)
-    force: bool = False
+    therapist_id: Id | None = Field(default=None, description="None holds the client back.")
+    note: FreeText = Field(default="", max_length=2000)
+    force: StrictBool = False
 
 
 @api_router.post("/intake", response_model=IntakeOut, status_code=201)
@@ -381,7 +380,7 @@ async def api_queue(auth: AdminAuth) -> service.QueueView:
 
 
 @api_router.post("/matching/intakes/{intake_id}/decision", response_model=service.DecisionView)
-async def api_decide(auth: AdminAuth, intake_id: int, body: DecisionIn) -> service.DecisionView:
+async def api_decide(auth: AdminAuth, intake_id: PathId, body: DecisionIn) -> service.DecisionView:
     """Accept the proposal, override it (note required; ``force`` to break a rule) or hold."""
     return await auth.call(
         service.decide,
@@ -400,7 +399,7 @@ async def api_profile(auth: StaffAuth) -> service.ProfileView:
 
 
 @api_router.put("/matching/profile", response_model=service.ProfileView)
-async def api_save_profile(auth: StaffAuth, body: dict[str, Any]) -> service.ProfileView:
+async def api_save_profile(auth: StaffAuth, body: JsonObject) -> service.ProfileView:
     """Replace the caller's matching profile (fields as in docs/matching.md)."""
     return await auth.call(service.save_profile, actor=auth.staff, profile=body)
 
@@ -409,7 +408,7 @@ async def api_save_profile(auth: StaffAuth, body: dict[str, Any]) -> service.Pro
     "/matching/episodes/{episode_id}/alternatives", response_model=list[service.MatchOut]
 )
 async def api_alternatives(
-    auth: StaffAuth, episode_id: int, detail: FitEndDetail = "client_request"
+    auth: StaffAuth, episode_id: PathId, detail: FitEndDetail = "client_request"
 ) -> list[service.MatchOut]:
     """Other therapists for a client whose fit is ending (current therapist excluded)."""
     found = await auth.call(
@@ -419,7 +418,9 @@ async def api_alternatives(
 
 
 @api_router.post("/matching/episodes/{episode_id}/handover", response_model=service.HandoverView)
-async def api_hand_over(auth: StaffAuth, episode_id: int, body: HandoverIn) -> service.HandoverView:
+async def api_hand_over(
+    auth: StaffAuth, episode_id: PathId, body: HandoverIn
+) -> service.HandoverView:
     """End the episode for fit and continue with another therapist (client's consent needed)."""
     return await auth.call(
         service.hand_over,
