@@ -97,3 +97,41 @@ def test_after_rotation_no_value_needs_the_old_key_and_everything_reads_without_
         note = session.scalars(select(HandoverNote)).one()
         text = only_new.cipher.decrypt(note.note_enc, field="audit.handover_note")
     assert text == "Agreed with the client on Monday."
+
+
+def test_erasing_a_client_who_came_through_matching_removes_their_intake_and_notes(
+    world: World,
+) -> None:
+    from alliance.services import exports
+    from alliance.store.matching_tables import IntakeRequest, MatchDecision
+    from encrypted_values import INTAKE, PROFILE
+
+    matching.save_profile(world.ctx, actor=world.bob, profile=PROFILE)
+    intake_id = matching.submit_intake(
+        world.ctx,
+        clinic_id=world.north,
+        intake=INTAKE,
+        contact_name="Robin",
+        contact_email="robin@mail.example",
+    )
+    placed = matching.decide(
+        world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=world.bob.user_id, force=True
+    )
+    assert placed.client_id is not None
+    assert placed.episode_id is not None
+    matching.hand_over(
+        world.ctx,
+        actor=world.bob,
+        episode_id=placed.episode_id,
+        therapist_id=world.alice.user_id,
+        client_consented=True,
+        note="Robin asked for someone else.",
+    )
+    receipt = exports.erase_client(world.ctx, actor=world.ada, client_id=placed.client_id)
+    assert receipt.deleted["intake_requests"] == 1
+    assert receipt.deleted["match_decisions"] == 1
+    assert receipt.deleted["handover_notes"] == 1
+    with world.ctx.session_factory.begin() as session:
+        assert session.scalars(select(IntakeRequest)).all() == []
+        assert session.scalars(select(MatchDecision)).all() == []
+        assert session.scalars(select(HandoverNote)).all() == []

@@ -1,8 +1,9 @@
-"""Migrations: an empty database upgrades on both backends, matches the models, and the
-audit trail is append-only in the database itself."""
+"""Migrations: an empty database upgrades on both backends, matches the models, the audit
+trail is append-only in the database itself, and data moves where a revision says."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -82,3 +83,89 @@ def test_sqlite_runs_in_wal_mode_with_full_sync_and_foreign_keys(tmp_path: objec
     finally:
         engine.dispose()
     assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+
+
+def test_revision_0004_moves_hand_over_notes_out_of_the_audit_trail(
+    empty_database_url: str,
+) -> None:
+    upgrade(empty_database_url, "0003")
+    engine = make_engine(empty_database_url)
+    at = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO clinics (id, name, settings, created_at) "
+                    "VALUES (1, 'C', '{}', :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO staff_users (id, clinic_id, email, display_name, role, "
+                    "password_hash, totp_enabled, active, created_at) "
+                    "VALUES (7, 1, 't@x.example', 'T', 'therapist', 'h', false, true, :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO clients (id, clinic_id, display_name, created_at) "
+                    "VALUES (3, 1, 'K', :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO episodes (id, client_id, therapist_id, started_at, ended_at, "
+                    "end_reason, instruments) VALUES (5, 3, 7, :at, :at, 'fit', '[]')"
+                ),
+                {"at": at},
+            )
+            # The older hand-over wrote the note into its audit event: one with a note, one
+            # without, and one whose episode was erased since.
+            for entity_id, note in (("5", "enc1:k0:AAAA"), ("5", None), ("99", "enc1:k0:BBBB")):
+                audit_detail = {"op": "end", "reason": "fit", "handed_to": 8, "note_enc": note}
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_events (at, actor_type, actor_id, clinic_id, action, "
+                        "entity_type, entity_id, detail) "
+                        "VALUES (:at, 'staff', 7, 1, 'write', 'episode', :entity, :detail)"
+                    ),
+                    {"at": at, "entity": entity_id, "detail": json.dumps(audit_detail)},
+                )
+        upgrade(empty_database_url)
+        with engine.connect() as conn:
+            notes = conn.execute(
+                text("SELECT episode_id, clinic_id, written_by, note_enc FROM handover_notes")
+            ).all()
+            details = [
+                d if isinstance(d, dict) else json.loads(d)
+                for d in conn.execute(text("SELECT detail FROM audit_events ORDER BY id")).scalars()
+            ]
+        assert [tuple(n) for n in notes] == [(5, 1, 7, "enc1:k0:AAAA")]
+        assert [d.get("handover_note") for d in details] == [True, False, True]
+        assert not any("note_enc" in d for d in details)
+        assert all(d["handed_to"] == 8 for d in details)
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("UPDATE audit_events SET action = 'read'"))
+
+        upgrade_down(empty_database_url, "0003")
+        with engine.connect() as conn:
+            back = [
+                d if isinstance(d, dict) else json.loads(d)
+                for d in conn.execute(text("SELECT detail FROM audit_events ORDER BY id")).scalars()
+            ]
+        assert [d["note_enc"] for d in back] == ["enc1:k0:AAAA", None, None]
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("UPDATE audit_events SET action = 'read'"))
+    finally:
+        engine.dispose()
+
+
+def upgrade_down(url: str, revision: str) -> None:
+    from alembic import command
+
+    from alliance.store.migrations import alembic_config
+
+    command.downgrade(alembic_config(url), revision)
