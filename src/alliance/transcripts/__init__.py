@@ -1,17 +1,20 @@
 """Transcripts in: parse WebVTT, SRT, plain text, JSON and CSV sessions into turns with roles.
 
-The public interface is :func:`parse_transcript` (bytes or text in, :class:`Transcript` out)
-and :class:`TranscriptError` (one line naming the file and line for any unreadable input).
+The public interface is :func:`parse_transcript` (bytes, text or a file path in,
+:class:`Transcript` out) and :class:`TranscriptError` (one line naming the file and line for
+any unreadable input).
 """
 
 from alliance.transcripts.model import (
     FORMATS,
     ROLES,
+    SPEAKER_MODES,
     Format,
     Role,
     RoleAssignment,
     Segment,
     Speaker,
+    SpeakerMode,
     Timing,
     Transcript,
     TranscriptError,
@@ -23,11 +26,13 @@ from alliance.transcripts.roles import assign_roles, role_from_name
 __all__ = [
     "FORMATS",
     "ROLES",
+    "SPEAKER_MODES",
     "Format",
     "Role",
     "RoleAssignment",
     "Segment",
     "Speaker",
+    "SpeakerMode",
     "Timing",
     "Transcript",
     "TranscriptError",

@@ -19,6 +19,11 @@ RoleMethod = Literal["given", "name_map", "inferred", "mixed"]
 # "cues": every turn has a real start and end; "starts": start times only (plain text, ends
 # are the next turn's start); "none": no times at all.
 Timing = Literal["cues", "starts", "none"]
+# How speakers are found: "labels" (default) needs speaker labels in the file; "alternate"
+# reads a file with no labels at all (Whisper output, plain subtitles) as two speakers
+# taking turns, one turn per cue, dialogue-dash line, JSON item or line/paragraph of text.
+SpeakerMode = Literal["labels", "alternate"]
+SPEAKER_MODES: tuple[SpeakerMode, ...] = ("labels", "alternate")
 
 
 class TranscriptError(ValueError):
@@ -43,7 +48,11 @@ class TranscriptError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One raw fragment as a parser found it, before turns are merged and roles assigned."""
+    """One raw fragment as a parser found it, before turns are merged and roles assigned.
+
+    ``speaker`` is ``""`` when the source gave no label for it (a subtitle cue with no name):
+    the parse step then refuses the file or, with ``speakers="alternate"``, names the turns.
+    """
 
     speaker: str
     text: str

@@ -1,16 +1,23 @@
-"""Read a transcript from bytes: decode, detect the format, parse, merge turns, assign roles.
+"""Read a transcript: decode, detect the format, parse, name speakers, merge turns, assign roles.
 
 One parser per format, each returning raw :class:`Segment` fragments with the source line
 they came from:
 
-- WebVTT (Zoom, Teams): ``<v Name>`` voice tags — several per cue allowed — and "Name: text"
-  cues; parsed with webvtt-py after a line-by-line check that gives errors a line number.
-- SRT: pysrt after the same check; speakers from "Name: text" or "[Name] text".
+- WebVTT (Zoom, Teams, Whisper, YouTube): parsed with webvtt-py; ``<v Name>`` voice tags —
+  several per cue allowed — and "Name: text" cues. Our own scan of the file's blocks (made
+  with the same block rules as webvtt-py) only supplies line numbers: a cue block webvtt-py
+  cannot read is refused on its own line, never silently dropped.
+- SRT: each block read with pysrt; speakers from "Name: text" or "[Name] text".
 - plain text: "Name: text", "T:"/"C:", optional ``[hh:mm:ss]`` or ``hh:mm:ss`` before the
   name or ``(hh:mm:ss)`` after it; lines without a label continue the previous turn.
 - JSON: a list of ``{speaker, text, start, end}`` objects (or an object holding that list
-  under ``utterances``/``segments``/``turns``).
+  under ``utterances``/``segments``/``turns``), Whisper's JSON included.
 - CSV: a header with speaker and text columns and optional start/end (``,`` ``;`` or tab).
+
+Sound descriptions — ``[laughs]``, ``(music)``, ``♪ … ♪``, ``[inaudible]`` — are not speech:
+they are left out of the text and counted in a warning. A file without any speaker labels is
+refused, naming ``speakers="alternate"`` (``--speakers alternate``), which reads it as two
+speakers taking turns.
 
 The format comes from the content first and the file extension only breaks ties. Every
 failure raises :class:`TranscriptError` with the line it concerns.
@@ -21,20 +28,25 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import json
+import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pysrt
 import webvtt
 
 from alliance.transcripts.model import (
+    SPEAKER_MODES,
     Format,
     Role,
     Segment,
     Speaker,
+    SpeakerMode,
     Timing,
     Transcript,
     TranscriptError,
@@ -45,6 +57,15 @@ from alliance.transcripts.roles import assign_roles
 # ---------------------------------------------------------------------------------------------
 # Decoding
 
+# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
 
 def _line_at(data: bytes | str, position: int) -> int:
     newline: Any = b"\n" if isinstance(data, bytes) else "\n"
@@ -52,17 +73,18 @@ def _line_at(data: bytes | str, position: int) -> int:
 
 
 def decode(data: bytes) -> str:
-    """Bytes to text: BOM (utf-8-sig, utf-16 LE/BE), BOM-less utf-16, utf-8, then cp1252.
+    """Bytes to text: a BOM (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE), BOM-less UTF-16, UTF-8, then
+    cp1252.
 
-    Refuses binary data (NUL bytes in a non-utf-16 file, or many control characters) and
-    bytes that no supported encoding can read, naming the line of the first bad byte.
-    Newlines are normalised to ``\\n``.
+    Refuses binary data (NUL bytes in a file without a UTF-16/32 shape, or many control
+    characters) and bytes that no supported encoding can read, naming the line of the first
+    bad byte. Newlines (CRLF, CR) are normalised to ``\\n``; the BOM is not part of the text.
     """
     text: str
-    if data.startswith(b"\xef\xbb\xbf"):
-        text = _strict(data[3:], "utf-8")
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = _strict(data, "utf-16")
+    bom = next(((mark, enc) for mark, enc in _BOMS if data.startswith(mark)), None)
+    if bom is not None:
+        mark, encoding = bom
+        text = _strict(data[len(mark) :], encoding)
     elif len(data) >= 4 and _looks_utf16(data):
         text = _strict(data, "utf-16-le" if data[1] == 0 else "utf-16-be")
     else:
@@ -75,7 +97,7 @@ def decode(data: bytes) -> str:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = _strict(data, "cp1252")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _normalise(text)
     controls = [
         i
         for i, ch in enumerate(text[:20000])
@@ -87,6 +109,11 @@ def decode(data: bytes) -> str:
             line=_line_at(text, controls[0]),
         )
     return text
+
+
+def _normalise(text: str) -> str:
+    """One newline convention and no byte order mark, whichever way the text arrived."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _looks_utf16(data: bytes) -> bool:
@@ -102,9 +129,13 @@ def _strict(data: bytes, encoding: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
+        # Count newlines in the text before the bad bytes: in UTF-16 and UTF-32 a newline
+        # is not one b"\n" byte.
+        line = data[: exc.start].decode(encoding, errors="replace").count("\n") + 1
         raise TranscriptError(
-            f"bytes that are not valid {encoding} text (tried utf-8, utf-16 and cp1252)",
-            line=_line_at(data, exc.start),
+            f"bytes that are not valid {encoding} text (tried the byte order mark, utf-8, "
+            "utf-16 and cp1252)",
+            line=line,
         ) from None
 
 
@@ -112,16 +143,81 @@ def _strict(data: bytes, encoding: str) -> str:
 # Shared helpers
 
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
-_TIMING_LINE = re.compile(rf"^\s*(?P<start>{_TIME})\s*-->\s*(?P<end>{_TIME})(?:\s+.*)?$")
 # A speaker label: starts with a letter, at most five words, no sentence punctuation.
 _NAME = r"[^\W\d_][\w.'’\-]*(?:\s[\w.'’\-()]+){0,4}"
-_NAME_COLON = re.compile(rf"^\s*-?\s*(?P<name>{_NAME})\s*:\s+(?P<text>\S.*)$")
+# "Name: text", or "Name:" alone on a cue line (the words follow on the next line).
+_NAME_COLON = re.compile(rf"^\s*(?P<name>{_NAME})\s*:(?:\s+(?P<text>\S.*))?\s*$")
 _NAME_BRACKET = re.compile(rf"^\s*\[(?P<name>{_NAME})\]\s*(?P<text>\S.*)$")
-_VOICE = re.compile(r"^\s*<v(?:\.[\w.-]+)?\s+(?P<name>[^>]+)>(?P<text>.*)$")
-# Markup inside cue text: <v>, <c.class>, <i>, <b>, <u>, <lang> and karaoke times <00:01.000>.
-_TAG = re.compile(r"</?[a-z][^>]*>|<\d[\d:.]*>", re.IGNORECASE)
+_VOICE = re.compile(r"^\s*<v(?:\.[\w.-]+)*\s+(?P<name>[^>\s][^>]*)>(?P<text>.*)$")
+# Markup inside cue text: <v>, <c.class>, <i>, <b>, <u>, <font …>, <lang> and karaoke times
+# <00:01.000>; SRT position and style codes from SubStation Alpha such as {\an8} or {\i1}.
+_TAG = re.compile(r"</?[a-z][^>]*>|<\d[\d:.]*>|\{\\[^}]*\}", re.IGNORECASE)
+# A dialogue dash or a ">>" at the start of a subtitle line marks a change of speaker.
+_TURN_MARK = re.compile(r"^\s*(?:[-‐–—]|>>)\s*")
 # Words that look like labels but start ordinary sentences ("Note: …" is kept as a label).
 _NOT_NAMES = {"http", "https", "so", "and", "but", "because", "well", "like", "then"}
+
+# Words that make a bracketed or parenthesised aside a description of sound, not speech.
+_SOUND_LIST = """
+    applause audio background beep beeps blank breath breathes breathing buzz buzzes buzzing
+    chatter chuckle chuckles chuckling clears clicks cough coughing coughs crosstalk cries
+    crying door exhales footsteps foreign gasps giggles giggling groans hum hums humming
+    inaudible indistinct inhales knock knocking knocks laugh laughing laughs laughter
+    mumbles mumbling murmurs music noise noises overlapping pause pauses phone ringing rings
+    sighing sighs silence singing sings sniffles sniffling sniffs sob sobbing sobs static
+    throat unintelligible whispering whispers yawns
+"""
+_SOUND_WORDS = frozenset(_SOUND_LIST.split())
+_ASIDE = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
+_MUSIC = re.compile(r"[♪♫][^♪♫]*(?:[♪♫]+|$)")
+
+
+@dataclass
+class _Dropped:
+    """Sound descriptions a parse left out, for the warning (count and the first one)."""
+
+    count: int = 0
+    example: str | None = None
+
+    def add(self, text: str) -> None:
+        self.count += 1
+        if self.example is None:
+            self.example = " ".join(text.split())[:40]
+
+
+def _is_sound(inner: str) -> bool:
+    """``laughs``, ``MUSIC``, ``door closes``: an aside describing sound (not a name)."""
+    words = re.findall(r"[^\W\d_]+", inner)
+    if not words:
+        return False
+    if any(w.casefold() in _SOUND_WORDS for w in words):
+        return True
+    letters = "".join(words)
+    return len(letters) > 1 and letters.isupper() and len(words) > 1
+
+
+def _without_sounds(text: str, dropped: _Dropped) -> str:
+    """The spoken words of one line: sound descriptions and sung lyrics taken out."""
+    if text.lstrip().startswith(("♪", "♫")):
+        dropped.add(text)
+        return ""
+
+    def aside(match: re.Match[str]) -> str:
+        if _is_sound(match.group()[1:-1]):
+            dropped.add(match.group())
+            return " "
+        return match.group()
+
+    def music(match: re.Match[str]) -> str:
+        dropped.add(match.group())
+        return " "
+
+    kept = _ASIDE.sub(aside, _MUSIC.sub(music, text))
+    # A line of nothing but asides ("[footsteps]", "(long pause)") is no speech either.
+    if kept.strip() and not _ASIDE.sub("", kept).strip() and not re.search(r"\d:\d", kept):
+        dropped.add(kept)
+        return ""
+    return " ".join(kept.split())
 
 
 def parse_time(value: object, *, line: int) -> float | None:
@@ -157,8 +253,12 @@ def _split_speaker(text: str) -> tuple[str | None, str]:
     """``"Name: text"`` or ``"[Name] text"`` → (name, text); otherwise (None, text)."""
     for pattern in (_NAME_COLON, _NAME_BRACKET):
         match = pattern.match(text)
-        if match and match.group("name").split()[0].casefold() not in _NOT_NAMES:
-            return match.group("name").strip(), match.group("text").strip()
+        if not match or match.group("name").split()[0].casefold() in _NOT_NAMES:
+            continue
+        name = match.group("name").strip()
+        if pattern is _NAME_BRACKET and (_is_sound(name) or name[:1].islower()):
+            continue  # "[laughs] Yes." is a sound, then speech; names are capitalised
+        return name, (match.group("text") or "").strip()
     return None, text.strip()
 
 
@@ -166,122 +266,257 @@ def _clean(text: str) -> str:
     return " ".join(_TAG.sub("", text).split())
 
 
-def _check_cue_file(text: str, kind: str) -> list[int]:
-    """Check every timing line and that no cue is cut off; return the timing lines' numbers."""
-    lines = text.split("\n")
-    timing_lines: list[int] = []
-    in_note = False
+# ---------------------------------------------------------------------------------------------
+# Cue files (WebVTT, SRT): blocks with their line numbers, cue text into segments
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """A run of lines between empty lines; ``line`` is the file line of ``lines[0]``."""
+
+    line: int
+    lines: tuple[str, ...]
+
+    @property
+    def timing(self) -> int | None:
+        """Index of the cue timing line: the first line, or the second after an identifier."""
+        for index in (0, 1):
+            if index < len(self.lines) and "-->" in self.lines[index]:
+                return index
+        return None
+
+
+def _vtt_blocks(lines: Sequence[str], first_number: int = 1) -> list[_Block]:
+    """Blocks as webvtt-py cuts them: an empty line ends a block (a line of spaces does
+    not), and a "-->" line that cannot be the timing of the current block starts a new one.
+    The first block is the header; ``first_number`` is the file line of ``lines[0]``."""
+    blocks: list[_Block] = []
+    current: list[str] = []
+    first = first_number
+    for number, line in enumerate(lines, start=first_number):
+        starts_new = bool(
+            current and "-->" in line and (not blocks or len(current) > 1 or "-->" in current[0])
+        )
+        if (not line or starts_new) and current:
+            blocks.append(_Block(first, tuple(current)))
+            current = []
+        if line:
+            if not current:
+                first = number
+            current.append(line)
+    if current:
+        blocks.append(_Block(first, tuple(current)))
+    return blocks
+
+
+def _srt_blocks(lines: Sequence[str]) -> list[_Block]:
+    """Blocks as pysrt cuts them: a line that is empty or only spaces ends a block."""
+    blocks: list[_Block] = []
+    current: list[str] = []
+    first = 1
     for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            in_note = False
-            continue
-        if kind == "vtt" and stripped.startswith(("NOTE", "STYLE", "REGION")):
-            in_note = True
-        if in_note or "-->" not in stripped:
-            continue
-        match = _TIMING_LINE.match(stripped)
-        if not match:
-            raise TranscriptError(f"malformed cue timing {stripped[:60]!r}", line=number)
-        start = parse_time(match.group("start"), line=number)
-        end = parse_time(match.group("end"), line=number)
-        if start is not None and end is not None and end < start:
-            raise TranscriptError("cue ends before it starts", line=number)
-        timing_lines.append(number)
-    if not timing_lines:
+        if line.strip():
+            if not current:
+                first = number
+            current.append(line)
+        elif current:
+            blocks.append(_Block(first, tuple(current)))
+            current = []
+    if current:
+        blocks.append(_Block(first, tuple(current)))
+    return blocks
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    lines: Sequence[str]
+    start: float
+    end: float
+    line: int  # the timing line
+
+
+def _check_cues(cues: Sequence[_Cue], blocks: Sequence[_Block], kind: str) -> None:
+    """Cues that end before they start, and a file cut off after its last timing line."""
+    if not cues:
         raise TranscriptError(f"no cues (no 'start --> end' timing lines) in this {kind} file")
-    last = timing_lines[-1]
-    if not any(line.strip() for line in lines[last:]):
-        raise TranscriptError("the last cue has no text: the file looks truncated", line=last)
-    return timing_lines
+    for cue in cues:
+        if cue.end < cue.start:
+            raise TranscriptError("cue ends before it starts", line=cue.line)
+    last = blocks[-1]
+    if last.timing is not None and len(last.lines) == last.timing + 1:
+        raise TranscriptError(
+            "the last cue has no text: the file looks truncated", line=last.line + last.timing
+        )
 
 
-def _segments_from_cue_lines(
-    cue_lines: Sequence[str],
-    start: float | None,
-    end: float | None,
-    line: int,
-    previous: str | None,
-) -> list[Segment]:
-    """Turn the text lines of one cue into segments (one per speaker change)."""
+def _segments_from_cue_lines(cue: _Cue, previous: str | None, dropped: _Dropped) -> list[Segment]:
+    """Turn the text lines of one cue into segments (one per speaker change).
+
+    A line without a label continues the speaker before it (in this cue or an earlier one);
+    before any label the speaker is ``""`` (unknown). A dialogue dash starts a new segment
+    even then, so that ``speakers="alternate"`` can tell the two voices of a cue apart.
+    """
     segments: list[Segment] = []
     speaker = previous
-    for raw in cue_lines:
+    for raw in cue.lines:
         voice = _VOICE.match(raw)
+        new_turn = False
         if voice:
             speaker = voice.group("name").strip()
-            body = voice.group("text")
+            body = _without_sounds(html.unescape(_clean(voice.group("text"))), dropped)
         else:
-            name, body = _split_speaker(_clean(raw))
+            # Cue text escapes &, < and > as entities. Sounds go first: in "(SIGHS) JAMIE:
+            # Fine." the label follows the description.
+            cleaned = _without_sounds(html.unescape(_clean(raw)), dropped)
+            mark = _TURN_MARK.match(cleaned)
+            if mark:
+                cleaned = cleaned[mark.end() :]
+            name, body = _split_speaker(cleaned)
             if name is not None:
                 speaker = name
-        body = html.unescape(_clean(body))  # cue text escapes &, < and > as entities
+            new_turn = mark is not None and name is None
         if not body:
             continue
-        if speaker is None:
-            raise TranscriptError(
-                "cue text without a speaker (expected '<v Name>' or 'Name: text')", line=line
-            )
-        if segments and segments[-1].speaker == speaker:
+        who = speaker or ""
+        if segments and segments[-1].speaker == who and not new_turn:
             last = segments[-1]
-            segments[-1] = Segment(speaker, f"{last.text} {body}", start, end, line)
+            segments[-1] = Segment(who, f"{last.text} {body}", cue.start, cue.end, cue.line)
         else:
-            segments.append(Segment(speaker, body, start, end, line))
+            segments.append(Segment(who, body, cue.start, cue.end, cue.line))
     return segments
 
 
-def _segments_from_cues(
-    cues: Iterable[tuple[Sequence[str], float | None, float | None, int]],
-) -> list[Segment]:
+def _segments_from_cues(cues: Sequence[_Cue], dropped: _Dropped) -> list[Segment]:
     """Segments of a cue file (WebVTT, SRT): one place for carrying the last speaker from
-    cue to cue, so a cue without a name continues the previous speaker in both formats.
-    Each cue is (text lines, start, end, line of its timing)."""
+    cue to cue, so a cue without a name continues the previous speaker in both formats."""
     segments: list[Segment] = []
     previous: str | None = None
-    for cue_lines, start, end, line in cues:
-        found = _segments_from_cue_lines(cue_lines, start, end, line, previous)
+    for cue in cues:
+        found = _segments_from_cue_lines(cue, previous, dropped)
         if found:
-            previous = found[-1].speaker
+            previous = found[-1].speaker or None
         segments.extend(found)
     return segments
+
+
+def _quote(line: str) -> str:
+    return repr(line.strip()[:60])
 
 
 # ---------------------------------------------------------------------------------------------
 # Parsers, one per format
 
 
-def parse_vtt(text: str) -> list[Segment]:
-    """WebVTT (Zoom, Teams): voice tags, several voices in one cue, or "Name: text"."""
-    first = next((ln for ln in text.split("\n") if ln.strip()), "")
-    if not first.lstrip("\ufeff").startswith("WEBVTT"):
-        raise TranscriptError("a WebVTT file must start with 'WEBVTT'", line=1)
-    timing_lines = _check_cue_file(text, "vtt")
+def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
+    """WebVTT (Zoom, Teams, Whisper, YouTube): voice tags, several voices in one cue, or
+    "Name: text"; what webvtt-py reads, with every unreadable cue refused on its line."""
+    text = _normalise(text)
+    lines = text.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.strip()), 0)
+    if not lines[start].startswith("WEBVTT"):
+        raise TranscriptError("a WebVTT file must start with 'WEBVTT'", line=start + 1)
     try:
-        captions = webvtt.from_string(text).captions
+        captions = webvtt.from_string("\n".join(lines[start:])).captions
     except Exception as exc:  # webvtt-py raises several unrelated types
-        raise TranscriptError(f"not valid WebVTT: {exc}", line=1) from None
-    return _segments_from_cues(
-        (
-            caption.lines,
-            parse_time(caption.start, line=line),
-            parse_time(caption.end, line=line),
-            line,
+        raise _vtt_failure(exc, lines, start) from None
+    blocks = _vtt_blocks(lines[start:], start + 1)
+    cues: list[_Cue] = []
+    remaining = iter(captions)
+    caption = next(remaining, None)
+    for block in blocks[1:]:  # the first block is the header
+        at = block.timing
+        if at is None or block.lines[0].startswith("NOTE"):
+            continue  # comments, STYLE and REGION blocks
+        line = block.line + at
+        if caption is None or list(caption.lines) != list(block.lines[at + 1 :]):
+            raise TranscriptError(
+                f"malformed cue timing {_quote(block.lines[at])} (webvtt-py reads times "
+                "like 00:01:02.500, 01:02.500 or 0:1:2.5)",
+                line=line,
+            )
+        cues.append(
+            _Cue(
+                caption.lines,
+                caption.start_time.in_milliseconds() / 1000.0,
+                caption.end_time.in_milliseconds() / 1000.0,
+                line,
+            )
         )
-        for caption, line in zip(captions, timing_lines, strict=False)
-    )
+        caption = next(remaining, None)
+    _check_cues(cues, blocks, "vtt")
+    return _segments_from_cues(cues, dropped or _Dropped())
 
 
-def parse_srt(text: str) -> list[Segment]:
-    """SRT subtitles; the speaker comes from "Name: text" or "[Name] text" in each cue."""
-    timing_lines = _check_cue_file(text, "srt")
-    try:
-        items = pysrt.from_string(text, error_handling=pysrt.ERROR_RAISE)
-    except Exception as exc:  # pysrt.Error and its subclasses, or a ValueError inside
-        raise TranscriptError(f"not valid SRT: {exc}", line=1) from None
-    return _segments_from_cues(
-        (item.text.split("\n"), item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, line)
-        for item, line in zip(items, timing_lines, strict=False)
-    )
+def _vtt_failure(exc: Exception, lines: Sequence[str], start: int) -> TranscriptError:
+    """Which block made webvtt-py fail: read each cue block on its own to find it."""
+    for block in _vtt_blocks(lines[start:], start + 1)[1:]:
+        try:
+            webvtt.from_string("WEBVTT\n\n" + "\n".join(block.lines))
+        except Exception as own:  # the same failure, now with a place
+            return TranscriptError(f"not valid WebVTT: {own}", line=block.line)
+    return TranscriptError(f"not valid WebVTT: {exc}", line=start + 1)
+
+
+# SRT times as pysrt reads them, plus mm:ss without hours and a missing ",mmm" (normalised
+# before pysrt sees them); pysrt reads any other shape as zeros, so it is refused here.
+_SRT_TIME = r"(?:\d+:)?\d+:\d+(?:[.,]\d+)?"
+_SRT_TIMING = re.compile(rf"^\s*(?P<start>{_SRT_TIME})\s*-->\s*(?P<end>{_SRT_TIME})(?P<rest>.*)$")
+
+
+def _srt_time(value: str) -> str:
+    parts = re.split(r"[:.,]", value)
+    if not re.search(r"[.,]\d+$", value):
+        parts.append("0")
+    while len(parts) < 4:
+        parts.insert(0, "0")
+    return "{}:{}:{},{}".format(*parts)
+
+
+def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
+    """SRT subtitles, each cue read by pysrt; the speaker comes from "Name: text" or
+    "[Name] text". Index numbers may skip or be missing; a blank line inside a cue's text
+    joins the next lines to it."""
+    blocks = _srt_blocks(_normalise(text).split("\n"))
+    cues: list[_Cue] = []
+    for block in blocks:
+        at = block.timing
+        if at is None:
+            if block.lines[0].strip().isdigit():
+                raise TranscriptError(
+                    f"cue {block.lines[0].strip()} has no 'start --> end' timing line",
+                    line=block.line + 1 if len(block.lines) > 1 else block.line,
+                )
+            if not cues:
+                raise TranscriptError(
+                    "expected a cue number or a 'start --> end' timing line", line=block.line
+                )
+            last = cues[-1]  # a blank line inside a cue's text
+            cues[-1] = _Cue([*last.lines, *block.lines], last.start, last.end, last.line)
+            continue
+        line = block.line + at
+        timing = _SRT_TIMING.match(block.lines[at])
+        if timing is None or (timing.group("rest")[:1] not in ("", " ", "\t")):
+            raise TranscriptError(
+                f"malformed cue timing {_quote(block.lines[at])} (SRT times look like "
+                "00:01:02,500)",
+                line=line,
+            )
+        normalised = (
+            f"{_srt_time(timing.group('start'))} --> {_srt_time(timing.group('end'))}"
+            f"{timing.group('rest')}"
+        )
+        try:
+            item = pysrt.SubRipItem.from_lines(
+                [*block.lines[:at], normalised, *block.lines[at + 1 :]]
+            )
+        except (pysrt.Error, ValueError) as exc:
+            raise TranscriptError(
+                f"not a valid SRT cue ({type(exc).__name__} from pysrt)", line=line
+            ) from None
+        body = item.text.split("\n") if item.text else []
+        cues.append(_Cue(body, item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, line))
+    _check_cues(cues, blocks, "srt")
+    return _segments_from_cues(cues, dropped or _Dropped())
 
 
 _PLAIN = re.compile(
@@ -297,14 +532,17 @@ _HEADER = re.compile(
 )
 
 
-def parse_text(text: str) -> list[Segment]:
+def parse_text(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     """Plain "Name: text" lines, optionally timestamped; unlabelled lines continue a turn.
 
     Also the Otter.ai / Teams layout: a line holding only a name and a time, then the words.
+    A text with no label at all comes back unlabelled (speaker ``""``): one segment per
+    paragraph when blank lines separate paragraphs, else one per line.
     """
+    dropped = dropped if dropped is not None else _Dropped()
+    lines = _normalise(text).split("\n")
     segments: list[Segment] = []
-    preamble: int | None = None
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         header = _HEADER.match(line)
@@ -319,22 +557,40 @@ def parse_text(text: str) -> list[Segment]:
         name = match.group("name").strip() if match else ""
         if match and name and name.split()[0].casefold() not in _NOT_NAMES:
             stamp = match.group("ts") or match.group("bare") or match.group("ts2")
-            body = _clean(match.group("text"))
+            body = _without_sounds(_clean(match.group("text")), dropped)
             start = parse_time(stamp, line=number) if stamp else None
             segments.append(Segment(name, body, start, None, number))
         elif segments:
-            last = segments[-1]
-            body = f"{last.text} {_clean(line)}".strip()
-            segments[-1] = Segment(last.speaker, body, last.start, last.end, last.line)
-        elif preamble is None:
-            preamble = number
+            body = _without_sounds(_clean(line), dropped)
+            if body:
+                last = segments[-1]
+                joined = f"{last.text} {body}".strip()
+                segments[-1] = Segment(last.speaker, joined, last.start, last.end, last.line)
+        # lines before the first label (a title, a date) are not part of any turn
     if not segments:
-        raise TranscriptError(
-            "unknown layout: no 'Name: text' lines (or WebVTT, SRT, JSON, CSV) found",
-            line=preamble or 1,
-        )
+        return _unlabelled_text(lines, dropped)
     segments = [s for s in segments if s.text]
     return _fill_ends(segments)
+
+
+def _unlabelled_text(lines: Sequence[str], dropped: _Dropped) -> list[Segment]:
+    """Text without speaker labels: paragraphs (if blank lines part them) or lines."""
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    paragraphs = any(b - a > 1 for a, b in itertools.pairwise(filled))
+    segments: list[Segment] = []
+    gap = True
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            gap = True
+            continue
+        body = _without_sounds(_clean(line), dropped)
+        if body and segments and paragraphs and not gap:
+            last = segments[-1]
+            segments[-1] = Segment("", f"{last.text} {body}", None, None, last.line)
+        elif body:
+            segments.append(Segment("", body, None, None, number))
+        gap = False
+    return segments
 
 
 def _fill_ends(segments: list[Segment]) -> list[Segment]:
@@ -402,24 +658,26 @@ def _json_items(text: str) -> Iterator[tuple[Any, int]]:
         position = end
 
 
-def parse_json(text: str) -> list[Segment]:
-    """A JSON list of utterance objects; key names are matched case-insensitively."""
+def parse_json(text: str, dropped: _Dropped | None = None) -> list[Segment]:
+    """A JSON list of utterance objects; key names are matched case-insensitively. Items
+    without a speaker (Whisper's segments) come back unlabelled (speaker ``""``)."""
+    dropped = dropped if dropped is not None else _Dropped()
     segments: list[Segment] = []
     for item, line in _json_items(text):
         if not isinstance(item, dict):
             raise TranscriptError("each utterance must be an object", line=line)
         speaker = _pick(item, _SPEAKER_KEYS)
         body = _pick(item, _TEXT_KEYS)
-        if speaker is None or str(speaker).strip() == "":
-            raise TranscriptError("utterance has no 'speaker'", line=line)
         if not isinstance(body, str):
             raise TranscriptError("utterance has no 'text' string", line=line)
         start = parse_time(_pick(item, _START_KEYS), line=line)
         end = parse_time(_pick(item, _END_KEYS), line=line)
         if start is not None and end is not None and end < start:
             raise TranscriptError("utterance ends before it starts", line=line)
-        if _clean(body):
-            segments.append(Segment(str(speaker).strip(), _clean(body), start, end, line))
+        words = _without_sounds(_clean(body), dropped)
+        if words:
+            name = "" if speaker is None else str(speaker).strip()
+            segments.append(Segment(name, words, start, end, line))
     return segments
 
 
@@ -439,8 +697,9 @@ def _csv_header(text: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def parse_csv(text: str) -> list[Segment]:
+def parse_csv(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     """CSV with a header naming speaker and text columns (start/end optional)."""
+    dropped = dropped if dropped is not None else _Dropped()
     found = _csv_header(text)
     if found is None:
         raise TranscriptError(
@@ -470,7 +729,7 @@ def parse_csv(text: str) -> list[Segment]:
                     line=line,
                 )
             speaker = row[columns["speaker"]].strip()
-            body = _clean(row[columns["text"]])
+            body = _without_sounds(_clean(row[columns["text"]]), dropped)
             if not speaker:
                 raise TranscriptError("row has no speaker", line=line)
             start = parse_time(row[columns["start"]], line=line) if "start" in columns else None
@@ -484,7 +743,7 @@ def parse_csv(text: str) -> list[Segment]:
     return segments
 
 
-PARSERS: Mapping[Format, Callable[[str], list[Segment]]] = {
+PARSERS: Mapping[Format, Callable[[str, _Dropped], list[Segment]]] = {
     "vtt": parse_vtt,
     "srt": parse_srt,
     "text": parse_text,
@@ -502,7 +761,7 @@ _EXTENSIONS: Mapping[str, Format] = {
     "csv": "csv",
     "tsv": "csv",
 }
-_SRT_START = re.compile(rf"^\s*\d+\s*\n\s*{_TIME}\s*-->", re.MULTILINE)
+_SRT_START = re.compile(rf"^\s*\d+\s*\n\s*{_SRT_TIME}\s*-->", re.MULTILINE)
 _JSON_START = re.compile(r"^\s*(?:\{|\[\s*(?:\{|\]|$))")
 
 
@@ -527,7 +786,59 @@ def detect_format(text: str, filename: str | None = None) -> Format:
 
 
 # ---------------------------------------------------------------------------------------------
-# Turns and the whole transcript
+# Speakers, turns and the whole transcript
+
+# What a label looks like in each format, for the error when none is found.
+_LABEL_HINTS: Mapping[Format, str] = {
+    "vtt": "'<v Name>' voice tags or 'Name: text' in the cues",
+    "srt": "'Name: text' or '[Name] text' in the cues",
+    "text": "'Name: text' lines",
+    "json": "a 'speaker' in the utterances",
+    "csv": "a speaker column",
+}
+_UNLABELLED: Mapping[Format, str] = {
+    "vtt": "cue text without a speaker (expected '<v Name>' or 'Name: text')",
+    "srt": "cue text without a speaker (expected 'Name: text' or '[Name] text')",
+    "text": "text without a speaker label",
+    "json": "utterance has no 'speaker'",
+    "csv": "row has no speaker",
+}
+_TURN_UNITS: Mapping[Format, str] = {
+    "vtt": "cue or dialogue-dash line",
+    "srt": "cue or dialogue-dash line",
+    "text": "line (or paragraph)",
+    "json": "item",
+    "csv": "row",
+}
+
+
+def _name_speakers(
+    segments: list[Segment], speakers: SpeakerMode, fmt: Format
+) -> tuple[list[Segment], str | None]:
+    """Labels as found; a file with none refused, or with ``alternate`` read as two
+    speakers taking turns. Returns the segments and a warning (or ``None``)."""
+    unlabelled = next((s for s in segments if not s.speaker), None)
+    if unlabelled is None:
+        return segments, None
+    if any(s.speaker for s in segments):
+        # Some labels: text before (or, in JSON, between) them belongs to nobody we know.
+        raise TranscriptError(_UNLABELLED[fmt], line=unlabelled.line)
+    if speakers == "labels":
+        layout = "unknown layout: " if fmt == "text" else ""
+        raise TranscriptError(
+            f"{layout}no speaker labels found (expected {_LABEL_HINTS[fmt]}); to read a file "
+            "without labels as two speakers taking turns, pass --speakers alternate "
+            "(speakers='alternate')",
+            line=unlabelled.line,
+        )
+    named = [
+        Segment(f"Speaker {i % 2 + 1}", s.text, s.start, s.end, s.line)
+        for i, s in enumerate(segments)
+    ]
+    return named, (
+        "no speaker labels: read as Speaker 1 and Speaker 2 taking turns, one turn per "
+        f"{_TURN_UNITS[fmt]}; turn-taking, talk shares and roles are a guess"
+    )
 
 
 def merge_turns(segments: Sequence[Segment]) -> list[Segment]:
@@ -544,24 +855,54 @@ def merge_turns(segments: Sequence[Segment]) -> list[Segment]:
 
 
 def parse_transcript(
-    data: bytes | str,
+    data: bytes | str | os.PathLike[str],
     *,
     filename: str | None = None,
     format: Format | None = None,
     therapist: str | Sequence[str] | None = None,
     name_map: Mapping[str, Role] | None = None,
     max_bytes: int | None = None,
+    speakers: SpeakerMode = "labels",
 ) -> Transcript:
-    """Parse a transcript from raw bytes (or text) into turns with roles.
+    """Parse a transcript into turns with roles.
 
-    ``filename`` is used in error messages and as a format hint; ``format`` forces a
-    parser. ``max_bytes`` defaults to the ``transcript_max_bytes`` setting. Raises
-    :class:`TranscriptError` (one line, with the line number) for anything unreadable.
+    ``data`` is the file's bytes, its text (a ``str`` is always the text itself, never a
+    file name) or a path (``pathlib.Path``): the one case where this reads a file, at most
+    ``max_bytes`` + 1 of it, for notebooks. ``filename`` is used in error messages and as a
+    format hint (a path's name by default); ``format`` forces a parser. ``max_bytes``
+    defaults to the ``transcript_max_bytes`` setting. ``speakers="alternate"`` reads a file
+    that has no speaker labels at all as two speakers taking turns (with a warning); by
+    default such a file is refused. Raises :class:`TranscriptError` (one line, with the line
+    number) for anything unreadable.
     """
+    if speakers not in SPEAKER_MODES:
+        raise ValueError(f"speakers={speakers!r}: choose one of {', '.join(SPEAKER_MODES)}")
+    if isinstance(data, os.PathLike):
+        filename = filename if filename is not None else os.fspath(data)
     try:
-        return _parse(data, filename, format, therapist, name_map, max_bytes)
+        if isinstance(data, os.PathLike):
+            data = _read_path(data, _limit(max_bytes))
+        return _parse(data, filename, format, therapist, name_map, max_bytes, speakers)
     except TranscriptError as exc:
         raise exc.with_source(filename) from None
+
+
+def _limit(max_bytes: int | None) -> int:
+    if max_bytes is not None:
+        return max_bytes
+    from alliance.config import get_settings
+
+    return get_settings().transcript_max_bytes
+
+
+def _read_path(path: os.PathLike[str], max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes: enough to report the size limit, never more."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
+        raise TranscriptError(f"cannot read the file: {reason or exc}") from None
 
 
 def _parse(
@@ -571,11 +912,9 @@ def _parse(
     therapist: str | Sequence[str] | None,
     name_map: Mapping[str, Role] | None,
     max_bytes: int | None,
+    speakers: SpeakerMode,
 ) -> Transcript:
-    if max_bytes is None:
-        from alliance.config import get_settings
-
-        max_bytes = get_settings().transcript_max_bytes
+    max_bytes = _limit(max_bytes)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise TranscriptError(
@@ -583,18 +922,20 @@ def _parse(
             "(setting transcript_max_bytes); the limit is crossed on this line",
             line=_line_at(raw, max_bytes),
         )
-    text = data if isinstance(data, str) else decode(raw)
+    text = _normalise(data) if isinstance(data, str) else decode(raw)
     if not text.strip():
         raise TranscriptError("empty transcript", line=1)
     fmt = format or detect_format(text, filename)
-    segments = PARSERS[fmt](text)
+    dropped = _Dropped()
+    segments = PARSERS[fmt](text, dropped)
     if not segments:
         raise TranscriptError(f"no utterances found in this {fmt} transcript", line=1)
+    segments, guessed = _name_speakers(segments, speakers, fmt)
     turns = merge_turns(segments)
-    speakers = list(dict.fromkeys(t.speaker for t in turns))
-    if len(speakers) < 2:
+    names = list(dict.fromkeys(t.speaker for t in turns))
+    if len(names) < 2:
         raise TranscriptError(
-            f"only one speaker ({speakers[0]!r}); a session needs a therapist and a client",
+            f"only one speaker ({names[0]!r}); a session needs a therapist and a client",
             line=turns[0].line,
         )
     assignment = assign_roles(
@@ -621,9 +962,16 @@ def _parse(
             turns=sum(1 for u in utterances if u.speaker == name),
             words=sum(u.words for u in utterances if u.speaker == name),
         )
-        for name in speakers
+        for name in names
     )
     warnings: list[str] = []
+    if guessed:
+        warnings.append(guessed)
+    if dropped.count:
+        warnings.append(
+            f"{dropped.count} sound description{'s' if dropped.count > 1 else ''} "
+            f"(such as {dropped.example!r}) left out: not speech"
+        )
     if assignment.method == "inferred" and assignment.confidence < 0.7:
         therapists = ", ".join(n for n, r in assignment.roles.items() if r == "therapist")
         warnings.append(
