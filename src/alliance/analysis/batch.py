@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alliance.analysis.schema import SCHEMA_VERSION, AnalysisResult, Indicator
-from alliance.transcripts.model import Role, TranscriptError
+from alliance.transcripts.model import Role, SpeakerMode, TranscriptError
 
 Backend = Literal["accurate", "fast"]
 
@@ -63,6 +63,7 @@ class BatchOptions:
     name_map: tuple[tuple[str, Role], ...] = ()
     empathy: bool | None = None
     max_bytes: int | None = None
+    speakers: SpeakerMode = "labels"
 
 
 def _value(indicator: Indicator | None) -> float | None:
@@ -131,6 +132,7 @@ def analyse_bytes(file: str, data: bytes, options: BatchOptions) -> dict[str, ob
             therapist=list(options.therapist) or None,
             name_map=name_map or None,
             max_bytes=options.max_bytes,
+            speakers=options.speakers,
         )
     except TranscriptError as exc:
         return failure_row(file, str(exc))

@@ -1,14 +1,16 @@
 """``alliance analyze``: analyse one transcript (JSON, text or HTML) or a batch into Parquet.
 
-One file → one analysis printed or written with ``-o``. A directory, a glob pattern, or any
-of ``--jobs`` / ``--dask-scheduler`` / ``-o *.parquet`` → a resumable batch with a progress
-bar; failures are listed at the end and the batch carries on past them (exit code 1 when
-some files failed, 0 when none did, 2 for bad arguments or an unreadable single file).
+One file (or ``-``: standard input) → one analysis printed or written with ``-o``. A
+directory, a glob pattern, or any of ``--jobs`` / ``--dask-scheduler`` / ``-o *.parquet`` → a
+resumable batch with a progress bar; failures are listed at the end and the batch carries on
+past them (exit code 1 when some files failed, 0 when none did, 2 for bad arguments or an
+unreadable single file).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Literal, cast
 
@@ -18,7 +20,9 @@ from alliance.cli._common import fail
 
 OutputFormat = Literal["json", "text", "html"]
 Backend = Literal["accurate", "fast"]
+Speakers = Literal["labels", "alternate"]
 _ROLES = ("therapist", "client", "other")
+STDIN = "-"
 
 
 def _name_map(values: list[str]) -> dict[str, Literal["therapist", "client", "other"]]:
@@ -33,6 +37,8 @@ def _name_map(values: list[str]) -> dict[str, Literal["therapist", "client", "ot
 
 
 def _is_batch(target: str, jobs: int | None, scheduler: str | None, output: Path | None) -> bool:
+    if target == STDIN:
+        return False
     if jobs is not None or scheduler or (output is not None and output.suffix == ".parquet"):
         return True
     path = Path(target)
@@ -51,8 +57,24 @@ def _format_for(output: Path | None, given: str | None) -> OutputFormat:
     return by_suffix.get(suffix, "json")
 
 
+def _read_input(target: str, max_bytes: int) -> tuple[bytes, str]:
+    """The transcript's bytes (at most ``max_bytes + 1``) and the name errors give it."""
+    from alliance.cli._analysis_batch import read_limited
+
+    if target == STDIN:
+        # Binary, so that the parser decodes it (BOMs, UTF-16, cp1252) as it does a file.
+        return sys.stdin.buffer.read(max_bytes + 1), "<stdin>"
+    path = Path(target)
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    try:
+        return read_limited(str(path), max_bytes), str(path)
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
+
+
 def analyze_one(
-    path: Path,
+    target: str,
     *,
     therapist: list[str],
     roles: dict[str, Literal["therapist", "client", "other"]],
@@ -60,28 +82,24 @@ def analyze_one(
     output: Path | None,
     backend: Backend,
     empathy: bool | None,
+    speakers: Speakers = "labels",
 ) -> None:
     from alliance.analysis.classifiers import ModelNotInstalledError
     from alliance.analysis.pipeline import Analyzer
     from alliance.analysis.report import render_html, render_text
-    from alliance.cli._analysis_batch import read_limited
     from alliance.config import get_settings
     from alliance.transcripts import TranscriptError, parse_transcript
 
     max_bytes = get_settings().transcript_max_bytes
-    if not path.is_file():
-        fail(f"{path}: no such file")
-    try:
-        data = read_limited(str(path), max_bytes)
-    except OSError as exc:
-        fail(f"{path}: cannot read: {exc.strerror or exc}")
+    data, name = _read_input(target, max_bytes)
     try:
         transcript = parse_transcript(
             data,
-            filename=str(path),
+            filename=name,
             therapist=therapist or None,
             name_map=roles or None,
             max_bytes=max_bytes,
+            speakers=speakers,
         )
     except TranscriptError as exc:
         fail(str(exc))
@@ -121,6 +139,7 @@ def analyze_batch(
     empathy: bool | None,
     jobs: int,
     scheduler: str | None,
+    speakers: Speakers = "labels",
 ) -> None:
     from rich.console import Console
     from rich.progress import (
@@ -153,6 +172,7 @@ def analyze_batch(
         name_map=tuple(roles.items()),
         empathy=empathy,
         max_bytes=max_bytes,
+        speakers=speakers,
     )
     console = Console(stderr=True)
     failures_seen = 0
@@ -212,7 +232,9 @@ def register(app: typer.Typer) -> None:
     @app.command("analyze")
     def analyze(
         target: str = typer.Argument(
-            ..., metavar="FILE|DIR|GLOB", help="A transcript, a directory or a glob pattern."
+            ...,
+            metavar="FILE|DIR|GLOB|-",
+            help="A transcript, a directory, a glob pattern, or - for standard input.",
         ),
         therapist: list[str] = typer.Option(
             [], "--therapist", "-t", help="The therapist's name (repeat for co-therapists)."
@@ -238,6 +260,13 @@ def register(app: typer.Typer) -> None:
         dask_scheduler: str | None = typer.Option(
             None, "--dask-scheduler", help="Batch: run on this Dask cluster (tcp://host:8786)."
         ),
+        speakers: str = typer.Option(
+            "labels",
+            "--speakers",
+            help="labels (default): speaker labels are required; alternate: a transcript "
+            "with no labels at all (Whisper output, plain subtitles) is read as two speakers "
+            "taking turns, with a warning.",
+        ),
     ) -> None:
         """Analyse a session transcript, or a batch of them, with evidence for every figure."""
         from alliance.config import get_settings
@@ -247,6 +276,13 @@ def register(app: typer.Typer) -> None:
             fail(f"--backend {backend!r}: choose accurate or fast")
         roles = _name_map(role)
         empathy = False if no_empathy else None
+        if speakers not in ("labels", "alternate"):
+            fail(f"--speakers {speakers!r}: choose labels or alternate")
+        parquet = output is not None and output.suffix == ".parquet"
+        if target == STDIN and (jobs is not None or dask_scheduler or parquet):
+            fail(
+                "- (standard input) is one transcript; --jobs and --dask-scheduler are for batches"
+            )
         if _is_batch(target, jobs, dask_scheduler, output):
             if output_format not in (None, "json"):
                 fail("--format applies to a single file; a batch writes Parquet")
@@ -259,16 +295,18 @@ def register(app: typer.Typer) -> None:
                 empathy=empathy,
                 jobs=jobs if jobs is not None else 1,
                 scheduler=dask_scheduler,
+                speakers=cast(Speakers, speakers),
             )
             return
         analyze_one(
-            Path(target),
+            target,
             therapist=therapist,
             roles=roles,
             output_format=_format_for(output, output_format),
             output=output,
             backend=cast(Backend, chosen),
             empathy=empathy,
+            speakers=cast(Speakers, speakers),
         )
 
     @app.command("analyze-schema")
