@@ -47,5 +47,13 @@ def test_options_reach_the_parser(doubled_models) -> None:
     )
 
 
+def test_the_speakers_mode_reaches_the_parser(doubled_models) -> None:
+    text = b"How are you?\nTired.\n"
+    assert analyse_bytes("d.txt", text, BatchOptions())["status"] == "failed"
+    row = analyse_bytes("d.txt", text, BatchOptions(speakers="alternate"))
+    assert row["status"] == "ok"
+    assert row["speakers"] == 2
+
+
 def test_pending_skips_finished_files_in_order() -> None:
     assert pending(["a", "b", "c"], ["b"]) == ["a", "c"]

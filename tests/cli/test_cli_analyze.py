@@ -108,6 +108,48 @@ def test_missing_file_and_unknown_therapist_exit_2(tmp_path: Path) -> None:
     assert "'Zed' is not one of the speakers" in result.output
 
 
+def test_a_dash_reads_the_transcript_from_standard_input() -> None:
+    data = (DATA / "srt_dots_and_gaps.srt").read_bytes()
+    result = CliRunner().invoke(app, ["analyze", "-", "--format", "text"], input=data)
+    assert result.exit_code == 0, result.output
+    assert "MITI-style indicators" in result.stdout
+
+
+def test_bad_standard_input_is_named_stdin_with_its_line() -> None:
+    data = b"1\n00:00:01,000 --> 00:00:02,000\nA: hi\n\n2\n00:00:0x,000 --> 00:00:04,000\nB: yo\n"
+    result = CliRunner().invoke(app, ["analyze", "-"], input=data)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: <stdin>: line 6: malformed cue timing '00:00:0x,000 --> 00:00:04,000' "
+        "(SRT times look like 00:01:02,500)"
+    )
+
+
+def test_standard_input_is_one_transcript_not_a_batch() -> None:
+    for extra in (["--jobs", "2"], ["-o", "out.parquet"]):
+        result = CliRunner().invoke(app, ["analyze", "-", *extra], input=b"A: hi\nB: yo\n")
+        assert result.exit_code == 2
+        assert "standard input" in result.output
+
+
+def test_a_file_without_speaker_labels_needs_speakers_alternate() -> None:
+    refused = run(str(DATA / "whisper_no_speakers.vtt"))
+    assert refused.exit_code == 2
+    assert "line 3: no speaker labels found" in refused.output
+    assert "--speakers alternate" in refused.output
+    result = run(str(DATA / "whisper_no_speakers.vtt"), "--speakers", "alternate")
+    assert result.exit_code == 0, result.output
+    speakers = [s["name"] for s in json.loads(result.stdout)["speakers"]]
+    assert speakers == ["Speaker 1", "Speaker 2"]
+    assert "warning: no speaker labels: read as Speaker 1 and Speaker 2" in result.stderr
+
+
+def test_an_unknown_speakers_mode_exits_2() -> None:
+    result = run(str(DATA / "session.srt"), "--speakers", "guess")
+    assert result.exit_code == 2
+    assert "--speakers 'guess': choose labels or alternate" in result.output
+
+
 def _batch_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "sessions"
     folder.mkdir()

@@ -427,6 +427,8 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
         at = block.timing
         if at is None or block.lines[0].startswith("NOTE"):
             continue  # comments, STYLE and REGION blocks
+        if not re.search(r"\d", block.lines[at].split("-->", 1)[0]):
+            continue  # "-->" in prose (a comment's later line): no cue meant, webvtt-py skips it
         line = block.line + at
         if caption is None or list(caption.lines) != list(block.lines[at + 1 :]):
             raise TranscriptError(
