@@ -308,6 +308,19 @@ def test_a_broken_file_is_refused_on_the_line_of_the_fault(
     assert lines[line - 1].strip()  # the line named is in the file, not a blank
 
 
+def test_text_before_the_first_label_names_where_that_label_is() -> None:
+    err = error_for("bad_unlabelled_start.vtt")
+    assert str(err).endswith("the first speaker label is 'Dr Sato' on line 6")  # its cue's timing
+
+
+def test_substation_line_breaks_in_srt_text_are_spaces() -> None:
+    text = (
+        "1\n00:00:01,000 --> 00:00:02,000\nTherapist: And\\Nthen?\n\n"
+        "2\n00:00:02,500 --> 00:00:05,000\nJo: I\\hleft.\n"
+    )
+    assert turns(parse_transcript(text)) == [("Therapist", "And then?"), ("Jo", "I left.")]
+
+
 def test_a_webvtt_py_failure_is_reported_on_the_block_that_caused_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

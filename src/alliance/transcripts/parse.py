@@ -152,6 +152,8 @@ _VOICE = re.compile(r"^\s*<v(?:\.[\w.-]+)*\s+(?P<name>[^>\s][^>]*)>(?P<text>.*)$
 # Markup inside cue text: <v>, <c.class>, <i>, <b>, <u>, <font …>, <lang> and karaoke times
 # <00:01.000>; SRT position and style codes from SubStation Alpha such as {\an8} or {\i1}.
 _TAG = re.compile(r"</?[a-z][^>]*>|<\d[\d:.]*>|\{\\[^}]*\}", re.IGNORECASE)
+# SubStation line breaks and hard spaces (\N, \n, \h) that some SRT files carry.
+_SSA_BREAK = re.compile(r"\\[Nnh]")
 # A dialogue dash or a ">>" at the start of a subtitle line marks a change of speaker.
 _TURN_MARK = re.compile(r"^\s*(?:[-‐–—]|>>)\s*")
 # Words that look like labels but start ordinary sentences ("Note: …" is kept as a label).
@@ -358,7 +360,8 @@ def _segments_from_cue_lines(cue: _Cue, previous: str | None, dropped: _Dropped)
     """
     segments: list[Segment] = []
     speaker = previous
-    for raw in cue.lines:
+    for line in cue.lines:
+        raw = _SSA_BREAK.sub(" ", line)
         voice = _VOICE.match(raw)
         new_turn = False
         if voice:
@@ -822,9 +825,15 @@ def _name_speakers(
     unlabelled = next((s for s in segments if not s.speaker), None)
     if unlabelled is None:
         return segments, None
-    if any(s.speaker for s in segments):
+    first = next((s for s in segments if s.speaker), None)
+    if first is not None:
         # Some labels: text before (or, in JSON, between) them belongs to nobody we know.
-        raise TranscriptError(_UNLABELLED[fmt], line=unlabelled.line)
+        # Say where the first label is: in a film's subtitles it is often a false one.
+        raise TranscriptError(
+            f"{_UNLABELLED[fmt]}; the first speaker label is {first.speaker!r} on line "
+            f"{first.line}",
+            line=unlabelled.line,
+        )
     if speakers == "labels":
         layout = "unknown layout: " if fmt == "text" else ""
         raise TranscriptError(
