@@ -246,3 +246,18 @@ def test_the_schema_command_prints_the_published_schema() -> None:
     result = CliRunner().invoke(app, ["analyze-schema"])
     published = Path(__file__).resolve().parents[2] / "docs" / "analysis-schema.json"
     assert json.loads(result.stdout) == json.loads(published.read_text(encoding="utf-8"))
+
+
+def test_it_refuses_a_folder_without_transcripts_and_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "notes.docx").write_bytes(b"not a transcript")
+    out = tmp_path / "results.parquet"
+    result = run(str(folder), "-o", str(out))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: no transcripts found in {folder} (looked for .vtt, .srt, .txt, "
+        ".json, .csv and .tsv files)"
+    ]
+    assert not out.exists()

@@ -48,10 +48,17 @@ class BatchReport:
 
 
 def find_files(target: str) -> list[str]:
-    """A directory (searched recursively for transcript extensions) or a glob pattern."""
+    """A directory (searched recursively for transcript extensions) or a glob pattern.
+
+    Finding nothing is bad input, not an empty batch: an empty result file would look like a
+    finished run.
+    """
     path = Path(target)
     if path.is_dir():
         files = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS]
+        if not files:
+            kinds = ", ".join(EXTENSIONS[:-1]) + f" and {EXTENSIONS[-1]}"
+            raise BatchInputError(f"no transcripts found in {target} (looked for {kinds} files)")
         return sorted(str(p) for p in files)
     if path.is_file():
         return [str(path)]
@@ -196,11 +203,16 @@ def run_batch(
     max_bytes: int,
     on_start: Callable[[int], None] = lambda total: None,
     on_row: Callable[[dict[str, object]], None] = lambda row: None,
+    files: list[str] | None = None,
 ) -> BatchReport:
-    """Analyse every transcript under ``target`` into ``output`` (Parquet), resuming."""
+    """Analyse every transcript under ``target`` into ``output`` (Parquet), resuming.
+
+    ``files`` is :func:`find_files` of ``target`` when the caller has already looked.
+    """
     if scheduler:
         require_dask()
-    files = find_files(target)
+    if files is None:
+        files = find_files(target)
     previous = load_previous(output)
     todo = pending(files, [str(r["file"]) for r in previous])
     report = BatchReport(found=len(files), skipped=len(files) - len(todo), output=output)

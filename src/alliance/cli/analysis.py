@@ -152,7 +152,12 @@ def analyze_batch(
     )
 
     from alliance.analysis.batch import BatchOptions
-    from alliance.cli._analysis_batch import BatchInputError, require_dask, run_batch
+    from alliance.cli._analysis_batch import (
+        BatchInputError,
+        find_files,
+        require_dask,
+        run_batch,
+    )
     from alliance.config import get_settings
 
     output = output or Path("results.parquet")
@@ -174,6 +179,11 @@ def analyze_batch(
         max_bytes=max_bytes,
         speakers=speakers,
     )
+    try:
+        # Looked up before the progress bar starts, so that bad input is one line on its own.
+        files = find_files(target)
+    except BatchInputError as exc:
+        fail(str(exc))
     console = Console(stderr=True)
     failures_seen = 0
     with Progress(
@@ -207,6 +217,7 @@ def analyze_batch(
                 max_bytes=max_bytes,
                 on_start=started,
                 on_row=advanced,
+                files=files,
             )
         except BatchInputError as exc:
             progress.stop()
