@@ -204,3 +204,13 @@ def test_phq9_item_9_endorsed_at_the_latest_row_is_reported_as_risk_first(
     skipped = table.loc["skipped"]
     assert skipped["latest_session"] == 1  # the invalid row gives no total…
     assert skipped["alerts"].split(";")[0] == "risk_reported"  # …but its answer is heard
+
+
+def test_its_csv_output_neutralises_a_client_id_a_spreadsheet_would_run(tmp_path: Path) -> None:
+    payload = '=HYPERLINK("http://evil.example","x")'
+    path = _phq9_file(tmp_path / "phq9.csv", {payload: [20, 8], "-worse": [5, 20]})
+    code, out, _ = _run("change", "phq9", str(path))
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["client_id"] for r in rows] == ["'" + payload, "'-worse"]
+    assert [r["change"] for r in rows] == ["-12", "15"]  # negative numbers are left alone

@@ -191,3 +191,29 @@ def test_the_cli_reads_user_instruments_from_the_setting(
     assert "mine_local" in listed.output
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["title"] == "Our own scale"
+
+
+def test_score_csv_output_neutralises_formulas_but_keeps_negative_numbers(tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        HEADER + ",note",
+        '"=HYPERLINK(""http://evil.example"",""x"")",1,' + ",".join("1" * 9) + ",-3",
+        "@SUM(A1),2," + ",".join("2" * 9) + ",+cmd|' /C calc'!A0",
+    )
+    for output in (None, tmp_path / "out.csv"):
+        args = ["score", "phq9", str(path)] + ([] if output is None else ["-o", str(output)])
+        code, out, _ = _run(*args)
+        assert code == 0
+        text = out if output is None else output.read_text("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert [r["client_id"] for r in rows] == [
+            '\'=HYPERLINK("http://evil.example","x")',
+            "'@SUM(A1)",
+        ]
+        assert [r["note"] for r in rows] == ["-3", "'+cmd|' /C calc'!A0"]
+        assert [r["total"] for r in rows] == ["9", "18"]
+    # JSON is not read by spreadsheets: the values stay as written.
+    code, _, _ = _run("score", "phq9", str(path), "-o", str(tmp_path / "out.json"))
+    assert code == 0
+    data = json.loads((tmp_path / "out.json").read_text("utf-8"))
+    assert data[1]["client_id"] == "@SUM(A1)"

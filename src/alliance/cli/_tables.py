@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alliance._csv import to_csv
 from alliance.cli._common import fail
 from alliance.measures.instrument import Instrument
 from alliance.measures.registry import InstrumentError, load_instrument
@@ -88,14 +89,15 @@ def score_or_fail(file: Path, inst: Instrument, items: pd.DataFrame) -> pd.DataF
 
 
 def write_table(frame: pd.DataFrame, output: Path | None) -> None:
-    """CSV on stdout without an output path; else OUT.json (records) or OUT.csv."""
+    """CSV on stdout without an output path; else OUT.json (records) or OUT.csv. CSV text
+    cells that a spreadsheet would run as a formula are neutralised (:mod:`alliance._csv`)."""
     if output is None:
-        frame.to_csv(sys.stdout, index=False, float_format="%.10g")
+        to_csv(frame, sys.stdout, index=False, float_format="%.10g")
         return
     try:
         if output.suffix.lower() == ".json":
             output.write_text(frame.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
         else:
-            frame.to_csv(output, index=False, float_format="%.10g")
+            to_csv(frame, output, index=False, float_format="%.10g")
     except OSError as exc:
         fail(f"{output}: cannot write ({exc.strerror or exc})")

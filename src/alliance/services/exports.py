@@ -261,7 +261,9 @@ def export_clinic(
             for name, rows in _collect(session, ctx, clients, deidentified=deidentified).items():
                 frame = _frame(rows)
                 if format == "csv":
-                    files[f"{name}.csv"] = frame.to_csv(index=False).encode("utf-8")
+                    from alliance._csv import to_csv  # formula-leading text neutralised
+
+                    files[f"{name}.csv"] = str(to_csv(frame, index=False)).encode("utf-8")
                 else:
                     buffer = io.BytesIO()
                     frame.to_parquet(buffer, index=False)
