@@ -214,3 +214,13 @@ def test_its_csv_output_neutralises_a_client_id_a_spreadsheet_would_run(tmp_path
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["client_id"] for r in rows] == ["'" + payload, "'-worse"]
     assert [r["change"] for r in rows] == ["-12", "15"]  # negative numbers are left alone
+
+
+def test_it_warns_that_risk_cannot_be_flagged_without_the_risk_item_column(
+    tmp_path: Path,
+) -> None:
+    rows = [["a", s, f"2024-02-0{s}", *[2] * 8] for s in (1, 2)]
+    path = _write(tmp_path / "no9.csv", ["client_id", "session", "date", *PHQ9_ITEMS[:8]], rows)
+    code, _, err = _run("change", "phq9", str(path))
+    assert code == 0
+    assert "risk item(s) phq9_9 cannot be read, so risk is not flagged" in err

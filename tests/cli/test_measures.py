@@ -217,3 +217,37 @@ def test_score_csv_output_neutralises_formulas_but_keeps_negative_numbers(tmp_pa
     assert code == 0
     data = json.loads((tmp_path / "out.json").read_text("utf-8"))
     assert data[1]["client_id"] == "@SUM(A1)"
+
+
+def test_score_warns_naming_an_absent_item_column_it_can_prorate(tmp_path: Path) -> None:
+    header = "client_id,session," + ",".join(f"phq9_{i}" for i in range(1, 9))
+    path = _csv(tmp_path, header, "a,1," + ",".join("2" * 8))
+    code, out, err = _run("score", "phq9", str(path))
+    assert code == 0
+    assert err.strip().splitlines() == [
+        f"warning: {path}: no column for item(s) phq9_9; totals are prorated over the items "
+        "present (at most 1 may be missing)"
+    ]
+    assert next(csv.DictReader(io.StringIO(out)))["total"] == "18"  # 16 × 9/8
+
+
+def test_score_refuses_a_file_whose_absent_items_leave_nothing_to_score(tmp_path: Path) -> None:
+    header = "client_id,session," + ",".join(f"phq9_{i}" for i in range(1, 8))
+    path = _csv(tmp_path, header, "a,1," + ",".join("2" * 7))
+    code, _, err = _run("score", "phq9", str(path), "-o", str(tmp_path / "out.csv"))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: {path}: no column for item(s) phq9_8, phq9_9: phq9 allows at most 1 missing "
+        "item(s) in a total, so no response could be scored"
+    ]
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_score_keeps_a_subscale_when_the_total_cannot_be_scored(tmp_path: Path) -> None:
+    bond = ["wai_3", "wai_5", "wai_7", "wai_9"]
+    path = _csv(tmp_path, "client_id," + ",".join(bond), "a,4,4,4,4")
+    code, out, err = _run("score", "wai_sr", str(path))
+    assert code == 0
+    assert "no total can be scored" in err
+    assert "subscale(s) goal, task cannot be scored" in err
+    assert next(csv.DictReader(io.StringIO(out)))["subscale_bond"] == "4"

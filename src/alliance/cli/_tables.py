@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import typer
 
 from alliance._csv import to_csv
 from alliance.cli._common import fail
@@ -54,6 +55,42 @@ def read_csv(file: Path) -> pd.DataFrame:
         fail(f"{file}: not UTF-8 text")
     except OSError as exc:
         fail(f"{file}: cannot read ({exc.strerror or exc})")
+
+
+def check_item_columns(file: Path, frame: pd.DataFrame, inst: Instrument, *, risk: bool) -> None:
+    """Name the item columns the file lacks: a warning on stderr when the missing-item rules
+    still let responses be scored (prorated), exit 2 when they let nothing be scored.
+
+    A file without any item column is left to :func:`score_or_fail`, which says so. With
+    ``risk`` (``alliance change``) an absent risk item is named too: its alert cannot fire.
+    """
+    absent = [i.link_id for i in inst.scored_items if i.link_id not in frame.columns]
+    if not absent or len(absent) == len(inst.scored_items):
+        return
+    missing = set(absent)
+    rule = inst.scoring
+    total_ok = sum(i.link_id in missing for i in inst.total_items) <= rule.max_missing
+    lost = [s.name for s in inst.subscales if len(missing & set(s.items)) > s.max_missing]
+    listed = ", ".join(absent)
+    if not total_ok and len(lost) == len(inst.subscales):
+        fail(
+            f"{file}: no column for item(s) {listed}: {inst.id} allows at most "
+            f"{rule.max_missing} missing item(s) in a total, so no response could be scored"
+        )
+    notes = []
+    if total_ok:
+        notes.append(
+            f"totals are prorated over the items present (at most {rule.max_missing} "
+            "may be missing)"
+        )
+    else:
+        notes.append(f"no total can be scored (at most {rule.max_missing} missing item(s))")
+    if lost:
+        notes.append(f"subscale(s) {', '.join(lost)} cannot be scored")
+    unread = [r.link_id for r in inst.risk_items if r.link_id in missing]
+    if risk and unread:
+        notes.append(f"risk item(s) {', '.join(unread)} cannot be read, so risk is not flagged")
+    typer.echo(f"warning: {file}: no column for item(s) {listed}; {'; '.join(notes)}", err=True)
 
 
 def numeric_items(frame: pd.DataFrame, inst: Instrument) -> pd.DataFrame:

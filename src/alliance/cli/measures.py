@@ -16,6 +16,7 @@ from rich.table import Table
 
 from alliance.cli._common import fail
 from alliance.cli._tables import (
+    check_item_columns,
     check_output,
     instrument,
     numeric_items,
@@ -128,6 +129,7 @@ def score(
     frame = read_csv(file)
     typed = numeric_items(frame, inst)
     added = score_or_fail(file, inst, typed)
+    check_item_columns(file, frame, inst, risk=False)
     # CSV: the input columns go out exactly as they came in (text). JSON: answers that are
     # numbers are written as numbers. Either way only the score columns are new.
     scored = typed.copy() if output is not None and output.suffix.lower() == ".json" else frame

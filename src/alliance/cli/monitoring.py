@@ -20,6 +20,7 @@ import typer
 
 from alliance.cli._common import fail
 from alliance.cli._tables import (
+    check_item_columns,
     check_output,
     instrument,
     line_label,
@@ -85,6 +86,7 @@ def change(
     sessions, dates = _check_rows(file, frame)
     items = numeric_items(frame, inst)
     scored = score_or_fail(file, inst, items)
+    check_item_columns(file, frame, inst, risk=True)
     # Risk items (PHQ-9 item 9) are read from the answers themselves: score_frame has already
     # checked every answer, so risk_flags cannot fail here.
     risk_columns = [r.link_id for r in inst.risk_items if r.link_id in items.columns]
