@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     transcript_max_bytes: int = Field(
         default=5_000_000, ge=1000, description="Largest transcript file accepted."
     )
+    match_max_bytes: int = Field(
+        default=50_000_000,
+        ge=1000,
+        description="Largest `alliance match` input file accepted (parsing takes about ten "
+        "times its size in memory).",
+    )
+    match_max_pairs: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Most intakes × therapists one `alliance match` run scores (the score "
+        "matrices take about 50 bytes a pair: 0.25 GB at the default).",
+    )
 
     @field_validator("encryption_keys")
     @classmethod

@@ -118,3 +118,85 @@ def test_weights_in_the_file_change_the_result(tmp_path: Path) -> None:
     plain, weighted = outputs
     assert plain["total_fit"] != weighted["total_fit"]
     assert weighted["alternatives"] == {}  # alternatives: 0 asks for none
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"therapists": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+        (b'{"alternatives": ' + b"1" * 5000 + b"}", "number out of range"),
+        (b"", "not valid JSON at line 1, column 0: EOF while parsing a value"),
+        (b"\x00", "not valid JSON at line 1, column 1"),
+        (b'{"therapists": []} trailing', "not valid JSON at line 1, column 20"),
+        (b"[]", "(top level): Input should be an object"),
+        (b'"text"', "(top level): Input should be an object"),
+        (b'{"therapists": [{"id": "\\ud800"}]}', "not valid JSON"),
+        (b'{"therapists": "\xff\xfe"}', "not UTF-8 text"),
+    ],
+)
+def test_malformed_json_exits_2_with_one_readable_line(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    result = _run(str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-500:]
+    assert lines[0].startswith(f"error: {path}: ")
+    assert expected in lines[0]
+
+
+def test_a_directory_exits_2(tmp_path: Path) -> None:
+    result = _run(str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {tmp_path}: is a directory, not a JSON file"
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + EXAMPLE.read_bytes())
+    assert _run(str(path), "-o", str(tmp_path / "out.json")).exit_code == 0
+
+
+def test_a_file_over_the_size_limit_is_refused_naming_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alliance.config import get_settings
+
+    monkeypatch.setenv("ALLIANCE_MATCH_MAX_BYTES", "20000")
+    get_settings.cache_clear()
+    try:
+        result = _run(str(EXAMPLE))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    size = EXAMPLE.stat().st_size
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {EXAMPLE}: {size:,} bytes is over the 20,000-byte limit for a matching file "
+        "(setting ALLIANCE_MATCH_MAX_BYTES)"
+    )
+
+
+def test_a_queue_too_large_to_match_in_memory_is_refused_naming_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alliance.config import get_settings
+
+    doc = json.loads(EXAMPLE.read_text("utf-8"))
+    pairs = len(doc["intakes"]) * len(doc["therapists"])
+    monkeypatch.setenv("ALLIANCE_MATCH_MAX_PAIRS", str(pairs - 1))
+    get_settings.cache_clear()
+    try:
+        result = _run(str(EXAMPLE))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {EXAMPLE}: {len(doc['intakes'])} intakes × {len(doc['therapists'])} "
+        f"therapists = {pairs:,} pairs is over the limit of {pairs - 1:,} pairs that one run "
+        "matches (setting ALLIANCE_MATCH_MAX_PAIRS); split the queue"
+    )

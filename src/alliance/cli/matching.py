@@ -7,14 +7,18 @@ and the JSON path of the bad field.
 
 from __future__ import annotations
 
-import json
+import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 
 from alliance.cli._common import fail
+
+if TYPE_CHECKING:
+    from alliance.matching import MatchingInput
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -28,17 +32,60 @@ def json_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _load(path: Path) -> Any:
+_INVALID_JSON = re.compile(r"Invalid JSON: (?P<what>.*) at line (?P<line>\d+) column (?P<col>\d+)$")
+# pydantic's JSON parser stops at 200 levels of nesting (a real input has about 5); a deeper
+# file is refused with this instead of Python's json module running out of stack.
+_PLAIN_WORDS = {"recursion limit exceeded": "nested too deeply (more than 200 levels)"}
+
+
+def _load(path: Path, max_bytes: int) -> MatchingInput:
+    """The file parsed and validated, or exit 2 with one line saying what is wrong where.
+
+    The JSON text is validated straight into the model by pydantic's own parser, which
+    refuses nesting deeper than 200 levels and out-of-range numbers as invalid JSON (Python's
+    ``json`` module raised RecursionError and ValueError on those).
+    """
+    from alliance.matching import MatchingInput
+
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a JSON file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                fail(
+                    f"{path}: {size:,} bytes is over the {max_bytes:,}-byte limit for a "
+                    "matching file (setting ALLIANCE_MATCH_MAX_BYTES)"
+                )
+            data = handle.read(max_bytes + 1)
     except FileNotFoundError:
         fail(f"{path}: no such file")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{path}: cannot read: {exc}")
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
+    if len(data) > max_bytes:  # grew while we read it
+        fail(f"{path}: over the {max_bytes:,}-byte limit for a matching file")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not UTF-8 text (byte {exc.start + 1})")
+    del data
+    try:
+        return MatchingInput.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            fail(f"{path}: {_json_error(str(first['ctx'].get('error', first['msg'])))}")
+        fail(f"{path}: {json_path(tuple(first['loc']))}: {first['msg']}")
+
+
+def _json_error(message: str) -> str:
+    """``recursion limit exceeded at line 1 column 202`` → ``not valid JSON at line 1,
+    column 202: nested too deeply (more than 200 levels)``."""
+    found = _INVALID_JSON.match("Invalid JSON: " + message)
+    if found is None:
+        return f"not valid JSON: {message}"
+    what = _PLAIN_WORDS.get(found["what"], found["what"])
+    return f"not valid JSON at line {found['line']}, column {found['col']}: {what}"
 
 
 def register(app: typer.Typer) -> None:
@@ -52,15 +99,19 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Assign an intake queue to therapists (optimal, under capacities) with reasons."""
-        from alliance.matching import MatchingInput, MatchingInputError
+        from alliance.config import get_settings
+        from alliance.matching import MatchingInputError
         from alliance.matching.assign import run_matching
 
-        raw = _load(file)
-        try:
-            data = MatchingInput.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            fail(f"{file}: {json_path(tuple(first['loc']))}: {first['msg']}")
+        settings = get_settings()
+        data = _load(file, settings.match_max_bytes)
+        pairs = len(data.intakes) * len(data.therapists)
+        if pairs > settings.match_max_pairs:
+            fail(
+                f"{file}: {len(data.intakes)} intakes × {len(data.therapists)} therapists = "
+                f"{pairs:,} pairs is over the limit of {settings.match_max_pairs:,} pairs that "
+                "one run matches (setting ALLIANCE_MATCH_MAX_PAIRS); split the queue"
+            )
         try:
             result = run_matching(data)
         except MatchingInputError as exc:
