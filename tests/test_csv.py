@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import numpy as np
@@ -67,7 +68,7 @@ def test_no_written_text_cell_starts_a_formula(values: list[str]) -> None:
     frame = pd.DataFrame({"i": range(len(values)), "v": pd.Series(values, dtype=object)})
     text = to_csv(frame, index=False)
     assert text is not None
-    back = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)["v"]
+    back = [row[1] for row in list(csv.reader(io.StringIO(text, newline="")))[1:]]
     for original, cell in zip(values, back, strict=True):
         if original.startswith(FORMULA_LEADS) and neutralise_text(original) != original:
             assert cell.startswith("'")

@@ -1,8 +1,9 @@
 """Individual change: the Jacobson–Truax reliable change index and clinical-significance cut-offs.
 
 Everything here is a pure function over plain numbers, plus :func:`classify_change` which
-puts the pieces together into one :class:`ChangeResult` for a client, and
-:func:`classify_instrument_change` which reads the parameters from an instrument definition.
+puts the pieces together into one :class:`ChangeResult` for a client,
+:func:`classify_instrument_change` which reads the parameters from an instrument definition,
+and :func:`classify_instrument_changes`, the same for many clients at once.
 
 Formulas (Jacobson & Truax, 1991, *J Consult Clin Psychol* 59(1):12–19; the standard error of
 the difference as corrected by Christensen & Mendoza, 1986):
@@ -22,6 +23,7 @@ judges change therefore takes the instrument's direction.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -38,6 +40,7 @@ __all__ = [
     "choose_cutoff",
     "classify_change",
     "classify_instrument_change",
+    "classify_instrument_changes",
     "cutoff_a",
     "cutoff_b",
     "cutoff_c",
@@ -273,3 +276,28 @@ def classify_instrument_change(
         cutoff_inclusive=cut.inclusive if cut is not None else True,
         z=z,
     )
+
+
+def classify_instrument_changes(
+    instrument: Instrument,
+    baseline: Sequence[float],
+    latest: Sequence[float],
+    *,
+    z: float = RELIABLE_CHANGE_Z,
+) -> list[ChangeResult]:
+    """:func:`classify_instrument_change` for many ``(baseline, latest)`` pairs, in order.
+
+    Each distinct pair is classified once and its result shared: totals take few distinct
+    values (a PHQ-9 total is one of 28), so a hundred thousand clients cost a few hundred
+    classifications, and every result is exactly the one-pair result.
+    """
+    if len(baseline) != len(latest):
+        raise ValueError("baseline and latest need the same length")
+    cache: dict[tuple[float, float], ChangeResult] = {}
+    out: list[ChangeResult] = []
+    for pair in zip(baseline, latest, strict=True):
+        result = cache.get(pair)
+        if result is None:
+            result = cache[pair] = classify_instrument_change(instrument, *pair, z=z)
+        out.append(result)
+    return out

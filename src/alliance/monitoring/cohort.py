@@ -1,0 +1,157 @@
+"""Alerts for many clients at once: one instrument's scores in long form, kinds per client.
+
+:func:`latest_alert_kinds` gives, for every client, the kinds that
+:func:`~alliance.monitoring.alerts.evaluate_alerts` raises on that client's score-only
+timeline (no attendance, no fit answers) — the same kinds in the same order — without building
+a timeline per client. It rests on two facts about the rules:
+
+* the score rules read only a few numbers of the valid series: an outcome (or any
+  non-relationship) instrument only the first and the latest valid score and whether there
+  are two (not on track, reliable deterioration); a relationship instrument also the earlier
+  totals (rupture, low alliance) and the latest session number (fit check);
+* ``risk_reported`` reads only the latest administration's risk answers.
+
+So each client is reduced to those keys, each *distinct* key is evaluated once by the real
+rules (on a small timeline that carries exactly that key), and the verdict is shared by every
+client with the same key. Scores are few distinct numbers (a PHQ-9 total is one of 28), so a
+million rows need thousands of rule evaluations, not a hundred thousand; and since the rules
+themselves decide, the result is the per-client result by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from alliance.measures.scoring import risk_flags
+from alliance.monitoring.alerts import _SEVERITY_ORDER as SEVERITY_ORDER
+from alliance.monitoring.alerts import (
+    ALERT_KINDS,
+    RELATIONSHIP_KINDS,
+    Alert,
+    AlertKind,
+    AlertSettings,
+    TrajectoryArg,
+    evaluate_alerts,
+)
+from alliance.monitoring.timeline import ScorePoint, Timeline
+
+if TYPE_CHECKING:
+    from alliance.measures.instrument import Instrument
+
+__all__ = ["latest_alert_kinds"]
+
+_DAY = date(2000, 1, 1)  # no score rule reads dates; sessions alone order a client's scores
+SeriesKey = tuple[object, ...]
+
+
+def latest_alert_kinds(
+    instrument: Instrument,
+    client: npt.NDArray[np.intp],
+    session: npt.NDArray[np.int64],
+    total: npt.NDArray[np.float64],
+    risk_answers: Mapping[str, Sequence[object]],
+    *,
+    settings: AlertSettings | None = None,
+    trajectory: TrajectoryArg = None,
+) -> list[tuple[AlertKind, ...]]:
+    """Alert kinds per client, most severe first, as :func:`evaluate_alerts` orders them.
+
+    One row per administration: ``client`` numbers clients ``0 … k−1`` (each must have a row),
+    ``session`` is the session number (unique within a client), ``total`` the valid total or
+    NaN, and ``risk_answers`` maps each risk item's linkId to its answers, row by row (an
+    absent risk item is simply left out). Element ``i`` of the result belongs to client ``i``.
+    """
+    n_rows = len(client)
+    if not (len(session) == len(total) == n_rows) or any(
+        len(v) != n_rows for v in risk_answers.values()
+    ):
+        raise ValueError("client, session, total and every risk answer column need one value a row")
+    if n_rows == 0:
+        return []
+    n_clients = int(client.max()) + 1
+    order = np.lexsort((session, client))
+    by_client = client[order]
+    numbers = np.arange(n_clients)
+    ends = np.searchsorted(by_client, numbers, side="right")
+    if np.any(ends - np.searchsorted(by_client, numbers, side="left") == 0):
+        raise ValueError("every client number from 0 to the highest needs at least one row")
+    instruments = {instrument.id: instrument}
+
+    # risk_reported: the risk answers of each client's latest administration.
+    latest_rows = order[ends - 1]
+    columns = list(risk_answers)
+    risk_cache: dict[tuple[object, ...], list[Alert]] = {}
+    risk_alerts: list[list[Alert]] = []
+    for row in latest_rows.tolist():
+        answers = tuple(risk_answers[c][row] for c in columns)
+        found = risk_cache.get(answers)
+        if found is None:
+            flags = risk_flags(instrument, dict(zip(columns, answers, strict=True)))
+            found = []
+            if flags:
+                point = ScorePoint(1, _DAY, instrument.id, None, risk=flags)
+                found = evaluate_alerts(Timeline("", [point]), instruments, settings)
+            risk_cache[answers] = found
+        risk_alerts.append(found)
+
+    # The score rules: each client's valid series reduced to what the rules read.
+    valid = ~np.isnan(total[order])
+    kept = order[valid]
+    valid_client = client[kept]
+    valid_session = session[kept]
+    valid_total = total[kept]
+    v_ends = np.searchsorted(valid_client, numbers, side="right")
+    v_starts = np.searchsorted(valid_client, numbers, side="left")
+    relationship = instrument.kind in RELATIONSHIP_KINDS
+    series_cache: dict[SeriesKey, list[Alert]] = {}
+    out: list[tuple[AlertKind, ...]] = []
+    for number, (start, end) in enumerate(zip(v_starts.tolist(), v_ends.tolist(), strict=True)):
+        alerts = list(risk_alerts[number])
+        if end > start:
+            key: SeriesKey
+            if relationship:
+                key = (tuple(valid_total[start:end].tolist()), int(valid_session[end - 1]))
+            else:
+                key = (
+                    int(valid_session[start]),
+                    float(valid_total[start]),
+                    int(valid_session[end - 1]),
+                    float(valid_total[end - 1]),
+                    end - start >= 2,
+                )
+            found = series_cache.get(key)
+            if found is None:
+                timeline = Timeline("", _points(instrument, key, relationship=relationship))
+                found = evaluate_alerts(timeline, instruments, settings, trajectory)
+                series_cache[key] = found
+            alerts.extend(found)
+        alerts.sort(key=lambda a: (SEVERITY_ORDER[a.severity], ALERT_KINDS.index(a.kind)))
+        out.append(tuple(dict.fromkeys(a.kind for a in alerts)))
+    return out
+
+
+def _points(instrument: Instrument, key: SeriesKey, *, relationship: bool) -> list[ScorePoint]:
+    """A valid series that shows the rules exactly what ``key`` holds."""
+    if relationship:
+        totals, last_session = key
+        assert isinstance(totals, tuple)
+        assert isinstance(last_session, int)
+        # Earlier sessions are numbered 1, 2, …: only their order and totals are read, and
+        # the latest session is at least the number of valid scores.
+        sessions = [*range(1, len(totals)), last_session]
+        return [
+            ScorePoint(s, _DAY, instrument.id, float(t))
+            for s, t in zip(sessions, totals, strict=True)
+        ]
+    first_session, first, last_session, last, two = key
+    assert isinstance(first_session, int)
+    assert isinstance(last_session, int)
+    assert isinstance(first, float)
+    assert isinstance(last, float)
+    head = ScorePoint(first_session, _DAY, instrument.id, first)
+    return [head, ScorePoint(last_session, _DAY, instrument.id, last)] if two else [head]
