@@ -72,3 +72,12 @@ def test_no_written_text_cell_starts_a_formula(values: list[str]) -> None:
     for original, cell in zip(values, back, strict=True):
         if original.startswith(FORMULA_LEADS) and neutralise_text(original) != original:
             assert cell.startswith("'")
+
+
+def test_a_cell_with_a_carriage_return_is_quoted_so_it_cannot_start_a_row() -> None:
+    frame = pd.DataFrame({"i": [0, 1], "v": ["\r=cmd|' /C calc'!A0", "ok\rthen"]})
+    text = to_csv(frame, index=False)
+    assert text is not None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["i", "v"], ["0", "'\r=cmd|' /C calc'!A0"], ["1", "ok\rthen"]]
+    assert to_csv(pd.DataFrame({"v": ["plain"]}), index=False) == "v\nplain\n"

@@ -96,7 +96,31 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _has_carriage_return(frame: pd.DataFrame) -> bool:
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = pd.Series(column.cat.categories, dtype=object)
+        elif not (
+            pd.api.types.is_object_dtype(column.dtype) or isinstance(column.dtype, pd.StringDtype)
+        ):
+            continue
+        text = column if isinstance(column.dtype, pd.StringDtype) else column.astype("string")
+        if bool(text.str.contains("\r", regex=False).fillna(False).any()):
+            return True
+    return False
+
+
 def to_csv(frame: pd.DataFrame, target: Any = None, **options: Any) -> str | None:
-    """:meth:`pandas.DataFrame.to_csv` of :func:`neutralise_formulas` of ``frame``."""
-    result: str | None = neutralise_formulas(frame).to_csv(target, **options)
+    """:meth:`pandas.DataFrame.to_csv` of :func:`neutralise_formulas` of ``frame``.
+
+    Python 3.11's CSV writer leaves a field holding a bare carriage return unquoted when lines
+    end in ``\n``, and a spreadsheet starts a new row at it — so a cell ``"'\r=cmd"`` would
+    put ``=cmd`` at the start of a row after all. When a text cell holds one, lines end in
+    ``\r\n`` instead (RFC 4180), which makes the writer quote every such field.
+    """
+    safe = neutralise_formulas(frame)
+    if "lineterminator" not in options and _has_carriage_return(safe):
+        options["lineterminator"] = "\r\n"
+    result: str | None = safe.to_csv(target, **options)
     return result
