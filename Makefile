@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= $(CURDIR)/.demo/alliance-demo.sqlite3
 
-.PHONY: demo test lint bench eval train venv dev clean
+.PHONY: demo test fuzz lint bench eval train venv dev clean
 
 # A stamp per extra, so editing pyproject.toml reinstalls but nothing else does.
 $(BIN)/.base-installed: pyproject.toml
@@ -29,6 +29,12 @@ demo: $(BIN)/.base-installed
 
 test: $(BIN)/.dev-installed
 	$(BIN)/python -m pytest
+
+# The API fuzzing of the suite (tests/web/test_api_fuzz.py) at ten times its size: 20,000
+# generated requests over every operation, and 400 scenarios that follow the OpenAPI links.
+fuzz: $(BIN)/.dev-installed
+	ALLIANCE_FUZZ_CASES=20000 ALLIANCE_FUZZ_SCENARIOS=400 \
+		$(BIN)/python -m pytest -q -s tests/web/test_api_fuzz.py
 
 lint: $(BIN)/.dev-installed
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Path
 from pydantic import (
@@ -416,3 +417,28 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 """The error responses of every JSON API operation, documented once for all routers (each
 of them can answer any of these: a bad token, a role, a missing record, a bad body...)."""
+
+
+def _operation_ref(target: str) -> str:
+    method, _, path = target.partition(" ")
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return f"#/paths/{quote(pointer, safe='~')}/{method.lower()}"
+
+
+def links(status: int, **targets: tuple[str, dict[str, str]]) -> dict[str, Any]:
+    """``openapi_extra`` for a route: OpenAPI links from its ``status`` response to the
+    operations that take what it returns (``name=("GET /api/v1/...", {param: expression})``).
+
+    They tell a client, and the stateful fuzzing in the tests, which call naturally follows:
+    the id of a new client goes to its timeline, its goals, its sessions.
+    """
+    return {
+        "responses": {
+            str(status): {
+                "links": {
+                    name: {"operationRef": _operation_ref(target), "parameters": parameters}
+                    for name, (target, parameters) in targets.items()
+                }
+            }
+        }
+    }

@@ -42,9 +42,16 @@ from alliance.web.schemas import (
     UserIn,
     UserOut,
     UserTeamIn,
+    links,
 )
 
 router = APIRouter(tags=["v1"], responses=API_ERRORS)
+
+# Where the ids of what a call returns come from, for the OpenAPI links below.
+_NEW_CLIENT = {"client_id": "$response.body#/client/id"}
+_NEW_EPISODE = {"episode_id": "$response.body#/episode/id"}
+_NEW_USER = {"user_id": "$response.body#/id"}
+_SAME_ALERT = {"alert_id": "$response.body#/id"}
 
 
 @router.get("/me", response_model=MeOut)
@@ -54,14 +61,38 @@ async def me(auth: StaffAuth) -> MeOut:
     return MeOut(user_id=actor.user_id or 0, clinic_id=actor.clinic_id or 0, role=actor.role or "")
 
 
-@router.get("/caseload", response_model=list[CaseloadRowOut])
+@router.get(
+    "/caseload",
+    response_model=list[CaseloadRowOut],
+    openapi_extra=links(
+        200,
+        FirstTimeline=(
+            "GET /api/v1/clients/{client_id}/timeline",
+            {"client_id": "$response.body#/0/client_id"},
+        ),
+    ),
+)
 async def caseload(auth: StaffAuth) -> list[CaseloadRowOut]:
     """Clients the caller may see, most urgent first."""
     rows = await auth.call(timelines.caseload, actor=auth.staff)
     return [CaseloadRowOut.model_validate(r) for r in rows]
 
 
-@router.post("/clients", response_model=NewClientOut, status_code=201)
+@router.post(
+    "/clients",
+    response_model=NewClientOut,
+    status_code=201,
+    openapi_extra=links(
+        201,
+        Timeline=("GET /api/v1/clients/{client_id}/timeline", _NEW_CLIENT),
+        AgreeGoals=("PUT /api/v1/clients/{client_id}/goals", _NEW_CLIENT),
+        AddSession=("POST /api/v1/clients/{client_id}/sessions", _NEW_CLIENT),
+        CheckInLink=("POST /api/v1/clients/{client_id}/checkin-links", _NEW_CLIENT),
+        EndEpisode=("POST /api/v1/clients/{client_id}/episode/end", _NEW_CLIENT),
+        Alternatives=("GET /api/v1/matching/episodes/{episode_id}/alternatives", _NEW_EPISODE),
+        HandOver=("POST /api/v1/matching/episodes/{episode_id}/handover", _NEW_EPISODE),
+    ),
+)
 async def add_client(auth: StaffAuth, body: ClientIn) -> NewClientOut:
     """A new client and their first episode of care."""
     client, episode = await auth.call(
@@ -85,7 +116,18 @@ async def end_episode(auth: StaffAuth, client_id: PathId, body: EpisodeEndIn) ->
     return EpisodeOut.model_validate(view)
 
 
-@router.get("/clients/{client_id}/timeline", response_model=TimelineOut)
+@router.get(
+    "/clients/{client_id}/timeline",
+    response_model=TimelineOut,
+    openapi_extra=links(
+        200,
+        FirstAlert=("GET /api/v1/alerts/{alert_id}", {"alert_id": "$response.body#/alerts/0/id"}),
+        FirstSession=(
+            "POST /api/v1/sessions/{session_id}/status",
+            {"session_id": "$response.body#/sessions/0/id"},
+        ),
+    ),
+)
 async def timeline(auth: StaffAuth, client_id: PathId) -> TimelineOut:
     """Scores over sessions, goals, attendance, alerts and check-ins of one client."""
     view = await auth.call(timelines.client_timeline, actor=auth.staff, client_id=client_id)
@@ -106,7 +148,18 @@ async def create_checkin_link(
     return CheckInLinkOut(checkin=CheckInOut.model_validate(link.checkin), url=link.url)
 
 
-@router.post("/clients/{client_id}/sessions", response_model=SessionOut, status_code=201)
+@router.post(
+    "/clients/{client_id}/sessions",
+    response_model=SessionOut,
+    status_code=201,
+    openapi_extra=links(
+        201,
+        SetStatus=(
+            "POST /api/v1/sessions/{session_id}/status",
+            {"session_id": "$response.body#/id"},
+        ),
+    ),
+)
 async def add_session(auth: StaffAuth, client_id: PathId, body: SessionIn) -> SessionOut:
     """Record a session (attended, missed, cancelled, or scheduled for later)."""
     view = await auth.call(
@@ -139,7 +192,15 @@ async def agree_goals(auth: StaffAuth, client_id: PathId, body: GoalsIn) -> list
     return [GoalOut.model_validate(v) for v in views]
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertOut)
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=AlertOut,
+    openapi_extra=links(
+        200,
+        Acknowledge=("POST /api/v1/alerts/{alert_id}/acknowledge", _SAME_ALERT),
+        Resolve=("POST /api/v1/alerts/{alert_id}/resolve", _SAME_ALERT),
+    ),
+)
 async def get_alert(auth: StaffAuth, alert_id: PathId) -> AlertOut:
     view = await auth.call(alerts.get_alert, actor=auth.staff, alert_id=alert_id)
     return AlertOut.model_validate(view)
@@ -174,7 +235,16 @@ async def users(auth: AdminAuth) -> list[UserOut]:
     return [UserOut.model_validate(v) for v in views]
 
 
-@router.post("/users", response_model=UserOut, status_code=201)
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    openapi_extra=links(
+        201,
+        SetActive=("POST /api/v1/users/{user_id}/active", _NEW_USER),
+        SetTeam=("POST /api/v1/users/{user_id}/team", _NEW_USER),
+    ),
+)
 async def create_user(auth: AdminAuth, body: UserIn) -> UserOut:
     """Add a staff account to the caller's clinic."""
     actor = auth.staff

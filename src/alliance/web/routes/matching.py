@@ -24,7 +24,7 @@ from alliance.services.errors import Conflict, InvalidInput
 from alliance.web.deps import AdminAuth, Auth, PublicAuth, PublicJsonAuth, StaffAuth
 from alliance.web.errors import TooManyRequests
 from alliance.web.routes._form_values import form_text, optional_int
-from alliance.web.schemas import API_ERRORS, FreeText, Id, JsonObject, PathId
+from alliance.web.schemas import API_ERRORS, FreeText, Id, JsonObject, PathId, links
 from alliance.web.security import client_address
 from alliance.web.templating import render
 
@@ -352,7 +352,18 @@ class DecisionIn(BaseModel):
     force: StrictBool = False
 
 
-@api_router.post("/intake", response_model=IntakeOut, status_code=201)
+@api_router.post(
+    "/intake",
+    response_model=IntakeOut,
+    status_code=201,
+    openapi_extra=links(
+        201,
+        Decide=(
+            "POST /api/v1/matching/intakes/{intake_id}/decision",
+            {"intake_id": "$response.body#/id"},
+        ),
+    ),
+)
 async def api_intake(request: Request, auth: PublicJsonAuth, body: IntakeIn) -> IntakeOut:
     """Add an intake to a clinic's queue. No account needed: send JSON with ``clinic_id`` and
     no cookies (rate-limited per address, like the intake page). With a staff token the intake
