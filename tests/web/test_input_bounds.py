@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from webworld import World, build_world, csrf_from, login
+from webworld import World, build_world, csrf_from, full_answers, login
 
 from alliance.web.app import iter_routes
 from alliance.web.schemas import ID_MAX
@@ -379,3 +379,36 @@ def test_a_body_that_is_not_json_is_a_documented_400(world: World, body: bytes) 
     )
     assert response.status_code == 400
     assert response.json() == {"detail": "The request body is not valid JSON."}
+
+
+def test_the_clinic_settings_form_refuses_nul_in_the_crisis_message(any_world: World) -> None:
+    world = any_world
+    client, _ = _signed_in(world, "ada")
+    csrf = csrf_from(client.get("/admin/settings").text)
+    form = {
+        "crisis_message": "Call us\x00 now",
+        "instruments.alliance": "wai_sr",
+        "instruments.outcome": "phq9",
+        "instruments.feedback": "session_feedback",
+        "csrf_token": csrf,
+    }
+    response = client.post("/admin/settings", data=form, follow_redirects=False)
+    assert response.status_code == 422
+    assert "crisis_message" in response.text
+
+
+def test_a_check_in_answer_with_nul_is_shown_again_and_the_link_still_works(
+    any_world: World,
+) -> None:
+    world = any_world
+    visitor = _client(world)
+    token = world.cases["tom"].link_token
+    page = visitor.get(f"/c/{token}").text
+    answers = full_answers(page, pick="last")
+    comment = "session_feedback/sf_comment"
+    assert comment in page
+    refused = visitor.post(f"/c/{token}", data={**answers, comment: "good\x00"})
+    assert refused.status_code == 422
+    assert "NUL" in refused.text
+    accepted = visitor.post(f"/c/{token}", data={**answers, comment: "good"})
+    assert accepted.status_code == 200

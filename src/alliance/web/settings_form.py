@@ -22,6 +22,7 @@ from alliance.services.clinic_settings import (
     DEFAULT_CRISIS_MESSAGE,
     ClinicSettings,
 )
+from alliance.web.routes._form_values import form_text
 
 PURPOSES = ("alliance", "outcome", "feedback")
 
@@ -74,7 +75,7 @@ def alert_fields(current: AlertSettings) -> list[SettingField]:
 
 def _text(form: FormData, key: str) -> str:
     value = form.get(key)
-    return value.strip() if isinstance(value, str) else ""
+    return form_text(value.strip(), key) if isinstance(value, str) else ""
 
 
 def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any]:
@@ -105,7 +106,12 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
                 alert[name] = raw
     return {
         "alert_settings": alert,
-        "instruments": {p: [str(v) for v in form.getlist(f"instruments.{p}")] for p in PURPOSES},
+        "instruments": {
+            p: [
+                form_text(str(v), f"instruments.{p}", 100) for v in form.getlist(f"instruments.{p}")
+            ]
+            for p in PURPOSES
+        },
         "mfa_enforced": form.get("mfa_enforced") == "on",
         "show_client_progress": form.get("show_client_progress") == "on",
         "checkin_overdue_days": _text(form, "checkin_overdue_days") or "10",

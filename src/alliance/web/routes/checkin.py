@@ -32,6 +32,7 @@ from alliance.web.forms import (
     required_names,
     sections_for,
 )
+from alliance.web.routes._form_values import form_text
 from alliance.web.security import sign, signature_valid
 from alliance.web.templating import render
 
@@ -141,8 +142,8 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
     parsed = parse_answers(fields)
-    errors: dict[str, str] = {}
-    if _complete_by_manifest(auth, form_data, parsed):
+    errors = _not_storable_text(fields)
+    if not errors and _complete_by_manifest(auth, form_data, parsed):
         outcome = await _record(request, auth, token, parsed)
         if isinstance(outcome, Response):
             return outcome
@@ -163,6 +164,18 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
     return _form_page(
         request, auth, form, values=posted_values(dict(fields)), errors=errors, status_code=422
     )
+
+
+def _not_storable_text(fields: list[tuple[str, str]]) -> dict[str, str]:
+    """Answers that are no storable text (a NUL character, an over-long comment), by field: the
+    same rule as every other free-text input (:data:`alliance.web.schemas.FreeText`)."""
+    problems: dict[str, str] = {}
+    for name, value in fields:
+        try:
+            form_text(value, name)
+        except InvalidInput as exc:
+            problems.setdefault(name, _readable(exc.detail))
+    return problems
 
 
 async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResult) -> Response:
