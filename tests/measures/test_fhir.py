@@ -13,6 +13,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from alliance.measures.fhir import (
     ALLIANCE_SCORE_SYSTEM,
     ORDINAL_VALUE_URL,
+    RelativeTime,
     instrument_to_questionnaire,
     questionnaire_to_instrument,
     response_to_fhir,
@@ -174,6 +175,39 @@ def test_the_same_response_gives_the_same_bundle_and_times_keep_their_zone() -> 
     assert _resources(first, "QuestionnaireResponse")[0]["authored"].endswith("+02:00")
     with pytest.raises(ValueError, match="timezone"):
         response_to_fhir(phq9, answers, score, "Patient/p", datetime(2026, 3, 2))
+
+
+def test_a_response_told_in_relative_time_holds_no_date() -> None:
+    phq9 = load_instrument("phq9")
+    answers = {f"phq9_{i}": 1 for i in range(1, 10)}
+    score = score_response(phq9, answers)
+    timing = RelativeTime(response_key="r1", episode="e1", days_since_start=14, session_number=3)
+    bundle = response_to_fhir(phq9, answers, score, "Patient/p", timing)
+    Bundle.model_validate(bundle)
+    resources = [e["resource"] for e in bundle["entry"]]
+    assert [r["resourceType"] for r in resources] == ["QuestionnaireResponse", "Observation"]
+    for resource in resources:
+        assert "authored" not in resource
+        assert "effectiveDateTime" not in resource
+        assert {x["url"]: x for x in resource["extension"]} == {
+            "urn:alliance:fhir:episode": {
+                "url": "urn:alliance:fhir:episode",
+                "valueIdentifier": {"system": "urn:alliance:fhir:episode", "value": "e1"},
+            },
+            "urn:alliance:fhir:days-since-episode-start": {
+                "url": "urn:alliance:fhir:days-since-episode-start",
+                "valueDecimal": 14,
+            },
+            "urn:alliance:fhir:session-number": {
+                "url": "urn:alliance:fhir:session-number",
+                "valueInteger": 3,
+            },
+        }
+    # The entry ids come from the response key, not from a time.
+    other = RelativeTime(response_key="r2", episode="e1", days_since_start=14, session_number=3)
+    again = response_to_fhir(phq9, answers, score, "Patient/p", other)
+    assert bundle["entry"][0]["fullUrl"] != again["entry"][0]["fullUrl"]
+    assert bundle == response_to_fhir(phq9, answers, score, "Patient/p", timing)
 
 
 def test_answers_that_do_not_fit_the_item_are_refused() -> None:

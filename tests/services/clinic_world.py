@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from alliance.config import Settings
+from alliance.demo import DemoInfo, seed_demo
 from alliance.services import admin, auth, clients
 from alliance.services.authz import Actor, system_actor
 from alliance.services.context import ServiceContext
@@ -108,6 +109,42 @@ def postgres_worker_database(postgres_server_url: str, postgres_template: str) -
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceContext, DemoInfo]]:
+    """One seeded demo clinic per backend, shared by the tests of the module that asks for it
+    (seeding takes a while)."""
+    import psycopg
+
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = sqlite_url(path)
+        cleanup = None
+    else:
+        server = str(request.getfixturevalue("postgres_server_url"))
+        template = request.getfixturevalue("postgres_template")
+        name = f"alliance_demo_{uuid.uuid4().hex[:12]}"
+        admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        url = f"{server.rsplit('/', 1)[0]}/{name}"
+        cleanup = (admin_dsn, name)
+    engine = make_engine(url)
+    clock = Clock()
+    ctx = ServiceContext.create(make_settings(url), engine=engine, clock=clock)
+    try:
+        yield ctx, seed_demo(ctx.session_factory, ctx.settings, now=clock.now)
+    finally:
+        engine.dispose()
+        if cleanup is not None:
+            with psycopg.connect(cleanup[0], autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)')
 
 
 @pytest.fixture

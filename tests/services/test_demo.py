@@ -2,53 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import psycopg
-import pytest
-from clinic_world import Clock, make_settings
 
 from alliance.demo import DEMO_PASSWORD, DemoInfo, seed_demo
 from alliance.services import alerts, auth, checkins, matching, timelines
 from alliance.services.context import ServiceContext
-from alliance.store.db import make_engine, sqlite_url
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def demo(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceContext, DemoInfo]]:
-    """One seeded demo clinic per backend, shared by this module's tests (seeding takes a
-    while)."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        url = sqlite_url(path)
-        cleanup = None
-    else:
-        server = str(request.getfixturevalue("postgres_server_url"))
-        template = request.getfixturevalue("postgres_template")
-        name = f"alliance_demo_{uuid.uuid4().hex[:12]}"
-        admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        url = f"{server.rsplit('/', 1)[0]}/{name}"
-        cleanup = (admin_dsn, name)
-    engine = make_engine(url)
-    clock = Clock()
-    ctx = ServiceContext.create(make_settings(url), engine=engine, clock=clock)
-    try:
-        yield ctx, seed_demo(ctx.session_factory, ctx.settings, now=clock.now)
-    finally:
-        engine.dispose()
-        if cleanup is not None:
-            with psycopg.connect(cleanup[0], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)')
 
 
 def test_johns_rupture_at_session_5_is_the_most_urgent_alert_on_his_therapists_caseload(

@@ -17,7 +17,12 @@ Mapping (see docs/measures.md for the full table):
   ``urn:alliance:fhir:instrument-definition`` extension holding JSON, so an Alliance
   Questionnaire imports back to an identical instrument;
 * a foreign Questionnaire (no Alliance extensions) imports with the scoring method, missing
-  rule, direction and kind given as arguments.
+  rule, direction and kind given as arguments;
+* a response told without a date (:class:`RelativeTime`, for de-identified exports) has no
+  ``authored`` / ``effectiveDateTime``; its QuestionnaireResponse and Observations carry the
+  pseudonymous episode (``urn:alliance:fhir:episode``, an Identifier), the whole days since
+  the episode began (``urn:alliance:fhir:days-since-episode-start``) and the session number
+  (``urn:alliance:fhir:session-number``) instead.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -40,6 +46,7 @@ from alliance.measures.scoring import Score, ScoringError
 __all__ = [
     "ALLIANCE_SCORE_SYSTEM",
     "ORDINAL_VALUE_URL",
+    "RelativeTime",
     "instrument_to_questionnaire",
     "questionnaire_to_instrument",
     "questionnaire_url",
@@ -56,6 +63,32 @@ SUBSCALE_URL = "urn:alliance:fhir:item-subscale"
 INSTRUMENT_ID_SYSTEM = "urn:alliance:instrument"
 ALLIANCE_SCORE_SYSTEM = "urn:alliance:score"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+EPISODE_URL = "urn:alliance:fhir:episode"
+DAYS_SINCE_START_URL = "urn:alliance:fhir:days-since-episode-start"
+SESSION_NUMBER_URL = "urn:alliance:fhir:session-number"
+
+
+@dataclass(frozen=True)
+class RelativeTime:
+    """When a response was given, told without a date: the whole days since its episode
+    began and its session number. ``episode`` and ``response_key`` are pseudonyms chosen by
+    the caller; ``response_key`` seeds the entry ids in place of the time, so the ids say
+    nothing about when the response was given either."""
+
+    response_key: str
+    episode: str
+    days_since_start: float
+    session_number: int | None = None
+
+    def extensions(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = [
+            {"url": EPISODE_URL, "valueIdentifier": {"system": EPISODE_URL, "value": self.episode}},
+            {"url": DAYS_SINCE_START_URL, "valueDecimal": _number(self.days_since_start)},
+        ]
+        if self.session_number is not None:
+            found.append({"url": SESSION_NUMBER_URL, "valueInteger": self.session_number})
+        return found
+
 
 # Instrument fields that FHIR has no place for; they travel in the definition extension.
 _DEFINITION_FIELDS = (
@@ -290,20 +323,31 @@ def response_to_fhir(
     answers: Mapping[str, object],
     score: Score,
     subject_reference: str,
-    authored: datetime,
+    authored: datetime | RelativeTime,
 ) -> dict[str, Any]:
     """A FHIR ``collection`` Bundle: the QuestionnaireResponse and one Observation for the
     total (if valid) and for each subscale with a value.
 
+    ``authored`` is the time the response was given, or a :class:`RelativeTime` for a
+    Bundle that must hold no date (then no resource has a dateTime; see the module notes).
+
     Observation codes: the instrument's ``total_code`` (LOINC where one exists: PHQ-9
     44261-6, GAD-7 70274-6) or a subscale's ``code``; otherwise ``urn:alliance:score`` with
     ``<id>.total`` / ``<id>.<subscale>``. Entry ids are deterministic (UUID5 of subject,
-    instrument and time), so exporting the same response twice gives the same Bundle.
+    instrument and time, or the ``response_key`` of a RelativeTime), so exporting the same
+    response twice gives the same Bundle.
     """
-    if authored.tzinfo is None or authored.utcoffset() is None:
-        raise ValueError("authored must be timezone-aware (FHIR dateTime needs a zone)")
-    when = authored.isoformat()
-    seed = f"{subject_reference}|{instrument.id}|{when}"
+    # when: the dateTime of every resource; timing: what stands in for it when there is none.
+    when: str | None = None
+    timing: dict[str, Any] = {}
+    if isinstance(authored, RelativeTime):
+        seed = f"{subject_reference}|{instrument.id}|{authored.response_key}"
+        timing = {"extension": authored.extensions()}
+    else:
+        if authored.tzinfo is None or authored.utcoffset() is None:
+            raise ValueError("authored must be timezone-aware (FHIR dateTime needs a zone)")
+        when = authored.isoformat()
+        seed = f"{subject_reference}|{instrument.id}|{when}"
     qr_url = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed + '|response')}"
     subject = {"reference": subject_reference}
 
@@ -317,6 +361,7 @@ def response_to_fhir(
         )
     response: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
+        **timing,
         "questionnaire": questionnaire_url(instrument.id),
         "status": "completed",
         "subject": subject,
@@ -328,6 +373,7 @@ def response_to_fhir(
     def observation(key: str, code: dict[str, Any], value: float, band: str | None) -> None:
         obs: dict[str, Any] = {
             "resourceType": "Observation",
+            **timing,
             "status": "final",
             "category": [
                 {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]},

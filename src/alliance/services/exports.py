@@ -1,11 +1,18 @@
 """Data out: a clinic's export (CSV, Parquet or FHIR; full or de-identified), a client's
 data-subject access export (JSON + FHIR) and a client's erasure.
 
-De-identified exports replace client and episode ids with keyed pseudonyms (HMAC-SHA-256 with
-the secret key: stable across exports of one installation, meaningless outside it), drop names,
-contact details, free text and notes, and turn timestamps into whole days since the start of
-the episode. Erasure deletes every clinical row of the client and keeps one audit event saying
-that (and when, and by whom) an erasure happened — never what was erased.
+De-identified exports replace every id (client, therapist, episode, goal; in FHIR also the
+response) with a pseudonym, drop names, contact details, free text, notes and the rules'
+written reasons (which quote dates), and hold no date at all: times become whole days since
+the start of the episode, next to the session number. A pseudonym is HMAC-SHA-256 under a
+random key drawn for that one export and then forgotten, so it is consistent inside the export
+(the tables join) but two exports cannot be joined, and no key kept on the server can turn
+pseudonyms back into ids (ids are small integers: under a fixed key, anyone holding the key
+could recompute every pseudonym). Rows are ordered by pseudonym, not by id, so their order does
+not tell who came first.
+
+Erasure deletes every clinical row of the client and keeps one audit event saying that (and
+when, and by whom) an erasure happened — never what was erased.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import hashlib
 import hmac
 import io
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,26 +68,38 @@ class ErasureReceipt:
 
 
 class _Pseudonyms:
-    def __init__(self, secret: str, deidentified: bool) -> None:
-        self._key = secret.encode("utf-8")
+    """The ids of one export: pseudonyms when de-identified, else the ids themselves.
+
+    The key is new for every instance and never stored: build one per export."""
+
+    def __init__(self, deidentified: bool) -> None:
+        self._key = secrets.token_bytes(32)
         self.on = deidentified
 
     def __call__(self, kind: str, value: int | None) -> int | str | None:
         if value is None or not self.on:
             return value
+        return self.of(kind, value)
+
+    def of(self, kind: str, value: int) -> str:
+        """The pseudonym of ``kind`` ``value``: its kind's initial and 16 hex digits."""
         digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
         return f"{kind[0]}{digest[:16]}"
 
 
+def _whole_days(at: datetime, start: datetime) -> float:
+    return round((at - start).total_seconds() / 86400.0, 0)
+
+
 def _days(at: datetime | None, start: datetime) -> float | None:
-    return None if at is None else round((at - start).total_seconds() / 86400.0, 0)
+    return None if at is None else _whole_days(at, start)
 
 
 def _collect(
     session: Session, ctx: ServiceContext, clients: list[Client], *, deidentified: bool
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows of every export table for ``clients`` (already authorised)."""
-    pseudo = _Pseudonyms(ctx.settings.secret_key, deidentified)
+    pseudo = _Pseudonyms(deidentified)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     client_ids = [c.id for c in clients]
     if not client_ids:
@@ -110,7 +130,7 @@ def _collect(
             {
                 "episode_id": pseudo("episode", e.id),
                 "client_id": pseudo("client", e.client_id),
-                "therapist_id": e.therapist_id,
+                "therapist_id": pseudo("therapist", e.therapist_id),
                 "started": 0.0 if deidentified else e.started_at,
                 "ended": when(e.ended_at, e.id),
                 "end_reason": e.end_reason,
@@ -195,10 +215,10 @@ def _collect(
             "session_number": a.session_number,
             "status": a.status,
             "raised": when(a.created_at, a.episode_id),
-            "reason": a.reason,
         }
         if not deidentified:
             arow |= {
+                "reason": a.reason,
                 "acknowledged_at": a.acknowledged_at,
                 "resolved_at": a.resolved_at,
                 "acknowledge_note": ctx.cipher.decrypt_optional(
@@ -210,6 +230,11 @@ def _collect(
                 "evidence": json.dumps(a.evidence, sort_keys=True),
             }
         out["alerts"].append(arow)
+    if deidentified:
+        # Each table's first column is its pseudonymous key; a stable sort on it keeps each
+        # episode's rows in their order in time.
+        for table_rows in out.values():
+            table_rows.sort(key=lambda row: str(next(iter(row.values()))))
     return out
 
 
@@ -228,13 +253,12 @@ def _fhir_bundle(
     Observations, built by :mod:`alliance.measures.fhir`."""
     from alliance.services import _fhir
 
-    pseudo = _Pseudonyms(ctx.settings.secret_key, deidentified)
     return _fhir.bundle(
         session,
         ctx,
         list(clients),
-        pseudo=lambda cid: str(pseudo("client", cid)),
-        deidentified=deidentified,
+        pseudo=_Pseudonyms(True).of if deidentified else None,
+        days_since=_whole_days,
     )
 
 
