@@ -1,5 +1,6 @@
-"""Clinic commands: ``db upgrade`` / ``db rotate-keys``, ``demo``, ``clinic create``,
-``user create``, ``export`` and ``client export`` / ``client erase``.
+"""Clinic commands: ``db upgrade`` / ``db rotate-keys`` / ``db backup`` / ``db restore``,
+``demo``, ``clinic create``, ``user create``, ``export`` and ``client export`` /
+``client erase``.
 
 Each command is thin: it resolves the database (``--db PATH`` for a SQLite file, otherwise
 ``ALLIANCE_DATABASE_URL`` or the default file under the data directory), builds a
@@ -116,6 +117,58 @@ def register(app: typer.Typer) -> None:
             f"re-encrypted {total} value(s) with key {ctx.cipher.active_key_id!r}: "
             + ", ".join(f"{k} {v}" for k, v in counts.items())
         )
+
+    @db_app.command("backup")
+    def db_backup(
+        file: Path = typer.Argument(..., help="The backup file to write."),
+        force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Write a consistent backup while the app runs (SQLite: online backup API;
+        PostgreSQL: pg_dump --format=custom). Keep the encryption keys apart from it."""
+        from alliance.services.authz import system_actor
+        from alliance.services.backups import backup_database
+
+        with _handled():
+            receipt = backup_database(
+                _context(_settings(db)), actor=system_actor(), path=file, force=force
+            )
+        typer.echo(
+            f"backed up {receipt.database} ({receipt.backend}, revision {receipt.revision}) to "
+            f"{receipt.path} ({receipt.size:,} bytes)"
+        )
+
+    @db_app.command("restore")
+    def db_restore(
+        file: Path = typer.Argument(..., help="A file written by `alliance db backup`."),
+        force: bool = typer.Option(
+            False, "--force", help="Replace a database that is not empty (its data is lost)."
+        ),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """Restore a backup into an empty database (stop the app first), upgrade its schema if
+        it is older, and check that its audit trail is still append-only."""
+        from alliance.services.authz import system_actor
+        from alliance.services.backups import restore_database
+
+        with _handled():
+            receipt = restore_database(
+                _context(_settings(db)), actor=system_actor(), path=file, force=force
+            )
+        schema = f"revision {receipt.revision}"
+        if receipt.upgraded:
+            schema += f" (upgraded from {receipt.backup_revision})"
+        typer.echo(
+            f"restored {receipt.path} into {receipt.database} ({receipt.backend}): {schema}, "
+            f"{receipt.clients} client(s), {receipt.audit_events} audit event(s)"
+        )
+        if not receipt.audit_append_only:
+            fail(
+                "the restored audit trail is NOT append-only (its triggers are missing): "
+                "do not start the app on it; restore again from a backup made by "
+                "`alliance db backup`"
+            )
+        typer.echo("audit trail: append-only (an UPDATE was refused)")
 
     @clinic_app.command("create")
     def clinic_create(

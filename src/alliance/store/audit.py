@@ -1,4 +1,5 @@
-"""The audit repository: append one event, list events. There is no update or delete.
+"""The audit repository: append one event, list events, check that the database itself
+refuses to change them (after a restore). There is no update or delete.
 
 Events say who did what to which record and when; ``detail`` carries identifiers and counts,
 never clinical content (so an erased client's audit trail reveals nothing about them).
@@ -10,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from alliance.store.db import is_sqlite
 from alliance.store.models import AuditEvent
 
 
@@ -63,3 +66,38 @@ def events(
     if action is not None:
         query = query.where(AuditEvent.action == action)
     return session.scalars(query).all()
+
+
+def append_only_enforced(session: Session) -> bool:
+    """Whether the database refuses to change the audit trail: tries to UPDATE its newest
+    event inside a savepoint (rolled back either way). An empty trail has no row to try, so
+    then the triggers are looked up by name instead."""
+    newest = session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
+    if newest is None:
+        return _has_append_only_triggers(session)
+    savepoint = session.begin_nested()
+    try:
+        session.execute(
+            update(AuditEvent).where(AuditEvent.id == newest).values(action=AuditEvent.action)
+        )
+    except DBAPIError:
+        savepoint.rollback()
+        return True
+    savepoint.rollback()
+    return False
+
+
+def _has_append_only_triggers(session: Session) -> bool:
+    if is_sqlite(session):
+        names = session.scalars(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+            {"t": AuditEvent.__tablename__},
+        )
+        return {"audit_events_no_update", "audit_events_no_delete"} <= set(names)
+    found = session.scalar(
+        text(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass "
+            "AND tgname = 'audit_events_append_only' AND tgenabled <> 'D'"
+        )
+    )
+    return bool(found)
