@@ -20,7 +20,13 @@ from alliance.measures.instrument import Instrument
 from alliance.measures.registry import InstrumentError
 from alliance.measures.scoring import Score as MeasuredScore
 from alliance.measures.scoring import ScoringError, score_response
-from alliance.services.authz import Actor, can_see_episode, not_found, require_client
+from alliance.services.authz import (
+    Actor,
+    can_see_episode,
+    not_found,
+    require_client,
+    require_episode,
+)
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
@@ -186,8 +192,6 @@ def resolve_episode(
 ) -> Episode:
     """The episode a write names: by client (its current episode, what the pages and the API
     send) or by episode id (batch tools and the notebook API). Exactly one must be given."""
-    from alliance.services.authz import require_episode
-
     if (client_id is None) == (episode_id is None):
         raise InvalidInput("episode", "name the client or the episode, not both or neither")
     if client_id is not None:

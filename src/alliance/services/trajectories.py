@@ -129,11 +129,6 @@ class TrajectoryCache:
         finally:
             self._inline.reset(token)
 
-    def clear(self) -> None:
-        """Forget every model (e.g. after the database was emptied or restored)."""
-        with self._lock:
-            self._entries.clear()
-
     def __len__(self) -> int:
         with self._lock:
             return sum(1 for e in self._entries.values() if e.model is not None)

@@ -61,6 +61,8 @@ def create_app(
             # The chart engine takes about a second to start: do it off the request path.
             charts.warm_up_in_background()
         yield
+        # Let a trajectory refit in progress finish instead of dying with the process.
+        ctx.trajectories.close()
 
     app = FastAPI(
         title="Alliance",
