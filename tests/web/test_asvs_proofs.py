@@ -20,8 +20,10 @@ from webworld import PASSWORD, Clock, World, build_world, csrf_from
 
 from alliance.services import auth as auth_service
 from alliance.services import goals as goals_service
-from alliance.services.errors import AuthenticationFailed
+from alliance.services.contact import email_address
+from alliance.services.errors import AuthenticationFailed, InvalidInput
 from alliance.web import mail
+from alliance.web.deps import PublicAuth
 from alliance.web.security import SESSION_COOKIE, sign, signature_valid
 
 PRODUCTION = {
@@ -291,3 +293,40 @@ def test_a_totp_code_older_than_the_step_before_is_refused(tmp_path: Path) -> No
     assert auth_service.authenticate(
         world.ctx, email=email, password=PASSWORD, totp=totp.at(clock())
     ).user.totp_enabled
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tina@example.org\r\nBcc: spy@evil.example",
+        "tina@example.org\nBcc: spy@evil.example",
+        "tina@example.org, spy@evil.example",
+    ],
+)
+def test_an_address_that_would_add_a_header_or_a_recipient_is_refused(value: str) -> None:
+    with pytest.raises(InvalidInput):
+        email_address(value, field="contact_email")
+
+
+def test_an_unexpected_error_is_logged_on_the_server(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    @world.app.get("/boom")
+    async def boom(auth: PublicAuth) -> None:
+        raise RuntimeError("internal detail for the log only")
+
+    client = TestClient(world.app, raise_server_exceptions=False)
+    with caplog.at_level("ERROR", logger="alliance.web"):
+        assert client.get("/boom").status_code == 500
+    (record,) = [r for r in caplog.records if r.name == "alliance.web"]
+    assert "GET /boom" in record.getMessage()
+    assert record.exc_info
+    assert "internal detail" in str(record.exc_info[1])
+
+
+def test_the_demo_clinic_with_its_known_passwords_refuses_production(tmp_path: Path) -> None:
+    from alliance.demo import seed_demo
+
+    world = build_world(tmp_path, **PRODUCTION)
+    with pytest.raises(RuntimeError, match="development mode only"):
+        seed_demo(world.ctx.session_factory, world.ctx.settings)
