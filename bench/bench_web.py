@@ -25,8 +25,16 @@ audit events — and then runs the monitoring rules once per episode through the
 but minutes on a small machine. Clinic, therapist, clients, goals and the links used for the
 measured submissions always go through the services.
 
+Every row also shows the server's CPU per request (CPU time of the uvicorn process and its
+workers over the run, read from ``/proc``, divided by the requests), and the one-at-a-time
+submissions give the median server CPU of one submission. ``--scaling`` (PostgreSQL only) runs
+the closed-loop submissions against ``uvicorn --workers 1`` and then ``--workers 2`` on the
+same seeded database and prints the throughput ratio and the p95.
+
     .venv/bin/python bench/bench_web.py
     .venv/bin/python bench/bench_web.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/bench_web.py --scaling \
+        --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
@@ -371,8 +379,69 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerCPU:
+    """CPU time (user + system) of the server: the uvicorn process and, with ``--workers``,
+    its worker processes — read from ``/proc``, so it is the server's time, not the load
+    generator's (Linux only).
+
+    :meth:`seconds` is per process (``/proc/PID/stat``, threads that have exited included;
+    10 ms granularity), for totals over a run. :meth:`precise` sums the nanosecond run times of
+    the live threads (``/proc/PID/task/*/schedstat``), for the cost of one request.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.pids = [root]
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def find_workers(self) -> None:
+        """Add the processes started by the server (uvicorn's ``--workers``)."""
+        children: set[int] = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.root:
+                children.add(int(entry.name))
+        self.pids = [self.root, *sorted(children)]
+
+    def wait_for_workers(self, workers: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.find_workers()
+            if len(self.pids) > workers or time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
+
+    def seconds(self) -> float:
+        total = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / self._tick
+
+    def precise(self) -> float:
+        total = 0
+        for pid in self.pids:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                try:
+                    total += int((task / "schedstat").read_text().split()[0])
+                except (OSError, IndexError, ValueError):
+                    continue  # a thread that has just exited
+        return total / 1e9
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    cpu: ServerCPU
+
+
 @contextmanager
-def serve(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[str]:
+def serve(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[Server]:
     port = _free_port()
     command = [
         sys.executable,
@@ -412,7 +481,10 @@ def serve(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise SystemExit("server did not start within 90 s")
             time.sleep(0.1)
-        yield base
+        cpu = ServerCPU(process.pid)
+        if workers > 1:
+            cpu.wait_for_workers(workers)
+        yield Server(base, cpu)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -432,6 +504,20 @@ class Result:
     latencies: list[float]  # seconds
     wall: float
     failures: list[str]
+    cpu: float | None = None  # server CPU seconds during the run
+    request_cpu: tuple[float, ...] = ()  # server CPU seconds of each request (concurrency 1)
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per request, in ms (all of the server's CPU during the run / requests)."""
+        if self.cpu is None or not self.latencies:
+            return float("nan")
+        return self.cpu / len(self.latencies) * 1000
+
+    @property
+    def median_request_cpu_ms(self) -> float:
+        data = sorted(self.request_cpu)
+        return data[len(data) // 2] * 1000 if data else float("nan")
 
     def pct(self, q: float) -> float:
         data = sorted(self.latencies)
@@ -457,13 +543,18 @@ def run_load(
     total: int,
     concurrency: int,
     rate: float | None = None,
+    cpu: ServerCPU | None = None,
 ) -> Result:
     """``total`` requests from ``concurrency`` threads, each with its own keep-alive client.
 
     Closed loop by default (each thread sends its next request as soon as the last one is
     answered). With ``rate``, request *n* is due at ``start + n / rate`` (open loop) and its
     latency counts from when it was due, so time spent waiting for a free thread counts too.
+    With ``cpu``, the server's CPU time over the run is taken too, and at concurrency 1 also
+    each request's (the only one in flight, so the server's CPU meanwhile is its cost).
     """
+    per_request = cpu is not None and concurrency == 1 and rate is None
+    request_cpu: list[float] = []
     counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -484,11 +575,14 @@ def run_load(
                     if due > start:
                         time.sleep(due - start)
                     start = due
+                before = cpu.precise() if per_request and cpu is not None else 0.0
                 try:
                     ok, error = request(client, number), ""
                 except httpx.HTTPError as exc:  # counted and shown, never a dead worker
                     ok, error = False, f"{type(exc).__name__}: {exc}"
                 elapsed = time.perf_counter() - start
+                if per_request and cpu is not None:
+                    request_cpu.append(cpu.precise() - before)
                 with lock:
                     latencies.append(elapsed)
                     if not ok:
@@ -499,10 +593,13 @@ def run_load(
         thread.start()
     # Read by the workers only after the barrier; open-loop runs leave them time to line up.
     started = time.perf_counter() + (0.05 if rate is not None else 0.0)
+    cpu_before = cpu.seconds() if cpu is not None else 0.0
     barrier.wait()
     for thread in threads:
         thread.join()
-    return Result(name, concurrency, latencies, time.perf_counter() - started, failures)
+    wall = time.perf_counter() - started
+    used = cpu.seconds() - cpu_before if cpu is not None else None
+    return Result(name, concurrency, latencies, wall, failures, used, tuple(request_cpu))
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -552,21 +649,182 @@ def _row(result: Result, baseline: Result | None) -> str:
         ratio = (
             f"{p50 / (baseline.pct(0.5) * 1000):6.1f}× {p95 / (baseline.pct(0.95) * 1000):6.1f}×"
         )
+    cpu = f"{result.cpu_ms:>7.1f}" if result.cpu is not None else f"{'':>7}"
     return (
         f"{result.name:<34} {result.concurrency:>4} {len(result.latencies):>5} "
         f"{p50:>7.1f} {p95:>7.1f} {result.pct(1.0) * 1000:>7.0f} {result.throughput:>7.1f} "
-        f"{len(result.failures):>4}  {ratio}"
+        f"{len(result.failures):>4} {cpu}  {ratio}"
     )
+
+
+HEADER = (
+    f"{'scenario':<34} {'conc':>4} {'reqs':>5} {'p50 ms':>7} {'p95 ms':>7} "
+    f"{'max ms':>7} {'req/s':>7} {'fail':>4} {'CPU ms':>7}  {'p50 / p95 vs /healthz'}"
+)
+
+
+def _open_forms(
+    base: str, links: list[tuple[str, int]], seeded: Seeded, seed: int
+) -> tuple[httpx.Cookies, list[tuple[str, dict[str, str]]]]:
+    """Every link's form opened (GET, untimed) as a browser would, and the POST body built
+    from its hidden fields (CSRF token, signed list of required questions), all answers and the
+    goal ratings. Every submitter shares one anonymous cookie jar (the CSRF seed)."""
+    with httpx.Client(base_url=base, timeout=60) as first:
+        _anonymous_csrf(first)
+        cookies = first.cookies
+    hidden: dict[str, dict[str, str]] = {}
+
+    def open_form(client: httpx.Client, n: int) -> bool:
+        token = links[n][0]
+        page = client.get(f"/c/{token}")
+        hidden[token] = {name: html.unescape(value) for name, value in HIDDEN_RE.findall(page.text)}
+        return page.status_code == 200 and "csrf_token" in hidden[token]
+
+    def submitter() -> httpx.Client:
+        return httpx.Client(base_url=base, timeout=60, cookies=cookies)
+
+    opened = run_load("open forms", submitter, open_form, len(links), 4)
+    if opened.failures:
+        raise SystemExit(f"could not open the check-in forms: {opened.failures[0]}")
+    rng = random.Random(seed)
+    posts = [
+        (token, {**_submission_form(seeded.goal_ids[episode_id], rng, ""), **hidden[token]})
+        for token, episode_id in links
+    ]
+    return cookies, posts
+
+
+def _submit_request(posts: list[tuple[str, dict[str, str]]], offset: int) -> Request:
+    def submit(client: httpx.Client, n: int) -> bool:
+        token, form = posts[offset + n]
+        reply = client.post(f"/c/{token}", data=form)
+        return reply.status_code == 200 and "Thank you" in reply.text
+
+    return submit
+
+
+def _settings_and_env(url: str, workdir: Path) -> tuple[Settings, dict[str, str]]:
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=url,
+        data_dir=workdir,
+        secret_key="bench-" + uuid.uuid4().hex * 2,
+        link_rate_limit=10_000_000,  # every simulated client comes from 127.0.0.1
+        login_rate_limit=1000,
+    )
+    env = {
+        "ALLIANCE_DATABASE_URL": url,
+        "ALLIANCE_DATA_DIR": str(workdir),
+        "ALLIANCE_SECRET_KEY": settings.secret_key,
+        "ALLIANCE_LINK_RATE_LIMIT": str(settings.link_rate_limit),
+        "ALLIANCE_LOGIN_RATE_LIMIT": str(settings.login_rate_limit),
+    }
+    return settings, env
+
+
+def _machine_line(backend: str, workers: str) -> str:
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; database: {backend}; server: {workers}"
+    )
+
+
+def scaling(args: argparse.Namespace) -> int:
+    """``--scaling``: closed-loop check-in submissions on PostgreSQL with one uvicorn worker and
+    then two, against the same seeded database, and the ratio of their throughputs."""
+    counts = (1, 2)
+    with (
+        tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp,
+        _database(args.postgres, Path(tmp)) as url,
+    ):
+        workdir = Path(tmp)
+        settings, env = _settings_and_env(url, workdir)
+        upgrade(url)
+        seeded = _seed(settings, args.clients, args.sessions, args.seed)
+        per_run = args.warmup + args.single + args.submissions
+        links = _links(settings, seeded, per_run * len(counts))
+        print(_machine_line("PostgreSQL", "uvicorn --workers 1, then --workers 2"))
+        print(
+            f"data: 1 therapist, {args.clients} clients x {args.sessions} sessions, seeded via "
+            f"{args.seed} in {seeded.seconds:.1f} s; {len(links)} links"
+        )
+        results: dict[int, tuple[Result, Result, Result]] = {}
+        for index, workers in enumerate(counts):
+            mine = links[index * per_run : (index + 1) * per_run]
+            with serve(env, workdir / f"server-{workers}.log", workers) as server:
+                cookies, posts = _open_forms(server.base, mine, seeded, SEED + 1 + index)
+
+                def submitter(
+                    jar: httpx.Cookies = cookies, base: str = server.base
+                ) -> httpx.Client:
+                    return httpx.Client(base_url=base, timeout=60, cookies=jar)
+
+                # Enough warm-up for every worker to have fitted its trajectory models.
+                run_load(
+                    "warm-up", submitter, _submit_request(posts, 0), args.warmup, args.concurrency
+                )
+                one = run_load(
+                    "check-in submit, one client",
+                    submitter,
+                    _submit_request(posts, args.warmup),
+                    args.single,
+                    1,
+                    cpu=server.cpu,
+                )
+                loop = run_load(
+                    "check-in submit (POST /c/{token})",
+                    submitter,
+                    _submit_request(posts, args.warmup + args.single),
+                    args.submissions,
+                    args.concurrency,
+                    cpu=server.cpu,
+                )
+                health = run_load(
+                    "/healthz",
+                    submitter,
+                    lambda client, _n: client.get("/healthz").status_code == 200,
+                    args.submissions,
+                    args.concurrency,
+                    cpu=server.cpu,
+                )
+                results[workers] = (one, loop, health)
+        load = os.getloadavg()[0]
+        print()
+        print(f"{'workers':<8} {HEADER}")
+        for workers, rows in results.items():
+            for row in rows:
+                print(f"{workers:<8} {_row(row, None)}")
+        one_loop, two_loop = results[1][1], results[2][1]
+        ratio = two_loop.throughput / one_loop.throughput
+        p95 = two_loop.pct(0.95) * 1000
+        print(f"\nload average (1 min) at the end: {load:.1f}")
+        print(
+            "median server CPU per submission (one client): "
+            + ", ".join(
+                f"{w} worker{'s' if w > 1 else ''} {r[0].median_request_cpu_ms:.1f} ms"
+                for w, r in results.items()
+            )
+        )
+        print(
+            f"aims: throughput 2 workers / 1 worker at {args.concurrency} closed-loop clients "
+            f"{ratio:.2f}x (aim >= 1.7x: {'met' if ratio >= 1.7 else 'not met'}); p95 with 2 "
+            f"workers {p95:.0f} ms (aim < 150 ms: {'met' if p95 < 150 else 'not met'})"
+        )
+        failed = [
+            (w, r.name, r.failures) for w, rows in results.items() for r in rows if r.failures
+        ]
+        for workers, name, failures in failed:
+            print(f"FAILED {len(failures)} x {name} ({workers} workers): {failures[0]}")
+        return 1 if failed else 0
 
 
 def _profile(settings: Settings, seeded: Seeded, links: list[tuple[str, int]], n: int) -> None:
     """Where the time goes, in process (no HTTP): the caseload service, the client page's
-    service + figures, and ``record_check_in`` — each ``n`` times under pyinstrument."""
-    try:
-        from pyinstrument import Profiler
-    except ImportError:
-        print("--profile needs pyinstrument: .venv/bin/pip install pyinstrument")
-        return
+    service + figures, and ``record_check_in`` — each ``n`` times under cProfile, timed by
+    CPU time (``time.process_time``) rather than the wall clock of a shared machine."""
+    import cProfile
+    import io
+    import pstats
+
     from alliance.services import timelines
     from alliance.web.figures import timeline_figures
     from alliance.web.forms import parse_answers
@@ -595,18 +853,25 @@ def _profile(settings: Settings, seeded: Seeded, links: list[tuple[str, int]], n
             ("record_check_in", submit),
         ):
             func(0)  # warm caches (trajectory fit, instrument files)
-            profiler = Profiler(interval=0.001)
+            # Unprofiled first: the profiler's own overhead would inflate the figure.
             wall, cpu = time.perf_counter(), time.process_time()
-            profiler.start()
             for i in range(1, n + 1):
                 func(i)
-            profiler.stop()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             print(
                 f"\n### profile: {name} — {wall / n * 1000:.1f} ms wall, "
-                f"{cpu / n * 1000:.1f} ms CPU per call (n = {n})"
+                f"{cpu / n * 1000:.1f} ms CPU per call (n = {n}, unprofiled)"
             )
-            print(profiler.output_text(unicode=False, color=False))
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            for i in range(n + 1, 2 * n + 1):
+                func(i)
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(r"alliance", 25)
+            stats.sort_stats("tottime").print_stats(15)
+            print(out.getvalue())
     finally:
         engine.dispose()
 
@@ -638,44 +903,41 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=1, help="uvicorn worker processes (alliance serve runs 1)"
     )
     parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="with --postgres: check-in submissions with 1 and then 2 uvicorn workers, and the "
+        "throughput ratio",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         default=0,
         metavar="N",
-        help="afterwards, profile N calls of each service path in process (needs pyinstrument)",
+        help="afterwards, profile N calls of each service path in process (cProfile, CPU time)",
     )
     args = parser.parse_args(argv)
+    if args.scaling:
+        if not args.postgres:
+            parser.error("--scaling needs --postgres URL")
+        return scaling(args)
 
     with (
         tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp,
         _database(args.postgres, Path(tmp)) as url,
     ):
         workdir = Path(tmp)
-        settings = Settings(  # type: ignore[call-arg]
-            database_url=url,
-            data_dir=workdir,
-            secret_key="bench-" + uuid.uuid4().hex * 2,
-            link_rate_limit=10_000_000,  # every simulated client comes from 127.0.0.1
-            login_rate_limit=1000,
-        )
+        settings, env = _settings_and_env(url, workdir)
         upgrade(url)
         seeded = _seed(settings, args.clients, args.sessions, args.seed)
         link_count = args.warmup + args.single + args.open_submissions + args.submissions
         started = time.perf_counter()
-        links = _links(settings, seeded, link_count + (args.profile + 1 if args.profile else 0))
+        links = _links(settings, seeded, link_count + (2 * args.profile + 1 if args.profile else 0))
         link_seconds = time.perf_counter() - started
-        env = {
-            "ALLIANCE_DATABASE_URL": url,
-            "ALLIANCE_DATA_DIR": str(workdir),
-            "ALLIANCE_SECRET_KEY": settings.secret_key,
-            "ALLIANCE_LINK_RATE_LIMIT": str(settings.link_rate_limit),
-            "ALLIANCE_LOGIN_RATE_LIMIT": str(settings.login_rate_limit),
-        }
         backend = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
         print(
-            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}; database: {backend}; server: "
-            f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''}"
+            _machine_line(
+                backend, f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''}"
+            )
         )
         print(
             f"data: 1 therapist, {args.clients} clients x {args.sessions} sessions "
@@ -684,7 +946,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{link_seconds:.1f} s"
         )
         results: list[tuple[Result, Result | None]] = []
-        with serve(env, workdir / "server.log", args.workers) as base:
+        with serve(env, workdir / "server.log", args.workers) as server:
+            base = server.base
             cookies = _login(base)
 
             def anonymous() -> httpx.Client:
@@ -709,9 +972,9 @@ def main(argv: list[str] | None = None) -> int:
             ) -> None:
                 """``/healthz`` then the scenario, at the same concurrency, after a warm-up."""
                 run_load("warm-up", anonymous, healthz, args.warmup, conc)
-                baseline = run_load("/healthz", anonymous, healthz, n, conc)
+                baseline = run_load("/healthz", anonymous, healthz, n, conc, cpu=server.cpu)
                 results.append((baseline, None))
-                results.append((run_load(name, make, request, n, conc), baseline))
+                results.append((run_load(name, make, request, n, conc, cpu=server.cpu), baseline))
 
             # Pages first, so they see exactly the seeded history.
             pc = args.page_concurrency
@@ -733,53 +996,18 @@ def main(argv: list[str] | None = None) -> int:
                 pc,
             )
 
-            # Every submitter shares one anonymous cookie jar (CSRF seed). As a browser does,
-            # each link's form is opened (GET) before it is posted, with all its hidden fields
-            # (CSRF token, signed list of required questions); the forms are opened up front,
-            # untimed, and the answers built before the clock starts.
-            with anonymous() as first:
-                _anonymous_csrf(first)
-                anon_cookies = first.cookies
-            hidden: dict[str, dict[str, str]] = {}
-
-            def open_form(client: httpx.Client, n: int) -> bool:
-                token = links[n][0]
-                page = client.get(f"/c/{token}")
-                hidden[token] = {
-                    name: html.unescape(value) for name, value in HIDDEN_RE.findall(page.text)
-                }
-                return page.status_code == 200 and "csrf_token" in hidden[token]
+            anon_cookies, posts = _open_forms(base, links[:link_count], seeded, SEED + 1)
 
             def submitter() -> httpx.Client:
                 return httpx.Client(base_url=base, timeout=60, cookies=anon_cookies)
 
-            opened = run_load("open forms", submitter, open_form, link_count, 4)
-            if opened.failures:
-                raise SystemExit(f"could not open the check-in forms: {opened.failures[0]}")
-            rng = random.Random(SEED + 1)
-            posts = [
-                (
-                    token,
-                    {
-                        **_submission_form(seeded.goal_ids[episode_id], rng, ""),
-                        **hidden[token],
-                    },
-                )
-                for token, episode_id in links[:link_count]
-            ]
             used = [0]
 
             def submissions(count: int) -> Request:
                 """Requests over the next ``count`` unused links."""
                 offset = used[0]
                 used[0] += count
-
-                def submit(client: httpx.Client, n: int) -> bool:
-                    token, form = posts[offset + n]
-                    reply = client.post(f"/c/{token}", data=form)
-                    return reply.status_code == 200 and "Thank you" in reply.text
-
-                return submit
+                return _submit_request(posts, offset)
 
             run_load("warm-up", submitter, submissions(args.warmup), args.warmup, args.concurrency)
             measure(
@@ -800,6 +1028,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.open_submissions,
                         args.concurrency,
                         args.rate,
+                        cpu=server.cpu,
                     ),
                     baseline,
                 )
@@ -814,19 +1043,24 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
 
         print()
-        print(
-            f"{'scenario':<34} {'conc':>4} {'reqs':>5} {'p50 ms':>7} {'p95 ms':>7} "
-            f"{'max ms':>7} {'req/s':>7} {'fail':>4}  {'p50 / p95 vs /healthz'}"
-        )
+        print(HEADER)
         for result, baseline in results:
             print(_row(result, baseline))
         print(f"\nload average (1 min) at the end: {load:.1f}")
         by_name = {r.name: r for r, _ in results}
         submit = by_name["check-in submit (POST /c/{token})"]
+        single = by_name["check-in submit, one client"]
         case = by_name[f"caseload ({args.clients} clients)"]
+        median_cpu = single.median_request_cpu_ms
         print(
-            f"aims: check-in submit p95 at {args.concurrency} clients "
-            f"{submit.pct(0.95) * 1000:.0f} ms (aim < 50 ms: "
+            f"server CPU per submission: median {median_cpu:.1f} ms over {len(single.latencies)} "
+            f"one-at-a-time submissions; {single.cpu_ms:.1f} ms mean over them; "
+            f"{submit.cpu_ms:.1f} ms mean over the {args.concurrency}-client closed loop"
+        )
+        print(
+            f"aims: median CPU per submission {median_cpu:.1f} ms (aim <= 5 ms: "
+            f"{'met' if median_cpu <= 5 else 'not met'}); check-in submit p95 at "
+            f"{args.concurrency} clients {submit.pct(0.95) * 1000:.0f} ms (aim < 50 ms: "
             f"{'met' if submit.pct(0.95) < 0.05 else 'not met'}); caseload p95 "
             f"{case.pct(0.95) * 1000:.0f} ms (aim < 150 ms: "
             f"{'met' if case.pct(0.95) < 0.15 else 'not met'})"
