@@ -365,6 +365,7 @@ def record_check_in(
         therapy = session.get(TherapySession, row.session_id) if row.session_id else None
         session_number = therapy.number if therapy else None
         score_views: list[ScoreView] = []
+        responses: list[tuple[Response, Instrument]] = []
         for instrument in instruments:
             stored_answers = {
                 link_id: (
@@ -380,8 +381,11 @@ def record_check_in(
                 answers=stored_answers,
                 created_at=now,
             )
-            session.add(response)
-            session.flush()
+            responses.append((response, instrument))
+        # One flush for all responses (one INSERT … RETURNING), then their scores.
+        session.add_all([response for response, _instrument in responses])
+        session.flush()
+        for response, instrument in responses:
             result = scored[instrument.id]
             score = Score(
                 response_id=response.id,

@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alliance.measures.instrument import Instrument
 from alliance.measures.scoring import RiskFlag, stored_risk_flags
 from alliance.monitoring.alerts import Alert as RaisedAlert
 from alliance.monitoring.alerts import evaluate_alerts
@@ -54,7 +56,7 @@ def refresh_alerts(
     raised = evaluate(session, ctx, data)
     now = ctx.now()
     existing = list(session.scalars(select(Alert).where(Alert.episode_id == episode.id)))
-    changed: list[Alert] = []
+    changed: list[tuple[Alert, str, str]] = []
     for found in raised:
         kind = str(found.kind)
         number = found.session_number
@@ -104,7 +106,10 @@ def refresh_alerts(
             target.evidence = evidence
             target.updated_at = now
             op = "update"
-        session.flush()
+        changed.append((target, op, kind))
+    if changed:
+        session.flush()  # once for all of them: new alerts get their ids for the audit trail
+    for target, op, kind in changed:
         record(
             session,
             ctx,
@@ -115,8 +120,7 @@ def refresh_alerts(
             {"op": op, "kind": kind, "client_id": data.client.id},
             clinic_id=data.client.clinic_id,
         )
-        changed.append(target)
-    return [alert_view(a, ctx.cipher) for a in changed]
+    return [alert_view(a, ctx.cipher) for a, _op, _kind in changed]
 
 
 def _jsonable(value: Any) -> dict[str, Any]:
@@ -199,20 +203,68 @@ def session_numbers(data: EpisodeData) -> dict[int, int]:
     return numbers
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What the timeline reads from one instrument's stored answers: its risk items and its
+    "is this a good fit?" item (the first whose linkId says fit), looked up once per refresh
+    rather than once per stored response."""
+
+    instrument: Instrument
+    risk_ids: tuple[str, ...]
+    fit_id: str | None
+
+
+def _reading(ctx: ServiceContext, instrument_id: str) -> _Reading:
+    inst = instrument(ctx, instrument_id)
+    fit = next((item.link_id for item in inst.items if _is_fit_item(item.link_id)), None)
+    return _Reading(inst, tuple(risk.link_id for risk in inst.risk_items), fit)
+
+
+def _answers(
+    ctx: ServiceContext, instrument_id: str, raw: Mapping[str, Any], keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """The stored answers to ``keys`` only, decrypted where encrypted: the rules read no other
+    answer, so the rest of a response (a free-text comment) is not decrypted here."""
+    return decrypt_answers(ctx, instrument_id, {k: raw[k] for k in keys if k in raw})
+
+
 def build_timeline(ctx: ServiceContext, data: EpisodeData) -> Timeline:
     numbers = session_numbers(data)
-    points = [
-        ScorePoint(
-            session_number=numbers[s.checkin_id],
-            date=s.at.date(),
-            instrument_id=s.instrument_id,
-            total=s.total if s.valid else None,
-            subscales=s.subscales,
-            score_id=None,
-            risk=_risk(ctx, s.instrument_id, raw),
+    readings: dict[str, _Reading] = {}
+    points: list[ScorePoint] = []
+    fits: list[FitAnswer] = []
+    for s, (number, at, instrument_id, raw) in zip(data.scores, data.answers, strict=True):
+        reading = readings.get(instrument_id)
+        if reading is None:
+            reading = readings[instrument_id] = _reading(ctx, instrument_id)
+        risk: tuple[RiskFlag, ...] = ()
+        if reading.risk_ids:
+            risk = stored_risk_flags(
+                reading.instrument, _answers(ctx, instrument_id, raw, reading.risk_ids)
+            )
+        points.append(
+            ScorePoint(
+                session_number=numbers[s.checkin_id],
+                date=s.at.date(),
+                instrument_id=s.instrument_id,
+                total=s.total if s.valid else None,
+                subscales=s.subscales,
+                score_id=None,
+                risk=risk,
+            )
         )
-        for s, (_number, _at, _instrument_id, raw) in zip(data.scores, data.answers, strict=True)
-    ]
+        if reading.fit_id is None:
+            continue
+        value = _answers(ctx, instrument_id, raw, (reading.fit_id,)).get(reading.fit_id)
+        mapped = FIT_VALUES.get(str(value).strip().lower()) if value is not None else None
+        if mapped is not None:
+            fits.append(
+                FitAnswer(
+                    session_number=number or numbers[s.checkin_id],
+                    date=at.date(),
+                    answer=cast(FitAnswerValue, mapped),
+                )
+            )
     attendance = [
         Attendance(
             session_number=t.number,
@@ -222,35 +274,7 @@ def build_timeline(ctx: ServiceContext, data: EpisodeData) -> Timeline:
         for t in data.sessions
         if t.status in ("attended", "missed", "cancelled")
     ]
-    fits: list[FitAnswer] = []
-    for (number, at, instrument_id, raw), score in zip(data.answers, data.scores, strict=True):
-        inst = instrument(ctx, instrument_id)
-        fit_items = [item.link_id for item in inst.items if _is_fit_item(item.link_id)]
-        if not fit_items:
-            continue
-        answers = decrypt_answers(ctx, instrument_id, raw)
-        value = answers.get(fit_items[0])
-        mapped = FIT_VALUES.get(str(value).strip().lower()) if value is not None else None
-        if mapped is not None:
-            fits.append(
-                FitAnswer(
-                    session_number=number or numbers[score.checkin_id],
-                    date=at.date(),
-                    answer=cast(FitAnswerValue, mapped),
-                )
-            )
     return Timeline(str(data.client.id), points, attendance, fits)
-
-
-def _risk(ctx: ServiceContext, instrument_id: str, raw: dict[str, object]) -> tuple[RiskFlag, ...]:
-    """Risk items (PHQ-9 item 9) the stored answers endorse, read from the answers themselves
-    so that a low or invalid total never hides them. An answer stored under an earlier
-    definition that no longer reads is flagged as a possible risk instead of failing the
-    refresh (which would block every later check-in of the episode)."""
-    inst = instrument(ctx, instrument_id)
-    if not inst.risk_items:
-        return ()
-    return stored_risk_flags(inst, decrypt_answers(ctx, instrument_id, raw))
 
 
 def _is_fit_item(link_id: str) -> bool:
