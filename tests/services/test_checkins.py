@@ -273,3 +273,48 @@ def test_clients_see_their_own_progress_only_when_the_clinic_allows_it(world: Wo
     assert {(p.instrument_id, p.total) for p in progress} >= {("phq9", 18), ("gad7", 14)}
     with pytest.raises(NotFound):
         checkins.checkin_progress(world.ctx, "not-a-token")
+
+
+def test_a_check_in_decrypts_no_earlier_free_text_answer(world: World) -> None:
+    """The rules read the risk items and the fit answer, never a comment: re-evaluating the
+    episode's alerts on each check-in must not decrypt every comment the client ever wrote
+    (it did, one AES-GCM decryption per stored comment per check-in)."""
+    for _ in range(3):
+        link = _link(world)
+        checkins.record_check_in(
+            world.ctx, link.token, full_answers(comment="Homework was a lot.", fit="not_sure")
+        )
+    decrypted: list[str] = []
+    real = world.ctx.cipher
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def decrypt(self, stored: str, *, field: str) -> str:
+            decrypted.append(field)
+            return real.decrypt(stored, field=field)
+
+    object.__setattr__(world.ctx, "cipher", Counting())
+    try:
+        link = _link(world)
+        result = checkins.record_check_in(
+            world.ctx, link.token, full_answers(comment="Better.", fit="not_sure")
+        )
+    finally:
+        object.__setattr__(world.ctx, "cipher", real)
+    assert not [f for f in decrypted if "sf_comment" in f]
+    # The fit answers were still read: four "not sure" in a row is a fit alert's business.
+    assert result.scores
+    timeline = monitor.build_timeline(world.ctx, _episode_data(world))
+    assert [f.answer for f in timeline.fit_answers] == ["not_sure"] * 4
+
+
+def _episode_data(world: World) -> monitor.EpisodeData:
+    from alliance.services.episodes import load_episode
+    from alliance.store.models import Episode
+
+    with transaction(world.ctx.session_factory) as session:
+        episode = session.get(Episode, world.sarah_episode)
+        assert episode is not None
+        return load_episode(session, episode)
