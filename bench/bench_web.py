@@ -413,13 +413,19 @@ class ServerCPU:
         while True:
             self.find_workers()
             if len(self.pids) > workers or time.monotonic() > deadline:
-                return
+                break
             time.sleep(0.2)
+        time.sleep(1.0)  # short-lived helpers of the start-up gone, then look again
+        self.find_workers()
 
     def seconds(self) -> float:
         total = 0
-        for pid in self.pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        for pid in list(self.pids):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # a helper process that has exited
+                self.pids.remove(pid)
+                continue
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / self._tick
 
