@@ -165,6 +165,23 @@ def test_export_writes_one_file_per_table(db: str, tmp_path: Path) -> None:
     assert stdout.startswith("wrote ")
 
 
+def test_export_refuses_to_overwrite_without_force(db: str, tmp_path: Path) -> None:
+    _seed_client(db)
+    out = tmp_path / "export"
+    args = ("export", "--format", "spss", "-o", str(out), "--as", "ada@north.example", "--db", db)
+    assert run(*args)[0] == 0
+    assert {"scores.sav", "codebook.md", "datapackage.json"} <= {p.name for p in out.iterdir()}
+    (out / "scores.sav").write_bytes(b"my own analysis")
+    code, _, err = run(*args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "already exist" in err and "--force" in err
+    assert (out / "scores.sav").read_bytes() == b"my own analysis"  # nothing was replaced
+    assert run(*args, "--force")[0] == 0
+    assert (out / "scores.sav").read_bytes() != b"my own analysis"
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".part")]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -7,9 +7,11 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -128,12 +130,40 @@ def _fhir_cells(node: object, key: str = "") -> Iterator[tuple[str, object]]:
         yield key, node
 
 
+def _frame_cells(frame: pd.DataFrame) -> Iterator[tuple[str, object]]:
+    for column in frame.columns:
+        for value in frame[column]:
+            yield column, None if pd.isna(value) else value
+
+
+def _stat_cells(filename: str, data: bytes) -> Iterator[tuple[str, object]]:
+    """Cells of an SPSS, Stata or R file, read back by the libraries researchers use."""
+    import pyreadr
+    import pyreadstat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / filename
+        path.write_bytes(data)
+        if filename.endswith(".rds"):
+            frame = pyreadr.read_r(str(path))[None]
+        else:
+            read = pyreadstat.read_sav if filename.endswith(".sav") else pyreadstat.read_dta
+            frame, meta = read(str(path))
+            yield "file_label", meta.file_label
+            yield from (("column_label", label) for label in meta.column_labels)
+    yield from _frame_cells(frame)
+
+
 def _cells(files: dict[str, bytes]) -> Iterator[tuple[str, str, object]]:
     for filename, data in files.items():
         if filename.endswith(".csv"):
             cells = _csv_cells(data)
         elif filename.endswith(".parquet"):
             cells = _parquet_cells(data)
+        elif filename.endswith((".sav", ".dta", ".rds")):
+            cells = _stat_cells(filename, data)
+        elif filename.endswith(".md"):
+            cells = (("codebook", line) for line in data.decode().splitlines())
         else:
             cells = _fhir_cells(json.loads(data))
         for name, value in cells:
@@ -154,6 +184,8 @@ def _findings(files: dict[str, bytes], facts: Facts) -> set[str]:
         if number and any(low <= value <= high for low, high in epochs):  # type: ignore[operator]
             found.add(f"timestamp-like number in {where}: {value}")
         id_field = _is_id_column(name) or name in {"identifier", "reference_id"}
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # SPSS and Stata keep every number as a double
         if id_field and value is not None and str(value) in facts.ids:
             found.add(f"raw id in {where}")
         if not isinstance(value, str):
@@ -223,7 +255,9 @@ def test_the_scan_finds_dates_names_texts_and_ids_in_a_full_export(
 def test_pseudonyms_join_the_tables_of_one_export(clinic: Clinic) -> None:
     files = exports.export_clinic(clinic.ctx, actor=clinic.admin, format="csv", deidentified=True)
     table = {
-        name.removesuffix(".csv"): pd.read_csv(io.BytesIO(data)) for name, data in files.items()
+        name.removesuffix(".csv"): pd.read_csv(io.BytesIO(data))
+        for name, data in files.items()
+        if name.endswith(".csv")
     }
     episodes = table["episodes"]
     assert set(episodes["client_id"]) <= set(table["clients"]["client_id"])

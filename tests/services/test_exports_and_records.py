@@ -63,7 +63,7 @@ def test_encrypted_columns_are_not_plaintext_in_the_raw_database(
 def test_a_full_csv_export_has_every_table_and_the_free_text(world: World, clock: Clock) -> None:
     _seed(world, clock)
     files = exports.export_clinic(world.ctx, actor=world.ada, format="csv", deidentified=False)
-    assert set(files) == {f"{t}.csv" for t in exports.TABLES}
+    assert set(files) == {f"{t}.csv" for t in exports.TABLES} | {"codebook.md", "datapackage.json"}
     scores = pd.read_csv(io.BytesIO(files["scores.csv"]))
     assert sorted(scores["instrument_id"].unique()) == [
         "gad7",

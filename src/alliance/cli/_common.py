@@ -1,7 +1,11 @@
-"""Helpers shared by CLI commands: the one way a command reports bad input."""
+"""Helpers shared by CLI commands: the one way a command reports bad input, and the one way
+it writes a set of output files."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -11,3 +15,26 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print one readable line to stderr and exit with ``code`` (2 = bad input)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def write_files(folder: Path, files: Mapping[str, bytes], *, force: bool) -> None:
+    """Write ``files`` (name → bytes) into ``folder``, all or nothing: refuses (exit 2) when
+    one is already there unless ``force``; each file is written beside its target and renamed
+    into place only once every one has been written."""
+    taken = sorted(name for name in files if (folder / name).exists())
+    if taken and not force:
+        shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
+        fail(f"{folder}: {shown} already exist(s); add --force to replace")
+    staged: list[tuple[Path, Path]] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            part = folder / f".{name}.part"
+            part.write_bytes(data)
+            staged.append((part, folder / name))
+        for part, target in staged:
+            os.replace(part, target)
+    except OSError as exc:
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
+        fail(f"{folder}: cannot write ({exc.strerror or exc})")

@@ -23,7 +23,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from alliance.cli._common import fail
+from alliance.cli._common import fail, write_files
 from alliance.config import Settings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import ServiceError
@@ -260,15 +260,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export(
-        format: str = typer.Option(..., "--format", help="csv, parquet or fhir."),
+        format: str = typer.Option(
+            ..., "--format", help="csv, parquet, spss (.sav), stata (.dta), rds or fhir."
+        ),
         out: Path = typer.Option(..., "-o", "--output", help="Directory to write into."),
         deidentified: bool = typer.Option(
             False, "--deidentified", help="Pseudonymous ids, no names, text or dates."
         ),
+        force: bool = typer.Option(False, "--force", help="Replace files already there."),
         as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
         db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     ) -> None:
-        """Export the admin's clinic (audited)."""
+        """Export the admin's clinic (audited): one file per table with a codebook
+        (codebook.md, datapackage.json), or one FHIR Bundle."""
         from alliance.services import exports
 
         if out.exists() and not out.is_dir():
@@ -278,9 +282,7 @@ def register(app: typer.Typer) -> None:
             files = exports.export_clinic(
                 ctx, actor=_actor(ctx, as_email), format=format, deidentified=deidentified
             )
-        out.mkdir(parents=True, exist_ok=True)
-        for filename, data in files.items():
-            (out / filename).write_bytes(data)
+        write_files(out, files, force=force)
         typer.echo(f"wrote {len(files)} file(s) to {out}")
 
     @client_app.command("export")

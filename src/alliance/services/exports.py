@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import secrets
 from collections.abc import Iterable
@@ -27,14 +26,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from alliance.datafiles import FILE_FORMATS, Table, safe_name
+from alliance.datafiles import files as data_files
+from alliance.measures.instrument import Instrument
 from alliance.services.authz import Actor, require_client, require_staff, require_user_admin
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import decrypt_answers, instrument
 from alliance.services.errors import InvalidInput
+from alliance.services.export_columns import (
+    TABLES,
+    answer_code,
+    band_order,
+    described,
+    item_column,
+    item_scores,
+)
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store import audit
 from alliance.store.encrypted import field_of
@@ -52,9 +61,8 @@ from alliance.store.models import (
     TherapySession,
 )
 
-ExportFormat = Literal["csv", "parquet", "fhir"]
-FORMATS: tuple[str, ...] = ("csv", "parquet", "fhir")
-TABLES = ("clients", "episodes", "sessions", "scores", "answers", "goals", "goal_ratings", "alerts")
+ExportFormat = Literal["csv", "parquet", "spss", "stata", "rds", "fhir"]
+FORMATS: tuple[str, ...] = (*FILE_FORMATS, "fhir")
 CONTACT_FIELD = field_of(Client.contact_email_enc)
 GOAL_FIELD = field_of(Goal.text_enc)
 ACK_FIELD = field_of(Alert.acknowledge_note_enc)
@@ -98,16 +106,28 @@ def _days(at: datetime | None, start: datetime) -> float | None:
 def _collect(
     session: Session, ctx: ServiceContext, clients: list[Client], *, deidentified: bool
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows of every export table for ``clients`` (already authorised)."""
+    """Rows of every export table for ``clients`` (already authorised), as JSON-ready dicts."""
+    return {
+        t.name: [dict(r) for r in t.rows]
+        for t in _tables(session, ctx, clients, deidentified=deidentified)
+    }
+
+
+def _tables(
+    session: Session, ctx: ServiceContext, clients: list[Client], *, deidentified: bool
+) -> list[Table]:
+    """Every export table for ``clients`` (already authorised), each column described."""
     pseudo = _Pseudonyms(deidentified)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     client_ids = [c.id for c in clients]
-    if not client_ids:
-        return out
-    episodes = list(
-        session.scalars(
-            select(Episode).where(Episode.client_id.in_(client_ids)).order_by(Episode.id)
+    episodes = (
+        list(
+            session.scalars(
+                select(Episode).where(Episode.client_id.in_(client_ids)).order_by(Episode.id)
+            )
         )
+        if client_ids
+        else []
     )
     start = {e.id: e.started_at for e in episodes}
 
@@ -157,26 +177,45 @@ def _collect(
         .where(Score.episode_id.in_(ids))
         .order_by(Score.episode_id, Score.scored_at, Score.id)
     ).all()
+    used: dict[str, Instrument] = {}
     for score, response in rows:
+        inst = used.setdefault(score.instrument_id, instrument(ctx, score.instrument_id))
         base = {
             "episode_id": pseudo("episode", score.episode_id),
             "instrument_id": score.instrument_id,
             "session_number": score.session_number,
             "at": when(score.scored_at, score.episode_id),
         }
-        srow = base | {"total": score.total, "band": score.band, "valid": score.valid}
+        srow = base | {
+            "total": score.total,
+            "band": score.band,
+            "band_order": band_order(inst, score.band),
+            "valid": score.valid,
+        }
         srow |= {f"subscale_{k}": v for k, v in sorted(score.subscales.items())}
         out["scores"].append(srow)
-        inst = instrument(ctx, score.instrument_id)
         answers = decrypt_answers(ctx, score.instrument_id, response.answers)
+        scored = item_scores(inst, answers)
+        wide: dict[str, Any] = base | {
+            safe_name(inst.id, "total"): score.total,
+            safe_name(inst.id, "band"): score.band,
+        }
         for item in inst.items:
-            if item.link_id not in answers:
+            if item.link_id not in answers or (item.type == "text" and deidentified):
                 continue
-            if item.type == "text" and deidentified:
-                continue
+            value = answers[item.link_id]
             out["answers"].append(
-                base | {"link_id": item.link_id, "answer": str(answers[item.link_id])}
+                base
+                | {
+                    "link_id": item.link_id,
+                    "answer": str(value),
+                    "item_score": scored.get(item.link_id),
+                }
             )
+            wide[item_column(inst, item)] = answer_code(item, value)
+            if item.scored:
+                wide[item_column(inst, item, "score")] = scored.get(item.link_id)
+        out["responses_wide"].append(wide)
     goals = list(
         session.scalars(
             select(Goal).where(Goal.episode_id.in_(ids)).order_by(Goal.episode_id, Goal.id)
@@ -235,15 +274,7 @@ def _collect(
         # episode's rows in their order in time.
         for table_rows in out.values():
             table_rows.sort(key=lambda row: str(next(iter(row.values()))))
-    return out
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    for column in frame.columns:
-        if frame[column].map(lambda v: isinstance(v, datetime)).any():
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
+    return described(out, sorted(used.values(), key=lambda i: i.id), deidentified=deidentified)
 
 
 def _fhir_bundle(
@@ -277,21 +308,19 @@ def export_clinic(
                 select(Client).where(Client.clinic_id == actor.clinic_id).order_by(Client.id)
             )
         )
-        files: dict[str, bytes] = {}
+        files: dict[str, bytes]
         if format == "fhir":
             bundle = _fhir_bundle(session, ctx, clients, deidentified=deidentified)
-            files["bundle.fhir.json"] = json.dumps(bundle, indent=1, default=str).encode()
+            files = {"bundle.fhir.json": json.dumps(bundle, indent=1, default=str).encode()}
         else:
-            for name, rows in _collect(session, ctx, clients, deidentified=deidentified).items():
-                frame = _frame(rows)
-                if format == "csv":
-                    from alliance._csv import to_csv  # formula-leading text neutralised
-
-                    files[f"{name}.csv"] = str(to_csv(frame, index=False)).encode("utf-8")
-                else:
-                    buffer = io.BytesIO()
-                    frame.to_parquet(buffer, index=False)
-                    files[f"{name}.parquet"] = buffer.getvalue()
+            tables = _tables(session, ctx, clients, deidentified=deidentified)
+            kind = "de-identified" if deidentified else "full"
+            files = data_files(
+                tables,
+                format,  # type: ignore[arg-type]  # checked against FORMATS above
+                title=f"Codebook of a {kind} clinic export",
+                name=f"alliance-clinic-export-{kind}",
+            )
         record(
             session,
             ctx,
