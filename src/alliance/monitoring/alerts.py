@@ -8,6 +8,13 @@ the numbers behind it, a suggested ``next_step``, and the ``evidence`` (which sc
 records, from which sessions). :func:`alerts_by_session` replays the rules after every session
 for history views; :func:`rupture_episodes` pairs each rupture with its repair, if any.
 
+The ordering rules live here too, once, for every caller: :data:`SEVERITY_ORDER` and
+:data:`KIND_PRIORITY` (:func:`alert_rank`) order the alerts :func:`evaluate_alerts` returns,
+and :func:`desk_sort_key` / :func:`desk_urgency` order stored alerts (with their status) on a
+client's page and the caseload. :func:`alert_thresholds` is the one threshold merge: an
+instrument's defaults with the clinic's overrides applied, as the rules read them and the
+charts draw them.
+
 The rules, their defaults and the reasons for them are listed in ``docs/monitoring.md``;
 every threshold is a field of :class:`AlertSettings` so a clinic can change it.
 """
@@ -35,16 +42,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALERT_KINDS",
+    "ALERT_STATUSES",
     "ALWAYS_ON_KINDS",
+    "KIND_PRIORITY",
+    "SEVERITY_ORDER",
     "Alert",
     "AlertKind",
     "AlertSettings",
+    "AlertStatus",
     "Evidence",
     "RuptureEpisode",
     "Severity",
+    "alert_rank",
+    "alert_thresholds",
     "alerts_by_session",
+    "desk_sort_key",
+    "desk_urgency",
     "evaluate_alerts",
+    "fit_check_threshold",
+    "kind_rank",
+    "low_alliance_threshold",
     "rupture_episodes",
+    "severity_rank",
 ]
 
 AlertKind = Literal[
@@ -69,7 +88,74 @@ ALWAYS_ON_KINDS: tuple[AlertKind, ...] = ("risk_reported",)
 #: measure and the per-session feedback form (a low or falling session rating is a relational
 #: signal too, as with session-rating scales).
 RELATIONSHIP_KINDS: tuple[str, ...] = ("alliance", "feedback")
-_SEVERITY_ORDER: dict[str, int] = {"urgent": 0, "warning": 1, "info": 2}
+
+# -- ordering: the one definition every list of alerts follows -------------------------------
+
+#: Severities, most severe first.
+SEVERITY_ORDER: tuple[Severity, ...] = ("urgent", "warning", "info")
+#: Alert kinds in order of clinical urgency, used to break ties between equal severities
+#: (a client's answer about self-harm needs action today; a rupture needs the next session's
+#: attention; a fit check can wait a week).
+KIND_PRIORITY: tuple[AlertKind, ...] = (
+    "risk_reported",
+    "rupture",
+    "reliable_deterioration",
+    "poor_fit_reported",
+    "not_on_track",
+    "low_alliance",
+    "fit_check",
+    "missed_sessions",
+    "irregular_sessions",
+)
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+#: A stored alert's statuses in the order staff see them: what still needs action first.
+ALERT_STATUSES: tuple[AlertStatus, ...] = get_args(AlertStatus)
+
+
+def severity_rank(severity: str) -> int:
+    """0 for the most severe; a severity this version does not know sorts last."""
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
+
+
+def kind_rank(kind: str) -> int:
+    """0 for the most urgent kind; a kind this version does not know sorts last."""
+    return KIND_PRIORITY.index(kind) if kind in KIND_PRIORITY else len(KIND_PRIORITY)
+
+
+def alert_rank(severity: str, kind: str) -> tuple[int, int]:
+    """Most severe first, then the most urgent kind: the order of :func:`evaluate_alerts`."""
+    return severity_rank(severity), kind_rank(kind)
+
+
+def _status_rank(status: str) -> int:
+    return ALERT_STATUSES.index(status) if status in ALERT_STATUSES else len(ALERT_STATUSES)
+
+
+def desk_sort_key(
+    status: str, severity: str, kind: str, session_number: int | None, alert_id: int
+) -> tuple[int, int, int, int, int]:
+    """The order stored alerts are listed in: open, then acknowledged, then resolved; within
+    each, by :func:`alert_rank`, then the most recent session, then the first raised among
+    equals (the alliance measure's, evaluated first)."""
+    return (
+        _status_rank(status),
+        severity_rank(severity),
+        kind_rank(kind),
+        -(session_number or 0),
+        alert_id,
+    )
+
+
+#: The caseload's urgency for a client with no unresolved alert: after every alert.
+NO_ALERT_URGENCY = 99
+
+
+def desk_urgency(status: str, severity: str, kind: str) -> int:
+    """A client's urgency on the caseload from their top unresolved alert, as one number that
+    keeps :func:`desk_sort_key`'s order (open before acknowledged, severity, kind); lower is
+    more urgent, and every value is below :data:`NO_ALERT_URGENCY`."""
+    return (0 if status == "open" else 50) + severity_rank(severity) * 10 + kind_rank(kind)
+
 
 # -- suggested next steps (our own words; see docs/monitoring.md for the sources) ------------
 
@@ -301,7 +387,7 @@ def evaluate_alerts(
     # Checked here as well as in AlertSettings: a settings object built without validation
     # (model_construct) must not be able to drop a risk alert either.
     enabled = [a for a in alerts if a.kind in config.enabled or a.kind in ALWAYS_ON_KINDS]
-    return sorted(enabled, key=lambda a: (_SEVERITY_ORDER[a.severity], ALERT_KINDS.index(a.kind)))
+    return sorted(enabled, key=lambda a: alert_rank(a.severity, a.kind))
 
 
 def alerts_by_session(
@@ -481,10 +567,29 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
     ]
 
 
-def _low_threshold(inst: Instrument, config: AlertSettings) -> float | None:
-    if inst.id in config.low_alliance_thresholds:
-        return config.low_alliance_thresholds[inst.id]
-    return inst.alert_thresholds.get("low")
+def alert_thresholds(inst: Instrument, settings: AlertSettings) -> dict[str, float]:
+    """The instrument's ``alert_thresholds`` with the clinic's overrides applied: ``low`` from
+    ``settings.low_alliance_thresholds`` and ``fit_check`` from ``settings.fit_check_thresholds``
+    when the clinic set one for this instrument."""
+    merged = dict(inst.alert_thresholds)
+    if inst.id in settings.low_alliance_thresholds:
+        merged["low"] = settings.low_alliance_thresholds[inst.id]
+    if inst.id in settings.fit_check_thresholds:
+        merged["fit_check"] = settings.fit_check_thresholds[inst.id]
+    return merged
+
+
+def low_alliance_threshold(inst: Instrument, settings: AlertSettings) -> float | None:
+    """The low-alliance threshold the rules use: the clinic's, else the instrument's ``low``."""
+    return alert_thresholds(inst, settings).get("low")
+
+
+def fit_check_threshold(inst: Instrument, settings: AlertSettings) -> float | None:
+    """The fit-check threshold: the clinic's fit-check override, else the low-alliance one
+    (an instrument's own thresholds name no fit-check value)."""
+    if inst.id in settings.fit_check_thresholds:
+        return settings.fit_check_thresholds[inst.id]
+    return low_alliance_threshold(inst, settings)
 
 
 def _is_low(total: float, threshold: float, inst: Instrument) -> bool:
@@ -494,7 +599,7 @@ def _is_low(total: float, threshold: float, inst: Instrument) -> bool:
 def _low_alliance(
     series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings
 ) -> list[Alert]:
-    threshold = _low_threshold(inst, config)
+    threshold = low_alliance_threshold(inst, config)
     needed = config.low_alliance_consecutive
     if threshold is None or len(series) < needed:
         return []
@@ -525,7 +630,7 @@ def _fit_check(
     assert cur.total is not None
     if cur.session_number < config.fit_check_after_session:
         return []
-    threshold = config.fit_check_thresholds.get(inst.id, _low_threshold(inst, config))
+    threshold = fit_check_threshold(inst, config)
     if threshold is None or not _is_low(cur.total, threshold, inst):
         return []
     prev = series[-2] if len(series) >= 2 else None

@@ -28,14 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from alliance.measures.scoring import risk_flags
-from alliance.monitoring.alerts import _SEVERITY_ORDER as SEVERITY_ORDER
 from alliance.monitoring.alerts import (
-    ALERT_KINDS,
     RELATIONSHIP_KINDS,
     Alert,
     AlertKind,
     AlertSettings,
     TrajectoryArg,
+    alert_rank,
     evaluate_alerts,
 )
 from alliance.monitoring.timeline import ScorePoint, Timeline
@@ -130,7 +129,7 @@ def latest_alert_kinds(
                 found = evaluate_alerts(timeline, instruments, settings, trajectory)
                 series_cache[key] = found
             alerts.extend(found)
-        alerts.sort(key=lambda a: (SEVERITY_ORDER[a.severity], ALERT_KINDS.index(a.kind)))
+        alerts.sort(key=lambda a: alert_rank(a.severity, a.kind))
         out.append(tuple(dict.fromkeys(a.kind for a in alerts)))
     return out
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from sqlalchemy import select
 
+from alliance.monitoring.alerts import desk_sort_key
 from alliance.services.authz import Actor, require_alert, require_client, require_staff
 from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
@@ -22,11 +23,11 @@ from alliance.store.models import Alert
 ACK_FIELD = field_of(Alert.acknowledge_note_enc)
 RESOLVE_FIELD = field_of(Alert.resolve_note_enc)
 MAX_NOTE = 4000
-SEVERITY_ORDER = {"urgent": 0, "warning": 1, "info": 2}
 
 
-def severity_rank(severity: str) -> int:
-    return SEVERITY_ORDER.get(severity, len(SEVERITY_ORDER))
+def stored_alert_key(alert: Alert | AlertView) -> tuple[int, int, int, int, int]:
+    """:func:`alliance.monitoring.alerts.desk_sort_key` for a stored alert or its view."""
+    return desk_sort_key(alert.status, alert.severity, alert.kind, alert.session_number, alert.id)
 
 
 def alert_view(alert: Alert, cipher: FieldCipher) -> AlertView:
@@ -86,15 +87,7 @@ def list_client_alerts(
             if (episode := session.get(Episode, a.episode_id)) is not None
             and can_see_episode(session, actor, episode, client)
         ]
-        rows.sort(
-            key=lambda a: (
-                a.status == "resolved",
-                a.status == "acknowledged",
-                severity_rank(a.severity),
-                -(a.session_number or 0),
-                -a.id,
-            )
-        )
+        rows.sort(key=stored_alert_key)
         record(
             session, ctx, actor, "read", "client", client.id, {"what": "alerts", "count": len(rows)}
         )

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
 from alliance.measures.trajectory import not_on_track
-from alliance.services.alerts import alert_view, severity_rank
+from alliance.monitoring.alerts import (
+    NO_ALERT_URGENCY,
+    alert_thresholds,
+    desk_sort_key,
+    desk_urgency,
+)
+from alliance.services.alerts import alert_view, stored_alert_key
 from alliance.services.authz import (
     Actor,
     can_see_episode,
@@ -35,7 +41,6 @@ from alliance.services.episodes import (
 from alliance.services.sessions import session_view
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
-    AlertView,
     CaseloadRow,
     GoalSeries,
     InstrumentSeries,
@@ -59,38 +64,7 @@ from alliance.store.models import (
     TherapySession,
 )
 
-#: Alert kinds in order of clinical urgency, used to break ties between equal severities
-#: (a client's answer about self-harm needs action today; a rupture needs the next session's
-#: attention; a fit check can wait a week).
-KIND_PRIORITY = (
-    "risk_reported",
-    "rupture",
-    "reliable_deterioration",
-    "poor_fit_reported",
-    "not_on_track",
-    "low_alliance",
-    "fit_check",
-    "missed_sessions",
-    "irregular_sessions",
-)
-NO_ALERT_URGENCY = 99
 TRAJECTORY_HORIZON = 4
-
-
-def kind_rank(kind: str) -> int:
-    return KIND_PRIORITY.index(kind) if kind in KIND_PRIORITY else len(KIND_PRIORITY)
-
-
-def alert_sort_key(alert: Alert | AlertView) -> tuple[int, int, int, int, int]:
-    """Most urgent first: open before acknowledged, severity, kind, most recent session, and
-    the first raised (the alliance measure's, evaluated first) among equals."""
-    return (
-        0 if alert.status == "open" else 1,
-        severity_rank(alert.severity),
-        kind_rank(alert.kind),
-        -(alert.session_number or 0),
-        alert.id,
-    )
 
 
 def _series_points(scores: list[StoredScore]) -> tuple[SeriesPoint, ...]:
@@ -142,17 +116,6 @@ def _trajectory(
         method=model.reason,
         on_track=None if len(valid) < 2 else not flag,
     )
-
-
-def _thresholds(inst: Instrument, settings: ClinicSettings) -> dict[str, float]:
-    """The instrument's alert thresholds with the clinic's overrides applied."""
-    merged = dict(inst.alert_thresholds)
-    rules = settings.alert_settings
-    if inst.id in rules.low_alliance_thresholds:
-        merged["low"] = rules.low_alliance_thresholds[inst.id]
-    if inst.id in rules.fit_check_thresholds:
-        merged["fit_check"] = rules.fit_check_thresholds[inst.id]
-    return merged
 
 
 def _pick_episode(
@@ -227,14 +190,15 @@ def client_timeline(
                     score_max=high,
                     points=_series_points(scores),
                     subscales=subscales,
-                    thresholds=_thresholds(inst, settings),
+                    thresholds=alert_thresholds(inst, settings.alert_settings),
                     clinical_cutoff=inst.clinical_cutoff.value if inst.clinical_cutoff else None,
                     trajectory=_trajectory(session, ctx, client.clinic_id, inst, scores),
                 )
             )
         goals = _goal_series(session, ctx, episode)
         alerts = sorted(
-            session.scalars(select(Alert).where(Alert.episode_id == episode.id)), key=alert_sort_key
+            session.scalars(select(Alert).where(Alert.episode_id == episode.id)),
+            key=stored_alert_key,
         )
         checkins = session.scalars(
             select(CheckIn)
@@ -391,13 +355,7 @@ def caseload(
                     Alert.session_number,
                 ).where(Alert.episode_id.in_(episode_ids), Alert.status != "resolved")
             ):
-                key = (
-                    0 if status == "open" else 1,
-                    severity_rank(severity),
-                    kind_rank(kind),
-                    -(number or 0),
-                    alert_id,
-                )  # the order of alert_sort_key
+                key = desk_sort_key(status, severity, kind, number, alert_id)
                 ranked[episode_id].append((key, status))
         top_ids = [min(entries)[0][4] for entries in ranked.values()]
         tops: dict[int, Alert] = {}
@@ -441,11 +399,7 @@ def caseload(
             }
             urgency = NO_ALERT_URGENCY
             if top is not None:
-                urgency = (
-                    (0 if top.status == "open" else 50)
-                    + severity_rank(top.severity) * 10
-                    + kind_rank(top.kind)
-                )
+                urgency = desk_urgency(top.status, top.severity, top.kind)
             count, last_seen = session_stats.get(episode.id, (0, None))
             rows.append(
                 CaseloadRow(
