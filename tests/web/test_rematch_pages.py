@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from webworld import World, csrf_from
 
-from alliance.services import matching
+from alliance.services import admin, matching
 from alliance.store.db import transaction
 from alliance.store.models import Episode
 
@@ -184,3 +184,34 @@ def test_a_client_without_an_intake_gets_alternatives_with_a_caveat(world: World
     assert _episodes_of(world, episode_id) == sorted(
         [(world.people["tom"].user_id, "fit"), (tess_id, None)]
     )
+
+
+def test_a_handover_to_a_deactivated_or_other_clinics_colleague_is_refused_and_changes_nothing(
+    world: World,
+) -> None:
+    episode_id = _matched_episode(world)
+    tess_id, bea_id = world.people["tess"].user_id, world.people["bea"].user_id  # bea: clinic B
+    admin.deactivate_user(world.ctx, actor=world.people["ada"].actor, user_id=tess_id)
+    tom = world.login("tom")
+    page = tom.get("/caseload")
+    for colleague, why in ((tess_id, "deactivated"), (bea_id, "no active therapist")):
+        refused = tom.post(
+            f"/episodes/{episode_id}/handover",
+            data={
+                "therapist_id": str(colleague),
+                "client_consented": "yes",
+                "note": "talked it through",
+                "csrf_token": csrf_from(page.text),
+            },
+        )
+        assert refused.status_code == 422
+        assert why in refused.text
+        assert "therapist_id" in refused.text
+        api = tom.post(
+            f"/api/v1/matching/episodes/{episode_id}/handover",
+            json={"therapist_id": colleague, "client_consented": True},
+            headers={"Authorization": f"Bearer {world.token('tom')}"},
+        )
+        assert api.status_code == 422
+        assert why in api.text
+    assert _episodes_of(world, episode_id) == [(world.people["tom"].user_id, None)]

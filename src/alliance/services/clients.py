@@ -1,10 +1,16 @@
 """Clients and care episodes: create a client with their first episode, start another episode
-(e.g. after a transfer), end an episode with its reason, read a client's record."""
+(e.g. after a transfer), end an episode with its reason, read a client's record.
+
+:func:`open_episode` is the one way an episode row comes into being — at intake, when a
+matching decision places a client, and at a hand-over — so the team rules (who may own a
+client, who may assign them, one open episode per client, the audit event) hold on every
+path."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -52,24 +58,6 @@ def episode_view(episode: Episode) -> EpisodeView:
     )
 
 
-def _check_therapist(session: object, actor: Actor, therapist_id: int) -> StaffUser:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    therapist = session.get(StaffUser, therapist_id)
-    if therapist is None or therapist.clinic_id != actor.clinic_id or not therapist.active:
-        raise InvalidInput("therapist", f"no active therapist {therapist_id} in this clinic")
-    if actor.role == "therapist" and therapist_id != actor.user_id:
-        raise InvalidInput("therapist", "therapists can only open episodes for themselves")
-    if (
-        actor.role == "supervisor"
-        and therapist_id != actor.user_id
-        and (therapist.supervisor_id != actor.user_id)
-    ):
-        raise InvalidInput("therapist", "supervisors can only assign their own team")
-    return therapist
-
-
 def _instrument_list(
     ctx: ServiceContext, clinic: Clinic, chosen: Sequence[str] | None
 ) -> list[str]:
@@ -106,21 +94,78 @@ def add_client(
     return client
 
 
-def add_episode(
+#: Who chose the episode's therapist. ``"actor"``: the person opening it, who may only give a
+#: client to someone they run the work of (a therapist to themselves, a supervisor to their
+#: team, an admin to anyone). ``"matching"``: an admin's decision on the matching queue.
+#: ``"handover"``: a hand-over, with the client's consent, by someone who may see the ended
+#: episode, to any active colleague.
+EpisodeOrigin = Literal["actor", "matching", "handover"]
+
+
+def _episode_owner(
+    session: Session,
+    actor: Actor,
+    client: Client,
+    therapist_id: int,
+    *,
+    origin: EpisodeOrigin,
+    field: str,
+) -> StaffUser:
+    """The staff user who will run the episode, if the team rules allow it, else
+    :class:`InvalidInput` naming ``field``."""
+    therapist = session.get(StaffUser, therapist_id)
+    if therapist is None or therapist.clinic_id != client.clinic_id:
+        # Another clinic's user reads as no user at all: nothing crosses clinics.
+        raise InvalidInput(field, f"no active therapist {therapist_id} in this clinic")
+    if not therapist.active:
+        raise InvalidInput(
+            field, f"{therapist.display_name} (user {therapist_id}) is deactivated in this clinic"
+        )
+    if origin != "actor":
+        return therapist
+    if actor.role == "therapist" and therapist_id != actor.user_id:
+        raise InvalidInput(field, "therapists can only open episodes for themselves")
+    if (
+        actor.role == "supervisor"
+        and therapist_id != actor.user_id
+        and (therapist.supervisor_id != actor.user_id)
+    ):
+        raise InvalidInput(field, "supervisors can only assign their own team")
+    return therapist
+
+
+def open_episode(
     session: Session,
     ctx: ServiceContext,
     actor: Actor,
     *,
-    client_id: int,
+    client: Client,
     therapist_id: int,
     started_at: datetime,
     instruments: list[str],
+    origin: EpisodeOrigin = "actor",
+    field: str = "therapist",
+    audit_detail: Mapping[str, object] | None = None,
 ) -> Episode:
-    """One place for opening a care episode: the row is flushed for its id and its creation
-    audited with the client and therapist (used here and when matching places a client)."""
+    """Open a care episode for ``client`` with ``therapist_id``, under the team rules.
+
+    The therapist must be an active staff user of the client's clinic (and, for
+    ``origin="actor"``, one the actor may assign: see :data:`EpisodeOrigin`); the client must
+    have no other open episode (:class:`Conflict`). The row is flushed for its id and its
+    creation audited with the client, the therapist and ``audit_detail``. The caller's unit of
+    work commits it, or rolls back everything it wrote before a refusal here.
+    """
+    if actor.clinic_id is not None and client.clinic_id != actor.clinic_id:
+        raise InvalidInput("client", "the client is not in your clinic")
+    therapist = _episode_owner(session, actor, client, therapist_id, origin=origin, field=field)
+    still_open = session.scalar(
+        select(Episode.id).where(Episode.client_id == client.id, Episode.ended_at.is_(None))
+    )
+    if still_open is not None:
+        raise Conflict(f"client {client.id} still has open episode {still_open}")
     episode = Episode(
-        client_id=client_id,
-        therapist_id=therapist_id,
+        client_id=client.id,
+        therapist_id=therapist.id,
         started_at=started_at,
         ended_at=None,
         end_reason=None,
@@ -135,7 +180,12 @@ def add_episode(
         "write",
         "episode",
         episode.id,
-        {"op": "create", "client_id": client_id, "therapist_id": therapist_id},
+        {
+            "op": "create",
+            "client_id": client.id,
+            "therapist_id": therapist.id,
+            **(audit_detail or {}),
+        },
     )
     return episode
 
@@ -162,7 +212,6 @@ def create_client(
         clinic = session.get(Clinic, actor.clinic_id)
         if clinic is None:
             raise InvalidInput("clinic", "no clinic")
-        therapist = _check_therapist(session, actor, therapist_id or actor.user_id or 0)
         chosen = _instrument_list(ctx, clinic, instruments)
         now = ctx.now()
         client = add_client(
@@ -174,12 +223,12 @@ def create_client(
             contact_email=email,
             created_at=now,
         )
-        episode = add_episode(
+        episode = open_episode(
             session,
             ctx,
             actor,
-            client_id=client.id,
-            therapist_id=therapist.id,
+            client=client,
+            therapist_id=therapist_id or actor.user_id or 0,
             started_at=started_at or now,
             instruments=chosen,
         )
@@ -202,18 +251,12 @@ def start_episode(
         client = require_client(session, actor, client_id)
         clinic = session.get(Clinic, client.clinic_id)
         assert clinic is not None
-        therapist = _check_therapist(session, actor, therapist_id)
-        open_episode = session.scalar(
-            select(Episode.id).where(Episode.client_id == client.id, Episode.ended_at.is_(None))
-        )
-        if open_episode is not None:
-            raise Conflict(f"client {client_id} still has open episode {open_episode}")
-        episode = add_episode(
+        episode = open_episode(
             session,
             ctx,
             actor,
-            client_id=client.id,
-            therapist_id=therapist.id,
+            client=client,
+            therapist_id=therapist_id,
             started_at=ctx.now(),
             instruments=_instrument_list(ctx, clinic, instruments),
         )

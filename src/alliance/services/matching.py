@@ -49,7 +49,7 @@ from alliance.services.authz import (
     require_staff,
     require_user_admin,
 )
-from alliance.services.clients import add_client, add_episode
+from alliance.services.clients import add_client, open_episode
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.contact import optional_email_address
 from alliance.services.context import ServiceContext
@@ -509,8 +509,6 @@ def decide(
         client_id = episode_id = None
         now = ctx.now()
         if placement is not None:
-            chosen = session.get(StaffUser, int(placement.therapist_id))
-            assert chosen is not None
             choice = ClinicSettings.from_json(clinic.settings).instruments
             email = ctx.cipher.decrypt_optional(request.contact_email_enc, field=EMAIL_FIELD)
             client = add_client(
@@ -522,14 +520,16 @@ def decide(
                 contact_email=email,
                 created_at=now,
             )
-            episode = add_episode(
+            episode = open_episode(
                 session,
                 ctx,
                 actor,
-                client_id=client.id,
-                therapist_id=chosen.id,
+                client=client,
+                therapist_id=int(placement.therapist_id),
                 started_at=now,
                 instruments=list(choice.all()),
+                origin="matching",
+                field="therapist_id",
             )
             client_id, episode_id = client.id, episode.id
             request.status = "placed"
@@ -780,7 +780,9 @@ def hand_over(
 
     Whoever may see the episode (its therapist, their supervisor, an admin) may hand over to
     an active colleague in the same clinic. Both steps happen in one transaction: the old
-    episode ends with reason ``"fit"`` and the new one starts with the same instruments.
+    episode ends with reason ``"fit"`` and the new one starts with the same instruments, through
+    :func:`~alliance.services.clients.open_episode` like every episode (a colleague of another
+    clinic or a deactivated one is refused there, and the ending is rolled back with it).
     ``note`` (optional, e.g. what was agreed with the client) is kept, encrypted, as the ended
     episode's :class:`~alliance.store.matching_tables.HandoverNote`.
     """
@@ -798,22 +800,11 @@ def hand_over(
             raise Conflict(f"episode {episode_id} already ended ({episode.end_reason})")
         if therapist_id == episode.therapist_id:
             raise InvalidInput("therapist_id", "choose a different therapist")
-        colleague = session.get(StaffUser, therapist_id)
-        if colleague is None or colleague.clinic_id != actor.clinic_id or not colleague.active:
-            raise InvalidInput("therapist_id", f"no active therapist {therapist_id} here")
+        client = session.get(Client, episode.client_id)
+        assert client is not None
         now = ctx.now()
         episode.ended_at = now
         episode.end_reason = "fit"
-        new = Episode(
-            client_id=episode.client_id,
-            therapist_id=colleague.id,
-            started_at=now,
-            ended_at=None,
-            end_reason=None,
-            instruments=list(episode.instruments),
-        )
-        session.add(new)
-        session.flush()
         record(
             session,
             ctx,
@@ -825,7 +816,7 @@ def hand_over(
                 "op": "end",
                 "reason": "fit",
                 "detail": detail,
-                "handed_to": colleague.id,
+                "handed_to": therapist_id,
                 # The note itself is clinical text: it goes to its own (encrypted, rotatable,
                 # erasable) row, never into the append-only audit trail.
                 "handover_note": bool(note),
@@ -835,30 +826,29 @@ def hand_over(
             session.add(
                 HandoverNote(
                     episode_id=episode.id,
-                    clinic_id=colleague.clinic_id,
+                    clinic_id=client.clinic_id,
                     written_by=actor.user_id,
                     written_at=now,
                     note_enc=ctx.cipher.encrypt(note, field=HANDOVER_NOTE_FIELD),
                 )
             )
-        record(
+        # The episode above is ended first so that the one-open-episode rule holds; a refusal
+        # here (a colleague of another clinic, or deactivated) rolls the ending back with it.
+        new = open_episode(
             session,
             ctx,
             actor,
-            "write",
-            "episode",
-            new.id,
-            {
-                "op": "create",
-                "client_id": episode.client_id,
-                "therapist_id": colleague.id,
-                "after": episode.id,
-                "client_consented": True,
-            },
+            client=client,
+            therapist_id=therapist_id,
+            started_at=now,
+            instruments=list(episode.instruments),
+            origin="handover",
+            field="therapist_id",
+            audit_detail={"after": episode.id, "client_consented": True},
         )
         return HandoverView(
             ended_episode_id=episode.id,
             new_episode_id=new.id,
             client_id=episode.client_id,
-            therapist_id=colleague.id,
+            therapist_id=new.therapist_id,
         )
