@@ -174,7 +174,7 @@ def test_unknown_instrument_missing_file_and_bad_output_suffix_exit_2(
     assert "no such file" in err
     code, _, err = _run("change", "phq9", str(phq9_csv), "-o", str(tmp_path / "out.txt"))
     assert code == 2
-    assert ".csv or .json" in err
+    assert ".csv, .json or .parquet" in err
 
 
 def test_phq9_item_9_endorsed_at_the_latest_row_is_reported_as_risk_first(

@@ -175,7 +175,8 @@ def test_export_refuses_to_overwrite_without_force(db: str, tmp_path: Path) -> N
     code, _, err = run(*args)
     assert code == 2
     assert len(err.strip().splitlines()) == 1
-    assert "already exist" in err and "--force" in err
+    assert "already exist" in err
+    assert "--force" in err
     assert (out / "scores.sav").read_bytes() == b"my own analysis"  # nothing was replaced
     assert run(*args, "--force")[0] == 0
     assert (out / "scores.sav").read_bytes() != b"my own analysis"

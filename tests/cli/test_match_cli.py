@@ -111,7 +111,7 @@ def test_weights_in_the_file_change_the_result(tmp_path: Path) -> None:
         if weights is not None:
             doc["weights"] = weights
         path.write_text(json.dumps(doc), "utf-8")
-        out = tmp_path / "out.json"
+        out = tmp_path / f"out{len(outputs)}.json"
         result = _run(str(path), "-o", str(out))
         assert result.exit_code == 0, result.output
         outputs.append(json.loads(out.read_text("utf-8")))

@@ -145,7 +145,10 @@ def test_score_refuses_missing_files_unknown_instruments_and_output_types(
     for args, message in [
         (("score", "phq9", str(tmp_path / "absent.csv")), "absent.csv: no such file"),
         (("score", "nope", str(path)), "unknown instrument 'nope'"),
-        (("score", "phq9", str(path), "-o", str(tmp_path / "x.xlsx")), "must end in .csv or .json"),
+        (
+            ("score", "phq9", str(path), "-o", str(tmp_path / "x.xlsx")),
+            "must end in .csv, .json or .parquet",
+        ),
     ]:
         code, _, err = _run(*args)
         assert code == 2

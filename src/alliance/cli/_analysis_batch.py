@@ -204,8 +204,10 @@ def run_batch(
     on_start: Callable[[int], None] = lambda total: None,
     on_row: Callable[[dict[str, object]], None] = lambda row: None,
     files: list[str] | None = None,
+    fresh: bool = False,
 ) -> BatchReport:
-    """Analyse every transcript under ``target`` into ``output`` (Parquet), resuming.
+    """Analyse every transcript under ``target`` into ``output`` (Parquet), resuming from
+    the rows already there unless ``fresh`` (``--force``: start over).
 
     ``files`` is :func:`find_files` of ``target`` when the caller has already looked.
     """
@@ -213,7 +215,7 @@ def run_batch(
         require_dask()
     if files is None:
         files = find_files(target)
-    previous = load_previous(output)
+    previous = [] if fresh else load_previous(output)
     todo = pending(files, [str(r["file"]) for r in previous])
     report = BatchReport(found=len(files), skipped=len(files) - len(todo), output=output)
     rows = list(previous)

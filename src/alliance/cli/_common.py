@@ -38,3 +38,38 @@ def write_files(folder: Path, files: Mapping[str, bytes], *, force: bool) -> Non
         for part, _ in staged:
             part.unlink(missing_ok=True)
         fail(f"{folder}: cannot write ({exc.strerror or exc})")
+
+
+# The options every file-writing command spells the same way (score, change, analyze, match,
+# export): -o/--output, --format, --force, --quiet.
+FORCE_HELP = "Replace the output if it already exists."
+QUIET_HELP = "No summary or progress on stderr (errors and warnings still show)."
+
+
+def check_target(output: Path | None, *, force: bool) -> None:
+    """Exit 2 before any work when ``output`` exists and ``--force`` was not given (or it is a
+    directory where a file is wanted)."""
+    if output is None:
+        return
+    if output.is_dir():
+        fail(f"{output}: is a directory; give a file name")
+    if output.exists() and not force:
+        fail(f"{output}: already exists; add --force to replace it")
+
+
+def say(message: str, *, quiet: bool) -> None:
+    """A summary line on stderr, unless ``--quiet``."""
+    if not quiet:
+        typer.echo(message, err=True)
+
+
+def write_bytes(output: Path, data: bytes) -> None:
+    """Write ``output`` whole or not at all: beside it first, then renamed into place."""
+    part = output.with_name(f".{output.name}.part")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(data)
+        os.replace(part, output)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        fail(f"{output}: cannot write ({exc.strerror or exc})")

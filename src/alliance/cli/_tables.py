@@ -1,24 +1,30 @@
 """Reading and writing the CSV tables of the file commands (``alliance score``, ``alliance
 change``): the instrument lookup, reading a CSV as text, turning item columns into numbers,
 scoring with errors that name the file, line and column, and writing the result to stdout,
-OUT.csv or OUT.json. One place, so both commands report bad files the same way.
+OUT.csv, OUT.json or OUT.parquet. One place, so both commands report bad files the same way.
+``-`` as the file reads standard input.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import typer
 
 from alliance._csv import to_csv
-from alliance.cli._common import fail
+from alliance.cli._common import fail, write_bytes
 from alliance.measures.instrument import Instrument
 from alliance.measures.registry import InstrumentError, load_instrument
 from alliance.measures.scoring import ScoringError, score_frame
 
-OUTPUT_SUFFIXES = (".csv", ".json")
+TableFormat = Literal["csv", "json", "parquet"]
+TABLE_FORMATS: tuple[TableFormat, ...] = ("csv", "json", "parquet")
+STDIN = "-"
+FORMAT_HELP = "csv, json or parquet (default: from the output's suffix, else csv)."
 
 
 def instrument(instrument_id: str) -> Instrument:
@@ -32,17 +38,33 @@ def instrument(instrument_id: str) -> Instrument:
         fail(str(exc))
 
 
-def check_output(output: Path | None) -> None:
-    """Exit 2 unless the output path (if any) ends in .csv or .json."""
-    if output is not None and output.suffix.lower() not in OUTPUT_SUFFIXES:
-        fail(f"{output}: output must end in .csv or .json")
+def table_format(output: Path | None, given: str | None) -> TableFormat:
+    """The format asked for with ``--format``, else the output's suffix, else CSV; exit 2 on
+    an unknown one, or on Parquet (binary) to the terminal."""
+    if given is not None:
+        if given not in TABLE_FORMATS:
+            fail(f"--format {given!r}: choose csv, json or parquet")
+        fmt = given
+    elif output is None:
+        fmt = "csv"
+    else:
+        suffix = output.suffix.lower().lstrip(".")
+        if suffix not in TABLE_FORMATS:
+            fail(f"{output}: output must end in .csv, .json or .parquet (or give --format)")
+        fmt = suffix
+    if fmt == "parquet" and output is None:
+        fail("--format parquet needs -o FILE.parquet (Parquet is binary, not for the terminal)")
+    return fmt
 
 
 def read_csv(file: Path) -> pd.DataFrame:
+    source: Path | io.BytesIO = file
+    if str(file) == STDIN:
+        source = io.BytesIO(sys.stdin.buffer.read())
     try:
         # Everything is read as text so that the input columns are written back unchanged
         # (leading zeros, "1" not "1.0"); item columns are converted for scoring below.
-        return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         fail(f"{file}: no such file")
     except IsADirectoryError:
@@ -125,16 +147,23 @@ def score_or_fail(file: Path, inst: Instrument, items: pd.DataFrame) -> pd.DataF
         fail(", ".join(parts) + f": {exc.message}")
 
 
-def write_table(frame: pd.DataFrame, output: Path | None) -> None:
-    """CSV on stdout without an output path; else OUT.json (records) or OUT.csv. CSV text
-    cells that a spreadsheet would run as a formula are neutralised (:mod:`alliance._csv`)."""
+def write_table(frame: pd.DataFrame, output: Path | None, fmt: TableFormat = "csv") -> None:
+    """CSV or JSON on stdout without an output path; else OUT in ``fmt``, whole or not at
+    all. CSV text cells that a spreadsheet would run as a formula are neutralised
+    (:mod:`alliance._csv`)."""
+    if fmt == "json":
+        text = frame.to_json(orient="records", indent=1) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_bytes(output, text.encode("utf-8"))
+        return
+    if fmt == "parquet" and output is not None:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        write_bytes(output, buffer.getvalue())
+        return
     if output is None:
         to_csv(frame, sys.stdout, index=False, float_format="%.10g")
         return
-    try:
-        if output.suffix.lower() == ".json":
-            output.write_text(frame.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
-        else:
-            to_csv(frame, output, index=False, float_format="%.10g")
-    except OSError as exc:
-        fail(f"{output}: cannot write ({exc.strerror or exc})")
+    write_bytes(output, str(to_csv(frame, index=False, float_format="%.10g")).encode("utf-8"))

@@ -16,7 +16,7 @@ from typing import Literal, cast
 
 import typer
 
-from alliance.cli._common import fail
+from alliance.cli._common import QUIET_HELP, check_target, fail, say, write_bytes
 
 OutputFormat = Literal["json", "text", "html"]
 Backend = Literal["accurate", "fast"]
@@ -83,6 +83,8 @@ def analyze_one(
     backend: Backend,
     empathy: bool | None,
     speakers: Speakers = "labels",
+    force: bool = False,
+    quiet: bool = False,
 ) -> None:
     from alliance.analysis.classifiers import ModelNotInstalledError
     from alliance.analysis.pipeline import Analyzer
@@ -90,6 +92,7 @@ def analyze_one(
     from alliance.config import get_settings
     from alliance.transcripts import TranscriptError, parse_transcript
 
+    check_target(output, force=force)
     max_bytes = get_settings().transcript_max_bytes
     data, name = _read_input(target, max_bytes)
     try:
@@ -121,12 +124,8 @@ def analyze_one(
     if output is None:
         typer.echo(text, nl=False)
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror or exc}")
-    typer.echo(f"wrote {output}", err=True)
+    write_bytes(output, text.encode("utf-8"))
+    say(f"wrote {output}", quiet=quiet)
 
 
 def analyze_batch(
@@ -140,6 +139,8 @@ def analyze_batch(
     jobs: int,
     scheduler: str | None,
     speakers: Speakers = "labels",
+    force: bool = False,
+    quiet: bool = False,
 ) -> None:
     from rich.console import Console
     from rich.progress import (
@@ -195,6 +196,7 @@ def analyze_batch(
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        disable=quiet,
     ) as progress:
         task = progress.add_task("analyse", total=None, failed=0)
 
@@ -218,6 +220,7 @@ def analyze_batch(
                 on_start=started,
                 on_row=advanced,
                 files=files,
+                fresh=force,
             )
         except BatchInputError as exc:
             progress.stop()
@@ -225,10 +228,10 @@ def analyze_batch(
         except OSError as exc:
             progress.stop()
             fail(f"{output}: {exc.strerror or exc}")
-    typer.echo(
+    say(
         f"{report.found} files: {report.analysed} analysed, {report.skipped} already done, "
         f"{len(report.failures)} failed → {report.output}",
-        err=True,
+        quiet=quiet,
     )
     if report.failures:
         typer.echo("failures:", err=True)
@@ -278,6 +281,12 @@ def register(app: typer.Typer) -> None:
             "with no labels at all (Whisper output, plain subtitles) is read as two speakers "
             "taking turns, with a warning.",
         ),
+        force: bool = typer.Option(
+            False,
+            "--force",
+            help="Replace the output file; for a batch, start over instead of resuming.",
+        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Analyse a session transcript, or a batch of them, with evidence for every figure."""
         from alliance.config import get_settings
@@ -307,6 +316,8 @@ def register(app: typer.Typer) -> None:
                 jobs=jobs if jobs is not None else 1,
                 scheduler=dask_scheduler,
                 speakers=cast(Speakers, speakers),
+                force=force,
+                quiet=quiet,
             )
             return
         analyze_one(
@@ -318,6 +329,8 @@ def register(app: typer.Typer) -> None:
             backend=cast(Backend, chosen),
             empathy=empathy,
             speakers=cast(Speakers, speakers),
+            force=force,
+            quiet=quiet,
         )
 
     @app.command("analyze-schema")

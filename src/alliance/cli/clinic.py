@@ -23,7 +23,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from alliance.cli._common import fail, write_files
+from alliance.cli._common import QUIET_HELP, fail, write_files
 from alliance.config import Settings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import ServiceError
@@ -268,6 +268,7 @@ def register(app: typer.Typer) -> None:
             False, "--deidentified", help="Pseudonymous ids, no names, text or dates."
         ),
         force: bool = typer.Option(False, "--force", help="Replace files already there."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
         as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
         db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     ) -> None:
@@ -283,7 +284,8 @@ def register(app: typer.Typer) -> None:
                 ctx, actor=_actor(ctx, as_email), format=format, deidentified=deidentified
             )
         write_files(out, files, force=force)
-        typer.echo(f"wrote {len(files)} file(s) to {out}")
+        if not quiet:
+            typer.echo(f"wrote {len(files)} file(s) to {out}")
 
     @client_app.command("export")
     def client_export(

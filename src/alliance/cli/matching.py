@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 from pydantic import ValidationError
 
-from alliance.cli._common import fail
+from alliance.cli._common import FORCE_HELP, QUIET_HELP, check_target, fail, say, write_bytes
 
 if TYPE_CHECKING:
     from alliance.matching import MatchingInput
@@ -95,14 +95,24 @@ def register(app: typer.Typer) -> None:
     def match(
         file: Path = typer.Argument(..., help="JSON file: therapists, intakes, optional history."),
         out: Path | None = typer.Option(
-            None, "-o", "--out", help="Write the result JSON here (default: standard output)."
+            None,
+            "-o",
+            "--output",
+            "--out",
+            help="Write the result JSON here (default: standard output).",
         ),
+        output_format: str = typer.Option("json", "--format", "-f", help="json (the only one)."),
+        force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Assign an intake queue to therapists (optimal, under capacities) with reasons."""
         from alliance.config import get_settings
         from alliance.matching import MatchingInputError
         from alliance.matching.assign import run_matching
 
+        if output_format != "json":
+            fail(f"--format {output_format!r}: match writes json")
+        check_target(out, force=force)
         settings = get_settings()
         data = _load(file, settings.match_max_bytes)
         pairs = len(data.intakes) * len(data.therapists)
@@ -120,12 +130,9 @@ def register(app: typer.Typer) -> None:
         if out is None:
             typer.echo(text)
             return
-        try:
-            out.write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            fail(f"{out}: cannot write: {exc}")
-        typer.echo(
+        write_bytes(out, (text + "\n").encode("utf-8"))
+        say(
             f"placed {len(result.placements)} of {len(data.intakes)} clients, "
             f"{len(result.unassigned)} waiting, total fit {result.total_fit:.2f} -> {out}",
-            err=True,
+            quiet=quiet,
         )

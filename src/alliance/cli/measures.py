@@ -8,20 +8,22 @@ line in the file (1-based, the header is line 1), the column and what is wrong.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from alliance.cli._common import fail
+from alliance.cli._common import FORCE_HELP, QUIET_HELP, check_target, fail, say
 from alliance.cli._tables import (
+    FORMAT_HELP,
     check_item_columns,
-    check_output,
     instrument,
     numeric_items,
     read_csv,
     score_or_fail,
+    table_format,
     write_table,
 )
 from alliance.measures.fhir import instrument_to_questionnaire
@@ -65,7 +67,13 @@ def list_command() -> None:
             inst.direction.replace("_", " "),
             "bundled" if inst.id in bundled else "user",
         )
-    Console().print(table)
+    _console().print(table)
+
+
+def _console() -> Console:
+    # Rich lays a table out for 80 columns when stdout is not a terminal (a pipe, a file, a
+    # test), which cuts titles and sources; there nothing limits the width, so give it room.
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 @instruments_app.command("show")
@@ -84,7 +92,7 @@ def show_command(
     if as_fhir:
         typer.echo(json.dumps(instrument_to_questionnaire(inst), indent=2))
         return
-    console = Console()
+    console = _console()
     console.print(f"[bold]{inst.title}[/bold] ({inst.id}, version {inst.version}, {inst.kind})")
     console.print(f"Citation: {inst.citation}")
     console.print(f"Licence: {inst.licence}")
@@ -117,27 +125,32 @@ def show_command(
 def score(
     instrument_id: str = typer.Argument(..., metavar="ID", help="Instrument id, e.g. phq9."),
     file: Path = typer.Argument(
-        ..., metavar="FILE.csv", help="One row per response; a column per item linkId."
+        ...,
+        metavar="FILE.csv|-",
+        help="One row per response; a column per item linkId. - reads standard input.",
     ),
     output: Path | None = typer.Option(
-        None, "-o", "--output", help="Write OUT.csv or OUT.json instead of CSV on stdout."
+        None, "-o", "--output", help="Write OUT.csv, OUT.json or OUT.parquet (default: stdout)."
     ),
+    output_format: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Score every response in a CSV file; adds total, band, valid and subscale_<name>."""
     inst = instrument(instrument_id)
-    check_output(output)
+    fmt = table_format(output, output_format)
+    check_target(output, force=force)
     frame = read_csv(file)
     typed = numeric_items(frame, inst)
     added = score_or_fail(file, inst, typed)
     check_item_columns(file, frame, inst, risk=False)
-    # CSV: the input columns go out exactly as they came in (text). JSON: answers that are
-    # numbers are written as numbers. Either way only the score columns are new.
-    scored = typed.copy() if output is not None and output.suffix.lower() == ".json" else frame
-    scored = scored.copy()
+    # CSV: the input columns go out exactly as they came in (text). JSON and Parquet: answers
+    # that are numbers are written as numbers. Either way only the score columns are new.
+    scored = (typed if fmt != "csv" else frame).copy()
     for column in ("total", "band", "valid", *(f"subscale_{s.name}" for s in inst.subscales)):
         scored[column] = added[column]
-    write_table(scored, output)
+    write_table(scored, output, fmt)
     if output is None:
         return
     valid = int(scored["valid"].sum())
-    typer.echo(f"scored {len(scored)} responses ({valid} valid) -> {output}", err=True)
+    say(f"scored {len(scored)} responses ({valid} valid) -> {output}", quiet=quiet)

@@ -21,15 +21,16 @@ import numpy as np
 import pandas as pd
 import typer
 
-from alliance.cli._common import fail
+from alliance.cli._common import FORCE_HELP, QUIET_HELP, check_target, fail, say
 from alliance.cli._tables import (
+    FORMAT_HELP,
     check_item_columns,
-    check_output,
     instrument,
     line_label,
     numeric_items,
     read_csv,
     score_or_fail,
+    table_format,
     write_table,
 )
 from alliance.measures.change import classify_instrument_change, classify_instrument_changes
@@ -66,12 +67,16 @@ def change(
     instrument_id: str = typer.Argument(..., metavar="ID", help="Instrument id, e.g. phq9."),
     file: Path = typer.Argument(
         ...,
-        metavar="FILE.csv",
-        help="Long format: client_id, session, date (YYYY-MM-DD) and a column per item linkId.",
+        metavar="FILE.csv|-",
+        help="Long format: client_id, session, date (YYYY-MM-DD) and a column per item linkId; "
+        "- reads standard input.",
     ),
     output: Path | None = typer.Option(
-        None, "-o", "--output", help="Write OUT.csv or OUT.json instead of CSV on stdout."
+        None, "-o", "--output", help="Write OUT.csv, OUT.json or OUT.parquet (default: stdout)."
     ),
+    output_format: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Per client: baseline, latest, change, RCI, reliable change, clinical significance,
     status (recovered / improved / unchanged / deteriorated) and the alerts at the latest
@@ -82,13 +87,14 @@ def change(
             f"instrument {inst.id} defines no reliable-change SD and reliability, so change "
             "cannot be classified"
         )
-    check_output(output)
+    fmt = table_format(output, output_format)
+    check_target(output, force=force)
     inputs = read_change_input(file, inst)
     result = change_table(inputs.long, inputs.risk_answers, inst, inputs.trajectory)
-    write_table(result, output)
+    write_table(result, output, fmt)
     if output is None:
         return
-    typer.echo(f"{len(result)} clients -> {output}", err=True)
+    say(f"{len(result)} clients -> {output}", quiet=quiet)
 
 
 @dataclass(frozen=True)
