@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,14 @@ from alliance.services.context import ServiceContext
 from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.services.views import (
+    HandoverView,
+    MatchDecisionView,
+    MatchingProfileView,
+    MatchingQueueView,
+    MatchView,
+    ProposalView,
+)
 from alliance.store import audit
 from alliance.store.encrypted import field_of
 from alliance.store.matching_tables import (
@@ -74,11 +82,6 @@ NOTE_FIELD = field_of(MatchDecision.note_enc)
 HANDOVER_NOTE_FIELD = field_of(HandoverNote.note_enc)
 
 __all__ = [
-    "DecisionView",
-    "MatchOut",
-    "ProfileView",
-    "ProposalView",
-    "QueueView",
     "decide",
     "get_profile",
     "hand_over",
@@ -88,61 +91,6 @@ __all__ = [
     "save_profile",
     "submit_intake",
 ]
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class MatchOut(_View):
-    therapist_id: int
-    therapist_name: str
-    score: float
-    reasons: tuple[str, ...]
-    caveats: tuple[str, ...]
-
-
-class ProposalView(_View):
-    intake_id: int
-    received_at: datetime
-    contact_name: str
-    concerns: tuple[str, ...]
-    wishes: tuple[str, ...]
-    proposed: MatchOut | None
-    waiting_reason: str | None
-    alternatives: tuple[MatchOut, ...]
-
-
-class QueueView(_View):
-    proposals: tuple[ProposalView, ...]
-    therapists: tuple[MatchOut, ...]  # every matchable therapist (score 0, for the override list)
-    without_profile: tuple[str, ...]
-    history_cases: int
-
-
-class DecisionView(_View):
-    id: int
-    intake_id: int
-    decision: Literal["accepted", "override", "held"]
-    therapist_id: int | None
-    violations: tuple[str, ...]
-    client_id: int | None
-    episode_id: int | None
-
-
-class HandoverView(_View):
-    ended_episode_id: int
-    new_episode_id: int
-    client_id: int
-    therapist_id: int
-
-
-class ProfileView(_View):
-    user_id: int
-    display_name: str
-    has_profile: bool
-    current_caseload: int
-    profile: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -252,8 +200,8 @@ def _history(ctx: ServiceContext, session: Session, clinic: Clinic) -> list[Hist
     return rows
 
 
-def _out(match: Any) -> MatchOut:
-    return MatchOut(
+def _out(match: Any) -> MatchView:
+    return MatchView(
         therapist_id=int(match.therapist_id),
         therapist_name=str(getattr(match, "therapist_name", "")),
         score=float(match.score),
@@ -383,7 +331,7 @@ def submit_intake(
 
 
 @denials_audited
-def matching_queue(ctx: ServiceContext, *, actor: Actor) -> QueueView:
+def matching_queue(ctx: ServiceContext, *, actor: Actor) -> MatchingQueueView:
     """The admin's queue: each waiting intake with the optimiser's proposal, its reasons and
     caveats (or why the client waits) and up to three alternatives."""
     require_staff(actor, "admin")
@@ -397,12 +345,12 @@ def matching_queue(ctx: ServiceContext, *, actor: Actor) -> QueueView:
             proposed = None
             if placed is not None:
                 name = queue.roster.therapists[queue.roster.ids.index(placed.therapist_id)].name
-                proposed = MatchOut(
+                proposed = MatchView(
                     therapist_id=int(placed.therapist_id),
                     therapist_name=name,
-                    score=placed.score,
-                    reasons=placed.reasons,
-                    caveats=placed.caveats,
+                    score=float(placed.score),
+                    reasons=tuple(placed.reasons),
+                    caveats=tuple(placed.caveats),
                 )
             alternatives = rank_matches(
                 intake,
@@ -423,10 +371,10 @@ def matching_queue(ctx: ServiceContext, *, actor: Actor) -> QueueView:
                 )
             )
         record(session, ctx, actor, "read", "matching_queue", None, {"intakes": len(proposals)})
-        return QueueView(
+        return MatchingQueueView(
             proposals=tuple(proposals),
             therapists=tuple(
-                MatchOut(
+                MatchView(
                     therapist_id=int(t.id), therapist_name=t.name, score=0.0, reasons=(), caveats=()
                 )
                 for t in queue.profiles
@@ -445,7 +393,7 @@ def decide(
     therapist_id: int | None,
     note: str = "",
     force: bool = False,
-) -> DecisionView:
+) -> MatchDecisionView:
     """Accept the proposal, override it with another therapist, or hold the client back
     (``therapist_id=None``). Placing creates the client and their first episode; an override
     needs a note, and one that breaks a hard constraint or capacity needs ``force``. The
@@ -571,12 +519,12 @@ def decide(
                 "violations": list(violations),
             },
         )
-        return DecisionView(
+        return MatchDecisionView(
             id=decision.id,
             intake_id=request.id,
             decision=kind,
             therapist_id=decision.therapist_id,
-            violations=violations,
+            violations=tuple(violations),
             client_id=client_id,
             episode_id=episode_id,
         )
@@ -595,13 +543,15 @@ def _profile_target(session: Session, actor: Actor, user_id: int | None) -> Staf
 
 
 @denials_audited
-def get_profile(ctx: ServiceContext, *, actor: Actor, user_id: int | None = None) -> ProfileView:
+def get_profile(
+    ctx: ServiceContext, *, actor: Actor, user_id: int | None = None
+) -> MatchingProfileView:
     """A therapist's matching profile (their own; an admin may read anyone's in the clinic)."""
     with unit_of_work(ctx) as session:
         user = _profile_target(session, actor, user_id)
         row = session.get(MatchingProfile, user.id)
         record(session, ctx, actor, "read", "matching_profile", user.id)
-        return ProfileView(
+        return MatchingProfileView(
             user_id=user.id,
             display_name=user.display_name,
             has_profile=row is not None,
@@ -617,7 +567,7 @@ def save_profile(
     actor: Actor,
     profile: Mapping[str, Any],
     user_id: int | None = None,
-) -> ProfileView:
+) -> MatchingProfileView:
     """Validate and store a matching profile (fields of ``TherapistProfile`` except id, name
     and current caseload). Identity attributes are stored only when given."""
     with unit_of_work(ctx) as session:
@@ -641,7 +591,7 @@ def save_profile(
             row.profile = stored
             row.updated_at = ctx.now()
         record(session, ctx, actor, "write", "matching_profile", user.id)
-        return ProfileView(
+        return MatchingProfileView(
             user_id=user.id,
             display_name=user.display_name,
             has_profile=True,
@@ -716,7 +666,7 @@ def rematch_alternatives(
     episode_id: int,
     detail: FitEndDetail = "client_request",
     limit: int = 3,
-) -> tuple[MatchOut, ...]:
+) -> tuple[MatchView, ...]:
     """Other therapists for a client whose fit is ending (the current therapist excluded),
     from the intake they came in with. The episode is ended elsewhere, with reason "fit".
 
@@ -759,9 +709,7 @@ def rematch_alternatives(
         )
         found = [_out(m) for m in matches]
         if request is None:
-            found = [
-                m.model_copy(update={"caveats": (NO_INTAKE_CAVEAT, *m.caveats)}) for m in found
-            ]
+            found = [replace(m, caveats=(NO_INTAKE_CAVEAT, *m.caveats)) for m in found]
         return tuple(found)
 
 

@@ -10,8 +10,6 @@ episode: the therapist of the client, their supervisor, an admin of the clinic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +26,12 @@ from alliance.services.authz import (
 from alliance.services.context import ServiceContext
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.services.views import (
+    SessionTranscripts,
+    TherapistIndicators,
+    TranscriptAnalysis,
+    TranscriptSummary,
+)
 from alliance.store.encrypted import field_of
 from alliance.store.models import (
     Client,
@@ -39,49 +43,6 @@ from alliance.store.models import (
 
 TRANSCRIPT_FIELD = field_of(SessionTranscript.transcript_enc)
 ANALYSIS_FIELD = field_of(SessionTranscript.analysis_enc)
-
-
-@dataclass(frozen=True)
-class TranscriptSummary:
-    """One attached transcript without its text: what lists and overviews show."""
-
-    id: int
-    session_id: int
-    session_number: int
-    session_at: datetime
-    client_id: int
-    therapist_id: int
-    filename: str
-    format: str
-    backend: str
-    uploaded_at: datetime
-    indicators: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TranscriptAnalysis:
-    """One transcript's full analysis (decrypted) with where it belongs."""
-
-    summary: TranscriptSummary
-    client_name: str
-    therapist_name: str
-    result: AnalysisResult
-
-
-@dataclass(frozen=True)
-class SessionTranscripts:
-    session_id: int
-    session_number: int
-    client_id: int
-    client_name: str
-    transcripts: list[TranscriptSummary]
-
-
-@dataclass(frozen=True)
-class TherapistIndicators:
-    therapist_id: int
-    therapist_name: str
-    transcripts: list[TranscriptSummary]
 
 
 def indicators_of(result: AnalysisResult) -> dict[str, Any]:
@@ -150,7 +111,7 @@ def session_transcripts(
             .where(SessionTranscript.session_id == therapy.id)
             .order_by(SessionTranscript.uploaded_at, SessionTranscript.id)
         )
-        items = [_summary(row, therapy, client.id) for row in rows]
+        items = tuple(_summary(row, therapy, client.id) for row in rows)
         record(session, ctx, actor, "read", "therapy_session", therapy.id, {"what": "transcripts"})
         return SessionTranscripts(
             session_id=therapy.id,
@@ -283,7 +244,7 @@ def therapist_indicators(
             .where(SessionTranscript.therapist_id == therapist_id)
             .order_by(TherapySession.scheduled_at, SessionTranscript.id)
         ).all()
-        items = [_summary(row, therapy, client_id) for row, therapy, client_id in rows]
+        items = tuple(_summary(row, therapy, client_id) for row, therapy, client_id in rows)
         record(
             session, ctx, actor, "read", "staff_user", therapist_id, {"what": "session analyses"}
         )

@@ -3,14 +3,22 @@
 ORM objects never leave a service (they would be detached from their session and could leak
 internal columns such as password hashes); these views carry exactly what a page or the JSON API
 may show to an actor who passed the authorization check.
+
+Every view of every service area lives here, in one convention: a frozen dataclass whose
+sequences are tuples (never lists or sets), so a page or a route cannot change what a service
+returned. Pages render them; the JSON API reads them into its own schemas
+(:mod:`alliance.web.schemas`), so a view field never reaches the API by accident. To show
+a view with one thing changed, make a new one (:func:`dataclasses.replace`).
+``tests/services/test_views.py`` enforces this.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from alliance.analysis.schema import AnalysisResult
 from alliance.services.clinic_settings import ClinicSettings
 
 
@@ -311,3 +319,115 @@ class AuditEventView:
     entity_type: str
     entity_id: str | None
     detail: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class MatchView:
+    """A therapist proposed for a client, with why (``reasons``) and what to check (``caveats``)."""
+
+    therapist_id: int
+    therapist_name: str
+    score: float
+    reasons: tuple[str, ...]
+    caveats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """One waiting intake in the matching queue and the optimiser's answer for it."""
+
+    intake_id: int
+    received_at: datetime
+    contact_name: str
+    concerns: tuple[str, ...]
+    wishes: tuple[str, ...]
+    proposed: MatchView | None
+    waiting_reason: str | None
+    alternatives: tuple[MatchView, ...]
+
+
+@dataclass(frozen=True)
+class MatchingQueueView:
+    proposals: tuple[ProposalView, ...]
+    therapists: tuple[MatchView, ...]  # every matchable therapist (score 0, for the override list)
+    without_profile: tuple[str, ...]
+    history_cases: int
+
+
+@dataclass(frozen=True)
+class MatchDecisionView:
+    id: int
+    intake_id: int
+    decision: Literal["accepted", "override", "held"]
+    therapist_id: int | None
+    violations: tuple[str, ...]
+    client_id: int | None
+    episode_id: int | None
+
+
+@dataclass(frozen=True)
+class HandoverView:
+    ended_episode_id: int
+    new_episode_id: int
+    client_id: int
+    therapist_id: int
+
+
+@dataclass(frozen=True)
+class MatchingProfileView:
+    """A therapist's matching profile as stored (the JSON of docs/matching.md)."""
+
+    user_id: int
+    display_name: str
+    has_profile: bool
+    current_caseload: int
+    profile: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- transcripts
+
+
+@dataclass(frozen=True)
+class TranscriptSummary:
+    """One attached transcript without its text: what lists and overviews show."""
+
+    id: int
+    session_id: int
+    session_number: int
+    session_at: datetime
+    client_id: int
+    therapist_id: int
+    filename: str
+    format: str
+    backend: str
+    uploaded_at: datetime
+    indicators: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TranscriptAnalysis:
+    """One transcript's full analysis (decrypted) with where it belongs."""
+
+    summary: TranscriptSummary
+    client_name: str
+    therapist_name: str
+    result: AnalysisResult
+
+
+@dataclass(frozen=True)
+class SessionTranscripts:
+    session_id: int
+    session_number: int
+    client_id: int
+    client_name: str
+    transcripts: tuple[TranscriptSummary, ...]
+
+
+@dataclass(frozen=True)
+class TherapistIndicators:
+    therapist_id: int
+    therapist_name: str
+    transcripts: tuple[TranscriptSummary, ...]

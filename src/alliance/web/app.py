@@ -82,7 +82,6 @@ def create_app(
         app.include_router(module.router)
     app.include_router(matching.router)
     app.include_router(api_v1.router, prefix="/api/v1")
-    app.include_router(matching.api_router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityMiddleware, production=settings.mode == "production")
     redact_link_tokens_in_access_log()

@@ -16,7 +16,9 @@ below (``PublicAuth``, ``StaffAuth``, ``SupervisorAuth``, ``AdminAuth``, ``LinkA
    JSON request that carries no session or login cookie: with no ambient credential there is
    nothing for a forged request to ride on, and a cross-site page cannot send
    ``application/json`` without a CORS preflight, which this app never grants;
-4. applies the rate limit the route names (login attempts, client-link requests).
+4. applies the rate limit the route names (login attempts, client-link requests). The intake
+   limit is the one a route applies itself, with :func:`limit_intakes`, because it depends on
+   who turned out to be calling (a staff token posting intakes is not limited).
 
 For a client link the dependency checks CSRF and the rate limit and hands the token on: the
 check-in services resolve it and build the ``client_link`` Actor themselves, inside the same
@@ -60,6 +62,7 @@ from alliance.web.security import (
 )
 
 RATE_WINDOW_S = 15 * 60
+INTAKE_WINDOW_S = 60 * 60
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -301,6 +304,19 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
+async def limit_intakes(request: Request, auth: Auth) -> None:
+    """Refuse (429) an address that sent more than ``intake_rate_limit`` intakes within the
+    hour: the public intake page and the public JSON intake share the one count."""
+    key = f"intake:ip:{client_address(request)}"
+    limit = auth.ctx.settings.intake_rate_limit
+    if not await auth.call(ratelimit.check, key, limit, INTAKE_WINDOW_S):
+        raise TooManyRequests(
+            "Too many intake forms from this network. Please try again in an hour, or call "
+            "the clinic.",
+            retry_after=INTAKE_WINDOW_S,
+        )
+
+
 PublicAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC))]
 LoginAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC, rate_limit=RateLimit.LOGIN))]
 MfaPendingAuth = Annotated[Auth, Depends(Authorize(Access.MFA_PENDING, rate_limit=RateLimit.LOGIN))]
@@ -324,4 +340,5 @@ __all__ = [
     "RateLimit",
     "StaffAuth",
     "SupervisorAuth",
+    "limit_intakes",
 ]

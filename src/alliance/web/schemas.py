@@ -29,6 +29,7 @@ from pydantic import (
     StrictInt,
 )
 
+from alliance.matching.refit import FitEndDetail
 from alliance.monitoring.alerts import AlertSettings
 from alliance.services.clinic_settings import CRISIS_MESSAGE_MAX, DEFAULT_CRISIS_MESSAGE
 from alliance.services.goals import MAX_GOAL_TEXT, MAX_GOALS
@@ -387,6 +388,89 @@ class GoalsIn(_In):
 
 class NoteIn(_In):
     note: FreeText | None = Field(None, max_length=2000)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+class IntakeIn(_In):
+    clinic_id: Id | None = Field(
+        default=None,
+        description="The clinic whose queue this joins (as in the page's /intake/{clinic_id}); "
+        "required without a token, and with a staff token it may only name the token's clinic.",
+    )
+    contact_name: FreeText = Field(min_length=1, max_length=100)
+    contact_email: FreeText | None = Field(default=None, max_length=320)
+    intake: JsonObject = Field(
+        description="An intake as in docs/matching.md (ClientIntake without id)."
+    )
+
+
+class IntakeOut(BaseModel):
+    id: int
+
+
+class DecisionIn(_In):
+    therapist_id: Id | None = Field(default=None, description="None holds the client back.")
+    note: FreeText = Field(default="", max_length=2000)
+    force: StrictBool = False
+
+
+class HandoverIn(_In):
+    therapist_id: Id = Field(description="The colleague who continues with the client.")
+    client_consented: StrictBool = Field(description="The client agreed to the handover.")
+    detail: FitEndDetail = "client_request"
+
+
+class MatchOut(_Out):
+    therapist_id: int
+    therapist_name: str
+    score: float
+    reasons: tuple[str, ...]
+    caveats: tuple[str, ...]
+
+
+class ProposalOut(_Out):
+    intake_id: int
+    received_at: datetime
+    contact_name: str
+    concerns: tuple[str, ...]
+    wishes: tuple[str, ...]
+    proposed: MatchOut | None
+    waiting_reason: str | None
+    alternatives: tuple[MatchOut, ...]
+
+
+class QueueOut(_Out):
+    proposals: tuple[ProposalOut, ...]
+    therapists: tuple[MatchOut, ...]
+    without_profile: tuple[str, ...]
+    history_cases: int
+
+
+class DecisionOut(_Out):
+    id: int
+    intake_id: int
+    decision: Literal["accepted", "override", "held"]
+    therapist_id: int | None
+    violations: tuple[str, ...]
+    client_id: int | None
+    episode_id: int | None
+
+
+class HandoverOut(_Out):
+    ended_episode_id: int
+    new_episode_id: int
+    client_id: int
+    therapist_id: int
+
+
+class MatchingProfileOut(_Out):
+    user_id: int
+    display_name: str
+    has_profile: bool
+    current_caseload: int
+    profile: dict[str, Any]
 
 
 class ProblemOut(BaseModel):

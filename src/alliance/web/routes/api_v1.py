@@ -4,16 +4,23 @@ Authenticate with a personal access token (``Authorization: Bearer alp_…``). T
 :class:`~alliance.web.deps.Authorize` dependency and the same services apply, so the API can do
 exactly what the signed-in user could do on the pages, no more. Errors are JSON:
 ``{"detail": "...", "errors": [{"field", "message"}]}``.
+
+Every JSON endpoint is on this one ``router`` (matching included; the one public operation is
+the intake), and each reads and answers with the schemas of :mod:`alliance.web.schemas`, never
+with a service's view: ``tests/web/test_api_v1.py`` checks both.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from alliance.matching.refit import FitEndDetail
 from alliance.services import admin as admin_service
 from alliance.services import alerts, checkins, clients, goals, sessions, timelines
 from alliance.services import auth as auth_service
-from alliance.web.deps import AdminAuth, StaffAuth, SupervisorAuth
+from alliance.services import matching as matching_service
+from alliance.services.errors import InvalidInput
+from alliance.web.deps import AdminAuth, PublicJsonAuth, StaffAuth, SupervisorAuth, limit_intakes
 from alliance.web.schemas import (
     API_ERRORS,
     AlertOut,
@@ -25,14 +32,24 @@ from alliance.web.schemas import (
     ClientOut,
     ClinicOut,
     ClinicSettingsModel,
+    DecisionIn,
+    DecisionOut,
     EpisodeEndIn,
     EpisodeOut,
     GoalOut,
     GoalsIn,
+    HandoverIn,
+    HandoverOut,
+    IntakeIn,
+    IntakeOut,
+    JsonObject,
+    MatchingProfileOut,
+    MatchOut,
     MeOut,
     NewClientOut,
     NoteIn,
     PathId,
+    QueueOut,
     SessionIn,
     SessionOut,
     SessionStatusIn,
@@ -296,3 +313,111 @@ async def update_settings(auth: AdminAuth, body: ClinicSettingsModel) -> ClinicO
         settings=body.model_dump(mode="json"),
     )
     return ClinicOut.model_validate(view)
+
+
+# --------------------------------------------------------------------------- matching
+# Tagged "matching" as well as "v1", so the document still groups them as it did.
+
+
+@router.post(
+    "/intake",
+    response_model=IntakeOut,
+    status_code=201,
+    tags=["matching"],
+    openapi_extra=links(
+        201,
+        Decide=(
+            "POST /api/v1/matching/intakes/{intake_id}/decision",
+            {"intake_id": "$response.body#/id"},
+        ),
+    ),
+)
+async def api_intake(request: Request, auth: PublicJsonAuth, body: IntakeIn) -> IntakeOut:
+    """Add an intake to a clinic's queue. No account needed: send JSON with ``clinic_id`` and
+    no cookies (rate-limited per address, like the intake page). With a staff token the intake
+    goes into the token's clinic (e.g. from the clinic's own web site or EHR)."""
+    actor = auth.actor
+    if actor is None:
+        await limit_intakes(request, auth)
+        if body.clinic_id is None:
+            raise InvalidInput("clinic_id", "say which clinic's queue this intake is for")
+    intake_id = await auth.call(
+        matching_service.submit_intake,
+        clinic_id=body.clinic_id,
+        intake=body.intake,
+        contact_name=body.contact_name,
+        contact_email=body.contact_email,
+        actor=actor,
+    )
+    return IntakeOut(id=intake_id)
+
+
+@router.get("/matching/queue", response_model=QueueOut, tags=["matching"])
+async def api_queue(auth: AdminAuth) -> QueueOut:
+    """Waiting intakes with the optimiser's proposals, reasons, caveats and alternatives."""
+    view = await auth.call(matching_service.matching_queue, actor=auth.staff)
+    return QueueOut.model_validate(view)
+
+
+@router.post(
+    "/matching/intakes/{intake_id}/decision", response_model=DecisionOut, tags=["matching"]
+)
+async def api_decide(auth: AdminAuth, intake_id: PathId, body: DecisionIn) -> DecisionOut:
+    """Accept the proposal, override it (note required; ``force`` to break a rule) or hold."""
+    view = await auth.call(
+        matching_service.decide,
+        actor=auth.staff,
+        intake_id=intake_id,
+        therapist_id=body.therapist_id,
+        note=body.note,
+        force=body.force,
+    )
+    return DecisionOut.model_validate(view)
+
+
+@router.get("/matching/profile", response_model=MatchingProfileOut, tags=["matching"])
+async def api_profile(auth: StaffAuth) -> MatchingProfileOut:
+    """The caller's matching profile."""
+    view = await auth.call(matching_service.get_profile, actor=auth.staff)
+    return MatchingProfileOut.model_validate(view)
+
+
+@router.put("/matching/profile", response_model=MatchingProfileOut, tags=["matching"])
+async def api_save_profile(auth: StaffAuth, body: JsonObject) -> MatchingProfileOut:
+    """Replace the caller's matching profile (fields as in docs/matching.md)."""
+    view = await auth.call(matching_service.save_profile, actor=auth.staff, profile=body)
+    return MatchingProfileOut.model_validate(view)
+
+
+@router.get(
+    "/matching/episodes/{episode_id}/alternatives",
+    response_model=list[MatchOut],
+    tags=["matching"],
+)
+async def api_alternatives(
+    auth: StaffAuth, episode_id: PathId, detail: FitEndDetail = "client_request"
+) -> list[MatchOut]:
+    """Other therapists for a client whose fit is ending (current therapist excluded)."""
+    found = await auth.call(
+        matching_service.rematch_alternatives,
+        actor=auth.staff,
+        episode_id=episode_id,
+        detail=detail,
+    )
+    return [MatchOut.model_validate(m) for m in found]
+
+
+@router.post(
+    "/matching/episodes/{episode_id}/handover", response_model=HandoverOut, tags=["matching"]
+)
+async def api_hand_over(auth: StaffAuth, episode_id: PathId, body: HandoverIn) -> HandoverOut:
+    """End the episode for fit and continue with another therapist (client's consent needed)."""
+    view = await auth.call(
+        matching_service.hand_over,
+        actor=auth.staff,
+        episode_id=episode_id,
+        therapist_id=body.therapist_id,
+        client_consented=body.client_consented,
+        detail=body.detail,
+    )
+    return HandoverOut.model_validate(view)

@@ -1,37 +1,32 @@
-"""Matching pages and API: the public intake form, the admin's matching queue (proposals with
+"""Matching pages: the public intake form, the admin's matching queue (proposals with
 reasons; accept, override or hold, each recorded), the therapist's matching profile editor,
 and the fit-and-change page (alternatives for an episode whose fit is ending; hand over with
 the client's consent).
 
-Routes stay thin: parse the form or body, call :mod:`alliance.services.matching`, render.
-``router`` holds the pages, ``api_router`` the JSON endpoints (mounted under ``/api/v1``).
+Routes stay thin: parse the form, call :mod:`alliance.services.matching`, render. The same
+use cases as JSON are in :mod:`alliance.web.routes.api_v1`, like every other JSON endpoint.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from alliance.matching import vocabulary
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_detail
 from alliance.services import matching as service
-from alliance.services import ratelimit
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.web.deps import AdminAuth, Auth, PublicAuth, PublicJsonAuth, StaffAuth
-from alliance.web.errors import TooManyRequests
+from alliance.web.deps import AdminAuth, PublicAuth, StaffAuth, limit_intakes
 from alliance.web.routes._form_values import form_text, optional_int
-from alliance.web.schemas import API_ERRORS, FreeText, Id, JsonObject, PathId, links
-from alliance.web.security import client_address
+from alliance.web.schemas import PathId
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(tags=["matching"], responses=API_ERRORS)
 
-INTAKE_WINDOW_S = 60 * 60
 DAYS = (("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"),
         ("sat", "Sat"), ("sun", "Sun"))  # fmt: skip
 PARTS = {"morning": ("08:00", "12:00"), "afternoon": ("12:00", "17:00"),
@@ -156,17 +151,6 @@ def profile_from_form(form: FormData) -> dict[str, Any]:
     return data
 
 
-async def _limit_intakes(request: Request, auth: Auth) -> None:
-    key = f"intake:ip:{client_address(request)}"
-    limit = auth.ctx.settings.intake_rate_limit
-    if not await auth.call(ratelimit.check, key, limit, INTAKE_WINDOW_S):
-        raise TooManyRequests(
-            "Too many intake forms from this network. Please try again in an hour, or call "
-            "the clinic.",
-            retry_after=INTAKE_WINDOW_S,
-        )
-
-
 # --------------------------------------------------------------------------- pages
 
 
@@ -179,7 +163,7 @@ async def intake_page(request: Request, auth: PublicAuth, clinic_id: PathId) -> 
 
 @router.post("/intake/{clinic_id}")
 async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -> Response:
-    await _limit_intakes(request, auth)
+    await limit_intakes(request, auth)
     form = await request.form()
     values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf_token"}
     try:
@@ -250,7 +234,7 @@ async def profile_save(request: Request, auth: StaffAuth) -> Response:
         await auth.call(service.save_profile, actor=auth.staff, profile=profile_from_form(form))
     except InvalidInput as exc:
         view = await auth.call(service.get_profile, actor=auth.staff)
-        view = view.model_copy(update={"profile": profile_from_form_lenient(form)})
+        view = replace(view, profile=profile_from_form_lenient(form))
         context = {"nav": "profile", "view": view, "saved": False, "error": exc}
         return render(
             request, "matching_profile.html", {**context, **_vocab_context()}, status_code=422
@@ -312,132 +296,3 @@ def profile_from_form_lenient(form: FormData) -> dict[str, Any]:
         return profile_from_form(form)
     except InvalidInput:
         return {}
-
-
-# --------------------------------------------------------------------------- JSON API
-
-
-class IntakeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    clinic_id: Id | None = Field(
-        default=None,
-        description="The clinic whose queue this joins (as in the page's /intake/{clinic_id}); "
-        "required without a token, and with a staff token it may only name the token's clinic.",
-    )
-    contact_name: FreeText = Field(min_length=1, max_length=100)
-    contact_email: FreeText | None = Field(default=None, max_length=320)
-    intake: JsonObject = Field(
-        description="An intake as in docs/matching.md (ClientIntake without id)."
-    )
-
-
-class IntakeOut(BaseModel):
-    id: int
-
-
-class HandoverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    therapist_id: Id = Field(description="The colleague who continues with the client.")
-    client_consented: StrictBool = Field(description="The client agreed to the handover.")
-    detail: FitEndDetail = "client_request"
-
-
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    therapist_id: Id | None = Field(default=None, description="None holds the client back.")
-    note: FreeText = Field(default="", max_length=2000)
-    force: StrictBool = False
-
-
-@api_router.post(
-    "/intake",
-    response_model=IntakeOut,
-    status_code=201,
-    openapi_extra=links(
-        201,
-        Decide=(
-            "POST /api/v1/matching/intakes/{intake_id}/decision",
-            {"intake_id": "$response.body#/id"},
-        ),
-    ),
-)
-async def api_intake(request: Request, auth: PublicJsonAuth, body: IntakeIn) -> IntakeOut:
-    """Add an intake to a clinic's queue. No account needed: send JSON with ``clinic_id`` and
-    no cookies (rate-limited per address, like the intake page). With a staff token the intake
-    goes into the token's clinic (e.g. from the clinic's own web site or EHR)."""
-    actor = auth.actor
-    if actor is None:
-        await _limit_intakes(request, auth)
-        if body.clinic_id is None:
-            raise InvalidInput("clinic_id", "say which clinic's queue this intake is for")
-    intake_id = await auth.call(
-        service.submit_intake,
-        clinic_id=body.clinic_id,
-        intake=body.intake,
-        contact_name=body.contact_name,
-        contact_email=body.contact_email,
-        actor=actor,
-    )
-    return IntakeOut(id=intake_id)
-
-
-@api_router.get("/matching/queue", response_model=service.QueueView)
-async def api_queue(auth: AdminAuth) -> service.QueueView:
-    """Waiting intakes with the optimiser's proposals, reasons, caveats and alternatives."""
-    return await auth.call(service.matching_queue, actor=auth.staff)
-
-
-@api_router.post("/matching/intakes/{intake_id}/decision", response_model=service.DecisionView)
-async def api_decide(auth: AdminAuth, intake_id: PathId, body: DecisionIn) -> service.DecisionView:
-    """Accept the proposal, override it (note required; ``force`` to break a rule) or hold."""
-    return await auth.call(
-        service.decide,
-        actor=auth.staff,
-        intake_id=intake_id,
-        therapist_id=body.therapist_id,
-        note=body.note,
-        force=body.force,
-    )
-
-
-@api_router.get("/matching/profile", response_model=service.ProfileView)
-async def api_profile(auth: StaffAuth) -> service.ProfileView:
-    """The caller's matching profile."""
-    return await auth.call(service.get_profile, actor=auth.staff)
-
-
-@api_router.put("/matching/profile", response_model=service.ProfileView)
-async def api_save_profile(auth: StaffAuth, body: JsonObject) -> service.ProfileView:
-    """Replace the caller's matching profile (fields as in docs/matching.md)."""
-    return await auth.call(service.save_profile, actor=auth.staff, profile=body)
-
-
-@api_router.get(
-    "/matching/episodes/{episode_id}/alternatives", response_model=list[service.MatchOut]
-)
-async def api_alternatives(
-    auth: StaffAuth, episode_id: PathId, detail: FitEndDetail = "client_request"
-) -> list[service.MatchOut]:
-    """Other therapists for a client whose fit is ending (current therapist excluded)."""
-    found = await auth.call(
-        service.rematch_alternatives, actor=auth.staff, episode_id=episode_id, detail=detail
-    )
-    return list(found)
-
-
-@api_router.post("/matching/episodes/{episode_id}/handover", response_model=service.HandoverView)
-async def api_hand_over(
-    auth: StaffAuth, episode_id: PathId, body: HandoverIn
-) -> service.HandoverView:
-    """End the episode for fit and continue with another therapist (client's consent needed)."""
-    return await auth.call(
-        service.hand_over,
-        actor=auth.staff,
-        episode_id=episode_id,
-        therapist_id=body.therapist_id,
-        client_consented=body.client_consented,
-        detail=body.detail,
-    )
