@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import typing
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from webworld import World, full_answers
+from webworld import test_settings as settings_for
+
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.web import schemas
+from alliance.web.app import create_app, iter_routes
+from alliance.web.routes import api_v1
 
 
 def _auth(world: World, who: str) -> dict[str, str]:
@@ -165,3 +178,62 @@ def test_an_admin_manages_users_through_the_api(world: World) -> None:
     )
     assert weak.status_code == 422
     assert weak.json()["errors"][0]["field"] == "password"
+
+
+def json_api_problems(app: FastAPI) -> list[str]:
+    """Why each JSON API operation breaks the convention: it is not on the ``api_v1``
+    router, declares no response model, or reads or answers with a class that is not one of
+    the API's own schemas (a service view, a domain model)."""
+    on_router = {route.endpoint for route in api_v1.router.routes if isinstance(route, APIRoute)}
+    problems = []
+    for info in iter_routes(app):
+        route = info.route
+        if not isinstance(route, APIRoute) or not info.path.startswith("/api/"):
+            continue
+        where = f"{'/'.join(sorted(info.methods))} {info.path}"
+        if route.endpoint not in on_router:
+            problems.append(f"{where}: not on the api_v1 router ({route.endpoint.__module__})")
+        if route.response_model is None:
+            problems.append(f"{where}: no response_model")
+        annotations = [route.response_model] + [
+            p.field_info.annotation for p in route.dependant.body_params
+        ]
+        for annotation in annotations:
+            for cls in _classes_in(annotation):
+                if cls.__module__ != schemas.__name__:
+                    problems.append(f"{where}: {cls.__module__}.{cls.__qualname__} is no schema")
+    return problems
+
+
+def _classes_in(annotation: Any) -> list[type]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = []
+    for arg in typing.get_args(annotation):
+        found.extend(_classes_in(arg))
+    return found
+
+
+def test_every_json_operation_is_on_the_api_v1_router_and_speaks_its_schemas(
+    tmp_path: Path,
+) -> None:
+    app = create_app(settings_for(tmp_path), warm_charts=False)
+    paths = {info.path for info in iter_routes(app)}
+    assert {"/api/v1/matching/queue", "/api/v1/intake"} <= paths
+    assert json_api_problems(app) == []
+
+
+def test_the_json_api_check_notices_an_operation_outside_the_convention(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path), warm_charts=False)
+    stray = APIRouter()
+
+    @stray.get("/api/v1/stray", response_model=ClinicSettings)
+    async def stray_view() -> ClinicSettings:
+        raise AssertionError("never called")
+
+    app.include_router(stray)
+    where = "GET /api/v1/stray"
+    assert json_api_problems(app) == [
+        f"{where}: not on the api_v1 router ({stray_view.__module__})",
+        f"{where}: alliance.services.clinic_settings.ClinicSettings is no schema",
+    ]
