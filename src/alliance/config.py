@@ -93,6 +93,27 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, description="SMTP password.")
     smtp_from: str = Field(default="alliance@localhost", description="Sender address for e-mails.")
     smtp_starttls: bool = Field(default=True, description="Use STARTTLS with the SMTP server.")
+    delivery_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Attempts at sending one check-in message before it is marked failed.",
+    )
+    delivery_retry_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=24 * 60,
+        description="Wait after a first failed attempt; it doubles after each further failure "
+        "(at most 6 hours).",
+    )
+    delivery_scheduler: bool = Field(
+        default=False,
+        description="Run `send-due` inside the web app every `delivery_scheduler_seconds` "
+        "(instead of, or as well as, cron). Safe with several workers.",
+    )
+    delivery_scheduler_seconds: int = Field(
+        default=300, ge=10, le=24 * 3600, description="How often the in-app scheduler runs."
+    )
     analysis_backend: Literal["accurate", "fast"] = Field(
         default="accurate", description="Default session-analysis backend."
     )

@@ -21,6 +21,7 @@ FIELD_NAMES = {
     "intake_requests.intake_enc": "intake_requests.intake",
     "match_decisions.note_enc": "match_decisions.note",
     "match_decisions.reasons_enc": "match_decisions.reasons",
+    "outbox_messages.link_token_enc": "outbox_messages.link_token",
     "responses.answers": "responses.{instrument_id}.{key}",
     "session_transcripts.analysis_enc": "session_transcripts.analysis",
     "session_transcripts.transcript_enc": "session_transcripts.transcript",

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from webworld import World, build_world, csrf_from
 
-from alliance.web import mail
+from alliance.adapters import mail
 from alliance.web.deps import PublicAuth
 
 

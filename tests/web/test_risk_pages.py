@@ -83,7 +83,7 @@ def test_the_clinics_own_crisis_text_is_edited_on_the_settings_page_and_shown(
 def smtp_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     FakeSMTP.sent = []
     FakeSMTP.fail = False
-    monkeypatch.setattr("alliance.web.mail.smtplib.SMTP", FakeSMTP)
+    monkeypatch.setattr("alliance.adapters.mail.smtplib.SMTP", FakeSMTP)
     return build_world(tmp_path, smtp_host="smtp.example.org", smtp_from="clinic@example.org")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from alliance._version import __version__
-from alliance.cli import analysis, clinic, matching, measures, monitoring
+from alliance.cli import analysis, checkins, clinic, matching, measures, monitoring
 
 app = typer.Typer(
     name="alliance",
@@ -40,6 +40,7 @@ monitoring.register(app)
 clinic.register(app)
 analysis.register(app)
 matching.register(app)
+checkins.register(app)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ def client_view(client: Client, cipher: FieldCipher) -> ClientView:
         display_name=client.display_name,
         contact_email=cipher.decrypt_optional(client.contact_email_enc, field=CONTACT_FIELD),
         created_at=client.created_at,
+        checkin_emails_opt_out=bool(client.checkin_emails_opt_out),
     )
 
 

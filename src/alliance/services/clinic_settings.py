@@ -1,11 +1,12 @@
 """A clinic's own settings (stored as JSON on the clinic row): alert rule settings, the
 instruments used for each purpose, whether staff must use a second factor, whether clients
-see their own progress chart after a check-in, and the crisis text a client sees after an answer
+see their own progress chart after a check-in, when check-in links are e-mailed, and the
+crisis text a client sees after an answer
 that raised a risk flag."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,6 +39,28 @@ class InstrumentChoice(BaseModel):
         return (*self.alliance, *self.outcome, *self.feedback)
 
 
+class DeliverySettings(BaseModel):
+    """When check-in links go to clients by e-mail (``alliance checkins send-due``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    send: Literal["after_attended", "before_next", "off"] = Field(
+        default="after_attended",
+        description="after_attended: when a session is recorded as attended; before_next: "
+        "hours_before the next scheduled session; off: links are only sent by hand.",
+    )
+    hours_before: int = Field(
+        default=24, ge=1, le=7 * 24, description="With before_next: how many hours before."
+    )
+    reminder_hours: int = Field(
+        default=48,
+        ge=0,
+        le=14 * 24,
+        description="One reminder this many hours after a link was sent and not used "
+        "(0 = no reminder).",
+    )
+
+
 class ClinicSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -57,6 +80,7 @@ class ClinicSettings(BaseModel):
         le=90,
         description="A client with no check-in for this long counts as overdue.",
     )
+    delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings())
     crisis_message: str = Field(
         default=DEFAULT_CRISIS_MESSAGE,
         max_length=CRISIS_MESSAGE_MAX,

@@ -78,6 +78,7 @@ class ClientView:
     display_name: str
     contact_email: str | None
     created_at: datetime
+    checkin_emails_opt_out: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -161,6 +162,10 @@ class Client(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
     contact_email_enc: Mapped[str | None] = encrypted_text("clients.contact_email")
+    # The client asked not to be e-mailed check-in links (the therapist records it).
+    checkin_emails_opt_out: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
 
 
@@ -205,6 +210,40 @@ class CheckIn(Base):
     opened_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     sent_via: Mapped[str] = mapped_column(String(20), default="copy")  # copy | email
+
+
+class OutboxMessage(Base):
+    """One message to a client (a check-in link or its reminder) and what became of it.
+
+    ``status``: queued → sending (claimed by one ``send-due`` run) → sent, or back to queued
+    with ``next_attempt_at`` pushed back after a failure, or failed for good; skipped (no
+    address, opted out) and cancelled (the check-in was done or expired first) carry the
+    reason. Opened and completed are read from the check-in itself. ``dedupe_key`` makes a
+    second message for the same session (or a second reminder) impossible, however many runs
+    race. The link token is kept encrypted because the reminder and every retry need it.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_status_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("therapy_sessions.id"))
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # invitation | reminder
+    channel: Mapped[str] = mapped_column(String(20))  # email
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_at: Mapped[datetime | None]
+    link_token_enc: Mapped[str | None] = encrypted_text("outbox_messages.link_token")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
 
 
 class Response(Base):
@@ -351,6 +390,7 @@ __all__ = [
     "Episode",
     "Goal",
     "GoalRating",
+    "OutboxMessage",
     "RateLimitBucket",
     "Response",
     "Score",

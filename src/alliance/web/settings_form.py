@@ -115,6 +115,11 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         "mfa_enforced": form.get("mfa_enforced") == "on",
         "show_client_progress": form.get("show_client_progress") == "on",
         "checkin_overdue_days": _text(form, "checkin_overdue_days") or "10",
+        "delivery": {
+            "send": _text(form, "delivery.send") or "after_attended",
+            "hours_before": _text(form, "delivery.hours_before") or "24",
+            "reminder_hours": _text(form, "delivery.reminder_hours") or "48",
+        },
         # Blank goes back to the default text (ClinicSettings); it is never left empty.
         "crisis_message": _text(form, "crisis_message"),
     }

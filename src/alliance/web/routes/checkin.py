@@ -15,10 +15,11 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from alliance.adapters import mail
 from alliance.services import checkins
 from alliance.services.errors import InvalidInput, LinkRefused, NotFound
 from alliance.services.views import CheckInForm, CheckInResult, ScoreView
-from alliance.web import charts, mail
+from alliance.web import charts
 from alliance.web.deps import Auth, LinkAuth
 from alliance.web.forms import (
     GOAL_PREFIX,

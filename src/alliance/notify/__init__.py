@@ -1,0 +1,99 @@
+"""Messages to clients and the interface that sends them: pure, no I/O.
+
+:class:`Notifier` is what the delivery service talks to; :mod:`alliance.adapters.smtp` is its
+e-mail implementation (an SMS provider would be another class with the same two methods).
+:func:`checkin_invitation` and :func:`checkin_reminder` write the only texts a client is sent:
+the clinic's name, a neutral sentence and the link — never a client's or therapist's name, a
+score, an answer or anything else clinical, because e-mail is read on shared screens and kept
+by mail providers. :func:`retry_delay` is the back-off between failed attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+MessageKind = Literal["invitation", "reminder"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to one recipient (``to`` is an address for the channel)."""
+
+    to: str
+    subject: str
+    body: str
+
+
+class DeliveryFailed(Exception):
+    """The message was not handed over. ``permanent`` failures (an address the server
+    refuses outright) are not retried; the others are, with :func:`retry_delay` between."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    """Sends messages over one channel. ``send`` raises :class:`DeliveryFailed`; ``close``
+    ends any connection a run kept open (sending many messages over one connection)."""
+
+    channel: str
+
+    def send(self, message: Message) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def checkin_invitation(*, clinic: str, url: str, expires_at: datetime, to: str) -> Message:
+    """The message with a new check-in link."""
+    return Message(
+        to=to,
+        subject=f"Your check-in from {clinic}",
+        body=(
+            f"Hello,\n\n{clinic} invites you to a short check-in about your sessions. "
+            f"Open this private link to answer:\n\n{url}\n\n"
+            f"The link is for you only, works once, and stays open until "
+            f"{expires_at:%d %B %Y}.\n\n"
+            "If you would rather not receive these e-mails, tell your therapist and they "
+            "will stop.\n"
+        ),
+    )
+
+
+def checkin_reminder(*, clinic: str, url: str, expires_at: datetime, to: str) -> Message:
+    """The one reminder, for a link that was sent but not yet used."""
+    return Message(
+        to=to,
+        subject=f"Reminder: your check-in from {clinic}",
+        body=(
+            f"Hello,\n\nA reminder that your check-in from {clinic} is still open. "
+            f"It takes a few minutes:\n\n{url}\n\n"
+            f"The link stays open until {expires_at:%d %B %Y}. If you have already answered, "
+            "please ignore this message.\n"
+        ),
+    )
+
+
+def retry_delay(
+    attempts: int, *, base: timedelta, cap: timedelta = timedelta(hours=6)
+) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts: ``base · 2^(attempts-1)``, at most
+    ``cap`` (1 → base, 2 → 2·base, 3 → 4·base …)."""
+    if attempts < 1:
+        return timedelta(0)
+    wait: timedelta = base * (2 ** (attempts - 1))
+    return min(wait, cap)
+
+
+__all__ = [
+    "DeliveryFailed",
+    "Message",
+    "MessageKind",
+    "Notifier",
+    "checkin_invitation",
+    "checkin_reminder",
+    "retry_delay",
+]

@@ -1,0 +1,655 @@
+"""Check-in links that reach clients without anyone having to remember (issue 10, delivery).
+
+:func:`send_due` is one run of ``alliance checkins send-due`` (cron) or one tick of the in-app
+scheduler; both call it, so they behave the same. A run has two steps:
+
+1. **Plan** (one transaction): cancel queued messages whose check-in was completed or whose
+   link expired first; queue an invitation, with a new check-in link, for every session that is
+   due under its clinic's :class:`~alliance.services.clinic_settings.DeliverySettings` (recorded
+   as attended, or the next one starting within ``hours_before``) and has no check-in yet; queue
+   one reminder for a link sent ``reminder_hours`` ago and not used. A client with no e-mail
+   address, or who opted out, gets a ``skipped`` row saying why instead. ``dedupe_key`` is
+   unique, and on PostgreSQL planning holds a transaction-level advisory lock, so two runs never
+   queue the same session twice.
+2. **Deliver**: claim a batch of due rows with a conditional ``UPDATE … SET status='sending',
+   claimed_by=<run> WHERE status='queued'`` (``FOR UPDATE SKIP LOCKED`` first on PostgreSQL);
+   only rows this run claimed are sent, so with two runs or two workers no message goes out
+   twice. Each result is written back: sent; queued again with exponential back-off
+   (:func:`alliance.notify.retry_delay`); or failed with the reason after
+   ``settings.delivery_max_attempts`` (or at once when the server refuses the address for
+   good). A run that died after claiming leaves rows in ``sending``; after
+   :data:`STALE_CLAIM` another run takes them again (the one case where a client could get a
+   message twice: delivery is at least once, never silently lost).
+
+The messages hold only the clinic's name, a neutral sentence and the link
+(:mod:`alliance.notify`). "Opened" and "completed" are read from the check-in row, which the
+link's own pages keep up to date, so this module never touches the submission path.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
+
+from alliance.notify import (
+    DeliveryFailed,
+    Message,
+    Notifier,
+    checkin_invitation,
+    checkin_reminder,
+    retry_delay,
+)
+from alliance.services.auth import hash_secret
+from alliance.services.authz import (
+    Actor,
+    require_client,
+    require_staff,
+    system_actor,
+    visible_therapist_ids,
+)
+from alliance.services.checkins import checkin_url
+from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.context import ServiceContext
+from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.store.db import is_sqlite
+from alliance.store.encrypted import field_of
+from alliance.store.models import (
+    CheckIn,
+    Client,
+    Clinic,
+    Episode,
+    OutboxMessage,
+    StaffUser,
+    TherapySession,
+)
+
+CONTACT_FIELD = field_of(Client.contact_email_enc)
+TOKEN_FIELD = field_of(OutboxMessage.link_token_enc)
+#: A claim older than this belongs to a run that died; another run may take the row again.
+STALE_CLAIM = timedelta(minutes=15)
+#: Rows claimed and sent per transaction pair.
+BATCH = 500
+#: Statuses as stored. ``opened``/``completed``/``retrying`` are only shown (see OutboxView).
+STATUSES = ("queued", "sending", "sent", "failed", "skipped", "cancelled")
+SHOWN_STATUSES = (
+    "queued",
+    "retrying",
+    "sending",
+    "sent",
+    "opened",
+    "completed",
+    "failed",
+    "skipped",
+    "cancelled",
+)
+NO_ADDRESS = "no e-mail address on file"
+OPTED_OUT = "the client opted out of check-in e-mails"
+# Any constant shared by every worker: planning on PostgreSQL serialises on it.
+_PLAN_LOCK = 0x616C6C79
+
+
+@dataclass
+class SendDueReport:
+    """What one run did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool = False
+    queued: int = 0
+    reminders: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    due: int = 0  # dry run: messages that would be sent now
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        if self.dry_run:
+            return (
+                f"dry run: would queue {self.queued} invitation(s) and {self.reminders} "
+                f"reminder(s), skip {self.skipped}, cancel {self.cancelled}, and send "
+                f"{self.due} message(s) now; nothing was written or sent"
+            )
+        return (
+            f"queued {self.queued} invitation(s) and {self.reminders} reminder(s), skipped "
+            f"{self.skipped}, cancelled {self.cancelled}; sent {self.sent}, retrying "
+            f"{self.retrying}, failed {self.failed}"
+        )
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    id: int
+    client_id: int
+    client_name: str
+    therapist_name: str
+    session_number: int | None
+    kind: str
+    status: str  # one of SHOWN_STATUSES
+    reason: str | None
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    opened_at: datetime | None
+    completed_at: datetime | None
+
+
+def _shown_status(row: OutboxMessage, checkin: CheckIn | None) -> str:
+    if checkin is not None and row.status == "sent":
+        if checkin.completed_at is not None:
+            return "completed"
+        if checkin.opened_at is not None:
+            return "opened"
+    if row.status == "queued" and row.attempts > 0:
+        return "retrying"
+    return row.status
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _planning(ctx: ServiceContext, *, dry_run: bool) -> Iterator[Session]:
+    """The plan's transaction: committed normally, rolled back for a dry run."""
+    if not dry_run:
+        with unit_of_work(ctx) as session:
+            yield session
+        return
+    session = ctx.session_factory()
+    try:
+        session.begin()
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _plan(session: Session, ctx: ServiceContext, report: SendDueReport) -> None:
+    if not is_sqlite(session):
+        # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs a lock so two
+        # runs do not both queue the same session (the unique dedupe_key would catch it, but
+        # by failing the second run's whole plan).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PLAN_LOCK})
+    now = ctx.now()
+    _cancel_stale(session, now, report)
+    link_life = timedelta(days=ctx.settings.checkin_link_days)
+    for clinic in session.scalars(select(Clinic).order_by(Clinic.id)):
+        plan = ClinicSettings.from_json(clinic.settings).delivery
+        if plan.send == "off":
+            continue
+        _queue_invitations(session, ctx, clinic, plan.send, plan.hours_before, link_life, report)
+        if plan.reminder_hours > 0:
+            _queue_reminders(session, clinic, timedelta(hours=plan.reminder_hours), now, report)
+    session.flush()
+
+
+def _cancel_stale(session: Session, now: datetime, report: SendDueReport) -> None:
+    """Queued messages whose check-in was done (e.g. in the room) or expired are not sent."""
+    for reason, condition in (
+        ("the check-in was completed before sending", CheckIn.completed_at.is_not(None)),
+        ("the link expired before it could be sent", CheckIn.expires_at <= now),
+    ):
+        stale = select(CheckIn.id).where(condition).scalar_subquery()
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "queued", OutboxMessage.checkin_id.in_(stale))
+            .values(status="cancelled", reason=reason, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        report.cancelled += int(getattr(result, "rowcount", 0) or 0)
+
+
+def _queue_invitations(
+    session: Session,
+    ctx: ServiceContext,
+    clinic: Clinic,
+    when: str,
+    hours_before: int,
+    link_life: timedelta,
+    report: SendDueReport,
+) -> None:
+    now = ctx.now()
+    if when == "after_attended":
+        # An attended session older than a link's life is not worth a link any more (and
+        # turning sending on must not e-mail every client about last year's sessions).
+        due = and_(
+            TherapySession.status == "attended",
+            TherapySession.scheduled_at <= now,
+            TherapySession.scheduled_at > now - link_life,
+        )
+    else:
+        due = and_(
+            TherapySession.status == "scheduled",
+            TherapySession.scheduled_at > now,
+            TherapySession.scheduled_at <= now + timedelta(hours=hours_before),
+        )
+    rows = session.execute(
+        select(TherapySession.id, Episode, Client)
+        .join(Episode, Episode.id == TherapySession.episode_id)
+        .join(Client, Client.id == Episode.client_id)
+        .where(
+            Client.clinic_id == clinic.id,
+            Episode.ended_at.is_(None),
+            due,
+            ~exists().where(CheckIn.session_id == TherapySession.id),
+            ~exists().where(
+                OutboxMessage.session_id == TherapySession.id,
+                OutboxMessage.kind == "invitation",
+            ),
+        )
+        .order_by(TherapySession.id)
+    ).all()
+    checkins: list[tuple[int, Episode, Client, CheckIn, str]] = []
+    for session_id, episode, client in rows:
+        reason = _why_not(ctx, client)
+        if reason is not None or not episode.instruments:
+            session.add(
+                _row(
+                    clinic.id,
+                    episode,
+                    client,
+                    session_id,
+                    None,
+                    "invitation",
+                    status="skipped",
+                    reason=reason or "the episode has no questionnaires",
+                    now=now,
+                )
+            )
+            report.skipped += 1
+            report.reasons[reason or "no questionnaires"] = (
+                report.reasons.get(reason or "no questionnaires", 0) + 1
+            )
+            continue
+        token = secrets.token_urlsafe(32)
+        checkin = CheckIn(
+            episode_id=episode.id,
+            session_id=session_id,
+            instruments=list(episode.instruments),
+            token_hash=hash_secret(token),
+            created_by=None,
+            created_at=now,
+            expires_at=now + link_life,
+            opened_at=None,
+            completed_at=None,
+            sent_via="email",
+        )
+        session.add(checkin)
+        checkins.append((session_id, episode, client, checkin, token))
+    session.flush()  # one multi-row INSERT for the check-ins, for their ids
+    for session_id, episode, client, checkin, token in checkins:
+        row = _row(clinic.id, episode, client, session_id, checkin.id, "invitation", now=now)
+        row.link_token_enc = ctx.cipher.encrypt(token, field=TOKEN_FIELD)
+        session.add(row)
+    report.queued += len(checkins)
+
+
+def _queue_reminders(
+    session: Session, clinic: Clinic, after: timedelta, now: datetime, report: SendDueReport
+) -> None:
+    reminder = aliased(OutboxMessage)
+    rows = session.execute(
+        select(OutboxMessage, Client)
+        .join(CheckIn, CheckIn.id == OutboxMessage.checkin_id)
+        .join(Client, Client.id == OutboxMessage.client_id)
+        .where(
+            OutboxMessage.clinic_id == clinic.id,
+            OutboxMessage.kind == "invitation",
+            OutboxMessage.status == "sent",
+            OutboxMessage.sent_at <= now - after,
+            CheckIn.completed_at.is_(None),
+            CheckIn.expires_at > now,
+            ~exists().where(
+                reminder.checkin_id == OutboxMessage.checkin_id, reminder.kind == "reminder"
+            ),
+        )
+    ).all()
+    for invitation, client in rows:
+        row = OutboxMessage(
+            clinic_id=invitation.clinic_id,
+            client_id=invitation.client_id,
+            episode_id=invitation.episode_id,
+            session_id=invitation.session_id,
+            checkin_id=invitation.checkin_id,
+            kind="reminder",
+            channel="email",
+            dedupe_key=f"reminder:{invitation.checkin_id}",
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            link_token_enc=invitation.link_token_enc,
+            created_at=now,
+        )
+        if client.checkin_emails_opt_out:
+            row.status, row.reason, row.next_attempt_at = "skipped", OPTED_OUT, None
+            row.link_token_enc = None
+            report.skipped += 1
+        else:
+            report.reminders += 1
+        session.add(row)
+
+
+def _why_not(ctx: ServiceContext, client: Client) -> str | None:
+    if client.checkin_emails_opt_out:
+        return OPTED_OUT
+    if not client.contact_email_enc:
+        return NO_ADDRESS
+    return None
+
+
+def _row(
+    clinic_id: int,
+    episode: Episode,
+    client: Client,
+    session_id: int | None,
+    checkin_id: int | None,
+    kind: str,
+    *,
+    now: datetime,
+    status: str = "queued",
+    reason: str | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxMessage:
+    return OutboxMessage(
+        clinic_id=clinic_id,
+        client_id=client.id,
+        episode_id=episode.id,
+        session_id=session_id,
+        checkin_id=checkin_id,
+        kind=kind,
+        channel="email",
+        dedupe_key=dedupe_key or f"invitation:session:{session_id}",
+        status=status,
+        reason=reason,
+        attempts=0,
+        next_attempt_at=now if status == "queued" else None,
+        created_at=now,
+    )
+
+
+# --- delivering -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    kind: str
+    attempts: int
+    clinic: str
+    to: str | None
+    opted_out: bool
+    url: str
+    expires_at: datetime
+
+
+def _pick(session: Session, claimable: Any) -> list[int]:
+    """Ids a run may try to claim. On PostgreSQL rows another run is claiming are skipped
+    (``FOR UPDATE SKIP LOCKED``), so two runs take different rows instead of waiting."""
+    pick = select(OutboxMessage.id).where(claimable).order_by(OutboxMessage.id).limit(BATCH)
+    if not is_sqlite(session):
+        pick = pick.with_for_update(skip_locked=True)
+    return list(session.scalars(pick))
+
+
+def _claim(ctx: ServiceContext, run_id: str) -> list[_Claimed]:
+    now = ctx.now()
+    with unit_of_work(ctx) as session:
+        claimable = or_(
+            and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - STALE_CLAIM),
+        )
+        ids = _pick(session, claimable)
+        if not ids:
+            return []
+        # The guarantee: a row moves to this run only if it is still claimable now.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), claimable)
+            .values(
+                status="sending",
+                claimed_by=run_id,
+                claimed_at=now,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = session.execute(
+            select(OutboxMessage, Client, Clinic.name, CheckIn.expires_at)
+            .join(Client, Client.id == OutboxMessage.client_id)
+            .join(Clinic, Clinic.id == OutboxMessage.clinic_id)
+            .join(CheckIn, CheckIn.id == OutboxMessage.checkin_id)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == run_id)
+            .order_by(OutboxMessage.id)
+        ).all()
+        claimed: list[_Claimed] = []
+        for row, client, clinic_name, expires_at in rows:
+            token = ctx.cipher.decrypt(row.link_token_enc or "", field=TOKEN_FIELD)
+            claimed.append(
+                _Claimed(
+                    id=row.id,
+                    kind=row.kind,
+                    attempts=row.attempts,
+                    clinic=clinic_name,
+                    to=ctx.cipher.decrypt_optional(client.contact_email_enc, field=CONTACT_FIELD),
+                    opted_out=bool(client.checkin_emails_opt_out),
+                    url=checkin_url(ctx.settings.base_url, token),
+                    expires_at=expires_at,
+                )
+            )
+        return claimed
+
+
+def compose(kind: str, *, clinic: str, url: str, expires_at: datetime, to: str) -> Message:
+    """The message of ``kind`` (invitation or reminder): clinic name, neutral text, link."""
+    make = checkin_reminder if kind == "reminder" else checkin_invitation
+    return make(clinic=clinic, url=url, expires_at=expires_at, to=to)
+
+
+def _deliver(
+    ctx: ServiceContext, notifier: Notifier, claimed: list[_Claimed], report: SendDueReport
+) -> None:
+    outcomes: list[tuple[int, dict[str, Any]]] = []
+    for item in claimed:
+        if item.opted_out or not item.to:
+            reason = OPTED_OUT if item.opted_out else NO_ADDRESS
+            outcomes.append((item.id, {"status": "skipped", "reason": reason}))
+            report.skipped += 1
+            continue
+        message = compose(
+            item.kind, clinic=item.clinic, url=item.url, expires_at=item.expires_at, to=item.to
+        )
+        try:
+            notifier.send(message)
+        except DeliveryFailed as exc:
+            now = ctx.now()
+            if exc.permanent or item.attempts >= ctx.settings.delivery_max_attempts:
+                outcomes.append((item.id, {"status": "failed", "reason": exc.reason}))
+                report.failed += 1
+            else:
+                wait = retry_delay(
+                    item.attempts, base=timedelta(minutes=ctx.settings.delivery_retry_minutes)
+                )
+                outcomes.append(
+                    (
+                        item.id,
+                        {"status": "queued", "reason": exc.reason, "next_attempt_at": now + wait},
+                    )
+                )
+                report.retrying += 1
+            continue
+        outcomes.append((item.id, {"status": "sent", "reason": None, "sent_at": ctx.now()}))
+        report.sent += 1
+    with unit_of_work(ctx) as session:
+        by_values: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+        for row_id, values in outcomes:
+            if values["status"] != "queued":
+                values = {**values, "next_attempt_at": None}
+            by_values.setdefault(tuple(sorted(values.items())), []).append(row_id)
+        for values_key, ids in by_values.items():
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(**dict(values_key), claimed_by=None, claimed_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        record(
+            session,
+            ctx,
+            system_actor(),
+            "write",
+            "outbox",
+            None,
+            {
+                "op": "deliver",
+                "sent": sum(1 for _, v in outcomes if v["status"] == "sent"),
+                "retrying": sum(1 for _, v in outcomes if v["status"] == "queued"),
+                "failed": sum(1 for _, v in outcomes if v["status"] == "failed"),
+                "skipped": sum(1 for _, v in outcomes if v["status"] == "skipped"),
+            },
+        )
+
+
+def send_due(
+    ctx: ServiceContext, *, notifier: Notifier | None, dry_run: bool = False
+) -> SendDueReport:
+    """Plan and send every message that is due now (see the module docstring).
+
+    With ``dry_run`` nothing is written or sent and ``notifier`` may be None: the report
+    counts what a real run would queue, skip, cancel and send."""
+    report = SendDueReport(dry_run=dry_run)
+    with _planning(ctx, dry_run=dry_run) as session:
+        _plan(session, ctx, report)
+        if dry_run:
+            report.due = len(
+                list(
+                    session.scalars(
+                        select(OutboxMessage.id).where(
+                            OutboxMessage.status == "queued",
+                            OutboxMessage.next_attempt_at <= ctx.now(),
+                        )
+                    )
+                )
+            )
+        else:
+            record(
+                session,
+                ctx,
+                system_actor(),
+                "write",
+                "outbox",
+                None,
+                {
+                    "op": "plan",
+                    "queued": report.queued,
+                    "reminders": report.reminders,
+                    "skipped": report.skipped,
+                    "cancelled": report.cancelled,
+                },
+            )
+    if dry_run:
+        return report
+    if notifier is None:
+        raise ValueError("a notifier is needed unless dry_run")
+    run_id = uuid.uuid4().hex
+    try:
+        while claimed := _claim(ctx, run_id):
+            _deliver(ctx, notifier, claimed, report)
+    finally:
+        notifier.close()
+    return report
+
+
+# --- staff functions --------------------------------------------------------------------------
+
+
+@denials_audited
+def list_outbox(
+    ctx: ServiceContext, *, actor: Actor, status: str | None = None, limit: int = 200
+) -> list[OutboxView]:
+    """The newest messages to the clients the actor sees (a therapist: their own; a supervisor:
+    their team's; an admin: the clinic's), optionally of one shown status (audited read)."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        query = (
+            select(OutboxMessage, Client.display_name, StaffUser.display_name, CheckIn)
+            .join(Client, Client.id == OutboxMessage.client_id)
+            .join(Episode, Episode.id == OutboxMessage.episode_id)
+            .join(StaffUser, StaffUser.id == Episode.therapist_id)
+            .outerjoin(CheckIn, CheckIn.id == OutboxMessage.checkin_id)
+            .where(OutboxMessage.clinic_id == actor.clinic_id)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        )
+        therapists = visible_therapist_ids(session, actor)
+        if therapists is not None:
+            query = query.where(Episode.therapist_id.in_(therapists))
+        numbers: dict[int, int] = dict(
+            session.execute(
+                select(TherapySession.id, TherapySession.number).where(
+                    TherapySession.id.in_(
+                        select(OutboxMessage.session_id).where(
+                            OutboxMessage.clinic_id == actor.clinic_id
+                        )
+                    )
+                )
+            )
+        )
+        views: list[OutboxView] = []
+        # Filter on the shown status in Python: "opened"/"completed" come from the check-in.
+        for row, client_name, therapist_name, checkin in session.execute(query):
+            shown = _shown_status(row, checkin)
+            if status and shown != status:
+                continue
+            views.append(
+                OutboxView(
+                    id=row.id,
+                    client_id=row.client_id,
+                    client_name=client_name,
+                    therapist_name=therapist_name,
+                    session_number=numbers.get(row.session_id) if row.session_id else None,
+                    kind=row.kind,
+                    status=shown,
+                    reason=row.reason,
+                    attempts=row.attempts,
+                    created_at=row.created_at,
+                    sent_at=row.sent_at,
+                    next_attempt_at=row.next_attempt_at,
+                    opened_at=checkin.opened_at if checkin else None,
+                    completed_at=checkin.completed_at if checkin else None,
+                )
+            )
+            if len(views) >= limit:
+                break
+        record(session, ctx, actor, "read", "outbox", None, {"status": status, "n": len(views)})
+        return views
+
+
+@denials_audited
+def set_checkin_email_opt_out(
+    ctx: ServiceContext, *, actor: Actor, client_id: int, opted_out: bool
+) -> bool:
+    """Record that the client does (not) want check-in links by e-mail (audited). Messages
+    already queued are skipped when their turn comes."""
+    require_staff(actor)
+    with unit_of_work(ctx) as session:
+        client = require_client(session, actor, client_id)
+        before = bool(client.checkin_emails_opt_out)
+        client.checkin_emails_opt_out = opted_out
+        record(
+            session,
+            ctx,
+            actor,
+            "write",
+            "client",
+            client.id,
+            {"op": "checkin_emails", "opted_out": opted_out, "was": before},
+        )
+        return opted_out
