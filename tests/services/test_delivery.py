@@ -424,3 +424,13 @@ def test_another_therapist_cannot_change_a_clients_opt_out(world: World) -> None
         delivery.set_checkin_email_opt_out(
             world.ctx, actor=world.bob, client_id=world.sarah, opted_out=True
         )
+
+
+def test_erasing_a_client_removes_their_messages(world: World, sink: SmtpSink) -> None:
+    from alliance.services import exports
+
+    _attended(world, world.sarah)
+    _run(world, sink)
+    receipt = exports.erase_client(world.ctx, actor=world.ada, client_id=world.sarah)
+    assert receipt.deleted["outbox_messages"] == 1
+    assert _rows(world) == []

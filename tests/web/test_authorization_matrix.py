@@ -272,6 +272,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/clients/{client_id}/checkin-links"): Entry("record", 200, _client, _form({})),
     ("POST", "/clients/{client_id}/sessions"): Entry("record", 303, _client, _when_form),
+    # Check-in delivery (issue 10): the client's choice about e-mails, and the outbox (each
+    # caller sees the messages of the clients they may see).
+    ("POST", "/clients/{client_id}/checkin-emails"): Entry(
+        "record", 303, _client, _form({"opted_out": "no"})
+    ),
+    ("GET", "/outbox"): Entry("staff", 200),
     ("POST", "/clients/{client_id}/sessions/{session_id}"): Entry(
         "record", 303, _session, _form({"status": "missed"})
     ),

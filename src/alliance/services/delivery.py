@@ -591,17 +591,12 @@ def list_outbox(
         therapists = visible_therapist_ids(session, actor)
         if therapists is not None:
             query = query.where(Episode.therapist_id.in_(therapists))
-        numbers: dict[int, int] = dict(
-            session.execute(
-                select(TherapySession.id, TherapySession.number).where(
-                    TherapySession.id.in_(
-                        select(OutboxMessage.session_id).where(
-                            OutboxMessage.clinic_id == actor.clinic_id
-                        )
-                    )
-                )
+        session_numbers = select(TherapySession.id, TherapySession.number).where(
+            TherapySession.id.in_(
+                select(OutboxMessage.session_id).where(OutboxMessage.clinic_id == actor.clinic_id)
             )
         )
+        numbers: dict[int, int] = {row.id: row.number for row in session.execute(session_numbers)}
         views: list[OutboxView] = []
         # Filter on the shown status in Python: "opened"/"completed" come from the check-in.
         for row, client_name, therapist_name, checkin in session.execute(query):
@@ -653,3 +648,70 @@ def set_checkin_email_opt_out(
             {"op": "checkin_emails", "opted_out": opted_out, "was": before},
         )
         return opted_out
+
+
+def email_link_now(
+    ctx: ServiceContext, notifier: Notifier, *, actor: Actor, checkin_id: int, token: str
+) -> OutboxView:
+    """E-mail a link a therapist has just created ("E-mail it" on the client page), through
+    the outbox like every automatic message: the result is on the outbox page, and the link
+    gets its reminder like the others. Never raises for a delivery failure: the view's status
+    and reason say what happened (failed, or skipped for a client who opted out)."""
+    require_staff(actor)
+    now = ctx.now()
+    with unit_of_work(ctx) as session:
+        checkin = session.get(CheckIn, checkin_id)
+        episode = session.get(Episode, checkin.episode_id) if checkin else None
+        if checkin is None or episode is None:
+            raise ValueError(f"check-in {checkin_id} not found")
+        client = require_client(session, actor, episode.client_id)
+        clinic = session.get(Clinic, client.clinic_id)
+        assert clinic is not None
+        row = _row(
+            clinic.id,
+            episode,
+            client,
+            checkin.session_id,
+            checkin.id,
+            "invitation",
+            now=now,
+            dedupe_key=f"invitation:checkin:{checkin.id}",
+        )
+        reason = _why_not(ctx, client)
+        if reason is not None:
+            row.status, row.reason, row.next_attempt_at = "skipped", reason, None
+        else:
+            # Claimed at once by this request, so a send-due run does not take it too.
+            row.status, row.attempts = "sending", 1
+            row.claimed_by, row.claimed_at = f"staff:{actor.user_id}", now
+            row.link_token_enc = ctx.cipher.encrypt(token, field=TOKEN_FIELD)
+        session.add(row)
+        session.flush()
+        record(session, ctx, actor, "write", "outbox", row.id, {"op": "email_link"})
+        row_id, clinic_name, expires_at = row.id, clinic.name, checkin.expires_at
+        to = ctx.cipher.decrypt_optional(client.contact_email_enc, field=CONTACT_FIELD)
+    if reason is None and to:
+        message = checkin_invitation(
+            clinic=clinic_name,
+            url=checkin_url(ctx.settings.base_url, token),
+            expires_at=expires_at,
+            to=to,
+        )
+        values: dict[str, Any] = {"status": "sent", "sent_at": ctx.now(), "reason": None}
+        try:
+            notifier.send(message)
+        except DeliveryFailed as exc:
+            # The therapist is looking at the link and can copy it: no retry behind their back.
+            values = {"status": "failed", "reason": exc.reason}
+        finally:
+            notifier.close()
+        with unit_of_work(ctx) as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(**values, claimed_by=None, claimed_at=None, next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+    (view,) = [v for v in list_outbox(ctx, actor=actor) if v.id == row_id] or [None]
+    assert view is not None
+    return view

@@ -55,6 +55,7 @@ from alliance.store.models import (
     Episode,
     Goal,
     GoalRating,
+    OutboxMessage,
     Response,
     Score,
     SessionTranscript,
@@ -409,6 +410,8 @@ def erase_client(ctx: ServiceContext, *, actor: Actor, client_id: int) -> Erasur
         remove("responses", delete(Response).where(Response.id.in_(response_ids)))
         remove("goals", delete(Goal).where(Goal.id.in_(goal_ids)))
         remove("alerts", delete(Alert).where(Alert.client_id == client.id))
+        # The client's messages (address-free, but they name the client and hold the link).
+        remove("outbox_messages", delete(OutboxMessage).where(OutboxMessage.client_id == client.id))
         remove("checkins", delete(CheckIn).where(CheckIn.id.in_(checkin_ids)))
         remove(
             "session_transcripts",

@@ -33,6 +33,7 @@ from alliance.web.routes import (
     clients,
     matching,
     meta,
+    outbox,
 )
 from alliance.web.security import SecurityMiddleware, redact_link_tokens_in_access_log
 from alliance.web.templating import STATIC_DIR, make_templates
@@ -78,7 +79,7 @@ def create_app(
     app.state.templates = make_templates(ctx.instruments)
 
     install_error_handlers(app)
-    for module in (meta, auth, caseload, clients, alerts, admin, checkin, analysis):
+    for module in (meta, auth, caseload, clients, outbox, alerts, admin, checkin, analysis):
         app.include_router(module.router)
     app.include_router(matching.router)
     app.include_router(api_v1.router, prefix="/api/v1")

@@ -75,6 +75,7 @@ FLASH_MESSAGES = {
     "emailed": "The check-in link was e-mailed to the client.",
     "client": "Client added. Agree goals and send the first check-in below.",
     "ended": "Episode of care ended.",
+    "emails": "The client's choice about check-in e-mails was saved.",
     "handedover": "Handed over: the episode ended (fit); your colleague continues with the client.",
 }
 

@@ -15,12 +15,14 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from alliance.services import checkins, clients, goals, sessions, timelines
+from alliance.adapters import mail
+from alliance.services import checkins, clients, delivery, goals, sessions, timelines
+from alliance.services.delivery import OutboxView
 from alliance.services.errors import InvalidInput
 from alliance.services.views import CheckInLink, TimelineView
-from alliance.web import mail
 from alliance.web.deps import Auth, StaffAuth
 from alliance.web.figures import timeline_figures
+from alliance.web.qr import qr_svg
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import render
@@ -90,24 +92,37 @@ async def create_link(
         session_id=optional_int(session_id, "session_id"),
         sent_via="email" if wants_email else "copy",
     )
-    extra: dict[str, Any] = {"new_link": link}
+    extra: dict[str, Any] = {"new_link": link, "qr_svg": qr_svg(link.url)}
     if wants_email:
-        timeline: TimelineView = await auth.call(
-            timelines.client_timeline, actor=auth.staff, client_id=client_id
+        sent: OutboxView = await auth.call(
+            delivery.email_link_now,
+            mail.SmtpNotifier(auth.ctx.settings),
+            actor=auth.staff,
+            checkin_id=link.checkin.id,
+            token=link.token,
         )
-        address = timeline.client.contact_email
-        if not address:
-            extra["email_error"] = "The client has no e-mail address on file."
+        if sent.status == "sent":
+            extra["emailed"] = True
         else:
-            message = mail.checkin_message(
-                auth.ctx.settings, to=address, url=link.url, therapist=timeline.therapist_name
-            )
-            try:
-                await run_in_threadpool(mail.send, auth.ctx.settings, message)
-                extra["emailed"] = True
-            except mail.MailError as exc:
-                extra["email_error"] = str(exc).capitalize() + "."
+            extra["email_error"] = (sent.reason or "the e-mail was not sent").capitalize() + "."
     return await _client_page(request, auth, client_id, **extra)
+
+
+@router.post("/clients/{client_id}/checkin-emails")
+async def checkin_emails(
+    request: Request,
+    auth: StaffAuth,
+    client_id: PathId,
+    opted_out: Annotated[FreeText, Form(max_length=4)] = "",
+) -> Response:
+    """Record the client's choice about check-in e-mails (audited)."""
+    await auth.call(
+        delivery.set_checkin_email_opt_out,
+        actor=auth.staff,
+        client_id=client_id,
+        opted_out=opted_out == "yes",
+    )
+    return RedirectResponse(f"/clients/{client_id}?flash=emails", status_code=303)
 
 
 @router.post("/clients/{client_id}/sessions")
