@@ -28,9 +28,11 @@ link's own pages keep up to date, so this module never touches the submission pa
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,6 +73,7 @@ from alliance.store.models import (
     TherapySession,
 )
 
+logger = logging.getLogger(__name__)
 CONTACT_FIELD = field_of(Client.contact_email_enc)
 TOKEN_FIELD = field_of(OutboxMessage.link_token_enc)
 #: A claim older than this belongs to a run that died; another run may take the row again.
@@ -715,3 +718,43 @@ def email_link_now(
     (view,) = [v for v in list_outbox(ctx, actor=actor) if v.id == row_id] or [None]
     assert view is not None
     return view
+
+
+class SendDueScheduler:
+    """The optional in-app scheduler (``settings.delivery_scheduler``): a daemon thread that
+    calls :func:`send_due` every ``interval`` seconds until :meth:`stop`. Each web worker may
+    run one; the claims in :func:`send_due` keep them from sending anything twice. A failed
+    run is logged and the next one tries again."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        make_notifier: Callable[[], Notifier],
+        *,
+        interval: float,
+    ) -> None:
+        self.ctx = ctx
+        self.make_notifier = make_notifier
+        self.interval = interval
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="send-due", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = send_due(self.ctx, notifier=self.make_notifier())
+                if report.sent or report.failed or report.queued:
+                    logger.info("send-due: %s", report.line())
+            except Exception:  # a bad run must not end the loop
+                logger.exception("send-due run failed")
+            self.runs += 1
+            self._stop.wait(self.interval)

@@ -9,6 +9,7 @@ scripts from a CDN, which this app never does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from fastapi import routing as fastapi_routing
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
+from alliance.adapters import mail
 from alliance.config import Settings, get_settings
 from alliance.services.context import ServiceContext
+from alliance.services.delivery import SendDueScheduler
 from alliance.web import charts
 from alliance.web.errors import install_error_handlers
 from alliance.web.routes import (
@@ -37,6 +40,8 @@ from alliance.web.routes import (
 )
 from alliance.web.security import SecurityMiddleware, redact_link_tokens_in_access_log
 from alliance.web.templating import STATIC_DIR, make_templates
+
+logger = logging.getLogger(__name__)
 
 API_DESCRIPTION = """JSON API of the Alliance clinic app.
 
@@ -61,7 +66,13 @@ def create_app(
         if warm_charts:
             # The chart engine takes about a second to start: do it off the request path.
             charts.warm_up_in_background()
+        scheduler = _delivery_scheduler(ctx)
+        _app.state.delivery_scheduler = scheduler
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         # Let a trajectory refit in progress finish instead of dying with the process.
         ctx.trajectories.close()
 
@@ -87,6 +98,21 @@ def create_app(
     app.add_middleware(SecurityMiddleware, production=settings.mode == "production")
     redact_link_tokens_in_access_log()
     return app
+
+
+def _delivery_scheduler(ctx: ServiceContext) -> SendDueScheduler | None:
+    """The in-app ``send-due`` loop when ``delivery_scheduler`` is on (and SMTP is set up)."""
+    settings = ctx.settings
+    if not settings.delivery_scheduler:
+        return None
+    if not mail.smtp_configured(settings):
+        logger.warning("delivery_scheduler is on but no SMTP server is configured: not started")
+        return None
+    return SendDueScheduler(
+        ctx,
+        lambda: mail.SmtpNotifier(settings),
+        interval=settings.delivery_scheduler_seconds,
+    )
 
 
 def _version() -> str:
