@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from smtp_sink import RunningSink, SmtpSink
 from typer.testing import CliRunner
 
 from alliance.cli import app
@@ -18,6 +17,7 @@ from alliance.services.authz import system_actor
 from alliance.services.context import ServiceContext
 from alliance.store.db import sqlite_url
 from alliance.store.migrations import upgrade
+from smtp_sink import RunningSink, SmtpSink
 
 
 @pytest.fixture(autouse=True)

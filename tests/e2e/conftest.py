@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,7 @@ class DemoServer:
     link_token: str  # a fresh check-in link for Sarah
     client_ids: dict[str, int]
     screenshots: Path
+    ctx: Any = None  # the app's ServiceContext, for tests that run a service beside the app
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +102,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
             link_token=info.open_link_token,
             client_ids=dict(info.clients),
             screenshots=shots,
+            ctx=ctx,
         )
     finally:
         server.should_exit = True

@@ -67,7 +67,9 @@ def test_with_smtp_configured_the_link_is_emailed_without_clinical_content(
     assert "It was e-mailed to the client" in page
     (message,) = FakeSMTP.sent
     assert message["To"] == "tina@example.org"
-    body = message.get_content()
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     url = re.search(r'id="new-link" class="copy-link" readonly value="([^"]+)"', page)
     assert url
     assert url.group(1) in body

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
 import ssl
 from contextlib import ExitStack, suppress
+from email.header import Header
 from email.message import EmailMessage
+from email.mime.text import MIMEText
 
 from alliance.config import Settings
 from alliance.notify import DeliveryFailed, Message
@@ -52,14 +55,15 @@ class SmtpNotifier:
         self.close()
 
     def send(self, message: Message) -> None:
-        email = EmailMessage()
+        # MIMEText (the compat32 policy) builds a plain-text message several times faster than
+        # EmailMessage's header registry, which counts when a run sends thousands.
+        email = MIMEText(message.body, "plain", "utf-8")
         email["From"] = self.settings.smtp_from
         email["To"] = message.to
-        email["Subject"] = message.subject
-        email.set_content(message.body)
+        email["Subject"] = Header(message.subject, "utf-8").encode()
         self.send_email(email)
 
-    def send_email(self, email: EmailMessage) -> None:
+    def send_email(self, email: EmailMessage | MIMEText) -> None:
         if not self.settings.smtp_host:
             raise MailError("no SMTP server is configured", permanent=True)
         try:
@@ -95,6 +99,10 @@ class SmtpNotifier:
                 smtp = stack.enter_context(
                     smtplib.SMTP(settings.smtp_host or "", settings.smtp_port, timeout=self.timeout)
                 )
+                # One connection carries many small commands: without TCP_NODELAY each message
+                # waits out the peer's delayed ACK (about 40 ms), 25 messages a second at best.
+                if smtp.sock is not None:
+                    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if settings.smtp_starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if settings.smtp_user:
