@@ -101,8 +101,9 @@ class SmtpNotifier:
                 )
                 # One connection carries many small commands: without TCP_NODELAY each message
                 # waits out the peer's delayed ACK (about 40 ms), 25 messages a second at best.
-                if smtp.sock is not None:
-                    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock = getattr(smtp, "sock", None)
+                if isinstance(sock, socket.socket):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if settings.smtp_starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if settings.smtp_user:
