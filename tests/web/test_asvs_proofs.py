@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from webworld import PASSWORD, Clock, World, build_world, csrf_from
 
+from alliance.adapters import mail
 from alliance.services import auth as auth_service
 from alliance.services import goals as goals_service
 from alliance.services.contact import email_address
 from alliance.services.errors import AuthenticationFailed, InvalidInput
-from alliance.web import mail
 from alliance.web.deps import PublicAuth
 from alliance.web.security import SESSION_COOKIE, sign, signature_valid
 
