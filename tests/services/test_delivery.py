@@ -362,7 +362,7 @@ def test_two_runs_picking_the_same_rows_at_once_claim_each_row_once(
         )
         _attended(world, client.id)
     with world.ctx.session_factory() as session, session.begin():
-        delivery._plan(session, world.ctx, delivery.SendDueReport())
+        delivery._plan(session, world.ctx, delivery._Tally())
     barrier = threading.Barrier(2)
     original = delivery._pick
 

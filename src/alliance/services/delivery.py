@@ -99,7 +99,7 @@ OPTED_OUT = "the client opted out of check-in e-mails"
 _PLAN_LOCK = 0x616C6C79
 
 
-@dataclass
+@dataclass(frozen=True)
 class SendDueReport:
     """What one run did (or, with ``dry_run``, would do)."""
 
@@ -126,6 +126,25 @@ class SendDueReport:
             f"{self.skipped}, cancelled {self.cancelled}; sent {self.sent}, retrying "
             f"{self.retrying}, failed {self.failed}"
         )
+
+
+@dataclass
+class _Tally:
+    """The counts of a run while it runs; :meth:`report` freezes them."""
+
+    dry_run: bool = False
+    queued: int = 0
+    reminders: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    due: int = 0  # dry run: messages that would be sent now
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def report(self) -> SendDueReport:
+        return SendDueReport(**{**vars(self), "reasons": dict(self.reasons)})
 
 
 @dataclass(frozen=True)
@@ -176,7 +195,7 @@ def _planning(ctx: ServiceContext, *, dry_run: bool) -> Iterator[Session]:
         session.close()
 
 
-def _plan(session: Session, ctx: ServiceContext, report: SendDueReport) -> None:
+def _plan(session: Session, ctx: ServiceContext, report: _Tally) -> None:
     if not is_sqlite(session):
         # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs a lock so two
         # runs do not both queue the same session (the unique dedupe_key would catch it, but
@@ -195,7 +214,7 @@ def _plan(session: Session, ctx: ServiceContext, report: SendDueReport) -> None:
     session.flush()
 
 
-def _cancel_stale(session: Session, now: datetime, report: SendDueReport) -> None:
+def _cancel_stale(session: Session, now: datetime, report: _Tally) -> None:
     """Queued messages whose check-in was done (e.g. in the room) or expired are not sent."""
     for reason, condition in (
         ("the check-in was completed before sending", CheckIn.completed_at.is_not(None)),
@@ -218,7 +237,7 @@ def _queue_invitations(
     when: str,
     hours_before: int,
     link_life: timedelta,
-    report: SendDueReport,
+    report: _Tally,
 ) -> None:
     now = ctx.now()
     if when == "after_attended":
@@ -314,7 +333,7 @@ def _queue_invitations(
 
 
 def _queue_reminders(
-    session: Session, clinic: Clinic, after: timedelta, now: datetime, report: SendDueReport
+    session: Session, clinic: Clinic, after: timedelta, now: datetime, report: _Tally
 ) -> None:
     reminder = aliased(OutboxMessage)
     rows = session.execute(
@@ -475,7 +494,7 @@ def compose(kind: str, *, clinic: str, url: str, expires_at: datetime, to: str) 
 
 
 def _deliver(
-    ctx: ServiceContext, notifier: Notifier, claimed: list[_Claimed], report: SendDueReport
+    ctx: ServiceContext, notifier: Notifier, claimed: list[_Claimed], report: _Tally
 ) -> None:
     outcomes: list[tuple[int, dict[str, Any]]] = []
     for item in claimed:
@@ -549,7 +568,7 @@ def send_due(
 
     With ``dry_run`` nothing is written or sent and ``notifier`` may be None: the report
     counts what a real run would queue, skip, cancel and send."""
-    report = SendDueReport(dry_run=dry_run)
+    report = _Tally(dry_run=dry_run)
     with _planning(ctx, dry_run=dry_run) as session:
         _plan(session, ctx, report)
         if dry_run:
@@ -580,7 +599,7 @@ def send_due(
                 },
             )
     if dry_run:
-        return report
+        return report.report()
     if notifier is None:
         raise ValueError("a notifier is needed unless dry_run")
     run_id = uuid.uuid4().hex
@@ -589,7 +608,7 @@ def send_due(
             _deliver(ctx, notifier, claimed, report)
     finally:
         notifier.close()
-    return report
+    return report.report()
 
 
 # --- staff functions --------------------------------------------------------------------------
