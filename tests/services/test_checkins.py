@@ -10,7 +10,7 @@ from clinic_world import Clock, World, full_answers, wai
 from sqlalchemy import func, select, text
 
 from alliance.services import checkins, monitor, sessions
-from alliance.services.errors import InvalidInput, LinkRefused
+from alliance.services.errors import Conflict, InvalidInput, LinkRefused
 from alliance.services.timelines import client_timeline
 from alliance.store.db import transaction
 from alliance.store.models import AuditEvent, CheckIn, GoalRating, Response, Score
@@ -318,3 +318,85 @@ def _episode_data(world: World) -> monitor.EpisodeData:
         episode = session.get(Episode, world.sarah_episode)
         assert episode is not None
         return load_episode(session, episode)
+
+
+# --- one check-in per session ------------------------------------------------------------------
+
+
+def _sessions(world: World, clock: Clock, count: int) -> list[int]:
+    ids = []
+    for days_ago in range(count, 0, -1):
+        view = sessions.schedule_session(
+            world.ctx,
+            actor=world.alice,
+            episode_id=world.sarah_episode,
+            scheduled_at=clock.now - timedelta(days=7 * days_ago),
+            status="attended",
+        )
+        ids.append(view.id)
+    return ids
+
+
+def _link_for(world: World, session_id: int | None) -> checkins.CheckInLink:
+    return checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode, session_id=session_id
+    )
+
+
+def test_a_session_with_a_completed_check_in_refuses_another_link(
+    world: World, clock: Clock
+) -> None:
+    first, second = _sessions(world, clock, 2)
+    checkins.record_check_in(world.ctx, _link_for(world, second).token, full_answers())
+    links_before = _count(world, CheckIn)
+    with pytest.raises(Conflict, match="session 2 already has a completed check-in"):
+        _link_for(world, second)
+    assert _count(world, CheckIn) == links_before  # nothing half-written
+    # Without a session named, the link goes to the latest session that has none: session 1.
+    link = _link(world)
+    assert link.checkin.session_id == first
+    form = checkins.open_checkin(world.ctx, link.token)
+    assert form.session_number == 1  # the form says which session it is for
+
+
+def test_of_two_links_for_one_session_only_the_first_completed_counts(
+    world: World, clock: Clock
+) -> None:
+    [only] = _sessions(world, clock, 1)
+    early, late = _link_for(world, only), _link_for(world, only)
+    checkins.record_check_in(world.ctx, late.token, full_answers(alliance=4))
+    responses = _count(world, Response)
+    with pytest.raises(LinkRefused) as opened:
+        checkins.open_checkin(world.ctx, early.token)
+    assert opened.value.reason == "session_done"
+    with pytest.raises(LinkRefused) as submitted:
+        checkins.record_check_in(world.ctx, early.token, full_answers(alliance=1))
+    assert submitted.value.reason == "session_done"
+    assert _count(world, Response) == responses  # nothing of the second one was stored
+    timeline = client_timeline(world.ctx, actor=world.alice, client_id=world.sarah)
+    wai_points = [p for s in timeline.series if s.instrument_id == "wai_sr" for p in s.points]
+    assert [p.session_number for p in wai_points] == [1]  # one point for the session
+    assert [s.checked_in for s in timeline.sessions] == [True]
+
+
+def test_two_links_for_one_session_racing_store_one_check_in(world: World, clock: Clock) -> None:
+    [only] = _sessions(world, clock, 1)
+    links = [_link_for(world, only), _link_for(world, only)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def submit(token: str) -> None:
+        barrier.wait()
+        try:
+            checkins.record_check_in(world.ctx, token, full_answers())
+            outcomes.append("stored")
+        except LinkRefused as exc:
+            outcomes.append(exc.reason)
+
+    threads = [threading.Thread(target=submit, args=(link.token,)) for link in links]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["session_done", "stored"]
+    assert _count(world, Response) == 4

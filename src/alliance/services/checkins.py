@@ -125,21 +125,24 @@ def create_checkin_link(
         unknown = [i for i in chosen if i not in episode.instruments]
         if unknown or not chosen:
             raise InvalidInput("instruments", f"not chosen for this episode: {unknown or '[]'}")
+        done = _sessions_checked_in(session, episode.id)
         if session_id is not None:
             therapy = session.get(TherapySession, session_id)
             if therapy is None or therapy.episode_id != episode.id:
                 raise InvalidInput("session", f"session {session_id} is not in this episode")
+            if therapy.id in done:
+                raise Conflict(_taken_message(therapy.number))
         else:
-            session_id = session.scalar(
-                select(TherapySession.id)
-                .where(
-                    TherapySession.episode_id == episode.id,
-                    TherapySession.status.in_(("attended", "scheduled")),
-                    TherapySession.scheduled_at <= now + timedelta(hours=12),
-                )
-                .order_by(TherapySession.number.desc())
-                .limit(1)
+            # The latest session that has taken place (or is due) and has no check-in yet:
+            # never one that has, or its chart would get a second point.
+            query = select(TherapySession.id).where(
+                TherapySession.episode_id == episode.id,
+                TherapySession.status.in_(("attended", "scheduled")),
+                TherapySession.scheduled_at <= now + timedelta(hours=12),
             )
+            if done:
+                query = query.where(TherapySession.id.not_in(done))
+            session_id = session.scalar(query.order_by(TherapySession.number.desc()).limit(1))
         row = CheckIn(
             episode_id=episode.id,
             session_id=session_id,
@@ -166,6 +169,50 @@ def create_checkin_link(
         return CheckInLink(
             checkin=checkin_view(row), token=token, url=checkin_url(ctx.settings.base_url, token)
         )
+
+
+def _refuse_a_second_check_in(session: Session, row: CheckIn, *, lock: bool) -> None:
+    """Raise :class:`LinkRefused` ("session_done") when another link for the same session was
+    completed first: one session, one check-in, so a chart has one point per session.
+
+    With ``lock`` (on submission, after this link is claimed) the session row is locked on
+    PostgreSQL so that of two submissions racing for one session the second waits and then
+    sees the first; SQLite's ``BEGIN IMMEDIATE`` already serialises them."""
+    if row.session_id is None:
+        return
+    if lock:
+        session.execute(
+            select(TherapySession.id).where(TherapySession.id == row.session_id).with_for_update()
+        )
+    other = session.scalar(
+        select(CheckIn.id).where(
+            CheckIn.session_id == row.session_id,
+            CheckIn.id != row.id,
+            CheckIn.completed_at.is_not(None),
+        )
+    )
+    if other is not None:
+        raise LinkRefused("session_done")
+
+
+def _sessions_checked_in(session: Session, episode_id: int) -> set[int]:
+    """Ids of the episode's sessions that already have a completed check-in."""
+    return set(
+        session.scalars(
+            select(CheckIn.session_id).where(
+                CheckIn.episode_id == episode_id,
+                CheckIn.session_id.is_not(None),
+                CheckIn.completed_at.is_not(None),
+            )
+        )
+    )
+
+
+def _taken_message(number: int) -> str:
+    return (
+        f"session {number} already has a completed check-in; a session has one check-in, "
+        "so choose another session (or none)"
+    )
 
 
 def _new_token() -> str:
@@ -233,10 +280,12 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
     """
     with unit_of_work(ctx) as session:
         row = _find_link(session, ctx, token)
+        _refuse_a_second_check_in(session, row, lock=False)
         episode = session.get(Episode, row.episode_id)
         assert episode is not None
         client = session.get(Client, episode.client_id)
         therapist = session.get(StaffUser, episode.therapist_id)
+        therapy = session.get(TherapySession, row.session_id) if row.session_id else None
         clinic = session.get(Clinic, client.clinic_id) if client else None
         assert client is not None
         assert therapist is not None
@@ -254,6 +303,8 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             goals=goals,
             expires_at=row.expires_at,
             show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
+            session_number=therapy.number if therapy else None,
+            session_at=therapy.scheduled_at if therapy else None,
         )
 
 
@@ -355,6 +406,7 @@ def record_check_in(
         assert isinstance(claimed, CursorResult)
         if claimed.rowcount != 1:
             raise LinkRefused("used")
+        _refuse_a_second_check_in(session, row, lock=True)
         episode = session.get(Episode, row.episode_id)
         assert episode is not None
         client = session.get(Client, episode.client_id)

@@ -72,12 +72,16 @@ class TotpRequired(ServiceError):
         self.enrolment_needed = enrolment_needed
 
 
-LinkRefusal = Literal["unknown", "expired", "used"]
+LinkRefusal = Literal["unknown", "expired", "used", "session_done"]
 
 _LINK_MESSAGES: dict[str, str] = {
     "unknown": "This check-in link is not valid. Please ask your therapist for a new one.",
     "expired": "This check-in link has expired. Please ask your therapist for a new one.",
     "used": "This check-in has already been completed. Thank you!",
+    "session_done": (
+        "A check-in for this session has already been completed, so these answers were not "
+        "saved. Thank you! Your therapist will send a new link for your next session."
+    ),
 }
 
 

@@ -23,13 +23,14 @@ from alliance.store.models import TherapySession
 STATUSES = ("scheduled", "attended", "missed", "cancelled")
 
 
-def session_view(row: TherapySession) -> SessionView:
+def session_view(row: TherapySession, *, checked_in: bool = False) -> SessionView:
     return SessionView(
         id=row.id,
         episode_id=row.episode_id,
         number=row.number,
         scheduled_at=row.scheduled_at,
         status=row.status,
+        checked_in=checked_in,
     )
 
 

@@ -200,11 +200,14 @@ def client_timeline(
             session.scalars(select(Alert).where(Alert.episode_id == episode.id)),
             key=stored_alert_key,
         )
-        checkins = session.scalars(
-            select(CheckIn)
-            .where(CheckIn.episode_id == episode.id)
-            .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
+        checkins = list(
+            session.scalars(
+                select(CheckIn)
+                .where(CheckIn.episode_id == episode.id)
+                .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
+            )
         )
+        checked_in = {c.session_id for c in checkins if c.completed_at is not None}
         therapist = session.get(StaffUser, episode.therapist_id)
         feedback: list[tuple[int | None, str]] = []
         for number, _at, instrument_id, raw in data.answers:
@@ -231,7 +234,7 @@ def client_timeline(
             therapist_name=therapist.display_name if therapist else None,
             series=tuple(series),
             goals=goals,
-            sessions=tuple(session_view(s) for s in data.sessions),
+            sessions=tuple(session_view(s, checked_in=s.id in checked_in) for s in data.sessions),
             alerts=tuple(alert_view(a, ctx.cipher) for a in alerts),
             checkins=tuple(checkin_view(c) for c in checkins),
             feedback=tuple(feedback),

@@ -99,6 +99,7 @@ class SessionView:
     number: int
     scheduled_at: datetime
     status: str
+    checked_in: bool = False  # a check-in for this session has been completed
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ class CheckInForm:
     goals: tuple[GoalView, ...]
     expires_at: datetime
     show_progress: bool
+    session_number: int | None = None  # the session the answers are for (None: no session)
+    session_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ def _form_page(
             "manifest_sig": sign(auth.ctx.settings.secret_key, _manifest_purpose(auth), manifest),
             "sections": sections_for(form, _descriptions(auth, form)),
             "therapist_name": form.therapist_display_name,
+            "session_number": form.session_number,
+            "session_at": form.session_at,
             "values": values or {},
             "errors": errors or {},
         },
