@@ -1,5 +1,8 @@
 """Fixtures shared by the whole suite.
 
+The demo clinic: ``demo_copy`` is a fresh copy, on SQLite and on PostgreSQL, of a demo seeded
+once per run (see ``demo_copies``); ``module_demo_copy`` is one copy shared by a module's tests.
+
 PostgreSQL: tests marked ``postgres`` get a URL to a fresh schema-isolated database on the
 server at 127.0.0.1:5432 (override with ``ALLIANCE_TEST_POSTGRES_URL``). Without a server they
 skip with a message, unless ``ALLIANCE_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where a
@@ -14,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from demo_copies import DemoCopy, SeededDemo, copy_of, run_directory, seeded_postgres, seeded_sqlite
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -71,3 +76,43 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"training/evaluation data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+DEMO_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def demo_seed_sqlite(tmp_path_factory: pytest.TempPathFactory) -> SeededDemo:
+    """The demo seeded into SQLite once per run (the xdist workers share it)."""
+    return seeded_sqlite(run_directory(tmp_path_factory.getbasetemp()))
+
+
+@pytest.fixture(scope="session")
+def demo_seed_postgres(postgres_server_url: str) -> Iterator[SeededDemo]:
+    """The demo seeded into a PostgreSQL template database, once per test process."""
+    with seeded_postgres(postgres_server_url) as seeded:
+        yield seeded
+
+
+def _copy(request: pytest.FixtureRequest, directory: Path) -> Iterator[DemoCopy]:
+    if request.param == "sqlite":
+        seeded, server = request.getfixturevalue("demo_seed_sqlite"), None
+    else:
+        seeded = request.getfixturevalue("demo_seed_postgres")
+        server = request.getfixturevalue("postgres_server_url")
+    with copy_of(seeded, directory, server) as copy:
+        yield copy
+
+
+@pytest.fixture(params=DEMO_BACKENDS)
+def demo_copy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DemoCopy]:
+    """This test's own copy of the seeded demo: it may write, no other test sees it."""
+    yield from _copy(request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=DEMO_BACKENDS)
+def module_demo_copy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoCopy]:
+    """One copy of the seeded demo for all the tests of a module (which only read it)."""
+    yield from _copy(request, tmp_path_factory.mktemp("demo"))

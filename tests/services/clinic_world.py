@@ -12,28 +12,32 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from alliance.config import Settings
-from alliance.demo import DemoInfo, seed_demo
-from alliance.services import admin, auth, clients
+from alliance.demo import DemoInfo
+from alliance.services import admin, alerts, auth, checkins, clients, goals, sessions
 from alliance.services.authz import Actor, system_actor
 from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine, sqlite_url
 from alliance.store.migrations import upgrade
+from demo_copies import DEMO_NOW, DemoCopy, demo_settings
 
 PASSWORD = "correct horse battery"
+COMMENT = "My manager shouted at me again"
+GOAL = "Ask for a quieter desk"
 
 
 class Clock:
     """A settable clock so tests can move time (expiry, idle sessions)."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        self.now = DEMO_NOW
 
     def __call__(self) -> datetime:
         return self.now
@@ -111,40 +115,30 @@ def postgres_worker_database(postgres_server_url: str, postgres_template: str) -
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def demo(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceContext, DemoInfo]]:
-    """One seeded demo clinic per backend, shared by the tests of the module that asks for it
-    (seeding takes a while)."""
-    import psycopg
-
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        url = sqlite_url(path)
-        cleanup = None
-    else:
-        server = str(request.getfixturevalue("postgres_server_url"))
-        template = request.getfixturevalue("postgres_template")
-        name = f"alliance_demo_{uuid.uuid4().hex[:12]}"
-        admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        url = f"{server.rsplit('/', 1)[0]}/{name}"
-        cleanup = (admin_dsn, name)
-    engine = make_engine(url)
-    clock = Clock()
-    ctx = ServiceContext.create(make_settings(url), engine=engine, clock=clock)
+@contextmanager
+def _demo_context(copy: DemoCopy) -> Iterator[tuple[ServiceContext, DemoInfo]]:
+    engine = make_engine(copy.url)
     try:
-        yield ctx, seed_demo(ctx.session_factory, ctx.settings, now=clock.now)
+        # The seed's keys and "today" (Clock starts at DEMO_NOW): a copy is read as it was written.
+        ctx = ServiceContext.create(demo_settings(copy.url), engine=engine, clock=Clock())
+        yield ctx, copy.info
     finally:
         engine.dispose()
-        if cleanup is not None:
-            with psycopg.connect(cleanup[0], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)')
+
+
+@pytest.fixture
+def demo(demo_copy: DemoCopy) -> Iterator[tuple[ServiceContext, DemoInfo]]:
+    """The seeded demo clinic, on each backend: this test's own copy, free to change."""
+    with _demo_context(demo_copy) as demo:
+        yield demo
+
+
+@pytest.fixture(scope="module")
+def module_demo(module_demo_copy: DemoCopy) -> Iterator[tuple[ServiceContext, DemoInfo]]:
+    """One copy of the demo shared by the tests of a module, for modules that build on it once
+    and then only read."""
+    with _demo_context(module_demo_copy) as demo:
+        yield demo
 
 
 @pytest.fixture
@@ -283,3 +277,49 @@ def full_answers(
         "gad7": gad7(symptoms),
         "session_feedback": feedback(rating, fit, comment),
     }
+
+
+def weekly_check_ins(
+    world: World, clock: Clock, episode: int, actor: Actor, levels: list[tuple[int, int]]
+) -> None:
+    """Weekly attended sessions, each followed by a check-in (alliance, symptom level)."""
+    for alliance, symptoms in levels:
+        clock.advance(days=7)
+        sessions.schedule_session(
+            world.ctx, actor=actor, episode_id=episode, scheduled_at=clock.now, status="attended"
+        )
+        link = checkins.create_checkin_link(world.ctx, actor=actor, episode_id=episode)
+        checkins.record_check_in(
+            world.ctx, link.token, full_answers(alliance=alliance, symptoms=symptoms)
+        )
+
+
+def rupture(world: World, clock: Clock) -> int:
+    """John's alliance drops at his fourth weekly check-in: the id of the rupture alert."""
+    weekly_check_ins(world, clock, world.john_episode, world.bob, [(4, 2), (4, 2), (5, 2), (1, 2)])
+    [alert] = [
+        a
+        for a in alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+        if a.kind == "rupture"
+    ]
+    return alert.id
+
+
+def seed_goal_and_check_ins(world: World, clock: Clock) -> None:
+    """Sarah agrees GOAL and checks in twice after attended sessions, commenting COMMENT."""
+    goals.agree_goals(world.ctx, actor=world.alice, episode_id=world.sarah_episode, goals=[GOAL])
+    for level in (3, 4):
+        clock.advance(days=7)
+        sessions.schedule_session(
+            world.ctx,
+            actor=world.alice,
+            episode_id=world.sarah_episode,
+            scheduled_at=clock.now,
+            status="attended",
+        )
+        link = checkins.create_checkin_link(
+            world.ctx, actor=world.alice, episode_id=world.sarah_episode
+        )
+        checkins.record_check_in(
+            world.ctx, link.token, full_answers(alliance=level, comment=COMMENT)
+        )

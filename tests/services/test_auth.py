@@ -9,7 +9,13 @@ from sqlalchemy import select
 
 from alliance.services import admin, auth
 from alliance.services.clinic_settings import ClinicSettings
-from alliance.services.errors import AuthenticationFailed, Conflict, InvalidInput, TotpRequired
+from alliance.services.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TotpRequired,
+)
 from alliance.store.db import transaction
 from alliance.store.models import AccessToken, AuditEvent, StaffSession, StaffUser
 
@@ -201,3 +207,20 @@ def test_production_refuses_the_cheap_test_hash_profile() -> None:
         ).memory_cost
         == 64 * 1024
     )
+
+
+def test_an_admin_resets_a_lost_second_factor(world: World) -> None:
+    import pyotp
+
+    from alliance.services import auth
+
+    secret, _ = auth.start_totp_enrolment(world.ctx, actor=world.bob)
+    auth.confirm_totp(world.ctx, actor=world.bob, code=pyotp.TOTP(secret).at(world.ctx.now()))
+    reset = auth.reset_totp(world.ctx, actor=world.ada, user_id=world.bob.user_id or 0)
+    assert not reset.totp_enabled
+    result = auth.authenticate(
+        world.ctx, email="bob@north.example", password="correct horse battery"
+    )
+    assert result.user.id == world.bob.user_id
+    with pytest.raises(NotFound):
+        auth.reset_totp(world.ctx, actor=world.carol, user_id=world.bob.user_id or 0)

@@ -1,6 +1,6 @@
 """Opening care episodes (alliance.services.clients.open_episode), on SQLite and PostgreSQL:
 the team rules hold on every way in — intake, a further episode, a matching placement and a
-hand-over — and a refused hand-over leaves nothing behind."""
+hand-over — and a refused hand-over leaves nothing behind; and ending an episode."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from clinic_world import World
 from sqlalchemy import func, select
 
-from alliance.services import admin, clients, matching
+from alliance.services import admin, clients, matching, timelines
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.unit import unit_of_work
 from alliance.store.db import transaction
@@ -138,3 +138,27 @@ def test_episode_rows_are_built_only_by_open_episode() -> None:
     body = source[source.index("def open_episode(") :]
     body = body[: body.index("\ndef ", 1)]
     assert len(pattern.findall(source)) == len(pattern.findall(body)) == 1
+
+
+def test_an_episode_ends_once_with_a_known_reason(world: World) -> None:
+    with pytest.raises(InvalidInput, match="reason"):
+        clients.end_episode(
+            world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="bored"
+        )
+    ended = clients.end_episode(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="fit"
+    )
+    assert ended.end_reason == "fit"
+    with pytest.raises(Conflict):
+        clients.end_episode(
+            world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="completed"
+        )
+    assert timelines.caseload(world.ctx, actor=world.alice) == []
+    episode = clients.start_episode(
+        world.ctx, actor=world.ada, client_id=world.sarah, therapist_id=world.bob.user_id or 0
+    )
+    assert episode.therapist_id == world.bob.user_id
+    assert [r.display_name for r in timelines.caseload(world.ctx, actor=world.bob)] == [
+        "John",
+        "Sarah",
+    ]

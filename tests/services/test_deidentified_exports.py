@@ -210,10 +210,10 @@ class Clinic:
 
 
 @pytest.fixture(scope="module")
-def clinic(demo: tuple[ServiceContext, DemoInfo]) -> Clinic:
+def clinic(module_demo: tuple[ServiceContext, DemoInfo]) -> Clinic:
     """The demo clinic (20 clients, months of check-ins with comments, goals, alerts with
     notes) and one more client with a contact e-mail and an ended episode."""
-    ctx, _ = demo
+    ctx, _ = module_demo
     maya = auth.actor_for_email(ctx, "maya@riverside.example")
     _, episode = clients.create_client(
         ctx, actor=maya, display_name=EXTRA_NAME, contact_email=EXTRA_EMAIL

@@ -2,43 +2,41 @@
 as every role, still answers as the matrix says (no 500), and the demo clinic's pages (the
 matching queue above all) render with only the new key.
 
-The world: the web tests' two clinics, the demo clinic seeded into the same database, and one
+The world: a copy of the seeded demo clinic, the web tests' two clinics added to it, and one
 value of every encrypted kind in clinic A (intakes held and placed, a hand-over note, a
 free-text answer, alert notes, a transcript, a half-enrolled second factor), all written with
-key k0; then rotation to k1, and a new app that knows k1 only. On SQLite and PostgreSQL.
+the demo's key k0; then rotation to k1, and a new app that knows k1 only. On SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import webworld
 from test_authorization_matrix import MATRIX, PERSON, ROLES, TARGETS, Caller, expected
 from webworld import World, build_world, login
 
-from alliance.demo import DEMO_PASSWORD, seed_demo
+from alliance.demo import DEMO_PASSWORD
 from alliance.services import auth, clients, timelines
 from alliance.services.context import ServiceContext
 from alliance.services.keys import rotate_encryption
 from alliance.web.app import create_app
+from demo_copies import DEMO_KEYS, DemoCopy
 from encrypted_values import seed_every_kind_of_encrypted_value
 
 pytestmark = pytest.mark.slow
 
-OLD_KEY = "k0:" + base64.urlsafe_b64encode(b"0" * 32).decode()
+OLD_KEY = DEMO_KEYS  # the key the seeded demo was written with (id k0)
 NEW_KEY = "k1:" + base64.urlsafe_b64encode(b"1" * 32).decode()
 
 
-def _rotated_world(tmp_path: Path, database_url: str | None) -> World:
-    extra = {"database_url": database_url} if database_url else {}
+def _rotated_world(tmp_path: Path, database_url: str) -> World:
+    extra = {"database_url": database_url}
     world = build_world(tmp_path, encryption_keys=OLD_KEY, **extra)
     ctx = world.ctx
-    seed_demo(ctx.session_factory, ctx.settings)
     ada, tom, tess = (world.people[p].actor for p in ("ada", "tom", "tess"))
     client, episode = clients.create_client(
         ctx, actor=ada, display_name="Kai", therapist_id=world.people["tom"].user_id
@@ -68,26 +66,9 @@ def _rotated_world(tmp_path: Path, database_url: str | None) -> World:
     )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def rotated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    tmp_path = tmp_path_factory.mktemp("rotated")
-    if request.param == "sqlite":
-        yield _rotated_world(tmp_path, None)
-        return
-    server = str(request.getfixturevalue("postgres_server_url"))
-    admin_dsn = server.replace("postgresql+psycopg://", "postgresql://")
-    name = f"alliance_rotated_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _rotated_world(tmp_path, f"{server.rsplit('/', 1)[0]}/{name}")
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture(scope="module")
+def rotated(module_demo_copy: DemoCopy, tmp_path_factory: pytest.TempPathFactory) -> World:
+    return _rotated_world(tmp_path_factory.mktemp("rotated"), module_demo_copy.url)
 
 
 @pytest.mark.parametrize("role", ROLES)

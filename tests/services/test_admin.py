@@ -1,14 +1,13 @@
-"""Clinic administration (settings, users, teams, profiles, episodes) and the shared rate
-limit."""
+"""Clinic administration: settings, users, teams and therapist profiles."""
 
 from __future__ import annotations
 
 import pytest
-from clinic_world import Clock, World
+from clinic_world import World
 
-from alliance.services import admin, clients, ratelimit, timelines
+from alliance.services import admin, clients, timelines
 from alliance.services.clinic_settings import ClinicSettings
-from alliance.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from alliance.services.errors import Forbidden, InvalidInput
 
 
 def test_clinic_settings_are_validated_against_the_instrument_registry(world: World) -> None:
@@ -81,40 +80,6 @@ def test_a_therapist_profile_keeps_extra_attributes(world: World) -> None:
     assert read.languages == ("en", "es")
 
 
-def test_an_episode_ends_once_with_a_known_reason(world: World) -> None:
-    with pytest.raises(InvalidInput, match="reason"):
-        clients.end_episode(
-            world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="bored"
-        )
-    ended = clients.end_episode(
-        world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="fit"
-    )
-    assert ended.end_reason == "fit"
-    with pytest.raises(Conflict):
-        clients.end_episode(
-            world.ctx, actor=world.alice, episode_id=world.sarah_episode, reason="completed"
-        )
-    assert timelines.caseload(world.ctx, actor=world.alice) == []
-    episode = clients.start_episode(
-        world.ctx, actor=world.ada, client_id=world.sarah, therapist_id=world.bob.user_id or 0
-    )
-    assert episode.therapist_id == world.bob.user_id
-    assert [r.display_name for r in timelines.caseload(world.ctx, actor=world.bob)] == [
-        "John",
-        "Sarah",
-    ]
-
-
-def test_the_rate_limit_counts_per_key_and_window(world: World, clock: Clock) -> None:
-    results = [ratelimit.check(world.ctx, "login:1.2.3.4", 3, 900) for _ in range(5)]
-    assert results == [True, True, True, False, False]
-    assert ratelimit.check(world.ctx, "login:5.6.7.8", 3, 900)
-    clock.advance(seconds=901)
-    assert ratelimit.check(world.ctx, "login:1.2.3.4", 3, 900)
-    clock.advance(days=2)
-    assert ratelimit.purge(world.ctx) == 2
-
-
 def test_users_and_the_clinic_are_listed_within_the_clinic_only(world: World) -> None:
     emails = {u.email for u in admin.list_users(world.ctx, actor=world.ada)}
     assert emails == {
@@ -127,20 +92,3 @@ def test_users_and_the_clinic_are_listed_within_the_clinic_only(world: World) ->
     assert admin.get_clinic(world.ctx, actor=world.dave).name == "Southside"
     with pytest.raises(Forbidden):
         admin.list_users(world.ctx, actor=world.alice)
-
-
-def test_an_admin_resets_a_lost_second_factor(world: World) -> None:
-    import pyotp
-
-    from alliance.services import auth
-
-    secret, _ = auth.start_totp_enrolment(world.ctx, actor=world.bob)
-    auth.confirm_totp(world.ctx, actor=world.bob, code=pyotp.TOTP(secret).at(world.ctx.now()))
-    reset = auth.reset_totp(world.ctx, actor=world.ada, user_id=world.bob.user_id or 0)
-    assert not reset.totp_enabled
-    result = auth.authenticate(
-        world.ctx, email="bob@north.example", password="correct horse battery"
-    )
-    assert result.user.id == world.bob.user_id
-    with pytest.raises(NotFound):
-        auth.reset_totp(world.ctx, actor=world.carol, user_id=world.bob.user_id or 0)
