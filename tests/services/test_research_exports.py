@@ -27,9 +27,9 @@ ExportOf = Callable[[str, bool], dict[str, bytes]]
 
 
 @pytest.fixture(scope="module")
-def export_of(demo: tuple[ServiceContext, DemoInfo]) -> ExportOf:
+def export_of(module_demo: tuple[ServiceContext, DemoInfo]) -> ExportOf:
     """The demo clinic's export in a format, made once per format and mode."""
-    ctx, _ = demo
+    ctx, _ = module_demo
     admin = auth.actor_for_email(ctx, ADMIN)
     made: dict[tuple[str, bool], dict[str, bytes]] = {}
 
