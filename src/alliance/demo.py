@@ -87,40 +87,30 @@ STAFF = (
         "Ada Admin",
         "admin@riverside.example",
         "clinic admin: the matching queue, users, settings",
-        (),
-        (),
     ),
     (
         "supervisor",
         "Sam Supervisor",
         "sam@riverside.example",
         "supervises all three: the team page",
-        (),
-        (),
     ),
     (
         "therapist",
         "Maya Chen",
         "maya@riverside.example",
         "CBT, directive; John's rupture at session 5 tops her caseload",
-        ("CBT",),
-        ("directive",),
     ),
     (
         "therapist",
         "Tom Okafor",
         "tom@riverside.example",
         "person-centred, supportive; Dana is not on track",
-        ("person-centred",),
-        ("supportive",),
     ),
     (
         "therapist",
         "Lena Varga",
         "lena@riverside.example",
         "integrative, collaborative; Sarah (her check-in link is below)",
-        ("integrative",),
-        ("collaborative",),
     ),
 )
 
@@ -696,7 +686,7 @@ def _seed_demo(
         )
         actors: dict[str, Actor] = {}
         supervisor_id: int | None = None
-        for role, name, email, _desc, modalities, styles in STAFF:
+        for role, name, email, _desc in STAFF:
             user = auth.create_staff_user(
                 ctx,
                 actor=system_actor(),
@@ -711,15 +701,8 @@ def _seed_demo(
                 supervisor_id = user.id
             actors[name] = auth.actor_for_user(ctx, user.id)
             if role == "therapist":
-                admin.update_therapist_profile(
-                    ctx,
-                    actor=actors[name],
-                    user_id=user.id,
-                    modalities=modalities,
-                    styles=styles,
-                    languages=["en"],
-                )
-                # The matching profile the queue works from (set up before any client arrives).
+                # Their one profile: what the team page shows and the matching queue works
+                # from (set up before any client arrives).
                 matching.save_profile(ctx, actor=actors[name], profile=PROFILES[name])
         maya, tom, lena = actors["Maya Chen"], actors["Tom Okafor"], actors["Lena Varga"]
         end = real_now - timedelta(days=2)
@@ -809,7 +792,7 @@ def _info(
         }
     logins = tuple(
         DemoLogin(role=role, name=name, email=email, password=DEMO_PASSWORD, description=desc)
-        for role, name, email, desc, _m, _s in STAFF
+        for role, name, email, desc in STAFF
         if email in users
     )
     lena = auth.actor_for_email(ctx, "lena@riverside.example")

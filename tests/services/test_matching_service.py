@@ -186,6 +186,29 @@ def test_a_therapist_edits_only_their_own_profile(world: World) -> None:
         assert row.profile["fee"] == 95  # the bad save changed nothing
 
 
+def test_an_incomplete_carried_over_profile_is_shown_but_not_matched_until_saved(
+    world: World,
+) -> None:
+    # What migration 0005 leaves for a therapist who had only the older, free-string profile.
+    with transaction(world.ctx.session_factory) as session:
+        session.add(
+            MatchingProfile(
+                user_id=world.bob.user_id,
+                clinic_id=world.north,
+                profile={"modalities": ["cbt"], "styles": {"directive": 1.0}},
+                updated_at=world.ctx.now(),
+            )
+        )
+    view = matching.get_profile(world.ctx, actor=world.bob)
+    assert (view.has_profile, view.matchable) == (True, False)
+    assert view.profile["modalities"] == ["cbt"]
+    assert "Bob" in matching.matching_queue(world.ctx, actor=world.ada).without_profile
+    saved = matching.save_profile(world.ctx, actor=world.bob, profile=_profile())
+    assert saved.matchable
+    assert matching.get_profile(world.ctx, actor=world.bob).matchable
+    assert "Bob" not in matching.matching_queue(world.ctx, actor=world.ada).without_profile
+
+
 def test_alternatives_when_a_fit_ends_exclude_the_current_therapist(world: World) -> None:
     _roster(world)
     intake_id = _submit(world, ENGLISH)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from clinic_world import Clock, World, rupture, weekly_check_ins
 
-from alliance.services import clients, timelines
+from alliance.services import clients, matching, timelines
+from alliance.store.db import transaction
+from alliance.store.matching_tables import MatchingProfile
 
 
 def test_the_caseload_puts_the_client_with_a_rupture_first_with_its_reason(
@@ -60,3 +62,52 @@ def test_the_team_overview_summarises_each_therapist(world: World, clock: Clock)
     assert team["Bob"].overdue_checkins == 1
     sam_view = timelines.team_overview(world.ctx, actor=world.sam)
     assert {t.display_name for t in sam_view.therapists} == {"Alice", "Sam"}
+
+
+def _matching_profile(modalities: list[str], styles: dict[str, int]) -> dict[str, object]:
+    return {
+        "modalities": modalities,
+        "styles": styles,
+        "languages": ["english"],
+        "age_groups": ["adult"],
+        "modes": ["video"],
+        "availability": ["mon 09:00-17:00"],
+        "capacity": {"new_per_week": 1, "caseload_limit": 10},
+        "fee": 70,
+    }
+
+
+def test_the_team_overview_shows_approaches_from_the_clinics_own_matching_profiles(
+    world: World, clock: Clock
+) -> None:
+    matching.save_profile(
+        world.ctx,
+        actor=world.alice,
+        profile=_matching_profile(["cbt", "act"], {"collaborative": 1, "directive": 3}),
+    )
+    matching.save_profile(
+        world.ctx, actor=world.dave, profile=_matching_profile(["emdr"], {"supportive": 2})
+    )
+    # Bob's profile came over incomplete from the older store (migration 0005): still shown.
+    with transaction(world.ctx.session_factory) as session:
+        session.add(
+            MatchingProfile(
+                user_id=world.bob.user_id,
+                clinic_id=world.north,
+                profile={"modalities": ["person_centred"], "styles": {"supportive": 1.0}},
+                updated_at=clock.now,
+            )
+        )
+    north = {
+        t.display_name: (t.modalities, t.styles)
+        for t in timelines.team_overview(world.ctx, actor=world.ada).therapists
+    }
+    assert north == {
+        "Alice": (("CBT", "ACT"), ("directive", "collaborative")),
+        "Bob": (("person-centred / humanistic",), ("supportive",)),
+        "Sam": ((), ()),
+    }
+    south = timelines.team_overview(world.ctx, actor=world.carol).therapists
+    assert [(t.display_name, t.modalities, t.styles) for t in south] == [
+        ("Dave", ("EMDR",), ("supportive",))
+    ]

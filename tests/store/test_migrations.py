@@ -169,3 +169,119 @@ def upgrade_down(url: str, revision: str) -> None:
     from alliance.store.migrations import alembic_config
 
     command.downgrade(alembic_config(url), revision)
+
+
+def test_revision_0005_folds_therapist_profiles_into_matching_profiles(
+    empty_database_url: str,
+) -> None:
+    upgrade(empty_database_url, "0004")
+    engine = make_engine(empty_database_url)
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    kept = {"modalities": ["dbt"], "styles": {"directive": 2.0}, "fee": 80}
+    try:
+        with engine.begin() as conn:
+            for clinic in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO clinics (id, name, settings, created_at) "
+                        "VALUES (:id, 'C', '{}', :at)"
+                    ),
+                    {"id": clinic, "at": at},
+                )
+            # 7 and 8 in clinic 1 (8 already has a matching profile), 9 in clinic 2 (nothing
+            # of theirs maps), 10 in clinic 2 with empty lists.
+            for user, clinic in ((7, 1), (8, 1), (9, 2), (10, 2)):
+                conn.execute(
+                    text(
+                        "INSERT INTO staff_users (id, clinic_id, email, display_name, role, "
+                        "password_hash, totp_enabled, active, created_at) VALUES (:id, :clinic, "
+                        ":email, 'T', 'therapist', 'h', false, true, :at)"
+                    ),
+                    {"id": user, "clinic": clinic, "email": f"t{user}@x.example", "at": at},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO matching_profiles (user_id, clinic_id, profile, updated_at) "
+                    "VALUES (8, 1, :profile, :at)"
+                ),
+                {"profile": json.dumps(kept), "at": at},
+            )
+            old = (
+                (7, ["CBT", "Person-centred", "Gestalt", "cbt"], ["directive", "warm"], ["En"], {}),
+                (8, ["CBT"], ["supportive"], ["english"], {}),
+                (9, ["Gestalt"], ["firm"], [], {"capacity": 5}),
+                (10, [], [], [], {}),
+            )
+            for user, modalities, styles, languages, extra in old:
+                conn.execute(
+                    text(
+                        "INSERT INTO therapist_profiles (user_id, modalities, styles, languages, "
+                        "extra) VALUES (:user, :modalities, :styles, :languages, :extra)"
+                    ),
+                    {
+                        "user": user,
+                        "modalities": json.dumps(modalities),
+                        "styles": json.dumps(styles),
+                        "languages": json.dumps(languages),
+                        "extra": json.dumps(extra),
+                    },
+                )
+        upgrade(empty_database_url)
+        with engine.connect() as conn:
+            profiles = {
+                user: (clinic, profile if isinstance(profile, dict) else json.loads(profile))
+                for user, clinic, profile in conn.execute(
+                    text("SELECT user_id, clinic_id, profile FROM matching_profiles")
+                ).all()
+            }
+            events = {
+                int(entity): (clinic, d if isinstance(d, dict) else json.loads(d))
+                for entity, clinic, d in conn.execute(
+                    text(
+                        "SELECT entity_id, clinic_id, detail FROM audit_events "
+                        "WHERE entity_type = 'matching_profile' AND actor_type = 'system'"
+                    )
+                ).all()
+            }
+            tables = set(inspect(conn).get_table_names())
+        assert "therapist_profiles" not in tables
+        assert profiles == {
+            7: (
+                1,
+                {
+                    "modalities": ["cbt", "person_centred"],
+                    "styles": {"directive": 1.0},
+                    "languages": ["en"],
+                },
+            ),
+            8: (1, kept),  # the validated profile they edit wins
+        }
+        assert {user: e[1]["outcome"] for user, e in events.items()} == {
+            7: "copied",
+            8: "kept",
+            9: "empty",
+            10: "empty",
+        }
+        assert {user: e[0] for user, e in events.items()} == {7: 1, 8: 1, 9: 2, 10: 2}
+        assert events[7][1]["unmapped"] == {"modalities": ["Gestalt"], "styles": ["warm"]}
+        assert events[9][1]["unmapped"] == {
+            "modalities": ["Gestalt"],
+            "styles": ["firm"],
+            "extra_keys": ["capacity"],
+        }
+        assert events[10][1]["unmapped"] == {}
+
+        upgrade_down(empty_database_url, "0004")
+        with engine.connect() as conn:
+            back = {
+                user: [v if isinstance(v, list) else json.loads(v) for v in values]
+                for user, *values in conn.execute(
+                    text("SELECT user_id, modalities, styles, languages FROM therapist_profiles")
+                ).all()
+            }
+        assert back == {
+            7: [["CBT", "person-centred / humanistic"], ["directive"], ["en"]],
+            8: [["DBT"], ["directive"], []],
+        }
+    finally:
+        engine.dispose()

@@ -1,5 +1,6 @@
-"""Clinic administration: clinics, their settings, staff accounts, teams, therapist profiles
-and the audit trail (admins only, within their own clinic)."""
+"""Clinic administration: clinics, their settings, staff accounts, teams and the audit trail
+(admins only, within their own clinic). Therapists' profiles are matching profiles
+(:mod:`alliance.services.matching`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from alliance.services.auth import _check_supervisor, user_view
 from alliance.services.authz import (
     Actor,
     forbidden,
-    not_found,
     require_staff,
     require_user_admin,
 )
@@ -22,9 +22,9 @@ from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
-from alliance.services.views import AuditEventView, ClinicView, TherapistProfileView, UserView
+from alliance.services.views import AuditEventView, ClinicView, UserView
 from alliance.store import audit
-from alliance.store.models import Clinic, StaffUser, TherapistProfile
+from alliance.store.models import Clinic, StaffUser
 
 
 def clinic_view(clinic: Clinic) -> ClinicView:
@@ -161,72 +161,6 @@ def assign_team(
             {"op": "team", "supervisor_id": supervisor_id},
         )
         return user_view(user)
-
-
-def _profile_view(profile: TherapistProfile) -> TherapistProfileView:
-    return TherapistProfileView(
-        user_id=profile.user_id,
-        modalities=tuple(str(v) for v in profile.modalities),
-        styles=tuple(str(v) for v in profile.styles),
-        languages=tuple(str(v) for v in profile.languages),
-        extra=dict(profile.extra),
-    )
-
-
-def _clean_list(values: Sequence[str], field: str) -> list[str]:
-    cleaned = [str(value).strip() for value in values if str(value).strip()]
-    if any(len(value) > 100 for value in cleaned):
-        raise InvalidInput(field, "each entry must be at most 100 characters")
-    return cleaned
-
-
-@denials_audited
-def update_therapist_profile(
-    ctx: ServiceContext,
-    *,
-    actor: Actor,
-    user_id: int,
-    modalities: Sequence[str],
-    styles: Sequence[str],
-    languages: Sequence[str],
-    extra: dict[str, Any] | None = None,
-) -> TherapistProfileView:
-    """Set a therapist's profile: the therapist themself, or an admin of their clinic."""
-    require_staff(actor)
-    with unit_of_work(ctx) as session:
-        if actor.user_id != user_id:
-            require_user_admin(session, actor, user_id)
-        user = session.get(StaffUser, user_id)
-        if user is None or user.clinic_id != actor.clinic_id:
-            raise not_found(actor, "staff_user", user_id, why="no such user in clinic")
-        profile = session.get(TherapistProfile, user_id)
-        if profile is None:
-            profile = TherapistProfile(
-                user_id=user_id, modalities=[], styles=[], languages=[], extra={}
-            )
-            session.add(profile)
-        profile.modalities = _clean_list(modalities, "modalities")
-        profile.styles = _clean_list(styles, "styles")
-        profile.languages = _clean_list(languages, "languages")
-        if extra is not None:
-            profile.extra = dict(extra)
-        session.flush()
-        record(session, ctx, actor, "write", "therapist_profile", user_id, {"op": "update"})
-        return _profile_view(profile)
-
-
-@denials_audited
-def get_therapist_profile(
-    ctx: ServiceContext, *, actor: Actor, user_id: int
-) -> TherapistProfileView | None:
-    """Any staff member of the clinic may read a colleague's (non-clinical) profile."""
-    require_staff(actor)
-    with unit_of_work(ctx) as session:
-        user = session.get(StaffUser, user_id)
-        if user is None or user.clinic_id != actor.clinic_id:
-            raise not_found(actor, "staff_user", user_id, why="no such user in clinic")
-        profile = session.get(TherapistProfile, user_id)
-        return None if profile is None else _profile_view(profile)
 
 
 @denials_audited

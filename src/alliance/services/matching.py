@@ -551,12 +551,21 @@ def get_profile(
         user = _profile_target(session, actor, user_id)
         row = session.get(MatchingProfile, user.id)
         record(session, ctx, actor, "read", "matching_profile", user.id)
+        caseload = _caseloads(session, user.clinic_id).get(user.id, 0)
+        matchable = False
+        if row is not None:
+            try:
+                _to_profile(user, row.profile, caseload)
+                matchable = True
+            except ValidationError:
+                pass
         return MatchingProfileView(
             user_id=user.id,
             display_name=user.display_name,
             has_profile=row is not None,
-            current_caseload=_caseloads(session, user.clinic_id).get(user.id, 0),
+            current_caseload=caseload,
             profile=dict(row.profile) if row else {},
+            matchable=matchable,
         )
 
 
@@ -597,6 +606,7 @@ def save_profile(
             has_profile=True,
             current_caseload=caseload,
             profile=stored,
+            matchable=True,
         )
 
 

@@ -4,12 +4,15 @@ ordered by urgency, and the team overview. Every read is audited."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from statistics import fmean
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from alliance.matching import vocabulary
 from alliance.measures.instrument import Instrument
 from alliance.measures.trajectory import not_on_track
 from alliance.monitoring.alerts import (
@@ -50,6 +53,7 @@ from alliance.services.views import (
     TimelineView,
     TrajectoryBand,
 )
+from alliance.store.matching_tables import MatchingProfile
 from alliance.store.models import (
     Alert,
     CheckIn,
@@ -60,7 +64,6 @@ from alliance.store.models import (
     GoalRating,
     Score,
     StaffUser,
-    TherapistProfile,
     TherapySession,
 )
 
@@ -450,11 +453,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _approach(stored: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The labels of a matching profile's modalities, and of its relationship styles strongest
+    first. Read leniently: a profile carried over from the older store (migration 0005) may be
+    incomplete, and a key the vocabulary no longer knows is shown as it was stored."""
+    voc = vocabulary()
+    modalities = tuple(voc.modalities.get(str(m), str(m)) for m in stored.get("modalities") or ())
+    raw = stored.get("styles")
+    weights = {
+        str(key): float(weight)
+        for key, weight in (raw.items() if isinstance(raw, Mapping) else ())
+        if isinstance(weight, int | float) and weight > 0
+    }
+    strongest = sorted(weights, key=lambda key: (-weights[key], key))
+    styles = tuple(voc.styles[k].label if k in voc.styles else k for k in strongest)
+    return modalities, styles
+
+
 @denials_audited
 def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
     """Per therapist (a supervisor's team; an admin's whole clinic): clients, mean latest
-    alliance, mean outcome change (latest − first) per outcome measure, open alerts and
-    overdue check-ins."""
+    alliance, mean outcome change (latest − first) per outcome measure, open alerts,
+    overdue check-ins and their approach as their matching profile states it."""
     require_staff(actor, "supervisor", "admin")
     with unit_of_work(ctx) as session:
         clinic = session.get(Clinic, actor.clinic_id)
@@ -489,7 +509,17 @@ def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
                 aware = _aware(completed)
                 if aware is not None:
                     last_checkin[episode_id] = aware
-        profiles = {p.user_id: p for p in session.scalars(select(TherapistProfile))}
+        # The clinic's own matching profiles of the therapists listed: nothing of another
+        # clinic is read, even by id.
+        profiles = {
+            p.user_id: p.profile
+            for p in session.scalars(
+                select(MatchingProfile).where(
+                    MatchingProfile.clinic_id == actor.clinic_id,
+                    MatchingProfile.user_id.in_([t.id for t in therapists]),
+                )
+            )
+        }
         due = ctx.now() - timedelta(days=settings.checkin_overdue_days)
         summaries: list[TherapistSummary] = []
         for therapist in therapists:
@@ -509,7 +539,7 @@ def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
                 reference = last_checkin.get(episode.id, episode.started_at)
                 if reference < due:
                     overdue += 1
-            profile = profiles.get(therapist.id)
+            modalities, styles = _approach(profiles.get(therapist.id) or {})
             outcome_ids = sorted(
                 {str(i) for e in mine for i in e.instruments if kinds.get(str(i)) == "outcome"}
             )
@@ -524,8 +554,8 @@ def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
                     },
                     open_alerts=sum(open_alerts[e.id] for e in mine),
                     overdue_checkins=overdue,
-                    modalities=tuple(map(str, profile.modalities)) if profile else (),
-                    styles=tuple(map(str, profile.styles)) if profile else (),
+                    modalities=modalities,
+                    styles=styles,
                 )
             )
         record(

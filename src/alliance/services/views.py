@@ -63,15 +63,6 @@ class AccessTokenView:
 
 
 @dataclass(frozen=True)
-class TherapistProfileView:
-    user_id: int
-    modalities: tuple[str, ...]
-    styles: tuple[str, ...]
-    languages: tuple[str, ...]
-    extra: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class ClientView:
     id: int
     clinic_id: int
@@ -304,6 +295,7 @@ class TherapistSummary:
     mean_outcome_change: dict[str, float | None]
     open_alerts: int
     overdue_checkins: int
+    # Labels from the therapist's matching profile (styles strongest first); empty without one.
     modalities: tuple[str, ...] = field(default_factory=tuple)
     styles: tuple[str, ...] = field(default_factory=tuple)
 
@@ -389,6 +381,9 @@ class MatchingProfileView:
     has_profile: bool
     current_caseload: int
     profile: dict[str, Any]
+    # False for a stored profile that does not validate (carried over incomplete from the
+    # older profile store, or saved under an older vocabulary): the queue does not propose it.
+    matchable: bool = False
 
 
 # --------------------------------------------------------------------------- transcripts

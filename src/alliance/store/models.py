@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from alliance.store.encrypted import encrypted_json, encrypted_text
@@ -109,8 +109,6 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
-    profile: Mapped[TherapistProfile | None] = relationship(back_populates="user")
-
 
 class StaffSession(Base):
     """A server-side login session; ``id`` is the SHA-256 of the cookie value."""
@@ -137,20 +135,6 @@ class AccessToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
-
-
-class TherapistProfile(Base):
-    """What a therapist offers. ``extra`` takes attributes later features add (matching)."""
-
-    __tablename__ = "therapist_profiles"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
-    modalities: Mapped[list[Any]] = mapped_column(default=list)
-    styles: Mapped[list[Any]] = mapped_column(default=list)
-    languages: Mapped[list[Any]] = mapped_column(default=list)
-    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-    user: Mapped[StaffUser] = relationship(back_populates="profile")
 
 
 class Client(Base):
@@ -397,6 +381,5 @@ __all__ = [
     "SessionTranscript",
     "StaffSession",
     "StaffUser",
-    "TherapistProfile",
     "TherapySession",
 ]

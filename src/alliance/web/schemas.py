@@ -471,6 +471,7 @@ class MatchingProfileOut(_Out):
     has_profile: bool
     current_caseload: int
     profile: dict[str, Any]
+    matchable: bool  # false: stored but incomplete, so the queue does not propose them
 
 
 class ProblemOut(BaseModel):
