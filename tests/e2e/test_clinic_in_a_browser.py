@@ -129,3 +129,23 @@ def test_an_admin_opens_the_matching_queue_from_the_menu_and_sees_proposals_with
     assert "Waiting: no therapist meets every hard constraint" in text
     page.screenshot(path=str(demo_server.screenshots / "matching-queue.png"), full_page=True)
     context.close()
+
+
+def test_the_supervisor_opens_the_team_page_and_sees_each_approach_from_the_profiles(
+    demo_server: Any, browser: Any
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _login(page, demo_server, "Sam Supervisor")
+    page.get_by_role("link", name="Team").first.click()
+    page.wait_for_url(f"{demo_server.base_url}/team")
+    rows = page.locator("table tbody tr")
+    approach = {
+        rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td").last.inner_text()
+        for i in range(rows.count())
+    }
+    # From the matching profiles the demo therapists saved (labels, strongest style first).
+    assert approach["Maya Chen"].startswith("CBT, ACT, directive, collaborative")
+    assert approach["Tom Okafor"].startswith("person-centred / humanistic, psychodynamic")
+    assert approach["Lena Varga"].startswith("integrative, EMDR, compassion-focused")
+    context.close()

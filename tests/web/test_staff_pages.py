@@ -9,6 +9,7 @@ import pytest
 from webworld import World, csrf_from, full_answers
 
 from alliance.services import alerts as alert_service
+from alliance.services import matching
 
 
 def test_the_caseload_lists_clients_with_open_alerts_first_with_the_reason(world: World) -> None:
@@ -152,6 +153,41 @@ def test_the_team_page_shows_each_therapist_in_the_supervisors_team(world: World
     names = re.findall(r'<th scope="row">([^<]+)</th>', page)
     assert "Tom" in names
     assert "Tess" not in names
+
+
+def _team(page: str) -> dict[str, str]:
+    """Therapist name -> the approach cell (before its analyses link) of the team page."""
+    rows = re.findall(r'<th scope="row">([^<]+)</th>.*?<td>([^<]*)<br>', page, re.S)
+    return {name: html.unescape(approach) for name, approach in rows}
+
+
+def test_the_team_page_shows_only_the_viewers_clinic_with_their_matching_profiles(
+    world: World,
+) -> None:
+    profile: dict[str, object] = {
+        "languages": ["english"],
+        "age_groups": ["adult"],
+        "modes": ["video"],
+        "availability": ["mon 09:00-12:00"],
+        "capacity": {"new_per_week": 1, "caseload_limit": 20},
+        "fee": 70,
+    }
+    for who, modalities, styles in (
+        ("tom", ["cbt"], {"directive": 3, "supportive": 1}),
+        ("bea", ["emdr"], {"collaborative": 2}),
+    ):
+        matching.save_profile(
+            world.ctx,
+            actor=world.people[who].actor,
+            profile={**profile, "modalities": modalities, "styles": styles},
+        )
+    ada = _team(world.login("ada").get("/team").text)
+    assert ada == {"Sue": "—", "Tess": "—", "Tom": "CBT, directive, supportive"}
+    sue = _team(world.login("sue").get("/team").text)
+    assert sue == {"Sue": "—", "Tom": "CBT, directive, supportive"}
+    bob = _team(world.login("bob").get("/team").text)
+    assert bob == {"Bea": "EMDR, collaborative"}
+    assert world.login("tom").get("/team").status_code == 403  # a therapist has no team page
 
 
 def test_an_admin_adds_a_user_who_can_then_log_in(world: World) -> None:
