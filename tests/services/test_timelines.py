@@ -88,7 +88,7 @@ def test_the_team_overview_shows_approaches_from_the_clinics_own_matching_profil
     matching.save_profile(
         world.ctx, actor=world.dave, profile=_matching_profile(["emdr"], {"supportive": 2})
     )
-    # Bob's profile came over incomplete from the older store (migration 0005): still shown.
+    # Bob's profile came over incomplete from the older store (migration 0006): still shown.
     with transaction(world.ctx.session_factory) as session:
         session.add(
             MatchingProfile(

@@ -171,10 +171,10 @@ def upgrade_down(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-def test_revision_0005_folds_therapist_profiles_into_matching_profiles(
+def test_revision_0006_folds_therapist_profiles_into_matching_profiles(
     empty_database_url: str,
 ) -> None:
-    upgrade(empty_database_url, "0004")
+    upgrade(empty_database_url, "0005")
     engine = make_engine(empty_database_url)
     at = datetime(2026, 12, 1, 9, tzinfo=UTC)
     kept = {"modalities": ["dbt"], "styles": {"directive": 2.0}, "fee": 80}
@@ -271,7 +271,7 @@ def test_revision_0005_folds_therapist_profiles_into_matching_profiles(
         }
         assert events[10][1]["unmapped"] == {}
 
-        upgrade_down(empty_database_url, "0004")
+        upgrade_down(empty_database_url, "0005")
         with engine.connect() as conn:
             back = {
                 user: [v if isinstance(v, list) else json.loads(v) for v in values]

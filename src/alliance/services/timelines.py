@@ -455,7 +455,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _approach(stored: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The labels of a matching profile's modalities, and of its relationship styles strongest
-    first. Read leniently: a profile carried over from the older store (migration 0005) may be
+    first. Read leniently: a profile carried over from the older store (migration 0006) may be
     incomplete, and a key the vocabulary no longer knows is shown as it was stored."""
     voc = vocabulary()
     modalities = tuple(voc.modalities.get(str(m), str(m)) for m in stored.get("modalities") or ())

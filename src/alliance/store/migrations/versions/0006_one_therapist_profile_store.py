@@ -20,8 +20,8 @@ For each old row this revision:
 It then drops ``therapist_profiles``. Downgrade recreates it and fills it from the matching
 profiles (modality labels, styles strongest first, languages), as the older team page read it.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07 10:00:00.000000
 """
 
@@ -37,8 +37,8 @@ from alembic import op
 
 from alliance.matching import vocabulary
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
