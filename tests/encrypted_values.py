@@ -21,8 +21,8 @@ from alliance.services import alerts, auth, checkins, matching, sessions, transc
 from alliance.services.authz import Actor
 from alliance.services.context import ServiceContext
 from alliance.store.crypto import is_encrypted
-from alliance.store.encrypted import EncryptedJson, EncryptedText, registry
-from alliance.store.models import Alert, Base
+from alliance.store.encrypted import EncryptedJson, EncryptedText
+from alliance.store.models import Alert, Base, encrypted_columns
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def stored_encrypted_values(engine: Engine) -> list[Found]:
-    places = {location.name: location.spec for location in registry()}
+    places = {location.name: location.spec for location in encrypted_columns()}
     found: list[Found] = []
     with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:

@@ -25,8 +25,8 @@ from alliance.services.authz import Actor
 from alliance.services.context import ServiceContext
 from alliance.store.crypto import is_encrypted
 from alliance.store.db import transaction
-from alliance.store.encrypted import EncryptedJson, EncryptedText, registry
-from alliance.store.models import Base
+from alliance.store.encrypted import EncryptedJson, EncryptedText
+from alliance.store.models import Base, encrypted_columns
 
 ADMIN = "admin@riverside.example"
 EXTRA_NAME = "Priya Raman"
@@ -65,7 +65,7 @@ def _is_id_column(name: str) -> bool:
 
 def _facts(ctx: ServiceContext) -> Facts:
     """Every raw id, name, e-mail, free text (decrypted) and timestamp in the database."""
-    specs = {(loc.table.name, loc.column.name): loc.spec for loc in registry()}
+    specs = {(loc.table.name, loc.column.name): loc.spec for loc in encrypted_columns()}
     facts = Facts()
     with transaction(ctx.session_factory) as session:
         for table in Base.metadata.sorted_tables:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alliance.store.encrypted import EncryptedJson, EncryptedText, field_of, json_field_of, registry
+from alliance.store.encrypted import EncryptedJson, EncryptedText, field_of, json_field_of
 from alliance.store.matching_tables import HandoverNote
-from alliance.store.models import Base, Goal, Response
+from alliance.store.models import Base, Goal, Response, encrypted_columns
 
 # Every stored ciphertext is bound to its field name: renaming one would make the values
 # already stored under it undecryptable, so the names are pinned here.
@@ -36,7 +36,7 @@ def test_the_registered_field_names_are_the_ones_stored_values_are_bound_to() ->
             if isinstance(location.spec, EncryptedText)
             else location.spec.template
         )
-        for location in registry()
+        for location in encrypted_columns()
     }
     assert names == FIELD_NAMES
 
@@ -48,7 +48,7 @@ def test_every_column_named_enc_is_registered_as_encrypted_text() -> None:
         for column in table.columns
         if column.name.endswith("_enc")
     }
-    text_places = {loc.name for loc in registry() if isinstance(loc.spec, EncryptedText)}
+    text_places = {loc.name for loc in encrypted_columns() if isinstance(loc.spec, EncryptedText)}
     assert enc_columns == text_places
 
 
@@ -59,7 +59,7 @@ def test_services_read_field_names_from_the_column() -> None:
         json_field_of(Response.answers, "sf_comment", instrument_id="session_feedback")
         == "responses.session_feedback.sf_comment"
     )
-    spec = next(loc.spec for loc in registry() if loc.name == "responses.answers")
+    spec = next(loc.spec for loc in encrypted_columns() if loc.name == "responses.answers")
     assert isinstance(spec, EncryptedJson)
     assert spec.row_columns == ("instrument_id",)
 

@@ -19,7 +19,8 @@ from alliance.services.authz import system_actor
 from alliance.services.context import ServiceContext
 from alliance.services.unit import record, unit_of_work
 from alliance.store.crypto import FieldCipher, is_encrypted
-from alliance.store.encrypted import EncryptedJson, Location, registry
+from alliance.store.encrypted import EncryptedJson, Location
+from alliance.store.models import encrypted_columns
 
 
 def rotate_encryption(ctx: ServiceContext) -> dict[str, int]:
@@ -28,7 +29,7 @@ def rotate_encryption(ctx: ServiceContext) -> dict[str, int]:
     counts: dict[str, int] = {}
     active = ctx.cipher.active_key_id
     with unit_of_work(ctx) as session:
-        for location in registry():
+        for location in encrypted_columns():
             counts[location.name] = _rotate(session, ctx.cipher, location)
         record(
             session,

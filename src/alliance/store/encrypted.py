@@ -102,14 +102,10 @@ def json_field_of(attribute: QueryableAttribute[Any], key: str, **row: Any) -> s
     return spec.field(key, row)
 
 
-def registry(metadata: MetaData | None = None) -> tuple[Location, ...]:
-    """Every registered place, in table and column order (default: the app's whole schema,
-    the matching tables included)."""
-    if metadata is None:
-        import alliance.store  # noqa: F401  (registers the tables kept in their own modules)
-        from alliance.store.models import Base
-
-        metadata = Base.metadata
+def registry(metadata: MetaData) -> tuple[Location, ...]:
+    """Every registered place of ``metadata``, in table and column order. The app's whole
+    schema is :func:`alliance.store.models.encrypted_columns` (this module imports no table
+    module: the tables import it)."""
     found: list[Location] = []
     for table in metadata.sorted_tables:
         for column in table.columns:

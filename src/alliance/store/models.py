@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from alliance.store.encrypted import encrypted_json, encrypted_text
+from alliance.store.encrypted import Location, encrypted_json, encrypted_text, registry
 
 # Stable constraint names so migrations (and SQLite batch operations) can refer to them.
 NAMING_CONVENTION = {
@@ -363,6 +363,12 @@ class SessionTranscript(Base):
     indicators: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+def encrypted_columns() -> tuple[Location, ...]:
+    """Every encrypted place of the app's schema (the matching tables included: importing any
+    store module runs ``alliance.store``, which registers them on this metadata)."""
+    return registry(Base.metadata)
+
+
 __all__ = [
     "AccessToken",
     "Alert",
@@ -382,4 +388,5 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "TherapySession",
+    "encrypted_columns",
 ]
