@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -36,11 +36,20 @@ from alliance.monitoring.timeline import (
 )
 from alliance.services.alerts import alert_view
 from alliance.services.authz import Actor, system_actor
+from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
-from alliance.services.episodes import EpisodeData, decrypt_answers, instrument, load_episode
+from alliance.services.episodes import EpisodeData, decrypt_answers, instrument
 from alliance.services.unit import record, unit_of_work
 from alliance.services.views import AlertView
-from alliance.store.models import Alert, Client, Episode
+from alliance.store.models import (
+    Alert,
+    Client,
+    Clinic,
+    Episode,
+    Response,
+    Score,
+    TherapySession,
+)
 
 # -- alerts ---------------------------------------------------------------------------------
 
@@ -52,8 +61,20 @@ def refresh_alerts(
 
     Returns the alerts raised or updated now. Runs inside the caller's transaction.
     """
-    data = load_episode(session, episode)
-    raised = evaluate(session, ctx, data)
+    owner = session.execute(
+        select(Client.id, Client.clinic_id, Clinic.settings)
+        .join(Clinic, Clinic.id == Client.clinic_id)
+        .where(Client.id == episode.client_id)
+    ).one()
+    client_id, clinic_id = owner.id, owner.clinic_id
+    raised = evaluate_rules(
+        session,
+        ctx,
+        rules_timeline(session, ctx, episode.id, client_id),
+        clinic_id,
+        [str(i) for i in episode.instruments],
+        ClinicSettings.from_json(owner.settings),
+    )
     now = ctx.now()
     existing = list(session.scalars(select(Alert).where(Alert.episode_id == episode.id)))
     changed: list[tuple[Alert, str, str]] = []
@@ -75,8 +96,8 @@ def refresh_alerts(
         evidence = _jsonable({"instrument_id": found.instrument_id, "items": found.evidence})
         if target is None:
             target = Alert(
-                clinic_id=data.client.clinic_id,
-                client_id=data.client.id,
+                clinic_id=clinic_id,
+                client_id=client_id,
                 episode_id=episode.id,
                 kind=kind,
                 severity=str(found.severity),
@@ -117,8 +138,8 @@ def refresh_alerts(
             "write",
             "alert",
             target.id,
-            {"op": op, "kind": kind, "client_id": data.client.id},
-            clinic_id=data.client.clinic_id,
+            {"op": op, "kind": kind, "client_id": client_id},
+            clinic_id=clinic_id,
         )
     return [alert_view(a, ctx.cipher) for a, _op, _kind in changed]
 
@@ -282,18 +303,147 @@ def _is_fit_item(link_id: str) -> bool:
 
 
 def evaluate(session: Session, ctx: ServiceContext, data: EpisodeData) -> list[RaisedAlert]:
-    """Run the monitoring rules on the episode's timeline."""
-    timeline = build_timeline(ctx, data)
-    instruments = {str(i): instrument(ctx, str(i)) for i in data.episode.instruments}
+    """Run the monitoring rules on the episode's whole timeline (:func:`build_timeline`)."""
+    return evaluate_rules(
+        session,
+        ctx,
+        build_timeline(ctx, data),
+        data.client.clinic_id,
+        [str(i) for i in data.episode.instruments],
+        data.clinic_settings,
+    )
+
+
+def evaluate_rules(
+    session: Session,
+    ctx: ServiceContext,
+    timeline: Timeline,
+    clinic_id: int,
+    instrument_ids: Sequence[str],
+    settings: ClinicSettings,
+) -> list[RaisedAlert]:
+    """Run the monitoring rules on ``timeline`` with the clinic's settings and trajectories."""
+    instruments = {i: instrument(ctx, i) for i in instrument_ids}
     trajectories = {
-        inst.id: ctx.trajectories.model(session, data.client.clinic_id, inst)
+        inst.id: ctx.trajectories.model(session, clinic_id, inst)
         for inst in instruments.values()
         if inst.kind == "outcome" and inst.reliable_change is not None
     }
     return evaluate_alerts(
-        timeline,
-        instruments,
-        data.clinic_settings.alert_settings,
-        trajectories,
-        today=ctx.now().date(),
+        timeline, instruments, settings.alert_settings, trajectories, today=ctx.now().date()
     )
+
+
+def rules_timeline(
+    session: Session, ctx: ServiceContext, episode_id: int, client_id: int
+) -> Timeline:
+    """The episode's timeline as the rules read it, from narrow column selects.
+
+    It equals :func:`build_timeline` in everything :func:`evaluate_alerts` reads, and is
+    cheaper because it reads less (this runs on every check-in and attendance change):
+
+    * the scores without their subscales (no rule reads them; ``subscales`` is empty);
+    * stored answers only where a rule reads them: the risk items of each instrument's latest
+      point (``risk_reported`` looks at nothing earlier, so earlier points carry no
+      ``risk``) and the fit item of the latest response whose fit answer is readable (only
+      the last fit answer counts) — not the JSON answers of every response of the episode.
+
+    A test checks that the rules raise the same alerts from both timelines.
+    """
+    rows = session.execute(
+        select(
+            Score.instrument_id,
+            Score.session_number,
+            Score.scored_at,
+            Score.total,
+            Score.valid,
+            Score.response_id,
+            Response.checkin_id,
+        )
+        .join(Response, Response.id == Score.response_id)
+        .where(Score.episode_id == episode_id)
+        .order_by(Score.scored_at, Score.id)
+    ).all()
+    numbers: dict[int, int] = {}
+    for row in rows:  # as session_numbers(): check-ins without a session get their order
+        if row.checkin_id not in numbers:
+            numbers[row.checkin_id] = row.session_number or len(numbers) + 1
+    readings: dict[str, _Reading] = {}
+    keys: list[tuple[int, date]] = []
+    latest: dict[str, int] = {}  # instrument → index of its latest point in timeline order
+    fit_rows: list[int] = []
+    for index, row in enumerate(rows):
+        key = (numbers[row.checkin_id], row.scored_at.date())
+        keys.append(key)
+        if row.instrument_id not in readings:
+            readings[row.instrument_id] = _reading(ctx, row.instrument_id)
+        # The timeline sorts stably by (session, date): a later row with an equal key is later.
+        if row.instrument_id not in latest or keys[latest[row.instrument_id]] <= key:
+            latest[row.instrument_id] = index
+        if readings[row.instrument_id].fit_id is not None:
+            fit_rows.append(index)
+    risky = [i for instrument_id, i in latest.items() if readings[instrument_id].risk_ids]
+    def fit_key(i: int) -> tuple[int, date]:  # as build_timeline numbers a fit answer
+        return (rows[i].session_number or numbers[rows[i].checkin_id], keys[i][1])
+
+    fit_rows.sort(key=fit_key)  # stable: the timeline's order of fit answers
+    answers = _stored_answers(session, [rows[i].response_id for i in risky + fit_rows[-1:]])
+    risk: dict[int, tuple[RiskFlag, ...]] = {}
+    for index in risky:
+        row = rows[index]
+        reading = readings[row.instrument_id]
+        raw = answers.get(row.response_id, {})
+        risk[index] = stored_risk_flags(
+            reading.instrument, _answers(ctx, row.instrument_id, raw, reading.risk_ids)
+        )
+    fits: list[FitAnswer] = []
+    for position, index in enumerate(reversed(fit_rows)):
+        if position == 1:  # the latest was unreadable: read the earlier ones too
+            answers.update(_stored_answers(session, [rows[i].response_id for i in fit_rows]))
+        row = rows[index]
+        fit_id = readings[row.instrument_id].fit_id
+        assert fit_id is not None
+        raw = answers.get(row.response_id, {})
+        value = _answers(ctx, row.instrument_id, raw, (fit_id,)).get(fit_id)
+        mapped = FIT_VALUES.get(str(value).strip().lower()) if value is not None else None
+        if mapped is not None:
+            number, at = fit_key(index)
+            fits.append(FitAnswer(number, at, cast(FitAnswerValue, mapped)))
+            break
+    points = [
+        ScorePoint(
+            session_number=keys[index][0],
+            date=keys[index][1],
+            instrument_id=row.instrument_id,
+            total=row.total if row.valid else None,
+            risk=risk.get(index, ()),
+        )
+        for index, row in enumerate(rows)
+    ]
+    attendance = [
+        Attendance(
+            session_number=t.number,
+            date=t.scheduled_at.date(),
+            status=cast(AttendanceStatus, t.status),
+        )
+        for t in session.execute(
+            select(TherapySession.number, TherapySession.scheduled_at, TherapySession.status)
+            .where(
+                TherapySession.episode_id == episode_id,
+                TherapySession.status.in_(("attended", "missed", "cancelled")),
+            )
+            .order_by(TherapySession.number)
+        )
+    ]
+    return Timeline(str(client_id), points, attendance, fits)
+
+
+def _stored_answers(session: Session, response_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not response_ids:
+        return {}
+    return {
+        row.id: dict(row.answers)
+        for row in session.execute(
+            select(Response.id, Response.answers).where(Response.id.in_(set(response_ids)))
+        )
+    }
