@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -221,8 +221,10 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _find_link(session: Session, ctx: ServiceContext, token: str) -> CheckIn:
-    """The check-in behind ``token``, or :class:`LinkRefused` (unknown, used, expired)."""
+def _find_link(session: Session, ctx: ServiceContext, token: str) -> tuple[CheckIn, Episode]:
+    """The check-in behind ``token`` and its episode, or :class:`LinkRefused` (unknown, used,
+    expired). The episode is returned, not just checked: the session's identity map holds
+    objects weakly, so a caller looking it up again would read it again."""
     if not token or len(token) > 200:
         raise LinkRefused("unknown")
     row = session.scalar(select(CheckIn).where(CheckIn.token_hash == hash_secret(token)))
@@ -233,7 +235,7 @@ def _find_link(session: Session, ctx: ServiceContext, token: str) -> CheckIn:
     episode = session.get(Episode, row.episode_id)
     if ctx.now() >= row.expires_at or episode is None or episode.ended_at is not None:
         raise LinkRefused("expired")
-    return row
+    return row, episode
 
 
 def _instruments(ctx: ServiceContext, ids: list[Any]) -> list[Instrument]:
@@ -279,10 +281,8 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
     :class:`LinkRefused` (its ``reason`` says which).
     """
     with unit_of_work(ctx) as session:
-        row = _find_link(session, ctx, token)
+        row, episode = _find_link(session, ctx, token)
         _refuse_a_second_check_in(session, row, lock=False)
-        episode = session.get(Episode, row.episode_id)
-        assert episode is not None
         client = session.get(Client, episode.client_id)
         therapist = session.get(StaffUser, episode.therapist_id)
         therapy = session.get(TherapySession, row.session_id) if row.session_id else None
@@ -343,10 +343,9 @@ def _clean_answers(
     return cleaned
 
 
-def _clean_goal_ratings(goals: list[Goal], ratings: Mapping[int, Any] | None) -> dict[int, int]:
+def _clean_goal_ratings(by_id: set[int], ratings: Mapping[int, Any] | None) -> dict[int, int]:
     if not ratings:
         return {}
-    by_id = {goal.id: goal for goal in goals}
     out: dict[int, int] = {}
     for raw_id, raw_value in ratings.items():
         try:
@@ -381,7 +380,7 @@ def record_check_in(
     instrument and item of the first bad answer.
     """
     with unit_of_work(ctx) as session:
-        row = _find_link(session, ctx, token)
+        row, episode = _find_link(session, ctx, token)
         instruments = _instruments(ctx, row.instruments)
         cleaned = _clean_answers(ctx, instruments, answers)
         # A questionnaire the client skipped entirely is not stored (nothing to score); one
@@ -393,8 +392,10 @@ def record_check_in(
         # Read from the answers just validated (scoring has accepted each one), so the caller
         # need not re-derive it: the route shows crisis information and notifies the therapist.
         risk_flagged = any(risk_flags(i, cleaned[i.id]) for i in instruments if i.risk_items)
-        goals = _active_goals(session, row.episode_id)
-        ratings = _clean_goal_ratings(goals, goal_ratings)
+        goal_ids = session.scalars(
+            select(Goal.id).where(Goal.episode_id == row.episode_id, Goal.active.is_(True))
+        )
+        ratings = _clean_goal_ratings(set(goal_ids), goal_ratings)
         now = ctx.now()
         # The single-use guarantee: only one transaction can move completed_at off NULL.
         claimed = session.execute(
@@ -407,64 +408,77 @@ def record_check_in(
         if claimed.rowcount != 1:
             raise LinkRefused("used")
         _refuse_a_second_check_in(session, row, lock=True)
-        episode = session.get(Episode, row.episode_id)
-        assert episode is not None
-        client = session.get(Client, episode.client_id)
-        clinic = session.get(Clinic, client.clinic_id) if client else None
-        assert client is not None
-        assert clinic is not None
-        actor = link_actor(row, client.clinic_id)
-        therapy = session.get(TherapySession, row.session_id) if row.session_id else None
-        session_number = therapy.number if therapy else None
-        score_views: list[ScoreView] = []
-        responses: list[tuple[Response, Instrument]] = []
-        for instrument in instruments:
-            stored_answers = {
-                link_id: (
-                    ctx.cipher.encrypt(str(value), field=answer_field(instrument.id, link_id))
-                    if instrument.item(link_id).type == "text"
-                    else value
-                )
-                for link_id, value in cleaned[instrument.id].items()
-            }
-            response = Response(
-                checkin_id=row.id,
-                instrument_id=instrument.id,
-                answers=stored_answers,
-                created_at=now,
-            )
-            responses.append((response, instrument))
-        # One flush for all responses (one INSERT … RETURNING), then their scores.
-        session.add_all([response for response, _instrument in responses])
-        session.flush()
-        for response, instrument in responses:
-            result = scored[instrument.id]
-            score = Score(
-                response_id=response.id,
-                episode_id=episode.id,
+        owner = session.execute(
+            select(Client.clinic_id, Clinic.settings)
+            .join(Clinic, Clinic.id == Client.clinic_id)
+            .where(Client.id == episode.client_id)
+        ).one()
+        actor = link_actor(row, owner.clinic_id)
+        session_number = (
+            session.scalar(select(TherapySession.number).where(TherapySession.id == row.session_id))
+            if row.session_id
+            else None
+        )
+        # Plain multi-row INSERTs, not the unit of work: this runs on every submission and
+        # nothing here needs the rows as objects afterwards.
+        response_ids = session.scalars(
+            insert(Response).returning(Response.id, sort_by_parameter_order=True),
+            [
+                {
+                    "checkin_id": row.id,
+                    "instrument_id": instrument.id,
+                    "answers": {
+                        link_id: (
+                            ctx.cipher.encrypt(
+                                str(value), field=answer_field(instrument.id, link_id)
+                            )
+                            if instrument.item(link_id).type == "text"
+                            else value
+                        )
+                        for link_id, value in cleaned[instrument.id].items()
+                    },
+                    "created_at": now,
+                }
+                for instrument in instruments
+            ],
+        ).all()
+        session.execute(
+            insert(Score),
+            [
+                {
+                    "response_id": response_id,
+                    "episode_id": episode.id,
+                    "instrument_id": instrument.id,
+                    "session_number": session_number,
+                    "total": scored[instrument.id].total,
+                    "subscales": dict(scored[instrument.id].subscales),
+                    "band": scored[instrument.id].band,
+                    "valid": scored[instrument.id].valid,
+                    "scored_at": now,
+                }
+                for response_id, instrument in zip(response_ids, instruments, strict=True)
+            ],
+        )
+        score_views = [
+            ScoreView(
                 instrument_id=instrument.id,
                 session_number=session_number,
-                total=result.total,
-                subscales=dict(result.subscales),
-                band=result.band,
-                valid=result.valid,
-                scored_at=now,
+                at=now,
+                total=scored[instrument.id].total,
+                subscales=dict(scored[instrument.id].subscales),
+                band=scored[instrument.id].band,
+                valid=scored[instrument.id].valid,
             )
-            session.add(score)
-            score_views.append(
-                ScoreView(
-                    instrument_id=instrument.id,
-                    session_number=session_number,
-                    at=now,
-                    total=result.total,
-                    subscales=dict(result.subscales),
-                    band=result.band,
-                    valid=result.valid,
-                )
+            for instrument in instruments
+        ]
+        if ratings:
+            session.execute(
+                insert(GoalRating),
+                [
+                    {"goal_id": goal_id, "checkin_id": row.id, "rating": rating, "rated_at": now}
+                    for goal_id, rating in ratings.items()
+                ],
             )
-        for goal_id, rating in ratings.items():
-            session.add(GoalRating(goal_id=goal_id, checkin_id=row.id, rating=rating, rated_at=now))
-        session.flush()
         alerts = monitor.refresh_alerts(session, ctx, actor, episode)
         record(
             session,
@@ -479,10 +493,14 @@ def record_check_in(
                 "goal_ratings": len(ratings),
             },
         )
-        clinic_settings = ClinicSettings.from_json(clinic.settings)
+        clinic_settings = ClinicSettings.from_json(owner.settings)
         notify_email = None
         if risk_flagged:
-            therapist = session.get(StaffUser, episode.therapist_id)
+            therapist = session.execute(
+                select(StaffUser.email, StaffUser.active).where(
+                    StaffUser.id == episode.therapist_id
+                )
+            ).one_or_none()
             if therapist is not None and therapist.active:
                 notify_email = therapist.email
         return CheckInResult(
