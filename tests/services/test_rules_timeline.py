@@ -23,9 +23,9 @@ def _both(world: World, episode_id: int) -> tuple[list[object], list[object]]:
         whole = monitor.build_timeline(world.ctx, data)
         narrow = monitor.rules_timeline(session, world.ctx, episode.id, client.id)
         # Everything the rules read is the same …
-        assert [
-            (p.session_number, p.date, p.instrument_id, p.total) for p in narrow.points
-        ] == [(p.session_number, p.date, p.instrument_id, p.total) for p in whole.points]
+        assert [(p.session_number, p.date, p.instrument_id, p.total) for p in narrow.points] == [
+            (p.session_number, p.date, p.instrument_id, p.total) for p in whole.points
+        ]
         assert narrow.attendance == whole.attendance
         assert narrow.fit_answers == whole.fit_answers[-1:]
         for instrument_id in whole.instrument_ids():

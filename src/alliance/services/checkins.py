@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,29 @@ CHECKIN_PATH = "/c/"
 SENT_VIA = ("copy", "email")
 GOAL_FIELD = field_of(Goal.text_enc)
 MAX_TEXT_ANSWER = 4000
+
+# The statements of every submission, built once (a statement is immutable; reusing it spares
+# building the expression and its cache key on each request).
+_BY_TOKEN = select(CheckIn).where(CheckIn.token_hash == bindparam("token_hash"))
+_ACTIVE_GOAL_IDS = select(Goal.id).where(
+    Goal.episode_id == bindparam("episode_id"), Goal.active.is_(True)
+)
+_CLAIM = (
+    update(CheckIn)
+    .where(CheckIn.id == bindparam("checkin_id"), CheckIn.completed_at.is_(None))
+    .values(completed_at=bindparam("now"), opened_at=bindparam("opened_at"))
+    .execution_options(synchronize_session=False)
+)
+_OWNER = (
+    select(Client.clinic_id, Clinic.settings)
+    .join(Clinic, Clinic.id == Client.clinic_id)
+    .where(Client.id == bindparam("client_id"))
+)
+_SESSION_NUMBER = select(TherapySession.number).where(TherapySession.id == bindparam("id"))
+_INSERT_RESPONSES = insert(Response).returning(Response.id, sort_by_parameter_order=True)
+_INSERT_SCORES = insert(Score)
+_INSERT_GOAL_RATINGS = insert(GoalRating)
+_THERAPIST = select(StaffUser.email, StaffUser.active).where(StaffUser.id == bindparam("id"))
 
 
 def checkin_view(row: CheckIn) -> CheckInView:
@@ -227,7 +250,7 @@ def _find_link(session: Session, ctx: ServiceContext, token: str) -> tuple[Check
     objects weakly, so a caller looking it up again would read it again."""
     if not token or len(token) > 200:
         raise LinkRefused("unknown")
-    row = session.scalar(select(CheckIn).where(CheckIn.token_hash == hash_secret(token)))
+    row = session.scalar(_BY_TOKEN, {"token_hash": hash_secret(token)})
     if row is None:
         raise LinkRefused("unknown")
     if row.completed_at is not None:
@@ -392,37 +415,26 @@ def record_check_in(
         # Read from the answers just validated (scoring has accepted each one), so the caller
         # need not re-derive it: the route shows crisis information and notifies the therapist.
         risk_flagged = any(risk_flags(i, cleaned[i.id]) for i in instruments if i.risk_items)
-        goal_ids = session.scalars(
-            select(Goal.id).where(Goal.episode_id == row.episode_id, Goal.active.is_(True))
-        )
+        goal_ids = session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": row.episode_id})
         ratings = _clean_goal_ratings(set(goal_ids), goal_ratings)
         now = ctx.now()
         # The single-use guarantee: only one transaction can move completed_at off NULL.
         claimed = session.execute(
-            update(CheckIn)
-            .where(CheckIn.id == row.id, CheckIn.completed_at.is_(None))
-            .values(completed_at=now, opened_at=row.opened_at or now)
-            .execution_options(synchronize_session=False)
+            _CLAIM, {"checkin_id": row.id, "now": now, "opened_at": row.opened_at or now}
         )
         assert isinstance(claimed, CursorResult)
         if claimed.rowcount != 1:
             raise LinkRefused("used")
         _refuse_a_second_check_in(session, row, lock=True)
-        owner = session.execute(
-            select(Client.clinic_id, Clinic.settings)
-            .join(Clinic, Clinic.id == Client.clinic_id)
-            .where(Client.id == episode.client_id)
-        ).one()
+        owner = session.execute(_OWNER, {"client_id": episode.client_id}).one()
         actor = link_actor(row, owner.clinic_id)
         session_number = (
-            session.scalar(select(TherapySession.number).where(TherapySession.id == row.session_id))
-            if row.session_id
-            else None
+            session.scalar(_SESSION_NUMBER, {"id": row.session_id}) if row.session_id else None
         )
         # Plain multi-row INSERTs, not the unit of work: this runs on every submission and
         # nothing here needs the rows as objects afterwards.
         response_ids = session.scalars(
-            insert(Response).returning(Response.id, sort_by_parameter_order=True),
+            _INSERT_RESPONSES,
             [
                 {
                     "checkin_id": row.id,
@@ -443,7 +455,7 @@ def record_check_in(
             ],
         ).all()
         session.execute(
-            insert(Score),
+            _INSERT_SCORES,
             [
                 {
                     "response_id": response_id,
@@ -473,7 +485,7 @@ def record_check_in(
         ]
         if ratings:
             session.execute(
-                insert(GoalRating),
+                _INSERT_GOAL_RATINGS,
                 [
                     {"goal_id": goal_id, "checkin_id": row.id, "rating": rating, "rated_at": now}
                     for goal_id, rating in ratings.items()
@@ -496,11 +508,7 @@ def record_check_in(
         clinic_settings = ClinicSettings.from_json(owner.settings)
         notify_email = None
         if risk_flagged:
-            therapist = session.execute(
-                select(StaffUser.email, StaffUser.active).where(
-                    StaffUser.id == episode.therapist_id
-                )
-            ).one_or_none()
+            therapist = session.execute(_THERAPIST, {"id": episode.therapist_id}).one_or_none()
             if therapist is not None and therapist.active:
                 notify_email = therapist.email
         return CheckInResult(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
@@ -53,6 +53,40 @@ from alliance.store.models import (
 
 # -- alerts ---------------------------------------------------------------------------------
 
+# The statements of every refresh, built once: a statement object is immutable, and reusing
+# it spares building the expression and its cache key on each check-in.
+_OWNER = (
+    select(Client.id, Client.clinic_id, Clinic.settings)
+    .join(Clinic, Clinic.id == Client.clinic_id)
+    .where(Client.id == bindparam("client_id"))
+)
+_ALERTS = select(Alert).where(Alert.episode_id == bindparam("episode_id"))
+_SCORE_ROWS = (
+    select(
+        Score.instrument_id,
+        Score.session_number,
+        Score.scored_at,
+        Score.total,
+        Score.valid,
+        Score.response_id,
+        Response.checkin_id,
+    )
+    .join(Response, Response.id == Score.response_id)
+    .where(Score.episode_id == bindparam("episode_id"))
+    .order_by(Score.scored_at, Score.id)
+)
+_ANSWERS = select(Response.id, Response.answers).where(
+    Response.id.in_(bindparam("ids", expanding=True))
+)
+_ATTENDANCE = (
+    select(TherapySession.number, TherapySession.scheduled_at, TherapySession.status)
+    .where(
+        TherapySession.episode_id == bindparam("episode_id"),
+        TherapySession.status.in_(("attended", "missed", "cancelled")),
+    )
+    .order_by(TherapySession.number)
+)
+
 
 def refresh_alerts(
     session: Session, ctx: ServiceContext, actor: Actor, episode: Episode
@@ -61,11 +95,7 @@ def refresh_alerts(
 
     Returns the alerts raised or updated now. Runs inside the caller's transaction.
     """
-    owner = session.execute(
-        select(Client.id, Client.clinic_id, Clinic.settings)
-        .join(Clinic, Clinic.id == Client.clinic_id)
-        .where(Client.id == episode.client_id)
-    ).one()
+    owner = session.execute(_OWNER, {"client_id": episode.client_id}).one()
     client_id, clinic_id = owner.id, owner.clinic_id
     raised = evaluate_rules(
         session,
@@ -76,7 +106,7 @@ def refresh_alerts(
         ClinicSettings.from_json(owner.settings),
     )
     now = ctx.now()
-    existing = list(session.scalars(select(Alert).where(Alert.episode_id == episode.id)))
+    existing = list(session.scalars(_ALERTS, {"episode_id": episode.id}))
     changed: list[tuple[Alert, str, str]] = []
     for found in raised:
         kind = str(found.kind)
@@ -350,20 +380,7 @@ def rules_timeline(
 
     A test checks that the rules raise the same alerts from both timelines.
     """
-    rows = session.execute(
-        select(
-            Score.instrument_id,
-            Score.session_number,
-            Score.scored_at,
-            Score.total,
-            Score.valid,
-            Score.response_id,
-            Response.checkin_id,
-        )
-        .join(Response, Response.id == Score.response_id)
-        .where(Score.episode_id == episode_id)
-        .order_by(Score.scored_at, Score.id)
-    ).all()
+    rows = session.execute(_SCORE_ROWS, {"episode_id": episode_id}).all()
     numbers: dict[int, int] = {}
     for row in rows:  # as session_numbers(): check-ins without a session get their order
         if row.checkin_id not in numbers:
@@ -383,6 +400,7 @@ def rules_timeline(
         if readings[row.instrument_id].fit_id is not None:
             fit_rows.append(index)
     risky = [i for instrument_id, i in latest.items() if readings[instrument_id].risk_ids]
+
     def fit_key(i: int) -> tuple[int, date]:  # as build_timeline numbers a fit answer
         return (rows[i].session_number or numbers[rows[i].checkin_id], keys[i][1])
 
@@ -426,14 +444,7 @@ def rules_timeline(
             date=t.scheduled_at.date(),
             status=cast(AttendanceStatus, t.status),
         )
-        for t in session.execute(
-            select(TherapySession.number, TherapySession.scheduled_at, TherapySession.status)
-            .where(
-                TherapySession.episode_id == episode_id,
-                TherapySession.status.in_(("attended", "missed", "cancelled")),
-            )
-            .order_by(TherapySession.number)
-        )
+        for t in session.execute(_ATTENDANCE, {"episode_id": episode_id})
     ]
     return Timeline(str(client_id), points, attendance, fits)
 
@@ -443,7 +454,5 @@ def _stored_answers(session: Session, response_ids: Sequence[int]) -> dict[int, 
         return {}
     return {
         row.id: dict(row.answers)
-        for row in session.execute(
-            select(Response.id, Response.answers).where(Response.id.in_(set(response_ids)))
-        )
+        for row in session.execute(_ANSWERS, {"ids": sorted(set(response_ids))})
     }
