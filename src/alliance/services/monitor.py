@@ -1,7 +1,8 @@
 """Monitoring an episode: run the rules on its stored data and keep its alerts up to date.
 
-:func:`refresh_alerts` loads the episode (:mod:`alliance.services.episodes`), translates it to
-the pure rules' :class:`~alliance.monitoring.timeline.Timeline`, runs
+:func:`refresh_alerts` reads what the rules need of the episode with narrow column selects
+(:func:`rules_timeline`; :func:`build_timeline` turns the whole loaded episode into the same
+:class:`~alliance.monitoring.timeline.Timeline` for everything else), runs
 :func:`alliance.monitoring.alerts.evaluate_alerts` with the clinic's expected trajectories (from
 the context's :class:`~alliance.services.trajectories.TrajectoryCache`) and stores what the
 rules raise: one alert per kind stays open per episode — a new firing of a kind that is already
