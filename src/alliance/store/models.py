@@ -107,6 +107,10 @@ class StaffUser(Base):
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_counter: Mapped[int | None] = mapped_column(Integer)  # blocks code replay
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # An admin forced a password reset: the next sign-in must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
 
 
@@ -120,7 +124,8 @@ class StaffSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
-    end_reason: Mapped[str | None] = mapped_column(String(20))  # logout | idle | absolute
+    # logout | idle | absolute | inactive | deactivated | password | password-reset
+    end_reason: Mapped[str | None] = mapped_column(String(20))
 
 
 class AccessToken(Base):
