@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from alliance.measures.registry import InstrumentError
-from alliance.services.auth import _check_supervisor, user_view
+from alliance.services.auth import _check_supervisor, revoke_credentials, user_view
 from alliance.services.authz import (
     Actor,
     forbidden,
@@ -113,14 +113,17 @@ def list_users(ctx: ServiceContext, *, actor: Actor) -> list[UserView]:
 
 @denials_audited
 def set_user_active(ctx: ServiceContext, *, actor: Actor, user_id: int, active: bool) -> UserView:
-    """Deactivate (or reactivate) a staff account; a deactivated user's sessions and tokens
-    stop working at their next use."""
+    """Deactivate (or reactivate) a staff account. Deactivating ends every web session and
+    revokes every access token of the user for good: reactivation restores the account, not
+    them (the user signs in again and makes new tokens)."""
     with unit_of_work(ctx) as session:
         user = require_user_admin(session, actor, user_id)
         assert user is not None
         if user.id == actor.user_id and not active:
             raise InvalidInput("user", "you cannot deactivate yourself")
         user.active = active
+        if not active:
+            revoke_credentials(session, ctx, user.id, "deactivated")
         record(
             session,
             ctx,

@@ -4,24 +4,34 @@ personal access tokens.
 Secrets handed to a browser or a script (session cookie value, access token) are random
 256-bit strings; the database keeps only their SHA-256, so a copy of the database does not let
 anyone log in. Login outcomes are audited (``login`` / ``deny``), with the e-mail's owner as the
-actor when one exists.
+actor when one exists. Failed attempts are throttled by :mod:`alliance.services.login_throttle`.
+
+Passwords must be at least 12 characters and hard to guess (zxcvbn score ≥ 3, with the user's
+own e-mail and name counted as easy guesses). Users change their own password after giving the
+current one (:func:`change_password`); an admin can make a user choose a new one at the next
+sign-in (:func:`require_password_change`), which also ends every session and token of theirs,
+as deactivating an account does (:func:`revoke_credentials`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from alliance.config import Settings
+from alliance.services import login_throttle
 from alliance.services.authz import (
     ROLES,
     Actor,
@@ -38,8 +48,11 @@ from alliance.services.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    PendingLoginSpent,
+    TooManyAttempts,
     TotpRequired,
 )
+from alliance.services.login_throttle import LoginDevice
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AccessTokenView, UserView, WebSessionView
 from alliance.store import audit
@@ -47,6 +60,13 @@ from alliance.store.encrypted import field_of
 from alliance.store.models import AccessToken, Clinic, StaffSession, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+# zxcvbn's own ceiling (it refuses longer input and slows down sharply before it); a longer
+# passphrase is judged by its first 72 characters, which is conservative.
+ZXCVBN_MAX_LENGTH = 72
+MIN_PASSWORD_SCORE = 3  # zxcvbn: 3 = "safely unguessable", ~10^8 guesses or more
+# zxcvbn keeps the user inputs of a call in a module-level dictionary: one call at a time.
+_ZXCVBN_LOCK = threading.Lock()
 TOKEN_PREFIX = "alp_"  # noqa: S105 - a public prefix, not a secret
 TOTP_ISSUER = "Alliance"
 # Writing last_seen on every request would turn every page view into a write; a minute of
@@ -77,9 +97,48 @@ def normalise_email(email: str) -> str:
     return email_address(email, field="email").lower()
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(
+    password: str, *, user_inputs: Sequence[str] = (), field: str = "password"
+) -> None:
+    """Refuse a password that is short or easy to guess, saying why.
+
+    ``user_inputs`` are words an attacker would try first for this account (its e-mail, the
+    person's name, the clinic's name): zxcvbn counts a password built from them as weak."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(field, f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(field, f"must be at most {MAX_PASSWORD_LENGTH} characters")
+    if "\x00" in password or any("\ud800" <= c <= "\udfff" for c in password):
+        raise InvalidInput(field, "must be plain text (no NUL character, no lone surrogate)")
+    inputs = ["alliance", *_words(user_inputs)]
+    with _ZXCVBN_LOCK:
+        verdict = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs)
+    if int(verdict["score"]) >= MIN_PASSWORD_SCORE:
+        return
+    feedback = verdict.get("feedback") or {}
+    reasons = [str(feedback.get("warning") or "")]
+    reasons += [str(item) for item in feedback.get("suggestions", [])]
+    why = " ".join(r.strip() for r in reasons if r.strip())
+    raise InvalidInput(
+        field,
+        "is too easy to guess"
+        + (f": {why}" if why else ".")
+        + " Try a few unrelated words, or a longer phrase only you would think of.",
+    )
+
+
+def _words(values: Sequence[str]) -> list[str]:
+    """The values and their parts (an e-mail's local part and domain, each word of a name)."""
+    words: list[str] = []
+    for value in values:
+        value = value.strip().lower()
+        if not value:
+            continue
+        words.append(value)
+        for part in value.replace("@", " ").replace(".", " ").replace("-", " ").split():
+            if len(part) >= 3:
+                words.append(part)
+    return words
 
 
 def user_view(user: StaffUser) -> UserView:
@@ -92,6 +151,7 @@ def user_view(user: StaffUser) -> UserView:
         supervisor_id=user.supervisor_id,
         active=user.active,
         totp_enabled=user.totp_enabled,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -101,10 +161,13 @@ class LoginResult:
 
     ``mfa_setup_required``: the clinic enforces a second factor that this user has not set up;
     the web layer must confine the session to TOTP enrolment until it is done.
+    ``password_change_required``: an admin forced a password reset; the web layer must have the
+    user choose a new password (:func:`set_new_password_at_sign_in`) before any session.
     """
 
     user: UserView
     mfa_setup_required: bool
+    password_change_required: bool = False
 
 
 def login_result(session: Session, user: StaffUser) -> LoginResult:
@@ -115,6 +178,7 @@ def login_result(session: Session, user: StaffUser) -> LoginResult:
     return LoginResult(
         user=user_view(user),
         mfa_setup_required=settings.mfa_enforced and not user.totp_enabled,
+        password_change_required=user.must_change_password,
     )
 
 
@@ -134,7 +198,7 @@ def create_staff_user(
     if role not in ROLES:
         raise InvalidInput("role", f"must be one of {', '.join(ROLES)}, not {role!r}")
     address = normalise_email(email)
-    check_password_strength(password)
+    check_password_strength(password, user_inputs=[address, display_name])
     if not display_name.strip():
         raise InvalidInput("display_name", "must not be empty")
     hashed = password_hasher(ctx.settings).hash(password)
@@ -186,18 +250,46 @@ def _check_supervisor(session: Session, clinic_id: int, supervisor_id: int) -> N
 
 
 def authenticate(
-    ctx: ServiceContext, *, email: str, password: str, totp: str | None = None
+    ctx: ServiceContext,
+    *,
+    email: str,
+    password: str,
+    totp: str | None = None,
+    device: LoginDevice | None = None,
+    client: str = "unknown",
 ) -> LoginResult:
     """Check e-mail + password (+ TOTP code when the user has one). Raises
-    :class:`AuthenticationFailed` (one message for every wrong input) or :class:`TotpRequired`.
+    :class:`AuthenticationFailed` (one message for every wrong input, a malformed e-mail
+    included), :class:`TotpRequired`, or :class:`TooManyAttempts` when the attempt is throttled
+    (see :mod:`alliance.services.login_throttle`: ``device`` is the caller's device cookie, if
+    any, ``client`` its address) and so was not checked at all.
     """
     hasher = password_hasher(ctx.settings)
-    address = email.strip().lower()
-    failure: AuthenticationFailed | TotpRequired | None = None
+    try:
+        address: str | None = normalise_email(email)
+    except InvalidInput:
+        address = None  # cannot be anyone's login (NUL, spaces, no @): a failed sign-in
+    failure: AuthenticationFailed | TotpRequired | TooManyAttempts | None = None
     result: LoginResult | None = None
     with unit_of_work(ctx) as session:
-        user = session.scalar(select(StaffUser).where(StaffUser.email == address))
-        if user is None:
+        user = (
+            session.scalar(select(StaffUser).where(StaffUser.email == address))
+            if address is not None
+            else None
+        )
+        attempt = login_throttle.password_attempt(
+            session,
+            ctx,
+            account=address if address is not None else email,
+            user_id=user.id if user is not None else None,
+            device=device,
+            client=client,
+        )
+        if not attempt.allowed:
+            failure = TooManyAttempts(login_throttle.WINDOW_S)
+            if user is not None:
+                _audit_login(session, ctx, user, "deny", "throttled")
+        elif user is None:
             # Spend the same time as a real check so response time does not reveal accounts.
             _verify(hasher, _dummy_hash(hasher), password)
             failure = AuthenticationFailed()
@@ -225,12 +317,58 @@ def authenticate(
                 elif not _accept_totp(ctx, user, totp):
                     failure = AuthenticationFailed()
                     _audit_login(session, ctx, user, "deny", "wrong code")
+            if failure is None or isinstance(failure, TotpRequired):
+                # The password was right: this attempt was no guess (the second step has
+                # counts of its own).
+                login_throttle.succeeded(session, attempt.keys)
             if failure is None:
                 _audit_login(
                     session, ctx, user, "login", "password" + ("+totp" if user.totp_enabled else "")
                 )
                 result = login_result(session, user)
-    # Raised after commit so failed attempts stay in the audit trail.
+    # Raised after commit so failed attempts stay in the audit trail and in the counts.
+    if failure is not None:
+        raise failure
+    assert result is not None
+    return result
+
+
+def complete_totp_login(
+    ctx: ServiceContext, *, user_id: int, code: str, pending: str
+) -> LoginResult:
+    """Accept the TOTP ``code`` of a user whose password was just verified, within the
+    half-finished sign-in ``pending`` (an opaque id of the web layer's pending-login note).
+
+    Raises :class:`AuthenticationFailed` for a wrong or replayed code, an inactive user, or a
+    user without a second factor (that user never needed this step);
+    :class:`PendingLoginSpent` once ``pending`` has had
+    :data:`~alliance.services.login_throttle.PENDING_FAILURE_LIMIT` wrong codes (it is no use
+    any more: sign in again); :class:`TooManyAttempts` when the account has had too many wrong
+    codes this window, whichever sign-in they came from.
+    """
+    failure: AuthenticationFailed | TooManyAttempts | None = None
+    result: LoginResult | None = None
+    with unit_of_work(ctx) as session:
+        user = session.get(StaffUser, user_id)
+        attempt = login_throttle.code_attempt(session, ctx, user_id=user_id, pending=pending)
+        spent = attempt.counts[0] >= login_throttle.PENDING_FAILURE_LIMIT
+        if not attempt.allowed:
+            if attempt.counts[0] > login_throttle.PENDING_FAILURE_LIMIT:
+                failure = PendingLoginSpent()
+            else:
+                failure = TooManyAttempts(login_throttle.WINDOW_S)
+            if user is not None:
+                _audit_login(session, ctx, user, "deny", "throttled code")
+        elif user is None or not user.active or not user.totp_enabled:
+            failure = PendingLoginSpent() if spent else AuthenticationFailed()
+        elif not _accept_totp(ctx, user, code):
+            failure = PendingLoginSpent() if spent else AuthenticationFailed()
+            _audit_login(session, ctx, user, "deny", "wrong code")
+        else:
+            login_throttle.succeeded(session, attempt.keys)
+            _audit_login(session, ctx, user, "login", "password+totp")
+            result = login_result(session, user)
+    # Raised after the commit so the failed attempt stays in the audit trail and the counts.
     if failure is not None:
         raise failure
     assert result is not None
@@ -336,13 +474,134 @@ def reset_totp(ctx: ServiceContext, *, actor: Actor, user_id: int) -> UserView:
         return user_view(user)
 
 
+def revoke_credentials(
+    session: Session,
+    ctx: ServiceContext,
+    user_id: int,
+    reason: str,
+    *,
+    keep_session: str | None = None,
+    tokens: bool = True,
+) -> None:
+    """End every open web session of ``user_id`` (but ``keep_session``, a cookie value) and,
+    with ``tokens``, revoke every access token, for good: the rows say so, so nothing that
+    happens to the account later (reactivation, a new password) brings them back."""
+    now = ctx.now()
+    sessions = update(StaffSession).where(
+        StaffSession.user_id == user_id, StaffSession.ended_at.is_(None)
+    )
+    if keep_session is not None:
+        sessions = sessions.where(StaffSession.id != hash_secret(keep_session))
+    session.execute(sessions.values(ended_at=now, end_reason=reason[:20]))
+    if tokens:
+        session.execute(
+            update(AccessToken)
+            .where(AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+
+def _password_inputs(session: Session, user: StaffUser) -> list[str]:
+    clinic = session.get(Clinic, user.clinic_id)
+    return [user.email, user.display_name, *([clinic.name] if clinic else [])]
+
+
+def _set_password(session: Session, ctx: ServiceContext, user: StaffUser, new: str) -> None:
+    check_password_strength(new, user_inputs=_password_inputs(session, user), field="new_password")
+    hasher = password_hasher(ctx.settings)
+    if _verify(hasher, user.password_hash, new):
+        raise InvalidInput("new_password", "must differ from the current password")
+    user.password_hash = hasher.hash(new)
+    user.must_change_password = False
+
+
+@denials_audited
+def change_password(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    current_password: str,
+    new_password: str,
+    keep_session: str | None = None,
+) -> UserView:
+    """The acting user replaces their password, proving the current one first.
+
+    A wrong current password counts as a failed sign-in of the account (the same throttle), so
+    a walked-away-from session cannot be used to guess it. Every other web session of the user
+    ends (``keep_session``: the one making the change stays); access tokens are kept.
+    """
+    require_staff(actor)
+    failure: InvalidInput | TooManyAttempts | None = None
+    view: UserView | None = None
+    with unit_of_work(ctx) as session:
+        user = session.get(StaffUser, actor.user_id)
+        if user is None or not user.active:
+            raise NotFound("user not found")
+        attempt = login_throttle.reauth_attempt(session, ctx, account=user.email)
+        if not attempt.allowed:
+            failure = TooManyAttempts(login_throttle.WINDOW_S)
+        elif not _verify(password_hasher(ctx.settings), user.password_hash, current_password):
+            failure = InvalidInput("current_password", "is not your current password")
+            _audit_login(session, ctx, user, "deny", "wrong current password")
+        else:
+            login_throttle.succeeded(session, attempt.keys)
+            try:
+                _set_password(session, ctx, user, new_password)
+            except InvalidInput as weak:  # the current password was right: no failed sign-in
+                failure = weak
+            else:
+                revoke_credentials(
+                    session, ctx, user.id, "password", keep_session=keep_session, tokens=False
+                )
+                record(
+                    session, ctx, actor, "write", "staff_user", user.id, {"op": "password-change"}
+                )
+                view = user_view(user)
+    # Raised after the commit: the wrong password stays counted and audited.
+    if failure is not None:
+        raise failure
+    assert view is not None
+    return view
+
+
+@denials_audited
+def require_password_change(ctx: ServiceContext, *, actor: Actor, user_id: int) -> UserView:
+    """An admin makes a user choose a new password at their next sign-in (a password that may
+    be known to someone else). Their sessions and access tokens end now, for good."""
+    with unit_of_work(ctx) as session:
+        user = require_user_admin(session, actor, user_id)
+        assert user is not None
+        if user.id == actor.user_id:
+            raise InvalidInput("user", "change your own password on your account page instead")
+        user.must_change_password = True
+        revoke_credentials(session, ctx, user.id, "password-reset")
+        record(session, ctx, actor, "write", "staff_user", user.id, {"op": "password-reset"})
+        return user_view(user)
+
+
+def set_new_password_at_sign_in(
+    ctx: ServiceContext, *, user_id: int, new_password: str
+) -> LoginResult:
+    """The sign-in step after a forced reset: ``user_id`` has just given their (old) password,
+    and their second factor when they have one; they choose a new password before any session
+    starts. :class:`InvalidInput` for a weak one, :class:`AuthenticationFailed` when this
+    step is not due."""
+    with unit_of_work(ctx) as session:
+        user = session.get(StaffUser, user_id)
+        if user is None or not user.active or not user.must_change_password:
+            raise AuthenticationFailed()
+        _set_password(session, ctx, user, new_password)
+        _audit_login(session, ctx, user, "login", "new password")
+        return login_result(session, user)
+
+
 def start_web_session(ctx: ServiceContext, *, user_id: int) -> WebSessionView:
     """Open a server-side session after :func:`authenticate`; ``token`` goes in the cookie."""
     token = secrets.token_urlsafe(32)
     now = ctx.now()
     with unit_of_work(ctx) as session:
         user = session.get(StaffUser, user_id)
-        if user is None or not user.active:
+        if user is None or not user.active or user.must_change_password:
             raise AuthenticationFailed()
         session.add(
             StaffSession(

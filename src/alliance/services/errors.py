@@ -8,6 +8,8 @@
 | :class:`Conflict` | the record's state forbids the action (e.g. episode already ended) | 409 |
 | :class:`AuthenticationFailed` | wrong e-mail, password, code or token (one message) | 401 |
 | :class:`TotpRequired` | password right; a second factor (or enrolling one) needed | 401 |
+| :class:`PendingLoginSpent` | too many wrong codes for this half-finished sign-in | 401 |
+| :class:`TooManyAttempts` | too many failed sign-ins for this account or device | 429 |
 | :class:`LinkRefused` | check-in link unknown, expired or used (``reason``) | 410 |
 """
 
@@ -55,6 +57,24 @@ class AuthenticationFailed(ServiceError):
 
     def __init__(self, message: str = "wrong e-mail, password or code") -> None:
         super().__init__(message)
+
+
+class PendingLoginSpent(AuthenticationFailed):
+    """The half-finished sign-in (password accepted, code due) has had its last wrong code:
+    the web layer drops it and the user starts again with the password."""
+
+    def __init__(self) -> None:
+        super().__init__("too many wrong codes; please sign in again")
+
+
+class TooManyAttempts(ServiceError):
+    """Too many failed sign-ins; ``retry_after`` seconds until the count starts again."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many login attempts. Please wait 15 minutes and try again.")
+        self.retry_after = retry_after
 
 
 class TotpRequired(ServiceError):

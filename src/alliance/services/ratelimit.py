@@ -3,13 +3,20 @@
 A fixed window per key: the first hit in a window inserts (or resets) the row, later hits add
 one. The increment is a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement, atomic
 on SQLite and PostgreSQL, so concurrent workers cannot both slip under the limit.
+
+Keys may carry what a visitor typed (an e-mail address): :func:`storable_key` turns any key
+the ``key`` column cannot hold as it is (NUL, a lone surrogate, more than 255 characters) into
+a hash of it, so no input can make counting fail. :func:`refund` takes one count back, for
+counters of failures that count an attempt before its outcome is known (see
+:mod:`alliance.services.login_throttle`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, literal
+from sqlalchemy import case, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,10 +30,17 @@ def hit(
     session: Session, key: str, limit: int, window_seconds: int, *, now: datetime | None = None
 ) -> bool:
     """Count one request for ``key``; True while the window's count is within ``limit``."""
-    if limit < 1 or window_seconds < 1:
+    if limit < 1:
+        raise InvalidInput("limit", "limit and window must be positive")
+    return count(session, key, window_seconds, now=now) <= limit
+
+
+def count(session: Session, key: str, window_seconds: int, *, now: datetime | None = None) -> int:
+    """Count one request for ``key`` and return the window's count, this request included."""
+    if window_seconds < 1:
         raise InvalidInput("limit", "limit and window must be positive")
     now = now or datetime.now(UTC)
-    key = key[:255]
+    key = storable_key(key)
     window_start = now - timedelta(seconds=window_seconds)
     table = RateLimitBucket.__table__
     dialect = sqlite if is_sqlite(session) else postgresql
@@ -42,8 +56,32 @@ def hit(
             ),
         },
     ).returning(table.c.count)
-    count = session.execute(stmt).scalar_one()
-    return int(count) <= limit
+    return int(session.execute(stmt).scalar_one())
+
+
+def storable_key(key: str) -> str:
+    """``key`` itself when the text column holds it unchanged, else ``kind:#sha256``.
+
+    PostgreSQL text cannot hold NUL and no driver can encode a lone surrogate; a long key is
+    hashed rather than cut so that two long keys never share a count by accident."""
+    if len(key) <= 255 and _plain(key):
+        return key
+    kind = ":".join(part[:40] for part in key.split(":", 2)[:2] if _plain(part))
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{kind}:#{digest}"
+
+
+def _plain(text: str) -> bool:
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def refund(session: Session, key: str) -> None:
+    """Take back one count of ``key`` (never below zero): the attempt it counted succeeded."""
+    session.execute(
+        update(RateLimitBucket)
+        .where(RateLimitBucket.key == storable_key(key), RateLimitBucket.count > 0)
+        .values(count=RateLimitBucket.count - 1)
+    )
 
 
 def check(ctx: ServiceContext, key: str, limit: int, window_seconds: int) -> bool:

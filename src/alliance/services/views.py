@@ -39,6 +39,7 @@ class UserView:
     supervisor_id: int | None
     active: bool
     totp_enabled: bool
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True)
