@@ -14,7 +14,7 @@ from alliance.services import auth as auth_service
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.store import audit
 from alliance.store.db import transaction
-from alliance.web.security import CSRF_COOKIE, PENDING_COOKIE, SESSION_COOKIE
+from alliance.web.security import CSRF_COOKIE, DEVICE_COOKIE, PENDING_COOKIE, SESSION_COOKIE
 
 
 def _post_login(client: TestClient, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
@@ -46,7 +46,7 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(world: World) -> None:
     assert "Secure" not in cookie  # development mode over plain http
 
 
-def test_production_mode_marks_cookies_secure(tmp_path: Path) -> None:
+def test_production_mode_uses_host_prefixed_secure_cookies(tmp_path: Path) -> None:
     world = build_world(
         tmp_path,
         mode="production",
@@ -56,7 +56,6 @@ def test_production_mode_marks_cookies_secure(tmp_path: Path) -> None:
     )
     client = TestClient(world.app, base_url="https://testserver")  # Secure cookies need https
     page = client.get("/login")
-    assert "Secure" in next(c for c in _set_cookie_headers(page) if c.startswith(CSRF_COOKIE))
     assert "max-age" in page.headers["strict-transport-security"]
     response = client.post(
         "/login",
@@ -68,9 +67,32 @@ def test_production_mode_marks_cookies_secure(tmp_path: Path) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303
-    cookie = next(c for c in _set_cookie_headers(response) if c.startswith(SESSION_COOKIE))
-    assert "Secure" in cookie
-    assert "HttpOnly" in cookie
+    cookies = _set_cookie_headers(page) + _set_cookie_headers(response)
+    names = {c.split("=", 1)[0] for c in cookies}
+    assert names == {
+        "__Host-" + CSRF_COOKIE,
+        "__Host-" + SESSION_COOKIE,
+        "__Host-" + PENDING_COOKIE,  # deleted: no half-finished sign-in is left behind
+        "__Host-" + DEVICE_COOKIE,
+    }
+    for cookie in cookies:
+        # What browsers require of a __Host- cookie: Secure, Path=/, no Domain.
+        assert "Secure" in cookie, cookie
+        assert "Path=/" in cookie, cookie
+        assert "domain=" not in cookie.lower(), cookie
+        assert "HttpOnly" in cookie, cookie
+    # The session works under its prefixed name; the plain name means nothing here.
+    assert client.get("/caseload").status_code == 200
+    plain = TestClient(world.app, base_url="https://testserver")
+    plain.cookies.set(SESSION_COOKIE, client.cookies["__Host-" + SESSION_COOKIE])
+    assert plain.get("/caseload", follow_redirects=False).status_code == 303
+
+
+def test_development_mode_cookies_have_no_prefix_and_are_not_secure(world: World) -> None:
+    response = _post_login(world.client(), world.people["tom"].email)
+    names = {c.split("=", 1)[0] for c in _set_cookie_headers(response)}
+    assert SESSION_COOKIE in names
+    assert not any(name.startswith("__Host-") for name in names)
 
 
 def test_logout_ends_the_session_on_the_server(world: World) -> None:

@@ -38,7 +38,11 @@ from alliance.web.routes import (
     meta,
     outbox,
 )
-from alliance.web.security import SecurityMiddleware, redact_link_tokens_in_access_log
+from alliance.web.security import (
+    SecurityMiddleware,
+    cookie_names,
+    redact_link_tokens_in_access_log,
+)
 from alliance.web.templating import STATIC_DIR, make_templates
 
 logger = logging.getLogger(__name__)
@@ -87,6 +91,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ctx = ctx
+    app.state.cookies = cookie_names(settings.mode == "production")
     app.state.templates = make_templates(ctx.instruments)
 
     install_error_handlers(app)

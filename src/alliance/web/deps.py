@@ -4,7 +4,7 @@ Each route declares what kind of caller it serves with one of the ``*Auth`` anno
 below (``PublicAuth``, ``StaffAuth``, ``SupervisorAuth``, ``AdminAuth``, ``LinkAuth``,
 ``MfaPendingAuth``). They all resolve through the same ``Authorize`` instance type, which:
 
-1. works out who is calling — a staff web session (the ``alliance_session`` cookie, checked
+1. works out who is calling — a staff web session (the session cookie, checked
    server-side for idle and absolute expiry), a personal access token (``Authorization:
    Bearer``, read under ``/api/`` only: pages ignore the header), or a client link (the
    ``{token}`` path parameter) — and builds the services'
@@ -16,9 +16,11 @@ below (``PublicAuth``, ``StaffAuth``, ``SupervisorAuth``, ``AdminAuth``, ``LinkA
    JSON request that carries no session or login cookie: with no ambient credential there is
    nothing for a forged request to ride on, and a cross-site page cannot send
    ``application/json`` without a CORS preflight, which this app never grants;
-4. applies the rate limit the route names (login attempts, client-link requests). The intake
-   limit is the one a route applies itself, with :func:`limit_intakes`, because it depends on
-   who turned out to be calling (a staff token posting intakes is not limited).
+4. applies the rate limit the route names (requests per address to the sign-in steps after
+   the password, client-link requests). The password step itself is throttled by the
+   service, which knows the outcome and the device (:mod:`alliance.services.login_throttle`).
+   The intake limit is the one a route applies itself, with :func:`limit_intakes`, because it
+   depends on who turned out to be calling (a staff token posting intakes is not limited).
 
 For a client link the dependency checks CSRF and the rate limit and hands the token on: the
 check-in services resolve it and build the ``client_link`` Actor themselves, inside the same
@@ -51,9 +53,8 @@ from alliance.web.errors import LoginRequired, TooManyRequests
 from alliance.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
-    PENDING_COOKIE,
     SAFE_METHODS,
-    SESSION_COOKIE,
+    CookieNames,
     client_address,
     csrf_token,
     csrf_valid,
@@ -95,6 +96,7 @@ class Auth:
     link_token: str | None = None
     pending_user_id: int | None = None
     pending_purpose: str | None = None
+    pending_token: str | None = None
     csrf_token: str = ""
 
     @property
@@ -146,6 +148,7 @@ class Authorize:
 
     async def __call__(self, request: Request) -> Auth:
         ctx: ServiceContext = request.app.state.ctx
+        names: CookieNames = request.app.state.cookies
         secret = ctx.settings.secret_key
         seed = getattr(request.state, "csrf_seed", None) or ""
         is_api = request.url.path.startswith("/api/")
@@ -174,23 +177,23 @@ class Authorize:
             return self._publish(request, auth)
 
         if self.access is Access.MFA_PENDING:
-            pending = read_pending_login(
-                secret, request.cookies.get(PENDING_COOKIE), int(time.time())
-            )
-            if pending is None:
+            pending_cookie = request.cookies.get(names.pending)
+            pending = read_pending_login(secret, pending_cookie, int(time.time()))
+            if pending is None or pending_cookie is None:
                 raise LoginRequired("expired")
-            binding = "pending:" + session_binding(request.cookies.get(PENDING_COOKIE))
+            binding = "pending:" + session_binding(pending_cookie)
             auth = Auth(
                 actor=None,
                 ctx=ctx,
                 pending_user_id=pending[0],
                 pending_purpose=pending[1],
+                pending_token=pending_cookie,
                 csrf_token=csrf_token(secret, seed, binding),
             )
             await self._check_csrf(request, auth, binding=binding)
             return self._publish(request, auth)
 
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = request.cookies.get(names.session)
         actor: Actor | None = None
         user: UserView | None = None
         if cookie and not is_api:
@@ -257,15 +260,10 @@ class Authorize:
         if self.rate_limit is RateLimit.LOGIN:
             if request.method in SAFE_METHODS:
                 return
+            # Per address only: the service counts wrong codes per account and per pending
+            # login, which no forged X-Forwarded-For can spread out.
             limit = ctx.settings.login_rate_limit
-            keys = [f"login:ip:{address}"]
-            if request.headers.get("content-type", "").startswith(
-                "application/x-www-form-urlencoded"
-            ):
-                form = await request.form()
-                value = form.get("email")
-                if isinstance(value, str) and value.strip():
-                    keys.append(f"login:email:{value.strip().lower()[:200]}")
+            keys = [f"login-step:ip:{address}"]
             message = "Too many login attempts. Please wait 15 minutes and try again."
         else:
             limit = ctx.settings.link_rate_limit
@@ -287,11 +285,13 @@ class Authorize:
 
 def _anonymous_json(request: Request) -> bool:
     """A JSON body and no credential a browser would attach by itself (session or pending
-    login cookie). The CSRF cookie is no credential: it only seeds form tokens."""
+    login cookie). The CSRF and device cookies are no credentials: one seeds form tokens,
+    the other only softens the password throttle."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
         return False
-    return SESSION_COOKIE not in request.cookies and PENDING_COOKIE not in request.cookies
+    names: CookieNames = request.app.state.cookies
+    return names.session not in request.cookies and names.pending not in request.cookies
 
 
 def _bearer(request: Request) -> str | None:
@@ -318,7 +318,8 @@ async def limit_intakes(request: Request, auth: Auth) -> None:
 
 
 PublicAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC))]
-LoginAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC, rate_limit=RateLimit.LOGIN))]
+# The password step: throttled by the service (per account, address and device), not here.
+LoginAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC))]
 MfaPendingAuth = Annotated[Auth, Depends(Authorize(Access.MFA_PENDING, rate_limit=RateLimit.LOGIN))]
 # Public JSON endpoints (the intake API): anonymous JSON needs no CSRF token, see above.
 PublicJsonAuth = Annotated[Auth, Depends(Authorize(Access.PUBLIC, anonymous_json=True))]

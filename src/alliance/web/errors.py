@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from alliance.services.errors import InvalidInput, ServiceError
+from alliance.services.errors import InvalidInput, ServiceError, TooManyAttempts
 from alliance.web.templating import render
 
 log = logging.getLogger("alliance.web")
@@ -130,6 +130,8 @@ def install_error_handlers(app: FastAPI) -> None:
             problem = Problem(exc.field, exc.detail)
             return error_response(request, status, exc.message, problems=[problem])
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 and wants_json(request) else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return error_response(request, status, exc.message or HEADINGS[400], headers=headers)
 
     @app.exception_handler(RequestValidationError)

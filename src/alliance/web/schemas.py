@@ -148,6 +148,9 @@ class UserOut(_Out):
     supervisor_id: int | None
     active: StrictBool
     totp_enabled: bool
+    must_change_password: bool = Field(
+        False, description="An admin forced a reset: a new password is due at next sign-in."
+    )
 
 
 class AlertOut(_Out):
@@ -353,8 +356,23 @@ class UserIn(_In):
     email: FreeText = Field(max_length=320)
     display_name: FreeText = Field(min_length=1, max_length=200)
     role: Literal["admin", "supervisor", "therapist"]
-    password: FreeText = Field(min_length=1, max_length=1024, description="At least 12 characters.")
+    password: FreeText = Field(
+        min_length=1,
+        max_length=1024,
+        description="At least 12 characters and hard to guess (zxcvbn score 3 or more, not "
+        "built from the user's e-mail or name).",
+    )
     supervisor_id: Id | None = None
+
+
+class PasswordChangeIn(_In):
+    current_password: FreeText = Field(min_length=1, max_length=1024)
+    new_password: FreeText = Field(
+        min_length=1,
+        max_length=1024,
+        description="At least 12 characters and hard to guess (zxcvbn score 3 or more, not "
+        "built from the user's e-mail or name).",
+    )
 
 
 class UserActiveIn(_In):

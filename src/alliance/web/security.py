@@ -6,6 +6,10 @@ carries ``HMAC(secret_key, seed | session binding)``. A cross-site page can neit
 cookie nor compute the HMAC, and a token minted before login stops working after it (the
 binding changes), so a token stolen from a login form is useless afterwards. Requests that
 authenticate with ``Authorization: Bearer`` carry no ambient credentials and are exempt.
+
+Cookie names come from :func:`cookie_names`: in production every cookie carries the
+``__Host-`` prefix, which browsers accept only with ``Secure``, ``Path=/`` and no ``Domain``,
+so no sibling subdomain (or a man in the middle on plain http) can plant or overwrite one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -26,8 +31,15 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# The names in development mode; production adds HOST_PREFIX (see cookie_names).
 CSRF_COOKIE = "alliance_csrf"
 SESSION_COOKIE = "alliance_session"
+PENDING_COOKIE = "alliance_login"
+DEVICE_COOKIE = "alliance_device"
+HOST_PREFIX = "__Host-"
+# A device cookie outlives many sessions: it is what lets its browser sign in while someone
+# else is guessing the password (see alliance.services.login_throttle).
+DEVICE_SECONDS = 180 * 24 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -38,6 +50,28 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+@dataclass(frozen=True)
+class CookieNames:
+    """The app's cookie names; ``secure``: set them ``Secure`` (production)."""
+
+    session: str
+    pending: str
+    csrf: str
+    device: str
+    secure: bool
+
+
+def cookie_names(production: bool) -> CookieNames:
+    prefix = HOST_PREFIX if production else ""
+    return CookieNames(
+        session=prefix + SESSION_COOKIE,
+        pending=prefix + PENDING_COOKIE,
+        csrf=prefix + CSRF_COOKIE,
+        device=prefix + DEVICE_COOKIE,
+        secure=production,
+    )
 
 
 def security_headers(*, production: bool, static: bool) -> list[tuple[bytes, bytes]]:
@@ -104,12 +138,13 @@ class SecurityMiddleware:
     def __init__(self, app: ASGIApp, *, production: bool) -> None:
         self.app = app
         self.production = production
+        self.csrf_cookie = cookie_names(production).csrf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        seed = _cookies(scope).get(CSRF_COOKIE)
+        seed = _cookies(scope).get(self.csrf_cookie)
         new_cookie = not seed or len(seed) < 20
         if new_cookie:
             seed = new_seed()
@@ -120,7 +155,7 @@ class SecurityMiddleware:
             flags = "Path=/; HttpOnly; SameSite=Lax"
             if self.production:
                 flags += "; Secure"
-            extra.append((b"set-cookie", f"{CSRF_COOKIE}={seed}; {flags}".encode()))
+            extra.append((b"set-cookie", f"{self.csrf_cookie}={seed}; {flags}".encode()))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -141,15 +176,15 @@ def client_address(scope_or_client: Any) -> str:
     return "unknown"
 
 
-PENDING_COOKIE = "alliance_login"
 PENDING_SECONDS = 5 * 60
 
 
 def sign_pending_login(secret_key: str, user_id: int, purpose: str, expires_at: int) -> str:
     """A short-lived signed note that a password was accepted and a second step is due.
 
-    ``purpose`` is ``totp`` (enter a code) or ``enrol`` (the clinic requires a second factor
-    the user has not set up). No session exists until the second step succeeds.
+    ``purpose`` is ``totp`` (enter a code), ``enrol`` (the clinic requires a second factor
+    the user has not set up) or ``password`` (an admin forced a password reset: choose a new
+    one). No session exists until the last step succeeds.
     """
     body = f"{user_id}.{purpose}.{expires_at}"
     mac = hmac.new(secret_key.encode(), f"pending|{body}".encode(), hashlib.sha256).hexdigest()
@@ -167,9 +202,34 @@ def read_pending_login(secret_key: str, value: str | None, now: int) -> tuple[in
     expected = sign_pending_login(secret_key, int(user_id), purpose, int(expires))
     if not hmac.compare_digest(expected.rsplit(".", 1)[1], mac):
         return None
-    if int(expires) < now or purpose not in ("totp", "enrol"):
+    if int(expires) < now or purpose not in ("totp", "enrol", "password"):
         return None
     return int(user_id), purpose
+
+
+def sign_device(secret_key: str, user_id: int, nonce: str) -> str:
+    """A device cookie: this browser signed in as ``user_id`` before. ``nonce`` (random, one
+    per cookie) names the device in the failure counts; nothing else is kept about it."""
+    body = f"{user_id}.{nonce}"
+    return f"{body}.{sign(secret_key, 'device', body)}"
+
+
+def read_device(secret_key: str, value: str | None) -> tuple[int, str] | None:
+    """``(user_id, nonce)`` from a valid device cookie; ``None`` otherwise."""
+    if not value:
+        return None
+    parts = value.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 10 or not parts[1]:
+        return None
+    user_id, nonce, mac = parts
+    if not signature_valid(secret_key, "device", f"{user_id}.{nonce}", mac):
+        return None
+    return int(user_id), nonce
+
+
+def new_device_nonce() -> str:
+    # URL-safe base64 has no "." in it, which separates the cookie's parts.
+    return secrets.token_urlsafe(18)
 
 
 def sign(secret_key: str, purpose: str, value: str) -> str:

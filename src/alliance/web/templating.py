@@ -71,6 +71,10 @@ FLASH_MESSAGES = {
     "token": "Access token revoked.",
     "mfa": "Two-step sign-in is now on for your account.",
     "loggedout": "You have been logged out.",
+    "codes": "Too many wrong codes. Please log in again with your password.",
+    "password": "Your password was changed. Your other sessions have ended.",
+    "reset": "That user must choose a new password at their next sign-in; "
+    "their sessions and access tokens have ended.",
     "expired": "Your session expired. Please log in again.",
     "emailed": "The check-in link was e-mailed to the client.",
     "client": "Client added. Agree goals and send the first check-in below.",

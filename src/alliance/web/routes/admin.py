@@ -97,6 +97,12 @@ async def reset_mfa(request: Request, auth: AdminAuth, user_id: PathId) -> Respo
     return RedirectResponse("/admin/users?flash=user", status_code=303)
 
 
+@router.post("/admin/users/{user_id}/password-reset")
+async def force_password_reset(request: Request, auth: AdminAuth, user_id: PathId) -> Response:
+    await auth.call(auth_service.require_password_change, actor=auth.staff, user_id=user_id)
+    return RedirectResponse("/admin/users?flash=reset", status_code=303)
+
+
 @router.get("/admin/settings")
 async def settings_page(request: Request, auth: AdminAuth) -> Response:
     clinic = await auth.call(admin_service.get_clinic, actor=auth.staff)

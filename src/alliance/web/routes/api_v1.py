@@ -48,6 +48,7 @@ from alliance.web.schemas import (
     MeOut,
     NewClientOut,
     NoteIn,
+    PasswordChangeIn,
     PathId,
     QueueOut,
     SessionIn,
@@ -75,6 +76,21 @@ _SAME_ALERT = {"alert_id": "$response.body#/id"}
 async def me(auth: StaffAuth) -> MeOut:
     """Who the token belongs to."""
     actor = auth.staff
+    return MeOut(user_id=actor.user_id or 0, clinic_id=actor.clinic_id or 0, role=actor.role or "")
+
+
+@router.post("/me/password", response_model=MeOut)
+async def change_password(auth: StaffAuth, body: PasswordChangeIn) -> MeOut:
+    """Change the caller's own password, giving the current one. Every web session of the
+    user ends; access tokens keep working. A wrong current password counts as a failed
+    sign-in (422 naming `current_password`; 429 once too many)."""
+    actor = auth.staff
+    await auth.call(
+        auth_service.change_password,
+        actor=actor,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
     return MeOut(user_id=actor.user_id or 0, clinic_id=actor.clinic_id or 0, role=actor.role or "")
 
 
@@ -280,10 +296,19 @@ async def create_user(auth: AdminAuth, body: UserIn) -> UserOut:
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
 async def set_user_active(auth: AdminAuth, user_id: PathId, body: UserActiveIn) -> UserOut:
-    """Deactivate or reactivate an account (its sessions and tokens stop at next use)."""
+    """Deactivate or reactivate an account. Deactivating ends its sessions and revokes its
+    tokens for good: reactivating does not bring them back."""
     view = await auth.call(
         admin_service.set_user_active, actor=auth.staff, user_id=user_id, active=body.active
     )
+    return UserOut.model_validate(view)
+
+
+@router.post("/users/{user_id}/password-reset", response_model=UserOut)
+async def force_password_reset(auth: AdminAuth, user_id: PathId) -> UserOut:
+    """Make the user choose a new password at their next sign-in; their sessions and access
+    tokens end now, for good."""
+    view = await auth.call(auth_service.require_password_change, actor=auth.staff, user_id=user_id)
     return UserOut.model_validate(view)
 
 
