@@ -121,7 +121,7 @@ def check_password_strength(
     why = " ".join(r.strip() for r in reasons if r.strip())
     raise InvalidInput(
         field,
-        "is too easy to guess"
+        "this password is too easy to guess"
         + (f": {why}" if why else ".")
         + " Try a few unrelated words, or a longer phrase only you would think of.",
     )

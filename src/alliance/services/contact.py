@@ -21,7 +21,7 @@ def email_address(value: str, *, field: str = "email") -> str:
         or not local
         or "@" in local
         or "." not in domain.strip(".")
-        or any(c.isspace() for c in address)
+        or any(c.isspace() or c == "\x00" or "\ud800" <= c <= "\udfff" for c in address)
         or len(address) > MAX_EMAIL_LENGTH
     ):
         raise InvalidInput(field, f"{value!r} is not an e-mail address")
