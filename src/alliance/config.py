@@ -33,7 +33,8 @@ class Settings(BaseSettings):
 
     mode: Literal["development", "production"] = Field(
         default="development",
-        description="`production` refuses default secrets and sets secure cookies.",
+        description="`production` refuses default secrets and sets `Secure`, `__Host-` "
+        "prefixed cookies.",
     )
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -77,7 +78,11 @@ class Settings(BaseSettings):
         description="Staff sessions expire this long after login regardless.",
     )
     login_rate_limit: int = Field(
-        default=10, ge=1, description="Login attempts per IP address and e-mail per 15 minutes."
+        default=10,
+        ge=1,
+        description="Failed sign-ins per account and per IP address from browsers that have not "
+        "signed in to the account before, and wrong second-step codes per account, per 15 "
+        "minutes.",
     )
     link_rate_limit: int = Field(
         default=60, ge=1, description="Check-in link requests per IP address per 15 minutes."

@@ -541,7 +541,7 @@ def change_password(
         if not attempt.allowed:
             failure = TooManyAttempts(login_throttle.WINDOW_S)
         elif not _verify(password_hasher(ctx.settings), user.password_hash, current_password):
-            failure = InvalidInput("current_password", "is not your current password")
+            failure = InvalidInput("current_password", "that is not your current password")
             _audit_login(session, ctx, user, "deny", "wrong current password")
         else:
             login_throttle.succeeded(session, attempt.keys)
