@@ -256,8 +256,28 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/login/enrol"): Entry(
         "fixed", 303, body=_form({"code": "123456"}), expect=dict.fromkeys(ROLES, 303)
     ),
+    ("GET", "/login/password"): Entry("fixed", 303, expect=dict.fromkeys(ROLES, 303)),
+    ("POST", "/login/password"): Entry(
+        "fixed",
+        303,
+        body=_form({"new_password": "plum tractor sleeps", "confirm_password": "x"}),
+        expect=dict.fromkeys(ROLES, 303),
+    ),
     ("POST", "/logout"): Entry("staff", 303, body=_form({})),
     ("GET", "/account"): Entry("staff", 200),
+    ("GET", "/account/password"): Entry("staff", 200),
+    # A wrong current password: 422 for every staff member, the login page for the rest.
+    ("POST", "/account/password"): Entry(
+        "staff",
+        422,
+        body=_form(
+            {
+                "current_password": "not the password",
+                "new_password": "plum tractor sleeps quietly",
+                "confirm_password": "plum tractor sleeps quietly",
+            }
+        ),
+    ),
     ("POST", "/account/mfa"): Entry("staff", 200, body=_form({})),
     ("POST", "/account/mfa/confirm"): Entry("staff", 422, body=_form({"code": "000000"})),
     ("POST", "/account/tokens"): Entry("staff", 200, body=_form({"name": "script"})),
@@ -316,6 +336,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         "admin_record", 303, _user, _form({"supervisor_id": ""})
     ),
     ("POST", "/admin/users/{user_id}/reset-mfa"): Entry("admin_record", 303, _user, _form({})),
+    ("POST", "/admin/users/{user_id}/password-reset"): Entry("admin_record", 303, _user, _form({})),
     ("GET", "/admin/settings"): Entry("admin", 200),
     ("POST", "/admin/settings"): Entry(
         "admin",
@@ -333,6 +354,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/c/{token}"): Entry("fixed", 200, _link, expect=dict.fromkeys(ROLES, 200)),
     ("POST", "/c/{token}"): Entry("fixed", 200, _link, _answers, expect=dict.fromkeys(ROLES, 200)),
     ("GET", "/api/v1/me"): Entry("staff", 200),
+    ("POST", "/api/v1/me/password"): Entry(
+        "staff",
+        422,
+        json=True,
+        body=_json(
+            {"current_password": "not the password", "new_password": "plum tractor sleeps quietly"}
+        ),
+    ),
     ("GET", "/api/v1/caseload"): Entry("staff", 200),
     ("POST", "/api/v1/clients"): Entry(
         "staff", 201, body=lambda w, r, t, p: {"display_name": f"API {r} {t}"}, json=True
@@ -375,6 +404,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/api/v1/users/{user_id}/active"): Entry(
         "admin_record", 200, _user, _json({"active": True}), json=True
+    ),
+    ("POST", "/api/v1/users/{user_id}/password-reset"): Entry(
+        "admin_record", 200, _user, _json({}), json=True
     ),
     ("POST", "/api/v1/users/{user_id}/team"): Entry(
         "admin_record", 200, _user, _json({"supervisor_id": None}), json=True
