@@ -33,6 +33,14 @@ def test_a_pending_login_note_is_signed_and_expires() -> None:
     assert read_pending_login(KEY, "garbage", now=0) is None
 
 
+def test_two_pending_login_notes_made_in_the_same_second_differ() -> None:
+    # Wrong codes are counted per note: two sign-ins must never share one count.
+    first = sign_pending_login(KEY, 42, "totp", expires_at=1_000)
+    second = sign_pending_login(KEY, 42, "totp", expires_at=1_000)
+    assert first != second
+    assert read_pending_login(KEY, first, now=999) == read_pending_login(KEY, second, now=999)
+
+
 def test_access_log_lines_do_not_carry_link_tokens() -> None:
     import logging
 

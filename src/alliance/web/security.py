@@ -179,14 +179,19 @@ def client_address(scope_or_client: Any) -> str:
 PENDING_SECONDS = 5 * 60
 
 
-def sign_pending_login(secret_key: str, user_id: int, purpose: str, expires_at: int) -> str:
+def sign_pending_login(
+    secret_key: str, user_id: int, purpose: str, expires_at: int, nonce: str | None = None
+) -> str:
     """A short-lived signed note that a password was accepted and a second step is due.
 
     ``purpose`` is ``totp`` (enter a code), ``enrol`` (the clinic requires a second factor
     the user has not set up) or ``password`` (an admin forced a password reset: choose a new
-    one). No session exists until the last step succeeds.
+    one). No session exists until the last step succeeds. ``nonce`` (random unless given)
+    makes every note unique: wrong codes are counted per note, and two sign-ins in the same
+    second must not share one count.
     """
-    body = f"{user_id}.{purpose}.{expires_at}"
+    nonce = secrets.token_urlsafe(12) if nonce is None else nonce
+    body = f"{user_id}.{purpose}.{expires_at}.{nonce}"
     mac = hmac.new(secret_key.encode(), f"pending|{body}".encode(), hashlib.sha256).hexdigest()
     return f"{body}.{mac}"
 
@@ -196,10 +201,10 @@ def read_pending_login(secret_key: str, value: str | None, now: int) -> tuple[in
     if not value:
         return None
     parts = value.split(".")
-    if len(parts) != 4 or not parts[0].isdigit() or not parts[2].isdigit():
+    if len(parts) != 5 or not parts[0].isdigit() or not parts[2].isdigit() or not parts[3]:
         return None
-    user_id, purpose, expires, mac = parts
-    expected = sign_pending_login(secret_key, int(user_id), purpose, int(expires))
+    user_id, purpose, expires, nonce, mac = parts
+    expected = sign_pending_login(secret_key, int(user_id), purpose, int(expires), nonce)
     if not hmac.compare_digest(expected.rsplit(".", 1)[1], mac):
         return None
     if int(expires) < now or purpose not in ("totp", "enrol", "password"):
