@@ -6,8 +6,8 @@ does in place: no table copy, so the foreign keys that point at ``staff_users`` 
 tables are never dropped and re-created (a batch "move and copy" of a referenced table fails
 their check on SQLite).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-05 10:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
