@@ -1,4 +1,5 @@
-"""The second step of a two-step login, and audited role denials."""
+"""The second step of a two-step login (``auth.complete_totp_login``, which the web layer
+calls with its pending-login note), and audited role denials."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def _enrol(world: World) -> pyotp.TOTP:
 def test_a_right_code_completes_the_login_and_is_audited(world: World, clock: Clock) -> None:
     totp = _enrol(world)
     clock.advance(seconds=60)  # a fresh step: the enrolment code may not be reused
-    result = web_support.complete_totp_login(
-        world.ctx, user_id=world.bob.user_id or 0, code=totp.at(clock.now)
+    result = auth.complete_totp_login(
+        world.ctx, user_id=world.bob.user_id or 0, code=totp.at(clock.now), pending="p"
     )
     assert result.user.id == world.bob.user_id
     assert [e.detail for e in _events(world, "login")][-1] == {"how": "password+totp"}
@@ -41,11 +42,11 @@ def test_a_wrong_or_replayed_code_fails_and_the_failure_stays_on_record(
     totp = _enrol(world)
     clock.advance(seconds=60)
     user_id = world.bob.user_id or 0
-    web_support.complete_totp_login(world.ctx, user_id=user_id, code=totp.at(clock.now))
+    auth.complete_totp_login(world.ctx, user_id=user_id, code=totp.at(clock.now), pending="p")
     with pytest.raises(AuthenticationFailed):  # the same code again
-        web_support.complete_totp_login(world.ctx, user_id=user_id, code=totp.at(clock.now))
+        auth.complete_totp_login(world.ctx, user_id=user_id, code=totp.at(clock.now), pending="p")
     with pytest.raises(AuthenticationFailed):
-        web_support.complete_totp_login(world.ctx, user_id=user_id, code="000000")
+        auth.complete_totp_login(world.ctx, user_id=user_id, code="000000", pending="p")
     assert len([e for e in _events(world, "deny") if e.actor_id == user_id]) == 2
 
 
@@ -53,9 +54,9 @@ def test_a_user_without_a_second_factor_or_unknown_cannot_use_the_second_step(
     world: World,
 ) -> None:
     with pytest.raises(AuthenticationFailed):
-        web_support.complete_totp_login(world.ctx, user_id=world.alice.user_id or 0, code="1")
+        auth.complete_totp_login(world.ctx, user_id=world.alice.user_id or 0, code="1", pending="p")
     with pytest.raises(AuthenticationFailed):
-        web_support.complete_totp_login(world.ctx, user_id=10_000, code="1")
+        auth.complete_totp_login(world.ctx, user_id=10_000, code="1", pending="p")
 
 
 def test_a_role_denial_records_who_what_and_why(world: World) -> None:
