@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from alliance.config import Settings
@@ -323,3 +324,18 @@ def seed_goal_and_check_ins(world: World, clock: Clock) -> None:
         checkins.record_check_in(
             world.ctx, link.token, full_answers(alliance=level, comment=COMMENT)
         )
+
+
+def enrol_totp(world: World, clock: Clock, actor: Actor) -> pyotp.TOTP:
+    """Turn on the second factor for ``actor``; the clock moves past the enrolment code."""
+    secret, _ = auth.start_totp_enrolment(world.ctx, actor=actor)
+    totp = pyotp.TOTP(secret)
+    auth.confirm_totp(world.ctx, actor=actor, code=totp.at(clock()))
+    clock.advance(seconds=90)
+    return totp
+
+
+def wrong_code(totp: pyotp.TOTP, clock: Clock) -> str:
+    """A six-digit code that is not valid now (nor one step either side)."""
+    right = {totp.at(clock(), counter_offset=offset) for offset in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222") if c not in right)
