@@ -44,6 +44,32 @@ def test_answer_scores_travel_as_ordinal_values() -> None:
     assert instrument_to_questionnaire(load_instrument("wai_sr"))["id"] == "wai-sr"
 
 
+@pytest.mark.parametrize(
+    ("instrument_id", "panel", "first_item", "last_item"),
+    [("phq9", "44249-1", "44250-9", "44260-8"), ("gad7", "69737-5", "69725-0", "69736-7")],
+)
+def test_phq9_and_gad7_questionnaires_carry_their_loinc_codes(
+    instrument_id: str, panel: str, first_item: str, last_item: str
+) -> None:
+    questionnaire = instrument_to_questionnaire(load_instrument(instrument_id))
+    loinc = "http://loinc.org"
+    assert questionnaire["code"][0]["system"] == loinc
+    assert questionnaire["code"][0]["code"] == panel
+    items = questionnaire["item"]
+    assert items[0]["code"] == [{"system": loinc, "code": first_item}]
+    assert items[-1]["code"] == [{"system": loinc, "code": last_item}]
+    codings = [o["valueCoding"] for o in items[0]["answerOption"]]
+    assert [c["code"] for c in codings] == ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+    assert {c["system"] for c in codings} == {loinc}
+    # Read back, the options keep the codes a response stores and their LOINC coding.
+    back = questionnaire_to_instrument(questionnaire)
+    assert [o.code for o in back.items[0].options] == ["0", "1", "2", "3"]
+    assert back.items[0].options[0].coding is not None
+    assert back.items[0].options[0].coding.code == "LA6568-5"
+    assert back.code is not None
+    assert back.code.code == panel
+
+
 def _foreign_questionnaire() -> dict[str, Any]:
     def option(code: str, label: str, score: int, on_coding: bool = False) -> dict[str, Any]:
         ordinal = [{"url": ORDINAL_VALUE_URL, "valueDecimal": score}]
@@ -122,8 +148,14 @@ def test_a_phq9_response_becomes_a_bundle_with_a_loinc_total() -> None:
     assert response["status"] == "completed"
     assert response["subject"] == {"reference": "Patient/p1"}
     assert [i["linkId"] for i in response["item"]] == list(answers)
-    assert response["item"][2]["answer"] == [
-        {"valueCoding": {"code": "3", "display": "Nearly every day"}}
+    assert response["item"][2]["answer"] == [  # LOINC's answer code for "3"
+        {
+            "valueCoding": {
+                "system": "http://loinc.org",
+                "code": "LA6571-9",
+                "display": "Nearly every day",
+            }
+        }
     ]
     [total] = _resources(bundle, "Observation")
     assert total["code"]["coding"][0]["system"] == "http://loinc.org"

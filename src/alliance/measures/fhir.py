@@ -39,7 +39,14 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaire import Questionnaire
 from pydantic import ValidationError
 
-from alliance.measures.instrument import Direction, Instrument, Item, Kind, is_missing
+from alliance.measures.instrument import (
+    AnswerOption,
+    Direction,
+    Instrument,
+    Item,
+    Kind,
+    is_missing,
+)
 from alliance.measures.registry import InstrumentError
 from alliance.measures.scoring import Score, ScoringError
 
@@ -60,6 +67,9 @@ DEFINITION_URL = "urn:alliance:fhir:instrument-definition"
 REVERSE_URL = "urn:alliance:fhir:item-reverse"
 IN_TOTAL_URL = "urn:alliance:fhir:item-in-total"
 SUBSCALE_URL = "urn:alliance:fhir:item-subscale"
+# The answer code a response stores ("0".."3"), kept beside a standard answer coding (LOINC
+# LA codes) so that an exported Questionnaire reads back with the codes Alliance scores.
+ANSWER_CODE_URL = "urn:alliance:fhir:answer-code"
 INSTRUMENT_ID_SYSTEM = "urn:alliance:instrument"
 ALLIANCE_SCORE_SYSTEM = "urn:alliance:score"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -136,6 +146,8 @@ def instrument_to_questionnaire(instrument: Instrument) -> dict[str, Any]:
         "copyright": instrument.licence,
         "item": [_item_to_fhir(item) for item in instrument.items],
     }
+    if instrument.code is not None:
+        resource["code"] = [instrument.code.model_dump(exclude_none=True)]
     if instrument.description is not None:
         resource["description"] = instrument.description
     return _validated(Questionnaire, resource)
@@ -160,15 +172,27 @@ def _item_to_fhir(item: Item) -> dict[str, Any]:
     }
     if extensions:
         out["extension"] = extensions
+    if item.code is not None:
+        out["code"] = [item.code.model_dump(exclude_none=True)]
     if item.type == "choice":
-        out["answerOption"] = [
-            {
-                "extension": [{"url": ORDINAL_VALUE_URL, "valueDecimal": _number(o.score)}],
-                "valueCoding": {"code": o.code, "display": o.label},
-            }
-            for o in item.options
-        ]
+        out["answerOption"] = [_option_to_fhir(o) for o in item.options]
     return out
+
+
+def _option_coding(option: AnswerOption) -> dict[str, Any]:
+    """The answer as a FHIR Coding: its standard code (LOINC) where it has one."""
+    if option.coding is not None:
+        return {"system": option.coding.system, "code": option.coding.code, "display": option.label}
+    return {"code": option.code, "display": option.label}
+
+
+def _option_to_fhir(option: AnswerOption) -> dict[str, Any]:
+    extensions: list[dict[str, Any]] = [
+        {"url": ORDINAL_VALUE_URL, "valueDecimal": _number(option.score)}
+    ]
+    if option.coding is not None:
+        extensions.append({"url": ANSWER_CODE_URL, "valueString": option.code})
+    return {"extension": extensions, "valueCoding": _option_coding(option)}
 
 
 # -- Questionnaire -> instrument ------------------------------------------------------
@@ -212,6 +236,9 @@ def questionnaire_to_instrument(
         "direction": direction,
         "scoring": {"method": method, "max_missing": max_missing},
     }
+    panel = [c for c in q.get("code") or [] if c.get("system") and c.get("code")]
+    if panel:
+        data["code"] = {k: panel[0][k] for k in ("system", "code", "display") if panel[0].get(k)}
     definition = _extension(q, DEFINITION_URL, "valueString")
     if isinstance(definition, str):
         try:
@@ -272,6 +299,9 @@ def _item_from_fhir(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
         "type": _TYPES[fhir_type],
         "required": bool(raw.get("required", False)),
     }
+    codes = [c for c in raw.get("code") or [] if c.get("system") and c.get("code")]
+    if codes:
+        item["code"] = {k: codes[0][k] for k in ("system", "code", "display") if codes[0].get(k)}
     if _extension(raw, REVERSE_URL, "valueBoolean") is True:
         item["reverse"] = True
     if _extension(raw, IN_TOTAL_URL, "valueBoolean") is False:
@@ -297,13 +327,15 @@ def _item_from_fhir(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
                 raise InstrumentError(
                     f"{where}: answerOption[{index}] has no ordinalValue extension (its score)"
                 )
-            options.append(
-                {
-                    "code": coding["code"],
-                    "label": coding.get("display") or coding["code"],
-                    "score": float(score),
-                }
-            )
+            own = _extension(option, ANSWER_CODE_URL, "valueString")
+            entry: dict[str, Any] = {
+                "code": own if isinstance(own, str) else coding["code"],
+                "label": coding.get("display") or coding["code"],
+                "score": float(score),
+            }
+            if coding.get("system"):
+                entry["coding"] = {"system": coding["system"], "code": coding["code"]}
+            options.append(entry)
         item["options"] = options
     return item
 
@@ -433,7 +465,7 @@ def _answer(item: Item, answer: object) -> dict[str, Any]:
         found = item.option(str(answer).strip()) if isinstance(answer, str) else None
         if found is None:
             found = next(o for o in item.options if _same_code(o.code, answer))
-        return {"valueCoding": {"code": found.code, "display": found.label}}
+        return {"valueCoding": _option_coding(found)}
     if item.type == "integer":
         return {"valueInteger": int(float(str(answer)))}
     score = item.score_answer(answer)

@@ -47,6 +47,9 @@ class AnswerOption(_Frozen):
     code: str = Field(min_length=1, description="What a response records, e.g. '2' or 'yes'.")
     label: str = Field(min_length=1, description="What the respondent reads.")
     score: float = Field(description="Points this answer is worth before reverse scoring.")
+    coding: Coding | None = Field(
+        None, description="The answer in a code system (LOINC answer code, e.g. LA6568-5)."
+    )
 
     @field_validator("code", mode="before")
     @classmethod
@@ -100,6 +103,7 @@ class Item(_Frozen):
     subscale: str | None = Field(
         None, description="Informational: the subscale that lists this item, if any."
     )
+    code: Coding | None = Field(None, description="The question's code (LOINC where one exists).")
 
     @model_validator(mode="after")
     def _options_fit_type(self) -> Item:
@@ -408,6 +412,9 @@ class Instrument(_Frozen):
         (), description="Answers that raise an urgent risk alert (e.g. PHQ-9 item 9 >= 1)."
     )
     total_code: Coding | None = Field(None, description="Observation code of the total score.")
+    code: Coding | None = Field(
+        None, description="The questionnaire's own code (LOINC panel, e.g. 44249-1 for PHQ-9)."
+    )
 
     @model_validator(mode="before")
     @classmethod
