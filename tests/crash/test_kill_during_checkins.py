@@ -25,11 +25,8 @@ import html
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +43,7 @@ from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine, sqlite_url, transaction
 from alliance.store.migrations import upgrade
 from alliance.store.models import AuditEvent, CheckIn, GoalRating, Response, Score
+from app_process import start_app
 
 pytestmark = pytest.mark.slow
 
@@ -142,12 +140,6 @@ def _form_fields(link: Link, csrf: str) -> dict[str, str]:
 # --- the server process ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
@@ -156,46 +148,15 @@ class Server:
 
 
 def _start_server(settings: Settings, log: Path) -> Server:
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        ALLIANCE_DATABASE_URL=settings.effective_database_url,
-        ALLIANCE_DATA_DIR=str(settings.data_dir),
-        ALLIANCE_PASSWORD_HASH_PROFILE=settings.password_hash_profile,
-        ALLIANCE_LINK_RATE_LIMIT=str(settings.link_rate_limit),
-        ALLIANCE_MODE="development",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "alliance.web.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(server.base_url + "/healthz", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    _kill(server)
-    pytest.fail(f"server did not answer /healthz within {STARTUP_TIMEOUT_S} s")
+    env = {
+        "ALLIANCE_DATABASE_URL": settings.effective_database_url,
+        "ALLIANCE_DATA_DIR": str(settings.data_dir),
+        "ALLIANCE_PASSWORD_HASH_PROFILE": settings.password_hash_profile,
+        "ALLIANCE_LINK_RATE_LIMIT": str(settings.link_rate_limit),
+        "ALLIANCE_MODE": "development",
+    }
+    process, base_url = start_app(env, log, timeout_s=STARTUP_TIMEOUT_S, start_new_session=True)
+    return Server(process, base_url, log)
 
 
 def _kill(server: Server) -> None:

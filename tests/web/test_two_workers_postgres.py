@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from alliance.services.authz import system_actor
 from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine
 from alliance.store.migrations import upgrade
+from app_process import start_app
 
 pytestmark = pytest.mark.postgres
 
@@ -51,45 +50,11 @@ def _user_instrument(folder: Path, description: str) -> None:
     os.utime(path, ns=(stamp, stamp))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _serve(env: dict[str, str], log: Path) -> Iterator[str]:
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "alliance.web.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
+    process, base_url = start_app(env, log, timeout_s=90)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start within 90 s"
-            time.sleep(0.1)
-        yield base
+        yield base_url
     finally:
         process.send_signal(signal.SIGTERM)
         try:
