@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from alliance.config import Settings
+from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.services import admin, alerts, auth, checkins, clients, goals, matching, sessions
 from alliance.services.authz import Actor, system_actor
 from alliance.services.clinic_settings import ClinicSettings
@@ -682,7 +683,13 @@ def _seed_demo(
             ctx,
             actor=system_actor(),
             name=CLINIC_NAME,
-            settings=ClinicSettings(show_client_progress=True),
+            # The stories' histories have every questionnaire at every session (their
+            # charts and alerts are written session by session); from today the clinic
+            # follows the default measurement plan (switched below).
+            settings=ClinicSettings(
+                show_client_progress=True,
+                measurement_plan=every_session_plan(BUNDLED_CADENCES),
+            ),
         )
         actors: dict[str, Actor] = {}
         supervisor_id: int | None = None
@@ -753,6 +760,9 @@ def _seed_demo(
                 referral,
             )
         _seed_queue(ctx, clock, clinic.id, real_now)
+        admin.update_clinic_settings(
+            ctx, actor=actors["Ada Admin"], settings=ClinicSettings(show_client_progress=True)
+        )
         info = _info(session_factory, settings, real_now, created=True)
         return DemoInfo(
             clinic_id=info.clinic_id,

@@ -22,8 +22,10 @@ import pytest
 
 from alliance.config import Settings
 from alliance.demo import DemoInfo
+from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.services import admin, alerts, auth, checkins, clients, goals, sessions
 from alliance.services.authz import Actor, system_actor
+from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine, sqlite_url
 from alliance.store.migrations import upgrade
@@ -202,8 +204,12 @@ def _user(
 
 @pytest.fixture
 def world(ctx: ServiceContext) -> World:
-    north = admin.create_clinic(ctx, actor=system_actor(), name="Northside").id
-    south = admin.create_clinic(ctx, actor=system_actor(), name="Southside").id
+    # Every questionnaire at every check-in, as before measurement plans, so these tests
+    # see a score per instrument per session; the default plan has its own tests
+    # (tests/measures/test_plan.py, tests/services/test_plans.py).
+    everything = ClinicSettings(measurement_plan=every_session_plan(BUNDLED_CADENCES))
+    north = admin.create_clinic(ctx, actor=system_actor(), name="Northside", settings=everything).id
+    south = admin.create_clinic(ctx, actor=system_actor(), name="Southside", settings=everything).id
     ada = _user(ctx, north, "ada@north.example", "admin")
     sam = _user(ctx, north, "sam@north.example", "supervisor")
     alice = _user(ctx, north, "alice@north.example", "therapist", supervisor=sam.user_id)

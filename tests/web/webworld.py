@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from alliance.config import Settings
+from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.services import auth as auth_service
 from alliance.services import checkins, clients, goals, sessions
 from alliance.services.admin import create_clinic
@@ -247,7 +248,12 @@ def build_world(tmp_path: Path, clock: Clock | None = None, **overrides: object)
     choice = InstrumentChoice(
         alliance=("wai_sr",), outcome=("phq9",), feedback=("session_feedback",)
     )
-    clinic_settings = ClinicSettings(instruments=choice, show_client_progress=True)
+    # Every questionnaire at every check-in (the default plan is tested on its own).
+    clinic_settings = ClinicSettings(
+        instruments=choice,
+        show_client_progress=True,
+        measurement_plan=every_session_plan(BUNDLED_CADENCES),
+    )
     world = World(ctx=ctx, app=create_app(settings, context=ctx, warm_charts=False))
     for clinic_name, prefix in (("Clinic A", "a"), ("Clinic B", "b")):
         clinic = create_clinic(

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from alliance.measures.plan import GOALS
 from alliance.measures.registry import InstrumentError
 from alliance.services.auth import _check_supervisor, revoke_credentials, user_view
 from alliance.services.authz import (
@@ -79,7 +80,8 @@ def get_clinic(ctx: ServiceContext, *, actor: Actor) -> ClinicView:
 def update_clinic_settings(
     ctx: ServiceContext, *, actor: Actor, settings: ClinicSettings | dict[str, Any]
 ) -> ClinicView:
-    """Replace the clinic's settings (admins). Instrument ids are checked against the registry."""
+    """Replace the clinic's settings (admins). Instrument ids (chosen and planned) are checked
+    against the registry."""
     if isinstance(settings, dict):
         try:
             settings = ClinicSettings.model_validate(settings)
@@ -88,6 +90,9 @@ def update_clinic_settings(
             where = ".".join(str(part) for part in first["loc"]) or "settings"
             raise InvalidInput(where, first["msg"]) from exc
     validate_instruments(ctx, settings.instruments.all(), field="instruments")
+    planned = tuple(k for k in settings.measurement_plan.cadences if k != GOALS)
+    if planned:
+        validate_instruments(ctx, planned, field="measurement_plan")
     with unit_of_work(ctx) as session:
         require_user_admin(session, actor)
         clinic = session.get(Clinic, actor.clinic_id)

@@ -98,6 +98,7 @@ def checkin_view(row: CheckIn) -> CheckInView:
         opened_at=row.opened_at,
         completed_at=row.completed_at,
         sent_via=row.sent_via,
+        rate_goals=row.rate_goals,
     )
 
 
@@ -126,12 +127,15 @@ def create_checkin_link(
     session_id: int | None = None,
     instruments: tuple[str, ...] | None = None,
     sent_via: str = "copy",
+    final: bool = False,
 ) -> CheckInLink:
     """A new single-use link for the episode's client (the episode named by ``episode_id``, or
     the client's current one by ``client_id``).
 
     ``session_id`` ties the answers to a session; by default the latest session that has taken
-    place (or is due) is used. ``instruments`` defaults to the episode's instruments.
+    place (or is due) is used. ``instruments`` defaults to what the measurement plan asks at
+    that session (intake at the episode's first check-in, discharge when ``final``); goal
+    ratings are asked on the plan's goals cadence either way.
     """
     require_staff(actor)
     if sent_via not in SENT_VIA:
@@ -144,10 +148,10 @@ def create_checkin_link(
         )
         if episode.ended_at is not None:
             raise Conflict(f"episode {episode.id} has ended")
-        chosen = list(instruments) if instruments is not None else list(episode.instruments)
-        unknown = [i for i in chosen if i not in episode.instruments]
-        if unknown or not chosen:
-            raise InvalidInput("instruments", f"not chosen for this episode: {unknown or '[]'}")
+        if instruments is not None:
+            unknown = [i for i in instruments if i not in episode.instruments]
+            if unknown or not instruments:
+                raise InvalidInput("instruments", f"not chosen for this episode: {unknown or '[]'}")
         done = _sessions_checked_in(session, episode.id)
         if session_id is not None:
             therapy = session.get(TherapySession, session_id)
@@ -166,10 +170,18 @@ def create_checkin_link(
             if done:
                 query = query.where(TherapySession.id.not_in(done))
             session_id = session.scalar(query.order_by(TherapySession.number.desc()).limit(1))
+        planned, rate_goals = _planned(session, episode, session_id, final=final)
+        chosen = list(instruments) if instruments is not None else list(planned)
+        if not chosen:
+            raise InvalidInput(
+                "instruments",
+                "the measurement plan asks nothing at this session; choose the questionnaires",
+            )
         row = CheckIn(
             episode_id=episode.id,
             session_id=session_id,
             instruments=chosen,
+            rate_goals=rate_goals,
             token_hash=hash_secret(token),
             created_by=actor.user_id,
             created_at=now,
@@ -187,11 +199,33 @@ def create_checkin_link(
             "write",
             "checkin",
             row.id,
-            {"op": "create", "episode_id": episode.id, "sent_via": sent_via},
+            {
+                "op": "create",
+                "episode_id": episode.id,
+                "sent_via": sent_via,
+                "instruments": chosen,
+                "final": final,
+            },
         )
         return CheckInLink(
             checkin=checkin_view(row), token=token, url=checkin_url(ctx.settings.base_url, token)
         )
+
+
+def _planned(
+    session: Session, episode: Episode, session_id: int | None, *, final: bool
+) -> tuple[tuple[str, ...], bool]:
+    """What the measurement plan asks at a check-in for ``session_id``: the instruments due
+    and whether goals are rated."""
+    client = session.get(Client, episode.client_id)
+    clinic = session.get(Clinic, client.clinic_id) if client else None
+    plan = episodes.episode_plan(
+        ClinicSettings.from_json(clinic.settings if clinic else None), episode
+    )
+    number = session.scalar(_SESSION_NUMBER, {"id": session_id}) if session_id else None
+    first = not episodes.has_completed_checkin(session, episode.id)
+    due = plan.due(episode.instruments, number, first=first, final=final)
+    return due, plan.goals_due(number, first=first, final=final)
 
 
 def _refuse_a_second_check_in(session: Session, row: CheckIn, *, lock: bool) -> None:
@@ -316,7 +350,11 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
         if row.opened_at is None:
             row.opened_at = ctx.now()
         actor = link_actor(row, client.clinic_id)
-        goals = tuple(goal_view(goal, ctx) for goal in _active_goals(session, episode.id))
+        goals = (
+            tuple(goal_view(goal, ctx) for goal in _active_goals(session, episode.id))
+            if row.rate_goals
+            else ()
+        )
         record(session, ctx, actor, "read", "checkin", row.id, {"what": "form"})
         return CheckInForm(
             checkin_id=row.id,
@@ -415,8 +453,13 @@ def record_check_in(
         # Read from the answers just validated (scoring has accepted each one), so the caller
         # need not re-derive it: the route shows crisis information and notifies the therapist.
         risk_flagged = any(risk_flags(i, cleaned[i.id]) for i in instruments if i.risk_items)
-        goal_ids = session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": row.episode_id})
-        ratings = _clean_goal_ratings(set(goal_ids), goal_ratings)
+        # Goals the form did not ask about cannot be rated through this link.
+        goal_ids = (
+            set(session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": row.episode_id}))
+            if row.rate_goals
+            else set()
+        )
+        ratings = _clean_goal_ratings(goal_ids, goal_ratings)
         now = ctx.now()
         # The single-use guarantee: only one transaction can move completed_at off NULL.
         claimed = session.execute(

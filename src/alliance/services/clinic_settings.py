@@ -1,5 +1,6 @@
 """A clinic's own settings (stored as JSON on the clinic row): alert rule settings, the
-instruments used for each purpose, whether staff must use a second factor, whether clients
+instruments used for each purpose, the measurement plan (which of them a check-in asks
+when), whether staff must use a second factor, whether clients
 see their own progress chart after a check-in, when check-in links are e-mailed, and the
 crisis text a client sees after an answer
 that raised a risk flag."""
@@ -10,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alliance.measures.plan import BUNDLED_CADENCES, MeasurementPlan
 from alliance.monitoring.alerts import AlertSettings
 
 #: What a client reads after answering that they have had thoughts of death or self-harm,
@@ -70,6 +72,11 @@ class ClinicSettings(BaseModel):
         "AlertSettings; its defaults are documented in docs/monitoring.md).",
     )
     instruments: InstrumentChoice = Field(default_factory=lambda: InstrumentChoice())
+    measurement_plan: MeasurementPlan = Field(
+        default_factory=lambda: MeasurementPlan(),
+        description="The clinic's own cadences (alliance.measures.plan); an instrument or goals "
+        "it does not name follow the bundled default cadence.",
+    )
     mfa_enforced: bool = Field(default=False, description="Staff must log in with a TOTP code.")
     show_client_progress: bool = Field(
         default=False, description="Show the client their own progress chart after a check-in."
@@ -96,6 +103,12 @@ class ClinicSettings(BaseModel):
         if value is None or (isinstance(value, str) and not value.strip()):
             return DEFAULT_CRISIS_MESSAGE
         return value.strip() if isinstance(value, str) else value
+
+    def plan(self) -> MeasurementPlan:
+        """The plan check-ins follow: the bundled instruments' default cadences, with the
+        clinic's own over them (an episode keeps its instruments when the clinic's choice
+        changes, so the defaults cover every bundled one, chosen today or not)."""
+        return MeasurementPlan(cadences=dict(BUNDLED_CADENCES)).overlay(self.measurement_plan)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ClinicSettings:

@@ -28,6 +28,7 @@ link's own pages keep up to date, so this module never touches the submission pa
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -41,6 +42,7 @@ from typing import Any
 from sqlalchemy import and_, exists, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
+from alliance.measures.plan import MeasurementPlan
 from alliance.notify import (
     DeliveryFailed,
     Message,
@@ -262,6 +264,9 @@ def _queue_invitations(
             Client.id,
             Client.contact_email_enc,
             Client.checkin_emails_opt_out,
+            TherapySession.number,
+            Episode.plan,
+            exists().where(CheckIn.episode_id == Episode.id, CheckIn.completed_at.is_not(None)),
         )
         .join(Episode, Episode.id == TherapySession.episode_id)
         .join(Client, Client.id == Episode.client_id)
@@ -281,7 +286,20 @@ def _queue_invitations(
     new_checkins: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     tokens: dict[int, str] = {}
-    for session_id, episode_id, instruments, client_id, email_enc, opted_out in rows:
+    clinic_plan = ClinicSettings.from_json(clinic.settings).plan()
+    # Episodes with their own cadences are few; their overlaid plans are built once each.
+    overlaid: dict[str, MeasurementPlan] = {}
+    for row in rows:
+        session_id, episode_id, instruments, client_id, email_enc, opted_out = row[:6]
+        number, own, started = row[6:]
+        plan = clinic_plan
+        if own:
+            key = json.dumps(own, sort_keys=True)
+            if key not in overlaid:
+                overlaid[key] = clinic_plan.overlay(MeasurementPlan.model_validate(own))
+            plan = overlaid[key]
+        first = not started
+        asked = plan.due(instruments, number, first=first, final=False)
         base = {
             "clinic_id": clinic.id,
             "client_id": client_id,
@@ -296,6 +314,8 @@ def _queue_invitations(
         reason = OPTED_OUT if opted_out else NO_ADDRESS if not email_enc else None
         if reason is None and not instruments:
             reason = "the episode has no questionnaires"
+        if reason is None and not asked:
+            reason = "the measurement plan asks nothing at this session"
         if reason is not None:
             messages.append({**base, "status": "skipped", "reason": reason})
             report.skipped += 1
@@ -306,7 +326,8 @@ def _queue_invitations(
             {
                 "episode_id": episode_id,
                 "session_id": session_id,
-                "instruments": list(instruments),
+                "instruments": list(asked),
+                "rate_goals": plan.goals_due(number, first=first, final=False),
                 "token_hash": hash_secret(token),
                 "created_by": None,
                 "created_at": now,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alliance.measures.instrument import Instrument
+from alliance.measures.plan import MeasurementPlan
 from alliance.measures.registry import InstrumentError
 from alliance.measures.scoring import Score as MeasuredScore
 from alliance.measures.scoring import ScoringError, score_response
@@ -32,7 +33,15 @@ from alliance.services.context import ServiceContext
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.store.crypto import is_encrypted
 from alliance.store.encrypted import json_field_of
-from alliance.store.models import Client, Clinic, Episode, Response, Score, TherapySession
+from alliance.store.models import (
+    CheckIn,
+    Client,
+    Clinic,
+    Episode,
+    Response,
+    Score,
+    TherapySession,
+)
 
 
 def instrument(ctx: ServiceContext, instrument_id: str) -> Instrument:
@@ -198,3 +207,23 @@ def resolve_episode(
         return require_current_episode(session, actor, client_id)
     assert episode_id is not None
     return require_episode(session, actor, episode_id)
+
+
+def own_plan(episode: Episode) -> MeasurementPlan | None:
+    """The episode's own cadences, if it has any."""
+    return MeasurementPlan.model_validate(episode.plan) if episode.plan else None
+
+
+def episode_plan(clinic_settings: ClinicSettings, episode: Episode) -> MeasurementPlan:
+    """The plan the episode's check-ins follow: the clinic's, with the episode's own over it."""
+    return clinic_settings.plan().overlay(own_plan(episode))
+
+
+def has_completed_checkin(session: Session, episode_id: int) -> bool:
+    """Whether the episode has had a check-in (so the next one is not its intake)."""
+    found = session.scalar(
+        select(CheckIn.id)
+        .where(CheckIn.episode_id == episode_id, CheckIn.completed_at.is_not(None))
+        .limit(1)
+    )
+    return found is not None

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from alliance.analysis.schema import AnalysisResult
+from alliance.measures.plan import MeasurementPlan
 from alliance.services.clinic_settings import ClinicSettings
 
 
@@ -105,6 +106,20 @@ class CheckInView:
     opened_at: datetime | None
     completed_at: datetime | None
     sent_via: str
+    rate_goals: bool = True  # whether the form asks for goal ratings (the plan's cadence)
+
+
+@dataclass(frozen=True)
+class EpisodePlanView:
+    """The measurement plan of a client's current episode: the cadences it follows
+    (``plan``, the clinic's with the episode's own over them) and the episode's own
+    (``own``, None when it follows the clinic's)."""
+
+    client_id: int
+    episode_id: int
+    instruments: tuple[str, ...]
+    plan: MeasurementPlan
+    own: MeasurementPlan | None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -170,6 +171,9 @@ class Episode(Base):
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(20))
     instruments: Mapped[list[Any]] = mapped_column(default=list)
+    # The episode's own cadences over the clinic's measurement plan (MeasurementPlan JSON);
+    # None = the clinic's plan as it is.
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class TherapySession(Base):
@@ -199,6 +203,8 @@ class CheckIn(Base):
     opened_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     sent_via: Mapped[str] = mapped_column(String(20), default="copy")  # copy | email
+    # Whether the form asks the client to rate their goals (the plan's goals cadence).
+    rate_goals: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class OutboxMessage(Base):
