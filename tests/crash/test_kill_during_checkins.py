@@ -36,9 +36,11 @@ import pytest
 from sqlalchemy import select
 
 from alliance.config import Settings
+from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.measures.registry import load_instrument
 from alliance.services import admin, auth, checkins, clients, goals
 from alliance.services.authz import system_actor
+from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine, sqlite_url, transaction
 from alliance.store.migrations import upgrade
@@ -82,7 +84,13 @@ def _prepare(settings: Settings) -> list[Link]:
     engine = make_engine(settings.effective_database_url)
     try:
         ctx = ServiceContext.create(settings, engine=engine)
-        clinic = admin.create_clinic(ctx, actor=system_actor(), name="Crash test clinic")
+        clinic = admin.create_clinic(
+            ctx,
+            actor=system_actor(),
+            name="Crash test clinic",
+            # Every questionnaire on every link: the submissions post all four.
+            settings=ClinicSettings(measurement_plan=every_session_plan(BUNDLED_CADENCES)),
+        )
         therapist = auth.create_staff_user(
             ctx,
             actor=system_actor(),

@@ -20,8 +20,10 @@ import pytest
 from webworld import full_answers
 
 from alliance.config import Settings
+from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.services import admin, auth, checkins, clients
 from alliance.services.authz import system_actor
+from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.store.db import make_engine
 from alliance.store.migrations import upgrade
@@ -82,7 +84,13 @@ def test_two_app_processes_share_sessions_rate_limits_links_and_fresh_data(
     engine = make_engine(url)
     try:
         ctx = ServiceContext.create(settings, engine=engine)
-        clinic = admin.create_clinic(ctx, actor=system_actor(), name="Two workers clinic")
+        clinic = admin.create_clinic(
+            ctx,
+            actor=system_actor(),
+            name="Two workers clinic",
+            # Every questionnaire on every link: the submissions post all four.
+            settings=ClinicSettings(measurement_plan=every_session_plan(BUNDLED_CADENCES)),
+        )
         user = auth.create_staff_user(
             ctx,
             actor=system_actor(),

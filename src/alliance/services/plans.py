@@ -16,23 +16,27 @@ from alliance.measures.plan import GOALS, MeasurementPlan
 from alliance.services.authz import Actor, require_staff
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
-from alliance.services.episodes import episode_plan, own_plan, require_current_episode
+from alliance.services.episodes import own_plan, require_current_episode
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import EpisodePlanView
 from alliance.store.models import Client, Clinic, Episode
 
 
-def _view(session: Session, client_id: int, episode: Episode) -> EpisodePlanView:
+def _clinic_plan(session: Session, episode: Episode) -> MeasurementPlan:
     client = session.get(Client, episode.client_id)
     clinic = session.get(Clinic, client.clinic_id) if client else None
-    settings = ClinicSettings.from_json(clinic.settings if clinic else None)
+    return ClinicSettings.from_json(clinic.settings if clinic else None).plan()
+
+
+def _view(session: Session, client_id: int, episode: Episode) -> EpisodePlanView:
+    own = own_plan(episode)
     return EpisodePlanView(
         client_id=client_id,
         episode_id=episode.id,
         instruments=tuple(str(i) for i in episode.instruments),
-        plan=episode_plan(settings, episode),
-        own=own_plan(episode),
+        plan=_clinic_plan(session, episode).overlay(own),
+        own=own,
     )
 
 
@@ -77,6 +81,13 @@ def set_episode_plan(
             stray = sorted(set(own.cadences) - allowed)
             if stray:
                 raise InvalidInput("plan", f"not used in this episode: {', '.join(stray)}")
+        if own is not None:
+            # Keep only what differs from the clinic's plan, so the episode goes on following
+            # the clinic for the rest (a form posts every row, changed or not).
+            clinic = _clinic_plan(session, episode)
+            own = MeasurementPlan(
+                cadences={k: c for k, c in own.cadences.items() if c != clinic.cadence(k)}
+            )
         episode.plan = own.model_dump(mode="json") if own is not None and own.cadences else None
         session.flush()
         record(

@@ -1,5 +1,9 @@
 """The clinic-settings form, generated from the settings models themselves.
 
+The measurement plan is one row per questionnaire (and one for goal ratings): at intake,
+every Nth session from session S, at discharge, with a preview of what the first twelve
+check-ins would ask.
+
 Every alert threshold is a field of :class:`alliance.monitoring.alerts.AlertSettings` with a
 default and a description; the form lists them all from the model, so a new threshold appears
 on the page without touching a template. Posted values are reshaped into the JSON the
@@ -16,15 +20,20 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from alliance.measures.plan import GOALS, Cadence, MeasurementPlan, answers_asked, course
 from alliance.monitoring.alerts import ALERT_KINDS, ALWAYS_ON_KINDS, AlertSettings
 from alliance.services.clinic_settings import (
     CRISIS_MESSAGE_MAX,
     DEFAULT_CRISIS_MESSAGE,
     ClinicSettings,
 )
+from alliance.services.errors import InvalidInput
 from alliance.web.routes._form_values import form_text
 
 PURPOSES = ("alliance", "outcome", "feedback")
+GOALS_LABEL = "Goal ratings"
+PREVIEW_SESSIONS = 12
+MAX_PLAN_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -122,11 +131,93 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         },
         # Blank goes back to the default text (ClinicSettings); it is never left empty.
         "crisis_message": _text(form, "crisis_message"),
+        "measurement_plan": parse_plan(form),
     }
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One measure's cadence on a plan form (``key`` an instrument id or goals)."""
+
+    key: str
+    label: str
+    items: str  # e.g. "12 questions"
+    cadence: Cadence
+    described: str
+
+
+@dataclass(frozen=True)
+class CourseRow:
+    """One check-in of the preview: which measures it asks and how many answers."""
+
+    session_number: int
+    asks: tuple[str, ...]
+    answers: int
+
+
+def plan_rows(plan: MeasurementPlan, instruments: Sequence[Any]) -> list[PlanRow]:
+    rows = [
+        PlanRow(
+            key=i.id,
+            label=i.title,
+            items=f"{len(i.items)} question{'s' if len(i.items) != 1 else ''}",
+            cadence=plan.cadence(i.id),
+            described=plan.cadence(i.id).describe(),
+        )
+        for i in instruments
+    ]
+    goals = plan.cadence(GOALS)
+    rows.append(PlanRow(GOALS, GOALS_LABEL, "one per agreed goal", goals, goals.describe()))
+    return rows
+
+
+def plan_course(
+    plan: MeasurementPlan, instruments: Sequence[Any], *, goals: int = 1
+) -> list[CourseRow]:
+    """What the first check-ins of an episode with ``instruments`` (and ``goals`` agreed
+    goals) ask under ``plan``; the last row is a discharge check-in."""
+    titles = {i.id: i.title for i in instruments}
+    counts = {i.id: len(i.items) for i in instruments}
+    return [
+        CourseRow(
+            session_number=c.session_number,
+            asks=tuple(titles[i] for i in c.instruments) + ((GOALS_LABEL,) if c.goals else ()),
+            answers=answers_asked(c.instruments, counts, goals if c.goals else 0),
+        )
+        for c in course(plan, [i.id for i in instruments], PREVIEW_SESSIONS)
+    ]
+
+
+def parse_plan(form: FormData) -> dict[str, Any]:
+    """The plan rows of a posted form as ``MeasurementPlan`` JSON (the service validates it,
+    checks its keys and names a bad field). A row is read when the form showed it (its
+    hidden ``plan.KEY.shown``): unticked boxes are not posted, so the marker is what tells a
+    row with both boxes unticked from a row that was not on the form. Blank numbers fall
+    back to the defaults."""
+    cadences: dict[str, Any] = {}
+    for field_name in form:
+        if not (field_name.startswith("plan.") and field_name.endswith(".shown")):
+            continue
+        key = form_text(field_name[len("plan.") : -len(".shown")], "plan", 100)
+        if len(cadences) >= MAX_PLAN_ROWS:
+            raise InvalidInput("plan", f"at most {MAX_PLAN_ROWS} measures")
+        name = f"plan.{key}"
+        cadence: dict[str, Any] = {
+            "intake": form.get(f"{name}.intake") == "on",
+            "discharge": form.get(f"{name}.discharge") == "on",
+        }
+        for number in ("every", "start"):
+            raw = _text(form, f"{name}.{number}")
+            if raw:
+                cadence[number] = raw
+        cadences[key] = cadence
+    return {"cadences": cadences}
 
 
 def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[str, Any]:
     by_purpose = {p: [i for i in instruments if i.kind == p] for p in PURPOSES}
+    chosen = set(settings.instruments.all())
+    plan = settings.plan()
     return {
         "settings": settings,
         "by_purpose": by_purpose,
@@ -137,4 +228,6 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "crisis_default": DEFAULT_CRISIS_MESSAGE,
         "crisis_max": CRISIS_MESSAGE_MAX,
         "alliance_instruments": by_purpose["alliance"],
+        "plan_rows": plan_rows(plan, instruments),
+        "plan_course": plan_course(plan, [i for i in instruments if i.id in chosen]),
     }

@@ -68,6 +68,7 @@ FLASH_MESSAGES = {
     "goals": "Goals saved.",
     "user": "User saved.",
     "settings": "Clinic settings saved.",
+    "plan": "Measurement plan saved.",
     "token": "Access token revoked.",
     "mfa": "Two-step sign-in is now on for your account.",
     "loggedout": "You have been logged out.",

@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from alliance.adapters import mail
-from alliance.services import checkins, clients, delivery, goals, sessions, timelines
+from alliance.services import checkins, clients, delivery, goals, plans, sessions, timelines
 from alliance.services.delivery import OutboxView
 from alliance.services.errors import InvalidInput
-from alliance.services.views import CheckInLink, TimelineView
+from alliance.services.views import CheckInLink, EpisodePlanView, TimelineView
+from alliance.web import settings_form
 from alliance.web.deps import Auth, StaffAuth
 from alliance.web.figures import timeline_figures
 from alliance.web.qr import qr_svg
@@ -83,6 +84,7 @@ async def create_link(
     client_id: PathId,
     session_id: Annotated[FreeText, Form(max_length=12)] = "",
     send_email: Annotated[FreeText, Form(max_length=4)] = "",
+    final: Annotated[FreeText, Form(max_length=4)] = "",
 ) -> Response:
     wants_email = send_email == "1" and mail.smtp_configured(auth.ctx.settings)
     link: CheckInLink = await auth.call(
@@ -91,8 +93,16 @@ async def create_link(
         client_id=client_id,
         session_id=optional_int(session_id, "session_id"),
         sent_via="email" if wants_email else "copy",
+        final=final == "1",
     )
-    extra: dict[str, Any] = {"new_link": link, "qr_svg": qr_svg(link.url)}
+    asked = [auth.ctx.instruments.get(i) for i in link.checkin.instruments]
+    extra: dict[str, Any] = {
+        "new_link": link,
+        "qr_svg": qr_svg(link.url),
+        "link_asks": [i.title for i in asked]
+        + ([settings_form.GOALS_LABEL] if link.checkin.rate_goals else []),
+        "link_answers": sum(len(i.items) for i in asked),
+    }
     if wants_email:
         sent: OutboxView = await auth.call(
             delivery.email_link_now,
@@ -106,6 +116,38 @@ async def create_link(
         else:
             extra["email_error"] = (sent.reason or "the e-mail was not sent").capitalize() + "."
     return await _client_page(request, auth, client_id, **extra)
+
+
+@router.get("/clients/{client_id}/plan")
+async def plan_page(request: Request, auth: StaffAuth, client_id: PathId) -> Response:
+    """The measurement plan of the client's current episode, editable."""
+    view: EpisodePlanView = await auth.call(
+        plans.get_episode_plan, actor=auth.staff, client_id=client_id
+    )
+    return _plan_page(request, auth, view)
+
+
+def _plan_page(request: Request, auth: Auth, view: EpisodePlanView) -> Response:
+    instruments = [auth.ctx.instruments.get(i) for i in view.instruments]
+    return render(
+        request,
+        "client_plan.html",
+        {
+            "nav": "caseload",
+            "view": view,
+            "plan_rows": settings_form.plan_rows(view.plan, instruments),
+            "plan_course": settings_form.plan_course(view.plan, instruments),
+        },
+    )
+
+
+@router.post("/clients/{client_id}/plan")
+async def save_plan(request: Request, auth: StaffAuth, client_id: PathId) -> Response:
+    """Give the episode its own cadences, or (``clinic=1``) follow the clinic's plan again."""
+    form = await request.form()
+    plan = None if form.get("clinic") == "1" else settings_form.parse_plan(form)
+    await auth.call(plans.set_episode_plan, actor=auth.staff, client_id=client_id, plan=plan)
+    return RedirectResponse(f"/clients/{client_id}/plan?flash=plan", status_code=303)
 
 
 @router.post("/clients/{client_id}/checkin-emails")
