@@ -298,6 +298,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
         "record", 303, _client, _form({"opted_out": "no"})
     ),
     ("GET", "/outbox"): Entry("staff", 200),
+    # A client's own measurement plan (issue 10): read and change it like the record.
+    ("GET", "/clients/{client_id}/plan"): Entry("record", 200, _client),
+    ("POST", "/clients/{client_id}/plan"): Entry("record", 303, _client, _form({"clinic": "1"})),
     ("POST", "/clients/{client_id}/sessions/{session_id}"): Entry(
         "record", 303, _session, _form({"status": "missed"})
     ),
