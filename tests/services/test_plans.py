@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from alliance.adapters.mail import SmtpNotifier
 from alliance.measures.plan import GOALS, Cadence, MeasurementPlan
-from alliance.services import admin, checkins, delivery, goals, plans, sessions
+from alliance.services import admin, alerts, checkins, delivery, goals, plans, sessions
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.errors import InvalidInput, NotFound
 from alliance.store.models import AuditEvent, CheckIn
@@ -48,13 +48,17 @@ def _session(world: World, clock: Clock) -> int:
     ).id
 
 
-def _check_in(world: World, clock: Clock, *, final: bool = False) -> checkins.CheckInLink:
+def _check_in(
+    world: World, clock: Clock, *, final: bool = False, alliance: int = 4
+) -> checkins.CheckInLink:
     _session(world, clock)
     link = checkins.create_checkin_link(
         world.ctx, actor=world.alice, client_id=world.sarah, final=final
     )
-    asked = {i: ANSWERS[i] for i in link.checkin.instruments}
-    checkins.record_check_in(world.ctx, link.token, asked)
+    answers = {**ANSWERS, "wai_sr": wai(alliance)}
+    checkins.record_check_in(
+        world.ctx, link.token, {i: answers[i] for i in link.checkin.instruments}
+    )
     return link
 
 
@@ -231,3 +235,20 @@ def test_e_mailed_links_follow_the_plan(planned: World, clock: Clock, sink: Smtp
     with planned.ctx.session_factory() as session:
         rate = list(session.scalars(select(CheckIn.rate_goals).order_by(CheckIn.id)))
     assert rate == [True, False, False]
+
+
+def test_a_rupture_is_seen_between_two_wai_sr_sessions_four_apart(
+    planned: World, clock: Clock
+) -> None:
+    for session_number in range(1, 8):
+        _check_in(planned, clock, alliance=1 if session_number == 7 else 5)
+    ruptures = [
+        a
+        for a in alerts.list_client_alerts(
+            planned.ctx, actor=planned.alice, client_id=planned.sarah
+        )
+        if a.kind == "rupture"
+    ]
+    assert [a.session_number for a in ruptures] == [7]
+    assert "at session 3 to" in ruptures[0].reason
+    assert "at session 7" in ruptures[0].reason

@@ -237,3 +237,20 @@ def test_the_json_api_check_notices_an_operation_outside_the_convention(tmp_path
         f"{where}: not on the api_v1 router ({stray_view.__module__})",
         f"{where}: alliance.services.clinic_settings.ClinicSettings is no schema",
     ]
+
+
+def test_a_final_check_in_link_asks_the_discharge_measures(world: World) -> None:
+    from alliance.services import admin as admin_service
+    from alliance.services.clinic_settings import ClinicSettings, InstrumentChoice
+
+    choice = InstrumentChoice(alliance=("wai_sr",), outcome=("phq9",))
+    admin_service.update_clinic_settings(
+        world.ctx, actor=world.people["ada"].actor, settings=ClinicSettings(instruments=choice)
+    )
+    url = f"/api/v1/clients/{world.cases['tom'].client_id}/checkin-links"
+    routine = world.client().post(url, json={}, headers=_auth(world, "tom")).json()
+    final = world.client().post(url, json={"final": True}, headers=_auth(world, "tom")).json()
+    # The default plan: WAI-SR at session 3, every 4th and at discharge, not in between.
+    assert "wai_sr" in final["checkin"]["instruments"]
+    assert final["checkin"]["rate_goals"] is True
+    assert set(routine["checkin"]["instruments"]) <= set(final["checkin"]["instruments"])

@@ -268,6 +268,7 @@ class CheckInOut(_Out):
     opened_at: datetime | None
     completed_at: datetime | None
     sent_via: str
+    rate_goals: bool = Field(True, description="Whether the form asks for goal ratings.")
 
 
 class TimelineOut(_Out):
@@ -341,6 +342,11 @@ class ClinicOut(_Out):
 
 class CheckInLinkIn(_In):
     session_id: Id | None = Field(None, description="The therapy session this check-in follows.")
+    final: bool = Field(
+        False,
+        description="The episode's final check-in: adds the measurement plan's discharge "
+        "measures to what it asks at that session.",
+    )
 
 
 class SessionIn(_In):

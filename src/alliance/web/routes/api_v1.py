@@ -177,6 +177,7 @@ async def create_checkin_link(
         actor=auth.staff,
         client_id=client_id,
         session_id=body.session_id,
+        final=body.final,
     )
     return CheckInLinkOut(checkin=CheckInOut.model_validate(link.checkin), url=link.url)
 
