@@ -16,6 +16,7 @@ that names the item and the field.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
@@ -534,6 +535,13 @@ class Instrument(_Frozen):
     @property
     def link_ids(self) -> tuple[str, ...]:
         return tuple(i.link_id for i in self.items)
+
+    @property
+    def short_title(self) -> str:
+        """``WAI-SR`` from "Working Alliance Inventory - Short Revised (WAI-SR), client
+        version": the first short bracketed name in the title, else the whole title."""
+        match = re.search(r"\(([^()]{2,20})\)", self.title)
+        return match.group(1) if match else self.title
 
     @property
     def scored_items(self) -> tuple[Item, ...]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -467,7 +466,7 @@ def _risk_reported(timeline: Timeline, instruments: Mapping[str, Instrument]) ->
         if not latest.risk:
             continue
         inst = instruments.get(instrument_id)
-        name = _short_name(inst) if inst is not None else instrument_id
+        name = inst.short_title if inst is not None else instrument_id
         answers = "; and ".join(_risk_answer(flag, inst, name) for flag in latest.risk)
         labels = "; ".join(dict.fromkeys(flag.label for flag in latest.risk))
         reason = (
@@ -516,7 +515,7 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
     drop = -improvement(cur.total - prev.total, inst.direction)
     if drop <= 0:
         return []
-    name = _short_name(inst)
+    name = inst.short_title
     prior = [p.total for p in series[:-1] if p.total is not None]
     params = inst.reliable_change
     sdiff = (
@@ -609,7 +608,7 @@ def _low_alliance(
     side = "below" if inst.direction == "higher_is_better" else "above"
     listed = ", ".join(f"{_fmt(p.total)} at session {p.session_number}" for p in recent)
     count = "the latest score" if needed == 1 else f"the last {needed} scores"
-    reason = f"{_short_name(inst)} is {side} {_fmt(threshold)} in {count}: {listed}."
+    reason = f"{inst.short_title} is {side} {_fmt(threshold)} in {count}: {listed}."
     return [
         Alert(
             kind="low_alliance",
@@ -643,7 +642,7 @@ def _fit_check(
         trend = "with no earlier score to show it rising"
     side = "below" if inst.direction == "higher_is_better" else "above"
     reason = (
-        f"At session {cur.session_number} {_short_name(inst)} is {_fmt(cur.total)}, {side} "
+        f"At session {cur.session_number} {inst.short_title} is {_fmt(cur.total)}, {side} "
         f"{_fmt(threshold)}, and {trend}."
     )
     evidence = tuple(_score_evidence(p) for p in ((prev, cur) if prev else (cur,)))
@@ -694,7 +693,7 @@ def _not_on_track(
             kind="not_on_track",
             severity="warning",
             session_number=cur.session_number,
-            reason=verdict.reason.replace(inst.title, _short_name(inst)) + ".",
+            reason=verdict.reason.replace(inst.title, inst.short_title) + ".",
             next_step=NEXT_STEPS["not_on_track"],
             evidence=(_score_evidence(intake), _score_evidence(cur)),
             instrument_id=inst.id,
@@ -722,7 +721,7 @@ def _deterioration(
         return []
     verb = "rose" if cur.total > first.total else "fell"
     reason = (
-        f"{_short_name(inst)} {verb} from {_fmt(first.total)} at session "
+        f"{inst.short_title} {verb} from {_fmt(first.total)} at session "
         f"{first.session_number} to {_fmt(cur.total)} at session {cur.session_number} "
         f"({_signed(result.change)}; RCI {_fmt(result.rci)}): worse by more than the "
         f"{_fmt(result.criterion)} points measurement error can explain."
@@ -869,12 +868,6 @@ def _score_evidence(point: ScorePoint) -> Evidence:
     return Evidence(
         point.instrument_id, point.session_number, point.date, point.total, point.score_id
     )
-
-
-def _short_name(inst: Instrument) -> str:
-    """``WAI-SR`` from "Working Alliance Inventory - Short Revised (WAI-SR), client version"."""
-    match = re.search(r"\(([^()]{2,20})\)", inst.title)
-    return match.group(1) if match else inst.title
 
 
 def _fmt(value: float | None) -> str:

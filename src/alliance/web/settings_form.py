@@ -176,7 +176,7 @@ def plan_course(
 ) -> list[CourseRow]:
     """What the first check-ins of an episode with ``instruments`` (and ``goals`` agreed
     goals) ask under ``plan``; the last row is a discharge check-in."""
-    titles = {i.id: i.title for i in instruments}
+    titles = {i.id: i.short_title for i in instruments}
     counts = {i.id: len(i.items) for i in instruments}
     return [
         CourseRow(
