@@ -112,7 +112,9 @@ def show_command(
         table.add_column(column)
     for item in inst.items:
         if item.type == "choice":
-            answers = ", ".join(f"{o.code}={o.score:g}" for o in item.options)
+            answers = ", ".join(
+                f"{o.code}={o.score:g}" if o.score is not None else o.code for o in item.options
+            )
         elif item.type == "integer":
             answers = f"{item.min_value}–{item.max_value}"
         else:

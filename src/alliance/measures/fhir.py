@@ -67,6 +67,9 @@ DEFINITION_URL = "urn:alliance:fhir:instrument-definition"
 REVERSE_URL = "urn:alliance:fhir:item-reverse"
 IN_TOTAL_URL = "urn:alliance:fhir:item-in-total"
 SUBSCALE_URL = "urn:alliance:fhir:item-subscale"
+# The linkId an imported item had in its source Questionnaire, where that was not a valid
+# Alliance linkId (see alliance.measures.fhir_import).
+SOURCE_LINK_ID_URL = "urn:alliance:fhir:source-link-id"
 # The answer code a response stores ("0".."3"), kept beside a standard answer coding (LOINC
 # LA codes) so that an exported Questionnaire reads back with the codes Alliance scores.
 ANSWER_CODE_URL = "urn:alliance:fhir:answer-code"
@@ -161,6 +164,8 @@ def _item_to_fhir(item: Item) -> dict[str, Any]:
         extensions.append({"url": IN_TOTAL_URL, "valueBoolean": False})
     if item.subscale is not None:
         extensions.append({"url": SUBSCALE_URL, "valueString": item.subscale})
+    if item.fhir_link_id is not None:
+        extensions.append({"url": SOURCE_LINK_ID_URL, "valueString": item.fhir_link_id})
     if item.type == "integer":
         extensions.append({"url": MIN_VALUE_URL, "valueInteger": item.min_value})
         extensions.append({"url": MAX_VALUE_URL, "valueInteger": item.max_value})
@@ -187,12 +192,15 @@ def _option_coding(option: AnswerOption) -> dict[str, Any]:
 
 
 def _option_to_fhir(option: AnswerOption) -> dict[str, Any]:
-    extensions: list[dict[str, Any]] = [
-        {"url": ORDINAL_VALUE_URL, "valueDecimal": _number(option.score)}
-    ]
+    extensions: list[dict[str, Any]] = []
+    if option.score is not None:  # an unscored choice item's options carry no ordinalValue
+        extensions.append({"url": ORDINAL_VALUE_URL, "valueDecimal": _number(option.score)})
     if option.coding is not None:
         extensions.append({"url": ANSWER_CODE_URL, "valueString": option.code})
-    return {"extension": extensions, "valueCoding": _option_coding(option)}
+    out: dict[str, Any] = {"valueCoding": _option_coding(option)}
+    if extensions:
+        out["extension"] = extensions
+    return out
 
 
 # -- Questionnaire -> instrument ------------------------------------------------------

@@ -404,7 +404,12 @@ def _as_float(column: pd.Series) -> FloatArray:
 def _numeric_scores(item: Item, values: FloatArray) -> FloatArray:
     missing = np.isnan(values)
     if item.type == "choice":
-        numeric = [(float(o.code), o.score) for o in item.options if _is_number(o.code)]
+        # Only scored items come here, so every option has a score.
+        numeric = [
+            (float(o.code), o.score)
+            for o in item.options
+            if _is_number(o.code) and o.score is not None
+        ]
         if numeric and _dense(numeric):
             return _table_scores(item, values, missing, numeric)
         if numeric:
