@@ -503,7 +503,9 @@ class Instrument(_Frozen):
                     raise ValueError(f"{path}.items[{i_index}]: unknown linkId {link_id!r}")
                 listed = self.items[seen[link_id]]
                 if not listed.scored:
-                    raise ValueError(f"{path}.items[{i_index}]: {link_id} is {listed.unscored_kind}")
+                    raise ValueError(
+                        f"{path}.items[{i_index}]: {link_id} is {listed.unscored_kind}"
+                    )
                 if sub.items.index(link_id) != i_index:
                     raise ValueError(f"{path}.items[{i_index}]: {link_id} listed twice")
             if sub.max_missing >= len(sub.items):
