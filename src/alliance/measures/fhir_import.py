@@ -108,18 +108,22 @@ class Note:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        return f"{self.where}: {self.message}" if self.where else self.message
 
 
 class QuestionnaireImportError(InstrumentError):
     """The Questionnaire cannot become an instrument; ``problems`` lists every reason, and
     ``str()`` is one line naming each problem's linkId."""
 
-    def __init__(self, label: str, problems: Sequence[Note]) -> None:
+    def __init__(self, label: str | None, problems: Sequence[Note]) -> None:
         self.problems = tuple(problems)
         count = len(self.problems)
+        listed = "; ".join(str(p) for p in self.problems)
+        if label is None:  # the file is no Questionnaire at all: nothing to count
+            super().__init__(listed)
+            return
         head = f"{label}: " + ("1 problem: " if count == 1 else f"{count} problems: ")
-        super().__init__(head + "; ".join(str(p) for p in self.problems))
+        super().__init__(head + listed)
 
 
 @dataclass(frozen=True)
@@ -180,13 +184,11 @@ def import_questionnaire(
     its own definition. ``bundled`` (id → instrument) defaults to the bundled instruments.
     """
     if not isinstance(resource, Mapping):
-        raise QuestionnaireImportError(
-            "file", [Note("file", "not a FHIR resource (a JSON object)")]
-        )
+        raise QuestionnaireImportError(None, [Note("", "not a FHIR resource (a JSON object)")])
     if resource.get("resourceType") != "Questionnaire":
         found = resource.get("resourceType")
         what = f"resourceType {found!r}" if isinstance(found, str) else "no resourceType"
-        raise QuestionnaireImportError("file", [Note("file", f"not a FHIR Questionnaire ({what})")])
+        raise QuestionnaireImportError(None, [Note("", f"not a FHIR Questionnaire ({what})")])
     if bundled is None:
         bundled = {i: load_instrument(i) for i in bundled_ids()}
     reader = _Reader(resource)
@@ -220,7 +222,7 @@ def _fhir_validation(resource: Mapping[str, Any]) -> tuple[str | None, list[str]
             if version == "R4B":
                 complaints = _complaints(exc, resource)
             continue
-        return version, []
+        return version, complaints
     return None, complaints
 
 
@@ -292,6 +294,11 @@ class _Reader:
     ) -> ImportReport:
         q = self.q
         version, complaints = _fhir_validation(q)
+        if version is not None and complaints:
+            first = complaints[0]
+            self.warnings.append(
+                Note("FHIR", f"valid {version}, not R4 ({len(complaints)} problem(s); {first})")
+            )
         if version is None:
             shown = complaints[:_MAX_VALIDATION_WARNINGS]
             more = len(complaints) - len(shown)
