@@ -62,8 +62,9 @@ def main(argv: list[str]) -> int:
         in_total = len(inst.total_items)
         match = ""
         if report.bundled is not None:
-            same = "same totals" if report.bundled.same_totals else "totals differ"
-            match = f"; LOINC {report.bundled.code} = bundled {report.bundled.instrument_id}, {same}"
+            found = report.bundled
+            same = "same totals" if found.same_totals else "totals differ"
+            match = f"; LOINC {found.code} = bundled {found.instrument_id}, {same}"
         print(
             f"imported {name} -> {inst.id}: {len(inst.items)} items, {in_total} in the total, "
             f"{len(report.skipped)} skipped, {len(report.warnings)} warnings, "

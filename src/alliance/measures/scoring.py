@@ -184,12 +184,15 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
             raise ScoringError(f"not an item of {instrument.id}", item=str(key))
     item_scores: dict[str, float | None] = {}
     for item in instrument.items:
-        if not item.scored:
+        if item.type == "text":
             continue  # free text is kept, never scored
         try:
-            item_scores[item.link_id] = item.score_answer(answers.get(item.link_id))
+            # An unscored choice item scores None but still takes only its own options.
+            found = item.score_answer(answers.get(item.link_id))
         except ValueError as exc:
             raise ScoringError(str(exc), item=item.link_id) from None
+        if item.scored:
+            item_scores[item.link_id] = found
 
     rule = instrument.scoring
     total_ids = [i.link_id for i in instrument.total_items]
