@@ -17,6 +17,7 @@ answer scores (an ordinalValue/itemWeight-style extension anywhere in the file).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -53,7 +54,9 @@ def main(argv: list[str]) -> int:
         except InstrumentError as exc:
             problems = getattr(exc, "problems", ())
             for problem in problems:
-                reasons[problem.message.split(":")[0][:60]] += 1
+                # One kind per message: without positions, quoted codes and parentheses.
+                kind = re.sub(r"\[\d+\]", "[]", problem.message.split(" (")[0])
+                reasons[re.sub(r"'[^']*'", "'…'", kind)[:70]] += 1
             print(f"refused  {name}{' (has answer scores)' if with_scores else ''}: {exc}")
             continue
         imported += 1

@@ -210,7 +210,7 @@ def test_scores_come_from_every_score_extension_on_the_option_or_its_coding(url:
     assert inst.item("a").options[1].coding is not None
 
 
-def test_value_integer_and_value_string_options_and_r5_coding_items() -> None:
+def test_integer_string_and_date_options_and_r5_coding_items() -> None:
     q = _q(
         {
             "linkId": "count",
@@ -238,14 +238,27 @@ def test_value_integer_and_value_string_options_and_r5_coding_items() -> None:
             "answerOption": [_option("p", "P", 0, ITEM_WEIGHT), _option("q", "Q", 1, ITEM_WEIGHT)],
         },
     )
+    q["item"].append(
+        {
+            "linkId": "when",
+            "type": "date",
+            "text": "Which visit",
+            "answerOption": [
+                {"valueDate": "2024-01-01", "extension": [_weight(ORDINAL, 0)]},
+                {"valueDate": "2024-06-01", "extension": [_weight(ORDINAL, 1)]},
+            ],
+        }
+    )
     inst = _import(q).instrument
+    assert [o.code for o in inst.item("when").options] == ["2024-01-01", "2024-06-01"]
     assert [(o.code, o.label, o.score) for o in inst.item("count").options] == [
         ("1", "1", 0),
         ("5", "5", 1),
     ]
     assert [o.code for o in inst.item("word").options] == ["never", "often"]
     assert inst.item("r5").type == "choice"
-    assert score_response(inst, {"count": "5", "word": "often", "r5": "q"}).total == 4
+    answers = {"count": "5", "word": "often", "r5": "q", "when": "2024-06-01"}
+    assert score_response(inst, answers).total == 5
 
 
 def _value_sets() -> list[dict[str, Any]]:

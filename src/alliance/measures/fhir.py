@@ -17,7 +17,11 @@ Mapping (see docs/measures.md for the full table):
   ``urn:alliance:fhir:instrument-definition`` extension holding JSON, so an Alliance
   Questionnaire imports back to an identical instrument;
 * a foreign Questionnaire (no Alliance extensions) imports with the scoring method, missing
-  rule, direction and kind given as arguments;
+  rule, direction and kind given as arguments; the reading itself (any linkId, nested groups,
+  contained ValueSets, ordinalValue/itemWeight scores, …) lives in
+  :mod:`alliance.measures.fhir_import`;
+* an unscored choice item's options carry no ordinalValue; an item imported under a new
+  linkId keeps the original in ``urn:alliance:fhir:source-link-id``;
 * a response told without a date (:class:`RelativeTime`, for de-identified exports) has no
   ``authored`` / ``effectiveDateTime``; its QuestionnaireResponse and Observations carry the
   pseudonymous episode (``urn:alliance:fhir:episode``, an Identifier), the whole days since

@@ -102,6 +102,9 @@ _SKIPPED_TYPES = (
     *("date", "dateTime", "time", "decimal", "quantity", "attachment", "reference", "url"),
 )
 _MAX_VALIDATION_WARNINGS = 8
+# Question types that may list their allowed answers (answerOption): read as choice items,
+# the answer's text (a number, a string, a date) being the code a response records.
+_LISTABLE_TYPES = ("integer", "string", "text", "date", "time")
 
 
 @dataclass(frozen=True)
@@ -525,7 +528,8 @@ class _Reader:
         if raw.get("readOnly") is True:
             self.skipped.append(Note(where, "read-only (not answered by the respondent)"))
             return
-        if fhir_type in _SKIPPED_TYPES:
+        has_list = bool(_list(raw.get("answerOption")) or _list(raw.get("option")))
+        if fhir_type in _SKIPPED_TYPES and not (fhir_type in _LISTABLE_TYPES and has_list):
             self.skipped.append(
                 Note(where, f"type {fhir_type}: Alliance keeps choice, integer, boolean, text")
             )
@@ -556,7 +560,7 @@ class _Reader:
             )
         draft = _Draft(original=original, data=data)
         # R4 lets integer and string questions list their allowed answers too: a choice here.
-        listed = fhir_type in ("integer", "string", "text") and bool(
+        listed = fhir_type in _LISTABLE_TYPES and bool(
             _list(raw.get("answerOption")) or _list(raw.get("option"))
         )
         if fhir_type in ("choice", "open-choice", "coding") or listed:
@@ -675,15 +679,20 @@ class _Reader:
                 value = option["valueInteger"]
                 entry = {"code": str(value), "label": str(value)}
                 score = self._score(option, where, at)
-            elif isinstance(option.get("valueString"), str) and option["valueString"].strip():
-                text = option["valueString"].strip()
+            elif any(_text(option.get(k)) for k in ("valueString", "valueDate", "valueTime")):
+                key = next(
+                    k for k in ("valueString", "valueDate", "valueTime") if _text(option.get(k))
+                )
+                text = str(_text(option[key]))
                 entry = {"code": text, "label": text}
                 score = self._score(option, where, at)
             else:
                 kinds = [k for k in option if k.startswith("value")]
                 kind = kinds[0] if kinds else "no value"
                 self.skipped.append(
-                    Note(where, f"{at} is {kind}: Alliance keeps coded, integer or text answers")
+                    Note(
+                        where, f"{at} is {kind}: Alliance keeps coded, number, text or date answers"
+                    )
                 )
                 return None
             entries.append(entry)
@@ -876,10 +885,11 @@ class _Reader:
             parts.append(f"{len(unscored)} unscored choice")
         if text:
             parts.append(f"{len(text)} text")
+        allowed = instrument.scoring.max_missing
+        missing = f"up to {allowed} missing item(s) prorated" if allowed else "no item missing"
         head.append(
             f"{len(instrument.items)} items ({', '.join(parts)}) from {self.groups} group(s); "
-            f"total {low:g}–{high:g} ({instrument.scoring.method}, up to "
-            f"{instrument.scoring.max_missing} missing item(s) prorated)"
+            f"total {low:g}–{high:g} ({instrument.scoring.method}, {missing})"
         )
         if unscored:
             names = ", ".join(i.fhir_link_id or i.link_id for i in unscored[:5])
