@@ -164,6 +164,11 @@ def test_an_unscored_choice_item_is_kept_unscored_and_its_answers_still_checked(
     with pytest.raises(ScoringError, match="difficulty"):
         score_response(inst, {"mood": "a2", "difficulty": "a7"})
     assert parse_instrument(dump_instrument(inst), "x.yaml") == inst
+    # Exported, its answers carry no ordinalValue, and it reads back unscored.
+    exported = instrument_to_questionnaire(inst)
+    urls = [e["url"] for o in exported["item"][1]["answerOption"] for e in o.get("extension", [])]
+    assert ORDINAL not in urls
+    assert questionnaire_to_instrument(exported) == inst
 
 
 def test_boolean_items_stay_out_of_the_total_and_integer_items_form_it_without_scores() -> None:
