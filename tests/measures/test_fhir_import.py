@@ -416,6 +416,19 @@ def test_errors_name_every_problem_with_its_link_id() -> None:
         _import(fixed)
 
 
+def test_a_value_set_scoring_some_answers_only_is_an_error_naming_the_concept() -> None:
+    value_set = _value_sets()[1]
+    del value_set["compose"]["include"][0]["concept"][1]["extension"]
+    q = _q(
+        {"linkId": "a", "type": "choice", "text": "A", "answerValueSet": "#agree"},
+        contained=[value_set],
+    )
+    with pytest.raises(
+        QuestionnaireImportError, match="item a: answerValueSet #agree concept yes has no"
+    ):
+        _import(q)
+
+
 @pytest.mark.parametrize(
     ("resource", "message"),
     [

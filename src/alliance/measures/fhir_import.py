@@ -406,10 +406,10 @@ class _Reader:
         if given is not None:
             if not re.match(r"^[a-z][a-z0-9_-]{0,39}$", given):
                 self.problems.append(
-                    Note("--id", f"{given!r} must be lower-case letters, digits, _ or -")
+                    Note("id", f"{given!r} must be lower-case letters, digits, _ or -")
                 )
             elif given in bundled:
-                self.problems.append(Note("--id", f"{given!r} is a bundled instrument's id"))
+                self.problems.append(Note("id", f"{given!r} is a bundled instrument's id"))
             return given
         for identifier in _list(self.q.get("identifier")):
             if (
@@ -600,9 +600,11 @@ class _Reader:
             legacy = raw.get("options")
             if isinstance(legacy, Mapping):
                 value_set = legacy.get("reference")
+        from_value_set = False
         if isinstance(options, list) and options:
             read = self._answer_options(options, where)
         elif isinstance(value_set, str) and value_set:
+            from_value_set = True
             found = self._value_set(value_set)
             if found is None:
                 self.skipped.append(
@@ -624,13 +626,19 @@ class _Reader:
         if not entries:
             self.skipped.append(Note(where, "its answer list is empty"))
             return False
+
+        def name(index: int) -> str:
+            if from_value_set:
+                return f"answerValueSet {value_set} concept {entries[index]['code']}"
+            return f"answerOption[{index}]"
+
         missing = [i for i, s in enumerate(scores) if s is None]
         if missing and len(missing) < len(entries):
             for index in missing:
                 self.problems.append(
                     Note(
                         where,
-                        f"answerOption[{index}] has no ordinalValue extension (its score), "
+                        f"{name(index)} has no ordinalValue extension (its score), "
                         "while other answers have one",
                     )
                 )
@@ -638,7 +646,7 @@ class _Reader:
         codes = [e["code"] for e in entries]
         for index, code in enumerate(codes):
             if codes.index(code) != index:
-                self.problems.append(Note(where, f"answerOption[{index}]: code {code!r} twice"))
+                self.problems.append(Note(where, f"{name(index)}: code {code!r} twice"))
                 return False
         if not missing:
             for entry, score in zip(entries, scores, strict=True):
@@ -744,7 +752,6 @@ class _Reader:
                 if isinstance(prop, Mapping) and prop.get("uri") == _ITEM_WEIGHT_PROPERTY:
                     weight_codes.add(str(prop.get("code")))
             stack = list(reversed(_list(expansion.get("contains"))))
-            index = 0
             while stack:
                 concept = stack.pop()
                 if not isinstance(concept, Mapping):
@@ -758,7 +765,6 @@ class _Reader:
                     score = self._property_weight(concept, weight_codes)
                 entries.append(_concept_entry(concept, concept.get("system")))
                 scores.append(score)
-                index += 1
             return entries, scores
         compose = value_set.get("compose")
         for include in _list(compose.get("include") if isinstance(compose, Mapping) else None):
