@@ -133,6 +133,9 @@ def show_command(
     console.print(table)
 
 
+_SAME_LOINC = " With a bundled instrument's LOINC code, the default is that instrument's."
+
+
 @instruments_app.command("import")
 def import_command(
     file: Path = typer.Argument(..., metavar="FILE.json", help="A FHIR Questionnaire (JSON)."),
@@ -146,22 +149,25 @@ def import_command(
     instrument_id: str | None = typer.Option(
         None, "--id", help="The instrument's id (default: from the Questionnaire)."
     ),
-    kind: str | None = typer.Option(None, "--kind", help="alliance, outcome, feedback, goals…"),
-    direction: str | None = typer.Option(
-        None, "--direction", help="higher_is_worse or higher_is_better."
+    kind: str | None = typer.Option(
+        None, "--kind", help=f"One of {', '.join(get_args(Kind))} (default: other)." + _SAME_LOINC
     ),
-    method: str | None = typer.Option(None, "--method", help="sum or mean."),
+    direction: str | None = typer.Option(
+        None,
+        "--direction",
+        help="higher_is_worse (default) or higher_is_better." + _SAME_LOINC,
+    ),
+    method: str | None = typer.Option(
+        None, "--method", help="sum (default) or mean." + _SAME_LOINC
+    ),
     max_missing: int | None = typer.Option(
-        None, "--max-missing", min=0, help="Missing items prorated (default 0)."
+        None, "--max-missing", min=0, help="Missing items prorated (default 0)." + _SAME_LOINC
     ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
-    """Import a FHIR Questionnaire as an instrument file; prints what it understood and skipped.
-
-    FHIR does not say how a total is read: --kind, --direction, --method and --max-missing
-    do (left out: those of a bundled instrument with the same LOINC code, else other, higher
-    is worse, sum, none missing).
-    """
+    """Import a FHIR Questionnaire as an instrument file; prints what it understood and skipped."""
+    # FHIR does not say how a total is read: the options do; left out, they come from a
+    # bundled instrument with the same LOINC code, else other / higher is worse / sum / 0.
     from alliance.config import get_settings
 
     for name, value, allowed in (
