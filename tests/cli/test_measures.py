@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alliance.cli import app
-from alliance.measures.registry import bundled_ids, load_instrument
+from alliance.measures.registry import bundled_ids, list_instruments, load_instrument
 
 HEADER = "client_id,session," + ",".join(f"phq9_{i}" for i in range(1, 10))
 
@@ -254,3 +254,136 @@ def test_score_keeps_a_subscale_when_the_total_cannot_be_scored(tmp_path: Path) 
     assert "no total can be scored" in err
     assert "subscale(s) goal, task cannot be scored" in err
     assert next(csv.DictReader(io.StringIO(out)))["subscale_bond"] == "4"
+
+
+def _questionnaire(tmp_path: Path, name: str = "q.json", **extra: object) -> Path:
+    ordinal = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+    def option(code: str, score: int) -> dict[str, object]:
+        return {
+            "valueCoding": {"code": code, "display": code},
+            "extension": [{"url": ordinal, "valueDecimal": score}],
+        }
+
+    resource = {
+        "resourceType": "Questionnaire",
+        "id": "sleep-check",
+        "status": "active",
+        "title": "Sleep check",
+        "item": [
+            {"linkId": "intro", "type": "display", "text": "About your sleep"},
+            {
+                "linkId": "H1/T1/Q1",
+                "type": "choice",
+                "text": "Trouble sleeping",
+                "answerOption": [option("never", 0), option("often", 2)],
+            },
+            {
+                "linkId": "H1/T1/Q2",
+                "type": "choice",
+                "text": "Which room?",
+                "answerOption": [{"valueString": "bedroom"}, {"valueString": "other"}],
+            },
+        ],
+        **extra,
+    }
+    path = tmp_path / name
+    path.write_text(json.dumps(resource), encoding="utf-8")
+    return path
+
+
+def test_instruments_import_writes_a_file_the_registry_reads_and_reports(
+    tmp_path: Path,
+) -> None:
+    source = _questionnaire(tmp_path)
+    folder = tmp_path / "instruments"
+    code, out, err = _run("instruments", "import", str(source), "-o", str(folder))
+    assert code == 0, err
+    written = folder / "sleep_check.yaml"
+    assert f"wrote {written}" in out
+    assert "skipped: item intro: display text" in out
+    assert "H1/T1/Q1 → H1_T1_Q1" in out
+    assert "unscored choice items kept" in out
+    [inst] = list_instruments(folder)[len(bundled_ids()) :]
+    assert inst.id == "sleep_check"
+    assert [i.fhir_link_id for i in inst.items] == ["H1/T1/Q1", "H1/T1/Q2"]
+    # A second import refuses to overwrite, --force replaces.
+    code, _, err = _run("instruments", "import", str(source), "-o", str(folder))
+    assert code == 2
+    assert "already exists; add --force" in err
+    assert _run("instruments", "import", str(source), "-o", str(folder), "--force")[0] == 0
+
+
+def test_instruments_import_goes_to_the_instruments_dir_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alliance.config import get_settings
+
+    source = _questionnaire(tmp_path)
+    monkeypatch.setenv("ALLIANCE_INSTRUMENTS_DIR", str(tmp_path / "mine"))
+    get_settings.cache_clear()
+    try:
+        code, _, err = _run("instruments", "import", str(source), "--id", "sleep_local")
+    finally:
+        get_settings.cache_clear()
+    assert code == 0, err
+    assert (tmp_path / "mine" / "sleep_local.yaml").is_file()
+
+
+def test_instruments_import_of_a_phq9_says_it_is_the_bundled_one(tmp_path: Path) -> None:
+    # PHQ-9 as Alliance exports it, minus the Alliance extensions: a foreign file with the
+    # LOINC codes and ordinalValue scores.
+    resource = json.loads(_run("instruments", "show", "phq9", "--fhir")[1])
+    del resource["extension"], resource["identifier"]
+    resource["id"] = "phq9"
+    path = tmp_path / "phq9.json"
+    path.write_text(json.dumps(resource), encoding="utf-8")
+    code, out, err = _run("instruments", "import", str(path), "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "LOINC 44249-1 is the code of bundled instrument phq9" in out
+    assert "the totals equal phq9's" in out
+    assert (tmp_path / "out" / "phq9_fhir.yaml").is_file()
+    # The Alliance export itself keeps the bundled id, which a user file may not take.
+    exported = tmp_path / "exported.json"
+    exported.write_text(_run("instruments", "show", "phq9", "--fhir")[1], encoding="utf-8")
+    code, _, err = _run("instruments", "import", str(exported), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert "is a bundled instrument; give another with --id" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"resourceType": ', "not valid JSON (line 1, column 18"),
+        (b'{"resourceType": "Patient"}', "not a FHIR Questionnaire (resourceType 'Patient')"),
+        (b"\xff\xfe\x00", "not UTF-8 text"),
+        (
+            b'{"resourceType": "Questionnaire", "status": "active", "item": ['
+            b'{"linkId": "a", "type": "choice", "text": "A", "answerOption": ['
+            b'{"valueString": "x", "extension": [{"url": '
+            b'"http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueDecimal": 1}]},'
+            b'{"valueString": "y"}]}]}',
+            "item a: answerOption[1] has no ordinalValue",
+        ),
+    ],
+)
+def test_instruments_import_refuses_bad_files_in_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    code, _, err = _run("instruments", "import", str(path), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_instruments_import_refuses_missing_files_and_bad_options(tmp_path: Path) -> None:
+    code, _, err = _run("instruments", "import", str(tmp_path / "none.json"), "-o", str(tmp_path))
+    assert (code, err.strip()) == (2, f"error: {tmp_path / 'none.json'}: no such file")
+    source = _questionnaire(tmp_path)
+    code, _, err = _run("instruments", "import", str(source), "-o", str(tmp_path), "--kind", "x")
+    assert code == 2
+    assert "--kind 'x': must be one of" in err

@@ -106,3 +106,51 @@ def test_missing_answers_are_none_nan_and_blank_text() -> None:
     assert [item.score_answer(a) for a in (None, math.nan, "  ")] == [None, None, None]
     assert item.score_answer(" 2 ") == 2.0
     assert item.score_answer("2.0") == 2.0
+
+
+def _with_unscored_item(**item: object) -> dict[str, object]:
+    data = instrument_data()
+    options = [{"code": "a", "label": "easy"}, {"code": "b", "label": "hard"}]
+    data["items"].append({"linkId": "toy_extra", "text": "How hard?", "options": options, **item})
+    return data
+
+
+def test_a_choice_item_without_option_scores_is_kept_unscored() -> None:
+    inst = Instrument.model_validate(_with_unscored_item())
+    extra = inst.item("toy_extra")
+    assert not extra.scored
+    assert extra not in inst.total_items
+    assert extra not in inst.scored_items
+    assert inst.score_range == (0.0, 9.0)
+    assert extra.score_answer("b") is None
+    with pytest.raises(ValueError, match="not one of a, b"):
+        extra.score_answer("c")
+
+
+def test_an_item_with_scores_on_some_options_only_is_refused() -> None:
+    data = _with_unscored_item()
+    data["items"][-1]["options"][1]["score"] = 2
+    with pytest.raises(ValidationError, match=r"options\[1\]\.score: give every option a score"):
+        Instrument.model_validate(data)
+    with pytest.raises(ValidationError, match="reverse: an item whose options have no score"):
+        Instrument.model_validate(_with_unscored_item(reverse=True))
+
+
+def test_an_unscored_choice_item_cannot_be_a_risk_item_or_in_a_subscale() -> None:
+    data = _with_unscored_item()
+    data["risk_items"] = [{"linkId": "toy_extra", "min_score": 1, "label": "x", "source": "y"}]
+    with pytest.raises(ValidationError, match="toy_extra is an unscored choice item"):
+        Instrument.model_validate(data)
+    data = _with_unscored_item()
+    data["subscales"] = [{"name": "s", "items": ["toy_1", "toy_extra"]}]
+    with pytest.raises(ValidationError, match="toy_extra is an unscored choice item"):
+        Instrument.model_validate(data)
+
+
+def test_an_item_keeps_the_fhir_link_id_it_was_imported_with() -> None:
+    data = instrument_data()
+    data["items"][0]["fhir_link_id"] = "H1/T1/Q1"
+    assert Instrument.model_validate(data).item("toy_1").fhir_link_id == "H1/T1/Q1"
+    data["items"][0]["fhir_link_id"] = ""
+    with pytest.raises(ValidationError):
+        Instrument.model_validate(data)

@@ -16,6 +16,7 @@ from alliance.measures.registry import (
     InstrumentRegistry,
     UnknownInstrumentError,
     bundled_ids,
+    dump_instrument,
     list_instruments,
     load_instrument,
     load_instrument_file,
@@ -236,3 +237,12 @@ def test_the_licensee_example_in_the_docs_loads_from_a_user_directory(tmp_path: 
     inst = load_instrument("ors_licensed", extra_dir=tmp_path)
     assert inst.score_range == (0, 40)
     assert inst.link_ids == ("ors_1", "ors_2", "ors_3", "ors_4")
+
+
+@pytest.mark.parametrize("instrument_id", sorted(BUNDLED))
+def test_dump_instrument_writes_a_file_that_reads_back_equal(instrument_id: str) -> None:
+    inst = load_instrument(instrument_id)
+    text = dump_instrument(inst, "Imported from somewhere\nSecond line")
+    assert text.startswith("# Imported from somewhere\n# Second line\nid: ")
+    assert parse_instrument(text, "x.yaml") == inst
+    assert yaml.safe_load(text)["language"] == inst.language

@@ -1,4 +1,4 @@
-"""CLI commands for measures: ``alliance instruments list|show`` and ``alliance score``.
+"""CLI commands for measures: ``alliance instruments list|show|import`` and ``alliance score``.
 
 Thin wrappers over :mod:`alliance.measures`: they read files, call the domain functions and
 print. Bad input exits 2 with one line (``alliance.cli._common.fail``) naming the file, the
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from alliance.cli._common import FORCE_HELP, QUIET_HELP, check_target, fail, say
+from alliance.cli._common import FORCE_HELP, QUIET_HELP, check_target, fail, say, write_bytes
 from alliance.cli._tables import (
     FORMAT_HELP,
     check_item_columns,
@@ -27,7 +29,14 @@ from alliance.cli._tables import (
     write_table,
 )
 from alliance.measures.fhir import instrument_to_questionnaire
-from alliance.measures.registry import InstrumentError, bundled_ids, list_instruments
+from alliance.measures.fhir_import import import_questionnaire
+from alliance.measures.instrument import Direction, Kind
+from alliance.measures.registry import (
+    InstrumentError,
+    bundled_ids,
+    dump_instrument,
+    list_instruments,
+)
 
 instruments_app = typer.Typer(
     help="List and show the questionnaires Alliance can score.", no_args_is_help=True
@@ -112,7 +121,9 @@ def show_command(
         table.add_column(column)
     for item in inst.items:
         if item.type == "choice":
-            answers = ", ".join(f"{o.code}={o.score:g}" for o in item.options)
+            answers = ", ".join(
+                f"{o.code}={o.score:g}" if o.score is not None else o.code for o in item.options
+            )
         elif item.type == "integer":
             answers = f"{item.min_value}–{item.max_value}"
         else:
@@ -120,6 +131,97 @@ def show_command(
         flags = " (reverse)" if item.reverse else ""
         table.add_row(item.link_id, item.type, item.text + flags, answers)
     console.print(table)
+
+
+_SAME_LOINC = " With a bundled instrument's LOINC code, the default is that instrument's."
+
+
+@instruments_app.command("import")
+def import_command(
+    file: Path = typer.Argument(..., metavar="FILE.json", help="A FHIR Questionnaire (JSON)."),
+    output: Path | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="Write <id>.yaml into DIR (default: ALLIANCE_INSTRUMENTS_DIR).",
+    ),
+    instrument_id: str | None = typer.Option(
+        None, "--id", help="The instrument's id (default: from the Questionnaire)."
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", help=f"One of {', '.join(get_args(Kind))} (default: other)." + _SAME_LOINC
+    ),
+    direction: str | None = typer.Option(
+        None,
+        "--direction",
+        help="higher_is_worse (default) or higher_is_better." + _SAME_LOINC,
+    ),
+    method: str | None = typer.Option(
+        None, "--method", help="sum (default) or mean." + _SAME_LOINC
+    ),
+    max_missing: int | None = typer.Option(
+        None, "--max-missing", min=0, help="Missing items prorated (default 0)." + _SAME_LOINC
+    ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Import a FHIR Questionnaire as an instrument file; prints what it understood and skipped."""
+    # FHIR does not say how a total is read: the options do; left out, they come from a
+    # bundled instrument with the same LOINC code, else other / higher is worse / sum / 0.
+    from alliance.config import get_settings
+
+    for name, value, allowed in (
+        ("--kind", kind, get_args(Kind)),
+        ("--direction", direction, get_args(Direction)),
+        ("--method", method, ("sum", "mean")),
+    ):
+        if value is not None and value not in allowed:
+            fail(f"{name} {value!r}: must be one of {', '.join(allowed)}")
+    folder = output if output is not None else get_settings().instruments_dir
+    if folder is None:
+        fail("no output directory: give -o DIR or set ALLIANCE_INSTRUMENTS_DIR")
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder}: is not a directory")
+    resource = _read_json(file)
+    options: dict[str, Any] = {"kind": kind, "direction": direction, "method": method}
+    try:
+        report = import_questionnaire(
+            resource, instrument_id=instrument_id, max_missing=max_missing, **options
+        )
+    except InstrumentError as exc:
+        fail(f"{file}: {exc}")
+    inst = report.instrument
+    if inst.id in bundled_ids():
+        fail(f"{file}: id {inst.id!r} is a bundled instrument; give another with --id")
+    target = folder / f"{inst.id}.yaml"
+    check_target(target, force=force)
+    comment = (
+        f"Imported from the FHIR Questionnaire {file.name} by `alliance instruments import` "
+        f"on {datetime.now(UTC).date().isoformat()}.\n"
+        "Check kind, direction, scoring and add bands/cut-offs with their sources before use."
+    )
+    for line in report.lines():
+        typer.echo(line)
+    write_bytes(target, dump_instrument(inst, comment).encode("utf-8"))
+    typer.echo(f"wrote {target} (instrument {inst.id})")
+
+
+def _read_json(file: Path) -> object:
+    """The parsed JSON of ``file``, or exit 2 with one line saying why not."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        fail(f"{file}: no such file")
+    except IsADirectoryError:
+        fail(f"{file}: is a directory; give a Questionnaire JSON file")
+    except OSError as exc:
+        fail(f"{file}: cannot be read ({exc.strerror or exc})")
+    except UnicodeDecodeError:
+        fail(f"{file}: not UTF-8 text")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
 
 
 def score(

@@ -17,7 +17,11 @@ Mapping (see docs/measures.md for the full table):
   ``urn:alliance:fhir:instrument-definition`` extension holding JSON, so an Alliance
   Questionnaire imports back to an identical instrument;
 * a foreign Questionnaire (no Alliance extensions) imports with the scoring method, missing
-  rule, direction and kind given as arguments;
+  rule, direction and kind given as arguments; the reading itself (any linkId, nested groups,
+  contained ValueSets, ordinalValue/itemWeight scores, …) lives in
+  :mod:`alliance.measures.fhir_import`;
+* an unscored choice item's options carry no ordinalValue; an item imported under a new
+  linkId keeps the original in ``urn:alliance:fhir:source-link-id``;
 * a response told without a date (:class:`RelativeTime`, for de-identified exports) has no
   ``authored`` / ``effectiveDateTime``; its QuestionnaireResponse and Observations carry the
   pseudonymous episode (``urn:alliance:fhir:episode``, an Identifier), the whole days since
@@ -37,7 +41,6 @@ from typing import Any, Literal
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaire import Questionnaire
-from pydantic import ValidationError
 
 from alliance.measures.instrument import (
     AnswerOption,
@@ -47,7 +50,6 @@ from alliance.measures.instrument import (
     Kind,
     is_missing,
 )
-from alliance.measures.registry import InstrumentError
 from alliance.measures.scoring import Score, ScoringError
 
 __all__ = [
@@ -67,6 +69,9 @@ DEFINITION_URL = "urn:alliance:fhir:instrument-definition"
 REVERSE_URL = "urn:alliance:fhir:item-reverse"
 IN_TOTAL_URL = "urn:alliance:fhir:item-in-total"
 SUBSCALE_URL = "urn:alliance:fhir:item-subscale"
+# The linkId an imported item had in its source Questionnaire, where that was not a valid
+# Alliance linkId (see alliance.measures.fhir_import).
+SOURCE_LINK_ID_URL = "urn:alliance:fhir:source-link-id"
 # The answer code a response stores ("0".."3"), kept beside a standard answer coding (LOINC
 # LA codes) so that an exported Questionnaire reads back with the codes Alliance scores.
 ANSWER_CODE_URL = "urn:alliance:fhir:answer-code"
@@ -161,6 +166,8 @@ def _item_to_fhir(item: Item) -> dict[str, Any]:
         extensions.append({"url": IN_TOTAL_URL, "valueBoolean": False})
     if item.subscale is not None:
         extensions.append({"url": SUBSCALE_URL, "valueString": item.subscale})
+    if item.fhir_link_id is not None:
+        extensions.append({"url": SOURCE_LINK_ID_URL, "valueString": item.fhir_link_id})
     if item.type == "integer":
         extensions.append({"url": MIN_VALUE_URL, "valueInteger": item.min_value})
         extensions.append({"url": MAX_VALUE_URL, "valueInteger": item.max_value})
@@ -187,12 +194,15 @@ def _option_coding(option: AnswerOption) -> dict[str, Any]:
 
 
 def _option_to_fhir(option: AnswerOption) -> dict[str, Any]:
-    extensions: list[dict[str, Any]] = [
-        {"url": ORDINAL_VALUE_URL, "valueDecimal": _number(option.score)}
-    ]
+    extensions: list[dict[str, Any]] = []
+    if option.score is not None:  # an unscored choice item's options carry no ordinalValue
+        extensions.append({"url": ORDINAL_VALUE_URL, "valueDecimal": _number(option.score)})
     if option.coding is not None:
         extensions.append({"url": ANSWER_CODE_URL, "valueString": option.code})
-    return {"extension": extensions, "valueCoding": _option_coding(option)}
+    out: dict[str, Any] = {"valueCoding": _option_coding(option)}
+    if extensions:
+        out["extension"] = extensions
+    return out
 
 
 # -- Questionnaire -> instrument ------------------------------------------------------
@@ -208,143 +218,19 @@ def questionnaire_to_instrument(
 ) -> Instrument:
     """Build an instrument from a FHIR Questionnaire.
 
-    Answer scores come from the ``ordinalValue`` extension (on the answerOption or on its
-    valueCoding). An Alliance-exported Questionnaire restores every field; for any other the
-    keyword arguments give what FHIR does not say. Errors are :class:`InstrumentError` with
-    one line naming the item and field.
+    An Alliance-exported Questionnaire restores every field; for any other the keyword
+    arguments give what FHIR does not. The reading itself (any linkId, nested groups, answer
+    scores from ``ordinalValue``/``itemWeight``, contained ValueSets, …) is
+    :func:`alliance.measures.fhir_import.import_questionnaire`, which also reports what it
+    skipped; errors are an :class:`InstrumentError` naming every problem with its linkId.
     """
-    try:
-        Questionnaire.model_validate(dict(questionnaire))
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InstrumentError(f"Questionnaire: {where}: {first['msg']}") from None
-    q = dict(questionnaire)
-    instrument_id = _instrument_id(q)
-    label = f"Questionnaire {instrument_id}"
-    items = [_item_from_fhir(raw, f"{label}: item {raw.get('linkId')}") for raw in _flatten(q)]
-    data: dict[str, Any] = {
-        "id": instrument_id,
-        "title": q.get("title") or q.get("name") or instrument_id,
-        "version": q.get("version") or "1",
-        "language": q.get("language") or "en",
-        "licence": q.get("copyright") or "not stated in the FHIR Questionnaire",
-        "citation": q.get("publisher") or f"FHIR Questionnaire {q.get('url', instrument_id)}",
-        "description": q.get("description"),
-        "items": items,
-        "kind": kind,
-        "direction": direction,
-        "scoring": {"method": method, "max_missing": max_missing},
-    }
-    panel = [c for c in q.get("code") or [] if c.get("system") and c.get("code")]
-    if panel:
-        data["code"] = {k: panel[0][k] for k in ("system", "code", "display") if panel[0].get(k)}
-    definition = _extension(q, DEFINITION_URL, "valueString")
-    if isinstance(definition, str):
-        try:
-            extra = json.loads(definition)
-        except json.JSONDecodeError:
-            raise InstrumentError(f"{label}: {DEFINITION_URL} is not valid JSON") from None
-        if not isinstance(extra, dict):
-            raise InstrumentError(f"{label}: {DEFINITION_URL} must hold a JSON object")
-        data.update(extra)
-    try:
-        return Instrument.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InstrumentError(f"{label}: {where}: {first['msg']}") from None
+    # Imported here: fhir_import builds on this module's extension URLs.
+    from alliance.measures.fhir_import import import_questionnaire
 
-
-def _instrument_id(q: Mapping[str, Any]) -> str:
-    for identifier in q.get("identifier") or []:
-        if identifier.get("system") == INSTRUMENT_ID_SYSTEM and identifier.get("value"):
-            return str(identifier["value"])
-    raw = str(q.get("id") or q.get("name") or "questionnaire")
-    cleaned = "".join(c if c.isalnum() else "_" for c in raw.lower()).strip("_")
-    return cleaned if cleaned[:1].isalpha() else f"q_{cleaned}"
-
-
-def _flatten(q: Mapping[str, Any]) -> list[dict[str, Any]]:
-    # Groups are structure only: their questions become top-level items; display items
-    # carry no answer and are dropped.
-    out: list[dict[str, Any]] = []
-    stack = list(reversed(q.get("item") or []))
-    while stack:
-        raw = stack.pop()
-        if raw.get("type") == "group":
-            stack.extend(reversed(raw.get("item") or []))
-        elif raw.get("type") != "display":
-            out.append(raw)
-    return out
-
-
-_TYPES = {
-    "choice": "choice",
-    "open-choice": "choice",
-    "integer": "integer",
-    "boolean": "boolean",
-    "string": "text",
-    "text": "text",
-}
-
-
-def _item_from_fhir(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-    fhir_type = raw.get("type")
-    if fhir_type not in _TYPES:
-        raise InstrumentError(f"{where}: type {fhir_type!r} cannot be scored or kept")
-    item: dict[str, Any] = {
-        "linkId": raw.get("linkId"),
-        "text": raw.get("text") or raw.get("linkId"),
-        "type": _TYPES[fhir_type],
-        "required": bool(raw.get("required", False)),
-    }
-    codes = [c for c in raw.get("code") or [] if c.get("system") and c.get("code")]
-    if codes:
-        item["code"] = {k: codes[0][k] for k in ("system", "code", "display") if codes[0].get(k)}
-    if _extension(raw, REVERSE_URL, "valueBoolean") is True:
-        item["reverse"] = True
-    if _extension(raw, IN_TOTAL_URL, "valueBoolean") is False:
-        item["in_total"] = False
-    subscale = _extension(raw, SUBSCALE_URL, "valueString")
-    if isinstance(subscale, str):
-        item["subscale"] = subscale
-    if item["type"] == "integer":
-        item["min_value"] = _extension(raw, MIN_VALUE_URL, "valueInteger")
-        item["max_value"] = _extension(raw, MAX_VALUE_URL, "valueInteger")
-        if item["min_value"] is None or item["max_value"] is None:
-            raise InstrumentError(f"{where}: integer items need minValue and maxValue extensions")
-    if item["type"] == "choice":
-        options = []
-        for index, option in enumerate(raw.get("answerOption") or []):
-            coding = option.get("valueCoding")
-            if not isinstance(coding, dict) or not coding.get("code"):
-                raise InstrumentError(f"{where}: answerOption[{index}] needs a valueCoding code")
-            score = _extension(option, ORDINAL_VALUE_URL, "valueDecimal")
-            if score is None:
-                score = _extension(coding, ORDINAL_VALUE_URL, "valueDecimal")
-            if score is None:
-                raise InstrumentError(
-                    f"{where}: answerOption[{index}] has no ordinalValue extension (its score)"
-                )
-            own = _extension(option, ANSWER_CODE_URL, "valueString")
-            entry: dict[str, Any] = {
-                "code": own if isinstance(own, str) else coding["code"],
-                "label": coding.get("display") or coding["code"],
-                "score": float(score),
-            }
-            if coding.get("system"):
-                entry["coding"] = {"system": coding["system"], "code": coding["code"]}
-            options.append(entry)
-        item["options"] = options
-    return item
-
-
-def _extension(element: Mapping[str, Any], url: str, value_key: str) -> Any:
-    for ext in element.get("extension") or []:
-        if ext.get("url") == url:
-            return ext.get(value_key)
-    return None
+    report = import_questionnaire(
+        questionnaire, method=method, max_missing=max_missing, direction=direction, kind=kind
+    )
+    return report.instrument
 
 
 # -- response -> QuestionnaireResponse + Observations ---------------------------------

@@ -43,11 +43,18 @@ class Coding(_Frozen):
 
 
 class AnswerOption(_Frozen):
-    """One answer of a choice item: the code stored in responses, its label, and its score."""
+    """One answer of a choice item: the code stored in responses, its label, and its score.
+
+    ``score`` is None on every option of an *unscored* choice item (a question asked for its
+    answer, not for points, e.g. a FHIR Questionnaire's "how difficult have these problems
+    made it…" question without answer scores); an item's options are all scored or none.
+    """
 
     code: str = Field(min_length=1, description="What a response records, e.g. '2' or 'yes'.")
     label: str = Field(min_length=1, description="What the respondent reads.")
-    score: float = Field(description="Points this answer is worth before reverse scoring.")
+    score: float | None = Field(
+        None, description="Points this answer is worth before reverse scoring (none: unscored)."
+    )
     coding: Coding | None = Field(
         None, description="The answer in a code system (LOINC answer code, e.g. LA6568-5)."
     )
@@ -66,6 +73,8 @@ class AnswerOption(_Frozen):
     @field_validator("score", mode="before")
     @classmethod
     def _score_is_number(cls, value: object) -> object:
+        if value is None:
+            return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("must be a number")
         if not math.isfinite(value):
@@ -89,7 +98,10 @@ class Item(_Frozen):
     range (score' = min + max − score). ``in_total`` False keeps a scored item out of the total
     (it may still form a subscale, e.g. the session-feedback "good fit?" question).
     ``required`` is for forms (check-in pages, FHIR); scoring applies the instrument's
-    missing-item rule whatever ``required`` says.
+    missing-item rule whatever ``required`` says. A choice item whose options carry no score is
+    unscored: its answer is kept and checked against the options, never counted.
+    ``fhir_link_id`` keeps the linkId of the FHIR Questionnaire the item was imported from,
+    where that linkId is not a valid Alliance linkId (a UUID, ``H1/T1/Q1``, ``/44250-9``).
     """
 
     link_id: str = Field(alias="linkId", pattern=_LINK_ID, max_length=64)
@@ -105,6 +117,9 @@ class Item(_Frozen):
         None, description="Informational: the subscale that lists this item, if any."
     )
     code: Coding | None = Field(None, description="The question's code (LOINC where one exists).")
+    fhir_link_id: str | None = Field(
+        None, min_length=1, description="The linkId in the FHIR Questionnaire it came from."
+    )
 
     @model_validator(mode="after")
     def _options_fit_type(self) -> Item:
@@ -115,6 +130,14 @@ class Item(_Frozen):
             for index, code in enumerate(codes):
                 if codes.index(code) != index:
                     raise ValueError(f"options[{index}].code: duplicate code {code!r}")
+            unscored = [o.score is None for o in self.options]
+            if any(unscored) and not all(unscored):
+                index = unscored.index(not unscored[0])
+                raise ValueError(
+                    f"options[{index}].score: give every option a score, or none (unscored item)"
+                )
+            if all(unscored) and self.reverse:
+                raise ValueError("reverse: an item whose options have no score is not scored")
             if self.min_value is not None or self.max_value is not None:
                 raise ValueError("min_value: only integer items have min_value/max_value")
         elif self.type == "integer":
@@ -135,8 +158,15 @@ class Item(_Frozen):
 
     @property
     def scored(self) -> bool:
-        """True when answers to this item carry a number."""
+        """True when answers to this item carry a number (not text, not an unscored choice)."""
+        if self.type == "choice":
+            return all(o.score is not None for o in self.options)
         return self.type != "text"
+
+    @property
+    def unscored_kind(self) -> str:
+        """What an unscored item is, for messages: "a text item" or "an unscored choice item"."""
+        return "a text item" if self.type == "text" else "an unscored choice item"
 
     @property
     def score_min(self) -> float:
@@ -150,7 +180,9 @@ class Item(_Frozen):
 
     def _raw_range(self) -> tuple[float, float]:
         if self.type == "choice":
-            scores = [o.score for o in self.options]
+            scores = [o.score for o in self.options if o.score is not None]
+            if not scores:
+                raise ValueError(f"item {self.link_id} is an unscored choice item")
             return min(scores), max(scores)
         if self.type == "integer":
             low, high = self._int_bounds()
@@ -176,6 +208,9 @@ class Item(_Frozen):
             return None
         if self.type == "text":
             return None  # free text is kept as it is, never scored
+        if not self.scored:
+            self._raw_score(answer)  # an unscored choice still takes only its own options
+            return None
         raw = self._raw_score(answer)
         if self.reverse:
             low, high = self._raw_range()
@@ -188,7 +223,7 @@ class Item(_Frozen):
             if found is None:
                 allowed = ", ".join(o.code for o in self.options)
                 raise ValueError(f"answer {_show(answer)} is not one of {allowed}")
-            return found.score
+            return found.score if found.score is not None else math.nan
         if self.type == "boolean":
             if isinstance(answer, bool):
                 return 1.0 if answer else 0.0
@@ -467,8 +502,11 @@ class Instrument(_Frozen):
             for i_index, link_id in enumerate(sub.items):
                 if link_id not in seen:
                     raise ValueError(f"{path}.items[{i_index}]: unknown linkId {link_id!r}")
-                if not self.items[seen[link_id]].scored:
-                    raise ValueError(f"{path}.items[{i_index}]: {link_id} is a text item")
+                listed = self.items[seen[link_id]]
+                if not listed.scored:
+                    raise ValueError(
+                        f"{path}.items[{i_index}]: {link_id} is {listed.unscored_kind}"
+                    )
                 if sub.items.index(link_id) != i_index:
                     raise ValueError(f"{path}.items[{i_index}]: {link_id} listed twice")
             if sub.max_missing >= len(sub.items):
@@ -514,7 +552,9 @@ class Instrument(_Frozen):
             flagged.add(risk.link_id)
             item = self.items[seen[risk.link_id]]
             if not item.scored:
-                raise ValueError(f"{path}.linkId: {risk.link_id} is a text item and has no score")
+                raise ValueError(
+                    f"{path}.linkId: {risk.link_id} is {item.unscored_kind} and has no score"
+                )
             # A threshold at or below the lowest score would flag every answer (and one above
             # the highest none): either is a typo, never a deliberate rule.
             if not item.score_min < risk.min_score <= item.score_max:

@@ -41,6 +41,7 @@ __all__ = [
     "InstrumentRegistry",
     "UnknownInstrumentError",
     "bundled_ids",
+    "dump_instrument",
     "list_instruments",
     "load_instrument",
     "load_instrument_file",
@@ -98,6 +99,20 @@ def parse_instrument(text: str, source: str) -> Instrument:
         return Instrument.model_validate(data)
     except ValidationError as exc:
         raise InstrumentError(f"{source}: {_describe(exc, data)}") from None
+
+
+def dump_instrument(instrument: Instrument, comment: str | None = None) -> str:
+    """The instrument as the YAML text of an instrument file, ``comment`` (one or more lines)
+    first as ``#`` lines; :func:`parse_instrument` reads it back to an equal instrument."""
+    data = instrument.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    # exclude_defaults drops the language when it is "en"; say it anyway, files always do.
+    data = {"id": data.pop("id"), "language": instrument.language, **data}
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=96)
+    header = "".join(f"# {line}".rstrip() + "\n" for line in (comment or "").splitlines())
+    text = header + body
+    if parse_instrument(text, "dumped instrument") != instrument:
+        raise InstrumentError(f"{instrument.id}: does not read back the same (a bug)")
+    return text
 
 
 def load_instrument_file(path: Path) -> Instrument:

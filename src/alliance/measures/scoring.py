@@ -184,12 +184,15 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
             raise ScoringError(f"not an item of {instrument.id}", item=str(key))
     item_scores: dict[str, float | None] = {}
     for item in instrument.items:
-        if not item.scored:
+        if item.type == "text":
             continue  # free text is kept, never scored
         try:
-            item_scores[item.link_id] = item.score_answer(answers.get(item.link_id))
+            # An unscored choice item scores None but still takes only its own options.
+            found = item.score_answer(answers.get(item.link_id))
         except ValueError as exc:
             raise ScoringError(str(exc), item=item.link_id) from None
+        if item.scored:
+            item_scores[item.link_id] = found
 
     rule = instrument.scoring
     total_ids = [i.link_id for i in instrument.total_items]
@@ -404,7 +407,12 @@ def _as_float(column: pd.Series) -> FloatArray:
 def _numeric_scores(item: Item, values: FloatArray) -> FloatArray:
     missing = np.isnan(values)
     if item.type == "choice":
-        numeric = [(float(o.code), o.score) for o in item.options if _is_number(o.code)]
+        # Only scored items come here, so every option has a score.
+        numeric = [
+            (float(o.code), o.score)
+            for o in item.options
+            if _is_number(o.code) and o.score is not None
+        ]
         if numeric and _dense(numeric):
             return _table_scores(item, values, missing, numeric)
         if numeric:
