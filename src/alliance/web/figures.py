@@ -52,8 +52,6 @@ def alliance_threshold(series: InstrumentSeries) -> float | None:
     return float(next(iter(series.thresholds.values())))
 
 
-
-
 def _flagged_sessions(timeline: TimelineView) -> tuple[float, ...]:
     return tuple(
         sorted(
