@@ -113,6 +113,21 @@ def test_a_rupture_is_listed_with_how_it_was_handled(world: World, clock: Clock)
     assert handled.alert.resolve_note == "Repaired."
     assert handled.acknowledged_by_name == "Bob"
     assert handled.resolved_by_name == "Bob"
+    # WAI-SR 5 at session 3 → 1 at session 4, not back yet.
+    [drop] = [x for x in report.ruptures if x.instrument_id == "wai_sr"]
+    assert (drop.before_session, drop.before, drop.rupture_session, drop.low) == (3, 5, 4, 1)
+    assert drop.repaired_session is None
+
+
+def test_a_repair_is_the_first_later_score_back_near_the_score_before_the_drop(
+    world: World, clock: Clock
+) -> None:
+    rupture(world, clock)
+    weekly_check_ins(world, clock, world.john_episode, world.bob, [(3, 2), (5, 2)])
+    report = reports.client_report(world.ctx, actor=world.bob, client_id=world.john)
+    [drop] = [x for x in report.ruptures if x.instrument_id == "wai_sr"]
+    # 3 is still more than S_diff (0.31) below 5; 5 at session 6 is the repair.
+    assert (drop.repaired_session, drop.repaired) == (6, 5)
 
 
 def test_another_therapist_cannot_read_the_report_and_the_refusal_is_audited(

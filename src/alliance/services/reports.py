@@ -1,11 +1,12 @@
 """Reports people read and print: the client progress report.
 
 :func:`client_report` is one use case: the client's timeline (built by
-:func:`alliance.services.timelines.build_timeline`, the same code the client page reads, so the
-two never disagree), plus what a printed report needs beside it — the Jacobson–Truax change of
-each measure with its parameters and their sources, every alert with who acknowledged and
-resolved it, attendance counts, and who asked for the report when. It is one transaction and
-audited as a read of the client's record, like the client page.
+:func:`alliance.services.timelines.read_client_timeline`, the code the client page reads, so
+the two never disagree), plus what a printed report needs beside it — the Jacobson–Truax
+change of each measure with its parameters and their sources, every alert with who
+acknowledged and resolved it, the ruptures and repairs the monitoring rules find, attendance
+counts, and who asked for the report when. It is one transaction and audited as a read of the
+client's record, like the client page.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from sqlalchemy import select
 
 from alliance.measures.change import RELIABLE_CHANGE_Z, classify_instrument_change
 from alliance.measures.instrument import Instrument
-from alliance.monitoring.alerts import RELATIONSHIP_ALERT_KINDS
+from alliance.monitoring.alerts import RELATIONSHIP_ALERT_KINDS, rupture_episodes
+from alliance.monitoring.timeline import Timeline
+from alliance.services import monitor
 from alliance.services.authz import Actor, require_staff
+from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
-from alliance.services.episodes import instrument
-from alliance.services.timelines import build_timeline
+from alliance.services.episodes import instrument, load_episode
+from alliance.services.timelines import read_client_timeline
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
     Attendance,
@@ -28,10 +32,11 @@ from alliance.services.views import (
     HandledAlert,
     InstrumentSeries,
     MeasureChange,
+    RuptureRepair,
     SessionView,
     SourcedScore,
 )
-from alliance.store.models import Clinic, StaffUser
+from alliance.store.models import Clinic, Episode, StaffUser
 
 
 def _valid_scores(series: InstrumentSeries) -> list[SourcedScore]:
@@ -110,6 +115,25 @@ def _attendance(sessions: tuple[SessionView, ...]) -> Attendance:
     )
 
 
+def _ruptures(
+    ctx: ServiceContext, rules: Timeline, settings: ClinicSettings
+) -> tuple[RuptureRepair, ...]:
+    """The ruptures and repairs the monitoring rules see, with the clinic's thresholds."""
+    instruments = {i: instrument(ctx, i) for i in rules.instrument_ids()}
+    return tuple(
+        RuptureRepair(
+            instrument_id=r.instrument_id,
+            before_session=r.before_session,
+            before=r.before,
+            rupture_session=r.rupture_session,
+            low=r.low,
+            repaired_session=r.repaired_session,
+            repaired=r.repaired,
+        )
+        for r in rupture_episodes(rules, instruments, settings.alert_settings)
+    )
+
+
 @denials_audited
 def client_report(
     ctx: ServiceContext, *, actor: Actor, client_id: int, episode_id: int | None = None
@@ -118,7 +142,9 @@ def client_report(
     whoever may see the client's page; audited as a read of the client's record."""
     require_staff(actor)
     with unit_of_work(ctx) as session:
-        timeline = build_timeline(session, ctx, actor, client_id=client_id, episode_id=episode_id)
+        timeline = read_client_timeline(
+            session, ctx, actor, client_id=client_id, episode_id=episode_id
+        )
         measures = tuple(
             measure_change(instrument(ctx, s.instrument_id), s) for s in timeline.series
         )
@@ -148,6 +174,13 @@ def client_report(
             for a in timeline.alerts
         )
         clinic = session.get(Clinic, timeline.client.clinic_id)
+        ruptures: tuple[RuptureRepair, ...] = ()
+        episode = session.get(Episode, timeline.episode.id) if timeline.episode else None
+        if episode is not None:
+            settings = ClinicSettings.from_json(clinic.settings if clinic else None)
+            ruptures = _ruptures(
+                ctx, monitor.build_timeline(ctx, load_episode(session, episode)), settings
+            )
         detail: dict[str, object] = {"what": "progress_report"}
         if timeline.episode is not None:
             detail["episode_id"] = timeline.episode.id
@@ -160,4 +193,5 @@ def client_report(
             measures=measures,
             alerts=alerts,
             attendance=_attendance(timeline.sessions),
+            ruptures=ruptures,
         )

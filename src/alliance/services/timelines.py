@@ -149,7 +149,7 @@ def client_timeline(
     with their ratings; attendance; alerts; check-ins; the client's free-text feedback."""
     require_staff(actor)
     with unit_of_work(ctx) as session:
-        view = build_timeline(session, ctx, actor, client_id=client_id, episode_id=episode_id)
+        view = read_client_timeline(session, ctx, actor, client_id=client_id, episode_id=episode_id)
         detail: dict[str, Any] = {"what": "timeline"}
         if view.episode is not None:
             detail["episode_id"] = view.episode.id
@@ -157,7 +157,7 @@ def client_timeline(
         return view
 
 
-def build_timeline(
+def read_client_timeline(
     session: Session,
     ctx: ServiceContext,
     actor: Actor,

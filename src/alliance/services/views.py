@@ -328,6 +328,21 @@ class HandledAlert:
 
 
 @dataclass(frozen=True)
+class RuptureRepair:
+    """A rupture the monitoring rules find in the episode's alliance scores (a drop from
+    ``before`` at ``before_session`` to ``low`` at ``rupture_session``) and its repair: the
+    first later score back within S_diff of ``before`` (None while there is none)."""
+
+    instrument_id: str
+    before_session: int
+    before: float
+    rupture_session: int
+    low: float
+    repaired_session: int | None = None
+    repaired: float | None = None
+
+
+@dataclass(frozen=True)
 class Attendance:
     attended: int
     missed: int
@@ -352,6 +367,7 @@ class ClientReportView:
     measures: tuple[MeasureChange, ...]
     alerts: tuple[HandledAlert, ...]
     attendance: Attendance
+    ruptures: tuple[RuptureRepair, ...] = ()
 
 
 @dataclass(frozen=True)
