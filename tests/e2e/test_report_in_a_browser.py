@@ -48,7 +48,11 @@ def test_the_progress_report_passes_axe_and_fits_the_screen(
     phq = page.locator("#m-phq9")
     assert re.search(r"Baseline\s+\d+", phq.locator("dl.facts").inner_text())
     assert "RCI" in phq.inner_text()
-    assert page.locator("#ruptures-h + ul .alert-record").count() >= 1
+    # John's rupture at session 5: the drop and its repair, then the alerts with their notes.
+    drops = page.locator("table.ruptures tbody tr")
+    assert "at session 5" in drops.first.inner_text()
+    assert "back to" in drops.first.inner_text()
+    assert page.locator("#ruptures-h ~ ul .alert-record").count() >= 1
 
     assert axe(page) == []
     scroll = page.evaluate("document.documentElement.scrollWidth")
