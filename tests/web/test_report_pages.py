@@ -103,3 +103,49 @@ def test_an_unknown_format_is_a_readable_422(scored: World) -> None:
     assert response.status_code == 422
     assert "format" in response.text
     assert "html, pdf" in response.text
+
+
+def test_a_report_without_an_episode_renders_as_html_and_pdf() -> None:
+    """The rendering on its own (as the CLI calls it): a client with no episode of care gets a
+    report that says so, and a PDF whose text says the same."""
+    from datetime import UTC, datetime
+
+    from pypdf import PdfReader
+
+    from alliance.services.views import (
+        Attendance,
+        ClientReportView,
+        ClientView,
+        TimelineView,
+    )
+    from alliance.web import reports
+    from alliance.web.templating import make_templates
+
+    when = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    view = ClientReportView(
+        timeline=TimelineView(
+            client=ClientView(1, 1, "Robin", None, when),
+            episode=None,
+            therapist_name=None,
+            series=(),
+            goals=(),
+            sessions=(),
+            alerts=(),
+            checkins=(),
+        ),
+        clinic_name="Northside",
+        generated_at=when,
+        generated_by="Ada",
+        measures=(),
+        alerts=(),
+        attendance=Attendance(0, 0, 0, 0),
+    )
+    env = make_templates().env
+    html = reports.report_html(env, view)
+    assert "no episode of care" in html
+    assert "No outcome measure in this episode." in html
+    assert reports.filename(view, "pdf") == "progress-report-client-1-2026-03-02.pdf"
+    pdf = reports.report_pdf(env, view)
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Robin" in text
+    assert "no episode of care" in text
