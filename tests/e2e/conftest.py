@@ -3,6 +3,10 @@ database seeded with the demo clinic, and Debian's chromium driven by Playwright
 
 Without /usr/bin/chromium the tests skip with a message (a contributor's laptop), unless
 ``CI=true``, where a missing browser fails the run. No browser is ever downloaded.
+
+``axe`` runs the axe-core accessibility engine on a page: the script comes from the
+``axe-playwright-python`` package (a dev dependency that ships ``axe.min.js``), read from disk
+and evaluated in the page, so nothing is fetched.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,3 +123,29 @@ def browser(demo_server: DemoServer) -> Iterator[object]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="session")
+def axe() -> Callable[[Any], list[dict[str, Any]]]:
+    """``axe(page)``: the axe-core violations on the page as it is now (all rules that axe
+    runs by default: WCAG 2 A/AA and best practices)."""
+    from importlib import resources
+
+    script = (resources.files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+
+    def violations(page: Any) -> list[dict[str, Any]]:
+        # evaluate() runs as the debugger does, outside the page's Content-Security-Policy
+        # (which allows no inline script); the page itself is not changed.
+        page.evaluate(script)
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        return [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "nodes": [n["target"] for n in v["nodes"]][:5],
+            }
+            for v in result["violations"]
+        ]
+
+    return violations

@@ -284,6 +284,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/account/tokens/{token_id}/revoke"): Entry("token", 303, _token_id, _form({})),
     ("GET", "/caseload"): Entry("staff", 200),
     ("GET", "/clients/{client_id}"): Entry("record", 200, _client),
+    ("GET", "/clients/{client_id}/report"): Entry("record", 200, _client),
     ("POST", "/clients"): Entry(
         "staff", 303, body=lambda w, r, t, p: {"display_name": f"New {r} {t}"}
     ),

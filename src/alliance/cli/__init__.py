@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from alliance._version import __version__
-from alliance.cli import analysis, checkins, clinic, matching, measures, monitoring
+from alliance.cli import analysis, checkins, clinic, matching, measures, monitoring, reports
 
 app = typer.Typer(
     name="alliance",
@@ -41,6 +41,7 @@ clinic.register(app)
 analysis.register(app)
 matching.register(app)
 checkins.register(app)
+reports.register(app)
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "ALERT_STATUSES",
     "ALWAYS_ON_KINDS",
     "KIND_PRIORITY",
+    "RELATIONSHIP_ALERT_KINDS",
     "SEVERITY_ORDER",
     "Alert",
     "AlertKind",
@@ -87,6 +88,11 @@ ALWAYS_ON_KINDS: tuple[AlertKind, ...] = ("risk_reported",)
 #: measure and the per-session feedback form (a low or falling session rating is a relational
 #: signal too, as with session-rating scales).
 RELATIONSHIP_KINDS: tuple[str, ...] = ("alliance", "feedback")
+#: Alert kinds about the relationship itself (the alliance chart rings them; the progress
+#: report lists them with the alliance, each with how it was handled).
+RELATIONSHIP_ALERT_KINDS: frozenset[AlertKind] = frozenset(
+    {"rupture", "low_alliance", "fit_check", "poor_fit_reported"}
+)
 
 # -- ordering: the one definition every list of alerts follows -------------------------------
 

@@ -149,99 +149,106 @@ def client_timeline(
     with their ratings; attendance; alerts; check-ins; the client's free-text feedback."""
     require_staff(actor)
     with unit_of_work(ctx) as session:
-        client = require_client(session, actor, client_id)
-        episode = _pick_episode(session, actor, client, episode_id)
-        clinic = session.get(Clinic, client.clinic_id)
-        settings = ClinicSettings.from_json(clinic.settings if clinic else None)
-        if episode is None:
-            record(session, ctx, actor, "read", "client", client.id, {"what": "timeline"})
-            return TimelineView(
-                client=client_view(client, ctx.cipher),
-                episode=None,
-                therapist_name=None,
-                series=(),
-                goals=(),
-                sessions=(),
-                alerts=(),
-                checkins=(),
-            )
-        data = load_episode(session, episode)
-        series: list[InstrumentSeries] = []
-        for instrument_id in episode.instruments:
-            inst = instrument(ctx, str(instrument_id))
-            scores = data.scores_for(inst.id)
-            subscales = {
-                sub.name: tuple(
-                    SeriesPoint(
-                        session_number=s.session_number,
-                        at=s.at,
-                        value=s.subscales.get(sub.name),
-                        valid=s.valid,
-                    )
-                    for s in scores
-                )
-                for sub in inst.subscales
-            }
-            low, high = inst.score_range
-            series.append(
-                InstrumentSeries(
-                    instrument_id=inst.id,
-                    title=inst.title,
-                    kind=inst.kind,
-                    direction=inst.direction,
-                    score_min=low,
-                    score_max=high,
-                    points=_series_points(scores),
-                    subscales=subscales,
-                    thresholds=alert_thresholds(inst, settings.alert_settings),
-                    clinical_cutoff=inst.clinical_cutoff.value if inst.clinical_cutoff else None,
-                    trajectory=_trajectory(session, ctx, client.clinic_id, inst, scores),
-                )
-            )
-        goals = _goal_series(session, ctx, episode)
-        alerts = sorted(
-            session.scalars(select(Alert).where(Alert.episode_id == episode.id)),
-            key=stored_alert_key,
-        )
-        checkins = list(
-            session.scalars(
-                select(CheckIn)
-                .where(CheckIn.episode_id == episode.id)
-                .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
-            )
-        )
-        checked_in = {c.session_id for c in checkins if c.completed_at is not None}
-        therapist = session.get(StaffUser, episode.therapist_id)
-        feedback: list[tuple[int | None, str]] = []
-        for number, _at, instrument_id, raw in data.answers:
-            inst = instrument(ctx, instrument_id)
-            text_items = {item.link_id for item in inst.items if item.type == "text"}
-            if not text_items:
-                continue
-            plain = decrypt_answers(ctx, instrument_id, raw)
-            feedback.extend(
-                (number, str(plain[key])) for key in sorted(text_items) if plain.get(key)
-            )
-        record(
-            session,
-            ctx,
-            actor,
-            "read",
-            "client",
-            client.id,
-            {"what": "timeline", "episode_id": episode.id},
-        )
+        view = read_client_timeline(session, ctx, actor, client_id=client_id, episode_id=episode_id)
+        detail: dict[str, Any] = {"what": "timeline"}
+        if view.episode is not None:
+            detail["episode_id"] = view.episode.id
+        record(session, ctx, actor, "read", "client", view.client.id, detail)
+        return view
+
+
+def read_client_timeline(
+    session: Session,
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    client_id: int,
+    episode_id: int | None = None,
+) -> TimelineView:
+    """The timeline of :func:`client_timeline`, built inside the caller's unit of work and not
+    audited: the caller records the read (the client page and the progress report each
+    name what they read). Authorization is checked here, so no caller can skip it."""
+    client = require_client(session, actor, client_id)
+    episode = _pick_episode(session, actor, client, episode_id)
+    clinic = session.get(Clinic, client.clinic_id)
+    settings = ClinicSettings.from_json(clinic.settings if clinic else None)
+    if episode is None:
         return TimelineView(
             client=client_view(client, ctx.cipher),
-            episode=episode_view(episode),
-            therapist_name=therapist.display_name if therapist else None,
-            series=tuple(series),
-            goals=goals,
-            sessions=tuple(session_view(s, checked_in=s.id in checked_in) for s in data.sessions),
-            alerts=tuple(alert_view(a, ctx.cipher) for a in alerts),
-            checkins=tuple(checkin_view(c) for c in checkins),
-            feedback=tuple(feedback),
+            episode=None,
+            therapist_name=None,
+            series=(),
+            goals=(),
+            sessions=(),
+            alerts=(),
+            checkins=(),
         )
+    data = load_episode(session, episode)
+    series: list[InstrumentSeries] = []
+    for instrument_id in episode.instruments:
+        inst = instrument(ctx, str(instrument_id))
+        scores = data.scores_for(inst.id)
+        subscales = {
+            sub.name: tuple(
+                SeriesPoint(
+                    session_number=s.session_number,
+                    at=s.at,
+                    value=s.subscales.get(sub.name),
+                    valid=s.valid,
+                )
+                for s in scores
+            )
+            for sub in inst.subscales
+        }
+        low, high = inst.score_range
+        series.append(
+            InstrumentSeries(
+                instrument_id=inst.id,
+                title=inst.title,
+                kind=inst.kind,
+                direction=inst.direction,
+                score_min=low,
+                score_max=high,
+                points=_series_points(scores),
+                subscales=subscales,
+                thresholds=alert_thresholds(inst, settings.alert_settings),
+                clinical_cutoff=inst.clinical_cutoff.value if inst.clinical_cutoff else None,
+                trajectory=_trajectory(session, ctx, client.clinic_id, inst, scores),
+            )
+        )
+    goals = _goal_series(session, ctx, episode)
+    alerts = sorted(
+        session.scalars(select(Alert).where(Alert.episode_id == episode.id)),
+        key=stored_alert_key,
+    )
+    checkins = list(
+        session.scalars(
+            select(CheckIn)
+            .where(CheckIn.episode_id == episode.id)
+            .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
+        )
+    )
+    checked_in = {c.session_id for c in checkins if c.completed_at is not None}
+    therapist = session.get(StaffUser, episode.therapist_id)
+    feedback: list[tuple[int | None, str]] = []
+    for number, _at, instrument_id, raw in data.answers:
+        inst = instrument(ctx, instrument_id)
+        text_items = {item.link_id for item in inst.items if item.type == "text"}
+        if not text_items:
+            continue
+        plain = decrypt_answers(ctx, instrument_id, raw)
+        feedback.extend((number, str(plain[key])) for key in sorted(text_items) if plain.get(key))
+    return TimelineView(
+        client=client_view(client, ctx.cipher),
+        episode=episode_view(episode),
+        therapist_name=therapist.display_name if therapist else None,
+        series=tuple(series),
+        goals=goals,
+        sessions=tuple(session_view(s, checked_in=s.id in checked_in) for s in data.sessions),
+        alerts=tuple(alert_view(a, ctx.cipher) for a in alerts),
+        checkins=tuple(checkin_view(c) for c in checkins),
+        feedback=tuple(feedback),
+    )
 
 
 def _goal_series(session: Session, ctx: ServiceContext, episode: Episode) -> tuple[GoalSeries, ...]:

@@ -286,6 +286,106 @@ class TimelineView:
 
 
 @dataclass(frozen=True)
+class SourcedScore:
+    """One score and where it comes from: the instrument, the session and when it was given."""
+
+    instrument_id: str
+    value: float
+    session_number: int | None
+    at: datetime
+    band: str | None = None
+
+
+@dataclass(frozen=True)
+class MeasureChange:
+    """Baseline, latest and the Jacobson–Truax verdict for one measure of an episode.
+
+    ``baseline`` and ``latest`` are the first and last valid scores of the timeline's series;
+    the change fields come from :func:`alliance.measures.change.classify_instrument_change`
+    and stay None with a ``note`` saying why when they cannot be computed (fewer than two
+    scores, or an instrument without reliable-change parameters).
+    """
+
+    instrument_id: str
+    title: str
+    kind: str
+    direction: str
+    citation: str
+    scores: int  # valid scores in the episode
+    baseline: SourcedScore | None
+    latest: SourcedScore | None
+    change: float | None = None
+    rci: float | None = None
+    criterion: float | None = None  # the smallest reliable change, 1.96 · S_diff
+    standard_error_of_difference: float | None = None
+    sd: float | None = None
+    reliability: float | None = None
+    sd_source: str | None = None
+    reliability_source: str | None = None
+    reliable_change: str | None = None  # improved | deteriorated | none
+    clinically_significant: bool | None = None
+    status: str | None = None  # recovered | improved | unchanged | deteriorated
+    cutoff: float | None = None
+    cutoff_method: str | None = None
+    cutoff_source: str | None = None
+    on_track: bool | None = None  # outcome measures: the expected-trajectory verdict
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class HandledAlert:
+    """An alert of the episode with the names of who acknowledged and resolved it."""
+
+    alert: AlertView
+    relationship: bool  # a rupture or another alert about the alliance
+    acknowledged_by_name: str | None = None
+    resolved_by_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RuptureRepair:
+    """A rupture the monitoring rules find in the episode's alliance scores (a drop from
+    ``before`` at ``before_session`` to ``low`` at ``rupture_session``) and its repair: the
+    first later score back within S_diff of ``before`` (None while there is none)."""
+
+    instrument_id: str
+    before_session: int
+    before: float
+    rupture_session: int
+    low: float
+    repaired_session: int | None = None
+    repaired: float | None = None
+
+
+@dataclass(frozen=True)
+class Attendance:
+    attended: int
+    missed: int
+    cancelled: int
+    scheduled: int
+
+    @property
+    def total(self) -> int:
+        return self.attended + self.missed + self.cancelled + self.scheduled
+
+
+@dataclass(frozen=True)
+class ClientReportView:
+    """The client progress report: the timeline of the episode (the very view the client page
+    reads) and what the report adds to it: change per measure, alerts with who handled them,
+    attendance, and who asked for the report when."""
+
+    timeline: TimelineView
+    clinic_name: str
+    generated_at: datetime
+    generated_by: str
+    measures: tuple[MeasureChange, ...]
+    alerts: tuple[HandledAlert, ...]
+    attendance: Attendance
+    ruptures: tuple[RuptureRepair, ...] = ()
+
+
+@dataclass(frozen=True)
 class CaseloadRow:
     client_id: int
     display_name: str

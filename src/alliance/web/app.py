@@ -37,6 +37,7 @@ from alliance.web.routes import (
     matching,
     meta,
     outbox,
+    reports,
 )
 from alliance.web.security import (
     SecurityMiddleware,
@@ -95,7 +96,18 @@ def create_app(
     app.state.templates = make_templates(ctx.instruments)
 
     install_error_handlers(app)
-    for module in (meta, auth, caseload, clients, outbox, alerts, admin, checkin, analysis):
+    for module in (
+        meta,
+        auth,
+        caseload,
+        clients,
+        reports,
+        outbox,
+        alerts,
+        admin,
+        checkin,
+        analysis,
+    ):
         app.include_router(module.router)
     app.include_router(matching.router)
     app.include_router(api_v1.router, prefix="/api/v1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alliance.monitoring.alerts import RELATIONSHIP_ALERT_KINDS
 from alliance.services.views import InstrumentSeries, TimelineView
 from alliance.web import charts
 
@@ -51,17 +52,13 @@ def alliance_threshold(series: InstrumentSeries) -> float | None:
     return float(next(iter(series.thresholds.values())))
 
 
-# Alert kinds that point at a moment in the relationship worth seeing on the alliance chart.
-_RELATIONSHIP_ALERTS = frozenset({"rupture", "low_alliance", "fit_check", "poor_fit_reported"})
-
-
 def _flagged_sessions(timeline: TimelineView) -> tuple[float, ...]:
     return tuple(
         sorted(
             {
                 float(a.session_number)
                 for a in timeline.alerts
-                if a.kind in _RELATIONSHIP_ALERTS
+                if a.kind in RELATIONSHIP_ALERT_KINDS
                 and a.status != "resolved"
                 and a.session_number is not None
             }
