@@ -121,7 +121,8 @@ def test_bad_standard_input_is_named_stdin_with_its_line() -> None:
     assert result.exit_code == 2
     assert result.output.strip() == (
         "error: <stdin>: line 6: malformed cue timing '00:00:0x,000 --> 00:00:04,000' "
-        "(SRT times look like 00:01:02,500)"
+        "(SRT times look like 00:01:02,500); without it: only one speaker ('A'); a session "
+        "needs a therapist and a client"
     )
 
 

@@ -46,13 +46,31 @@ def test_a_truncated_vtt_cue_is_refused_at_its_timing_line() -> None:
     assert "truncated" in str(err)
 
 
-def test_a_malformed_vtt_timing_line_names_its_line() -> None:
+def test_a_malformed_vtt_timing_line_is_skipped_as_webvtt_py_skips_it_and_named() -> None:
     text = (
         "WEBVTT\n\n00:00:01.000 --> 00:00:0x.000\nA: hi\n\n00:00:02.000 --> 00:00:03.000\nB: yo\n"
+        "\n00:00:03.000 --> 00:00:04.000\nA: so\n"
+    )
+    t = parse_transcript(text)
+    assert [(u.speaker, u.text) for u in t.utterances] == [("B", "yo"), ("A", "so")]
+    assert t.warnings[0] == (
+        "1 cue skipped, as webvtt-py cannot read it "
+        "(line 3: malformed cue timing '00:00:01.000 --> 00:00:0x.000')"
+    )
+
+
+def test_a_file_where_no_cue_can_be_read_is_refused_on_the_first_bad_one() -> None:
+    text = (
+        "WEBVTT\n\nNOTE two bad cues\n\n00:00:01,000 --> 00:00:02,000\nA: hi\n\n"
+        "00:0x --> 1\nB: yo\n"
     )
     err = error_for(text)
-    assert err.line == 3
-    assert "timing" in str(err)
+    assert err.line == 5
+    assert str(err) == (
+        "x: line 5: no cue in this vtt file could be read: malformed cue timing "
+        "'00:00:01,000 --> 00:00:02,000' (webvtt-py reads times like 00:01:02.500, 01:02.500 "
+        "or 0:1:2.5)"
+    )
 
 
 def test_a_cue_that_ends_before_it_starts_is_refused() -> None:

@@ -289,23 +289,42 @@ def test_a_str_is_always_text_never_a_file_name() -> None:
 # --- broken files: the real line of the fault --------------------------------------------------
 
 
+def test_a_file_with_text_before_its_first_label_is_refused_on_that_line() -> None:
+    err = error_for("bad_unlabelled_start.vtt")
+    assert err.line == 3
+    assert "cue text without a speaker" in str(err)
+    lines = (DATA / "bad_unlabelled_start.vtt").read_text(encoding="utf-8").split("\n")
+    assert lines[2].strip()  # the line named is in the file, not a blank
+
+
 @pytest.mark.parametrize(
     ("name", "line", "words"),
     [
         ("bad_comma_timing.vtt", 11, "malformed cue timing '00:00:05,500 --> 00:00:07,000'"),
         ("bad_missing_timing.srt", 10, "cue 3 has no 'start --> end' timing line"),
-        ("bad_letter_timing.srt", 6, "malformed cue timing '00:00:03,000 --> 00:00:0O,500'"),
-        ("bad_unlabelled_start.vtt", 3, "cue text without a speaker"),
     ],
 )
-def test_a_broken_file_is_refused_on_the_line_of_the_fault(
+def test_a_cue_the_library_cannot_read_is_skipped_with_a_warning_naming_its_line(
     name: str, line: int, words: str
 ) -> None:
-    err = error_for(name)
-    assert err.line == line
-    assert words in str(err)
+    # webvtt-py and pysrt skip such a block and read the rest: so do we, but never silently.
     lines = (DATA / name).read_text(encoding="utf-8").split("\n")
+    t = parse(name)
+    warning = next(w for w in t.warnings if "skipped" in w)
+    assert f"(line {line}: {words})" in warning
     assert lines[line - 1].strip()  # the line named is in the file, not a blank
+    assert all(u.line != line for u in t.utterances)
+
+
+def test_a_refusal_after_skipped_cues_names_the_skipped_cue() -> None:
+    # Skipping cue 2 leaves only the therapist: the refusal says which cue went missing.
+    err = error_for("bad_letter_timing.srt")
+    assert err.line == 6
+    assert str(err).endswith(
+        ": line 6: malformed cue timing '00:00:03,000 --> 00:00:0O,500' (SRT times look like "
+        "00:01:02,500); without it: only one speaker ('Therapist'); a session needs a "
+        "therapist and a client"
+    )
 
 
 def test_text_before_the_first_label_names_where_that_label_is() -> None:

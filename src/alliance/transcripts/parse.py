@@ -3,11 +3,14 @@
 One parser per format, each returning raw :class:`Segment` fragments with the source line
 they came from:
 
-- WebVTT (Zoom, Teams, Whisper, YouTube): parsed with webvtt-py; ``<v Name>`` voice tags —
-  several per cue allowed — and "Name: text" cues. Our own scan of the file's blocks (made
-  with the same block rules as webvtt-py) only supplies line numbers: a cue block webvtt-py
-  cannot read is refused on its own line, never silently dropped.
-- SRT: each block read with pysrt; speakers from "Name: text" or "[Name] text".
+- WebVTT (Zoom, Teams, Whisper, YouTube): parsed with webvtt-py, which decides what is a
+  cue (Teams' ``0:0:0.0 --> 0:0:3.570`` included); ``<v Name>`` voice tags — several per cue
+  allowed — and "Name: text" cues. Our own scan of the file's blocks (made with the same
+  block rules as webvtt-py) only supplies line numbers: a cue block webvtt-py skips is
+  skipped here too, never silently — a warning names its line.
+- SRT: each block read with pysrt; speakers from "Name: text" or "[Name] text". A block
+  pysrt cannot read (or whose times it would misread as zeros) is skipped with a warning
+  naming its line, as pysrt itself skips it.
 - plain text: "Name: text", "T:"/"C:", optional ``[hh:mm:ss]`` or ``hh:mm:ss`` before the
   name or ``(hh:mm:ss)`` after it; lines without a label continue the previous turn.
 - JSON: a list of ``{speaker, text, start, end}`` objects (or an object holding that list
@@ -34,7 +37,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pysrt
@@ -176,15 +179,21 @@ _MUSIC = re.compile(r"[♪♫][^♪♫]*(?:[♪♫]+|$)")
 
 @dataclass
 class _Dropped:
-    """Sound descriptions a parse left out, for the warning (count and the first one)."""
+    """What a parse left out, for the warnings: sound descriptions (count and the first
+    one) and cue blocks the subtitle library could not read (line and reason)."""
 
     count: int = 0
     example: str | None = None
+    cues: list[tuple[int, str, str]] = field(default_factory=list)
 
     def add(self, text: str) -> None:
         self.count += 1
         if self.example is None:
             self.example = " ".join(text.split())[:40]
+
+    def skip_cue(self, line: int, reason: str, hint: str = "") -> None:
+        """``hint`` (what a good one looks like) goes only into an error, not the warning."""
+        self.cues.append((line, reason, hint))
 
 
 def _is_sound(inner: str) -> bool:
@@ -337,8 +346,16 @@ class _Cue:
     line: int  # the timing line
 
 
-def _check_cues(cues: Sequence[_Cue], blocks: Sequence[_Block], kind: str) -> None:
-    """Cues that end before they start, and a file cut off after its last timing line."""
+def _check_cues(
+    cues: Sequence[_Cue], blocks: Sequence[_Block], kind: str, dropped: _Dropped
+) -> None:
+    """No readable cue at all, cues that end before they start, and a file cut off after
+    its last timing line."""
+    if not cues and dropped.cues:
+        line, reason, hint = dropped.cues[0]
+        raise TranscriptError(
+            f"no cue in this {kind} file could be read: {reason}{hint}", line=line
+        )
     if not cues:
         raise TranscriptError(f"no cues (no 'start --> end' timing lines) in this {kind} file")
     for cue in cues:
@@ -413,6 +430,7 @@ def _quote(line: str) -> str:
 def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     """WebVTT (Zoom, Teams, Whisper, YouTube): voice tags, several voices in one cue, or
     "Name: text"; what webvtt-py reads, with every unreadable cue refused on its line."""
+    dropped = dropped if dropped is not None else _Dropped()
     text = _normalise(text)
     lines = text.split("\n")
     start = next((i for i, ln in enumerate(lines) if ln.strip()), 0)
@@ -434,11 +452,13 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
             continue  # "-->" in prose (a comment's later line): no cue meant, webvtt-py skips it
         line = block.line + at
         if caption is None or list(caption.lines) != list(block.lines[at + 1 :]):
-            raise TranscriptError(
-                f"malformed cue timing {_quote(block.lines[at])} (webvtt-py reads times "
-                "like 00:01:02.500, 01:02.500 or 0:1:2.5)",
-                line=line,
+            # webvtt-py skipped this block (as its non-strict parse does): so do we, aloud.
+            dropped.skip_cue(
+                line,
+                f"malformed cue timing {_quote(block.lines[at])}",
+                " (webvtt-py reads times like 00:01:02.500, 01:02.500 or 0:1:2.5)",
             )
+            continue
         cues.append(
             _Cue(
                 caption.lines,
@@ -448,8 +468,8 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
             )
         )
         caption = next(remaining, None)
-    _check_cues(cues, blocks, "vtt")
-    return _segments_from_cues(cues, dropped or _Dropped())
+    _check_cues(cues, blocks, "vtt", dropped)
+    return _segments_from_cues(cues, dropped)
 
 
 def _vtt_failure(exc: Exception, lines: Sequence[str], start: int) -> TranscriptError:
@@ -481,16 +501,18 @@ def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     """SRT subtitles, each cue read by pysrt; the speaker comes from "Name: text" or
     "[Name] text". Index numbers may skip or be missing; a blank line inside a cue's text
     joins the next lines to it."""
+    dropped = dropped if dropped is not None else _Dropped()
     blocks = _srt_blocks(_normalise(text).split("\n"))
     cues: list[_Cue] = []
     for block in blocks:
         at = block.timing
         if at is None:
             if block.lines[0].strip().isdigit():
-                raise TranscriptError(
+                dropped.skip_cue(
+                    block.line + 1 if len(block.lines) > 1 else block.line,
                     f"cue {block.lines[0].strip()} has no 'start --> end' timing line",
-                    line=block.line + 1 if len(block.lines) > 1 else block.line,
                 )
+                continue
             if not cues:
                 raise TranscriptError(
                     "expected a cue number or a 'start --> end' timing line", line=block.line
@@ -501,11 +523,13 @@ def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
         line = block.line + at
         timing = _SRT_TIMING.match(block.lines[at])
         if timing is None or (timing.group("rest")[:1] not in ("", " ", "\t")):
-            raise TranscriptError(
-                f"malformed cue timing {_quote(block.lines[at])} (SRT times look like "
-                "00:01:02,500)",
-                line=line,
+            # pysrt would skip this block or read its odd times as zeros: skip it, aloud.
+            dropped.skip_cue(
+                line,
+                f"malformed cue timing {_quote(block.lines[at])}",
+                " (SRT times look like 00:01:02,500)",
             )
+            continue
         normalised = (
             f"{_srt_time(timing.group('start'))} --> {_srt_time(timing.group('end'))}"
             f"{timing.group('rest')}"
@@ -515,13 +539,12 @@ def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
                 [*block.lines[:at], normalised, *block.lines[at + 1 :]]
             )
         except (pysrt.Error, ValueError) as exc:
-            raise TranscriptError(
-                f"not a valid SRT cue ({type(exc).__name__} from pysrt)", line=line
-            ) from None
+            dropped.skip_cue(line, f"not a valid SRT cue ({type(exc).__name__} from pysrt)")
+            continue
         body = item.text.split("\n") if item.text else []
         cues.append(_Cue(body, item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, line))
-    _check_cues(cues, blocks, "srt")
-    return _segments_from_cues(cues, dropped or _Dropped())
+    _check_cues(cues, blocks, "srt", dropped)
+    return _segments_from_cues(cues, dropped)
 
 
 _PLAIN = re.compile(
@@ -817,6 +840,10 @@ _TURN_UNITS: Mapping[Format, str] = {
 }
 
 
+# Fewer labels than one per this many fragments: the labels are stray words, not speakers.
+_STRAY_LABELS = 4
+
+
 def _name_speakers(
     segments: list[Segment], speakers: SpeakerMode, fmt: Format
 ) -> tuple[list[Segment], str | None]:
@@ -826,12 +853,26 @@ def _name_speakers(
     if unlabelled is None:
         return segments, None
     first = next((s for s in segments if s.speaker), None)
-    if first is not None:
+    # Where a label starts a run of one speaker (the cues after it carry that speaker on).
+    starts = [
+        i
+        for i, s in enumerate(segments)
+        if s.speaker and (i == 0 or segments[i - 1].speaker != s.speaker)
+    ]
+    # A few "labels" among many unlabelled cues are words that happen to end in a colon
+    # ("Une chose en sa faveur: …" in a film's subtitles), not speakers.
+    stray = first is not None and len(starts) * _STRAY_LABELS < len(segments)
+    if first is not None and not (stray and speakers == "alternate"):
         # Some labels: text before (or, in JSON, between) them belongs to nobody we know.
         # Say where the first label is: in a film's subtitles it is often a false one.
+        hint = (
+            "; if those are not speaker labels, pass --speakers alternate (speakers='alternate')"
+            if stray
+            else ""
+        )
         raise TranscriptError(
             f"{_UNLABELLED[fmt]}; the first speaker label is {first.speaker!r} on line "
-            f"{first.line}",
+            f"{first.line}{hint}",
             line=unlabelled.line,
         )
     if speakers == "labels":
@@ -842,12 +883,25 @@ def _name_speakers(
             "(speakers='alternate')",
             line=unlabelled.line,
         )
+    restore = set(starts)
     named = [
-        Segment(f"Speaker {i % 2 + 1}", s.text, s.start, s.end, s.line)
+        # A stray label goes back into the words it was taken from.
+        Segment(
+            f"Speaker {i % 2 + 1}",
+            f"{s.speaker}: {s.text}" if i in restore else s.text,
+            s.start,
+            s.end,
+            s.line,
+        )
         for i, s in enumerate(segments)
     ]
+    kind = (
+        "no speaker labels"
+        if first is None
+        else f"{len(starts)} stray label{'s' if len(starts) > 1 else ''} ignored"
+    )
     return named, (
-        "no speaker labels: read as Speaker 1 and Speaker 2 taking turns, one turn per "
+        f"{kind}: read as Speaker 1 and Speaker 2 taking turns, one turn per "
         f"{_TURN_UNITS[fmt]}; turn-taking, talk shares and roles are a guess"
     )
 
@@ -939,19 +993,32 @@ def _parse(
     fmt = format or detect_format(text, filename)
     dropped = _Dropped()
     segments = PARSERS[fmt](text, dropped)
-    if not segments:
-        raise TranscriptError(f"no utterances found in this {fmt} transcript", line=1)
-    segments, guessed = _name_speakers(segments, speakers, fmt)
-    turns = merge_turns(segments)
-    names = list(dict.fromkeys(t.speaker for t in turns))
-    if len(names) < 2:
-        raise TranscriptError(
-            f"only one speaker ({names[0]!r}); a session needs a therapist and a client",
-            line=turns[0].line,
+    try:
+        if not segments:
+            raise TranscriptError(f"no utterances found in this {fmt} transcript", line=1)
+        segments, guessed = _name_speakers(segments, speakers, fmt)
+        turns = merge_turns(segments)
+        names = list(dict.fromkeys(t.speaker for t in turns))
+        if len(names) < 2:
+            raise TranscriptError(
+                f"only one speaker ({names[0]!r}); a session needs a therapist and a client",
+                line=turns[0].line,
+            )
+        assignment = assign_roles(
+            [(t.speaker, t.text) for t in turns], therapist=therapist, name_map=name_map
         )
-    assignment = assign_roles(
-        [(t.speaker, t.text) for t in turns], therapist=therapist, name_map=name_map
-    )
+    except TranscriptError as exc:
+        if not dropped.cues:
+            raise
+        # What was left after skipping unreadable cues is not a session: the first skipped
+        # cue is the likely cause, so the one line starts there.
+        line, reason, hint = dropped.cues[0]
+        more = len(dropped.cues) - 1
+        others = f" and {more} more unreadable cue{'s' if more > 1 else ''}" if more else ""
+        raise TranscriptError(
+            f"{reason}{hint}{others}; without {'them' if more else 'it'}: {exc.message}",
+            line=line,
+        ) from None
     utterances = tuple(
         Utterance(
             id=f"u{i}",
@@ -978,6 +1045,8 @@ def _parse(
     warnings: list[str] = []
     if guessed:
         warnings.append(guessed)
+    if dropped.cues:
+        warnings.append(_skipped_cues_warning(dropped.cues, fmt))
     if dropped.count:
         warnings.append(
             f"{dropped.count} sound description{'s' if dropped.count > 1 else ''} "
@@ -1002,6 +1071,16 @@ def _parse(
         source=filename,
         warnings=tuple(warnings),
     )
+
+
+def _skipped_cues_warning(cues: Sequence[tuple[int, str, str]], fmt: Format) -> str:
+    """One line naming each unreadable cue block that was left out (the first three)."""
+    library = "webvtt-py" if fmt == "vtt" else "pysrt"
+    shown = "; ".join(f"line {line}: {reason}" for line, reason, _ in cues[:3])
+    more = f"; and {len(cues) - 3} more" if len(cues) > 3 else ""
+    count = f"{len(cues)} cues" if len(cues) > 1 else "1 cue"
+    them = "them" if len(cues) > 1 else "it"
+    return f"{count} skipped, as {library} cannot read {them} ({shown}{more})"
 
 
 def _run_lengths(segments: Sequence[Segment]) -> list[int]:
