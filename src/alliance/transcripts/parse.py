@@ -932,8 +932,9 @@ def parse_transcript(
     """Parse a transcript into turns with roles.
 
     ``data`` is the file's bytes, its text (a ``str`` is always the text itself, never a
-    file name) or a path (``pathlib.Path``): the one case where this reads a file, at most
-    ``max_bytes`` + 1 of it, for notebooks. ``filename`` is used in error messages and as a
+    file name: a refusal of a ``str`` that names a file says to pass a path) or a path
+    (``pathlib.Path``): the one case where this reads a file, at most ``max_bytes`` + 1 of
+    it, for notebooks. ``filename`` is used in error messages and as a
     format hint (a path's name by default); ``format`` forces a parser. ``max_bytes``
     defaults to the ``transcript_max_bytes`` setting. ``speakers="alternate"`` reads a file
     that has no speaker labels at all as two speakers taking turns (with a warning); by
@@ -949,7 +950,24 @@ def parse_transcript(
             data = _read_path(data, _limit(max_bytes))
         return _parse(data, filename, format, therapist, name_map, max_bytes, speakers)
     except TranscriptError as exc:
+        if _names_a_file(data):
+            # A str is text (an upload's text must never open a file), but a notebook user
+            # who passed a file name wants to hear how to read it.
+            exc = TranscriptError(
+                f"{exc.message}; this text is the name of a file: to read the file, pass "
+                "pathlib.Path(...) instead of a str",
+                line=exc.line,
+            )
         raise exc.with_source(filename) from None
+
+
+def _names_a_file(data: object) -> bool:
+    if not isinstance(data, str) or "\n" in data or not 0 < len(data) < 4096:
+        return False
+    try:
+        return os.path.isfile(data)
+    except (OSError, ValueError):  # a NUL character or a name the system refuses
+        return False
 
 
 def _limit(max_bytes: int | None) -> int:
