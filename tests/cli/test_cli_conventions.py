@@ -111,11 +111,60 @@ def test_quiet_leaves_stderr_empty(tmp_path: Path, name: str) -> None:
     assert out.exists()
 
 
-def test_match_still_takes_its_old_out_spelling(tmp_path: Path) -> None:
+def test_match_still_takes_its_old_out_spelling_but_hides_and_deprecates_it(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "placements.json"
     code, _, err = _run("match", str(MATCH_EXAMPLE), "--out", str(out))
     assert code == 0, err
     assert "placements" in json.loads(out.read_text("utf-8"))
+    assert err.splitlines()[0] == "warning: --out is deprecated; use -o/--output"
+    out.unlink()
+    code, _, err = _run("match", str(MATCH_EXAMPLE), "--out", str(out), "--quiet")
+    assert (code, err) == (0, "")
+    code, _, err = _run("match", str(MATCH_EXAMPLE), "--out", str(out), "-o", str(out))
+    assert code == 2
+    assert err.strip().splitlines() == ["error: give -o/--output once (--out is its old spelling)"]
+    code, help_text, _ = _run("match", "--help")
+    assert code == 0
+    assert "--output" in help_text
+    assert "--out " not in help_text.replace("--output", "")  # hidden from the help
+
+
+# The five commands that write results, and the spellings each must take the same way.
+WRITERS = ("score", "change", "analyze", "match", "export")
+SPELLINGS = {"-o", "--output", "--format", "-f", "--force", "--quiet", "-q"}
+
+
+def _options(command: str) -> dict[str, bool]:
+    """Every option spelling of ``command`` → whether it is hidden from the help."""
+    import typer
+
+    group = typer.main.get_command(app)
+    found: dict[str, bool] = {}
+    for param in group.commands[command].params:  # type: ignore[attr-defined]
+        if getattr(param, "param_type_name", "") == "option":
+            for spelling in (*param.opts, *param.secondary_opts):
+                found[spelling] = bool(param.hidden)
+    return found
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_every_writing_command_spells_output_format_force_and_quiet_alike(command: str) -> None:
+    options = _options(command)
+    assert set(options) >= SPELLINGS, sorted(SPELLINGS - set(options))
+    assert not any(options[s] for s in SPELLINGS)  # all of them in the help
+    # no second visible spelling of the output option (match's --out is hidden)
+    visible = {s for s, hidden in options.items() if not hidden}
+    assert not visible & {"--out", "--output-file", "--outfile", "--fmt"}
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_every_writing_command_documents_the_options_in_its_help(command: str) -> None:
+    code, help_text, _ = _run(command, "--help")
+    assert code == 0
+    for spelling in ("--output", "--format", "--force", "--quiet"):
+        assert spelling in help_text, f"{command} --help lacks {spelling}"
 
 
 @pytest.mark.parametrize("command", ["score", "change"])
@@ -154,8 +203,73 @@ def test_a_dash_reads_standard_input(command: str) -> None:
     assert rows[0]["client_id"] == "c1"
 
 
+def test_a_dash_reads_a_transcript_from_standard_input_for_analyze(tmp_path: Path) -> None:
+    teams = (
+        "WEBVTT\n\n0:0:0.0 --> 0:0:2.570\n<v Therapist>How was your week?</v>\n\n"
+        "0:0:3.0 --> 0:0:5.0\n<v Client>Hard, honestly. [sighs]</v>\n"
+    )
+    out = tmp_path / "analysis.json"
+    code, _, err = _run("analyze", "-", "--therapist", "Therapist", "-o", str(out), stdin=teams)
+    assert code == 0, err
+    result = json.loads(out.read_text("utf-8"))
+    assert result["source"]["file"] == "<stdin>"
+    assert [u["text"] for u in result["utterances"]] == ["How was your week?", "Hard, honestly."]
+    assert result["warnings"] == ["1 sound description (such as '[sighs]') left out: not speech"]
+
+
 def test_instruments_list_is_not_cut_when_piped() -> None:
     code, out, _ = _run("instruments", "list")
     assert code == 0
-    assert "Working Alliance Inventory - Short Revised (WAI-SR), client version" in out
+    row = next(line for line in out.splitlines() if "wai_sr" in line)
+    # the whole title and every column on the instrument's one line: no 80-column cut
+    assert "Working Alliance Inventory - Short Revised (WAI-SR), client version" in row
+    assert row.rstrip().endswith("bundled │")
+    assert max(len(line) for line in out.splitlines()) > 80
     assert "…" not in out
+
+
+def test_instruments_list_uses_the_terminal_width_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from alliance.cli import measures
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("COLUMNS", "100")
+    assert measures._console().width == 100
+
+
+@pytest.fixture
+def clinic_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clinic database with one admin, made through the CLI as an admin would."""
+    monkeypatch.setenv("ALLIANCE_PASSWORD_HASH_PROFILE", "fast-insecure-tests")
+    monkeypatch.setenv("ALLIANCE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ALLIANCE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ALLIANCE_NEW_USER_PASSWORD", "a long enough password")
+    db = str(tmp_path / "clinic.sqlite3")
+    assert _run("db", "upgrade", "--db", db)[0] == 0
+    assert _run("clinic", "create", "Northside", "--db", db)[0] == 0
+    admin = ("--email", "ada@north.example", "--role", "admin", "--clinic", "1", "--name", "Ada")
+    code, _, err = _run("user", "create", *admin, "--db", db)
+    assert code == 0, err
+    return db
+
+
+def test_export_takes_format_output_force_and_quiet_as_the_others_do(
+    clinic_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    args = ("export", "-f", "csv", "-o", str(out), "--as", "ada@north.example", "--db", clinic_db)
+    code, stdout, err = _run(*args, "--quiet")
+    assert (code, stdout, err) == (0, "", "")
+    written = sorted(p.name for p in out.iterdir())
+    assert "codebook.md" in written
+    code, _, err = _run(*args)  # the same files again: refused, nothing replaced
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "already exist(s); add --force to replace" in err
+    code, _, err = _run(*args, "--force")
+    assert code == 0, err
+    assert err.startswith("wrote ")  # the summary on stderr, as every writer puts it
+    assert sorted(p.name for p in out.iterdir()) == written

@@ -23,7 +23,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from alliance.cli._common import QUIET_HELP, fail, write_files
+from alliance.cli._common import QUIET_HELP, fail, say, write_files
 from alliance.config import Settings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import ServiceError
@@ -261,7 +261,7 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
         format: str = typer.Option(
-            ..., "--format", help="csv, parquet, spss (.sav), stata (.dta), rds or fhir."
+            ..., "--format", "-f", help="csv, parquet, spss (.sav), stata (.dta), rds or fhir."
         ),
         out: Path = typer.Option(..., "-o", "--output", help="Directory to write into."),
         deidentified: bool = typer.Option(
@@ -284,8 +284,7 @@ def register(app: typer.Typer) -> None:
                 ctx, actor=_actor(ctx, as_email), format=format, deidentified=deidentified
             )
         write_files(out, files, force=force)
-        if not quiet:
-            typer.echo(f"wrote {len(files)} file(s) to {out}")
+        say(f"wrote {len(files)} file(s) to {out}", quiet=quiet)
 
     @client_app.command("export")
     def client_export(

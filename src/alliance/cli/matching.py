@@ -98,8 +98,13 @@ def register(app: typer.Typer) -> None:
             None,
             "-o",
             "--output",
-            "--out",
             help="Write the result JSON here (default: standard output).",
+        ),
+        old_out: Path | None = typer.Option(
+            None,
+            "--out",
+            hidden=True,
+            help="Deprecated spelling of -o/--output, kept for scripts written before it.",
         ),
         output_format: str = typer.Option("json", "--format", "-f", help="json (the only one)."),
         force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -110,6 +115,11 @@ def register(app: typer.Typer) -> None:
         from alliance.matching import MatchingInputError
         from alliance.matching.assign import run_matching
 
+        if old_out is not None:
+            if out is not None:
+                fail("give -o/--output once (--out is its old spelling)")
+            out = old_out
+            say("warning: --out is deprecated; use -o/--output", quiet=quiet)
         if output_format != "json":
             fail(f"--format {output_format!r}: match writes json")
         check_target(out, force=force)

@@ -80,9 +80,19 @@ def list_command() -> None:
 
 
 def _console() -> Console:
-    # Rich lays a table out for 80 columns when stdout is not a terminal (a pipe, a file, a
-    # test), which cuts titles and sources; there nothing limits the width, so give it room.
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    """The terminal's width on a terminal; elsewhere no width limit, so nothing wraps.
+
+    Rich lays a table out for 80 columns when stdout is not a terminal (a pipe, a file, a
+    test), which cuts titles and sources. There nothing limits the width: a table (which
+    does not expand) then takes its natural width and every line stays whole.
+    """
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=_UNLIMITED)
+
+
+# Wider than any line we print, so a console this wide never wraps.
+_UNLIMITED = 10_000
 
 
 @instruments_app.command("show")
