@@ -248,7 +248,9 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Argument(
             ...,
             metavar="FILE|DIR|GLOB|-",
-            help="A transcript, a directory, a glob pattern, or - for standard input.",
+            help="A transcript (WebVTT, SRT, text, JSON or CSV), a directory, a glob pattern, "
+            "or - for standard input. A cue webvtt-py or pysrt cannot read is skipped with a "
+            "warning naming its line; sound cues (\\[laughs], (music), ♪ … ♪) are left out.",
         ),
         therapist: list[str] = typer.Option(
             [], "--therapist", "-t", help="The therapist's name (repeat for co-therapists)."
@@ -278,8 +280,8 @@ def register(app: typer.Typer) -> None:
             "labels",
             "--speakers",
             help="labels (default): speaker labels are required; alternate: a transcript "
-            "with no labels at all (Whisper output, plain subtitles) is read as two speakers "
-            "taking turns, with a warning.",
+            "with no labels at all (Whisper output, plain subtitles), or only a few stray "
+            "'Words:' that are no names, is read as two speakers taking turns, with a warning.",
         ),
         force: bool = typer.Option(
             False,

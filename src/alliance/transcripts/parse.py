@@ -1011,32 +1011,24 @@ def _parse(
     fmt = format or detect_format(text, filename)
     dropped = _Dropped()
     segments = PARSERS[fmt](text, dropped)
-    try:
-        if not segments:
-            raise TranscriptError(f"no utterances found in this {fmt} transcript", line=1)
-        segments, guessed = _name_speakers(segments, speakers, fmt)
-        turns = merge_turns(segments)
-        names = list(dict.fromkeys(t.speaker for t in turns))
-        if len(names) < 2:
-            raise TranscriptError(
+    if not segments:
+        raise _after_skips(
+            TranscriptError(f"no utterances found in this {fmt} transcript", line=1), dropped
+        )
+    segments, guessed = _name_speakers(segments, speakers, fmt)
+    turns = merge_turns(segments)
+    names = list(dict.fromkeys(t.speaker for t in turns))
+    if len(names) < 2:
+        raise _after_skips(
+            TranscriptError(
                 f"only one speaker ({names[0]!r}); a session needs a therapist and a client",
                 line=turns[0].line,
-            )
-        assignment = assign_roles(
-            [(t.speaker, t.text) for t in turns], therapist=therapist, name_map=name_map
+            ),
+            dropped,
         )
-    except TranscriptError as exc:
-        if not dropped.cues:
-            raise
-        # What was left after skipping unreadable cues is not a session: the first skipped
-        # cue is the likely cause, so the one line starts there.
-        line, reason, hint = dropped.cues[0]
-        more = len(dropped.cues) - 1
-        others = f" and {more} more unreadable cue{'s' if more > 1 else ''}" if more else ""
-        raise TranscriptError(
-            f"{reason}{hint}{others}; without {'them' if more else 'it'}: {exc.message}",
-            line=line,
-        ) from None
+    assignment = assign_roles(
+        [(t.speaker, t.text) for t in turns], therapist=therapist, name_map=name_map
+    )
     utterances = tuple(
         Utterance(
             id=f"u{i}",
@@ -1088,6 +1080,19 @@ def _parse(
         format=fmt,
         source=filename,
         warnings=tuple(warnings),
+    )
+
+
+def _after_skips(exc: TranscriptError, dropped: _Dropped) -> TranscriptError:
+    """A refusal that skipped cues may have caused (nothing left, or one speaker left): the
+    one line starts at the first skipped cue, the likely cause."""
+    if not dropped.cues:
+        return exc
+    line, reason, hint = dropped.cues[0]
+    more = len(dropped.cues) - 1
+    others = f" and {more} more unreadable cue{'s' if more > 1 else ''}" if more else ""
+    return TranscriptError(
+        f"{reason}{hint}{others}; without {'them' if more else 'it'}: {exc.message}", line=line
     )
 
 
