@@ -37,7 +37,8 @@ def corpus(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         classmethod(lambda cls, backend="accurate", empathy=None: cls(coder=_Coder())),
     )
     spec = importlib.util.spec_from_file_location("transcripts_corpus", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -51,8 +52,9 @@ def _files(folder: Path) -> None:
         encoding="utf-8",
     )
     (folder / "film.srt").write_bytes(
-        "1\n00:00:01,000 --> 00:00:02,000\nBonjour.\n\n2\n00:00:02,000 --> 00:00:03,000\nSalut.\n"
-        .encode("utf-32")
+        "1\n00:00:01,000 --> 00:00:02,000\nBonjour.\n\n2\n00:00:02,000 --> 00:00:03,000\nSalut.\n".encode(
+            "utf-32"
+        )
     )
     (folder / "notes.txt").write_text("Dr Lee: not a subtitle file\nSam: so not counted\n")
 
