@@ -83,6 +83,19 @@ def test_a_cue_webvtt_py_skips_is_skipped_with_its_real_line_in_the_warning() ->
     )
 
 
+def test_a_skipped_cue_never_shifts_the_cues_after_it() -> None:
+    who = ["Ana", "Bo", "Cy", "Ana", "Bo", "Ana", "Bo", "Ana"]
+    cues = [f"00:00:0{i}.000 --> 00:00:0{i}.500\n{name}: {i}" for i, name in enumerate(who)]
+    cues[2] = "00:00:02.000 --> 00:00:02,500\nCy: lost"  # a comma: webvtt-py skips it
+    t = parse_transcript("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    assert [(u.speaker, u.text, u.start, u.line) for u in t.utterances] == [
+        ("Ana", "0", 0.0, 3),
+        ("Bo", "1", 1.0, 6),
+        *[(who[i], str(i), float(i), 3 + 3 * i) for i in range(3, 8)],
+    ]
+    assert "line 9: malformed cue timing" in t.warnings[0]
+
+
 def test_several_skipped_srt_cues_are_each_named_on_their_line() -> None:
     text = (
         "1\n00:00:01,000 --> 00:00:02,000\nAna: Hi.\n\n"

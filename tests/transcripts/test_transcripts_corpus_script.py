@@ -51,11 +51,8 @@ def _files(folder: Path) -> None:
         "0:0:2.0 --> 0:0:3.0\n<v Sam>Tired. [sighs]</v>\n",
         encoding="utf-8",
     )
-    (folder / "film.srt").write_bytes(
-        "1\n00:00:01,000 --> 00:00:02,000\nBonjour.\n\n2\n00:00:02,000 --> 00:00:03,000\nSalut.\n".encode(
-            "utf-32"
-        )
-    )
+    film = "1\n00:00:01,000 --> 00:00:02,000\nBonjour.\n\n2\n00:00:02,000 --> 00:00:03,000\n"
+    (folder / "film.srt").write_bytes((film + "Salut.\n").encode("utf-32"))
     (folder / "notes.txt").write_text("Dr Lee: not a subtitle file\nSam: so not counted\n")
 
 

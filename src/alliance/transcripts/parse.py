@@ -5,9 +5,10 @@ they came from:
 
 - WebVTT (Zoom, Teams, Whisper, YouTube): parsed with webvtt-py, which decides what is a
   cue (Teams' ``0:0:0.0 --> 0:0:3.570`` included); ``<v Name>`` voice tags — several per cue
-  allowed — and "Name: text" cues. Our own scan of the file's blocks (made with the same
-  block rules as webvtt-py) only supplies line numbers: a cue block webvtt-py skips is
-  skipped here too, never silently — a warning names its line.
+  allowed — and "Name: text" cues. Our own scan cuts the file into blocks by webvtt-py's
+  block rules, to know each block's line, and hands each block to webvtt-py's block reader:
+  a cue block webvtt-py skips is skipped here too, never silently — a warning names its
+  line.
 - SRT: each block read with pysrt; speakers from "Name: text" or "[Name] text". A block
   pysrt cannot read (or whose times it would misread as zeros) is skipped with a warning
   naming its line, as pysrt itself skips it.
@@ -42,6 +43,7 @@ from typing import Any
 
 import pysrt
 import webvtt
+from webvtt import vtt as webvtt_blocks
 
 from alliance.transcripts.model import (
     SPEAKER_MODES,
@@ -429,7 +431,7 @@ def _quote(line: str) -> str:
 
 def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     """WebVTT (Zoom, Teams, Whisper, YouTube): voice tags, several voices in one cue, or
-    "Name: text"; what webvtt-py reads, with every unreadable cue refused on its line."""
+    "Name: text"; what webvtt-py reads, and every cue block it skips named in a warning."""
     dropped = dropped if dropped is not None else _Dropped()
     text = _normalise(text)
     lines = text.split("\n")
@@ -437,37 +439,38 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     if not lines[start].startswith("WEBVTT"):
         raise TranscriptError("a WebVTT file must start with 'WEBVTT'", line=start + 1)
     try:
-        captions = webvtt.from_string("\n".join(lines[start:])).captions
+        webvtt.from_string("\n".join(lines[start:]))  # the library's word on the whole file
     except Exception as exc:  # webvtt-py raises several unrelated types
         raise _vtt_failure(exc, lines, start) from None
     blocks = _vtt_blocks(lines[start:], start + 1)
     cues: list[_Cue] = []
-    remaining = iter(captions)
-    caption = next(remaining, None)
+    seen_cue = False
     for block in blocks[1:]:  # the first block is the header
         at = block.timing
-        if at is None or block.lines[0].startswith("NOTE"):
+        if at is None:
             continue  # comments, STYLE and REGION blocks
-        if not re.search(r"\d", block.lines[at].split("-->", 1)[0]):
-            continue  # "-->" in prose (a comment's later line): no cue meant, webvtt-py skips it
+        # Each block is read by webvtt-py's own block reader, so the library decides what a
+        # cue is block by block: one it skips can never shift the cues after it.
+        item = webvtt_blocks.parse_item(list(block.lines), False, seen_cue)
+        seen_cue = True
         line = block.line + at
-        if caption is None or list(caption.lines) != list(block.lines[at + 1 :]):
-            # webvtt-py skipped this block (as its non-strict parse does): so do we, aloud.
+        if isinstance(item, webvtt.Caption):
+            cues.append(
+                _Cue(
+                    item.lines,
+                    item.start_time.in_milliseconds() / 1000.0,
+                    item.end_time.in_milliseconds() / 1000.0,
+                    line,
+                )
+            )
+        elif re.search(r"\d", block.lines[at].split("-->", 1)[0]):
+            # A timing webvtt-py cannot read: skipped, as its non-strict parse does, aloud.
             dropped.skip_cue(
                 line,
                 f"malformed cue timing {_quote(block.lines[at])}",
                 " (webvtt-py reads times like 00:01:02.500, 01:02.500 or 0:1:2.5)",
             )
-            continue
-        cues.append(
-            _Cue(
-                caption.lines,
-                caption.start_time.in_milliseconds() / 1000.0,
-                caption.end_time.in_milliseconds() / 1000.0,
-                line,
-            )
-        )
-        caption = next(remaining, None)
+        # else "-->" in prose (a comment's later line): no cue meant, webvtt-py passes it by
     _check_cues(cues, blocks, "vtt", dropped)
     return _segments_from_cues(cues, dropped)
 
