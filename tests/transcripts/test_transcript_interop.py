@@ -226,3 +226,44 @@ def test_real_labels_after_an_unlabelled_cue_are_never_taken_for_stray_ones() ->
             parse_transcript(text, speakers=mode)  # type: ignore[arg-type]
         assert info.value.line == 3
         assert "pass --speakers alternate" not in str(info.value)
+
+
+ROLLING = (
+    "WEBVTT\nKind: captions\nLanguage: en\n\n"
+    "00:00:00.000 --> 00:00:02.000 align:start position:0%\n \n"
+    "so<00:00:00.500><c> how</c><00:00:01.000><c> was</c><00:00:01.500><c> the</c>\n\n"
+    "00:00:02.000 --> 00:00:02.010 align:start position:0%\nso how was the\n \n\n"
+    "00:00:02.010 --> 00:00:04.000 align:start position:0%\nso how was the\n"
+    "week<00:00:02.500><c> for</c><00:00:03.000><c> you</c>\n\n"
+    "00:00:04.000 --> 00:00:04.010 align:start position:0%\nweek for you\n \n\n"
+    "00:00:04.010 --> 00:00:06.000 align:start position:0%\nweek for you\n"
+    "long<00:00:04.500><c> honestly</c>\n"
+)
+
+
+def test_rolling_youtube_captions_count_each_line_once() -> None:
+    t = parse_transcript(ROLLING, speakers="alternate")
+    assert [u.text for u in t.utterances] == ["so how was the", "week for you", "long honestly"]
+    assert [(u.start, u.end) for u in t.utterances] == [(0.0, 2.0), (2.01, 4.0), (4.01, 6.0)]
+    assert "rolling captions: 4 lines shown again in the next cue left out" in t.warnings[1]
+
+
+def test_captions_that_do_not_roll_keep_a_repeated_line() -> None:
+    text = (
+        "WEBVTT\n\n00:01.000 --> 00:02.000\n<v Ana>Yes.</v>\n\n"
+        "00:02.000 --> 00:03.000\n<v Bo>Yes.</v>\n\n00:03.000 --> 00:04.000\n<v Ana>Good.</v>\n"
+    )
+    t = parse_transcript(text)
+    assert turns(t) == [("Ana", "Yes."), ("Bo", "Yes."), ("Ana", "Good.")]
+    assert not any("rolling" in w for w in t.warnings)
+
+
+def test_a_file_of_nothing_but_sounds_says_so_without_a_false_line_1() -> None:
+    text = "WEBVTT\n\n00:50.680 --> 00:52.240\n(YAWNS)\n\n01:19.740 --> 01:23.760\n(POETIC MUSIC)\n"
+    with pytest.raises(TranscriptError) as info:
+        parse_transcript(text, filename="sounds.vtt", speakers="alternate")
+    assert info.value.line is None
+    assert str(info.value) == (
+        "sounds.vtt: no speech in this vtt transcript: only 2 sound descriptions "
+        "(such as '(YAWNS)')"
+    )

@@ -187,6 +187,7 @@ class _Dropped:
     count: int = 0
     example: str | None = None
     cues: list[tuple[int, str, str]] = field(default_factory=list)
+    rolled: int = 0  # lines of rolling (YouTube) captions shown again in the next cue
 
     def add(self, text: str) -> None:
         self.count += 1
@@ -472,7 +473,42 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
             )
         # else "-->" in prose (a comment's later line): no cue meant, webvtt-py passes it by
     _check_cues(cues, blocks, "vtt", dropped)
-    return _segments_from_cues(cues, dropped)
+    return _segments_from_cues(_unrolled(cues, dropped), dropped)
+
+
+def _shown(line: str) -> str:
+    """A cue line as a viewer reads it: markup, karaoke times and spacing gone."""
+    return " ".join(html.unescape(_clean(line)).split())
+
+
+def _unrolled(cues: Sequence[_Cue], dropped: _Dropped) -> list[_Cue]:
+    """Rolling captions (YouTube's automatic ones) without their repeats.
+
+    Such captions show each line twice: in its own cue, then again as the first line of the
+    next one while a new line is typed below it (with a 10 ms cue in between that holds only
+    the old line). Read as they are, every word would count two or three times. A file is
+    taken to roll when most cues start with the line the cue before ended on; then the
+    repeated leading lines are left out, and a cue holding nothing new goes with them.
+    """
+    shown = [[t for t in (_shown(line) for line in cue.lines) if t] for cue in cues]
+    repeats = sum(
+        1 for before, now in itertools.pairwise(shown) if before and now and now[0] == before[-1]
+    )
+    if repeats < 2 or repeats * 2 < len(cues) - 1:
+        return list(cues)
+    kept: list[_Cue] = []
+    last: str | None = None
+    for cue, lines in zip(cues, shown, strict=True):
+        fresh = list(cue.lines)
+        while fresh and (not _shown(fresh[0]) or _shown(fresh[0]) == last):
+            if _shown(fresh[0]):
+                dropped.rolled += 1
+            fresh.pop(0)
+        if lines:
+            last = lines[-1]
+        if fresh:
+            kept.append(_Cue(fresh, cue.start, cue.end, cue.line))
+    return kept
 
 
 def _vtt_failure(exc: Exception, lines: Sequence[str], start: int) -> TranscriptError:
@@ -1014,6 +1050,12 @@ def _parse(
     fmt = format or detect_format(text, filename)
     dropped = _Dropped()
     segments = PARSERS[fmt](text, dropped)
+    if not segments and dropped.count and not dropped.cues:
+        # Every cue was a sound ("(MUSIC)", "[laughs]"): there is no line to point at.
+        raise TranscriptError(
+            f"no speech in this {fmt} transcript: only {dropped.count} sound description"
+            f"{'s' if dropped.count > 1 else ''} (such as {dropped.example!r})"
+        )
     if not segments:
         raise _after_skips(
             TranscriptError(f"no utterances found in this {fmt} transcript", line=1), dropped
@@ -1060,6 +1102,11 @@ def _parse(
         warnings.append(guessed)
     if dropped.cues:
         warnings.append(_skipped_cues_warning(dropped.cues, fmt))
+    if dropped.rolled:
+        warnings.append(
+            f"rolling captions: {dropped.rolled} line{'s' if dropped.rolled > 1 else ''} "
+            "shown again in the next cue left out, so that no words count twice"
+        )
     if dropped.count:
         warnings.append(
             f"{dropped.count} sound description{'s' if dropped.count > 1 else ''} "
