@@ -19,7 +19,8 @@ they came from:
 - CSV: a header with speaker and text columns and optional start/end (``,`` ``;`` or tab).
 
 Sound descriptions — ``[laughs]``, ``(music)``, ``♪ … ♪``, ``[inaudible]`` — are not speech:
-they are left out of the text and counted in a warning. A file without any speaker labels is
+they are left out of the text and counted in a warning. Rolling WebVTT captions (YouTube's
+automatic ones, each line shown again atop the next cue) count each line once. A file without any speaker labels is
 refused, naming ``speakers="alternate"`` (``--speakers alternate``), which reads it as two
 speakers taking turns.
 
