@@ -121,7 +121,8 @@ def test_match_still_takes_its_old_out_spelling_but_hides_and_deprecates_it(
     assert err.splitlines()[0] == "warning: --out is deprecated; use -o/--output"
     out.unlink()
     code, _, err = _run("match", str(MATCH_EXAMPLE), "--out", str(out), "--quiet")
-    assert (code, err) == (0, "")
+    assert code == 0
+    assert err == "warning: --out is deprecated; use -o/--output\n"  # warnings show when quiet
     code, _, err = _run("match", str(MATCH_EXAMPLE), "--out", str(out), "-o", str(out))
     assert code == 2
     assert err.strip().splitlines() == ["error: give -o/--output once (--out is its old spelling)"]

@@ -119,7 +119,8 @@ def register(app: typer.Typer) -> None:
             if out is not None:
                 fail("give -o/--output once (--out is its old spelling)")
             out = old_out
-            say("warning: --out is deprecated; use -o/--output", quiet=quiet)
+            # A warning, so it shows with --quiet too (as QUIET_HELP promises).
+            typer.echo("warning: --out is deprecated; use -o/--output", err=True)
         if output_format != "json":
             fail(f"--format {output_format!r}: match writes json")
         check_target(out, force=force)

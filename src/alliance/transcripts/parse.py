@@ -20,9 +20,9 @@ they came from:
 
 Sound descriptions — ``[laughs]``, ``(music)``, ``♪ … ♪``, ``[inaudible]`` — are not speech:
 they are left out of the text and counted in a warning. Rolling WebVTT captions (YouTube's
-automatic ones, each line shown again atop the next cue) count each line once. A file without any speaker labels is
-refused, naming ``speakers="alternate"`` (``--speakers alternate``), which reads it as two
-speakers taking turns.
+automatic ones, each line shown again atop the next cue) count each line once. A file
+without any speaker labels is refused, naming ``speakers="alternate"`` (``--speakers
+alternate``), which reads it as two speakers taking turns.
 
 The format comes from the content first and the file extension only breaks ties. Every
 failure raises :class:`TranscriptError` with the line it concerns.
