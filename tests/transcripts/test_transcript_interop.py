@@ -217,7 +217,8 @@ def test_a_stray_colon_in_unlabelled_subtitles_is_not_a_speaker_when_speakers_al
 
 
 def test_real_labels_after_an_unlabelled_cue_are_never_taken_for_stray_ones() -> None:
-    cues = ["Welcome, everyone."] + [f"{'Ana' if i % 2 else 'Bo'}: turn {i}" for i in range(6)]
+    # Long turns, each cue labelled (as Zoom writes them): 2 speaker changes, 10 labels.
+    cues = ["Welcome, everyone."] + [f"{'Ana' if i < 5 else 'Bo'}: part {i}" for i in range(10)]
     text = "WEBVTT\n\n" + "".join(
         f"00:00:{i:02d}.000 --> 00:00:{i:02d}.900\n{cue}\n\n" for i, cue in enumerate(cues)
     )

@@ -183,12 +183,15 @@ _MUSIC = re.compile(r"[♪♫][^♪♫]*(?:[♪♫]+|$)")
 @dataclass
 class _Dropped:
     """What a parse left out, for the warnings: sound descriptions (count and the first
-    one) and cue blocks the subtitle library could not read (line and reason)."""
+    one), cue blocks the subtitle library could not read (line and reason) and repeated
+    rolling-caption lines; and how many speaker labels a cue file wrote out."""
 
     count: int = 0
     example: str | None = None
     cues: list[tuple[int, str, str]] = field(default_factory=list)
     rolled: int = 0  # lines of rolling (YouTube) captions shown again in the next cue
+    # Speaker labels written out in a cue file (a cue without one carries the last on).
+    labels: int = 0
 
     def add(self, text: str) -> None:
         self.count += 1
@@ -387,6 +390,7 @@ def _segments_from_cue_lines(cue: _Cue, previous: str | None, dropped: _Dropped)
         new_turn = False
         if voice:
             speaker = voice.group("name").strip()
+            dropped.labels += 1
             body = _without_sounds(html.unescape(_clean(voice.group("text"))), dropped)
         else:
             # Cue text escapes &, < and > as entities. Sounds go first: in "(SIGHS) JAMIE:
@@ -398,6 +402,7 @@ def _segments_from_cue_lines(cue: _Cue, previous: str | None, dropped: _Dropped)
             name, body = _split_speaker(cleaned)
             if name is not None:
                 speaker = name
+                dropped.labels += 1
             new_turn = mark is not None and name is None
         if not body:
             continue
@@ -885,7 +890,7 @@ _STRAY_LABELS = 4
 
 
 def _name_speakers(
-    segments: list[Segment], speakers: SpeakerMode, fmt: Format
+    segments: list[Segment], speakers: SpeakerMode, fmt: Format, labels: int
 ) -> tuple[list[Segment], str | None]:
     """Labels as found; a file with none refused, or with ``alternate`` read as two
     speakers taking turns. Returns the segments and a warning (or ``None``)."""
@@ -899,9 +904,9 @@ def _name_speakers(
         for i, s in enumerate(segments)
         if s.speaker and (i == 0 or segments[i - 1].speaker != s.speaker)
     ]
-    # A few "labels" among many unlabelled cues are words that happen to end in a colon
-    # ("Une chose en sa faveur: …" in a film's subtitles), not speakers.
-    stray = first is not None and len(starts) * _STRAY_LABELS < len(segments)
+    # A few "labels" (``labels`` written out) among many unlabelled cues are words that
+    # happen to end in a colon ("Une chose en sa faveur: …" in a film's subtitles).
+    stray = first is not None and labels * _STRAY_LABELS < len(segments)
     if first is not None and not (stray and speakers == "alternate"):
         # Some labels: text before (or, in JSON, between) them belongs to nobody we know.
         # Say where the first label is: in a film's subtitles it is often a false one.
@@ -938,7 +943,7 @@ def _name_speakers(
     kind = (
         "no speaker labels"
         if first is None
-        else f"{len(starts)} stray label{'s' if len(starts) > 1 else ''} ignored"
+        else f"{labels} stray label{'s' if labels > 1 else ''} ignored"
     )
     return named, (
         f"{kind}: read as Speaker 1 and Speaker 2 taking turns, one turn per "
@@ -1061,7 +1066,10 @@ def _parse(
         raise _after_skips(
             TranscriptError(f"no utterances found in this {fmt} transcript", line=1), dropped
         )
-    segments, guessed = _name_speakers(segments, speakers, fmt)
+    # Cue files carry a label on to the cues after it; elsewhere each labelled fragment
+    # has its own label.
+    labels = dropped.labels if fmt in ("vtt", "srt") else sum(1 for x in segments if x.speaker)
+    segments, guessed = _name_speakers(segments, speakers, fmt, labels)
     turns = merge_turns(segments)
     names = list(dict.fromkeys(t.speaker for t in turns))
     if len(names) < 2:
