@@ -213,7 +213,7 @@ def test_a_stray_colon_in_unlabelled_subtitles_is_not_a_speaker_when_speakers_al
     assert len(t.utterances) == 12
     assert t.utterances[6].text == "Une chose en sa faveur: il part."  # the words kept
     assert {s.name for s in t.speakers} == {"Speaker 1", "Speaker 2"}
-    assert t.warnings[0].startswith("1 stray label ignored: read as Speaker 1 and Speaker 2")
+    assert t.warnings[0].startswith("1 stray label read as words: read as Speaker 1 and Speaker 2")
 
 
 def test_real_labels_after_an_unlabelled_cue_are_never_taken_for_stray_ones() -> None:

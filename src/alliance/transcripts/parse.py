@@ -190,8 +190,10 @@ class _Dropped:
     example: str | None = None
     cues: list[tuple[int, str, str]] = field(default_factory=list)
     rolled: int = 0  # lines of rolling (YouTube) captions shown again in the next cue
-    # Speaker labels written out in a cue file (a cue without one carries the last on).
+    # Speaker labels written out in a cue file (a cue without one carries the last on);
+    # ``read_labels`` False reads every "Name:" as words (stray labels, see _parse).
     labels: int = 0
+    read_labels: bool = True
 
     def add(self, text: str) -> None:
         self.count += 1
@@ -386,7 +388,7 @@ def _segments_from_cue_lines(cue: _Cue, previous: str | None, dropped: _Dropped)
     speaker = previous
     for line in cue.lines:
         raw = _SSA_BREAK.sub(" ", line)
-        voice = _VOICE.match(raw)
+        voice = _VOICE.match(raw) if dropped.read_labels else None
         new_turn = False
         if voice:
             speaker = voice.group("name").strip()
@@ -399,7 +401,7 @@ def _segments_from_cue_lines(cue: _Cue, previous: str | None, dropped: _Dropped)
             mark = _TURN_MARK.match(cleaned)
             if mark:
                 cleaned = cleaned[mark.end() :]
-            name, body = _split_speaker(cleaned)
+            name, body = _split_speaker(cleaned) if dropped.read_labels else (None, cleaned)
             if name is not None:
                 speaker = name
                 dropped.labels += 1
@@ -889,25 +891,31 @@ _TURN_UNITS: Mapping[Format, str] = {
 _STRAY_LABELS = 4
 
 
+def _stray_labels(segments: Sequence[Segment], fmt: Format, dropped: _Dropped) -> int:
+    """How many labels a cue file wrote out, when they are too few to be speakers (else 0).
+
+    A few "labels" among many unlabelled cues are words that happen to end in a colon ("Une
+    chose en sa faveur: …" in a film's subtitles). Labels are counted as written, not as
+    the cues that carry one on, so long labelled turns are never taken for stray ones.
+    """
+    if fmt not in ("vtt", "srt") or all(s.speaker for s in segments):
+        return 0
+    if not any(s.speaker for s in segments):
+        return 0
+    return dropped.labels if dropped.labels * _STRAY_LABELS < len(segments) else 0
+
+
 def _name_speakers(
-    segments: list[Segment], speakers: SpeakerMode, fmt: Format, labels: int
+    segments: list[Segment], speakers: SpeakerMode, fmt: Format, stray: int = 0
 ) -> tuple[list[Segment], str | None]:
     """Labels as found; a file with none refused, or with ``alternate`` read as two
-    speakers taking turns. Returns the segments and a warning (or ``None``)."""
+    speakers taking turns (``stray``: how many stray labels were read as words). Returns
+    the segments and a warning (or ``None``)."""
     unlabelled = next((s for s in segments if not s.speaker), None)
     if unlabelled is None:
         return segments, None
     first = next((s for s in segments if s.speaker), None)
-    # Where a label starts a run of one speaker (the cues after it carry that speaker on).
-    starts = [
-        i
-        for i, s in enumerate(segments)
-        if s.speaker and (i == 0 or segments[i - 1].speaker != s.speaker)
-    ]
-    # A few "labels" (``labels`` written out) among many unlabelled cues are words that
-    # happen to end in a colon ("Une chose en sa faveur: …" in a film's subtitles).
-    stray = first is not None and labels * _STRAY_LABELS < len(segments)
-    if first is not None and not (stray and speakers == "alternate"):
+    if first is not None:
         # Some labels: text before (or, in JSON, between) them belongs to nobody we know.
         # Say where the first label is: in a film's subtitles it is often a false one.
         hint = (
@@ -928,22 +936,14 @@ def _name_speakers(
             "(speakers='alternate')",
             line=unlabelled.line,
         )
-    restore = set(starts)
     named = [
-        # A stray label goes back into the words it was taken from.
-        Segment(
-            f"Speaker {i % 2 + 1}",
-            f"{s.speaker}: {s.text}" if i in restore else s.text,
-            s.start,
-            s.end,
-            s.line,
-        )
+        Segment(f"Speaker {i % 2 + 1}", s.text, s.start, s.end, s.line)
         for i, s in enumerate(segments)
     ]
     kind = (
-        "no speaker labels"
-        if first is None
-        else f"{labels} stray label{'s' if labels > 1 else ''} ignored"
+        f"{stray} stray label{'s' if stray > 1 else ''} read as words"
+        if stray
+        else "no speaker labels"
     )
     return named, (
         f"{kind}: read as Speaker 1 and Speaker 2 taking turns, one turn per "
@@ -1066,10 +1066,12 @@ def _parse(
         raise _after_skips(
             TranscriptError(f"no utterances found in this {fmt} transcript", line=1), dropped
         )
-    # Cue files carry a label on to the cues after it; elsewhere each labelled fragment
-    # has its own label.
-    labels = dropped.labels if fmt in ("vtt", "srt") else sum(1 for x in segments if x.speaker)
-    segments, guessed = _name_speakers(segments, speakers, fmt, labels)
+    stray = _stray_labels(segments, fmt, dropped)
+    if stray and speakers == "alternate":
+        # Read the cues again, every "Name:" as words, for two speakers taking turns.
+        dropped = _Dropped(read_labels=False)
+        segments = PARSERS[fmt](text, dropped)
+    segments, guessed = _name_speakers(segments, speakers, fmt, stray)
     turns = merge_turns(segments)
     names = list(dict.fromkeys(t.speaker for t in turns))
     if len(names) < 2:
