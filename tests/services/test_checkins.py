@@ -400,3 +400,61 @@ def test_two_links_for_one_session_racing_store_one_check_in(world: World, clock
         thread.join(timeout=60)
     assert sorted(outcomes) == ["session_done", "stored"]
     assert _count(world, Response) == 4
+
+
+def _link(world: World) -> str:
+    return checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode
+    ).token
+
+
+def test_a_saved_draft_comes_back_on_the_same_link_encrypted_at_rest(world: World) -> None:
+    token = _link(world)
+    half = {"phq9": {"phq9_1": "2", "phq9_2": "1"}, "session_feedback": {"sf_comment": "Tired"}}
+    saved = checkins.save_checkin_draft(world.ctx, token, half)
+    assert saved.count() == 3
+    form = checkins.open_checkin(world.ctx, token)
+    assert form.draft.answers == {
+        "phq9": {"phq9_1": "2", "phq9_2": "1"},
+        "session_feedback": {"sf_comment": "Tired"},
+    }
+    assert form.draft_saved_at == world.ctx.now()
+    with transaction(world.ctx.session_factory) as session:
+        stored = session.scalar(select(CheckIn.draft_enc).where(CheckIn.completed_at.is_(None)))
+        events = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.entity_type == "checkin")
+        ).all()
+    assert stored is not None
+    assert "Tired" not in stored
+    assert {"op": "draft", "answers": 3} in events
+    # A later save replaces the draft; submitting clears it in the same transaction.
+    checkins.save_checkin_draft(world.ctx, token, {"phq9": {"phq9_1": "3"}})
+    assert checkins.open_checkin(world.ctx, token).draft.answers == {"phq9": {"phq9_1": "3"}}
+    checkins.record_check_in(world.ctx, token, full_answers())
+    with transaction(world.ctx.session_factory) as session:
+        left = session.scalars(select(CheckIn.draft_enc).where(CheckIn.draft_enc.is_not(None)))
+        assert list(left) == []
+
+
+def test_a_draft_is_refused_for_questions_the_check_in_does_not_ask(world: World) -> None:
+    token = _link(world)
+    with pytest.raises(InvalidInput, match="no such question"):
+        checkins.save_checkin_draft(world.ctx, token, {"phq9": {"phq9_99": "1"}})
+    with pytest.raises(InvalidInput, match="does not include that questionnaire"):
+        checkins.save_checkin_draft(world.ctx, token, {"who5": {"who5_1": "1"}})
+    with pytest.raises(InvalidInput, match="not a goal of this check-in"):
+        checkins.save_checkin_draft(world.ctx, token, {}, {999: "5"})
+    assert checkins.open_checkin(world.ctx, token).draft.count() == 0
+
+
+def test_a_used_or_expired_link_keeps_no_draft(world: World, clock: Clock) -> None:
+    token = _link(world)
+    checkins.record_check_in(world.ctx, token, full_answers())
+    with pytest.raises(LinkRefused) as used:
+        checkins.save_checkin_draft(world.ctx, token, {"phq9": {"phq9_1": "1"}})
+    assert used.value.reason == "used"
+    late = _link(world)
+    clock.advance(days=world.ctx.settings.checkin_link_days, minutes=1)
+    with pytest.raises(LinkRefused) as expired:
+        checkins.save_checkin_draft(world.ctx, late, {"phq9": {"phq9_1": "1"}})
+    assert expired.value.reason == "expired"

@@ -14,6 +14,7 @@ responses (free text encrypted) and scores, store goal ratings, re-evaluate the 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import timedelta
@@ -34,6 +35,7 @@ from alliance.services.episodes import answer_field
 from alliance.services.errors import Conflict, InvalidInput, LinkRefused, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
+    CheckInDraft,
     CheckInForm,
     CheckInLink,
     CheckInResult,
@@ -61,6 +63,7 @@ from alliance.store.models import (
 CHECKIN_PATH = "/c/"
 SENT_VIA = ("copy", "email")
 GOAL_FIELD = field_of(Goal.text_enc)
+DRAFT_FIELD = field_of(CheckIn.draft_enc)
 MAX_TEXT_ANSWER = 4000
 
 # The statements of every submission, built once (a statement is immutable; reusing it spares
@@ -72,7 +75,13 @@ _ACTIVE_GOAL_IDS = select(Goal.id).where(
 _CLAIM = (
     update(CheckIn)
     .where(CheckIn.id == bindparam("checkin_id"), CheckIn.completed_at.is_(None))
-    .values(completed_at=bindparam("now"), opened_at=bindparam("opened_at"))
+    .values(
+        completed_at=bindparam("now"),
+        opened_at=bindparam("opened_at"),
+        # The saved draft is of no use once the answers are stored: it goes in the same step.
+        draft_enc=None,
+        draft_saved_at=None,
+    )
     .execution_options(synchronize_session=False)
 )
 _OWNER = (
@@ -366,7 +375,73 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
             session_number=therapy.number if therapy else None,
             session_at=therapy.scheduled_at if therapy else None,
+            draft=_read_draft(ctx, row),
+            draft_saved_at=row.draft_saved_at,
         )
+
+
+def _read_draft(ctx: ServiceContext, row: CheckIn) -> CheckInDraft:
+    if not row.draft_enc:
+        return CheckInDraft()
+    data = json.loads(ctx.cipher.decrypt(row.draft_enc, field=DRAFT_FIELD))
+    return CheckInDraft(
+        answers={i: dict(a) for i, a in data.get("answers", {}).items()},
+        goals={int(k): str(v) for k, v in data.get("goals", {}).items()},
+    )
+
+
+def save_checkin_draft(
+    ctx: ServiceContext,
+    token: str,
+    answers: Mapping[str, Mapping[str, Any]],
+    goal_ratings: Mapping[int, Any] | None = None,
+) -> CheckInDraft:
+    """Keep the answers given so far, to finish later through the same link (until it expires
+    or is used). Nothing is scored or checked for completeness; answers must belong to this
+    check-in's questions (and goals, when it asks for them). Replaces any earlier draft.
+
+    Refusals: :class:`LinkRefused` (unknown/expired/used), :class:`InvalidInput` naming the
+    question."""
+    with unit_of_work(ctx) as session:
+        row, episode = _find_link(session, ctx, token)
+        instruments = _instruments(ctx, row.instruments)
+        cleaned = _clean_answers(ctx, instruments, answers)
+        by_id = {i.id: i for i in instruments}
+        for instrument_id, given in cleaned.items():
+            for link_id in given:
+                try:
+                    by_id[instrument_id].item(link_id)
+                except KeyError:
+                    raise InvalidInput(
+                        f"{instrument_id}.{link_id}", "this check-in has no such question"
+                    ) from None
+        goal_ids = (
+            set(session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": episode.id}))
+            if row.rate_goals
+            else set()
+        )
+        ratings = _clean_goal_ratings(goal_ids, goal_ratings)
+        draft = CheckInDraft(
+            answers={i: {k: str(v) for k, v in a.items()} for i, a in cleaned.items() if a},
+            goals={k: str(v) for k, v in ratings.items()},
+        )
+        payload = json.dumps({"answers": draft.answers, "goals": draft.goals}, sort_keys=True)
+        row.draft_enc = ctx.cipher.encrypt(payload, field=DRAFT_FIELD)
+        row.draft_saved_at = ctx.now()
+        if row.opened_at is None:
+            row.opened_at = row.draft_saved_at
+        client = session.get(Client, episode.client_id)
+        assert client is not None
+        record(
+            session,
+            ctx,
+            link_actor(row, client.clinic_id),
+            "write",
+            "checkin",
+            row.id,
+            {"op": "draft", "answers": draft.count()},
+        )
+        return draft
 
 
 def _clean_answers(

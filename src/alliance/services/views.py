@@ -164,6 +164,18 @@ class FormSection:
 
 
 @dataclass(frozen=True)
+class CheckInDraft:
+    """Answers a client saved to finish later: per instrument linkId → value as given, and
+    goal id → rating."""
+
+    answers: dict[str, dict[str, str]] = field(default_factory=dict)
+    goals: dict[int, str] = field(default_factory=dict)
+
+    def count(self) -> int:
+        return sum(len(a) for a in self.answers.values()) + len(self.goals)
+
+
+@dataclass(frozen=True)
 class CheckInForm:
     """What a client's check-in page shows: the instruments chosen for the episode and the
     agreed goals to rate 0–10."""
@@ -177,6 +189,8 @@ class CheckInForm:
     show_progress: bool
     session_number: int | None = None  # the session the answers are for (None: no session)
     session_at: datetime | None = None
+    draft: CheckInDraft = field(default_factory=CheckInDraft)  # answers saved earlier
+    draft_saved_at: datetime | None = None
 
 
 @dataclass(frozen=True)
