@@ -364,6 +364,7 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             if row.rate_goals
             else ()
         )
+        clinic_settings = ClinicSettings.from_json(clinic.settings)
         record(session, ctx, actor, "read", "checkin", row.id, {"what": "form"})
         return CheckInForm(
             checkin_id=row.id,
@@ -372,11 +373,12 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             sections=tuple(_section(i) for i in _instruments(ctx, row.instruments)),
             goals=goals,
             expires_at=row.expires_at,
-            show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
+            show_progress=clinic_settings.show_client_progress,
             session_number=therapy.number if therapy else None,
             session_at=therapy.scheduled_at if therapy else None,
             draft=_read_draft(ctx, row),
             draft_saved_at=row.draft_saved_at,
+            time_zone=clinic_settings.time_zone,
         )
 
 

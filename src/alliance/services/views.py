@@ -52,6 +52,7 @@ class WebSessionView:
     last_seen_at: datetime
     expires_at: datetime
     token: str | None = None
+    time_zone: str = "UTC"  # the clinic's, for the pages' times
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class CheckInForm:
     session_at: datetime | None = None
     draft: CheckInDraft = field(default_factory=CheckInDraft)  # answers saved earlier
     draft_saved_at: datetime | None = None
+    time_zone: str = "UTC"  # the clinic's, for the session date shown
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import available_timezones
 
 from starlette.datastructures import FormData
 
@@ -34,6 +35,10 @@ PURPOSES = ("alliance", "outcome", "feedback")
 GOALS_LABEL = "Goal ratings"
 PREVIEW_SESSIONS = 12
 MAX_PLAN_ROWS = 50
+# Offered in the time-zone field's list (any IANA name is accepted when typed).
+TIME_ZONES = tuple(
+    sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         },
         # Blank goes back to the default text (ClinicSettings); it is never left empty.
         "crisis_message": _text(form, "crisis_message"),
+        "time_zone": _text(form, "time_zone") or "UTC",
         "measurement_plan": parse_plan(form),
     }
 
@@ -228,6 +234,7 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "crisis_default": DEFAULT_CRISIS_MESSAGE,
         "crisis_max": CRISIS_MESSAGE_MAX,
         "alliance_instruments": by_purpose["alliance"],
+        "time_zones": TIME_ZONES,
         "plan_rows": plan_rows(plan, instruments),
         "plan_course": plan_course(plan, [i for i in instruments if i.id in chosen]),
     }

@@ -78,6 +78,7 @@ def _form_page(
             "session_number": form.session_number,
             "session_at": form.session_at,
             "expires_at": form.expires_at,
+            "time_zone": form.time_zone,
             "values": values if values is not None else draft_values(form.draft),
             "errors": errors or {},
             "saved": saved,
