@@ -50,7 +50,8 @@ def test_the_thank_you_page_shows_progress_only_when_the_clinic_allows_it(
     client = world.client()
     token = world.cases["tom"].link_token
     done = client.post(f"/c/{token}", data=full_answers(client.get(f"/c/{token}").text))
-    assert "Your Patient Health Questionnaire-9 (PHQ-9) scores" in done.text
+    assert "Your progress" in done.text
+    assert "Patient Health Questionnaire-9 (PHQ-9)" in done.text
     assert "<svg" in done.text
     # Clinic B (Bea's) does the same; switch it off there and look again.
     from alliance.services import admin as admin_service
@@ -231,3 +232,49 @@ def test_the_page_script_saves_answers_as_the_client_goes(world: World) -> None:
     client.post(f"/c/{token}", data=full_answers(page.text))
     used = client.post(f"/c/{token}/draft", data={"csrf_token": csrf, "phq9/phq9_1": "1"})
     assert used.status_code == 410
+
+
+def test_a_used_link_shows_the_clients_progress_and_goals_until_it_expires(
+    world: World, tmp_path: Path
+) -> None:
+    case = world.cases["tom"]
+    goal_service.agree_goals(
+        world.ctx, actor=world.people["tom"].actor, client_id=case.client_id, goals=["Sleep"]
+    )
+    client = world.client()
+    for _ in range(2):
+        token = world.new_link("tom")
+        page = client.get(f"/c/{token}")
+        client.post(f"/c/{token}", data=full_answers(page.text))
+    again = client.get(f"/c/{token}")
+    assert again.status_code == 410
+    assert "Already sent" in again.text
+    assert "Your progress" in again.text
+    assert "Your goals" in again.text
+    assert "Sleep" in again.text
+    assert "out of 10" in again.text
+    # Client pages carry no staff footer.
+    assert "Do not share screenshots" not in again.text
+    assert "Do not share screenshots" not in page.text
+    assert "Do not share screenshots" in world.login("tom").get("/caseload").text
+
+
+def test_the_clinic_chooses_what_the_clients_progress_shows(world: World) -> None:
+    from alliance.services import admin as admin_service
+
+    case = world.cases["tom"]
+    ada = world.people["ada"].actor
+    goal_service.agree_goals(
+        world.ctx, actor=world.people["tom"].actor, client_id=case.client_id, goals=["Walk"]
+    )
+    current = admin_service.get_clinic(world.ctx, actor=ada).settings
+    admin_service.update_clinic_settings(
+        world.ctx,
+        actor=ada,
+        settings=current.model_copy(update={"client_progress_shows": ("goals",)}),
+    )
+    client = world.client()
+    token = world.new_link("tom")
+    done = client.post(f"/c/{token}", data=full_answers(client.get(f"/c/{token}").text))
+    assert "Your goals" in done.text
+    assert "<svg" not in done.text

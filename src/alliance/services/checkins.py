@@ -24,7 +24,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from alliance.measures.change import classify_instrument_change
 from alliance.measures.instrument import Instrument
+from alliance.measures.progress_words import goal_words, outcome_words
 from alliance.measures.scoring import risk_flags
 from alliance.services import episodes, monitor
 from alliance.services.auth import hash_secret
@@ -40,9 +42,12 @@ from alliance.services.views import (
     CheckInLink,
     CheckInResult,
     CheckInView,
+    ClientProgressView,
     FormQuestion,
     FormSection,
     GoalView,
+    OwnGoalView,
+    OwnMeasureView,
     ScoreView,
 )
 from alliance.store.encrypted import field_of
@@ -657,9 +662,10 @@ def list_checkins(ctx: ServiceContext, *, actor: Actor, episode_id: int) -> list
         return views
 
 
-def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
-    """After submitting, the client's own scores (only when the clinic shows clients their
-    progress). The link is used by then, so this looks it up without the single-use check."""
+def checkin_progress(ctx: ServiceContext, token: str) -> ClientProgressView:
+    """After submitting, and through the used link until it expires, the client's own
+    progress: their outcome questionnaires with plain words, and their goal ratings — what
+    the clinic chose to show, and only when it shows clients their progress."""
     with unit_of_work(ctx) as session:
         row = session.scalar(select(CheckIn).where(CheckIn.token_hash == hash_secret(token)))
         if row is None or row.completed_at is None:
@@ -672,23 +678,12 @@ def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
         assert episode is not None
         assert client is not None
         assert clinic is not None
-        if not ClinicSettings.from_json(clinic.settings).show_client_progress:
+        settings = ClinicSettings.from_json(clinic.settings)
+        if not settings.show_client_progress:
             raise NotFound("progress is not shown to clients in this clinic")
-        scores = session.scalars(
-            select(Score).where(Score.episode_id == episode.id).order_by(Score.scored_at, Score.id)
-        )
-        views = [
-            ScoreView(
-                instrument_id=s.instrument_id,
-                session_number=s.session_number,
-                at=s.scored_at,
-                total=s.total,
-                subscales=dict(s.subscales),
-                band=s.band,
-                valid=s.valid,
-            )
-            for s in scores
-        ]
+        shows = set(settings.client_progress_shows)
+        outcomes = _own_outcomes(session, ctx, episode.id) if "outcomes" in shows else ()
+        own_goals = _own_goals(session, ctx, episode.id) if "goals" in shows else ()
         record(
             session,
             ctx,
@@ -698,4 +693,62 @@ def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
             episode.id,
             {"what": "own progress"},
         )
-        return views
+        return ClientProgressView(outcomes=outcomes, goals=own_goals)
+
+
+def _own_outcomes(
+    session: Session, ctx: ServiceContext, episode_id: int
+) -> tuple[OwnMeasureView, ...]:
+    by_instrument: dict[str, list[Score]] = {}
+    for s in session.scalars(
+        select(Score).where(Score.episode_id == episode_id).order_by(Score.scored_at, Score.id)
+    ):
+        if s.valid and s.total is not None:
+            by_instrument.setdefault(s.instrument_id, []).append(s)
+    out = []
+    for instrument_id, scores in by_instrument.items():
+        try:
+            instrument = episodes.instrument(ctx, instrument_id)
+        except InvalidInput:
+            continue  # an instrument no longer installed: nothing to explain it with
+        if instrument.kind != "outcome":
+            continue
+        totals = [float(s.total) for s in scores if s.total is not None]
+        result = None
+        if len(totals) >= 2 and instrument.reliable_change is not None:
+            result = classify_instrument_change(instrument, totals[0], totals[-1])
+        out.append(
+            OwnMeasureView(
+                instrument_id=instrument.id,
+                title=instrument.title,
+                points=tuple(
+                    (float(s.session_number or i), t)
+                    for i, (s, t) in enumerate(zip(scores, totals, strict=True), start=1)
+                ),
+                words=outcome_words(result, scores=len(totals)),
+            )
+        )
+    return tuple(out)
+
+
+def _own_goals(session: Session, ctx: ServiceContext, episode_id: int) -> tuple[OwnGoalView, ...]:
+    out = []
+    for goal in _active_goals(session, episode_id):
+        ratings = tuple(
+            int(r)
+            for r in session.scalars(
+                select(GoalRating.rating)
+                .where(GoalRating.goal_id == goal.id)
+                .order_by(GoalRating.rated_at, GoalRating.id)
+            )
+        )
+        if not ratings:
+            continue
+        out.append(
+            OwnGoalView(
+                text=goal_view(goal, ctx).text,
+                ratings=ratings,
+                words=goal_words(ratings[0], ratings[-1], len(ratings)),
+            )
+        )
+    return tuple(out)

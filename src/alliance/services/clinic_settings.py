@@ -80,7 +80,14 @@ class ClinicSettings(BaseModel):
     )
     mfa_enforced: bool = Field(default=False, description="Staff must log in with a TOTP code.")
     show_client_progress: bool = Field(
-        default=False, description="Show the client their own progress chart after a check-in."
+        default=False,
+        description="Show the client their own progress after a check-in (and on their used "
+        "link until it expires).",
+    )
+    client_progress_shows: tuple[Literal["outcomes", "goals"], ...] = Field(
+        default=("outcomes", "goals"),
+        description="What the client's own progress shows: their outcome questionnaires "
+        "(chart and plain words), their goal ratings, or both.",
     )
     checkin_overdue_days: int = Field(
         default=10,

@@ -165,6 +165,34 @@ class FormSection:
 
 
 @dataclass(frozen=True)
+class OwnMeasureView:
+    """One questionnaire on the client's own progress page: their scores (session number or
+    check-in count, total) and what they say in plain words."""
+
+    instrument_id: str
+    title: str
+    points: tuple[tuple[float, float], ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class OwnGoalView:
+    """One agreed goal on the client's own progress page, with its 0–10 ratings in order."""
+
+    text: str
+    ratings: tuple[int, ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class ClientProgressView:
+    """What a client sees of their own progress (what the clinic chose to show)."""
+
+    outcomes: tuple[OwnMeasureView, ...] = ()
+    goals: tuple[OwnGoalView, ...] = ()
+
+
+@dataclass(frozen=True)
 class CheckInDraft:
     """Answers a client saved to finish later: per instrument linkId → value as given, and
     goal id → rating."""

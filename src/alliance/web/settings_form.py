@@ -128,6 +128,9 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         },
         "mfa_enforced": form.get("mfa_enforced") == "on",
         "show_client_progress": form.get("show_client_progress") == "on",
+        "client_progress_shows": [
+            k for k in ("outcomes", "goals") if form.get(f"client_progress_shows.{k}") == "on"
+        ],
         "checkin_overdue_days": _text(form, "checkin_overdue_days") or "10",
         "delivery": {
             "send": _text(form, "delivery.send") or "after_attended",

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from alliance.adapters import mail
 from alliance.services import checkins
 from alliance.services.errors import InvalidInput, LinkRefused, NotFound
-from alliance.services.views import CheckInForm, CheckInResult, ScoreView
+from alliance.services.views import CheckInForm, CheckInResult, ClientProgressView
 from alliance.web import charts
 from alliance.web.deps import Auth, LinkAuth
 from alliance.web.forms import (
@@ -44,11 +44,13 @@ from alliance.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
-def _refused(request: Request, exc: LinkRefused) -> Response:
+def _refused(
+    request: Request, exc: LinkRefused, progress: dict[str, Any] | None = None
+) -> Response:
     return render(
         request,
         "checkin/unavailable.html",
-        {"reason": exc.reason, "message": exc.message},
+        {"reason": exc.reason, "message": exc.message, **(progress or {})},
         status_code=410,
     )
 
@@ -98,7 +100,10 @@ async def checkin_form(request: Request, auth: LinkAuth, token: str) -> Response
     try:
         form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
-        return _refused(request, exc)
+        # A client coming back to a link they used sees their progress there, while the
+        # link lasts (when the clinic shows it).
+        progress = await _progress(auth, token) if exc.reason == "used" else {}
+        return _refused(request, exc, progress)
     return _form_page(request, auth, form)
 
 
@@ -262,38 +267,29 @@ def _readable(detail: str) -> str:
 
 
 async def _progress(auth: Auth, token: str) -> dict[str, Any]:
-    """The client's own outcome chart (first outcome measure with at least one score)."""
+    """The client's own progress (what the clinic shows): each outcome questionnaire's chart
+    with its plain words, and the goal ratings. Empty when the clinic shows none."""
     try:
-        scores: list[ScoreView] = await auth.call(checkins.checkin_progress, token)
+        view: ClientProgressView = await auth.call(checkins.checkin_progress, token)
     except (NotFound, LinkRefused):
         return {}
-    by_instrument: dict[str, list[ScoreView]] = {}
-    for score in scores:
-        if score.valid and score.total is not None:
-            by_instrument.setdefault(score.instrument_id, []).append(score)
-    for instrument_id, rows in by_instrument.items():
-        instrument = auth.ctx.instruments.get(instrument_id)
-        if instrument.kind != "outcome":
-            continue
-        points = [
-            charts.Point(float(s.session_number or i), float(s.total or 0.0))
-            for i, s in enumerate(rows, start=1)
-        ]
+    outcomes = []
+    for own in view.outcomes:
+        instrument = auth.ctx.instruments.get(own.instrument_id)
+        points = [charts.Point(x, y) for x, y in own.points]
         low, high = instrument.score_range
         svg = await _render(
             charts.outcome_chart,
             points,
             y_min=low,
             y_max=high,
-            title=instrument.title,
+            title=instrument.short_title,
             higher_is_better=instrument.direction == "higher_is_better",
         )
-        return {
-            "progress_chart": svg,
-            "progress_title": f"Your {instrument.title} scores",
-            "progress_points": points,
-        }
-    return {}
+        outcomes.append({"view": own, "chart": svg, "points": points})
+    if not outcomes and not view.goals:
+        return {}
+    return {"progress": {"outcomes": outcomes, "goals": view.goals}}
 
 
 async def _render(func: Any, *args: Any, **kwargs: Any) -> str:
