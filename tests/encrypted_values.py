@@ -99,9 +99,10 @@ def seed_every_kind_of_encrypted_value(
     episode_id: int,
 ) -> None:
     """Through the services: a client's contact e-mail, goals (by the caller), a check-in with
-    a free-text answer, acknowledged and resolved alert notes, an analysed transcript, a
-    half-enrolled second factor (``newcomer``), intakes placed and held with notes, and a
-    hand-over for fit with a note (the therapist's episode ``episode_id`` ends)."""
+    a free-text answer, a saved draft of another, acknowledged and resolved alert notes, an
+    analysed transcript, a half-enrolled second factor (``newcomer``), intakes placed and held
+    with notes, and a hand-over for fit with a note (the therapist's episode ``episode_id``
+    ends)."""
     assert admin.clinic_id is not None
     assert colleague.user_id is not None
     link = checkins.create_checkin_link(
@@ -119,6 +120,13 @@ def seed_every_kind_of_encrypted_value(
                 "sf_comment": "It helped to slow down.",
             }
         },
+    )
+    # A second link left half answered and saved for later: an encrypted draft.
+    pending = checkins.create_checkin_link(
+        ctx, actor=therapist, episode_id=episode_id, instruments=("session_feedback",)
+    )
+    checkins.save_checkin_draft(
+        ctx, pending.token, {"session_feedback": {"sf_comment": "Still thinking about it."}}
     )
     now = ctx.now()
     with ctx.session_factory.begin() as session:

@@ -270,7 +270,11 @@ def test_clients_see_their_own_progress_only_when_the_clinic_allows_it(world: Wo
         world.ctx, actor=world.ada, settings=ClinicSettings(show_client_progress=True)
     )
     progress = checkins.checkin_progress(world.ctx, link.token)
-    assert {(p.instrument_id, p.total) for p in progress} >= {("phq9", 18), ("gad7", 14)}
+    assert {(o.instrument_id, o.points[-1][1]) for o in progress.outcomes} == {
+        ("phq9", 18),
+        ("gad7", 14),
+    }
+    assert all("first answer" in o.words for o in progress.outcomes)
     with pytest.raises(NotFound):
         checkins.checkin_progress(world.ctx, "not-a-token")
 
@@ -400,3 +404,90 @@ def test_two_links_for_one_session_racing_store_one_check_in(world: World, clock
         thread.join(timeout=60)
     assert sorted(outcomes) == ["session_done", "stored"]
     assert _count(world, Response) == 4
+
+
+def _token(world: World) -> str:
+    return checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode
+    ).token
+
+
+def test_a_saved_draft_comes_back_on_the_same_link_encrypted_at_rest(world: World) -> None:
+    token = _token(world)
+    half = {"phq9": {"phq9_1": "2", "phq9_2": "1"}, "session_feedback": {"sf_comment": "Tired"}}
+    saved = checkins.save_checkin_draft(world.ctx, token, half)
+    assert saved.count() == 3
+    form = checkins.open_checkin(world.ctx, token)
+    assert form.draft.answers == {
+        "phq9": {"phq9_1": "2", "phq9_2": "1"},
+        "session_feedback": {"sf_comment": "Tired"},
+    }
+    assert form.draft_saved_at == world.ctx.now()
+    with transaction(world.ctx.session_factory) as session:
+        stored = session.scalar(select(CheckIn.draft_enc).where(CheckIn.completed_at.is_(None)))
+        events = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.entity_type == "checkin")
+        ).all()
+    assert stored is not None
+    assert "Tired" not in stored
+    assert {"op": "draft", "answers": 3} in events
+    # A later save replaces the draft; submitting clears it in the same transaction.
+    checkins.save_checkin_draft(world.ctx, token, {"phq9": {"phq9_1": "3"}})
+    assert checkins.open_checkin(world.ctx, token).draft.answers == {"phq9": {"phq9_1": "3"}}
+    checkins.record_check_in(world.ctx, token, full_answers())
+    with transaction(world.ctx.session_factory) as session:
+        left = session.scalars(select(CheckIn.draft_enc).where(CheckIn.draft_enc.is_not(None)))
+        assert list(left) == []
+
+
+def test_a_draft_is_refused_for_questions_the_check_in_does_not_ask(world: World) -> None:
+    token = _token(world)
+    with pytest.raises(InvalidInput, match="no such question"):
+        checkins.save_checkin_draft(world.ctx, token, {"phq9": {"phq9_99": "1"}})
+    with pytest.raises(InvalidInput, match="does not include that questionnaire"):
+        checkins.save_checkin_draft(world.ctx, token, {"who5": {"who5_1": "1"}})
+    with pytest.raises(InvalidInput, match="not a goal of this check-in"):
+        checkins.save_checkin_draft(world.ctx, token, {}, {999: "5"})
+    assert checkins.open_checkin(world.ctx, token).draft.count() == 0
+
+
+def test_a_used_or_expired_link_keeps_no_draft(world: World, clock: Clock) -> None:
+    token = _token(world)
+    checkins.record_check_in(world.ctx, token, full_answers())
+    with pytest.raises(LinkRefused) as used:
+        checkins.save_checkin_draft(world.ctx, token, {"phq9": {"phq9_1": "1"}})
+    assert used.value.reason == "used"
+    late = _token(world)
+    clock.advance(days=world.ctx.settings.checkin_link_days, minutes=1)
+    with pytest.raises(LinkRefused) as expired:
+        checkins.save_checkin_draft(world.ctx, late, {"phq9": {"phq9_1": "1"}})
+    assert expired.value.reason == "expired"
+
+
+def test_own_progress_in_plain_words_after_two_check_ins(world: World) -> None:
+    from alliance.services import admin, goals
+    from alliance.services.clinic_settings import ClinicSettings
+
+    admin.update_clinic_settings(
+        world.ctx, actor=world.ada, settings=ClinicSettings(show_client_progress=True)
+    )
+    goals.agree_goals(world.ctx, actor=world.alice, episode_id=world.sarah_episode, goals=["Sleep"])
+    [goal] = goals.list_goals(world.ctx, actor=world.alice, episode_id=world.sarah_episode)
+    first = checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode
+    )
+    given = full_answers(symptoms=3)
+    asked = {k: given[k] for k in first.checkin.instruments}
+    checkins.record_check_in(world.ctx, first.token, asked, {goal.id: 2})
+    second = checkins.create_checkin_link(
+        world.ctx, actor=world.alice, episode_id=world.sarah_episode, instruments=("phq9", "wai_sr")
+    )
+    answers = full_answers(symptoms=0)
+    checkins.record_check_in(world.ctx, second.token, {k: answers[k] for k in ("phq9", "wai_sr")})
+    progress = checkins.checkin_progress(world.ctx, second.token)
+    [phq9] = [o for o in progress.outcomes if o.instrument_id == "phq9"]
+    assert [y for _x, y in phq9.points] == [24, 0]
+    assert "real improvement" in phq9.words
+    # The WAI-SR is not an outcome: a client's own view never shows alliance scores.
+    assert {o.instrument_id for o in progress.outcomes} <= {"phq9", "gad7"}
+    assert [(g.text, g.ratings) for g in progress.goals] == [("Sleep", (2,))]

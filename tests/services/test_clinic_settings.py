@@ -51,3 +51,11 @@ def test_it_refuses_out_of_range_or_unknown_settings(data: dict[str, object]) ->
 def test_the_instrument_choice_lists_every_purpose_in_order() -> None:
     choice = InstrumentChoice()
     assert choice.all() == ("wai_sr", "phq9", "gad7", "session_feedback")
+
+
+def test_the_time_zone_must_be_a_known_iana_name() -> None:
+    assert ClinicSettings().time_zone == "UTC"
+    assert ClinicSettings(time_zone=" Europe/Madrid ").time_zone == "Europe/Madrid"
+    for bad in ("Mars/Olympus_Mons", "../../etc/passwd", "CET+1"):
+        with pytest.raises(ValidationError, match="unknown time zone"):
+            ClinicSettings(time_zone=bad)

@@ -220,7 +220,9 @@ def clinic(module_demo: tuple[ServiceContext, DemoInfo]) -> Clinic:
     )
     goals.agree_goals(ctx, actor=maya, episode_id=episode.id, goals=[EXTRA_GOAL])
     link = checkins.create_checkin_link(ctx, actor=maya, episode_id=episode.id)
-    checkins.record_check_in(ctx, link.token, full_answers(comment=EXTRA_COMMENT))
+    # What the demo clinic's measurement plan asks at intake (the comment among it).
+    answers = full_answers(comment=EXTRA_COMMENT)
+    checkins.record_check_in(ctx, link.token, {i: answers[i] for i in link.checkin.instruments})
     clients.end_episode(ctx, actor=maya, episode_id=episode.id, reason="completed")
     facts = _facts(ctx)
     assert {EXTRA_NAME, "Sarah", "maya@riverside.example"} <= facts.names

@@ -91,7 +91,7 @@ def test_a_clinic_whose_saved_settings_leave_the_rule_out_still_gets_the_alert(
     with transaction(world.ctx.session_factory) as session:
         clinic = session.get(Clinic, world.north)
         assert clinic is not None
-        clinic.settings = {"alert_settings": {"enabled": old_kinds}}
+        clinic.settings = {**(clinic.settings or {}), "alert_settings": {"enabled": old_kinds}}
     result = _check_in(world, clock, world.john_episode, world.bob, _with_item_9(2))
     assert "risk_reported" in {a.kind for a in result.alerts}
     listed = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)

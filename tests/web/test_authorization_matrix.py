@@ -357,6 +357,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # The check-in link is its own credential: whoever holds a live link may use it once.
     ("GET", "/c/{token}"): Entry("fixed", 200, _link, expect=dict.fromkeys(ROLES, 200)),
     ("POST", "/c/{token}"): Entry("fixed", 200, _link, _answers, expect=dict.fromkeys(ROLES, 200)),
+    # Saving a draft: the link is the credential, whoever holds it (answers of this form only).
+    ("POST", "/c/{token}/draft"): Entry(
+        "fixed", 204, _link, _form({"phq9/phq9_1": "1"}), expect=dict.fromkeys(ROLES, 204)
+    ),
     ("GET", "/api/v1/me"): Entry("staff", 200),
     ("POST", "/api/v1/me/password"): Entry(
         "staff",
@@ -556,7 +560,8 @@ class Caller:
 
     def _csrf_for(self, url: str) -> str:
         if url.startswith("/c/"):
-            return csrf_from(self.http.get(url).text)
+            # The check-in page carries the token for its own posts and its draft saves.
+            return csrf_from(self.http.get(url.removesuffix("/draft")).text)
         return self.csrf()
 
 

@@ -50,7 +50,8 @@ def test_the_thank_you_page_shows_progress_only_when_the_clinic_allows_it(
     client = world.client()
     token = world.cases["tom"].link_token
     done = client.post(f"/c/{token}", data=full_answers(client.get(f"/c/{token}").text))
-    assert "Your Patient Health Questionnaire-9 (PHQ-9) scores" in done.text
+    assert "Your progress" in done.text
+    assert "Patient Health Questionnaire-9 (PHQ-9)" in done.text
     assert "<svg" in done.text
     # Clinic B (Bea's) does the same; switch it off there and look again.
     from alliance.services import admin as admin_service
@@ -186,3 +187,94 @@ def test_a_tampered_manifest_cannot_skip_required_questions(world: World) -> Non
     response = client.post(f"/c/{token}", data=answers)
     assert response.status_code == 422
     assert "Trouble falling or staying asleep" in response.text
+
+
+def test_a_client_saves_half_and_finds_it_again_without_javascript(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    page = client.get(f"/c/{token}")
+    count = re.search(r"<p>(\d+) questions\.", page.text)
+    assert count
+    total = int(count.group(1))
+    assert f'class="question-count">1 of {total}</p>' in page.text
+    assert f'class="question-count">{total} of {total}</p>' in page.text
+    half = {
+        k: v
+        for k, v in full_answers(page.text, pick="last").items()
+        if k.startswith(("wai_sr/", "csrf_token", "_required"))
+    }
+    saved = client.post(f"/c/{token}", data={**half, "_action": "save"})
+    assert saved.status_code == 200
+    assert "Your answers so far are saved" in saved.text
+    # Coming back later through the same link: the saved answers are filled in.
+    again = client.get(f"/c/{token}")
+    assert "Welcome back" in again.text
+    assert re.search(r'name="wai_sr/wai_1" value="5" checked', again.text)
+    assert not re.search(r'name="phq9/phq9_1" value="\d+" checked', again.text)
+    # Sending still needs every answer, and then works once.
+    done = client.post(f"/c/{token}", data=full_answers(again.text))
+    assert done.status_code == 200
+    assert "Thank you" in done.text
+
+
+def test_the_page_script_saves_answers_as_the_client_goes(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    page = client.get(f"/c/{token}")
+    assert 'data-draft-url="/c/' in page.text
+    csrf = csrf_from(page.text)
+    ok = client.post(f"/c/{token}/draft", data={"csrf_token": csrf, "phq9/phq9_1": "2"})
+    assert ok.status_code == 204
+    assert re.search(r'name="phq9/phq9_1" value="2" checked', client.get(f"/c/{token}").text)
+    bad = client.post(f"/c/{token}/draft", data={"csrf_token": csrf, "phq9/phq9_77": "2"})
+    assert bad.status_code == 422
+    assert "no such question" in bad.text
+    client.post(f"/c/{token}", data=full_answers(page.text))
+    used = client.post(f"/c/{token}/draft", data={"csrf_token": csrf, "phq9/phq9_1": "1"})
+    assert used.status_code == 410
+
+
+def test_a_used_link_shows_the_clients_progress_and_goals_until_it_expires(
+    world: World, tmp_path: Path
+) -> None:
+    case = world.cases["tom"]
+    goal_service.agree_goals(
+        world.ctx, actor=world.people["tom"].actor, client_id=case.client_id, goals=["Sleep"]
+    )
+    client = world.client()
+    for _ in range(2):
+        token = world.new_link("tom")
+        page = client.get(f"/c/{token}")
+        client.post(f"/c/{token}", data=full_answers(page.text))
+    again = client.get(f"/c/{token}")
+    assert again.status_code == 410
+    assert "Already sent" in again.text
+    assert "Your progress" in again.text
+    assert "Your goals" in again.text
+    assert "Sleep" in again.text
+    assert "out of 10" in again.text
+    # Client pages carry no staff footer.
+    assert "Do not share screenshots" not in again.text
+    assert "Do not share screenshots" not in page.text
+    assert "Do not share screenshots" in world.login("tom").get("/caseload").text
+
+
+def test_the_clinic_chooses_what_the_clients_progress_shows(world: World) -> None:
+    from alliance.services import admin as admin_service
+
+    case = world.cases["tom"]
+    ada = world.people["ada"].actor
+    goal_service.agree_goals(
+        world.ctx, actor=world.people["tom"].actor, client_id=case.client_id, goals=["Walk"]
+    )
+    current = admin_service.get_clinic(world.ctx, actor=ada).settings
+    admin_service.update_clinic_settings(
+        world.ctx,
+        actor=ada,
+        settings=current.model_copy(update={"client_progress_shows": ("goals",)}),
+    )
+    client = world.client()
+    token = world.new_link("tom")
+    done = client.post(f"/c/{token}", data=full_answers(client.get(f"/c/{token}").text))
+    assert "Your goals" in done.text
+    assert "<svg" not in done.text

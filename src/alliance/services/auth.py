@@ -652,11 +652,16 @@ def touch_web_session(ctx: ServiceContext, token: str) -> tuple[Actor, WebSessio
             assert user is not None
             if now - row.last_seen_at >= TOUCH_EVERY:
                 row.last_seen_at = now
+            clinic = session.get(Clinic, user.clinic_id)
             view = WebSessionView(
                 user=user_view(user),
                 created_at=row.created_at,
                 last_seen_at=row.last_seen_at,
                 expires_at=_expiry(ctx.settings, row.created_at, row.last_seen_at),
+                # Read raw: saved settings were validated, and this runs on every page.
+                time_zone=str((clinic.settings or {}).get("time_zone") or "UTC")
+                if clinic
+                else "UTC",
             )
             actor = staff_actor(user)
     if expired is not None:

@@ -14,6 +14,7 @@ responses (free text encrypted) and scores, store goal ratings, re-evaluate the 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import timedelta
@@ -23,7 +24,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from alliance.measures.change import classify_instrument_change
 from alliance.measures.instrument import Instrument
+from alliance.measures.progress_words import goal_words, outcome_words
 from alliance.measures.scoring import risk_flags
 from alliance.services import episodes, monitor
 from alliance.services.auth import hash_secret
@@ -34,13 +37,17 @@ from alliance.services.episodes import answer_field
 from alliance.services.errors import Conflict, InvalidInput, LinkRefused, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
+    CheckInDraft,
     CheckInForm,
     CheckInLink,
     CheckInResult,
     CheckInView,
+    ClientProgressView,
     FormQuestion,
     FormSection,
     GoalView,
+    OwnGoalView,
+    OwnMeasureView,
     ScoreView,
 )
 from alliance.store.encrypted import field_of
@@ -61,6 +68,7 @@ from alliance.store.models import (
 CHECKIN_PATH = "/c/"
 SENT_VIA = ("copy", "email")
 GOAL_FIELD = field_of(Goal.text_enc)
+DRAFT_FIELD = field_of(CheckIn.draft_enc)
 MAX_TEXT_ANSWER = 4000
 
 # The statements of every submission, built once (a statement is immutable; reusing it spares
@@ -72,7 +80,13 @@ _ACTIVE_GOAL_IDS = select(Goal.id).where(
 _CLAIM = (
     update(CheckIn)
     .where(CheckIn.id == bindparam("checkin_id"), CheckIn.completed_at.is_(None))
-    .values(completed_at=bindparam("now"), opened_at=bindparam("opened_at"))
+    .values(
+        completed_at=bindparam("now"),
+        opened_at=bindparam("opened_at"),
+        # The saved draft is of no use once the answers are stored: it goes in the same step.
+        draft_enc=None,
+        draft_saved_at=None,
+    )
     .execution_options(synchronize_session=False)
 )
 _OWNER = (
@@ -355,6 +369,7 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             if row.rate_goals
             else ()
         )
+        clinic_settings = ClinicSettings.from_json(clinic.settings)
         record(session, ctx, actor, "read", "checkin", row.id, {"what": "form"})
         return CheckInForm(
             checkin_id=row.id,
@@ -363,10 +378,77 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             sections=tuple(_section(i) for i in _instruments(ctx, row.instruments)),
             goals=goals,
             expires_at=row.expires_at,
-            show_progress=ClinicSettings.from_json(clinic.settings).show_client_progress,
+            show_progress=clinic_settings.show_client_progress,
             session_number=therapy.number if therapy else None,
             session_at=therapy.scheduled_at if therapy else None,
+            draft=_read_draft(ctx, row),
+            draft_saved_at=row.draft_saved_at,
+            time_zone=clinic_settings.time_zone,
         )
+
+
+def _read_draft(ctx: ServiceContext, row: CheckIn) -> CheckInDraft:
+    if not row.draft_enc:
+        return CheckInDraft()
+    data = json.loads(ctx.cipher.decrypt(row.draft_enc, field=DRAFT_FIELD))
+    return CheckInDraft(
+        answers={i: dict(a) for i, a in data.get("answers", {}).items()},
+        goals={int(k): str(v) for k, v in data.get("goals", {}).items()},
+    )
+
+
+def save_checkin_draft(
+    ctx: ServiceContext,
+    token: str,
+    answers: Mapping[str, Mapping[str, Any]],
+    goal_ratings: Mapping[int, Any] | None = None,
+) -> CheckInDraft:
+    """Keep the answers given so far, to finish later through the same link (until it expires
+    or is used). Nothing is scored or checked for completeness; answers must belong to this
+    check-in's questions (and goals, when it asks for them). Replaces any earlier draft.
+
+    Refusals: :class:`LinkRefused` (unknown/expired/used), :class:`InvalidInput` naming the
+    question."""
+    with unit_of_work(ctx) as session:
+        row, episode = _find_link(session, ctx, token)
+        instruments = _instruments(ctx, row.instruments)
+        cleaned = _clean_answers(ctx, instruments, answers)
+        by_id = {i.id: i for i in instruments}
+        for instrument_id, given in cleaned.items():
+            for link_id in given:
+                try:
+                    by_id[instrument_id].item(link_id)
+                except KeyError:
+                    raise InvalidInput(
+                        f"{instrument_id}.{link_id}", "this check-in has no such question"
+                    ) from None
+        goal_ids = (
+            set(session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": episode.id}))
+            if row.rate_goals
+            else set()
+        )
+        ratings = _clean_goal_ratings(goal_ids, goal_ratings)
+        draft = CheckInDraft(
+            answers={i: {k: str(v) for k, v in a.items()} for i, a in cleaned.items() if a},
+            goals={k: str(v) for k, v in ratings.items()},
+        )
+        payload = json.dumps({"answers": draft.answers, "goals": draft.goals}, sort_keys=True)
+        row.draft_enc = ctx.cipher.encrypt(payload, field=DRAFT_FIELD)
+        row.draft_saved_at = ctx.now()
+        if row.opened_at is None:
+            row.opened_at = row.draft_saved_at
+        client = session.get(Client, episode.client_id)
+        assert client is not None
+        record(
+            session,
+            ctx,
+            link_actor(row, client.clinic_id),
+            "write",
+            "checkin",
+            row.id,
+            {"op": "draft", "answers": draft.count()},
+        )
+        return draft
 
 
 def _clean_answers(
@@ -580,9 +662,10 @@ def list_checkins(ctx: ServiceContext, *, actor: Actor, episode_id: int) -> list
         return views
 
 
-def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
-    """After submitting, the client's own scores (only when the clinic shows clients their
-    progress). The link is used by then, so this looks it up without the single-use check."""
+def checkin_progress(ctx: ServiceContext, token: str) -> ClientProgressView:
+    """After submitting, and through the used link until it expires, the client's own
+    progress: their outcome questionnaires with plain words, and their goal ratings — what
+    the clinic chose to show, and only when it shows clients their progress."""
     with unit_of_work(ctx) as session:
         row = session.scalar(select(CheckIn).where(CheckIn.token_hash == hash_secret(token)))
         if row is None or row.completed_at is None:
@@ -595,23 +678,12 @@ def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
         assert episode is not None
         assert client is not None
         assert clinic is not None
-        if not ClinicSettings.from_json(clinic.settings).show_client_progress:
+        settings = ClinicSettings.from_json(clinic.settings)
+        if not settings.show_client_progress:
             raise NotFound("progress is not shown to clients in this clinic")
-        scores = session.scalars(
-            select(Score).where(Score.episode_id == episode.id).order_by(Score.scored_at, Score.id)
-        )
-        views = [
-            ScoreView(
-                instrument_id=s.instrument_id,
-                session_number=s.session_number,
-                at=s.scored_at,
-                total=s.total,
-                subscales=dict(s.subscales),
-                band=s.band,
-                valid=s.valid,
-            )
-            for s in scores
-        ]
+        shows = set(settings.client_progress_shows)
+        outcomes = _own_outcomes(session, ctx, episode.id) if "outcomes" in shows else ()
+        own_goals = _own_goals(session, ctx, episode.id) if "goals" in shows else ()
         record(
             session,
             ctx,
@@ -621,4 +693,62 @@ def checkin_progress(ctx: ServiceContext, token: str) -> list[ScoreView]:
             episode.id,
             {"what": "own progress"},
         )
-        return views
+        return ClientProgressView(outcomes=outcomes, goals=own_goals)
+
+
+def _own_outcomes(
+    session: Session, ctx: ServiceContext, episode_id: int
+) -> tuple[OwnMeasureView, ...]:
+    by_instrument: dict[str, list[Score]] = {}
+    for s in session.scalars(
+        select(Score).where(Score.episode_id == episode_id).order_by(Score.scored_at, Score.id)
+    ):
+        if s.valid and s.total is not None:
+            by_instrument.setdefault(s.instrument_id, []).append(s)
+    out = []
+    for instrument_id, scores in by_instrument.items():
+        try:
+            instrument = episodes.instrument(ctx, instrument_id)
+        except InvalidInput:
+            continue  # an instrument no longer installed: nothing to explain it with
+        if instrument.kind != "outcome":
+            continue
+        totals = [float(s.total) for s in scores if s.total is not None]
+        result = None
+        if len(totals) >= 2 and instrument.reliable_change is not None:
+            result = classify_instrument_change(instrument, totals[0], totals[-1])
+        out.append(
+            OwnMeasureView(
+                instrument_id=instrument.id,
+                title=instrument.title,
+                points=tuple(
+                    (float(s.session_number or i), t)
+                    for i, (s, t) in enumerate(zip(scores, totals, strict=True), start=1)
+                ),
+                words=outcome_words(result, scores=len(totals)),
+            )
+        )
+    return tuple(out)
+
+
+def _own_goals(session: Session, ctx: ServiceContext, episode_id: int) -> tuple[OwnGoalView, ...]:
+    out = []
+    for goal in _active_goals(session, episode_id):
+        ratings = tuple(
+            int(r)
+            for r in session.scalars(
+                select(GoalRating.rating)
+                .where(GoalRating.goal_id == goal.id)
+                .order_by(GoalRating.rated_at, GoalRating.id)
+            )
+        )
+        if not ratings:
+            continue
+        out.append(
+            OwnGoalView(
+                text=goal_view(goal, ctx).text,
+                ratings=ratings,
+                words=goal_words(ratings[0], ratings[-1], len(ratings)),
+            )
+        )
+    return tuple(out)

@@ -1,13 +1,14 @@
 """A clinic's own settings (stored as JSON on the clinic row): alert rule settings, the
 instruments used for each purpose, the measurement plan (which of them a check-in asks
 when), whether staff must use a second factor, whether clients
-see their own progress chart after a check-in, when check-in links are e-mailed, and the
-crisis text a client sees after an answer
+see their own progress chart after a check-in, when check-in links are e-mailed, the
+clinic's time zone, and the crisis text a client sees after an answer
 that raised a risk flag."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -79,7 +80,14 @@ class ClinicSettings(BaseModel):
     )
     mfa_enforced: bool = Field(default=False, description="Staff must log in with a TOTP code.")
     show_client_progress: bool = Field(
-        default=False, description="Show the client their own progress chart after a check-in."
+        default=False,
+        description="Show the client their own progress after a check-in (and on their used "
+        "link until it expires).",
+    )
+    client_progress_shows: tuple[Literal["outcomes", "goals"], ...] = Field(
+        default=("outcomes", "goals"),
+        description="What the client's own progress shows: their outcome questionnaires "
+        "(chart and plain words), their goal ratings, or both.",
     )
     checkin_overdue_days: int = Field(
         default=10,
@@ -88,6 +96,12 @@ class ClinicSettings(BaseModel):
         description="A client with no check-in for this long counts as overdue.",
     )
     delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings())
+    time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="The clinic's time zone (an IANA name such as Europe/London): staff enter "
+        "and read times in it; the database keeps UTC.",
+    )
     crisis_message: str = Field(
         default=DEFAULT_CRISIS_MESSAGE,
         max_length=CRISIS_MESSAGE_MAX,
@@ -109,6 +123,18 @@ class ClinicSettings(BaseModel):
         clinic's own over them (an episode keeps its instruments when the clinic's choice
         changes, so the defaults cover every bundled one, chosen today or not)."""
         return MeasurementPlan(cadences=dict(BUNDLED_CADENCES)).overlay(self.measurement_plan)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        name = value.strip() or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}; use a name such as Europe/London or America/Chicago"
+            ) from None
+        return name
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ClinicSettings:

@@ -52,6 +52,7 @@ class WebSessionView:
     last_seen_at: datetime
     expires_at: datetime
     token: str | None = None
+    time_zone: str = "UTC"  # the clinic's, for the pages' times
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,46 @@ class FormSection:
 
 
 @dataclass(frozen=True)
+class OwnMeasureView:
+    """One questionnaire on the client's own progress page: their scores (session number or
+    check-in count, total) and what they say in plain words."""
+
+    instrument_id: str
+    title: str
+    points: tuple[tuple[float, float], ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class OwnGoalView:
+    """One agreed goal on the client's own progress page, with its 0–10 ratings in order."""
+
+    text: str
+    ratings: tuple[int, ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class ClientProgressView:
+    """What a client sees of their own progress (what the clinic chose to show)."""
+
+    outcomes: tuple[OwnMeasureView, ...] = ()
+    goals: tuple[OwnGoalView, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckInDraft:
+    """Answers a client saved to finish later: per instrument linkId → value as given, and
+    goal id → rating."""
+
+    answers: dict[str, dict[str, str]] = field(default_factory=dict)
+    goals: dict[int, str] = field(default_factory=dict)
+
+    def count(self) -> int:
+        return sum(len(a) for a in self.answers.values()) + len(self.goals)
+
+
+@dataclass(frozen=True)
 class CheckInForm:
     """What a client's check-in page shows: the instruments chosen for the episode and the
     agreed goals to rate 0–10."""
@@ -177,6 +218,9 @@ class CheckInForm:
     show_progress: bool
     session_number: int | None = None  # the session the answers are for (None: no session)
     session_at: datetime | None = None
+    draft: CheckInDraft = field(default_factory=CheckInDraft)  # answers saved earlier
+    draft_saved_at: datetime | None = None
+    time_zone: str = "UTC"  # the clinic's, for the session date shown
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,11 @@ class CheckIn(Base):
     sent_via: Mapped[str] = mapped_column(String(20), default="copy")  # copy | email
     # Whether the form asks the client to rate their goals (the plan's goals cadence).
     rate_goals: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Answers saved before sending (the client stops and comes back within the link's
+    # life): JSON {"answers": {instrument: {linkId: value}}, "goals": {id: rating}},
+    # encrypted whole; cleared when the check-in is submitted.
+    draft_enc: Mapped[str | None] = encrypted_text("checkins.draft")
+    draft_saved_at: Mapped[datetime | None]
 
 
 class OutboxMessage(Base):

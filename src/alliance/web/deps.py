@@ -200,6 +200,7 @@ class Authorize:
             try:
                 actor, view = await run_in_threadpool(auth_service.touch_web_session, ctx, cookie)
                 user = view.user
+                request.state.time_zone = view.time_zone
             except AuthenticationFailed:
                 actor = None
         binding = session_binding(cookie) if actor else ""

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from alliance.services.views import CheckInForm, FormQuestion, GoalView
+from alliance.services.views import CheckInDraft, CheckInForm, FormQuestion, GoalView
 
 GOAL_PREFIX = "goal/"
 MANIFEST_FIELD = "_required"
 MANIFEST_SIG_FIELD = "_required_sig"
-CONTROL_FIELDS = frozenset({"csrf_token", MANIFEST_FIELD, MANIFEST_SIG_FIELD})
+ACTION_FIELD = "_action"  # "save": keep the answers so far and finish later
+CONTROL_FIELDS = frozenset({"csrf_token", MANIFEST_FIELD, MANIFEST_SIG_FIELD, ACTION_FIELD})
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,17 @@ def parse_answers(fields: Iterable[tuple[str, str]]) -> ParsedAnswers:
         if value:
             instruments.setdefault(instrument_id, {})[link_id] = value
     return ParsedAnswers(instruments, goals, tuple(unknown))
+
+
+def draft_values(draft: CheckInDraft) -> dict[str, str]:
+    """A saved draft as the form's field values, to refill the page."""
+    values = {
+        field_name(instrument_id, link_id): value
+        for instrument_id, answers in draft.answers.items()
+        for link_id, value in answers.items()
+    }
+    values.update({f"{GOAL_PREFIX}{goal_id}": value for goal_id, value in draft.goals.items()})
+    return values
 
 
 def posted_values(fields: Mapping[str, str]) -> dict[str, str]:

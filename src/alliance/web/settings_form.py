@@ -17,6 +17,7 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import available_timezones
 
 from starlette.datastructures import FormData
 
@@ -34,6 +35,10 @@ PURPOSES = ("alliance", "outcome", "feedback")
 GOALS_LABEL = "Goal ratings"
 PREVIEW_SESSIONS = 12
 MAX_PLAN_ROWS = 50
+# Offered in the time-zone field's list (any IANA name is accepted when typed).
+TIME_ZONES = tuple(
+    sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,9 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         },
         "mfa_enforced": form.get("mfa_enforced") == "on",
         "show_client_progress": form.get("show_client_progress") == "on",
+        "client_progress_shows": [
+            k for k in ("outcomes", "goals") if form.get(f"client_progress_shows.{k}") == "on"
+        ],
         "checkin_overdue_days": _text(form, "checkin_overdue_days") or "10",
         "delivery": {
             "send": _text(form, "delivery.send") or "after_attended",
@@ -131,6 +139,7 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         },
         # Blank goes back to the default text (ClinicSettings); it is never left empty.
         "crisis_message": _text(form, "crisis_message"),
+        "time_zone": _text(form, "time_zone") or "UTC",
         "measurement_plan": parse_plan(form),
     }
 
@@ -228,6 +237,7 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "crisis_default": DEFAULT_CRISIS_MESSAGE,
         "crisis_max": CRISIS_MESSAGE_MAX,
         "alliance_instruments": by_purpose["alliance"],
+        "time_zones": TIME_ZONES,
         "plan_rows": plan_rows(plan, instruments),
         "plan_course": plan_course(plan, [i for i in instruments if i.id in chosen]),
     }

@@ -1,7 +1,8 @@
 """Jinja2 environment and the one ``render`` helper every page goes through.
 
 ``render`` adds what every page needs (the current actor for the navigation, the CSRF token
-for forms, a one-line flash message) so that route functions pass only their own data.
+for forms, a one-line flash message, the clinic's time zone for the ``when`` and ``day``
+filters) so that route functions pass only their own data.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from starlette.responses import HTMLResponse
 
 from alliance.measures.registry import InstrumentError, InstrumentRegistry
@@ -21,16 +24,45 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+def zone(name: str | None) -> ZoneInfo:
+    """The clinic's time zone (UTC when unset or no longer known to this machine)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(value: datetime | None, time_zone: str | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    """``value`` (UTC in the database) as the clinic reads it, with the zone's abbreviation
+    when the format has a time ("03 Dec 2026 14:05 CET")."""
     if value is None:
         return "—"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(fmt) + (" UTC" if "%H" in fmt else "")
+    local = value.astimezone(zone(time_zone))
+    return local.strftime(fmt) + (f" {local.tzname()}" if "%H" in fmt else "")
 
 
-def _day(value: datetime | None) -> str:
-    return _when(value, "%d %b %Y")
+def local_input(value: datetime, time_zone: str | None) -> str:
+    """A ``datetime-local`` field's value in the clinic's time zone."""
+    return value.astimezone(zone(time_zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def from_local(value: datetime, time_zone: str | None) -> datetime:
+    """A time without a zone, as staff typed it, read in the clinic's time zone (UTC out)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(time_zone))
+    return value.astimezone(UTC)
+
+
+@pass_context
+def _when(context: Any, value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    return local_time(value, context.get("time_zone"), fmt)
+
+
+@pass_context
+def _day(context: Any, value: datetime | None) -> str:
+    return local_time(value, context.get("time_zone"), "%d %b %Y")
 
 
 def _num(value: float | None, digits: int = 1, fixed: bool = False) -> str:
@@ -124,6 +156,8 @@ def render(
         "user_name": getattr(state, "user_name", None),
         "csrf_token": getattr(state, "csrf_token", ""),
         "flash": FLASH_MESSAGES.get(request.query_params.get("flash", "")),
+        # The clinic's, from the staff session; a client page passes its own.
+        "time_zone": getattr(state, "time_zone", "UTC"),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, template, ctx, status_code=status_code)

@@ -1,6 +1,8 @@
 """The client's check-in pages (public; the link's token in the path is the credential).
 
-``GET /c/{token}`` shows the form, ``POST /c/{token}`` submits it once. A used, expired or
+``GET /c/{token}`` shows the form, ``POST /c/{token}`` submits it once, or (the "Save and
+finish later" button) keeps the answers so far for the same link; ``POST /c/{token}/draft``
+does the same for the page's script, which saves as the client goes. A used, expired or
 unknown link gets a friendly page (410), never a stack trace. The thank-you page shows the
 client their own progress chart only when the clinic allows it, and the clinic's crisis text
 when the answers raised a risk flag (the therapist is then e-mailed a notice with nothing
@@ -13,20 +15,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from alliance.adapters import mail
 from alliance.services import checkins
 from alliance.services.errors import InvalidInput, LinkRefused, NotFound
-from alliance.services.views import CheckInForm, CheckInResult, ScoreView
+from alliance.services.views import CheckInForm, CheckInResult, ClientProgressView
 from alliance.web import charts
 from alliance.web.deps import Auth, LinkAuth
 from alliance.web.forms import (
+    ACTION_FIELD,
     GOAL_PREFIX,
     MANIFEST_FIELD,
     MANIFEST_SIG_FIELD,
     ParsedAnswers,
     all_answered,
+    draft_values,
     missing_required,
     parse_answers,
     posted_values,
@@ -40,11 +44,13 @@ from alliance.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
-def _refused(request: Request, exc: LinkRefused) -> Response:
+def _refused(
+    request: Request, exc: LinkRefused, progress: dict[str, Any] | None = None
+) -> Response:
     return render(
         request,
         "checkin/unavailable.html",
-        {"reason": exc.reason, "message": exc.message},
+        {"reason": exc.reason, "message": exc.message, **(progress or {})},
         status_code=410,
     )
 
@@ -57,8 +63,10 @@ def _form_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    saved: bool = False,
 ) -> Response:
     manifest = ",".join(required_names(form))
+    sections = sections_for(form, _descriptions(auth, form))
     return render(
         request,
         "checkin/form.html",
@@ -66,12 +74,17 @@ def _form_page(
             "token": auth.link_token,
             "manifest": manifest,
             "manifest_sig": sign(auth.ctx.settings.secret_key, _manifest_purpose(auth), manifest),
-            "sections": sections_for(form, _descriptions(auth, form)),
+            "sections": sections,
+            "question_count": sum(len(section.questions) for section in sections),
             "therapist_name": form.therapist_display_name,
             "session_number": form.session_number,
             "session_at": form.session_at,
-            "values": values or {},
+            "expires_at": form.expires_at,
+            "time_zone": form.time_zone,
+            "values": values if values is not None else draft_values(form.draft),
             "errors": errors or {},
+            "saved": saved,
+            "resumed": values is None and form.draft.count() > 0,
         },
         status_code=status_code,
     )
@@ -87,7 +100,10 @@ async def checkin_form(request: Request, auth: LinkAuth, token: str) -> Response
     try:
         form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
-        return _refused(request, exc)
+        # A client coming back to a link they used sees their progress there, while the
+        # link lasts (when the clinic shows it).
+        progress = await _progress(auth, token) if exc.reason == "used" else {}
+        return _refused(request, exc, progress)
     return _form_page(request, auth, form)
 
 
@@ -140,10 +156,59 @@ async def _record(
     return await _thanks(request, auth, token, result)
 
 
+async def _save_draft(
+    auth: Auth, token: str, fields: list[tuple[str, str]]
+) -> LinkRefused | dict[str, str]:
+    """Keep the answers so far: the refusal, or the field errors (empty when saved)."""
+    parsed = parse_answers(fields)
+    errors = _not_storable_text(fields)
+    if parsed.unknown:
+        errors.setdefault(parsed.unknown[0], "This is not a question of this check-in.")
+    if errors:
+        return errors
+    try:
+        await auth.call(checkins.save_checkin_draft, token, parsed.instruments, parsed.goals)
+    except LinkRefused as exc:
+        return exc
+    except InvalidInput as exc:
+        return {form_field_for_error(exc.field): _readable(exc.detail)}
+    return {}
+
+
+@router.post("/c/{token}/draft")
+async def checkin_draft(request: Request, auth: LinkAuth, token: str) -> Response:
+    """The page's script saving as the client goes: 204, or 410/422 with the reason."""
+    form_data = await request.form()
+    fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
+    kept = await _save_draft(auth, token, fields)
+    if isinstance(kept, LinkRefused):
+        return JSONResponse({"detail": kept.message}, status_code=410)
+    if kept:
+        return JSONResponse({"detail": kept}, status_code=422)
+    return Response(status_code=204)
+
+
 @router.post("/c/{token}")
 async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Response:
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
+    if form_data.get(ACTION_FIELD) == "save":
+        kept = await _save_draft(auth, token, fields)
+        if isinstance(kept, LinkRefused):
+            return _refused(request, kept)
+        try:
+            form = await auth.call(checkins.open_checkin, token)
+        except LinkRefused as exc:
+            return _refused(request, exc)
+        return _form_page(
+            request,
+            auth,
+            form,
+            values=posted_values(dict(fields)),
+            errors=kept,
+            status_code=422 if kept else 200,
+            saved=not kept,
+        )
     parsed = parse_answers(fields)
     errors = _not_storable_text(fields)
     if not errors and _complete_by_manifest(auth, form_data, parsed):
@@ -202,38 +267,29 @@ def _readable(detail: str) -> str:
 
 
 async def _progress(auth: Auth, token: str) -> dict[str, Any]:
-    """The client's own outcome chart (first outcome measure with at least one score)."""
+    """The client's own progress (what the clinic shows): each outcome questionnaire's chart
+    with its plain words, and the goal ratings. Empty when the clinic shows none."""
     try:
-        scores: list[ScoreView] = await auth.call(checkins.checkin_progress, token)
+        view: ClientProgressView = await auth.call(checkins.checkin_progress, token)
     except (NotFound, LinkRefused):
         return {}
-    by_instrument: dict[str, list[ScoreView]] = {}
-    for score in scores:
-        if score.valid and score.total is not None:
-            by_instrument.setdefault(score.instrument_id, []).append(score)
-    for instrument_id, rows in by_instrument.items():
-        instrument = auth.ctx.instruments.get(instrument_id)
-        if instrument.kind != "outcome":
-            continue
-        points = [
-            charts.Point(float(s.session_number or i), float(s.total or 0.0))
-            for i, s in enumerate(rows, start=1)
-        ]
+    outcomes = []
+    for own in view.outcomes:
+        instrument = auth.ctx.instruments.get(own.instrument_id)
+        points = [charts.Point(x, y) for x, y in own.points]
         low, high = instrument.score_range
         svg = await _render(
             charts.outcome_chart,
             points,
             y_min=low,
             y_max=high,
-            title=instrument.title,
+            title=instrument.short_title,
             higher_is_better=instrument.direction == "higher_is_better",
         )
-        return {
-            "progress_chart": svg,
-            "progress_title": f"Your {instrument.title} scores",
-            "progress_points": points,
-        }
-    return {}
+        outcomes.append({"view": own, "chart": svg, "points": points})
+    if not outcomes and not view.goals:
+        return {}
+    return {"progress": {"outcomes": outcomes, "goals": view.goals}}
 
 
 async def _render(func: Any, *args: Any, **kwargs: Any) -> str:

@@ -8,7 +8,7 @@ except after creating a check-in link, whose token exists only in that one respo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -26,7 +26,7 @@ from alliance.web.figures import timeline_figures
 from alliance.web.qr import qr_svg
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import FreeText, PathId
-from alliance.web.templating import render
+from alliance.web.templating import from_local, local_input, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,7 +36,7 @@ async def _client_page(request: Request, auth: Auth, client_id: int, **extra: An
         timelines.client_timeline, actor=auth.staff, client_id=client_id
     )
     figures = await run_in_threadpool(timeline_figures, timeline)
-    now = auth.ctx.now().astimezone(UTC)
+    time_zone = getattr(request.state, "time_zone", "UTC")
     return render(
         request,
         "client.html",
@@ -45,7 +45,7 @@ async def _client_page(request: Request, auth: Auth, client_id: int, **extra: An
             "t": timeline,
             "figures": figures,
             "smtp_configured": mail.smtp_configured(auth.ctx.settings),
-            "now_local": now.strftime("%Y-%m-%dT%H:%M"),
+            "now_local": local_input(auth.ctx.now(), time_zone),
             "end_reasons": clients.END_REASONS,
             **extra,
         },
@@ -175,7 +175,7 @@ async def add_session(
     scheduled_at: Annotated[FreeText, Form(max_length=40)],
     status: Annotated[FreeText, Form(max_length=20)] = "attended",
 ) -> Response:
-    when = _parse_datetime(scheduled_at)
+    when = _parse_datetime(scheduled_at, getattr(request.state, "time_zone", "UTC"))
     await auth.call(
         sessions.schedule_session,
         actor=auth.staff,
@@ -219,12 +219,11 @@ async def end_episode(
     return RedirectResponse(f"/clients/{client_id}?flash=ended", status_code=303)
 
 
-def _parse_datetime(value: str) -> datetime:
-    """A ``datetime-local`` field (no zone: read as UTC) or a full ISO 8601 timestamp."""
+def _parse_datetime(value: str, time_zone: str) -> datetime:
+    """A ``datetime-local`` field (no zone: the clinic's local time) or a full ISO 8601
+    timestamp with its offset."""
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput("scheduled_at", f"{value!r} is not a date and time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return from_local(parsed, time_zone)
