@@ -198,7 +198,7 @@ def test_a_str_naming_a_file_is_text_but_the_refusal_says_to_pass_a_path(
 
 FILM = "".join(
     f"{i}\n00:00:{i:02d},000 --> 00:00:{i:02d},900\n"
-    + ("Une chose en sa faveur: il part.\n" if i == 7 else f"Ligne {i}.\n")
+    + ("Le plus dur: il part demain.\n" if i == 7 else f"Ligne {i}.\n")
     + "\n"
     for i in range(1, 13)
 )
@@ -207,11 +207,11 @@ FILM = "".join(
 def test_a_stray_colon_in_unlabelled_subtitles_is_not_a_speaker_when_speakers_alternate() -> None:
     with pytest.raises(TranscriptError) as info:
         parse_transcript(FILM)
-    assert "the first speaker label is 'Une chose en sa faveur' on line 26" in str(info.value)
+    assert "the first speaker label is 'Le plus dur' on line 26" in str(info.value)
     assert str(info.value).endswith("pass --speakers alternate (speakers='alternate')")
     t = parse_transcript(FILM, speakers="alternate")
     assert len(t.utterances) == 12
-    assert t.utterances[6].text == "Une chose en sa faveur: il part."  # the words kept
+    assert t.utterances[6].text == "Le plus dur: il part demain."  # the words kept
     assert {s.name for s in t.speakers} == {"Speaker 1", "Speaker 2"}
     assert t.warnings[0].startswith("1 stray label read as words: read as Speaker 1 and Speaker 2")
 
@@ -260,11 +260,11 @@ def test_captions_that_do_not_roll_keep_a_repeated_line() -> None:
 
 
 def test_a_file_of_nothing_but_sounds_says_so_without_a_false_line_1() -> None:
-    text = "WEBVTT\n\n00:50.680 --> 00:52.240\n(YAWNS)\n\n01:19.740 --> 01:23.760\n(POETIC MUSIC)\n"
+    text = "WEBVTT\n\n00:03.000 --> 00:04.500\n(HUMMING)\n\n00:09.000 --> 00:12.000\n(SOFT MUSIC)\n"
     with pytest.raises(TranscriptError) as info:
         parse_transcript(text, filename="sounds.vtt", speakers="alternate")
     assert info.value.line is None
     assert str(info.value) == (
         "sounds.vtt: no speech in this vtt transcript: only 2 sound descriptions "
-        "(such as '(YAWNS)')"
+        "(such as '(HUMMING)')"
     )

@@ -894,8 +894,8 @@ _STRAY_LABELS = 4
 def _stray_labels(segments: Sequence[Segment], fmt: Format, dropped: _Dropped) -> int:
     """How many labels a cue file wrote out, when they are too few to be speakers (else 0).
 
-    A few "labels" among many unlabelled cues are words that happen to end in a colon ("Une
-    chose en sa faveur: …" in a film's subtitles). Labels are counted as written, not as
+    A few "labels" among many unlabelled cues are words that happen to end in a colon ("The
+    worst part: …" in a film's subtitles). Labels are counted as written, not as
     the cues that carry one on, so long labelled turns are never taken for stray ones.
     """
     if fmt not in ("vtt", "srt") or all(s.speaker for s in segments):
