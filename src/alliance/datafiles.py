@@ -4,7 +4,8 @@ SPSS (``.sav``), Stata (``.dta``) and R (``.rds``).
 A :class:`Table` is rows plus a :class:`Column` for every field: its type, what it means, the
 labels of its codes and, for an ordered category (a severity band), its levels in order. The
 writers turn that into each format's own way of saying it — variable and value labels in SPSS
-and Stata, factors in R, dictionary columns in Parquet — and :func:`codebook` writes the same
+and Stata, ordered factors in R (written by :mod:`alliance._rds`), ordered dictionary columns
+in Parquet — and :func:`codebook` writes the same
 facts once as Markdown and once as a Frictionless Data Package (``datapackage.json``), so a
 researcher can read any file without asking what a column is.
 
