@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= $(CURDIR)/.demo/alliance-demo.sqlite3
+VALIDATORS := tests/validators
 
 .PHONY: demo test fuzz lint bench eval train venv dev clean
 
@@ -16,8 +17,14 @@ $(BIN)/.base-installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(BIN)/.dev-installed: pyproject.toml $(BIN)/.base-installed
+$(BIN)/.dev-installed: pyproject.toml $(BIN)/.base-installed $(VALIDATORS)/node_modules/.installed
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+# The official FHIR R4 JSON schema that the FHIR tests validate against (tests/fhir_r4.py),
+# from the npm registry at set-up time; the tests never download anything.
+$(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json $(VALIDATORS)/package-lock.json
+	npm ci --prefix $(VALIDATORS) --ignore-scripts --no-audit --no-fund
 	touch $@
 
 venv: $(BIN)/.base-installed

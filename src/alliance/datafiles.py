@@ -4,7 +4,8 @@ SPSS (``.sav``), Stata (``.dta``) and R (``.rds``).
 A :class:`Table` is rows plus a :class:`Column` for every field: its type, what it means, the
 labels of its codes and, for an ordered category (a severity band), its levels in order. The
 writers turn that into each format's own way of saying it — variable and value labels in SPSS
-and Stata, factors in R, dictionary columns in Parquet — and :func:`codebook` writes the same
+and Stata, ordered factors in R (written by :mod:`alliance._rds`), ordered dictionary columns
+in Parquet — and :func:`codebook` writes the same
 facts once as Markdown and once as a Frictionless Data Package (``datapackage.json``), so a
 researcher can read any file without asking what a column is.
 
@@ -26,6 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from alliance._csv import to_csv
+from alliance._rds import data_frame_rds
 
 Kind = Literal["integer", "number", "string", "boolean", "datetime", "category"]
 FileFormat = Literal["csv", "parquet", "spss", "stata", "rds"]
@@ -137,20 +139,20 @@ def write(table: Table, fmt: FileFormat) -> bytes:
 
 def _coded(table: Table) -> tuple[pd.DataFrame, dict[str, dict[int | float, str]]]:
     """The frame as SPSS and Stata hold it: categories and booleans become integer codes with
-    value labels, times become naive UTC."""
+    value labels, integers stay integers (32-bit, missing as missing), times become naive UTC."""
     frame = table.frame()
     labels: dict[str, dict[int | float, str]] = {}
     for c in table.columns:
         series = frame[c.name]
         if c.kind == "category":
-            codes = series.cat.codes.astype("Int64") + 1  # 1 = lowest level; -1 (missing) → 0
-            frame[c.name] = codes.where(codes > 0).astype(float)
+            codes = series.cat.codes.astype("Int32") + 1  # 1 = lowest level; -1 (missing) → 0
+            frame[c.name] = codes.where(codes > 0)
             labels[c.name] = {i + 1: level for i, level in enumerate(c.levels)}
         elif c.kind == "boolean":
-            frame[c.name] = series.astype("Int64").astype(float)
+            frame[c.name] = series.astype("Int32")
             labels[c.name] = {0: "no", 1: "yes"}
         elif c.kind == "integer":
-            frame[c.name] = series.astype(float)  # NaN is readstat's missing value
+            frame[c.name] = _stat_integers(series)
             if c.labels:
                 labels[c.name] = dict(c.labels.items())
         elif c.kind == "datetime":
@@ -158,6 +160,21 @@ def _coded(table: Table) -> tuple[pd.DataFrame, dict[str, dict[int | float, str]
         elif c.kind == "string":
             frame[c.name] = series.fillna("").astype(str)
     return frame, labels
+
+
+# Stata's long holds -2,147,483,647 … 2,147,483,620; the values above are its missing codes.
+_STATA_LONG = (-2_147_483_647, 2_147_483_620)
+
+
+def _stat_integers(series: pd.Series) -> pd.Series:
+    """An integer column as pyreadstat stores integers: nullable 32-bit (a Stata ``long``
+    with ``.`` for missing; SPSS keeps every number as a double whatever it is given), or
+    doubles when a value would not fit."""
+    present = series.dropna()
+    low, high = _STATA_LONG
+    if present.empty or (present.min() >= low and present.max() <= high):
+        return series.astype("Int32")
+    return series.astype(float)
 
 
 def _readstat(table: Table, fmt: Literal["spss", "stata"]) -> bytes:
@@ -195,19 +212,9 @@ def _readstat(table: Table, fmt: Literal["spss", "stata"]) -> bytes:
 
 
 def _rds(table: Table) -> bytes:
-    import pyreadr  # type: ignore[import-untyped]
-
-    frame = table.frame()
-    for c in table.columns:
-        if c.kind == "integer" and not frame[c.name].isna().any():
-            frame[c.name] = frame[c.name].astype("int32")  # an R integer vector
-        elif c.kind == "datetime":
-            # pyreadr writes times as text; ISO 8601 in UTC says which instant it is.
-            frame[c.name] = frame[c.name].map(lambda v: None if pd.isna(v) else v.isoformat())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{table.name}.rds"
-        pyreadr.write_rds(str(path), frame)
-        return path.read_bytes()
+    # Our own writer (alliance._rds): integers stay R integers with NA, bands become ordered
+    # factors and times POSIXct, none of which pyreadr's writer does.
+    return data_frame_rds(table.frame())
 
 
 # --- the codebook ----------------------------------------------------------------------------

@@ -230,12 +230,74 @@ def test_client_export_then_erase(db: str, tmp_path: Path) -> None:
         str(client_id),
         "-o",
         str(target),
+        "--force",
         "--as",
         "ada@north.example",
         "--db",
         db,
     )
     assert code == 2
+    assert "not found" in err
+
+
+def test_client_export_refuses_to_overwrite_without_force(db: str, tmp_path: Path) -> None:
+    client_id = _seed_client(db)
+    target = tmp_path / "casey.json"
+    target.write_text("my notes")
+    args = ("client", "export", str(client_id), "-o", str(target))
+    code, _, err = run(*args, "--as", "ada@north.example", "--db", db)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: {target}: already exists; add --force to replace it"
+    ]
+    assert target.read_text() == "my notes"
+    assert run(*args, "--force", "--as", "ada@north.example", "--db", db)[0] == 0
+    assert json.loads(target.read_text())["clients"][0]["display_name"] == "Casey"
+
+
+def test_every_export_format_writes_files_that_read_back(db: str, tmp_path: Path) -> None:
+    import io
+    import warnings
+
+    import pandas as pd
+    import pyreadstat
+    import rdata
+
+    _seed_client(db)
+    for fmt, probe in [
+        ("csv", "scores.csv"),
+        ("parquet", "scores.parquet"),
+        ("spss", "scores.sav"),
+        ("stata", "scores.dta"),
+        ("rds", "scores.rds"),
+        ("fhir", "bundle.fhir.json"),
+    ]:
+        out = tmp_path / fmt
+        code, _, err = run(
+            "export", "--format", fmt, "-o", str(out), "--as", "ada@north.example", "--db", db
+        )
+        assert code == 0, (fmt, err)
+        path = out / probe
+        if fmt == "csv":
+            frame = pd.read_csv(path)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(io.BytesIO(path.read_bytes()))
+        elif fmt in ("spss", "stata"):
+            frame, _ = (pyreadstat.read_sav if fmt == "spss" else pyreadstat.read_dta)(str(path))
+        elif fmt == "rds":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Missing constructor", UserWarning)
+                frame = rdata.read_rds(path)
+                wide = rdata.read_rds(out / "responses_wide.rds")
+            assert wide["phq9_band"].cat.ordered  # an R ordered factor
+        else:
+            bundle = json.loads(path.read_text())
+            kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+            assert {"Patient", "Questionnaire", "QuestionnaireResponse"} <= kinds
+            continue
+        assert len(frame) == 1, fmt  # Casey's one PHQ-9
+        assert frame["total"].tolist() == [9], fmt
+        assert {"codebook.md", "datapackage.json"} <= {p.name for p in out.iterdir()}
 
 
 def test_demo_without_serving_prints_logins_and_a_link(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""FHIR R4 mapping (alliance.measures.fhir): Questionnaire export/import round trip and the
-response Bundle, each checked with the fhir.resources R4B models."""
+"""FHIR R4 mapping (alliance.measures.fhir): Questionnaire export/import round trip, the
+response Bundle, Patients and the self-contained export Bundle, each checked with the
+fhir.resources R4B models and with the official FHIR R4 JSON schema (tests/fhir_r4.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.questionnaire import Questionnaire
 
 from alliance.measures.fhir import (
     ALLIANCE_SCORE_SYSTEM,
     ORDINAL_VALUE_URL,
     RelativeTime,
+    collection_bundle,
     instrument_to_questionnaire,
+    patient_reference,
+    patient_to_fhir,
+    questionnaire_canonical,
     questionnaire_to_instrument,
     response_to_fhir,
+    unresolved,
 )
 from alliance.measures.registry import InstrumentError, bundled_ids, load_instrument
 from alliance.measures.scoring import ScoringError, score_response
+from fhir_r4 import r4_problems
 
 WHEN = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -29,7 +37,12 @@ def test_every_bundled_instrument_round_trips_through_a_questionnaire(instrument
     inst = load_instrument(instrument_id)
     questionnaire = instrument_to_questionnaire(inst)
     Questionnaire.model_validate(questionnaire)  # valid R4 (R4B models)
+    assert r4_problems(questionnaire) == []  # and by the official R4 JSON schema
     assert questionnaire_to_instrument(questionnaire) == inst
+    # A versioned canonical: the URL names the instrument, the version its definition.
+    assert questionnaire["url"] == f"urn:alliance:questionnaire:{instrument_id}"
+    assert questionnaire["version"] == inst.version
+    assert questionnaire_canonical(inst) == f"{questionnaire['url']}|{inst.version}"
 
 
 def test_answer_scores_travel_as_ordinal_values() -> None:
@@ -248,3 +261,70 @@ def test_answers_that_do_not_fit_the_item_are_refused() -> None:
     score = score_response(phq9, answers)
     with pytest.raises(ScoringError, match="item phq9_2"):
         response_to_fhir(phq9, {**answers, "phq9_2": 9}, score, "Patient/p", WHEN)
+
+
+def test_a_response_names_the_questionnaire_version_it_answered() -> None:
+    phq9 = load_instrument("phq9")
+    answers = {f"phq9_{i}": 2 for i in range(1, 10)}
+    bundle = response_to_fhir(phq9, answers, score_response(phq9, answers), "Patient/p", WHEN)
+    [response] = _resources(bundle, "QuestionnaireResponse")
+    assert response["questionnaire"] == f"urn:alliance:questionnaire:phq9|{phq9.version}"
+    assert r4_problems(bundle) == []
+    later = RelativeTime(response_key="r", episode="e", days_since_start=3, session_number=1)
+    told_later = response_to_fhir(phq9, answers, score_response(phq9, answers), "Patient/p", later)
+    assert r4_problems(told_later) == []
+
+
+def test_a_patient_is_the_client_or_only_a_labelled_pseudonym() -> None:
+    full = patient_to_fhir("17", pseudonymous=False, name="Sarah")
+    Patient.model_validate(full)
+    assert r4_problems(full) == []
+    assert full["identifier"] == [{"system": "urn:alliance:client", "value": "17"}]
+    assert full["name"] == [{"text": "Sarah"}]
+    pseudo = patient_to_fhir("c0123456789abcdef", pseudonymous=True)
+    assert r4_problems(pseudo) == []
+    assert set(pseudo) == {"resourceType", "id", "identifier", "meta"}
+    assert pseudo["meta"]["security"][0]["code"] == "PSEUDED"
+    assert pseudo["identifier"][0]["system"] == "urn:alliance:client-pseudonym"
+    with pytest.raises(ValueError, match="no name"):
+        patient_to_fhir("c1", pseudonymous=True, name="Sarah")
+    assert patient_reference("17") == patient_reference("17") != patient_reference("18")
+    assert patient_reference("17").startswith("urn:uuid:")
+
+
+def _two_clients_bundle() -> dict[str, Any]:
+    phq9, gad7 = load_instrument("phq9"), load_instrument("gad7")
+    patients = [patient_to_fhir(p, pseudonymous=False, name=p.upper()) for p in ("1", "2")]
+    parts = []
+    for patient, inst in (("1", phq9), ("2", gad7), ("2", phq9)):
+        answers = {item.link_id: 1 for item in inst.items if item.type == "choice"}
+        score = score_response(inst, answers)
+        parts.append(response_to_fhir(inst, answers, score, patient_reference(patient), WHEN))
+    return collection_bundle(patients, [phq9, gad7, phq9], parts)
+
+
+def test_the_export_bundle_holds_every_patient_questionnaire_and_definition_it_points_to() -> None:
+    bundle = _two_clients_bundle()
+    Bundle.model_validate(bundle)
+    assert r4_problems(bundle) == []
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds.count("Patient") == 2
+    assert kinds.count("Questionnaire") == 2  # each instrument once
+    assert kinds.count("QuestionnaireResponse") == 3
+    assert "StructureDefinition" in kinds
+    full_urls = [e["fullUrl"] for e in bundle["entry"]]
+    assert len(full_urls) == len(set(full_urls))
+    assert unresolved(bundle) == []
+
+
+def test_a_bundle_that_points_outside_itself_is_found_and_refused() -> None:
+    bundle = _two_clients_bundle()
+    [first, *_] = _resources(bundle, "QuestionnaireResponse")
+    first["subject"] = {"reference": "Patient/elsewhere"}
+    first["questionnaire"] = "urn:alliance:questionnaire:phq9|0.9"
+    assert unresolved(bundle) == ["Patient/elsewhere", "urn:alliance:questionnaire:phq9|0.9"]
+    phq9 = load_instrument("phq9")
+    answers = {f"phq9_{i}": 0 for i in range(1, 10)}
+    stray = response_to_fhir(phq9, answers, score_response(phq9, answers), "Patient/x", WHEN)
+    with pytest.raises(ValueError, match="does not hold what it points to"):
+        collection_bundle([], [phq9], [stray])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
 from clinic_world import COMMENT, GOAL, Clock, World, seed_goal_and_check_ins
+from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
 
 from alliance.services import admin, clients, exports, goals, matching, timelines
@@ -15,6 +18,7 @@ from alliance.services.errors import NotFound
 from alliance.store.db import transaction
 from alliance.store.matching_tables import HandoverNote
 from alliance.store.models import AuditEvent, Client, Goal, Response
+from fhir_r4 import r4_problems
 
 
 def test_a_full_csv_export_has_every_table_and_the_free_text(world: World, clock: Clock) -> None:
@@ -65,6 +69,78 @@ def test_a_fhir_export_is_a_bundle_of_responses_and_observations(
     }
     assert {"44261-6", "70274-6"} <= codes
     assert COMMENT not in files["bundle.fhir.json"].decode()
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every Reference.reference in ``node``, however deep."""
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key == "reference" and isinstance(child, str):
+                yield child
+            else:
+                yield from _references(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _references(child)
+
+
+def _extension_urls(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key in ("extension", "modifierExtension"):
+                yield from (e["url"] for e in child)
+            yield from _extension_urls(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _extension_urls(child)
+
+
+@pytest.mark.parametrize("deidentified", [False, True], ids=["full", "deidentified"])
+def test_every_reference_in_a_fhir_export_resolves_inside_the_bundle(
+    world: World, clock: Clock, deidentified: bool
+) -> None:
+    seed_goal_and_check_ins(world, clock)
+    files = exports.export_clinic(
+        world.ctx, actor=world.ada, format="fhir", deidentified=deidentified
+    )
+    bundle = json.loads(files["bundle.fhir.json"])
+    Bundle.model_validate(bundle)  # valid by the fhir.resources R4B models
+    assert r4_problems(bundle) == []  # and by the official R4 JSON schema
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    assert len(by_url) == len(bundle["entry"])
+    references = list(_references(bundle))
+    assert len(references) > 8  # subjects and derivedFrom: there is something to resolve
+    for reference in references:
+        assert reference in by_url, f"{reference} is no entry's fullUrl"
+    # Each response's subject is a Patient and its questionnaire (url|version) is in the Bundle.
+    questionnaires = {
+        f"{r['url']}|{r['version']}"
+        for r in by_url.values()
+        if r["resourceType"] == "Questionnaire"
+    }
+    responses = [r for r in by_url.values() if r["resourceType"] == "QuestionnaireResponse"]
+    assert len(responses) == 8
+    for response in responses:
+        assert by_url[response["subject"]["reference"]]["resourceType"] == "Patient"
+        assert response["questionnaire"] in questionnaires
+        assert response["questionnaire"].count("|") == 1
+    # Every extension URL of ours has its StructureDefinition in the Bundle.
+    defined = {r["url"] for r in by_url.values() if r["resourceType"] == "StructureDefinition"}
+    ours = {u for u in _extension_urls(bundle) if u.startswith("urn:alliance:")}
+    assert ours
+    assert ours <= defined
+    patients = [r for r in by_url.values() if r["resourceType"] == "Patient"]
+    with transaction(world.ctx.session_factory) as session:
+        clinic = session.scalars(select(Client.id).where(Client.clinic_id == world.ada.clinic_id))
+        assert len(patients) == len(clinic.all())
+    if deidentified:
+        assert all(set(p) == {"resourceType", "id", "identifier", "meta"} for p in patients)
+        assert all(p["meta"]["security"][0]["code"] == "PSEUDED" for p in patients)
+        assert str(world.sarah) not in {p["id"] for p in patients}
+        assert "Sarah" not in files["bundle.fhir.json"].decode()
+    else:
+        sarah = next(p for p in patients if p["id"] == str(world.sarah))
+        assert sarah["name"] == [{"text": "Sarah"}]
 
 
 def test_exports_are_audited(world: World, clock: Clock) -> None:

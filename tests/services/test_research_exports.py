@@ -1,6 +1,7 @@
 """Research exports of the demo clinic: SPSS, Stata and R files that read back with their
-labels, integers that stay integers, a wide table beside the long ones, and a codebook that
-describes every column of every file (checked by the Frictionless validator for CSV)."""
+labels, integers that stay integers in every format, bands as ordered categories (R ordered
+factors), a wide table beside the long ones, and a codebook that describes every column of
+every file (checked by the Frictionless validator for CSV)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import io
 import json
 import re
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadr
 import pyreadstat
 import pytest
+import rdata
 
 from alliance.demo import DemoInfo
 from alliance.services import auth, exports
@@ -82,14 +86,85 @@ def test_spss_and_stata_files_carry_variable_and_value_labels(
         assert meta.original_variable_types["session_number"] == "F8.0"
 
 
-def test_an_r_file_per_table_with_integers_and_band_levels_in_order(export_of: ExportOf) -> None:
+def _read_r_classes(data: bytes) -> pd.DataFrame:
+    """An .rds file read by rdata, which keeps R's classes (ordered factors, integers)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "table.rds"
+        path.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Missing constructor for R class", UserWarning)
+            frame: pd.DataFrame = rdata.read_rds(path)
+        return frame
+
+
+def test_an_r_file_per_table_with_integers_and_bands_as_ordered_factors(
+    export_of: ExportOf,
+) -> None:
     files = export_of("rds", False)
     sessions, _ = _read_stat("sessions.rds", files["sessions.rds"])
     assert str(sessions["session_number"].dtype).startswith("int")
-    wide, _ = _read_stat("responses_wide.rds", files["responses_wide.rds"])
+    wide = _read_r_classes(files["responses_wide.rds"])
     band = wide["phq9_band"]
     assert isinstance(band.dtype, pd.CategoricalDtype)
+    assert band.cat.ordered  # R: Ord.factor minimal < mild < ...
     assert list(band.cat.categories[:2]) == ["minimal", "mild"]
+    # Item answer codes are R integers even where other instruments' rows leave them NA.
+    assert str(wide["phq9_phq9_1"].dtype) == "Int32"
+    assert wide["phq9_phq9_1"].isna().any()
+    scores = _read_r_classes(files["scores.rds"])
+    assert str(scores["band_order"].dtype) == "Int32"
+    # Times are POSIXct: pyreadr reads them back as times, not text.
+    times, _ = _read_stat("scores.rds", files["scores.rds"])
+    assert pd.api.types.is_datetime64_any_dtype(times["at"])
+
+
+def _integer_columns(files: dict[str, bytes]) -> dict[str, list[str]]:
+    package = json.loads(files["datapackage.json"])
+    return {
+        r["path"]: [f["name"] for f in r["schema"]["fields"] if f["type"] == "integer"]
+        for r in package["resources"]
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "spss", "stata", "rds"])
+@pytest.mark.parametrize("deidentified", [False, True], ids=["full", "deidentified"])
+def test_integers_stay_integers_in_every_format(
+    export_of: ExportOf, fmt: str, deidentified: bool
+) -> None:
+    """Every column the codebook calls an integer reads back as one: text without ".0",
+    an integer type where the format has one (Parquet, Stata, R) and a whole-number format
+    in SPSS, whose numbers are all doubles."""
+    files = export_of(fmt, deidentified)
+    checked = 0
+    for filename, names in _integer_columns(files).items():
+        data = files[filename]
+        if fmt == "csv":
+            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+            for name in names:
+                written = [v for v in frame[name] if v != ""]
+                assert all(re.fullmatch(r"-?\d+", v) for v in written), (filename, name)
+                checked += len(written)
+        elif fmt == "parquet":
+            table = pq.read_table(io.BytesIO(data))
+            for name in names:
+                assert pa.types.is_integer(table.schema.field(name).type), (filename, name)
+                checked += len(table) - table.column(name).null_count
+        elif fmt == "rds":
+            frame = _read_r_classes(data)
+            for name in names:
+                assert str(frame[name].dtype) == "Int32", (filename, name)
+                checked += int(frame[name].notna().sum())
+        else:
+            frame, meta = _read_stat(filename, data)
+            for name in names:
+                present = frame[name].dropna().astype(float)
+                assert (present % 1 == 0).all(), (filename, name)
+                if fmt == "stata":
+                    assert meta.readstat_variable_types[name].startswith("int"), (filename, name)
+                else:
+                    assert meta.original_variable_types[name].endswith(".0"), (filename, name)
+                checked += len(present)
+    assert checked > 1000  # the demo clinic's session numbers, codes and ratings
 
 
 def test_integers_stay_integers_in_csv(export_of: ExportOf) -> None:

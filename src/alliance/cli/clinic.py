@@ -23,7 +23,15 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from alliance.cli._common import QUIET_HELP, fail, say, write_files
+from alliance.cli._common import (
+    FORCE_HELP,
+    QUIET_HELP,
+    check_target,
+    fail,
+    say,
+    write_bytes,
+    write_files,
+)
 from alliance.config import Settings
 from alliance.services.context import ServiceContext
 from alliance.services.errors import ServiceError
@@ -267,7 +275,7 @@ def register(app: typer.Typer) -> None:
         deidentified: bool = typer.Option(
             False, "--deidentified", help="Pseudonymous ids, no names, text or dates."
         ),
-        force: bool = typer.Option(False, "--force", help="Replace files already there."),
+        force: bool = typer.Option(False, "--force", help=FORCE_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
         as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
         db: Path | None = typer.Option(None, "--db", help=DB_HELP),
@@ -290,17 +298,18 @@ def register(app: typer.Typer) -> None:
     def client_export(
         client_id: int = typer.Argument(..., help="Client id."),
         out: Path = typer.Option(..., "-o", "--output", help="JSON file to write."),
+        force: bool = typer.Option(False, "--force", help=FORCE_HELP),
         as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
         db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     ) -> None:
         """Everything stored about one client, as JSON with a FHIR Bundle (audited)."""
         from alliance.services import exports
 
+        check_target(out, force=force)  # before the audited read: nothing to throw away
         with _handled():
             ctx = _context(_settings(db))
             document = exports.export_client(ctx, actor=_actor(ctx, as_email), client_id=client_id)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+        write_bytes(out, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8"))
         typer.echo(f"wrote client {client_id} to {out}")
 
     @client_app.command("erase")

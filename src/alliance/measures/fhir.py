@@ -8,7 +8,9 @@ returned, and the functions return plain JSON-ready dicts.
 Mapping (see docs/measures.md for the full table):
 
 * ``Questionnaire.identifier`` (system ``urn:alliance:instrument``) carries the instrument id;
-  ``Questionnaire.id`` is the id with ``_`` turned into ``-`` (FHIR ids allow no ``_``);
+  ``Questionnaire.id`` is the id with ``_`` turned into ``-`` (FHIR ids allow no ``_``); its
+  canonical ``url`` is ``urn:alliance:questionnaire:<id>`` with the instrument's ``version``,
+  and a QuestionnaireResponse names the definition it answered as ``url|version``;
 * each answer option is ``answerOption.valueCoding`` with its score in the
   ``http://hl7.org/fhir/StructureDefinition/ordinalValue`` extension (``valueDecimal``);
   integer items carry the standard ``minValue``/``maxValue`` extensions;
@@ -26,22 +28,41 @@ Mapping (see docs/measures.md for the full table):
   ``authored`` / ``effectiveDateTime``; its QuestionnaireResponse and Observations carry the
   pseudonymous episode (``urn:alliance:fhir:episode``, an Identifier), the whole days since
   the episode began (``urn:alliance:fhir:days-since-episode-start``) and the session number
-  (``urn:alliance:fhir:session-number``) instead.
+  (``urn:alliance:fhir:session-number``) instead;
+* every ``urn:alliance:fhir:`` extension has a StructureDefinition
+  (:mod:`alliance.measures.fhir_extensions`);
+* :func:`collection_bundle` gathers Patients (:func:`patient_to_fhir`, pseudonymous in a
+  de-identified export), the Questionnaires, the StructureDefinitions of the extensions used
+  and the response Bundles into one Bundle in which every reference resolves.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.questionnaire import Questionnaire
 
+from alliance.measures.fhir_extensions import (
+    ANSWER_CODE_URL,
+    DAYS_SINCE_START_URL,
+    DEFINITION_URL,
+    EPISODE_URL,
+    IN_TOTAL_URL,
+    REVERSE_URL,
+    SESSION_NUMBER_URL,
+    SOURCE_LINK_ID_URL,
+    SUBSCALE_URL,
+    extension_urls,
+    structure_definitions,
+)
 from alliance.measures.instrument import (
     AnswerOption,
     Direction,
@@ -56,31 +77,32 @@ __all__ = [
     "ALLIANCE_SCORE_SYSTEM",
     "ORDINAL_VALUE_URL",
     "RelativeTime",
+    "collection_bundle",
     "instrument_to_questionnaire",
+    "patient_reference",
+    "patient_to_fhir",
+    "questionnaire_canonical",
     "questionnaire_to_instrument",
     "questionnaire_url",
     "response_to_fhir",
+    "unresolved",
 ]
 
 ORDINAL_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 MIN_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/maxValue"
-DEFINITION_URL = "urn:alliance:fhir:instrument-definition"
-REVERSE_URL = "urn:alliance:fhir:item-reverse"
-IN_TOTAL_URL = "urn:alliance:fhir:item-in-total"
-SUBSCALE_URL = "urn:alliance:fhir:item-subscale"
-# The linkId an imported item had in its source Questionnaire, where that was not a valid
-# Alliance linkId (see alliance.measures.fhir_import).
-SOURCE_LINK_ID_URL = "urn:alliance:fhir:source-link-id"
-# The answer code a response stores ("0".."3"), kept beside a standard answer coding (LOINC
-# LA codes) so that an exported Questionnaire reads back with the codes Alliance scores.
-ANSWER_CODE_URL = "urn:alliance:fhir:answer-code"
 INSTRUMENT_ID_SYSTEM = "urn:alliance:instrument"
 ALLIANCE_SCORE_SYSTEM = "urn:alliance:score"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-EPISODE_URL = "urn:alliance:fhir:episode"
-DAYS_SINCE_START_URL = "urn:alliance:fhir:days-since-episode-start"
-SESSION_NUMBER_URL = "urn:alliance:fhir:session-number"
+CLIENT_ID_SYSTEM = "urn:alliance:client"
+# A pseudonymous client: valid in one de-identified export only (see services/exports.py).
+CLIENT_PSEUDONYM_SYSTEM = "urn:alliance:client-pseudonym"
+# HL7's security label for data whose identifiers were replaced by pseudonyms.
+PSEUDONYMISED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "PSEUDED",
+    "display": "pseudonymized",
+}
 
 
 @dataclass(frozen=True)
@@ -124,8 +146,19 @@ _DEFINITION_FIELDS = (
 
 
 def questionnaire_url(instrument_id: str) -> str:
-    """Canonical URL of an instrument's Questionnaire."""
+    """Canonical URL of an instrument's Questionnaire (``Questionnaire.url``; the instrument's
+    version is ``Questionnaire.version``)."""
     return f"urn:alliance:questionnaire:{instrument_id}"
+
+
+def questionnaire_canonical(instrument: Instrument) -> str:
+    """The versioned canonical reference to the instrument's Questionnaire, ``url|version``,
+    as a QuestionnaireResponse names the exact definition it answered."""
+    return f"{questionnaire_url(instrument.id)}|{instrument.version}"
+
+
+def _uuid_url(seed: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed)}"
 
 
 def _fhir_id(instrument_id: str) -> str:
@@ -280,7 +313,7 @@ def response_to_fhir(
     response: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         **timing,
-        "questionnaire": questionnaire_url(instrument.id),
+        "questionnaire": questionnaire_canonical(instrument),
         "status": "completed",
         "subject": subject,
         "authored": when,
@@ -340,6 +373,107 @@ def response_to_fhir(
     return _validated(Bundle, bundle)
 
 
+# -- Patients and the export Bundle ---------------------------------------------------
+
+
+def patient_reference(patient_id: str) -> str:
+    """The ``fullUrl`` of the Patient ``patient_id`` in an export Bundle, which is also what
+    its responses' ``subject.reference`` holds: a UUID5 of the id, so references resolve
+    inside the Bundle without a server and the same Patient gets the same URL each time."""
+    return _uuid_url(f"urn:alliance:patient:{patient_id}")
+
+
+def patient_to_fhir(
+    patient_id: str, *, pseudonymous: bool, name: str | None = None
+) -> dict[str, Any]:
+    """A validated R4 Patient. ``patient_id`` is the client id, or with ``pseudonymous`` the
+    client's pseudonym in one de-identified export: then the Patient holds nothing but that
+    pseudonym and HL7's ``PSEUDED`` security label (``name`` is refused)."""
+    if pseudonymous and name is not None:
+        raise ValueError("a pseudonymous Patient has no name")
+    system = CLIENT_PSEUDONYM_SYSTEM if pseudonymous else CLIENT_ID_SYSTEM
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": patient_id,
+        "identifier": [{"system": system, "value": patient_id}],
+    }
+    if pseudonymous:
+        resource["meta"] = {"security": [PSEUDONYMISED]}
+    if name is not None:
+        resource["name"] = [{"text": name}]
+    return _validated(Patient, resource)
+
+
+def collection_bundle(
+    patients: Sequence[Mapping[str, Any]],
+    instruments: Sequence[Instrument],
+    responses: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """One self-contained ``collection`` Bundle: the Patients (from :func:`patient_to_fhir`),
+    each instrument's Questionnaire, a StructureDefinition for every Alliance extension used
+    anywhere in the Bundle, then the entries of the response Bundles (from
+    :func:`response_to_fhir`, their subjects :func:`patient_reference` of a Patient given).
+
+    Every ``reference`` resolves to an entry's ``fullUrl`` and every QuestionnaireResponse's
+    ``url|version`` to a Questionnaire in the Bundle; a response that points elsewhere is a
+    ``ValueError`` (a caller's mistake, never something a receiver should find)."""
+    entries: list[dict[str, Any]] = [
+        {"fullUrl": patient_reference(str(p["id"])), "resource": dict(p)} for p in patients
+    ]
+    for inst in sorted({i.id: i for i in instruments}.values(), key=lambda i: i.id):
+        entries.append(
+            {
+                "fullUrl": _uuid_url(questionnaire_canonical(inst)),
+                "resource": instrument_to_questionnaire(inst),
+            }
+        )
+    answered = [dict(e) for part in responses for e in part.get("entry", [])]
+    used = extension_urls([e["resource"] for e in entries + answered])
+    for definition in structure_definitions(used):
+        entries.append({"fullUrl": _uuid_url(definition["url"]), "resource": definition})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": entries + answered,
+    }
+    problems = unresolved(bundle)
+    if problems:
+        raise ValueError(f"the Bundle does not hold what it points to: {problems[:3]}")
+    return bundle
+
+
+def unresolved(bundle: Mapping[str, Any]) -> list[str]:
+    """What ``bundle`` points to but does not hold: references that are no entry's
+    ``fullUrl``, and Questionnaire canonicals (``url|version``) that no Questionnaire in it
+    has. Empty for a self-contained Bundle."""
+    entries = bundle.get("entry", [])
+    full_urls = {e.get("fullUrl") for e in entries}
+    canonicals = {
+        f"{r.get('url')}|{r.get('version')}"
+        for r in (e.get("resource", {}) for e in entries)
+        if r.get("resourceType") == "Questionnaire"
+    }
+    missing = [ref for ref in _references(entries) if ref not in full_urls]
+    for entry in entries:
+        resource = entry.get("resource", {})
+        wanted = resource.get("questionnaire")
+        if resource.get("resourceType") == "QuestionnaireResponse" and wanted not in canonicals:
+            missing.append(str(wanted))
+    return missing
+
+
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key == "reference" and isinstance(child, str):
+                yield child
+            else:
+                yield from _references(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _references(child)
+
+
 def _answer(item: Item, answer: object) -> dict[str, Any]:
     if item.type == "text":
         return {"valueString": str(answer)}
@@ -372,7 +506,7 @@ def _number(value: float) -> int | float:
 
 
 def _validated(
-    model: type[Questionnaire] | type[Bundle], resource: dict[str, Any]
+    model: type[Questionnaire] | type[Bundle] | type[Patient], resource: dict[str, Any]
 ) -> dict[str, Any]:
     """Validate with the fhir.resources R4B model and return its JSON form."""
     parsed = model.model_validate(resource)

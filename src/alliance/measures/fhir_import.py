@@ -43,13 +43,11 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from alliance.measures.fhir import (
+from alliance.measures.fhir import INSTRUMENT_ID_SYSTEM, MAX_VALUE_URL, MIN_VALUE_URL
+from alliance.measures.fhir_extensions import (
     ANSWER_CODE_URL,
     DEFINITION_URL,
     IN_TOTAL_URL,
-    INSTRUMENT_ID_SYSTEM,
-    MAX_VALUE_URL,
-    MIN_VALUE_URL,
     REVERSE_URL,
     SOURCE_LINK_ID_URL,
     SUBSCALE_URL,
