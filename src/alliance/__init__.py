@@ -32,7 +32,7 @@ _PUBLIC: dict[str, str] = {
     "fit_trajectories": "alliance.measures.trajectory",
     "not_on_track": "alliance.measures.trajectory",
     "instrument_to_questionnaire": "alliance.measures.fhir",
-    "questionnaire_to_instrument": "alliance.measures.fhir",
+    "questionnaire_to_instrument": "alliance.measures.fhir_import",
     # monitoring
     "Timeline": "alliance.monitoring.timeline",
     "ScorePoint": "alliance.monitoring.timeline",
@@ -95,7 +95,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rank_matches,
     )
     from alliance.measures.change import classify_change, classify_instrument_change
-    from alliance.measures.fhir import instrument_to_questionnaire, questionnaire_to_instrument
+    from alliance.measures.fhir import instrument_to_questionnaire
+    from alliance.measures.fhir_import import questionnaire_to_instrument
     from alliance.measures.instrument import Instrument
     from alliance.measures.psychometrics import cronbach_alpha
     from alliance.measures.registry import list_instruments, load_instrument

@@ -21,10 +21,10 @@ from alliance.measures.fhir import (
     patient_reference,
     patient_to_fhir,
     questionnaire_canonical,
-    questionnaire_to_instrument,
     response_to_fhir,
     unresolved,
 )
+from alliance.measures.fhir_import import questionnaire_to_instrument
 from alliance.measures.registry import InstrumentError, bundled_ids, load_instrument
 from alliance.measures.scoring import ScoringError, score_response
 from fhir_r4 import r4_problems

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.measures.fhir import instrument_to_questionnaire, questionnaire_to_instrument
+from alliance.measures.fhir import instrument_to_questionnaire
 from alliance.measures.fhir_import import (
     ImportReport,
     QuestionnaireImportError,
     compare_with_bundled,
     import_questionnaire,
+    questionnaire_to_instrument,
 )
 from alliance.measures.registry import dump_instrument, load_instrument, parse_instrument
 from alliance.measures.scoring import ScoringError, score_frame, score_response

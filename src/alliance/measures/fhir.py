@@ -44,7 +44,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient
@@ -65,10 +65,8 @@ from alliance.measures.fhir_extensions import (
 )
 from alliance.measures.instrument import (
     AnswerOption,
-    Direction,
     Instrument,
     Item,
-    Kind,
     is_missing,
 )
 from alliance.measures.scoring import Score, ScoringError
@@ -82,7 +80,6 @@ __all__ = [
     "patient_reference",
     "patient_to_fhir",
     "questionnaire_canonical",
-    "questionnaire_to_instrument",
     "questionnaire_url",
     "response_to_fhir",
     "unresolved",
@@ -239,31 +236,6 @@ def _option_to_fhir(option: AnswerOption) -> dict[str, Any]:
 
 
 # -- Questionnaire -> instrument ------------------------------------------------------
-
-
-def questionnaire_to_instrument(
-    questionnaire: Mapping[str, Any],
-    *,
-    method: Literal["sum", "mean"] = "sum",
-    max_missing: int = 0,
-    direction: Direction = "higher_is_worse",
-    kind: Kind = "other",
-) -> Instrument:
-    """Build an instrument from a FHIR Questionnaire.
-
-    An Alliance-exported Questionnaire restores every field; for any other the keyword
-    arguments give what FHIR does not. The reading itself (any linkId, nested groups, answer
-    scores from ``ordinalValue``/``itemWeight``, contained ValueSets, …) is
-    :func:`alliance.measures.fhir_import.import_questionnaire`, which also reports what it
-    skipped; errors are an :class:`InstrumentError` naming every problem with its linkId.
-    """
-    # Imported here: fhir_import builds on this module's extension URLs.
-    from alliance.measures.fhir_import import import_questionnaire
-
-    report = import_questionnaire(
-        questionnaire, method=method, max_missing=max_missing, direction=direction, kind=kind
-    )
-    return report.instrument
 
 
 # -- response -> QuestionnaireResponse + Observations ---------------------------------

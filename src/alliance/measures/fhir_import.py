@@ -63,6 +63,7 @@ __all__ = [
     "QuestionnaireImportError",
     "compare_with_bundled",
     "import_questionnaire",
+    "questionnaire_to_instrument",
 ]
 
 LOINC = "http://loinc.org"
@@ -208,6 +209,24 @@ def import_questionnaire(
 
 
 # -- validation against the FHIR models ------------------------------------------------------
+
+
+def questionnaire_to_instrument(
+    questionnaire: Mapping[str, Any],
+    *,
+    method: Literal["sum", "mean"] = "sum",
+    max_missing: int = 0,
+    direction: Direction = "higher_is_worse",
+    kind: Kind = "other",
+) -> Instrument:
+    """Build an instrument from a FHIR Questionnaire: :func:`import_questionnaire` without
+    its report. An Alliance-exported Questionnaire restores every field; for any other the
+    keyword arguments give what FHIR does not. Errors are an :class:`InstrumentError` naming
+    every problem with its linkId."""
+    report = import_questionnaire(
+        questionnaire, method=method, max_missing=max_missing, direction=direction, kind=kind
+    )
+    return report.instrument
 
 
 def _fhir_validation(resource: Mapping[str, Any]) -> tuple[str | None, list[str]]:
