@@ -19,6 +19,7 @@ from alliance.monitoring.outcomes import (
     Mean,
     Rate,
     episode_change,
+    overall,
     summarise,
     wilson_interval,
 )
@@ -165,3 +166,12 @@ def test_every_benchmark_names_its_source_period_and_address() -> None:
         assert b.source
         assert b.note
         assert not math.isnan(b.value)
+
+
+def test_the_overall_row_exists_also_without_episodes() -> None:
+    row = overall([])
+    assert row.episodes == Count(0)
+    assert row.reliable_improvement == Rate(0, 0)
+    assert row.alliance == Mean(None, 0)
+    facts = [_facts(i, "improved") for i in range(6)]
+    assert overall(facts) == summarise(facts, "clinic", {i: [("all", "All")] for i in range(6)})[0]

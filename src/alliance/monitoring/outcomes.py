@@ -54,6 +54,7 @@ __all__ = [
     "Rate",
     "episode_change",
     "episode_changes",
+    "overall",
     "summarise",
     "wilson_interval",
 ]
@@ -372,6 +373,19 @@ def summarise(
         _row(dimension, key, labels[key], members[key], references)
         for key in sorted(members, key=lambda k: (labels[k].casefold(), k))
     )
+
+
+def overall(
+    facts: Iterable[EpisodeFacts],
+    label: str = "All",
+    *,
+    reference: Sequence[EpisodeFacts] | None = None,
+) -> OutcomeRow:
+    """One row over all of ``facts`` (also when there are none)."""
+    listed = list(facts)
+    base = list(reference) if reference is not None else listed
+    references = {name: _reference(base, e, s) for name, e, s in _OUTCOMES}
+    return _row("clinic", "all", label, listed, references)
 
 
 # --------------------------------------------------------------------------- benchmarks
