@@ -5,10 +5,7 @@ aggregate read in the audit trail."""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
 from clinic_world import World
@@ -22,93 +19,11 @@ from alliance.monitoring.timeline import ScorePoint, Timeline
 from alliance.services import outcomes
 from alliance.services.errors import Forbidden, InvalidInput
 from alliance.store.db import transaction
-from alliance.store.models import AuditEvent, CheckIn, Client, Episode, Response, Score
+from alliance.store.models import AuditEvent
+from outcomes_seed import Course, seed
 
-_tokens = itertools.count(1)
 START = date(2025, 12, 1)
 END = date(2026, 2, 28)
-
-
-@dataclass(frozen=True)
-class Course:
-    """One seeded episode: PHQ-9 totals, WAI-SR means, how it ended."""
-
-    phq: tuple[float, ...]
-    wai: tuple[float, ...] = (4.0, 4.0)
-    end_reason: str | None = None
-    unanswered: int = 0  # check-ins created and never completed
-
-
-def _band(total: float) -> str:
-    for top, label in ((4, "minimal"), (9, "mild"), (14, "moderate"), (19, "moderately severe")):
-        if total <= top:
-            return label
-    return "severe"
-
-
-def seed(world: World, therapist_id: int, courses: list[Course]) -> list[int]:
-    """Episodes written straight into the tables (the check-in path has its own tests): each
-    score on its own completed check-in, a week apart, from 1 February 2026."""
-    ids = []
-    with transaction(world.ctx.session_factory) as session:
-        for n, course in enumerate(courses):
-            start = datetime(2026, 2, 1, 9, tzinfo=UTC) + timedelta(hours=n)
-            client = Client(clinic_id=world.north, display_name=f"C{n}", created_at=start)
-            session.add(client)
-            session.flush()
-            weeks = max(len(course.phq), len(course.wai))
-            ended = start + timedelta(weeks=weeks) if course.end_reason else None
-            episode = Episode(
-                client_id=client.id,
-                therapist_id=therapist_id,
-                started_at=start,
-                ended_at=ended,
-                end_reason=course.end_reason,
-                instruments=["phq9", "wai_sr"],
-            )
-            session.add(episode)
-            session.flush()
-            ids.append(episode.id)
-            series = [("phq9", course.phq), ("wai_sr", course.wai)]
-            for week in range(weeks + course.unanswered):
-                at = start + timedelta(weeks=week)
-                answered = week < weeks
-                checkin = CheckIn(
-                    episode_id=episode.id,
-                    instruments=["phq9", "wai_sr"],
-                    token_hash=hashlib.sha256(str(next(_tokens)).encode()).hexdigest(),
-                    created_at=at,
-                    expires_at=at + timedelta(days=7),
-                    completed_at=at if answered else None,
-                )
-                session.add(checkin)
-                session.flush()
-                for instrument_id, totals in series:
-                    if not answered or week >= len(totals):
-                        continue
-                    response = Response(
-                        checkin_id=checkin.id,
-                        instrument_id=instrument_id,
-                        answers={},
-                        created_at=at,
-                    )
-                    session.add(response)
-                    session.flush()
-                    total = totals[week]
-                    session.add(
-                        Score(
-                            response_id=response.id,
-                            episode_id=episode.id,
-                            instrument_id=instrument_id,
-                            session_number=week + 1,
-                            total=total,
-                            subscales={},
-                            band=_band(total) if instrument_id == "phq9" else None,
-                            valid=True,
-                            scored_at=at,
-                        )
-                    )
-    return ids
 
 
 ALICE = [
@@ -124,8 +39,8 @@ BOB = [
 
 @pytest.fixture
 def seeded(world: World) -> World:
-    seed(world, world.alice.user_id or 0, ALICE)
-    seed(world, world.bob.user_id or 0, BOB)
+    seed(world.ctx, world.north, world.alice.user_id or 0, ALICE)
+    seed(world.ctx, world.north, world.bob.user_id or 0, BOB)
     return world
 
 
