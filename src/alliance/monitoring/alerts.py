@@ -540,8 +540,11 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
         # or a tenth of the scale without reliable-change parameters) keeps a client whose
         # ratings never move from alarming on a one-answer wobble.
         threshold = config.rupture_sd_multiplier * within_sd
-        low_end, high_end = inst.score_range
-        floor = sdiff if sdiff is not None else (high_end - low_end) / 10.0
+        if sdiff is not None:
+            floor = sdiff
+        else:  # the scale's range is worked out only when it is needed (it sums the items)
+            low_end, high_end = inst.score_range
+            floor = (high_end - low_end) / 10.0
         if drop <= max(threshold, floor):
             return []
         rule = (

@@ -52,9 +52,11 @@ __all__ = [
     "Mean",
     "OutcomeRow",
     "Rate",
+    "ReferenceRates",
     "episode_change",
     "episode_changes",
     "overall",
+    "reference_rates",
     "summarise",
     "wilson_interval",
 ]
@@ -285,24 +287,27 @@ def _reference(
     return _Reference({b: x[b] / n[b] for b in n}, sum(x.values()) / total if total else None)
 
 
-def _adjusted(
+def _rate(
     facts: Sequence[EpisodeFacts],
     eligible: Callable[[EpisodeFacts], bool],
     success: Callable[[EpisodeFacts], bool],
     reference: _Reference,
-) -> float | None:
-    """Indirect standardisation: the reference's crude rate × observed / expected."""
-    if reference.crude is None:
-        return None
-    observed = 0
+) -> Rate:
+    """The crude rate and, by indirect standardisation, the adjusted one: the reference's
+    crude rate × observed / expected (one pass over ``facts``)."""
+    denominator = observed = 0
     expected = 0.0
+    per_stratum, crude = reference.per_stratum, reference.crude
     for f in facts:
         if eligible(f):
+            denominator += 1
             observed += success(f)
-            expected += reference.per_stratum.get(_stratum(f), reference.crude)
-    if expected <= 0:
-        return None
-    return min(1.0, reference.crude * observed / expected)
+            if crude is not None:
+                expected += per_stratum.get(_stratum(f), crude)
+    adjusted = None
+    if crude is not None and expected > 0:
+        adjusted = min(1.0, crude * observed / expected)
+    return Rate.of(observed, denominator, adjusted)
 
 
 _OUTCOMES: tuple[
@@ -321,12 +326,10 @@ def _row(
     facts: Sequence[EpisodeFacts],
     references: Mapping[str, _Reference],
 ) -> OutcomeRow:
-    rates: dict[str, Rate] = {}
-    for name, eligible, success in _OUTCOMES:
-        denominator = sum(1 for f in facts if eligible(f))
-        numerator = sum(1 for f in facts if eligible(f) and success(f))
-        adjusted = _adjusted(facts, eligible, success, references[name])
-        rates[name] = Rate.of(numerator, denominator, adjusted)
+    rates = {
+        name: _rate(facts, eligible, success, references[name])
+        for name, eligible, success in _OUTCOMES
+    }
     ended = sum(f.ended for f in facts)
     ruptures = sum(f.ruptures for f in facts)
     created = sum(f.checkins_created for f in facts)
@@ -349,20 +352,40 @@ def _row(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReferenceRates:
+    """A reference population's rates per intake-severity stratum, for each outcome (what the
+    severity adjustment compares a group with); build it once with :func:`reference_rates`."""
+
+    by_outcome: Mapping[str, _Reference]
+
+
+def reference_rates(facts: Iterable[EpisodeFacts]) -> ReferenceRates:
+    listed = list(facts)
+    return ReferenceRates({name: _reference(listed, e, s) for name, e, s in _OUTCOMES})
+
+
+def _references(
+    listed: Sequence[EpisodeFacts], reference: Sequence[EpisodeFacts] | ReferenceRates | None
+) -> Mapping[str, _Reference]:
+    if isinstance(reference, ReferenceRates):
+        return reference.by_outcome
+    return reference_rates(listed if reference is None else reference).by_outcome
+
+
 def summarise(
     facts: Iterable[EpisodeFacts],
     dimension: str,
     groups: Mapping[int, Sequence[tuple[str, str]]],
     *,
-    reference: Sequence[EpisodeFacts] | None = None,
+    reference: Sequence[EpisodeFacts] | ReferenceRates | None = None,
 ) -> tuple[OutcomeRow, ...]:
     """One row per group of ``dimension``: ``groups[episode_id]`` lists the ``(key, label)``
     groups an episode belongs to (usually one; none leaves it out of this dimension). Rates
     are adjusted against ``reference`` (default: all of ``facts``). Rows come in label order.
     """
     listed = list(facts)
-    base = list(reference) if reference is not None else listed
-    references = {name: _reference(base, e, s) for name, e, s in _OUTCOMES}
+    references = _references(listed, reference)
     members: dict[str, list[EpisodeFacts]] = defaultdict(list)
     labels: dict[str, str] = {}
     for f in listed:
@@ -379,12 +402,11 @@ def overall(
     facts: Iterable[EpisodeFacts],
     label: str = "All",
     *,
-    reference: Sequence[EpisodeFacts] | None = None,
+    reference: Sequence[EpisodeFacts] | ReferenceRates | None = None,
 ) -> OutcomeRow:
     """One row over all of ``facts`` (also when there are none)."""
     listed = list(facts)
-    base = list(reference) if reference is not None else listed
-    references = {name: _reference(base, e, s) for name, e, s in _OUTCOMES}
+    references = _references(listed, reference)
     return _row("clinic", "all", label, listed, references)
 
 

@@ -39,6 +39,7 @@ from alliance.monitoring.outcomes import (
     EpisodeFacts,
     episode_changes,
     overall,
+    reference_rates,
     summarise,
 )
 from alliance.monitoring.timeline import ScorePoint, Timeline
@@ -242,12 +243,13 @@ def outcomes_in(
         )
 
     groups, no_data = _groups(session, ctx, actor, episodes, scope)
-    clinic_row = overall(facts)
+    reference = reference_rates(facts)
+    clinic_row = overall(facts, reference=reference)
     breakdowns = tuple(
         OutcomeBreakdown(
             dimension=dimension,
             title=title,
-            rows=summarise(facts, dimension, groups[dimension]),
+            rows=summarise(facts, dimension, groups[dimension], reference=reference),
             no_data=no_data.get(dimension, ()),
         )
         for dimension, title in DIMENSIONS
