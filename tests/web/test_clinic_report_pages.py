@@ -116,3 +116,64 @@ def test_a_period_ending_before_it_starts_is_refused(seeded: World) -> None:
     response = seeded.login("ada").get(URL, params={"from": "2026-02-01", "to": "2026-01-01"})
     assert 400 <= response.status_code < 500
     assert "before it starts" in response.text
+
+
+def _risk_alert(world: World, case: str, reason: str) -> int:
+    from alliance.store.db import transaction
+    from alliance.store.models import Alert
+
+    c = world.cases[case]
+    now = world.ctx.now()
+    with transaction(world.ctx.session_factory) as session:
+        alert = Alert(
+            clinic_id=c.clinic_id,
+            client_id=c.client_id,
+            episode_id=c.episode_id,
+            kind="risk_reported",
+            severity="urgent",
+            reason=reason,
+            next_step="Contact the client today.",
+            evidence={},
+            status="open",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        return alert.id
+
+
+def test_the_team_page_shows_each_therapists_rates_links_and_open_risk_alerts(
+    seeded: World,
+) -> None:
+    from alliance.services import timelines
+
+    _risk_alert(seeded, "tom", "Tina marked item 9 of the PHQ-9.")
+    _risk_alert(seeded, "tess", "Theo marked item 9 of the PHQ-9.")
+    overview = timelines.team_overview(
+        seeded.ctx, actor=seeded.people["sue"].actor, period=(START, END)
+    )
+    assert overview.outcomes is not None
+    (tom,) = overview.outcomes.breakdown("therapist").rows
+    assert tom.label == "Tom"
+    response = seeded.login("sue").get("/team", params=PERIOD)
+    assert response.status_code == 200
+    text = _text(response.text)
+    assert _shown(tom.reliable_improvement) in text
+    low, high = tom.reliable_improvement.low or 0, tom.reliable_improvement.high or 0
+    assert f"CI {100 * low:.1f}–{100 * high:.1f}" in text
+    tom_id = seeded.people["tom"].user_id
+    assert f'href="/caseload?therapist={tom_id}"' in response.text
+    assert f'href="/therapists/{tom_id}/analysis"' in response.text
+    # Sue's team is Tom: his client's risk alert is listed, Tess's client's is not.
+    assert "Tina marked item 9" in text
+    assert "Theo marked item 9" not in text
+    assert [a.client_name for a in overview.risk_alerts] == ["Tina"]
+
+
+def test_the_caseload_link_shows_one_therapists_clients(seeded: World) -> None:
+    tess_id = seeded.people["tess"].user_id
+    page = seeded.login("ada").get("/caseload", params={"therapist": tess_id})
+    assert page.status_code == 200
+    assert "Theo" in page.text
+    assert "Tina" not in page.text
