@@ -113,7 +113,19 @@ def test_it_writes_a_standalone_html_file(clinic: str, tmp_path: Path) -> None:
     [
         (["--as", "tia@north.example", "-o", "r.pdf"], "error: your role may not"),
         (["--as", "ada@north.example", "--from", "2026-02-30", "-o", "r.pdf"], "--from"),
-        (["--as", "ada@north.example", "--to", "2025-01-01", "-o", "r.pdf"], "before it starts"),
+        (
+            [
+                "--as",
+                "ada@north.example",
+                "--from",
+                "2026-02-01",
+                "--to",
+                "2026-01-01",
+                "-o",
+                "r.pdf",
+            ],
+            "before it starts",
+        ),
         (["-o", "r.pdf"], "error: --as EMAIL is required"),
         (["--as", "ada@north.example", "-o", "r.txt"], "must end in .pdf or .html"),
     ],
