@@ -62,6 +62,7 @@ __all__ = [
     "fit_check_threshold",
     "kind_rank",
     "low_alliance_threshold",
+    "may_rupture",
     "rupture_episodes",
     "severity_rank",
 ]
@@ -406,6 +407,25 @@ def alerts_by_session(
         number: evaluate_alerts(timeline.up_to(number), instruments, settings, trajectory)
         for number in timeline.session_numbers
     }
+
+
+def may_rupture(
+    totals: Sequence[float], inst: Instrument, settings: AlertSettings | None = None
+) -> bool:
+    """Whether the valid totals of one relationship instrument, in order, have a step that the
+    rupture rule could call a rupture: a drop beyond ``min(1, z) · S_diff`` (any drop without
+    reliable-change parameters). False means :func:`rupture_episodes` finds none on them, so a
+    caller counting ruptures over many series can skip those (the clinic outcome report)."""
+    config = settings or AlertSettings()
+    params = inst.reliable_change
+    bound = 0.0
+    if params is not None:
+        sdiff = math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
+        bound = min(1.0, config.rupture_rci_z) * sdiff
+    return any(
+        -improvement(later - earlier, inst.direction) > bound
+        for earlier, later in itertools.pairwise(totals)
+    )
 
 
 def rupture_episodes(

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from alliance.matching import vocabulary
 from alliance.measures.instrument import Instrument
-from alliance.monitoring.alerts import RELATIONSHIP_KINDS, rupture_episodes
+from alliance.monitoring.alerts import RELATIONSHIP_KINDS, may_rupture, rupture_episodes
 from alliance.monitoring.outcomes import (
     BENCHMARKS,
     EpisodeChange,
@@ -295,18 +295,24 @@ def _ruptures(
     settings: ClinicSettings,
 ) -> tuple[int, int]:
     """(ruptures, repaired) of one episode by the monitoring rules' own definition."""
-    if not any(len(v) >= 2 for v in scores.values()):
+    instruments = {i: inst for i in scores if (inst := kinds.get(i)) is not None}
+    config = settings.alert_settings
+    # Most series have no drop the rule could call a rupture (the rule's own test, in
+    # monitoring.alerts): those skip building a timeline at all.
+    candidates = {
+        i: v
+        for i, v in scores.items()
+        if i in instruments and may_rupture(v, instruments[i], config)
+    }
+    if not candidates:
         return 0, 0
     today = date(2000, 1, 1)  # dates play no part in rupture detection
     points = [
         ScorePoint(session_number=n, date=today, instrument_id=i, total=v)
-        for i, values in scores.items()
+        for i, values in candidates.items()
         for n, v in enumerate(values, start=1)
     ]
-    instruments = {i: inst for i in scores if (inst := kinds.get(i)) is not None}
-    found = rupture_episodes(
-        Timeline(str(episode_id), points), instruments, settings.alert_settings
-    )
+    found = rupture_episodes(Timeline(str(episode_id), points), instruments, config)
     return len(found), sum(1 for r in found if r.repaired_session is not None)
 
 
