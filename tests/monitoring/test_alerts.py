@@ -25,6 +25,7 @@ from alliance.monitoring.alerts import (
     AlertSettings,
     alerts_by_session,
     evaluate_alerts,
+    may_rupture,
     rupture_episodes,
 )
 from alliance.monitoring.timeline import Attendance, FitAnswer, Timeline
@@ -351,3 +352,22 @@ def test_any_timeline_gives_well_formed_alerts(
     if wai:
         flat = Timeline("h", scores("wai_sr", [wai[0]] * len(wai)))
         assert "rupture" not in kinds(evaluate_alerts(flat, instruments))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["wai_sr", "session_feedback"]),
+    st.lists(st.integers(min_value=12, max_value=60), min_size=2, max_size=10),
+)
+def test_a_series_may_rupture_whenever_the_rule_finds_a_rupture(
+    instruments: Instruments, instrument_id: str, twelfths: list[int]
+) -> None:
+    """``may_rupture`` is a necessary condition of the rupture rule: when it says no, the rule
+    finds nothing (the clinic report skips those series on its word)."""
+    inst = instruments[instrument_id]
+    low, high = inst.score_range
+    totals = [low + (high - low) * (t - 12) / 48 for t in twelfths]
+    found = rupture_episodes(Timeline("c", scores(instrument_id, totals)), instruments)
+    if not may_rupture(totals, inst):
+        assert found == ()
+    assert not may_rupture([totals[0]], inst)

@@ -322,6 +322,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/transcripts/{transcript_id}/report.html"): Entry("record", 200, _transcript),
     ("GET", "/therapists/{therapist_id}/analysis"): Entry("record", 200, _therapist),
     ("GET", "/team"): Entry("supervisor", 200),
+    ("GET", "/reports/clinic"): Entry("supervisor", 200),
     ("GET", "/admin/users"): Entry("admin", 200),
     ("POST", "/admin/users"): Entry(
         "admin",

@@ -1,4 +1,5 @@
-"""Report commands: ``report client CLIENT_ID --as EMAIL -o FILE.pdf|FILE.html``.
+"""Report commands: ``report client CLIENT_ID --as EMAIL -o FILE.pdf|FILE.html`` and
+``report clinic --as EMAIL [--from DATE --to DATE] -o FILE.pdf|FILE.html``.
 
 The command acts as a named staff member (``--as``), so the report is refused, or audited,
 exactly as the same person's request in the app would be; it renders with
@@ -8,6 +9,7 @@ format; an existing file is kept unless ``--force``.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -59,3 +61,52 @@ def register(app: typer.Typer) -> None:
             data = reports.report_html(env, view).encode("utf-8")
         write_bytes(output, data)
         typer.echo(f"wrote the progress report of client {client_id} to {output}")
+
+    @report_app.command("clinic")
+    def report_clinic(
+        output: Path = typer.Option(..., "-o", "--output", help="FILE.pdf or FILE.html."),
+        as_email: str | None = typer.Option(None, "--as", help=AS_HELP),
+        start: str | None = typer.Option(
+            None, "--from", help="First day (YYYY-MM-DD); default: a year before --to."
+        ),
+        end: str | None = typer.Option(None, "--to", help="Last day (YYYY-MM-DD); default: today."),
+        force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+        db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """The clinic outcome report over a period (an admin's clinic, a supervisor's team):
+        episodes, reliable improvement, recovery and deterioration with 95 % intervals and
+        severity adjustment, dropout, alliance, rupture repair and check-in completion, by
+        team, therapist, modality and concern, with published benchmarks."""
+        from alliance.services import auth
+        from alliance.services.outcomes import clinic_outcomes
+        from alliance.web import reports
+        from alliance.web.templating import make_templates
+
+        kind = SUFFIXES.get(output.suffix.lower())
+        if kind is None:
+            fail(f"{output}: the file name must end in .pdf or .html")
+        if not as_email:
+            fail("--as EMAIL is required: the staff member the report is made for")
+        last = _day(end, "--to") if end else None
+        first = _day(start, "--from") if start else None
+        check_target(output, force=force)
+        with _handled():
+            ctx = _context(_settings(db))
+            last = last or ctx.now().date()
+            first = first or last - timedelta(days=364)
+            actor = auth.actor_for_email(ctx, as_email)
+            view = clinic_outcomes(ctx, actor=actor, start=first, end=last)
+        env = make_templates(ctx.instruments).env
+        if kind == "pdf":
+            data = reports.clinic_report_pdf(env, view)
+        else:
+            data = reports.clinic_report_html(env, view).encode("utf-8")
+        write_bytes(output, data)
+        typer.echo(f"wrote the clinic outcome report {first} to {last} to {output}")
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r}: must be a date as YYYY-MM-DD")

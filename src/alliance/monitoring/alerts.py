@@ -62,6 +62,7 @@ __all__ = [
     "fit_check_threshold",
     "kind_rank",
     "low_alliance_threshold",
+    "may_rupture",
     "rupture_episodes",
     "severity_rank",
 ]
@@ -408,6 +409,25 @@ def alerts_by_session(
     }
 
 
+def may_rupture(
+    totals: Sequence[float], inst: Instrument, settings: AlertSettings | None = None
+) -> bool:
+    """Whether the valid totals of one relationship instrument, in order, have a step that the
+    rupture rule could call a rupture: a drop beyond ``min(1, z) · S_diff`` (any drop without
+    reliable-change parameters). False means :func:`rupture_episodes` finds none on them, so a
+    caller counting ruptures over many series can skip those (the clinic outcome report)."""
+    config = settings or AlertSettings()
+    params = inst.reliable_change
+    bound = 0.0
+    if params is not None:
+        sdiff = math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
+        bound = min(1.0, config.rupture_rci_z) * sdiff
+    return any(
+        -improvement(later - earlier, inst.direction) > bound
+        for earlier, later in itertools.pairwise(totals)
+    )
+
+
 def rupture_episodes(
     timeline: Timeline,
     instruments: Mapping[str, Instrument],
@@ -521,22 +541,30 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
     drop = -improvement(cur.total - prev.total, inst.direction)
     if drop <= 0:
         return []
-    name = inst.short_title
-    prior = [p.total for p in series[:-1] if p.total is not None]
     params = inst.reliable_change
     sdiff = (
         math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
         if params is not None
         else None
     )
+    # Both tests below need a drop beyond one S_diff (the floor) or beyond z · S_diff (the
+    # RCI): a smaller one is no rupture, decided before the client's SD is worked out (most
+    # steps of a series stop here, which keeps the clinic report over 20,000 episodes fast).
+    if sdiff is not None and drop <= min(1.0, config.rupture_rci_z) * sdiff:
+        return []
+    name = inst.short_title
+    prior = [p.total for p in series[:-1] if p.total is not None]
     within_sd = statistics.stdev(prior) if len(prior) >= config.rupture_min_prior_points else 0.0
     if within_sd > 0:
         # Stiles et al. (2004): a drop beyond 2 of the client's own SDs. The floor (one S_diff,
         # or a tenth of the scale without reliable-change parameters) keeps a client whose
         # ratings never move from alarming on a one-answer wobble.
         threshold = config.rupture_sd_multiplier * within_sd
-        low_end, high_end = inst.score_range
-        floor = sdiff if sdiff is not None else (high_end - low_end) / 10.0
+        if sdiff is not None:
+            floor = sdiff
+        else:  # the scale's range is worked out only when it is needed (it sums the items)
+            low_end, high_end = inst.score_range
+            floor = (high_end - low_end) / 10.0
         if drop <= max(threshold, floor):
             return []
         rule = (

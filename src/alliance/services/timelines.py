@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any
 
@@ -41,6 +41,7 @@ from alliance.services.episodes import (
     instrument,
     load_episode,
 )
+from alliance.services.outcomes import check_period, outcomes_in
 from alliance.services.sessions import session_view
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
@@ -49,6 +50,7 @@ from alliance.services.views import (
     InstrumentSeries,
     SeriesPoint,
     TeamOverview,
+    TeamRiskAlert,
     TherapistSummary,
     TimelineView,
     TrajectoryBand,
@@ -478,11 +480,19 @@ def _approach(stored: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ..
 
 
 @denials_audited
-def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
+def team_overview(
+    ctx: ServiceContext, *, actor: Actor, period: tuple[date, date] | None = None
+) -> TeamOverview:
     """Per therapist (a supervisor's team; an admin's whole clinic): clients, mean latest
     alliance, mean outcome change (latest − first) per outcome measure, open alerts,
-    overdue check-ins and their approach as their matching profile states it."""
+    overdue check-ins and their approach as their matching profile states it.
+
+    With ``period`` (first and last day) also the clinic outcome report's figures over it
+    (:func:`alliance.services.outcomes.outcomes_in`, so the rates are the report's) and the
+    team's open risk alerts."""
     require_staff(actor, "supervisor", "admin")
+    if period is not None:
+        check_period(*period)
     with unit_of_work(ctx) as session:
         clinic = session.get(Clinic, actor.clinic_id)
         settings = ClinicSettings.from_json(clinic.settings if clinic else None)
@@ -565,13 +575,49 @@ def team_overview(ctx: ServiceContext, *, actor: Actor) -> TeamOverview:
                     styles=styles,
                 )
             )
-        record(
-            session,
-            ctx,
-            actor,
-            "read",
-            "team",
-            None,
-            {"therapists": [s.therapist_id for s in summaries]},
+        outcome_view = None
+        risk: tuple[TeamRiskAlert, ...] = ()
+        detail: dict[str, Any] = {"therapists": [s.therapist_id for s in summaries]}
+        if period is not None:
+            outcome_view = outcomes_in(session, ctx, actor, start=period[0], end=period[1])
+            risk = _open_risk_alerts(session, actor)
+            detail.update(
+                {"from": period[0].isoformat(), "to": period[1].isoformat()},
+                risk_alerts=[a.alert_id for a in risk],
+            )
+        record(session, ctx, actor, "read", "team", None, detail)
+        return TeamOverview(therapists=tuple(summaries), outcomes=outcome_view, risk_alerts=risk)
+
+
+def _open_risk_alerts(session: Session, actor: Actor) -> tuple[TeamRiskAlert, ...]:
+    """Risk alerts not yet resolved on the open episodes the actor sees, newest first."""
+    query = (
+        select(Alert, Client.display_name, Episode.therapist_id, StaffUser.display_name)
+        .join(Episode, Episode.id == Alert.episode_id)
+        .join(Client, Client.id == Alert.client_id)
+        .join(StaffUser, StaffUser.id == Episode.therapist_id)
+        .where(
+            Client.clinic_id == actor.clinic_id,
+            Alert.kind == "risk_reported",
+            Alert.status != "resolved",
+            Episode.ended_at.is_(None),
         )
-        return TeamOverview(therapists=tuple(summaries))
+        .order_by(Alert.created_at.desc(), Alert.id.desc())
+    )
+    therapists = visible_therapist_ids(session, actor)
+    if therapists is not None:
+        query = query.where(Episode.therapist_id.in_(sorted(therapists)))
+    return tuple(
+        TeamRiskAlert(
+            alert_id=alert.id,
+            client_id=alert.client_id,
+            client_name=client_name,
+            therapist_id=therapist_id,
+            therapist_name=therapist_name,
+            severity=alert.severity,
+            status=alert.status,
+            reason=alert.reason,
+            created_at=alert.created_at,
+        )
+        for alert, client_name, therapist_id, therapist_name in session.execute(query)
+    )

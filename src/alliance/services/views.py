@@ -15,11 +15,12 @@ a view with one thing changed, make a new one (:func:`dataclasses.replace`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from alliance.analysis.schema import AnalysisResult
 from alliance.measures.plan import MeasurementPlan
+from alliance.monitoring.outcomes import Benchmark, OutcomeRow
 from alliance.services.clinic_settings import ClinicSettings
 
 
@@ -461,8 +462,59 @@ class TherapistSummary:
 
 
 @dataclass(frozen=True)
+class OutcomeBreakdown:
+    """One breakdown of the clinic outcome report (by team, therapist, modality, concern):
+    its rows, and sentences about the episodes it could not place (no data)."""
+
+    dimension: str
+    title: str
+    rows: tuple[OutcomeRow, ...]
+    no_data: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClinicOutcomesView:
+    """The clinic outcome report over ``start``–``end`` (both days included) for what the
+    viewer may see: the whole clinic for an admin, their team for a supervisor."""
+
+    clinic_name: str
+    scope: str
+    start: date
+    end: date
+    generated_at: datetime
+    generated_by: str
+    clinic: OutcomeRow
+    breakdowns: tuple[OutcomeBreakdown, ...]
+    benchmarks: tuple[Benchmark, ...]
+    outcome_instruments: tuple[str, ...]
+    alliance_instruments: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    def breakdown(self, dimension: str) -> OutcomeBreakdown:
+        return next(b for b in self.breakdowns if b.dimension == dimension)
+
+
+@dataclass(frozen=True)
+class TeamRiskAlert:
+    """An open (not resolved) risk alert of a client in the viewer's team."""
+
+    alert_id: int
+    client_id: int
+    client_name: str
+    therapist_id: int
+    therapist_name: str
+    severity: str
+    status: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class TeamOverview:
     therapists: tuple[TherapistSummary, ...]
+    # The period's outcome rates per therapist (issue 14), keyed by therapist id in ``key``.
+    outcomes: ClinicOutcomesView | None = None
+    risk_alerts: tuple[TeamRiskAlert, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Rendering the client progress report: one Jinja template, as a page of the app, as a
-standalone HTML file and as a PDF. The web route and the CLI both call these functions.
+"""Rendering the printable reports — the client progress report and the clinic outcome report:
+one Jinja template each, as a page of the app, as a standalone HTML file and as a PDF. The web
+routes and the CLI both call these functions.
 
 The PDF is laid out by WeasyPrint (HTML and CSS paged media, through Debian's pango, in
 process). It is given only the standalone document, whose stylesheet is inlined and whose
@@ -14,11 +15,12 @@ from typing import Any
 
 from jinja2 import Environment
 
-from alliance.services.views import ClientReportView, MeasureChange
+from alliance.services.views import ClientReportView, ClinicOutcomesView, MeasureChange
 from alliance.web.figures import Figure, timeline_figures
 from alliance.web.templating import STATIC_DIR
 
 TEMPLATE = "report_client.html"
+CLINIC_TEMPLATE = "report_clinic.html"
 STYLESHEET = "report.css"
 
 
@@ -88,15 +90,44 @@ def filename(view: ClientReportView, suffix: str) -> str:
     return f"progress-report-client-{view.timeline.client.id}-{day}.{suffix}"
 
 
+def _standalone(env: Environment, template: str, context: dict[str, Any]) -> str:
+    css = (STATIC_DIR / STYLESHEET).read_text(encoding="utf-8")
+    return env.get_template(template).render(**context, standalone=True, report_css=css)
+
+
 def report_html(env: Environment, view: ClientReportView) -> str:
     """The report as one standalone HTML document (stylesheet inlined, charts inline)."""
-    css = (STATIC_DIR / STYLESHEET).read_text(encoding="utf-8")
-    template = env.get_template(TEMPLATE)
-    return template.render(**report_context(view), standalone=True, report_css=css)
+    return _standalone(env, TEMPLATE, report_context(view))
 
 
 def report_pdf(env: Environment, view: ClientReportView) -> bytes:
     """The standalone report laid out as a PDF (A4) by WeasyPrint."""
+    return _pdf(report_html(env, view))
+
+
+def clinic_context(view: ClinicOutcomesView) -> dict[str, Any]:
+    """What the clinic report's template reads: the view, its benchmarks by metric."""
+    by_metric: dict[str, list[Any]] = {}
+    for b in view.benchmarks:
+        by_metric.setdefault(b.metric, []).append(b)
+    return {"r": view, "benchmarks": by_metric}
+
+
+def clinic_filename(view: ClinicOutcomesView, suffix: str) -> str:
+    return f"clinic-outcomes-{view.start.isoformat()}-to-{view.end.isoformat()}.{suffix}"
+
+
+def clinic_report_html(env: Environment, view: ClinicOutcomesView) -> str:
+    """The clinic outcome report as one standalone HTML document."""
+    return _standalone(env, CLINIC_TEMPLATE, clinic_context(view))
+
+
+def clinic_report_pdf(env: Environment, view: ClinicOutcomesView) -> bytes:
+    """The clinic outcome report laid out as a PDF (A4) by WeasyPrint."""
+    return _pdf(clinic_report_html(env, view))
+
+
+def _pdf(html: str) -> bytes:
     import weasyprint
     from weasyprint.urls import URLFetcher
 
@@ -106,5 +137,5 @@ def report_pdf(env: Environment, view: ClientReportView) -> bytes:
         def fetch(self, url: str, headers: Any = None) -> Any:
             raise ValueError(f"a report loads nothing from outside itself (asked for {url})")
 
-    document = weasyprint.HTML(string=report_html(env, view), url_fetcher=_Offline())
+    document = weasyprint.HTML(string=html, url_fetcher=_Offline())
     return bytes(document.write_pdf())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from alliance.services import admin as admin_service
@@ -13,6 +13,7 @@ from alliance.services import timelines
 from alliance.web import settings_form
 from alliance.web.deps import AdminAuth, SupervisorAuth
 from alliance.web.routes._form_values import optional_int
+from alliance.web.routes.reports import default_period, parse_day
 from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import render
 
@@ -20,8 +21,15 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/team")
-async def team(request: Request, auth: SupervisorAuth) -> Response:
-    overview = await auth.call(timelines.team_overview, actor=auth.staff)
+async def team(
+    request: Request,
+    auth: SupervisorAuth,
+    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+) -> Response:
+    first, last = default_period(auth.ctx.now().date())
+    period = (parse_day(start, "from", first), parse_day(end, "to", last))
+    overview = await auth.call(timelines.team_overview, actor=auth.staff, period=period)
     return render(request, "team.html", {"nav": "team", "overview": overview})
 
 
