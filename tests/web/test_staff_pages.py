@@ -53,6 +53,28 @@ def test_acknowledging_an_alert_records_the_note(world: World) -> None:
     assert view.acknowledged_by == world.people["tom"].user_id
 
 
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+def test_an_alert_acted_on_without_a_note_says_so_not_that_a_note_was_saved(
+    world: World, action: str
+) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/alerts/{case.alert_id}/{action}",
+        data={"note": "   ", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 200
+    done = "acknowledged" if action == "acknowledge" else "resolved"
+    assert f"Alert {done} without a note." in response.text
+    assert "Your note was saved" not in response.text
+    view = alert_service.get_alert(
+        world.ctx, actor=world.people["tom"].actor, alert_id=case.alert_id
+    )
+    assert view.status == done
+    assert (view.acknowledge_note, view.resolve_note) == (None, None)
+
+
 def test_resolving_twice_is_a_conflict_not_a_crash(world: World) -> None:
     client = world.login("tom")
     case = world.cases["tom"]

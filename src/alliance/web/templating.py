@@ -63,7 +63,9 @@ def _score_filter(registry: InstrumentRegistry) -> Callable[..., str]:
 # link cannot put arbitrary text on a clinician's screen.
 FLASH_MESSAGES = {
     "acknowledged": "Alert acknowledged. Your note was saved.",
+    "acknowledged-no-note": "Alert acknowledged without a note.",
     "resolved": "Alert resolved. Your note was saved.",
+    "resolved-no-note": "Alert resolved without a note.",
     "session": "Session recorded.",
     "goals": "Goals saved.",
     "user": "User saved.",
