@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from webworld import World, csrf_from, full_answers
@@ -123,6 +124,35 @@ def test_recording_sessions_attended_and_missed(world: World) -> None:
     )
     assert added.status_code == 200
     assert "2 attended, 1 missed of 3 sessions" in added.text
+
+
+def test_a_future_session_recorded_as_attended_is_refused_beside_the_date(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    when = (world.ctx.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        f"/clients/{case.client_id}/sessions",
+        data={"scheduled_at": when, "status": "attended", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 422
+    text = html.unescape(response.text)
+    error = re.search(r'<p class="field-error" role="alert" id="ses-when-error">([^<]+)</p>', text)
+    assert error, "no message beside the date field"
+    assert "in the future" in error.group(1)
+    assert "record it as scheduled instead" in error.group(1)
+    assert 'aria-describedby="ses-when-error"' in text
+    assert f'value="{when}"' in text  # what was typed is kept
+    assert "2 sessions" in text  # nothing was stored
+    # A scheduled session whose time has not come cannot be marked attended either.
+    future = world.new_session("tom")
+    marked = client.post(
+        f"/clients/{case.client_id}/sessions/{future}",
+        data={"status": "attended", "csrf_token": csrf_from(response.text)},
+    )
+    assert marked.status_code == 422
+    assert f'id="session-{future}-error"' in marked.text
+    assert "in the future" in marked.text
 
 
 def test_a_bad_session_date_is_a_readable_422(world: World) -> None:

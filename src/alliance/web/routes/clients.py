@@ -30,7 +30,9 @@ from alliance.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
-async def _client_page(request: Request, auth: Auth, client_id: int, **extra: Any) -> Response:
+async def _client_page(
+    request: Request, auth: Auth, client_id: int, *, status_code: int = 200, **extra: Any
+) -> Response:
     timeline: TimelineView = await auth.call(
         timelines.client_timeline, actor=auth.staff, client_id=client_id
     )
@@ -48,6 +50,7 @@ async def _client_page(request: Request, auth: Auth, client_id: int, **extra: An
             "end_reasons": clients.END_REASONS,
             **extra,
         },
+        status_code=status_code,
     )
 
 
@@ -133,14 +136,25 @@ async def add_session(
     scheduled_at: Annotated[FreeText, Form(max_length=40)],
     status: Annotated[FreeText, Form(max_length=20)] = "attended",
 ) -> Response:
-    when = _parse_datetime(scheduled_at)
-    await auth.call(
-        sessions.schedule_session,
-        actor=auth.staff,
-        client_id=client_id,
-        scheduled_at=when,
-        status=status,
-    )
+    try:
+        when = _parse_datetime(scheduled_at)
+        await auth.call(
+            sessions.schedule_session,
+            actor=auth.staff,
+            client_id=client_id,
+            scheduled_at=when,
+            status=status,
+        )
+    except InvalidInput as exc:
+        # Back to the page with the message beside the field and what was typed kept.
+        return await _client_page(
+            request,
+            auth,
+            client_id,
+            status_code=422,
+            session_error=exc,
+            session_form={"scheduled_at": scheduled_at, "status": status},
+        )
     return RedirectResponse(f"/clients/{client_id}?flash=session", status_code=303)
 
 
@@ -154,7 +168,19 @@ async def mark_session(
 ) -> Response:
     # The client id in the path is only for the redirect; the service checks the session
     # itself against the actor.
-    await auth.call(sessions.record_session, actor=auth.staff, session_id=session_id, status=status)
+    try:
+        await auth.call(
+            sessions.record_session, actor=auth.staff, session_id=session_id, status=status
+        )
+    except InvalidInput as exc:
+        return await _client_page(
+            request,
+            auth,
+            client_id,
+            status_code=422,
+            mark_error=exc,
+            mark_session_id=session_id,
+        )
     return RedirectResponse(f"/clients/{client_id}?flash=session", status_code=303)
 
 
