@@ -55,6 +55,12 @@ def _session(world: World, role: str, target: str) -> dict[str, Any]:
     return {"client_id": case.client_id, "session_id": world.new_session(CASE[target])}
 
 
+def _past_session(world: World, role: str, target: str) -> dict[str, Any]:
+    # Only a session whose time has come can be marked attended or missed.
+    case = world.cases[CASE[target]]
+    return {"client_id": case.client_id, "session_id": world.new_session(CASE[target], days=-1)}
+
+
 _TRANSCRIPT = b"Therapist: How has the week been?\nClient: Up and down, honestly.\n"
 
 
@@ -299,7 +305,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/outbox"): Entry("staff", 200),
     ("POST", "/clients/{client_id}/sessions/{session_id}"): Entry(
-        "record", 303, _session, _form({"status": "missed"})
+        "record", 303, _past_session, _form({"status": "missed"})
     ),
     ("POST", "/clients/{client_id}/goals"): Entry(
         "record", 303, _client, _form({"goal": "Feel calmer at work"})
@@ -377,7 +383,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         "record", 201, _client, _when, json=True
     ),
     ("POST", "/api/v1/sessions/{session_id}/status"): Entry(
-        "record", 200, _session, _json({"status": "attended"}), json=True
+        "record", 200, _past_session, _json({"status": "attended"}), json=True
     ),
     ("PUT", "/api/v1/clients/{client_id}/goals"): Entry(
         "record", 200, _client, _json({"goals": ["Sleep better"]}), json=True

@@ -103,13 +103,14 @@ class World:
         c = self.cases[case]
         return insert_alert(self.ctx, c.clinic_id, c.client_id, c.episode_id, "Client")
 
-    def new_session(self, case: str) -> int:
-        """A fresh scheduled session on the case's episode."""
+    def new_session(self, case: str, *, days: float = 1) -> int:
+        """A fresh scheduled session on the case's episode, ``days`` from now (tomorrow; a
+        negative number for one whose time has come, which can be marked attended)."""
         return sessions.schedule_session(
             self.ctx,
             actor=self.people[case].actor,
             episode_id=self.cases[case].episode_id,
-            scheduled_at=self.ctx.now() + timedelta(days=1),
+            scheduled_at=self.ctx.now() + timedelta(days=days),
         ).id
 
     def new_user(self, clinic: str) -> int:
