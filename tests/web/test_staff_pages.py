@@ -10,7 +10,7 @@ import pytest
 from webworld import World, csrf_from, full_answers
 
 from alliance.services import alerts as alert_service
-from alliance.services import matching
+from alliance.services import matching, timelines
 
 
 def test_the_caseload_lists_clients_with_open_alerts_first_with_the_reason(world: World) -> None:
@@ -367,6 +367,33 @@ def test_a_therapist_adds_a_client_and_lands_on_their_page(world: World) -> None
     assert "<h1>Rosa M.</h1>" in response.text
     assert "Client added" in response.text
     assert "Rosa M." in client.get("/caseload").text
+
+
+def test_a_second_client_of_the_same_name_is_added_only_after_a_warning(world: World) -> None:
+    client = world.login("tom")
+    page = client.get("/caseload")
+    data = {"display_name": "tina", "contact_email": "t2@example.org"}
+    warned = client.post("/clients", data={**data, "csrf_token": csrf_from(page.text)})
+    assert warned.status_code == 409
+    text = html.unescape(warned.text)
+    assert "A client named “tina” is already on this caseload" in text
+    assert "Tom's client since" in text
+    assert 'value="tina"' in text
+    assert 'value="t2@example.org"' in text
+    assert 'name="same_name" value="yes"' in text
+    names = [r.display_name for r in timelines.caseload(world.ctx, actor=world.people["tom"].actor)]
+    assert names == ["Tina"]  # nothing was added yet
+    added = client.post(
+        "/clients", data={**data, "same_name": "yes", "csrf_token": csrf_from(warned.text)}
+    )
+    assert added.status_code == 200
+    assert "<h1>tina</h1>" in added.text
+    # On the caseload the two are told apart by start date and reference.
+    caseload = html.unescape(client.get("/caseload").text)
+    hints = re.findall(r'<span class="namesake muted">since ([^<]+) · ref\. (\d+)</span>', caseload)
+    assert sorted(int(ref) for _, ref in hints) == sorted(
+        [world.cases["tom"].client_id, int(added.url.path.rsplit("/", 1)[1])]
+    )
 
 
 def test_an_admin_chooses_the_therapist_of_a_new_client(world: World) -> None:

@@ -74,6 +74,16 @@ class ClientView:
 
 
 @dataclass(frozen=True)
+class NamesakeView:
+    """A client already in care under the same name (a warning before adding another)."""
+
+    client_id: int
+    display_name: str
+    therapist_name: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
 class EpisodeView:
     id: int
     client_id: int
@@ -285,6 +295,10 @@ class CaseloadRow:
     top_alert: AlertView | None
     urgency: int  # 0 = most urgent; rows are sorted by (urgency, latest alliance)
     latest_alliance_instrument: str | None = None  # which measure gave latest_alliance
+    started_at: datetime | None = None  # when this episode of care began
+    # Another row of the same caseload has the same name (compared as same_name_key does), so
+    # the page shows the start date and the client's reference beside this one.
+    shares_name: bool = False
 
 
 @dataclass(frozen=True)

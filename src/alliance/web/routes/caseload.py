@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from alliance.services import admin as admin_service
 from alliance.services import timelines
 from alliance.services.views import UserView
-from alliance.web.deps import StaffAuth
+from alliance.web.deps import Auth, StaffAuth
 from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -16,6 +18,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/caseload")
 async def caseload(request: Request, auth: StaffAuth) -> Response:
+    return await caseload_page(request, auth)
+
+
+async def caseload_page(
+    request: Request, auth: Auth, *, status_code: int = 200, **extra: Any
+) -> Response:
+    """The caseload, with ``extra`` for the add-client form (a warning, the values typed)."""
     rows = await auth.call(timelines.caseload, actor=auth.staff)
     role = auth.staff.role
     therapists: list[UserView] = []
@@ -34,5 +43,7 @@ async def caseload(request: Request, auth: StaffAuth) -> Response:
             "heading": heading,
             "show_therapist": role in ("admin", "supervisor"),
             "therapists": therapists,
+            **extra,
         },
+        status_code=status_code,
     )

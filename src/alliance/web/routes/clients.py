@@ -24,6 +24,7 @@ from alliance.web.deps import Auth, StaffAuth
 from alliance.web.figures import timeline_figures
 from alliance.web.qr import qr_svg
 from alliance.web.routes._form_values import form_text, optional_int
+from alliance.web.routes.caseload import caseload_page
 from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import render
 
@@ -61,9 +62,28 @@ async def add_client(
     display_name: Annotated[FreeText, Form(max_length=200)],
     contact_email: Annotated[FreeText, Form(max_length=320)] = "",
     therapist_id: Annotated[FreeText, Form(max_length=12)] = "",
+    same_name: Annotated[FreeText, Form(max_length=4)] = "",
 ) -> Response:
     """A new client and their first episode (therapists add their own clients; supervisors
-    and admins may choose the therapist)."""
+    and admins may choose the therapist). A name already on the caseload is not refused — two
+    people may share a first name — but the page says so first and adds the client only when
+    asked again with ``same_name=yes``."""
+    if same_name != "yes":
+        namesakes = await auth.call(
+            clients.clients_named, actor=auth.staff, display_name=display_name
+        )
+        if namesakes:
+            return await caseload_page(
+                request,
+                auth,
+                status_code=409,
+                namesakes=namesakes,
+                new_client={
+                    "display_name": display_name,
+                    "contact_email": contact_email,
+                    "therapist_id": therapist_id,
+                },
+            )
     client, _episode = await auth.call(
         clients.create_client,
         actor=auth.staff,
