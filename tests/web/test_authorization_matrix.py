@@ -439,6 +439,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/episodes/{episode_id}/handover"): Entry(
         "record", 303, _fresh_episode, _handover_form
     ),
+    ("GET", "/admin/users/{user_id}/matching-profile"): Entry("admin_record", 200, _user),
+    ("POST", "/admin/users/{user_id}/matching-profile"): Entry(
+        "admin_record", 303, _user, _form(PROFILE_FORM)
+    ),
     ("GET", "/profile/matching"): Entry("staff", 200),
     ("POST", "/profile/matching"): Entry("staff", 303, body=_form(PROFILE_FORM)),
     ("POST", "/api/v1/intake"): Entry("public_api", 201, _clinic_id, _intake_body, json=True),

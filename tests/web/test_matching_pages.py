@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from webworld import World, build_world, csrf_from
+from webworld import World, build_world, csrf_from, form_fields
 
 from alliance.services import matching
 
@@ -160,6 +160,73 @@ def test_a_therapist_can_only_reach_their_own_matching_profile(world: World) -> 
     )
     assert bad.status_code == 422
     assert "modalities" in bad.text
+
+
+def test_a_saved_profile_shows_one_slot_a_line_and_saves_again_unchanged(world: World) -> None:
+    _profile(world, "tom", availability=["mon 09:00-17:00", "wed 10:00-12:30"])
+    before = matching.get_profile(world.ctx, actor=world.people["tom"].actor).profile
+    tom = world.login("tom")
+    page = tom.get("/profile/matching")
+    fields = form_fields(page.text, "/profile/matching")
+    assert fields["availability"] == ["mon 09:00-17:00\nwed 10:00-12:30"]
+    again = tom.post(
+        "/profile/matching",
+        data=form_fields(page.text, "/profile/matching"),
+        follow_redirects=False,
+    )
+    assert again.status_code == 303, again.text[-600:]
+    after = matching.get_profile(world.ctx, actor=world.people["tom"].actor).profile
+    assert after["availability"] == before["availability"]
+
+
+def test_a_profile_error_reads_as_words_not_as_a_pydantic_prefix(world: World) -> None:
+    tom = world.login("tom")
+    page = tom.get("/profile/matching")
+    data = form_fields(
+        page.text,
+        "/profile/matching",
+        modalities="cbt",
+        style_collaborative="3",
+        availability="someday",
+    )
+    bad = tom.post("/profile/matching", data=data)
+    assert bad.status_code == 422
+    assert "Value error" not in bad.text
+    assert "is not like" in bad.text
+
+
+def test_an_admin_edits_a_therapists_profile_and_the_edit_is_audited(world: World) -> None:
+    from sqlalchemy import select
+
+    from alliance.store.db import transaction
+    from alliance.store.models import AuditEvent
+
+    _profile(world, "tom")
+    tom_id = world.people["tom"].user_id
+    ada = world.login("ada")
+    users = ada.get("/admin/users")
+    assert f'href="/admin/users/{tom_id}/matching-profile"' in users.text
+    url = f"/admin/users/{tom_id}/matching-profile"
+    page = ada.get(url)
+    assert page.status_code == 200
+    assert "Tom's matching profile" in page.text
+    saved = ada.post(url, data=form_fields(page.text, url, fee="95"), follow_redirects=False)
+    assert saved.status_code == 303
+    assert saved.headers["location"] == url + "?saved=1"
+    assert matching.get_profile(world.ctx, actor=world.people["tom"].actor).profile["fee"] == 95
+    with transaction(world.ctx.session_factory) as session:
+        writes = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.entity_type == "matching_profile", AuditEvent.action == "write"
+            )
+        ).all()
+    assert [(e.actor_id, e.entity_id) for e in writes][-1] == (
+        world.people["ada"].user_id,
+        str(tom_id),
+    )
+    # A therapist cannot reach a colleague's profile this way; another clinic's admin neither.
+    assert world.login("tess").get(url).status_code == 403
+    assert world.login("bob").get(url).status_code == 404
 
 
 def test_the_api_takes_intakes_and_decisions(world: World) -> None:

@@ -105,7 +105,9 @@ def _json_path(loc: Sequence[int | str]) -> str:
 
 def _invalid(exc: ValidationError) -> InvalidInput:
     first = exc.errors()[0]
-    return InvalidInput(_json_path(first["loc"]), str(first["msg"]))
+    # Our validators' own words, without pydantic's "Value error, " in front of them.
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return InvalidInput(_json_path(first["loc"]), message)
 
 
 def _caseloads(session: Session, clinic_id: int) -> dict[int, int]:

@@ -20,7 +20,7 @@ from alliance.matching import vocabulary
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_detail
 from alliance.services import matching as service
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.web.deps import AdminAuth, PublicAuth, StaffAuth, limit_intakes
+from alliance.web.deps import AdminAuth, Auth, PublicAuth, StaffAuth, limit_intakes
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import PathId
 from alliance.web.templating import render
@@ -218,28 +218,62 @@ async def decide_page(request: Request, auth: AdminAuth, intake_id: PathId) -> R
 
 @router.get("/profile/matching")
 async def profile_page(request: Request, auth: StaffAuth) -> Response:
-    view = await auth.call(service.get_profile, actor=auth.staff)
-    saved = request.query_params.get("saved") == "1"
-    return render(
-        request,
-        "matching_profile.html",
-        {"nav": "profile", "view": view, "saved": saved, "error": None, **_vocab_context()},
-    )
+    return await _profile_page(request, auth, None)
 
 
 @router.post("/profile/matching")
 async def profile_save(request: Request, auth: StaffAuth) -> Response:
+    return await _profile_save(request, auth, None)
+
+
+@router.get("/admin/users/{user_id}/matching-profile")
+async def user_profile_page(request: Request, auth: AdminAuth, user_id: PathId) -> Response:
+    """An admin reads and edits a therapist's profile (the service checks the clinic)."""
+    return await _profile_page(request, auth, user_id)
+
+
+@router.post("/admin/users/{user_id}/matching-profile")
+async def user_profile_save(request: Request, auth: AdminAuth, user_id: PathId) -> Response:
+    return await _profile_save(request, auth, user_id)
+
+
+def _profile_url(user_id: int | None) -> str:
+    return "/profile/matching" if user_id is None else f"/admin/users/{user_id}/matching-profile"
+
+
+def _profile_context(view: Any, user_id: int | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "nav": "profile" if user_id is None else "users",
+        "view": view,
+        "for_colleague": user_id is not None,
+        "action": _profile_url(user_id),
+        **extra,
+        **_vocab_context(),
+    }
+
+
+async def _profile_page(request: Request, auth: Auth, user_id: int | None) -> Response:
+    view = await auth.call(service.get_profile, actor=auth.staff, user_id=user_id)
+    saved = request.query_params.get("saved") == "1"
+    context = _profile_context(view, user_id, saved=saved, error=None)
+    return render(request, "matching_profile.html", context)
+
+
+async def _profile_save(request: Request, auth: Auth, user_id: int | None) -> Response:
     form = await request.form()
     try:
-        await auth.call(service.save_profile, actor=auth.staff, profile=profile_from_form(form))
-    except InvalidInput as exc:
-        view = await auth.call(service.get_profile, actor=auth.staff)
-        view = replace(view, profile=profile_from_form_lenient(form))
-        context = {"nav": "profile", "view": view, "saved": False, "error": exc}
-        return render(
-            request, "matching_profile.html", {**context, **_vocab_context()}, status_code=422
+        await auth.call(
+            service.save_profile,
+            actor=auth.staff,
+            profile=profile_from_form(form),
+            user_id=user_id,
         )
-    return RedirectResponse("/profile/matching?saved=1", status_code=303)
+    except InvalidInput as exc:
+        view = await auth.call(service.get_profile, actor=auth.staff, user_id=user_id)
+        view = replace(view, profile=profile_from_form_lenient(form))
+        context = _profile_context(view, user_id, saved=False, error=exc)
+        return render(request, "matching_profile.html", context, status_code=422)
+    return RedirectResponse(_profile_url(user_id) + "?saved=1", status_code=303)
 
 
 @router.get("/episodes/{episode_id}/rematch")
