@@ -721,7 +721,11 @@ def rematch_alternatives(
         )
         found = [_out(m) for m in matches]
         if request is None:
-            found = [replace(m, caveats=(NO_INTAKE_CAVEAT, *m.caveats)) for m in found]
+            # The neutral intake has no preferences and no concerns, so every part of the fit
+            # score (preferences, specialty, strengths by concern) is 0: not a fit of 0.
+            found = [
+                replace(m, caveats=(NO_INTAKE_CAVEAT, *m.caveats), scored=False) for m in found
+            ]
         return tuple(found)
 
 

@@ -344,6 +344,9 @@ class MatchView:
     score: float
     reasons: tuple[str, ...]
     caveats: tuple[str, ...]
+    # False when there was nothing to score the fit on (a client with no intake on file: no
+    # preferences, no concerns), so ``score`` is 0 for everyone and says nothing about fit.
+    scored: bool = True
 
 
 @dataclass(frozen=True)
