@@ -107,7 +107,7 @@ def test_the_admin_queue_shows_proposals_with_reasons_and_records_a_decision(
     page = admin.get("/admin/matching")
     assert page.status_code == 200
     assert "Proposed: Tom" in page.text
-    assert "mostly listens and supports, as you asked" in page.text
+    assert "mostly listens and supports, as the client asked" in page.text
     assert "specialises in grief" in page.text
     placed = admin.post(
         f"/admin/matching/{intake_id}/decision",

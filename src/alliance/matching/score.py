@@ -609,41 +609,41 @@ def _pref_reason(pref: Preference, t: TherapistProfile, met: bool) -> str:
         wanted = [voc.styles[v] for v in pref.values]
         if met:
             best = max(wanted, key=lambda s: t.styles.relative()[s.key])
-            return f"{best.reason}, as you asked"
+            return f"{best.reason}, as the client asked"
         dominant = voc.styles[t.styles.dominant()].label
         return (
             f"works mostly in a {dominant} way, not the "
-            f"{' or '.join(s.label for s in wanted)} style you asked for"
+            f"{' or '.join(s.label for s in wanted)} style the client asked for"
         )
     if a == "modality":
         offered = [_label("modalities", v) for v in pref.values if v in t.modalities]
         if met:
-            return f"offers {_join(offered)}, as you asked"
+            return f"offers {_join(offered)}, as the client asked"
         return f"does not offer {' or '.join(_label('modalities', v) for v in pref.values)}"
     if a == "language":
         spoken = [v.title() for v in pref.values if v in t.languages]
         if met:
-            return f"speaks {_join(spoken)}, as you asked"
+            return f"speaks {_join(spoken)}, as the client asked"
         return f"does not speak {' or '.join(v.title() for v in pref.values)}"
     if a == "mode":
         if met:
             offered = [_label("modes", v) for v in pref.values if v in t.modes]
-            return f"offers sessions {_join(offered)}, as you asked"
+            return f"offers sessions {_join(offered)}, as the client asked"
         return f"does not offer sessions {' or '.join(_label('modes', v) for v in pref.values)}"
     if a == "location":
         if met:
-            return f"works in {(t.location or '').title()}, as you asked"
+            return f"works in {(t.location or '').title()}, as the client asked"
         return f"does not work in {' or '.join(pref.values)}"
     if a == "lgbtq_affirming":
         if met:
-            return "is LGBTQ+-affirming, as you asked"
+            return "is LGBTQ+-affirming, as the client asked"
         return "has not said they are LGBTQ+-affirming"
     # gender / ethnicity / faith: quote only what the therapist chose to share
     shared = getattr(t.identity, a)
     if met:
         shown = shared if a == "gender" else str(shared).title()
-        return f"shares their {a} as {shown}, as you asked"
-    return f"has not shared a {a} that matches what you asked for"
+        return f"shares their {a} as {shown}, as the client asked"
+    return f"has not shared a {a} that matches what the client asked for"
 
 
 def explain(
@@ -686,11 +686,11 @@ def explain(
         cells = -(-w.min_overlap_minutes // CELL_MINUTES)
         window = _first_common_window(t, intake, cells)
         if window is not None:
-            reasons.append(f"has time when you do ({window})")
+            reasons.append(f"has time when the client does ({window})")
     if intake.insurer is not None and intake.insurer in t.insurers:
         reasons.append(f"accepts {intake.insurer.title()}")
     elif intake.max_fee is not None and t.fee <= intake.max_fee:
-        reasons.append(f"fee ({t.fee:g}) within your budget")
+        reasons.append(f"fee ({t.fee:g}) within the client's budget")
 
     has_history = roster.strengths.improvement_model is not None
     for concern in intake.concerns:
