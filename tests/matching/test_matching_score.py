@@ -264,3 +264,20 @@ def test_whole_queue_evaluation_equals_one_client_at_a_time(case) -> None:  # ty
         ev = evaluate(c, roster)
         assert feasible[i].tolist() == ev.feasible.tolist()
         assert score[i] == pytest.approx(ev.score, abs=1e-9)
+
+
+def test_every_hard_constraint_has_plain_words_for_the_admin_screen() -> None:
+    from alliance.matching import constraint_text
+    from alliance.matching.profiles import ATTRIBUTES
+    from alliance.matching.score import CONSTRAINTS
+
+    codes = [*CONSTRAINTS, *(f"must:{a}" for a in ATTRIBUTES)]
+    texts = [constraint_text(code) for code in codes]
+    assert len(set(texts)) == len(codes)
+    for code, text in zip(codes, texts, strict=True):
+        assert "_" not in text, text
+        assert "must:" not in text, text
+        assert text != code, code
+    assert (
+        constraint_text("must:style") == "does not meet the client's must-have: relationship style"
+    )

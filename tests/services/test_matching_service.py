@@ -126,7 +126,7 @@ def test_an_override_needs_a_note_and_force_when_it_breaks_a_rule(world: World) 
     with pytest.raises(InvalidInput) as no_note:
         matching.decide(world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=bob)
     assert no_note.value.field == "note"
-    with pytest.raises(InvalidInput, match="breaks language"):
+    with pytest.raises(InvalidInput, match="speaks none of the client's languages"):
         matching.decide(
             world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=bob, note="interpreter"
         )

@@ -3,7 +3,9 @@ the therapist's matching profile editor, and the JSON API."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 from webworld import World, build_world, csrf_from, form_fields
@@ -122,6 +124,54 @@ def test_the_admin_queue_shows_proposals_with_reasons_and_records_a_decision(
     assert placed.headers["location"] == "/admin/matching?decided=accepted"
     tom = world.login("tom")
     assert "Lola" in tom.get("/caseload").text
+
+
+def test_a_refused_override_is_explained_beside_the_field_and_keeps_the_note(
+    world: World,
+) -> None:
+    _profile(world, "tom", languages=["english", "spanish"])
+    _profile(world, "tess")  # English only
+    intake = {
+        "concerns": ["grief"],
+        "languages": ["spanish"],
+        "consent": True,
+        "preferences": [{"attribute": "style", "values": "mostly listens", "importance": "must"}],
+    }
+    intake_id = matching.submit_intake(
+        world.ctx, clinic_id=_clinic(world), intake=intake, contact_name="Lola"
+    )
+    _profile(world, "tess", styles={"directive": 3})
+    admin = world.login("ada")
+    page = admin.get("/admin/matching")
+    tess = str(world.people["tess"].user_id)
+    url = f"/admin/matching/{intake_id}/decision"
+    note = "Tess knows the family"
+    refused = admin.post(
+        url, data={"therapist_id": tess, "note": note, "csrf_token": csrf_from(page.text)}
+    )
+    assert refused.status_code == 422
+    text = html.unescape(refused.text)
+    error = re.findall(
+        rf'<p class="field-error" role="alert" id="t-{intake_id}-error">([^<]+)</p>', text
+    )
+    assert len(error) == 1  # once, beside the therapist field
+    assert "Tess speaks none of the client's languages" in error[0]
+    assert "does not meet the client's must-have: relationship style" in error[0]
+    assert "must:" not in text
+    assert "<h1>Matching queue</h1>" in text  # the queue, not an error page
+    assert f'value="{note}"' in text  # the note is kept
+    assert f'<option value="{tess}" selected>' in text  # and the choice
+    # Without a note the note field says what is missing.
+    no_note = admin.post(url, data={"therapist_id": tess, "csrf_token": csrf_from(refused.text)})
+    assert no_note.status_code == 422
+    assert f'id="n-{intake_id}-error"' in no_note.text
+    # Confirming the override places the client.
+    forced = admin.post(
+        url,
+        data={"therapist_id": tess, "note": note, "force": "yes", "csrf_token": csrf_from(text)},
+        follow_redirects=False,
+    )
+    assert forced.headers["location"] == "/admin/matching?decided=override"
 
 
 def test_a_therapist_can_only_reach_their_own_matching_profile(world: World) -> None:

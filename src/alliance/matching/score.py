@@ -71,6 +71,34 @@ CONSTRAINTS: tuple[str, ...] = (
     "capacity",
 )
 
+#: Each hard constraint in plain words, as said of a therapist who breaks it.
+_CONSTRAINT_WORDS: dict[str, str] = {
+    "consent": "the client has not agreed to be matched",
+    "language": "speaks none of the client's languages",
+    "mode": "does not offer sessions the way the client can come (in person or by video)",
+    "age_group": "does not work with the client's age group",
+    "availability": "has no time when the client is free",
+    "fees": "neither takes the client's insurer nor fits the client's budget",
+    "capacity": "has no room for a new client",
+}
+_ATTRIBUTE_WORDS: dict[str, str] = {
+    "style": "relationship style",
+    "modality": "way of working",
+    "lgbtq_affirming": "an LGBTQ+-affirming therapist",
+    "mode": "in person or by video",
+}
+
+
+def constraint_text(code: str) -> str:
+    """A hard-constraint code (``"language"``, ``"capacity"``, ``"must:style"``) in plain words
+    for the admin screen: ``"does not meet the client's must-have: relationship style"``."""
+    if code.startswith("must:"):
+        attribute = code.removeprefix("must:")
+        label = _ATTRIBUTE_WORDS.get(attribute, attribute.replace("_", " "))
+        return f"does not meet the client's must-have: {label}"
+    return _CONSTRAINT_WORDS.get(code, code.replace("_", " "))
+
+
 _DEFAULT_ATTRIBUTE_WEIGHTS: dict[str, float] = {
     "style": 1.0,
     "modality": 0.8,

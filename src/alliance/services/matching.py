@@ -36,6 +36,7 @@ from alliance.matching import (
     TherapistProfile,
     apply_override,
     assign_queue,
+    constraint_text,
     estimate_strengths,
     propose_rematch,
     rank_matches,
@@ -429,7 +430,9 @@ def decide(
                     "therapist_id", f"no therapist {therapist_id} with a matching profile here"
                 )
             if not note:
-                raise InvalidInput("note", "say why you chose someone else than the proposal")
+                raise InvalidInput(
+                    "note", "say in the note why you chose someone other than the proposal"
+                )
             # Judge the override against the open places as they are now, not against the
             # optimiser's other proposals, which are not decisions yet.
             alone = Assignment(
@@ -447,11 +450,12 @@ def decide(
                     force=force,
                 )
             except OverrideError as exc:
+                who = queue.roster.therapists[queue.roster.ids.index(str(therapist_id))].name
                 raise InvalidInput(
                     "therapist_id",
-                    "this choice breaks "
-                    + ", ".join(exc.violations)
-                    + "; confirm the override to go ahead anyway",
+                    f"{who} "
+                    + "; ".join(constraint_text(v) for v in exc.violations)
+                    + " — confirm the override to place the client with them anyway",
                 ) from None
             violations = changed.overrides[-1].violations
             placement = changed.placements[-1]

@@ -190,29 +190,49 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
 
 @router.get("/admin/matching")
 async def queue_page(request: Request, auth: AdminAuth) -> Response:
-    queue = await auth.call(service.matching_queue, actor=auth.staff)
     done = request.query_params.get("decided", "")
     message = {
         "accepted": "Placed as proposed.",
         "override": "Placed with your choice; the override is recorded.",
         "held": "The client stays in the queue; your decision is recorded.",
     }.get(done)
-    return render(
-        request, "matching_queue.html", {"nav": "matching", "queue": queue, "message": message}
-    )
+    return await _queue_page(request, auth, message=message)
+
+
+async def _queue_page(
+    request: Request, auth: Auth, *, status_code: int = 200, **extra: Any
+) -> Response:
+    queue = await auth.call(service.matching_queue, actor=auth.staff)
+    context = {"nav": "matching", "queue": queue, "message": None, "decision": None, **extra}
+    return render(request, "matching_queue.html", context, status_code=status_code)
 
 
 @router.post("/admin/matching/{intake_id}/decision")
 async def decide_page(request: Request, auth: AdminAuth, intake_id: PathId) -> Response:
     form = await request.form()
-    decision = await auth.call(
-        service.decide,
-        actor=auth.staff,
-        intake_id=intake_id,
-        therapist_id=optional_int(_text(form, "therapist_id", 12), "therapist_id"),
-        note=_text(form, "note", 2000),
-        force=_text(form, "force", 5) == "yes",
-    )
+    # What the admin chose and wrote, to put back in the form if the decision is refused.
+    typed = {
+        "intake_id": intake_id,
+        "therapist_id": _text(form, "therapist_id", 12),
+        "note": _text(form, "note", 2000),
+        "force": _text(form, "force", 5) == "yes",
+    }
+    try:
+        decision = await auth.call(
+            service.decide,
+            actor=auth.staff,
+            intake_id=intake_id,
+            therapist_id=optional_int(str(typed["therapist_id"]), "therapist_id"),
+            note=str(typed["note"]),
+            force=bool(typed["force"]),
+        )
+    except InvalidInput as exc:
+        # Back to the queue with the reason beside the field and the note kept, not an
+        # error page that loses what was typed.
+        decision_error = {"field": exc.field, "text": exc.detail}
+        return await _queue_page(
+            request, auth, status_code=422, decision={**typed, "error": decision_error}
+        )
     return RedirectResponse(f"/admin/matching?decided={decision.decision}", status_code=303)
 
 
