@@ -68,7 +68,7 @@ def test_a_bad_intake_is_shown_again_with_the_problem(world: World) -> None:
     bad = {**INTAKE, "style_words": "purple elephants", "csrf_token": csrf_from(page.text)}
     again = http.post(f"/intake/{_clinic(world)}", data=bad)
     assert again.status_code == 422
-    assert "cannot tell a relationship style" in again.text
+    assert "Cannot tell a relationship style" in again.text
     assert 'value="Robin"' in again.text  # what the client typed is kept
     no_consent = {k: v for k, v in INTAKE.items() if k != "consent"}
     refused = http.post(
@@ -76,6 +76,33 @@ def test_a_bad_intake_is_shown_again_with_the_problem(world: World) -> None:
     )
     assert refused.status_code == 422
     assert "agree" in refused.text
+
+
+def test_a_bad_intake_lists_every_problem_by_the_forms_own_labels(world: World) -> None:
+    http = world.client()
+    page = http.get(f"/intake/{_clinic(world)}")
+    bad = {k: v for k, v in INTAKE.items() if k != "consent"}
+    bad.update(contact_name=" ", contact_email="robin@", style_words="purple elephants")
+    again = http.post(f"/intake/{_clinic(world)}", data={**bad, "csrf_token": csrf_from(page.text)})
+    assert again.status_code == 422
+    text = html.unescape(again.text)
+    box = text[
+        text.index('<div class="problems"') : text.index(
+            "</div>", text.index('<div class="problems"')
+        )
+    ]
+    items = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a>: ([^<]+)</li>', box)
+    assert [(anchor, label) for anchor, label, _ in items] == [
+        ("f-name", "What should we call you?"),
+        ("f-email", "E-mail"),
+        ("f-style", "How your therapist should work with you"),
+        ("f-consent", "Your agreement"),
+    ]
+    assert "Cannot tell a relationship style" in items[2][2]
+    for raw in ("contact_name", "contact_email", "preferences[0]", "Value error"):
+        assert raw not in box
+    assert 'id="f-consent"' in text
+    assert matching.matching_queue(world.ctx, actor=world.people["ada"].actor).proposals == ()
 
 
 def test_intake_submissions_are_rate_limited(tmp_path: Path) -> None:

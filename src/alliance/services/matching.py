@@ -104,11 +104,17 @@ def _json_path(loc: Sequence[int | str]) -> str:
     return out or "intake"
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
-    first = exc.errors()[0]
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     # Our validators' own words, without pydantic's "Value error, " in front of them.
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return InvalidInput(_json_path(first["loc"]), message)
+    return [
+        (_json_path(error["loc"]), str(error["msg"]).removeprefix("Value error, "))
+        for error in exc.errors()
+    ]
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    """Every problem pydantic found, the first one named as ``field``."""
+    return InvalidInput.of(_problems(exc))
 
 
 def _caseloads(session: Session, clinic_id: int) -> dict[int, int]:
@@ -287,16 +293,26 @@ def submit_intake(
         if clinic_id is not None and clinic_id != actor.clinic_id:
             raise not_found(actor, "clinic", clinic_id, why="intake for another clinic")
         clinic_id = actor.clinic_id
+    # Every problem at once, so the client fixes the form in one go, not one field a time.
+    problems: list[tuple[str, str]] = []
     name = contact_name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("contact_name", "give a name (or a nickname) of 1–100 characters")
-    email = optional_email_address(contact_email, field="contact_email")
+        problems.append(("contact_name", "give a name (or a nickname) of 1–100 characters"))
+    email = None
+    try:
+        email = optional_email_address(contact_email, field="contact_email")
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    parsed = None
     try:
         parsed = ClientIntake.model_validate({**dict(intake), "id": "new"})
     except ValidationError as exc:
-        raise _invalid(exc) from None
-    if not parsed.consent:
-        raise InvalidInput("consent", "we can only match you if you agree to it")
+        problems.extend(_problems(exc))
+    agreed = parsed.consent if parsed is not None else intake.get("consent") is True
+    if not agreed and all(field != "consent" for field, _ in problems):
+        problems.append(("consent", "we can only match you if you agree to it"))
+    if problems or parsed is None:
+        raise InvalidInput.of(problems)
     with unit_of_work(ctx) as session:
         clinic = session.get(Clinic, clinic_id) if clinic_id is not None else None
         if clinic is None:

@@ -151,6 +151,51 @@ def profile_from_form(form: FormData) -> dict[str, Any]:
     return data
 
 
+#: What the intake form calls each field (the service names it by its JSON path), and the id
+#: of the form control to jump to.
+INTAKE_LABELS: dict[str, tuple[str, str]] = {
+    "contact_name": ("What should we call you?", "f-name"),
+    "contact_email": ("E-mail", "f-email"),
+    "age_group": ("Who is the therapy for?", "f-age"),
+    "concerns": ("What would you like help with?", "f-main"),
+    "concern_main": ("What would you like help with?", "f-main"),
+    "style": ("How your therapist should work with you", "f-style"),
+    "style_words": ("How your therapist should work with you", "f-style"),
+    "style_importance": ("How your therapist should work with you", "f-style"),
+    "modality": ("A particular kind of therapy", "f-modality"),
+    "modality_importance": ("A particular kind of therapy", "f-modality"),
+    "modes": ("How would you like to meet?", "when-h"),
+    "languages": ("Languages you can have therapy in", "f-lang"),
+    "availability": ("When can you come?", "when-h"),
+    "max_fee": ("The most you can pay per session", "f-fee"),
+    "insurer": ("Your insurer", "f-ins"),
+    "gender": ("Therapist's gender", "f-gender"),
+    "gender_importance": ("Therapist's gender", "f-gender"),
+    "faith": ("Shares my faith", "f-faith"),
+    "faith_importance": ("Shares my faith", "f-faith"),
+    "lgbtq_affirming": ("LGBTQ+-affirming", "f-lgbtq"),
+    "consent": ("Your agreement", "f-consent"),
+}
+
+
+def intake_problems(exc: InvalidInput, data: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Each problem of a refused intake as the form words it: the field's label (not its JSON
+    path), the control to jump to, and the message. ``preferences[1].values`` is named by the
+    wish it came from, read from the intake the form built (``data``)."""
+    out: list[dict[str, str]] = []
+    for field, message in exc.problems:
+        key = field.split(".")[0].split("[")[0]
+        if key == "preferences" and data is not None and "[" in field:
+            index = int(field.split("[")[1].split("]")[0])
+            wishes = data.get("preferences", [])
+            key = wishes[index]["attribute"] if index < len(wishes) else key
+        label, anchor = INTAKE_LABELS.get(key, (key.replace("_", " ").capitalize(), ""))
+        item = {"label": label, "anchor": anchor, "text": message}
+        if item not in out:
+            out.append(item)
+    return out
+
+
 # --------------------------------------------------------------------------- pages
 
 
@@ -166,6 +211,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
     await limit_intakes(request, auth)
     form = await request.form()
     values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf_token"}
+    data: dict[str, Any] | None = None
     try:
         data = intake_from_form(form)
         await auth.call(
@@ -182,6 +228,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
             "values": values,
             "checked": {(k, v) for k, v in form.multi_items() if isinstance(v, str)},
             "error": exc,
+            "problems": intake_problems(exc, data),
             **_vocab_context(),
         }
         return render(request, "matching_intake.html", context, status_code=422)
