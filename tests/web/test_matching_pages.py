@@ -105,6 +105,29 @@ def test_a_bad_intake_lists_every_problem_by_the_forms_own_labels(world: World) 
     assert matching.matching_queue(world.ctx, actor=world.people["ada"].actor).proposals == ()
 
 
+def test_the_intake_takes_a_phone_number_and_the_admin_sees_how_to_reach_the_client(
+    world: World,
+) -> None:
+    http = world.client()
+    page = http.get(f"/intake/{_clinic(world)}")
+    assert 'type="tel" id="f-phone" name="contact_phone"' in page.text
+    contact = {"contact_email": "robin@example.org", "contact_phone": "+44 20 7946 0958"}
+    bad = http.post(
+        f"/intake/{_clinic(world)}",
+        data={**INTAKE, **contact, "contact_phone": "ring me", "csrf_token": csrf_from(page.text)},
+    )
+    assert bad.status_code == 422
+    assert '<a href="#f-phone">Phone</a>' in bad.text
+    assert 'value="ring me"' in bad.text
+    done = http.post(
+        f"/intake/{_clinic(world)}", data={**INTAKE, **contact, "csrf_token": csrf_from(page.text)}
+    )
+    assert done.status_code == 200
+    queue = world.login("ada").get("/admin/matching").text
+    assert '<a href="mailto:robin@example.org">robin@example.org</a>' in queue
+    assert '<a href="tel:+442079460958">+44 20 7946 0958</a>' in queue
+
+
 def test_intake_submissions_are_rate_limited(tmp_path: Path) -> None:
     world = build_world(tmp_path, intake_rate_limit=2)
     http = world.client()

@@ -52,7 +52,7 @@ from alliance.services.authz import (
 )
 from alliance.services.clients import add_client, open_episode
 from alliance.services.clinic_settings import ClinicSettings
-from alliance.services.contact import optional_email_address
+from alliance.services.contact import optional_email_address, optional_phone_number
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
@@ -78,6 +78,7 @@ from alliance.store.models import Client, Clinic, Episode, Score, StaffUser
 INTAKE_FIELD = field_of(IntakeRequest.intake_enc)
 NAME_FIELD = field_of(IntakeRequest.contact_name_enc)
 EMAIL_FIELD = field_of(IntakeRequest.contact_email_enc)
+PHONE_FIELD = field_of(IntakeRequest.contact_phone_enc)
 REASONS_FIELD = field_of(MatchDecision.reasons_enc)
 NOTE_FIELD = field_of(MatchDecision.note_enc)
 HANDOVER_NOTE_FIELD = field_of(HandoverNote.note_enc)
@@ -280,6 +281,7 @@ def submit_intake(
     contact_name: str,
     contact_email: str | None = None,
     actor: Actor | None = None,
+    contact_phone: str | None = None,
 ) -> int:
     """Store a client's intake in the clinic's matching queue; returns its id.
 
@@ -303,6 +305,11 @@ def submit_intake(
         email = optional_email_address(contact_email, field="contact_email")
     except InvalidInput as exc:
         problems.extend(exc.problems)
+    phone = None
+    try:
+        phone = optional_phone_number(contact_phone, field="contact_phone")
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
     parsed = None
     try:
         parsed = ClientIntake.model_validate({**dict(intake), "id": "new"})
@@ -323,6 +330,7 @@ def submit_intake(
             intake_enc=ctx.cipher.encrypt(json.dumps(body), field=INTAKE_FIELD),
             contact_name_enc=ctx.cipher.encrypt(name, field=NAME_FIELD),
             contact_email_enc=ctx.cipher.encrypt_optional(email, field=EMAIL_FIELD),
+            contact_phone_enc=ctx.cipher.encrypt_optional(phone, field=PHONE_FIELD),
             source="form" if actor is None else "api",
             status="waiting",
             created_at=ctx.now(),
@@ -382,6 +390,12 @@ def matching_queue(ctx: ServiceContext, *, actor: Actor) -> MatchingQueueView:
                     intake_id=request.id,
                     received_at=request.created_at,
                     contact_name=ctx.cipher.decrypt(request.contact_name_enc, field=NAME_FIELD),
+                    contact_email=ctx.cipher.decrypt_optional(
+                        request.contact_email_enc, field=EMAIL_FIELD
+                    ),
+                    contact_phone=ctx.cipher.decrypt_optional(
+                        request.contact_phone_enc, field=PHONE_FIELD
+                    ),
                     concerns=tuple(vocabulary().concerns[c] for c in intake.concerns),
                     wishes=_wishes(intake),
                     proposed=proposed,

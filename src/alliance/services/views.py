@@ -361,6 +361,9 @@ class ProposalView:
     proposed: MatchView | None
     waiting_reason: str | None
     alternatives: tuple[MatchView, ...]
+    # How the clinic reaches the client (decrypted for the admin, whose queue read is audited).
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,7 @@ def profile_from_form(form: FormData) -> dict[str, Any]:
 INTAKE_LABELS: dict[str, tuple[str, str]] = {
     "contact_name": ("What should we call you?", "f-name"),
     "contact_email": ("E-mail", "f-email"),
+    "contact_phone": ("Phone", "f-phone"),
     "age_group": ("Who is the therapy for?", "f-age"),
     "concerns": ("What would you like help with?", "f-main"),
     "concern_main": ("What would you like help with?", "f-main"),
@@ -220,6 +221,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
             intake=data,
             contact_name=_text(form, "contact_name", 200),
             contact_email=_text(form, "contact_email", 320) or None,
+            contact_phone=_text(form, "contact_phone", 32) or None,
         )
     except InvalidInput as exc:
         context = {
