@@ -126,6 +126,14 @@ def test_the_intake_takes_a_phone_number_and_the_admin_sees_how_to_reach_the_cli
     queue = world.login("ada").get("/admin/matching").text
     assert '<a href="mailto:robin@example.org">robin@example.org</a>' in queue
     assert '<a href="tel:+442079460958">+44 20 7946 0958</a>' in queue
+    api = world.client().get(
+        "/api/v1/matching/queue", headers={"Authorization": f"Bearer {world.token('ada')}"}
+    )
+    [proposal] = api.json()["proposals"]
+    assert (proposal["contact_email"], proposal["contact_phone"]) == (
+        "robin@example.org",
+        "+44 20 7946 0958",
+    )
 
 
 def test_intake_submissions_are_rate_limited(tmp_path: Path) -> None:

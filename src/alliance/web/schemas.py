@@ -460,6 +460,8 @@ class ProposalOut(_Out):
     proposed: MatchOut | None
     waiting_reason: str | None
     alternatives: tuple[MatchOut, ...]
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 class QueueOut(_Out):
