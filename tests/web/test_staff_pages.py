@@ -280,6 +280,28 @@ def test_a_short_password_is_refused_naming_the_field(world: World) -> None:
     assert "password" in response.text
 
 
+def test_every_alert_setting_has_a_plain_label_and_help_on_the_settings_page(
+    world: World,
+) -> None:
+    from alliance.monitoring.alerts import AlertSettings
+    from alliance.web.settings_form import PLAIN_WORDS
+
+    numbers = [n for n in AlertSettings.model_fields if n != "enabled"]
+    assert sorted(PLAIN_WORDS) == sorted(numbers)
+    page = html.unescape(world.login("ada").get("/admin/settings").text)
+    labels = re.findall(r'<label for="a-[^"]+">([^<]+)</label>', page)
+    assert "Rupture: how large a drop counts, while there are few earlier scores" in labels
+    for label in labels:
+        assert "_" not in label, label
+    assert "Rupture rci z" not in page
+    assert "(wai_sr)" not in page  # instruments by their names only
+    for name in numbers:
+        help_id = f'id="h-{name}"'
+        if help_id in page:
+            start = page.index(help_id)
+            assert PLAIN_WORDS[name][1][:30] in page[start : start + 400]
+
+
 def test_clinic_settings_are_saved_from_the_form(world: World) -> None:
     client = world.login("ada")
     page = client.get("/admin/settings")
