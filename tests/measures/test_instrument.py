@@ -106,3 +106,12 @@ def test_missing_answers_are_none_nan_and_blank_text() -> None:
     assert [item.score_answer(a) for a in (None, math.nan, "  ")] == [None, None, None]
     assert item.score_answer(" 2 ") == 2.0
     assert item.score_answer("2.0") == 2.0
+
+
+def test_an_instrument_is_known_by_the_abbreviation_in_its_title() -> None:
+    from alliance.measures.instrument import short_name_of
+
+    assert short_name_of("Patient Health Questionnaire-9 (PHQ-9)") == "PHQ-9"
+    wai = "Working Alliance Inventory - Short Revised (WAI-SR), client version"
+    assert short_name_of(wai) == "WAI-SR"
+    assert short_name_of("Alliance session feedback") == "Alliance session feedback"

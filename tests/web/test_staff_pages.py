@@ -505,6 +505,22 @@ def test_the_caseload_shows_each_latest_alliance_with_two_decimals(world: World)
     assert all(re.fullmatch(r"\d\.\d\d|—", c) for c in alliance_cells), alliance_cells
 
 
+def test_staff_pages_name_instruments_as_staff_know_them_not_by_id(world: World) -> None:
+    http = world.client()
+    token = world.new_link("tom")
+    assert http.post(f"/c/{token}", data=full_answers(http.get(f"/c/{token}").text)).is_success
+    ada = world.login("ada")
+    body = ada.get("/caseload").text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    outcome = [cells[-1] for cells in _rows(body) if cells[0].startswith("Tina")]
+    assert re.fullmatch(r"PHQ-9 \d+", outcome[0]), outcome
+    assert "phq9" not in body
+    client_page = html.unescape(ada.get(f"/clients/{world.cases['tom'].client_id}").text)
+    assert "WAI-SR score" in client_page
+    assert "wai_sr score" not in client_page
+    team = ada.get("/team").text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "phq9" not in team
+
+
 def _rows(body: str) -> list[list[str]]:
     rows = []
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):

@@ -16,6 +16,7 @@ that names the item and the field.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
@@ -387,6 +388,13 @@ class RiskItem(_Frozen):
         return value
 
 
+def short_name_of(title: str) -> str:
+    """The abbreviation a title gives in parentheses, else the title (see
+    :attr:`Instrument.short_name`)."""
+    match = re.search(r"\(([^()]{2,20})\)", title)
+    return match.group(1) if match else title
+
+
 class Instrument(_Frozen):
     """A questionnaire and everything needed to score and interpret it."""
 
@@ -534,6 +542,12 @@ class Instrument(_Frozen):
     @property
     def link_ids(self) -> tuple[str, ...]:
         return tuple(i.link_id for i in self.items)
+
+    @property
+    def short_name(self) -> str:
+        """What staff call it: the abbreviation the title gives in parentheses ("PHQ-9" from
+        "Patient Health Questionnaire-9 (PHQ-9)"), else the whole title."""
+        return short_name_of(self.title)
 
     @property
     def scored_items(self) -> tuple[Item, ...]:

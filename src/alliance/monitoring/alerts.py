@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -873,8 +872,7 @@ def _score_evidence(point: ScorePoint) -> Evidence:
 
 def _short_name(inst: Instrument) -> str:
     """``WAI-SR`` from "Working Alliance Inventory - Short Revised (WAI-SR), client version"."""
-    match = re.search(r"\(([^()]{2,20})\)", inst.title)
-    return match.group(1) if match else inst.title
+    return inst.short_name
 
 
 def _fmt(value: float | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alliance.measures.instrument import short_name_of
 from alliance.services.views import InstrumentSeries, TimelineView
 from alliance.web import charts
 
@@ -77,7 +78,7 @@ def _alliance_figure(series: InstrumentSeries, flagged: tuple[float, ...] = ()) 
         threshold=threshold,
         y_min=series.score_min,
         y_max=series.score_max,
-        title=f"{series.instrument_id} score",
+        title=f"{short_name_of(series.title)} score",
         flagged=flagged,
     )
     latest = points[-1].y if points else None
@@ -125,7 +126,7 @@ def _outcome_figure(series: InstrumentSeries) -> Figure:
         band=band,
         y_min=series.score_min,
         y_max=series.score_max,
-        title=f"{series.instrument_id} score",
+        title=f"{short_name_of(series.title)} score",
         higher_is_better=series.direction == "higher_is_better",
     )
     latest = points[-1].y if points else None

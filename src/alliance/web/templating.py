@@ -94,6 +94,19 @@ def _sentence(value: object) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def _instrument_filter(registry: InstrumentRegistry) -> Callable[[object], str]:
+    """``instrument_id|instrument``: the name staff know it by ("PHQ-9", "WAI-SR"), not its id
+    (an id no instrument has any more is shown as it is)."""
+
+    def name(instrument_id: object) -> str:
+        try:
+            return registry.get(str(instrument_id)).short_name
+        except InstrumentError:
+            return str(instrument_id)
+
+    return name
+
+
 def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Templates:
     """The app's Jinja2 environment; ``registry`` is the app context's instrument registry
     (bundled instruments only when not given)."""
@@ -103,6 +116,7 @@ def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Template
     env.filters["day"] = _day
     env.filters["num"] = _num
     env.filters["score"] = _score_filter(registry or InstrumentRegistry())
+    env.filters["instrument"] = _instrument_filter(registry or InstrumentRegistry())
     env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
     env.trim_blocks = True
