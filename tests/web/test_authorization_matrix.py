@@ -356,6 +356,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         ),
     ),
     ("GET", "/admin/audit"): Entry("admin", 200),
+    ("GET", "/admin/audit.csv"): Entry("admin", 200),
     # The check-in link is its own credential: whoever holds a live link may use it once.
     ("GET", "/c/{token}"): Entry("fixed", 200, _link, expect=dict.fromkeys(ROLES, 200)),
     ("POST", "/c/{token}"): Entry("fixed", 200, _link, _answers, expect=dict.fromkeys(ROLES, 200)),

@@ -613,3 +613,60 @@ def test_a_write_on_a_client_does_not_read_their_timeline_first(
         until_write.append(event)
     assert any(e[0] == "write" for e in events)
     assert not [e for e in until_write if e[2].get("what") == "timeline"]
+
+
+def test_the_audit_trail_reads_in_words_filters_and_downloads_as_csv(world: World) -> None:
+    import csv
+    import io
+
+    tom = world.login("tom")
+    case = world.cases["tom"]
+    tom.get(f"/clients/{case.client_id}")  # Tom reads Tina's record
+    tom.post(
+        f"/alerts/{case.alert_id}/acknowledge",
+        data={"note": "seen", "csrf_token": csrf_from(tom.get(f"/clients/{case.client_id}").text)},
+    )
+    ada = world.login("ada")
+    page = html.unescape(ada.get("/admin/audit").text)
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "Tom (therapist)" in body
+    assert "client Tina (ref." in body
+    assert "staff " + str(world.people["tom"].user_id) not in body
+    assert '{"' not in body  # no raw JSON
+    assert "with note: yes" in body
+    # Filters: who, client, action, dates.
+    tom_id, tina = world.people["tom"].user_id, case.client_id
+    only = html.unescape(ada.get(f"/admin/audit?who={tom_id}&client={tina}&action=write").text)
+    rows = _rows(only.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+    assert rows
+    assert all(r[1] == "Tom (therapist)" and r[2] == "write" for r in rows), rows
+    assert any("alert ref." in r[3] for r in rows)
+    assert f'<option value="{tom_id}" selected>' in only  # the form keeps the filters
+    today = world.ctx.now().date()
+    later = ada.get(f"/admin/audit?since={today + timedelta(days=1)}").text
+    assert "No events match these filters." in later
+    bad = ada.get("/admin/audit?since=yesterday")
+    assert bad.status_code == 422
+    assert "since" in bad.text
+    # The CSV holds the same events, in words, and downloading it is recorded as an export.
+    download = ada.get(f"/admin/audit.csv?who={tom_id}&client={tina}&action=write")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "attachment" in download.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(download.text)))
+    assert len(table) == len(rows)
+    assert {r["who"] for r in table} == {"Tom (therapist)"}
+    assert any(r["detail"].startswith("op: acknowledge") for r in table)
+    events = alert_service_audit(world)
+    assert ("export", "audit_events") in events
+
+
+def alert_service_audit(world: World) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from alliance.store.db import transaction
+    from alliance.store.models import AuditEvent
+
+    with transaction(world.ctx.session_factory) as session:
+        rows = session.scalars(select(AuditEvent)).all()
+        return [(e.action, e.entity_type) for e in rows]

@@ -330,6 +330,10 @@ class AuditEventView:
     entity_type: str
     entity_id: str | None
     detail: dict[str, Any]
+    # Who, in words: a colleague's name and role, "client (check-in link)", "system" …
+    actor_name: str = ""
+    # The record, in words where it has a name ("client Tina", "Tom's matching profile").
+    record_name: str = ""
 
 
 # --------------------------------------------------------------------------- matching
