@@ -64,7 +64,7 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
     "rupture_rci_z": (
         "Rupture: how large a drop counts, while there are few earlier scores",
         "A fall between two alliance scores in a row counts as a rupture when it is larger than "
-        "measurement error alone would explain, by this many standard errors. 1.96 means 95 % "
+        "measurement error alone would explain, by this many standard errors. 1.96 means 95% "
         "sure; a higher number gives fewer, surer alerts.",
     ),
     "rupture_sd_multiplier": (
@@ -95,7 +95,7 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
     "deterioration_z": (
         "Getting worse: how much worse than the first score counts as reliable",
         "An outcome score counts as reliably worse than the client's first when the change is "
-        "larger than measurement error by this many standard errors (1.96 means 95 % sure).",
+        "larger than measurement error by this many standard errors (1.96 means 95% sure).",
     ),
     "missed_sessions_in_a_row": (
         "Missed sessions in a row before an alert",
