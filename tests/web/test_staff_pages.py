@@ -74,6 +74,8 @@ def test_an_alert_acted_on_without_a_note_says_so_not_that_a_note_was_saved(
     )
     assert view.status == done
     assert (view.acknowledge_note, view.resolve_note) == (None, None)
+    # The page's note box allows what the service keeps.
+    assert f'name="note" maxlength="{alert_service.MAX_NOTE}"' in page.text
 
 
 def test_resolving_twice_is_a_conflict_not_a_crash(world: World) -> None:

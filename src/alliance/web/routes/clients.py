@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from alliance.adapters import mail
-from alliance.services import checkins, clients, delivery, goals, sessions, timelines
+from alliance.services import alerts, checkins, clients, delivery, goals, sessions, timelines
 from alliance.services.delivery import OutboxView
 from alliance.services.errors import InvalidInput
 from alliance.services.views import CheckInLink, TimelineView
@@ -49,6 +49,8 @@ async def _client_page(
             "smtp_configured": mail.smtp_configured(auth.ctx.settings),
             "now_local": now.strftime("%Y-%m-%dT%H:%M"),
             "end_reasons": clients.END_REASONS,
+            # The note box takes what the alert service keeps (one limit, not two).
+            "note_max": alerts.MAX_NOTE,
             **extra,
         },
         status_code=status_code,
