@@ -163,6 +163,7 @@ def seed_every_kind_of_encrypted_value(
         intake=INTAKE,
         contact_name="Robin",
         contact_email="robin@mail.example",
+        contact_phone="+44 20 7946 0958",
     )
     matching.decide(ctx, actor=admin, intake_id=held, therapist_id=None, note="waiting list")
     placed = matching.submit_intake(

@@ -137,8 +137,8 @@ def test_an_admin_opens_the_matching_queue_from_the_menu_and_sees_proposals_with
     cards = page.locator("main section.card")
     assert cards.count() >= 4
     text = page.locator("main").inner_text()
-    assert "speaks Spanish, as you asked" in text
-    assert "mostly listens and supports, as you asked" in text
+    assert "speaks Spanish, as the client asked" in text
+    assert "mostly listens and supports, as the client asked" in text
     assert "Waiting: no therapist meets every hard constraint" in text
     page.screenshot(path=str(demo_server.screenshots / "matching-queue.png"), full_page=True)
     context.close()

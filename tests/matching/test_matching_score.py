@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,7 +89,7 @@ def test_an_identity_preference_counts_when_the_client_asks() -> None:
     assert len({m.score for m in rank_matches(plain, [woman, man, silent])}) == 1
     ranked = rank_matches(asked, [woman, man, silent])
     assert ranked[0].therapist_id == "t1"
-    assert "shares their gender as woman, as you asked" in ranked[0].reasons
+    assert "shares their gender as woman, as the client asked" in ranked[0].reasons
     must = intake(preferences=[{"attribute": "gender", "values": ["woman"], "importance": "must"}])
     assert [m.therapist_id for m in rank_matches(must, [woman, man, silent])] == ["t1"]
 
@@ -111,7 +113,7 @@ def test_reasons_mention_only_preferences_that_are_met(case) -> None:  # type: i
                     unmet += 1
                 else:
                     met += 1
-            assert sum(r.endswith("as you asked") for r in m.reasons) == met
+            assert sum(r.endswith("as the client asked") for r in m.reasons) == met
             preference_caveats = [
                 x
                 for x in m.caveats
@@ -119,12 +121,15 @@ def test_reasons_mention_only_preferences_that_are_met(case) -> None:  # type: i
                 and "specialties" not in x
             ]
             assert len(preference_caveats) == unmet
+            # Staff read these (the queue, the fit-and-change page): never addressed to "you".
+            for text in (*m.reasons, *m.caveats):
+                assert not re.search(r"\byou(r)?\b", text, re.IGNORECASE), text
 
 
-def test_a_client_who_states_no_preference_gets_no_as_you_asked_reason() -> None:
+def test_a_client_who_states_no_preference_gets_no_as_the_client_asked_reason() -> None:
     ts = [therapist(i, styles={"directive": i + 1, "supportive": 2}) for i in range(3)]
     for m in rank_matches(intake(), ts):
-        assert not any("as you asked" in r for r in m.reasons)
+        assert not any("as the client asked" in r for r in m.reasons)
 
 
 def test_style_in_plain_words_ranks_the_matching_style_first() -> None:
@@ -134,7 +139,7 @@ def test_style_in_plain_words_ranks_the_matching_style_first() -> None:
     c = intake(preferences=[{"attribute": "style", "values": "works it out with me"}])
     ranked = rank_matches(c, [directive, listener, teammate])
     assert ranked[0].therapist_id == "t3"
-    assert "works collaboratively, as you asked" in ranked[0].reasons
+    assert "works collaboratively, as the client asked" in ranked[0].reasons
     assert any("not the collaborative style" in x for x in ranked[-1].caveats)
 
 
@@ -259,3 +264,20 @@ def test_whole_queue_evaluation_equals_one_client_at_a_time(case) -> None:  # ty
         ev = evaluate(c, roster)
         assert feasible[i].tolist() == ev.feasible.tolist()
         assert score[i] == pytest.approx(ev.score, abs=1e-9)
+
+
+def test_every_hard_constraint_has_plain_words_for_the_admin_screen() -> None:
+    from alliance.matching import constraint_text
+    from alliance.matching.profiles import ATTRIBUTES
+    from alliance.matching.score import CONSTRAINTS
+
+    codes = [*CONSTRAINTS, *(f"must:{a}" for a in ATTRIBUTES)]
+    texts = [constraint_text(code) for code in codes]
+    assert len(set(texts)) == len(codes)
+    for code, text in zip(codes, texts, strict=True):
+        assert "_" not in text, text
+        assert "must:" not in text, text
+        assert text != code, code
+    assert (
+        constraint_text("must:style") == "does not meet the client's must-have: relationship style"
+    )

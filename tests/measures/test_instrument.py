@@ -154,3 +154,12 @@ def test_an_item_keeps_the_fhir_link_id_it_was_imported_with() -> None:
     data["items"][0]["fhir_link_id"] = ""
     with pytest.raises(ValidationError):
         Instrument.model_validate(data)
+
+
+def test_an_instrument_is_known_by_the_abbreviation_in_its_title() -> None:
+    from alliance.measures.instrument import short_name_of
+
+    assert short_name_of("Patient Health Questionnaire-9 (PHQ-9)") == "PHQ-9"
+    wai = "Working Alliance Inventory - Short Revised (WAI-SR), client version"
+    assert short_name_of(wai) == "WAI-SR"
+    assert short_name_of("Alliance session feedback") == "Alliance session feedback"

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 from clinic_world import Clock, World, rupture
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from alliance.services import alerts, sessions
 from alliance.services.errors import Conflict, NotFound
 from alliance.store.db import transaction
+from alliance.store.models import AuditEvent
 
 
 def test_acknowledging_and_resolving_keep_who_when_and_an_encrypted_note(
@@ -31,6 +32,29 @@ def test_acknowledging_and_resolving_keep_who_when_and_an_encrypted_note(
     assert resolved.resolve_note == "Repaired"
     with pytest.raises(Conflict):
         alerts.resolve_alert(world.ctx, actor=world.bob, alert_id=alert_id)
+
+
+def test_a_blank_note_is_stored_as_no_note_and_the_audit_says_none_came(
+    world: World, clock: Clock
+) -> None:
+    alert_id = rupture(world, clock)
+    acked = alerts.acknowledge_alert(world.ctx, actor=world.bob, alert_id=alert_id, note="  \n ")
+    assert (acked.status, acked.acknowledge_note) == ("acknowledged", None)
+    resolved = alerts.resolve_alert(world.ctx, actor=world.bob, alert_id=alert_id, note="Repaired")
+    assert resolved.resolve_note == "Repaired"
+    with transaction(world.ctx.session_factory) as session:
+        events = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.entity_type == "alert",
+                AuditEvent.entity_id == str(alert_id),
+                AuditEvent.action == "write",
+            )
+        ).all()
+    acted = [e.detail for e in events if e.detail["op"] in ("acknowledge", "resolve")]
+    assert sorted((d["op"], d["with_note"]) for d in acted) == [
+        ("acknowledge", False),
+        ("resolve", True),
+    ]
 
 
 def test_another_therapist_cannot_see_or_touch_an_alert(world: World, clock: Clock) -> None:

@@ -162,3 +162,33 @@ def test_an_episode_ends_once_with_a_known_reason(world: World) -> None:
         "John",
         "Sarah",
     ]
+
+
+def test_clients_named_finds_namesakes_only_among_the_clients_the_actor_sees(
+    world: World,
+) -> None:
+    # Sarah is Alice's client; Bob (another therapist of the clinic) does not see her.
+    other, _ = clients.create_client(world.ctx, actor=world.bob, display_name="sarah ")
+    found = clients.clients_named(world.ctx, actor=world.alice, display_name="  SARAH")
+    assert [(n.client_id, n.display_name) for n in found] == [(world.sarah, "Sarah")]
+    assert found[0].therapist_name
+    assert [
+        n.client_id for n in clients.clients_named(world.ctx, actor=world.bob, display_name="Sarah")
+    ] == [other.id]
+    # The admin sees both, oldest first; a new name has none; another clinic sees none.
+    both = clients.clients_named(world.ctx, actor=world.ada, display_name="Sarah")
+    assert [n.client_id for n in both] == [world.sarah, other.id]
+    assert clients.clients_named(world.ctx, actor=world.ada, display_name="Sara") == ()
+    assert clients.clients_named(world.ctx, actor=world.carol, display_name="Sarah") == ()
+
+
+def test_the_caseload_marks_rows_that_share_a_name(world: World) -> None:
+    twin, _ = clients.create_client(
+        world.ctx, actor=world.ada, display_name="SARAH", therapist_id=world.alice.user_id
+    )
+    rows = {r.client_id: r for r in timelines.caseload(world.ctx, actor=world.alice)}
+    assert rows[world.sarah].shares_name
+    assert rows[twin.id].shares_name
+    assert rows[world.sarah].started_at is not None
+    # Bob's caseload has only John: nothing to tell apart there.
+    assert not any(r.shares_name for r in timelines.caseload(world.ctx, actor=world.bob))

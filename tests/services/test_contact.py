@@ -7,7 +7,7 @@ from clinic_world import World
 
 from alliance.services import clients, matching
 from alliance.services.auth import normalise_email
-from alliance.services.contact import email_address, optional_email_address
+from alliance.services.contact import email_address, optional_email_address, optional_phone_number
 from alliance.services.errors import InvalidInput
 
 BAD = [
@@ -55,3 +55,25 @@ def test_clients_and_intakes_apply_the_same_rule_as_staff_logins(world: World, v
             contact_email=value,
             intake={},
         )
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [("+44 (0)20 7946-0958", "+44 (0)20 7946-0958"), (" 020.7946.0958 ", "020.7946.0958")],
+)
+def test_a_phone_number_is_kept_as_written(typed: str, kept: str) -> None:
+    assert optional_phone_number(typed, field="contact_phone") == kept
+
+
+@pytest.mark.parametrize(
+    "typed", ["12345", "call me", "+1 555 0100 ext 7", "1" * 16, "0\x00123456"]
+)
+def test_a_phone_number_needs_6_to_15_digits_and_nothing_else(typed: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        optional_phone_number(typed, field="contact_phone")
+    assert raised.value.field == "contact_phone"
+
+
+def test_no_phone_number_is_none() -> None:
+    assert optional_phone_number("  ", field="contact_phone") is None
+    assert optional_phone_number(None, field="contact_phone") is None

@@ -126,7 +126,7 @@ def test_an_override_needs_a_note_and_force_when_it_breaks_a_rule(world: World) 
     with pytest.raises(InvalidInput) as no_note:
         matching.decide(world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=bob)
     assert no_note.value.field == "note"
-    with pytest.raises(InvalidInput, match="breaks language"):
+    with pytest.raises(InvalidInput, match="speaks none of the client's languages"):
         matching.decide(
             world.ctx, actor=world.ada, intake_id=intake_id, therapist_id=bob, note="interpreter"
         )
@@ -355,3 +355,16 @@ def test_outcomes_of_clients_placed_through_matching_become_history(
     assert (row.therapist_id, row.concern) == (str(world.bob.user_id), "anxiety")
     assert (row.intake_severity, row.improvement) == (18.0, 18.0)
     assert row.alliance is not None
+
+
+def test_a_bad_intake_names_every_problem_at_once_and_stores_nothing(world: World) -> None:
+    bad = {"languages": ["spanish"], "concerns": [], "consent": False}
+    with pytest.raises(InvalidInput) as raised:
+        matching.submit_intake(
+            world.ctx, clinic_id=world.north, intake=bad, contact_name=" ", contact_email="x@"
+        )
+    fields = [field for field, _ in raised.value.problems]
+    assert fields == ["contact_name", "contact_email", "concerns", "consent"]
+    assert raised.value.field == "contact_name"
+    assert all("Value error" not in message for _, message in raised.value.problems)
+    assert matching.matching_queue(world.ctx, actor=world.ada).proposals == ()

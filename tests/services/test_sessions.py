@@ -46,6 +46,39 @@ def test_it_refuses_a_time_without_a_zone_and_an_unknown_status(world: World, cl
     assert raised.value.field == "status"
 
 
+@pytest.mark.parametrize("status", ["attended", "missed"])
+def test_a_session_in_the_future_cannot_be_recorded_as_attended_or_missed(
+    world: World, clock: Clock, status: str
+) -> None:
+    tomorrow = clock.now + timedelta(days=1)
+    with pytest.raises(InvalidInput, match="in the future") as raised:
+        sessions.schedule_session(
+            world.ctx,
+            actor=world.alice,
+            client_id=world.sarah,
+            scheduled_at=tomorrow,
+            status=status,
+        )
+    assert raised.value.field == "scheduled_at"
+    assert (
+        sessions.list_sessions(world.ctx, actor=world.alice, episode_id=world.sarah_episode) == []
+    )
+    # Scheduling it is fine; marking it before its time is refused, and nothing changes.
+    planned = sessions.schedule_session(
+        world.ctx, actor=world.alice, client_id=world.sarah, scheduled_at=tomorrow
+    )
+    with pytest.raises(InvalidInput, match="in the future"):
+        sessions.record_session(world.ctx, actor=world.alice, session_id=planned.id, status=status)
+    (kept,) = sessions.list_sessions(world.ctx, actor=world.alice, episode_id=world.sarah_episode)
+    assert kept.status == "scheduled"
+    # Once its time has come it can be recorded.
+    clock.now = tomorrow + timedelta(hours=1)
+    done = sessions.record_session(
+        world.ctx, actor=world.alice, session_id=planned.id, status=status
+    )
+    assert done.status == status
+
+
 def test_missed_sessions_in_a_row_raise_the_missed_sessions_alert(
     world: World, clock: Clock
 ) -> None:

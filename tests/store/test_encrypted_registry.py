@@ -18,6 +18,7 @@ FIELD_NAMES = {
     "goals.text_enc": "goals.text",
     "handover_notes.note_enc": "audit.handover_note",
     "intake_requests.contact_email_enc": "intake_requests.contact_email",
+    "intake_requests.contact_phone_enc": "intake_requests.contact_phone",
     "intake_requests.contact_name_enc": "intake_requests.contact_name",
     "intake_requests.intake_enc": "intake_requests.intake",
     "match_decisions.note_enc": "match_decisions.note",

@@ -55,6 +55,12 @@ def _session(world: World, role: str, target: str) -> dict[str, Any]:
     return {"client_id": case.client_id, "session_id": world.new_session(CASE[target])}
 
 
+def _past_session(world: World, role: str, target: str) -> dict[str, Any]:
+    # Only a session whose time has come can be marked attended or missed.
+    case = world.cases[CASE[target]]
+    return {"client_id": case.client_id, "session_id": world.new_session(CASE[target], days=-1)}
+
+
 _TRANSCRIPT = b"Therapist: How has the week been?\nClient: Up and down, honestly.\n"
 
 
@@ -303,7 +309,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/clients/{client_id}/plan"): Entry("record", 200, _client),
     ("POST", "/clients/{client_id}/plan"): Entry("record", 303, _client, _form({"clinic": "1"})),
     ("POST", "/clients/{client_id}/sessions/{session_id}"): Entry(
-        "record", 303, _session, _form({"status": "missed"})
+        "record", 303, _past_session, _form({"status": "missed"})
     ),
     ("POST", "/clients/{client_id}/goals"): Entry(
         "record", 303, _client, _form({"goal": "Feel calmer at work"})
@@ -355,6 +361,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         ),
     ),
     ("GET", "/admin/audit"): Entry("admin", 200),
+    ("GET", "/admin/audit.csv"): Entry("admin", 200),
     # The check-in link is its own credential: whoever holds a live link may use it once.
     ("GET", "/c/{token}"): Entry("fixed", 200, _link, expect=dict.fromkeys(ROLES, 200)),
     ("POST", "/c/{token}"): Entry("fixed", 200, _link, _answers, expect=dict.fromkeys(ROLES, 200)),
@@ -386,7 +393,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         "record", 201, _client, _when, json=True
     ),
     ("POST", "/api/v1/sessions/{session_id}/status"): Entry(
-        "record", 200, _session, _json({"status": "attended"}), json=True
+        "record", 200, _past_session, _json({"status": "attended"}), json=True
     ),
     ("PUT", "/api/v1/clients/{client_id}/goals"): Entry(
         "record", 200, _client, _json({"goals": ["Sleep better"]}), json=True
@@ -441,6 +448,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/episodes/{episode_id}/rematch"): Entry("record", 200, _episode),
     ("POST", "/episodes/{episode_id}/handover"): Entry(
         "record", 303, _fresh_episode, _handover_form
+    ),
+    ("GET", "/admin/users/{user_id}/matching-profile"): Entry("admin_record", 200, _user),
+    ("POST", "/admin/users/{user_id}/matching-profile"): Entry(
+        "admin_record", 303, _user, _form(PROFILE_FORM)
     ),
     ("GET", "/profile/matching"): Entry("staff", 200),
     ("POST", "/profile/matching"): Entry("staff", 303, body=_form(PROFILE_FORM)),

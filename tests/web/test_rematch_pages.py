@@ -3,6 +3,8 @@ therapist left out) and the hand-over form, which needs the client's consent."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from webworld import World, csrf_from
 
@@ -86,6 +88,9 @@ def test_a_handover_with_consent_ends_for_fit_and_continues_with_the_colleague(
     tom = world.login("tom")
     page = tom.get(f"/episodes/{episode_id}/rematch")
     tess_id = world.people["tess"].user_id
+    # From an intake the fit is scored (Tess specialises in the client's concern).
+    assert re.search(r"\(fit (?!0\.00)\d+\.\d\d\)", page.text), "no fit score above 0"
+    assert "no fit score" not in page.text
     done = tom.post(
         f"/episodes/{episode_id}/handover",
         data={
@@ -167,6 +172,10 @@ def test_a_client_without_an_intake_gets_alternatives_with_a_caveat(world: World
     page = tom.get(f"/episodes/{episode_id}/rematch")
     assert page.status_code == 200
     assert "No intake on file: ranked without the client" in page.text
+    # Nothing to score a fit on: the page says so instead of "fit 0.00" for everyone.
+    assert "fit 0.00" not in page.text
+    assert "(no fit score)" in page.text
+    assert 'id="no-fit-score"' in page.text
     assert _therapist_field(world.people["tess"].user_id) in page.text
     assert _therapist_field(world.people["tom"].user_id) not in page.text
     tess_id = world.people["tess"].user_id

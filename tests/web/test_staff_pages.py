@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from webworld import World, csrf_from, full_answers
 
 from alliance.services import alerts as alert_service
-from alliance.services import matching
+from alliance.services import matching, timelines
 
 
 def test_the_caseload_lists_clients_with_open_alerts_first_with_the_reason(world: World) -> None:
@@ -51,6 +52,30 @@ def test_acknowledging_an_alert_records_the_note(world: World) -> None:
     )
     assert view.status == "acknowledged"
     assert view.acknowledged_by == world.people["tom"].user_id
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+def test_an_alert_acted_on_without_a_note_says_so_not_that_a_note_was_saved(
+    world: World, action: str
+) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    response = client.post(
+        f"/alerts/{case.alert_id}/{action}",
+        data={"note": "   ", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 200
+    done = "acknowledged" if action == "acknowledge" else "resolved"
+    assert f"Alert {done} without a note." in response.text
+    assert "Your note was saved" not in response.text
+    view = alert_service.get_alert(
+        world.ctx, actor=world.people["tom"].actor, alert_id=case.alert_id
+    )
+    assert view.status == done
+    assert (view.acknowledge_note, view.resolve_note) == (None, None)
+    # The page's note box allows what the service keeps.
+    assert f'name="note" maxlength="{alert_service.MAX_NOTE}"' in page.text
 
 
 def test_resolving_twice_is_a_conflict_not_a_crash(world: World) -> None:
@@ -101,6 +126,35 @@ def test_recording_sessions_attended_and_missed(world: World) -> None:
     )
     assert added.status_code == 200
     assert "2 attended, 1 missed of 3 sessions" in added.text
+
+
+def test_a_future_session_recorded_as_attended_is_refused_beside_the_date(world: World) -> None:
+    client = world.login("tom")
+    case = world.cases["tom"]
+    page = client.get(f"/clients/{case.client_id}")
+    when = (world.ctx.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        f"/clients/{case.client_id}/sessions",
+        data={"scheduled_at": when, "status": "attended", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 422
+    text = html.unescape(response.text)
+    error = re.search(r'<p class="field-error" role="alert" id="ses-when-error">([^<]+)</p>', text)
+    assert error, "no message beside the date field"
+    assert "in the future" in error.group(1)
+    assert "record it as scheduled instead" in error.group(1)
+    assert 'aria-describedby="ses-when-error"' in text
+    assert f'value="{when}"' in text  # what was typed is kept
+    assert "2 sessions" in text  # nothing was stored
+    # A scheduled session whose time has not come cannot be marked attended either.
+    future = world.new_session("tom")
+    marked = client.post(
+        f"/clients/{case.client_id}/sessions/{future}",
+        data={"status": "attended", "csrf_token": csrf_from(response.text)},
+    )
+    assert marked.status_code == 422
+    assert f'id="session-{future}-error"' in marked.text
+    assert "in the future" in marked.text
 
 
 def test_a_bad_session_date_is_a_readable_422(world: World) -> None:
@@ -228,6 +282,28 @@ def test_a_short_password_is_refused_naming_the_field(world: World) -> None:
     assert "password" in response.text
 
 
+def test_every_alert_setting_has_a_plain_label_and_help_on_the_settings_page(
+    world: World,
+) -> None:
+    from alliance.monitoring.alerts import AlertSettings
+    from alliance.web.settings_form import PLAIN_WORDS
+
+    numbers = [n for n in AlertSettings.model_fields if n != "enabled"]
+    assert sorted(PLAIN_WORDS) == sorted(numbers)
+    page = html.unescape(world.login("ada").get("/admin/settings").text)
+    labels = re.findall(r'<label for="a-[^"]+">([^<]+)</label>', page)
+    assert "Rupture: how large a drop counts, while there are few earlier scores" in labels
+    for label in labels:
+        assert "_" not in label, label
+    assert "Rupture rci z" not in page
+    assert "(wai_sr)" not in page  # instruments by their names only
+    for name in numbers:
+        help_id = f'id="h-{name}"'
+        if help_id in page:
+            start = page.index(help_id)
+            assert PLAIN_WORDS[name][1][:30] in page[start : start + 400]
+
+
 def test_clinic_settings_are_saved_from_the_form(world: World) -> None:
     client = world.login("ada")
     page = client.get("/admin/settings")
@@ -317,6 +393,33 @@ def test_a_therapist_adds_a_client_and_lands_on_their_page(world: World) -> None
     assert "Rosa M." in client.get("/caseload").text
 
 
+def test_a_second_client_of_the_same_name_is_added_only_after_a_warning(world: World) -> None:
+    client = world.login("tom")
+    page = client.get("/caseload")
+    data = {"display_name": "tina", "contact_email": "t2@example.org"}
+    warned = client.post("/clients", data={**data, "csrf_token": csrf_from(page.text)})
+    assert warned.status_code == 409
+    text = html.unescape(warned.text)
+    assert "A client named “tina” is already on this caseload" in text
+    assert "Tom's client since" in text
+    assert 'value="tina"' in text
+    assert 'value="t2@example.org"' in text
+    assert 'name="same_name" value="yes"' in text
+    names = [r.display_name for r in timelines.caseload(world.ctx, actor=world.people["tom"].actor)]
+    assert names == ["Tina"]  # nothing was added yet
+    added = client.post(
+        "/clients", data={**data, "same_name": "yes", "csrf_token": csrf_from(warned.text)}
+    )
+    assert added.status_code == 200
+    assert "<h1>tina</h1>" in added.text
+    # On the caseload the two are told apart by start date and reference.
+    caseload = html.unescape(client.get("/caseload").text)
+    hints = re.findall(r'<span class="namesake muted">since ([^<]+) · ref\. (\d+)</span>', caseload)
+    assert sorted(int(ref) for _, ref in hints) == sorted(
+        [world.cases["tom"].client_id, int(added.url.path.rsplit("/", 1)[1])]
+    )
+
+
 def test_an_admin_chooses_the_therapist_of_a_new_client(world: World) -> None:
     client = world.login("ada")
     page = client.get("/caseload")
@@ -402,6 +505,22 @@ def test_the_caseload_shows_each_latest_alliance_with_two_decimals(world: World)
     alliance_cells = [cells[-2] for cells in _rows(body)]  # the column before the outcome
     assert any(re.fullmatch(r"\d\.00", c) for c in alliance_cells), alliance_cells
     assert all(re.fullmatch(r"\d\.\d\d|—", c) for c in alliance_cells), alliance_cells
+
+
+def test_staff_pages_name_instruments_as_staff_know_them_not_by_id(world: World) -> None:
+    http = world.client()
+    token = world.new_link("tom")
+    assert http.post(f"/c/{token}", data=full_answers(http.get(f"/c/{token}").text)).is_success
+    ada = world.login("ada")
+    body = ada.get("/caseload").text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    outcome = [cells[-1] for cells in _rows(body) if cells[0].startswith("Tina")]
+    assert re.fullmatch(r"PHQ-9 \d+", outcome[0]), outcome
+    assert "phq9" not in body
+    client_page = html.unescape(ada.get(f"/clients/{world.cases['tom'].client_id}").text)
+    assert "WAI-SR score" in client_page
+    assert "wai_sr score" not in client_page
+    team = ada.get("/team").text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "phq9" not in team
 
 
 def _rows(body: str) -> list[list[str]]:
@@ -496,3 +615,60 @@ def test_a_write_on_a_client_does_not_read_their_timeline_first(
         until_write.append(event)
     assert any(e[0] == "write" for e in events)
     assert not [e for e in until_write if e[2].get("what") == "timeline"]
+
+
+def test_the_audit_trail_reads_in_words_filters_and_downloads_as_csv(world: World) -> None:
+    import csv
+    import io
+
+    tom = world.login("tom")
+    case = world.cases["tom"]
+    tom.get(f"/clients/{case.client_id}")  # Tom reads Tina's record
+    tom.post(
+        f"/alerts/{case.alert_id}/acknowledge",
+        data={"note": "seen", "csrf_token": csrf_from(tom.get(f"/clients/{case.client_id}").text)},
+    )
+    ada = world.login("ada")
+    page = html.unescape(ada.get("/admin/audit").text)
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "Tom (therapist)" in body
+    assert "client Tina (ref." in body
+    assert "staff " + str(world.people["tom"].user_id) not in body
+    assert '{"' not in body  # no raw JSON
+    assert "with note: yes" in body
+    # Filters: who, client, action, dates.
+    tom_id, tina = world.people["tom"].user_id, case.client_id
+    only = html.unescape(ada.get(f"/admin/audit?who={tom_id}&client={tina}&action=write").text)
+    rows = _rows(only.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+    assert rows
+    assert all(r[1] == "Tom (therapist)" and r[2] == "write" for r in rows), rows
+    assert any("alert ref." in r[3] for r in rows)
+    assert f'<option value="{tom_id}" selected>' in only  # the form keeps the filters
+    today = world.ctx.now().date()
+    later = ada.get(f"/admin/audit?since={today + timedelta(days=1)}").text
+    assert "No events match these filters." in later
+    bad = ada.get("/admin/audit?since=yesterday")
+    assert bad.status_code == 422
+    assert "since" in bad.text
+    # The CSV holds the same events, in words, and downloading it is recorded as an export.
+    download = ada.get(f"/admin/audit.csv?who={tom_id}&client={tina}&action=write")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "attachment" in download.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(download.text)))
+    assert len(table) == len(rows)
+    assert {r["who"] for r in table} == {"Tom (therapist)"}
+    assert any(r["detail"].startswith("op: acknowledge") for r in table)
+    events = alert_service_audit(world)
+    assert ("export", "audit_events") in events
+
+
+def alert_service_audit(world: World) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from alliance.store.db import transaction
+    from alliance.store.models import AuditEvent
+
+    with transaction(world.ctx.session_factory) as session:
+        rows = session.scalars(select(AuditEvent)).all()
+        return [(e.action, e.entity_type) for e in rows]

@@ -12,6 +12,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -104,13 +105,14 @@ class World:
         c = self.cases[case]
         return insert_alert(self.ctx, c.clinic_id, c.client_id, c.episode_id, "Client")
 
-    def new_session(self, case: str) -> int:
-        """A fresh scheduled session on the case's episode."""
+    def new_session(self, case: str, *, days: float = 1) -> int:
+        """A fresh scheduled session on the case's episode, ``days`` from now (tomorrow; a
+        negative number for one whose time has come, which can be marked attended)."""
         return sessions.schedule_session(
             self.ctx,
             actor=self.people[case].actor,
             episode_id=self.cases[case].episode_id,
-            scheduled_at=self.ctx.now() + timedelta(days=1),
+            scheduled_at=self.ctx.now() + timedelta(days=days),
         ).id
 
     def new_user(self, clinic: str) -> int:
@@ -300,3 +302,74 @@ def full_answers(form_html: str, *, pick: str = "first") -> dict[str, str]:
     for name, value in HIDDEN_RE.findall(form_html):
         chosen[name] = html.unescape(value)
     return chosen
+
+
+class _FormReader(HTMLParser):
+    """The fields one form submits as a browser would: text and number inputs, checked boxes
+    and radios, each select's chosen option, textareas; submit buttons are left out."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action = action
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._first_option: str | None = None
+        self._chosen = False
+        self._textarea: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action") == self.action
+        if not self.inside:
+            return
+        name = a.get("name", "")
+        if tag == "input" and name:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.fields.append((name, a.get("value", "on")))
+            elif kind not in ("submit", "button", "file"):
+                self.fields.append((name, a.get("value", "")))
+        elif tag == "select" and name:
+            self._select, self._first_option, self._chosen = name, None, False
+        elif tag == "option" and self._select is not None:
+            value = a.get("value", "")
+            if self._first_option is None:
+                self._first_option = value
+            if "selected" in a and not self._chosen:
+                self.fields.append((self._select, value))
+                self._chosen = True
+        elif tag == "textarea" and name:
+            self._textarea, self._text = name, ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select" and self._select is not None:
+            if not self._chosen and self._first_option is not None:
+                self.fields.append((self._select, self._first_option))
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            # A browser drops one newline straight after the opening tag.
+            self.fields.append((self._textarea, self._text.removeprefix("\n")))
+            self._textarea = None
+
+
+def form_fields(page: str, action: str, **change: str | list[str]) -> dict[str, list[str]]:
+    """What submitting the page's form with this ``action`` would send (``change`` replaces
+    fields, as a person editing them would), shaped for ``TestClient.post(data=...)``."""
+    reader = _FormReader(action)
+    reader.feed(page)
+    fields: dict[str, list[str]] = {}
+    for name, value in reader.fields:
+        fields.setdefault(name, []).append(value)
+    for name, value in change.items():
+        fields[name] = [value] if isinstance(value, str) else list(value)
+    return fields

@@ -6,7 +6,7 @@ Pure domain code (no database, web or file I/O). The public interface:
   :class:`HistoryRow`, :class:`MatchingInput`, :func:`matching_input_schema`, :func:`vocabulary`
 * strengths — :func:`estimate_strengths` → :class:`Strengths`
 * score — :func:`rank_matches` → list of :class:`Match`; :class:`Weights`; :class:`Roster`;
-  :func:`hard_constraint_violations`
+  :func:`hard_constraint_violations` (:func:`constraint_text` says each in plain words)
 * assign — :func:`assign_queue` → :class:`Assignment`; :func:`apply_override`
 * refit — :func:`propose_rematch` → :class:`RematchProposal`
 """
@@ -37,6 +37,7 @@ from alliance.matching.score import (
     Match,
     Roster,
     Weights,
+    constraint_text,
     evaluate,
     evaluate_queue,
     hard_constraint_violations,
@@ -65,6 +66,7 @@ __all__ = [
     "apply_override",
     "assign_queue",
     "check_references",
+    "constraint_text",
     "estimate_strengths",
     "evaluate",
     "evaluate_queue",

@@ -71,6 +71,34 @@ CONSTRAINTS: tuple[str, ...] = (
     "capacity",
 )
 
+#: Each hard constraint in plain words, as said of a therapist who breaks it.
+_CONSTRAINT_WORDS: dict[str, str] = {
+    "consent": "the client has not agreed to be matched",
+    "language": "speaks none of the client's languages",
+    "mode": "does not offer sessions the way the client can come (in person or by video)",
+    "age_group": "does not work with the client's age group",
+    "availability": "has no time when the client is free",
+    "fees": "neither takes the client's insurer nor fits the client's budget",
+    "capacity": "has no room for a new client",
+}
+_ATTRIBUTE_WORDS: dict[str, str] = {
+    "style": "relationship style",
+    "modality": "way of working",
+    "lgbtq_affirming": "an LGBTQ+-affirming therapist",
+    "mode": "in person or by video",
+}
+
+
+def constraint_text(code: str) -> str:
+    """A hard-constraint code (``"language"``, ``"capacity"``, ``"must:style"``) in plain words
+    for the admin screen: ``"does not meet the client's must-have: relationship style"``."""
+    if code.startswith("must:"):
+        attribute = code.removeprefix("must:")
+        label = _ATTRIBUTE_WORDS.get(attribute, attribute.replace("_", " "))
+        return f"does not meet the client's must-have: {label}"
+    return _CONSTRAINT_WORDS.get(code, code.replace("_", " "))
+
+
 _DEFAULT_ATTRIBUTE_WEIGHTS: dict[str, float] = {
     "style": 1.0,
     "modality": 0.8,
@@ -609,41 +637,41 @@ def _pref_reason(pref: Preference, t: TherapistProfile, met: bool) -> str:
         wanted = [voc.styles[v] for v in pref.values]
         if met:
             best = max(wanted, key=lambda s: t.styles.relative()[s.key])
-            return f"{best.reason}, as you asked"
+            return f"{best.reason}, as the client asked"
         dominant = voc.styles[t.styles.dominant()].label
         return (
             f"works mostly in a {dominant} way, not the "
-            f"{' or '.join(s.label for s in wanted)} style you asked for"
+            f"{' or '.join(s.label for s in wanted)} style the client asked for"
         )
     if a == "modality":
         offered = [_label("modalities", v) for v in pref.values if v in t.modalities]
         if met:
-            return f"offers {_join(offered)}, as you asked"
+            return f"offers {_join(offered)}, as the client asked"
         return f"does not offer {' or '.join(_label('modalities', v) for v in pref.values)}"
     if a == "language":
         spoken = [v.title() for v in pref.values if v in t.languages]
         if met:
-            return f"speaks {_join(spoken)}, as you asked"
+            return f"speaks {_join(spoken)}, as the client asked"
         return f"does not speak {' or '.join(v.title() for v in pref.values)}"
     if a == "mode":
         if met:
             offered = [_label("modes", v) for v in pref.values if v in t.modes]
-            return f"offers sessions {_join(offered)}, as you asked"
+            return f"offers sessions {_join(offered)}, as the client asked"
         return f"does not offer sessions {' or '.join(_label('modes', v) for v in pref.values)}"
     if a == "location":
         if met:
-            return f"works in {(t.location or '').title()}, as you asked"
+            return f"works in {(t.location or '').title()}, as the client asked"
         return f"does not work in {' or '.join(pref.values)}"
     if a == "lgbtq_affirming":
         if met:
-            return "is LGBTQ+-affirming, as you asked"
+            return "is LGBTQ+-affirming, as the client asked"
         return "has not said they are LGBTQ+-affirming"
     # gender / ethnicity / faith: quote only what the therapist chose to share
     shared = getattr(t.identity, a)
     if met:
         shown = shared if a == "gender" else str(shared).title()
-        return f"shares their {a} as {shown}, as you asked"
-    return f"has not shared a {a} that matches what you asked for"
+        return f"shares their {a} as {shown}, as the client asked"
+    return f"has not shared a {a} that matches what the client asked for"
 
 
 def explain(
@@ -686,11 +714,11 @@ def explain(
         cells = -(-w.min_overlap_minutes // CELL_MINUTES)
         window = _first_common_window(t, intake, cells)
         if window is not None:
-            reasons.append(f"has time when you do ({window})")
+            reasons.append(f"has time when the client does ({window})")
     if intake.insurer is not None and intake.insurer in t.insurers:
         reasons.append(f"accepts {intake.insurer.title()}")
     elif intake.max_fee is not None and t.fee <= intake.max_fee:
-        reasons.append(f"fee ({t.fee:g}) within your budget")
+        reasons.append(f"fee ({t.fee:g}) within the client's budget")
 
     has_history = roster.strengths.improvement_model is not None
     for concern in intake.concerns:

@@ -423,6 +423,13 @@ class RiskItem(_Frozen):
         return value
 
 
+def short_name_of(title: str) -> str:
+    """The abbreviation a title gives in parentheses, else the title (see
+    :attr:`Instrument.short_name`)."""
+    match = re.search(r"\(([^()]{2,20})\)", title)
+    return match.group(1) if match else title
+
+
 class Instrument(_Frozen):
     """A questionnaire and everything needed to score and interpret it."""
 
@@ -577,11 +584,10 @@ class Instrument(_Frozen):
         return tuple(i.link_id for i in self.items)
 
     @property
-    def short_title(self) -> str:
-        """``WAI-SR`` from "Working Alliance Inventory - Short Revised (WAI-SR), client
-        version": the first short bracketed name in the title, else the whole title."""
-        match = re.search(r"\(([^()]{2,20})\)", self.title)
-        return match.group(1) if match else self.title
+    def short_name(self) -> str:
+        """What staff call it: the abbreviation the title gives in parentheses ("PHQ-9" from
+        "Patient Health Questionnaire-9 (PHQ-9)"), else the whole title."""
+        return short_name_of(self.title)
 
     @property
     def scored_items(self) -> tuple[Item, ...]:

@@ -492,7 +492,7 @@ def _risk_reported(timeline: Timeline, instruments: Mapping[str, Instrument]) ->
         if not latest.risk:
             continue
         inst = instruments.get(instrument_id)
-        name = inst.short_title if inst is not None else instrument_id
+        name = inst.short_name if inst is not None else instrument_id
         answers = "; and ".join(_risk_answer(flag, inst, name) for flag in latest.risk)
         labels = "; ".join(dict.fromkeys(flag.label for flag in latest.risk))
         reason = (
@@ -552,7 +552,7 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
     # steps of a series stop here, which keeps the clinic report over 20,000 episodes fast).
     if sdiff is not None and drop <= min(1.0, config.rupture_rci_z) * sdiff:
         return []
-    name = inst.short_title
+    name = inst.short_name
     prior = [p.total for p in series[:-1] if p.total is not None]
     within_sd = statistics.stdev(prior) if len(prior) >= config.rupture_min_prior_points else 0.0
     if within_sd > 0:
@@ -642,7 +642,7 @@ def _low_alliance(
     side = "below" if inst.direction == "higher_is_better" else "above"
     listed = ", ".join(f"{_fmt(p.total)} at session {p.session_number}" for p in recent)
     count = "the latest score" if needed == 1 else f"the last {needed} scores"
-    reason = f"{inst.short_title} is {side} {_fmt(threshold)} in {count}: {listed}."
+    reason = f"{inst.short_name} is {side} {_fmt(threshold)} in {count}: {listed}."
     return [
         Alert(
             kind="low_alliance",
@@ -676,7 +676,7 @@ def _fit_check(
         trend = "with no earlier score to show it rising"
     side = "below" if inst.direction == "higher_is_better" else "above"
     reason = (
-        f"At session {cur.session_number} {inst.short_title} is {_fmt(cur.total)}, {side} "
+        f"At session {cur.session_number} {inst.short_name} is {_fmt(cur.total)}, {side} "
         f"{_fmt(threshold)}, and {trend}."
     )
     evidence = tuple(_score_evidence(p) for p in ((prev, cur) if prev else (cur,)))
@@ -727,7 +727,7 @@ def _not_on_track(
             kind="not_on_track",
             severity="warning",
             session_number=cur.session_number,
-            reason=verdict.reason.replace(inst.title, inst.short_title) + ".",
+            reason=verdict.reason.replace(inst.title, inst.short_name) + ".",
             next_step=NEXT_STEPS["not_on_track"],
             evidence=(_score_evidence(intake), _score_evidence(cur)),
             instrument_id=inst.id,
@@ -755,7 +755,7 @@ def _deterioration(
         return []
     verb = "rose" if cur.total > first.total else "fell"
     reason = (
-        f"{inst.short_title} {verb} from {_fmt(first.total)} at session "
+        f"{inst.short_name} {verb} from {_fmt(first.total)} at session "
         f"{first.session_number} to {_fmt(cur.total)} at session {cur.session_number} "
         f"({_signed(result.change)}; RCI {_fmt(result.rci)}): worse by more than the "
         f"{_fmt(result.criterion)} points measurement error can explain."

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,7 +26,7 @@ from alliance.services.errors import InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import AuditEventView, ClinicView, UserView
 from alliance.store import audit
-from alliance.store.models import Clinic, StaffUser
+from alliance.store.models import AuditEvent, Client, Clinic, StaffUser
 
 
 def clinic_view(clinic: Clinic) -> ClinicView:
@@ -171,6 +172,16 @@ def assign_team(
         return user_view(user)
 
 
+#: Who an event's actor is when no colleague's name applies.
+_ACTOR_WORDS = {
+    "client_link": "client (check-in link)",
+    "system": "system",
+    "anonymous": "anonymous visitor",
+}
+#: Records named after a staff member (their id is the record's id).
+_USER_RECORDS = {"staff_user": "{name}'s account", "matching_profile": "{name}'s matching profile"}
+
+
 @denials_audited
 def list_audit_events(
     ctx: ServiceContext,
@@ -179,9 +190,17 @@ def list_audit_events(
     entity_type: str | None = None,
     entity_id: int | str | None = None,
     action: str | None = None,
+    actor_id: int | None = None,
+    client_id: int | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
     limit: int = 200,
+    export: bool = False,
 ) -> list[AuditEventView]:
-    """The clinic's audit trail, newest first (admins). Reading it is itself audited."""
+    """The clinic's audit trail, newest first (admins), filtered by whichever of record,
+    action, colleague (``actor_id``), client and time window (``since`` inclusive,
+    ``before`` exclusive) are given. Each event carries who and which record in words.
+    Reading it is itself audited (as an ``export`` when ``export``, e.g. a CSV download)."""
     with unit_of_work(ctx) as session:
         require_user_admin(session, actor)
         rows = audit.events(
@@ -190,8 +209,48 @@ def list_audit_events(
             entity_type=entity_type,
             entity_id=entity_id,
             action=action,
+            actor_type="staff" if actor_id is not None else None,
+            actor_id=actor_id,
+            client_id=client_id,
+            since=since,
+            before=before,
             limit=min(limit, 5000),
         )
+        staff = {
+            u.id: (u.display_name, u.role)
+            for u in session.scalars(
+                select(StaffUser).where(StaffUser.clinic_id == actor.clinic_id)
+            )
+        }
+        client_ids = {
+            int(row.entity_id)
+            for row in rows
+            if row.entity_type == "client" and row.entity_id and row.entity_id.isdigit()
+        }
+        client_names = {
+            c.id: c.display_name
+            for c in session.scalars(
+                select(Client).where(Client.id.in_(client_ids), Client.clinic_id == actor.clinic_id)
+            )
+        }
+
+        def who(row: AuditEvent) -> str:
+            if row.actor_type == "staff" and row.actor_id in staff:
+                name, role = staff[row.actor_id]
+                return f"{name} ({role})"
+            return _ACTOR_WORDS.get(row.actor_type, row.actor_type.replace("_", " "))
+
+        def which(row: AuditEvent) -> str:
+            kind = row.entity_type.replace("_", " ")
+            ref = row.entity_id if row.entity_id and row.entity_id.isdigit() else None
+            if ref is None:
+                return kind
+            if row.entity_type == "client" and int(ref) in client_names:
+                return f"client {client_names[int(ref)]} (ref. {ref})"
+            if row.entity_type in _USER_RECORDS and int(ref) in staff:
+                return _USER_RECORDS[row.entity_type].format(name=staff[int(ref)][0])
+            return f"{kind} ref. {ref}"
+
         views = [
             AuditEventView(
                 id=row.id,
@@ -202,8 +261,27 @@ def list_audit_events(
                 entity_type=row.entity_type,
                 entity_id=row.entity_id,
                 detail=dict(row.detail),
+                actor_name=who(row),
+                record_name=which(row),
             )
             for row in rows
         ]
-        record(session, ctx, actor, "read", "audit_events", None, {"count": len(views)})
+        shown = {
+            "count": len(views),
+            **{
+                k: v
+                for k, v in (
+                    ("action", action),
+                    ("actor_id", actor_id),
+                    ("client_id", client_id),
+                    ("since", since.isoformat() if since else None),
+                    ("before", before.isoformat() if before else None),
+                )
+                if v is not None
+            },
+        }
+        if export:
+            record(session, ctx, actor, "export", "audit_events", None, {**shown, "format": "csv"})
+            return views
+        record(session, ctx, actor, "read", "audit_events", None, shown)
         return views

@@ -128,7 +128,8 @@ def _act_on_alert(
             "write",
             "alert",
             alert.id,
-            {"op": op, "client_id": alert.client_id},
+            # Whether a note came with it, so the log shows a bare acknowledgement as one.
+            {"op": op, "client_id": alert.client_id, "with_note": text is not None},
         )
         return alert_view(alert, ctx.cipher)
 

@@ -20,6 +20,7 @@ from alliance.services.authz import (
     Actor,
     require_client,
     require_staff,
+    visible_therapist_ids,
 )
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.contact import optional_email_address
@@ -27,13 +28,19 @@ from alliance.services.context import ServiceContext
 from alliance.services.episodes import resolve_episode
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
-from alliance.services.views import ClientView, EpisodeView
+from alliance.services.views import ClientView, EpisodeView, NamesakeView
 from alliance.store.crypto import FieldCipher
 from alliance.store.encrypted import field_of
 from alliance.store.models import Client, Clinic, Episode, StaffUser
 
 END_REASONS = ("completed", "dropout", "fit", "transfer", "other")
 CONTACT_FIELD = field_of(Client.contact_email_enc)
+
+
+def same_name_key(name: str) -> str:
+    """What two display names are compared by: case and runs of spaces do not tell people
+    apart on a screen, so "Tina  K" and "tina k" count as the same name."""
+    return " ".join(name.split()).casefold()
 
 
 def client_view(client: Client, cipher: FieldCipher) -> ClientView:
@@ -234,6 +241,44 @@ def create_client(
             instruments=chosen,
         )
         return client_view(client, ctx.cipher), episode_view(episode)
+
+
+@denials_audited
+def clients_named(
+    ctx: ServiceContext, *, actor: Actor, display_name: str
+) -> tuple[NamesakeView, ...]:
+    """Clients in care (an open episode) that the actor sees under the same name as
+    ``display_name``, oldest first: the page warns before a second "Tina" joins the caseload
+    and looks like the first. Only the actor's own view is searched, so the warning tells
+    nobody about clients they may not see (audited read)."""
+    require_staff(actor)
+    key = same_name_key(display_name)
+    if not key:
+        return ()
+    with unit_of_work(ctx) as session:
+        query = (
+            select(Client, Episode, StaffUser.display_name)
+            .join(Episode, Episode.client_id == Client.id)
+            .join(StaffUser, StaffUser.id == Episode.therapist_id)
+            .where(Client.clinic_id == actor.clinic_id, Episode.ended_at.is_(None))
+            .order_by(Episode.started_at, Client.id)
+        )
+        therapists = visible_therapist_ids(session, actor)
+        if therapists is not None:
+            query = query.where(Episode.therapist_id.in_(therapists))
+        found = tuple(
+            NamesakeView(
+                client_id=client.id,
+                display_name=client.display_name,
+                therapist_name=therapist_name,
+                started_at=episode.started_at,
+            )
+            for client, episode, therapist_name in session.execute(query).all()
+            if same_name_key(client.display_name) == key
+        )
+        for view in found:
+            record(session, ctx, actor, "read", "client", view.client_id, {"what": "same name"})
+        return found
 
 
 @denials_audited

@@ -1,4 +1,5 @@
-"""The one e-mail address rule, for staff logins, clients' contact addresses and intake forms.
+"""The one e-mail address rule, for staff logins, clients' contact addresses and intake forms,
+and the phone number rule for intake forms.
 
 Deliberately modest (RFC 5321 allows far more than a clinic ever needs to store): one ``@``
 with text before it, a domain with a dot after it, no whitespace, at most 320 characters.
@@ -10,6 +11,9 @@ from __future__ import annotations
 from alliance.services.errors import InvalidInput
 
 MAX_EMAIL_LENGTH = 320
+MAX_PHONE_LENGTH = 32
+#: What a phone number may be written with besides digits ("+44 (0)20 7946-0958", "020.7946").
+_PHONE_MARKS = frozenset(" +-().")
 
 
 def email_address(value: str, *, field: str = "email") -> str:
@@ -33,3 +37,19 @@ def optional_email_address(value: str | None, *, field: str) -> str | None:
     if value is None or not value.strip():
         return None
     return email_address(value, field=field)
+
+
+def optional_phone_number(value: str | None, *, field: str) -> str | None:
+    """A phone number as the person wrote it (stripped; spaces, ``+ - ( ) .`` allowed) with 6
+    to 15 digits (E.164 allows at most 15), or ``None`` when empty; else :class:`InvalidInput`.
+    Nothing is reformatted: the clinic calls the number the client gave."""
+    if value is None or not value.strip():
+        return None
+    number = value.strip()
+    digits = sum(c.isdigit() for c in number)
+    allowed = all(c.isdigit() or c in _PHONE_MARKS for c in number)
+    if not allowed or not 6 <= digits <= 15 or len(number) > MAX_PHONE_LENGTH:
+        raise InvalidInput(
+            field, f"{value!r} is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)"
+        )
+    return number

@@ -44,12 +44,22 @@ class Conflict(ServiceError):
 
 
 class InvalidInput(ServiceError):
+    """``field`` and ``detail`` name the first problem; ``problems`` holds every one found
+    (``(field, message)`` pairs, the first of them first), for forms that list them all."""
+
     status_code = 422
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, more: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.detail = message
+        self.problems: tuple[tuple[str, str], ...] = ((field, message), *more)
+
+    @classmethod
+    def of(cls, problems: list[tuple[str, str]]) -> InvalidInput:
+        """One error carrying several problems (at least one)."""
+        (field, message), *more = problems
+        return cls(field, message, more=tuple(more))
 
 
 class AuthenticationFailed(ServiceError):

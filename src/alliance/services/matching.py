@@ -36,6 +36,7 @@ from alliance.matching import (
     TherapistProfile,
     apply_override,
     assign_queue,
+    constraint_text,
     estimate_strengths,
     propose_rematch,
     rank_matches,
@@ -51,7 +52,7 @@ from alliance.services.authz import (
 )
 from alliance.services.clients import add_client, open_episode
 from alliance.services.clinic_settings import ClinicSettings
-from alliance.services.contact import optional_email_address
+from alliance.services.contact import optional_email_address, optional_phone_number
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
@@ -77,6 +78,7 @@ from alliance.store.models import Client, Clinic, Episode, Score, StaffUser
 INTAKE_FIELD = field_of(IntakeRequest.intake_enc)
 NAME_FIELD = field_of(IntakeRequest.contact_name_enc)
 EMAIL_FIELD = field_of(IntakeRequest.contact_email_enc)
+PHONE_FIELD = field_of(IntakeRequest.contact_phone_enc)
 REASONS_FIELD = field_of(MatchDecision.reasons_enc)
 NOTE_FIELD = field_of(MatchDecision.note_enc)
 HANDOVER_NOTE_FIELD = field_of(HandoverNote.note_enc)
@@ -103,9 +105,17 @@ def _json_path(loc: Sequence[int | str]) -> str:
     return out or "intake"
 
 
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    # Our validators' own words, without pydantic's "Value error, " in front of them.
+    return [
+        (_json_path(error["loc"]), str(error["msg"]).removeprefix("Value error, "))
+        for error in exc.errors()
+    ]
+
+
 def _invalid(exc: ValidationError) -> InvalidInput:
-    first = exc.errors()[0]
-    return InvalidInput(_json_path(first["loc"]), str(first["msg"]))
+    """Every problem pydantic found, the first one named as ``field``."""
+    return InvalidInput.of(_problems(exc))
 
 
 def _caseloads(session: Session, clinic_id: int) -> dict[int, int]:
@@ -271,6 +281,7 @@ def submit_intake(
     contact_name: str,
     contact_email: str | None = None,
     actor: Actor | None = None,
+    contact_phone: str | None = None,
 ) -> int:
     """Store a client's intake in the clinic's matching queue; returns its id.
 
@@ -284,16 +295,31 @@ def submit_intake(
         if clinic_id is not None and clinic_id != actor.clinic_id:
             raise not_found(actor, "clinic", clinic_id, why="intake for another clinic")
         clinic_id = actor.clinic_id
+    # Every problem at once, so the client fixes the form in one go, not one field a time.
+    problems: list[tuple[str, str]] = []
     name = contact_name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("contact_name", "give a name (or a nickname) of 1–100 characters")
-    email = optional_email_address(contact_email, field="contact_email")
+        problems.append(("contact_name", "give a name (or a nickname) of 1–100 characters"))
+    email = None
+    try:
+        email = optional_email_address(contact_email, field="contact_email")
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    phone = None
+    try:
+        phone = optional_phone_number(contact_phone, field="contact_phone")
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    parsed = None
     try:
         parsed = ClientIntake.model_validate({**dict(intake), "id": "new"})
     except ValidationError as exc:
-        raise _invalid(exc) from None
-    if not parsed.consent:
-        raise InvalidInput("consent", "we can only match you if you agree to it")
+        problems.extend(_problems(exc))
+    agreed = parsed.consent if parsed is not None else intake.get("consent") is True
+    if not agreed and all(field != "consent" for field, _ in problems):
+        problems.append(("consent", "we can only match you if you agree to it"))
+    if problems or parsed is None:
+        raise InvalidInput.of(problems)
     with unit_of_work(ctx) as session:
         clinic = session.get(Clinic, clinic_id) if clinic_id is not None else None
         if clinic is None:
@@ -304,6 +330,7 @@ def submit_intake(
             intake_enc=ctx.cipher.encrypt(json.dumps(body), field=INTAKE_FIELD),
             contact_name_enc=ctx.cipher.encrypt(name, field=NAME_FIELD),
             contact_email_enc=ctx.cipher.encrypt_optional(email, field=EMAIL_FIELD),
+            contact_phone_enc=ctx.cipher.encrypt_optional(phone, field=PHONE_FIELD),
             source="form" if actor is None else "api",
             status="waiting",
             created_at=ctx.now(),
@@ -363,6 +390,12 @@ def matching_queue(ctx: ServiceContext, *, actor: Actor) -> MatchingQueueView:
                     intake_id=request.id,
                     received_at=request.created_at,
                     contact_name=ctx.cipher.decrypt(request.contact_name_enc, field=NAME_FIELD),
+                    contact_email=ctx.cipher.decrypt_optional(
+                        request.contact_email_enc, field=EMAIL_FIELD
+                    ),
+                    contact_phone=ctx.cipher.decrypt_optional(
+                        request.contact_phone_enc, field=PHONE_FIELD
+                    ),
                     concerns=tuple(vocabulary().concerns[c] for c in intake.concerns),
                     wishes=_wishes(intake),
                     proposed=proposed,
@@ -427,7 +460,9 @@ def decide(
                     "therapist_id", f"no therapist {therapist_id} with a matching profile here"
                 )
             if not note:
-                raise InvalidInput("note", "say why you chose someone else than the proposal")
+                raise InvalidInput(
+                    "note", "say in the note why you chose someone other than the proposal"
+                )
             # Judge the override against the open places as they are now, not against the
             # optimiser's other proposals, which are not decisions yet.
             alone = Assignment(
@@ -445,11 +480,12 @@ def decide(
                     force=force,
                 )
             except OverrideError as exc:
+                who = queue.roster.therapists[queue.roster.ids.index(str(therapist_id))].name
                 raise InvalidInput(
                     "therapist_id",
-                    "this choice breaks "
-                    + ", ".join(exc.violations)
-                    + "; confirm the override to go ahead anyway",
+                    f"{who} "
+                    + "; ".join(constraint_text(v) for v in exc.violations)
+                    + " — confirm the override to place the client with them anyway",
                 ) from None
             violations = changed.overrides[-1].violations
             placement = changed.placements[-1]
@@ -719,7 +755,11 @@ def rematch_alternatives(
         )
         found = [_out(m) for m in matches]
         if request is None:
-            found = [replace(m, caveats=(NO_INTAKE_CAVEAT, *m.caveats)) for m in found]
+            # The neutral intake has no preferences and no concerns, so every part of the fit
+            # score (preferences, specialty, strengths by concern) is 0: not a fit of 0.
+            found = [
+                replace(m, caveats=(NO_INTAKE_CAVEAT, *m.caveats), scored=False) for m in found
+            ]
         return tuple(found)
 
 

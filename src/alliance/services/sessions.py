@@ -6,7 +6,7 @@ missed/irregular-sessions alert) in the same transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,24 @@ from alliance.services.views import SessionView
 from alliance.store.models import TherapySession
 
 STATUSES = ("scheduled", "attended", "missed", "cancelled")
+#: What can only be said of a session once its time has come.
+HAPPENED = ("attended", "missed")
+
+
+def _not_in_the_future(
+    ctx: ServiceContext, scheduled_at: datetime, status: str, field: str
+) -> None:
+    """Refuse to say a session was attended (or missed) before its time: a future date with
+    "attended" is a typo or a wrong field, and it would feed the alert rules a session that has
+    not happened."""
+    when = scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=UTC)
+    now = ctx.now()
+    if status in HAPPENED and when > now:
+        raise InvalidInput(
+            field,
+            f"{when:%Y-%m-%d %H:%M} UTC is in the future: a session can be recorded as "
+            f"{status} only once its time has come; record it as scheduled instead",
+        )
 
 
 def session_view(row: TherapySession, *, checked_in: bool = False) -> SessionView:
@@ -53,6 +71,7 @@ def schedule_session(
         raise InvalidInput("scheduled_at", "give a time with a time zone")
     if status not in STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}")
+    _not_in_the_future(ctx, scheduled_at, status, "scheduled_at")
     with unit_of_work(ctx) as session:
         episode = resolve_episode(session, actor, client_id=client_id, episode_id=episode_id)
         if episode.ended_at is not None:
@@ -100,6 +119,7 @@ def record_session(
         if row is None:
             raise NotFound(f"session {session_id} not found")
         episode = require_episode(session, actor, row.episode_id)
+        _not_in_the_future(ctx, row.scheduled_at, status, "status")
         row.status = status
         record(
             session,

@@ -3,7 +3,7 @@ ordered by urgency, and the team overview. Every read is audited."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from statistics import fmean
@@ -32,7 +32,7 @@ from alliance.services.authz import (
     visible_therapist_ids,
 )
 from alliance.services.checkins import checkin_view, goal_view
-from alliance.services.clients import client_view, episode_view
+from alliance.services.clients import client_view, episode_view, same_name_key
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import (
@@ -401,6 +401,7 @@ def caseload(
         all_ids = sorted({str(i) for e, _ in pairs for i in e.instruments})
         kinds = _kinds(ctx, all_ids)
         rows: list[CaseloadRow] = []
+        name_counts = Counter(same_name_key(c.display_name) for _, c in pairs)
         for episode, client in pairs:
             open_count = sum(1 for _, status in ranked.get(episode.id, ()) if status == "open")
             top = tops.get(episode.id)
@@ -431,6 +432,8 @@ def caseload(
                     top_alert=alert_view(top, ctx.cipher) if top else None,
                     urgency=urgency,
                     latest_alliance_instrument=alliance_id,
+                    started_at=_aware(episode.started_at),
+                    shares_name=name_counts[same_name_key(client.display_name)] > 1,
                 )
             )
         rows.sort(

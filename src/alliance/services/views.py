@@ -77,6 +77,16 @@ class ClientView:
 
 
 @dataclass(frozen=True)
+class NamesakeView:
+    """A client already in care under the same name (a warning before adding another)."""
+
+    client_id: int
+    display_name: str
+    therapist_name: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
 class EpisodeView:
     id: int
     client_id: int
@@ -445,6 +455,10 @@ class CaseloadRow:
     top_alert: AlertView | None
     urgency: int  # 0 = most urgent; rows are sorted by (urgency, latest alliance)
     latest_alliance_instrument: str | None = None  # which measure gave latest_alliance
+    started_at: datetime | None = None  # when this episode of care began
+    # Another row of the same caseload has the same name (compared as same_name_key does), so
+    # the page shows the start date and the client's reference beside this one.
+    shares_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -527,6 +541,10 @@ class AuditEventView:
     entity_type: str
     entity_id: str | None
     detail: dict[str, Any]
+    # Who, in words: a colleague's name and role, "client (check-in link)", "system" …
+    actor_name: str = ""
+    # The record, in words where it has a name ("client Tina", "Tom's matching profile").
+    record_name: str = ""
 
 
 # --------------------------------------------------------------------------- matching
@@ -541,6 +559,9 @@ class MatchView:
     score: float
     reasons: tuple[str, ...]
     caveats: tuple[str, ...]
+    # False when there was nothing to score the fit on (a client with no intake on file: no
+    # preferences, no concerns), so ``score`` is 0 for everyone and says nothing about fit.
+    scored: bool = True
 
 
 @dataclass(frozen=True)
@@ -555,6 +576,9 @@ class ProposalView:
     proposed: MatchView | None
     waiting_reason: str | None
     alternatives: tuple[MatchView, ...]
+    # How the clinic reaches the client (decrypted for the admin, whose queue read is audited).
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -53,9 +53,17 @@ def events(
     entity_type: str | None = None,
     entity_id: int | str | None = None,
     action: str | None = None,
+    actor_type: str | None = None,
+    actor_id: int | None = None,
+    client_id: int | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
     limit: int = 1000,
 ) -> Sequence[AuditEvent]:
-    """Events, newest first, filtered by whichever arguments are given."""
+    """Events, newest first, filtered by whichever arguments are given. ``client_id`` finds
+    the events about a client: on the client record itself, or on a record whose ``detail``
+    names the client (an alert, a session, a check-in). ``since`` is inclusive, ``before``
+    exclusive."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if clinic_id is not None:
         query = query.where(AuditEvent.clinic_id == clinic_id)
@@ -65,6 +73,21 @@ def events(
         query = query.where(AuditEvent.entity_id == str(entity_id))
     if action is not None:
         query = query.where(AuditEvent.action == action)
+    if actor_type is not None:
+        query = query.where(AuditEvent.actor_type == actor_type)
+    if actor_id is not None:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if client_id is not None:
+        query = query.where(
+            or_(
+                and_(AuditEvent.entity_type == "client", AuditEvent.entity_id == str(client_id)),
+                AuditEvent.detail["client_id"].as_integer() == client_id,
+            )
+        )
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if before is not None:
+        query = query.where(AuditEvent.at < before)
     return session.scalars(query).all()
 
 

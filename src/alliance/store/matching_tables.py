@@ -44,6 +44,7 @@ class IntakeRequest(Base):
     intake_enc: Mapped[str] = encrypted_text("intake_requests.intake")
     contact_name_enc: Mapped[str] = encrypted_text("intake_requests.contact_name")
     contact_email_enc: Mapped[str | None] = encrypted_text("intake_requests.contact_email")
+    contact_phone_enc: Mapped[str | None] = encrypted_text("intake_requests.contact_phone")
     source: Mapped[str] = mapped_column(String(20))  # form | api
     status: Mapped[str] = mapped_column(String(20), default="waiting")  # waiting|placed|held
     created_at: Mapped[datetime]

@@ -127,8 +127,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # InvalidInput 422, Conflict 409, LinkRefused 410, ...).
         status = int(getattr(exc, "status_code", 400))
         if isinstance(exc, InvalidInput):
-            problem = Problem(exc.field, exc.detail)
-            return error_response(request, status, exc.message, problems=[problem])
+            problems = [Problem(field, message) for field, message in exc.problems]
+            return error_response(request, status, exc.message, problems=problems)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 and wants_json(request) else None
         if isinstance(exc, TooManyAttempts):
             headers = {"Retry-After": str(exc.retry_after)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alliance.measures.instrument import short_name_of
 from alliance.monitoring.alerts import RELATIONSHIP_ALERT_KINDS
 from alliance.services.views import InstrumentSeries, TimelineView
 from alliance.web import charts
@@ -74,7 +75,7 @@ def _alliance_figure(series: InstrumentSeries, flagged: tuple[float, ...] = ()) 
         threshold=threshold,
         y_min=series.score_min,
         y_max=series.score_max,
-        title=f"{series.instrument_id} score",
+        title=f"{short_name_of(series.title)} score",
         flagged=flagged,
     )
     latest = points[-1].y if points else None
@@ -122,7 +123,7 @@ def _outcome_figure(series: InstrumentSeries) -> Figure:
         band=band,
         y_min=series.score_min,
         y_max=series.score_max,
-        title=f"{series.instrument_id} score",
+        title=f"{short_name_of(series.title)} score",
         higher_is_better=series.direction == "higher_is_better",
     )
     latest = points[-1].y if points else None

@@ -425,6 +425,9 @@ class IntakeIn(_In):
     )
     contact_name: FreeText = Field(min_length=1, max_length=100)
     contact_email: FreeText | None = Field(default=None, max_length=320)
+    contact_phone: FreeText | None = Field(
+        default=None, max_length=32, description="Optional; 6–15 digits, spaces and + - ( ) ."
+    )
     intake: JsonObject = Field(
         description="An intake as in docs/matching.md (ClientIntake without id)."
     )
@@ -463,6 +466,8 @@ class ProposalOut(_Out):
     proposed: MatchOut | None
     waiting_reason: str | None
     alternatives: tuple[MatchOut, ...]
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 class QueueOut(_Out):

@@ -70,16 +70,93 @@ def _kind(annotation: Any) -> str:
     return "number"
 
 
+#: What the settings page calls each alert setting, and the help under it, in a clinician's
+#: words (the model's own descriptions cite the method and are for the docs). A setting added
+#: to AlertSettings without an entry here still appears, under its name and description; a
+#: test asks for an entry for every one.
+PLAIN_WORDS: dict[str, tuple[str, str]] = {
+    "rupture_rci_z": (
+        "Rupture: how large a drop counts, while there are few earlier scores",
+        "A fall between two alliance scores in a row counts as a rupture when it is larger than "
+        "measurement error alone would explain, by this many standard errors. 1.96 means 95% "
+        "sure; a higher number gives fewer, surer alerts.",
+    ),
+    "rupture_sd_multiplier": (
+        "Rupture: how large a drop counts, once there are enough earlier scores",
+        "A fall counts as a rupture when it is larger than this many times the client's own "
+        "usual ups and downs (the spread of their earlier scores). Higher means fewer alerts.",
+    ),
+    "rupture_min_prior_points": (
+        "Rupture: earlier scores needed to judge by the client's own ups and downs",
+        "Until a client has this many alliance scores, ruptures are judged by measurement error "
+        "(the first rupture setting); from then on by their own ups and downs.",
+    ),
+    "low_alliance_thresholds": (
+        "Low alliance: the score below which alliance counts as low",
+        "One value per alliance questionnaire. Leave empty to use the questionnaire's own "
+        "threshold (WAI-SR: 3.0).",
+    ),
+    "low_alliance_consecutive": (
+        "Low alliance: check-ins in a row below that score before an alert",
+        "1 alerts at the first low score; 2 waits for a second one in a row.",
+    ),
+    "not_on_track_fallback": (
+        "Not on track: compare with a standard expected course while the clinic has too few "
+        "clients of its own",
+        "Off: no “not on track” alerts until the clinic's own expected course has been fitted "
+        "from enough past clients.",
+    ),
+    "deterioration_z": (
+        "Getting worse: how much worse than the first score counts as reliable",
+        "An outcome score counts as reliably worse than the client's first when the change is "
+        "larger than measurement error by this many standard errors (1.96 means 95% sure).",
+    ),
+    "missed_sessions_in_a_row": (
+        "Missed sessions in a row before an alert",
+        "Cancelled sessions do not count either way.",
+    ),
+    "irregular_gap_factor": (
+        "Irregular sessions: a gap counts when it is this many times the client's usual gap",
+        "The usual gap is the middle (median) of the client's earlier gaps between sessions.",
+    ),
+    "irregular_gap_min_days": (
+        "Irregular sessions: and only when the gap is longer than (days)",
+        "Stops short gaps from counting for clients who come very often.",
+    ),
+    "irregular_min_intervals": (
+        "Irregular sessions: earlier gaps needed to know the client's usual rhythm",
+        "No irregular-session alert until the client has had this many gaps between sessions.",
+    ),
+    "poor_fit_not_sure": (
+        "Poor fit: also alert when the client answers “not sure”",
+        "A “no” to “is this a good fit?” always alerts; with this on, “not sure” raises a "
+        "warning too.",
+    ),
+    "fit_check_after_session": (
+        "Fit check: suggest one from this session on",
+        "When alliance is low and not rising from this session on, the client page suggests "
+        "talking about fit.",
+    ),
+    "fit_check_thresholds": (
+        "Fit check: the alliance score below which a fit check is suggested",
+        "One value per alliance questionnaire. Leave empty to use the low-alliance score.",
+    ),
+}
+
+
 def alert_fields(current: AlertSettings) -> list[SettingField]:
     defaults = AlertSettings()
     fields: list[SettingField] = []
     for name, info in AlertSettings.model_fields.items():
+        label, help_text = PLAIN_WORDS.get(
+            name, (name.replace("_", " ").capitalize(), info.description or "")
+        )
         fields.append(
             SettingField(
                 name=name,
-                label=name.replace("_", " ").capitalize(),
+                label=label,
                 kind=_kind(info.annotation),
-                description=info.description or "",
+                description=help_text,
                 value=getattr(current, name),
                 default=getattr(defaults, name),
             )
@@ -185,7 +262,7 @@ def plan_course(
 ) -> list[CourseRow]:
     """What the first check-ins of an episode with ``instruments`` (and ``goals`` agreed
     goals) ask under ``plan``; the last row is a discharge check-in."""
-    titles = {i.id: i.short_title for i in instruments}
+    titles = {i.id: i.short_name for i in instruments}
     counts = {i.id: len(i.items) for i in instruments}
     return [
         CourseRow(

@@ -95,7 +95,9 @@ def _score_filter(registry: InstrumentRegistry) -> Callable[..., str]:
 # link cannot put arbitrary text on a clinician's screen.
 FLASH_MESSAGES = {
     "acknowledged": "Alert acknowledged. Your note was saved.",
+    "acknowledged-no-note": "Alert acknowledged without a note.",
     "resolved": "Alert resolved. Your note was saved.",
+    "resolved-no-note": "Alert resolved without a note.",
     "session": "Session recorded.",
     "goals": "Goals saved.",
     "user": "User saved.",
@@ -125,6 +127,19 @@ def _sentence(value: object) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def _instrument_filter(registry: InstrumentRegistry) -> Callable[[object], str]:
+    """``instrument_id|instrument``: the name staff know it by ("PHQ-9", "WAI-SR"), not its id
+    (an id no instrument has any more is shown as it is)."""
+
+    def name(instrument_id: object) -> str:
+        try:
+            return registry.get(str(instrument_id)).short_name
+        except InstrumentError:
+            return str(instrument_id)
+
+    return name
+
+
 def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Templates:
     """The app's Jinja2 environment; ``registry`` is the app context's instrument registry
     (bundled instruments only when not given)."""
@@ -134,6 +149,7 @@ def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Template
     env.filters["day"] = _day
     env.filters["num"] = _num
     env.filters["score"] = _score_filter(registry or InstrumentRegistry())
+    env.filters["instrument"] = _instrument_filter(registry or InstrumentRegistry())
     env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
     env.trim_blocks = True

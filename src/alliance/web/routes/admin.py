@@ -1,15 +1,23 @@
-"""Supervisor and admin pages: team overview, user management, clinic settings, audit trail."""
+"""Supervisor and admin pages: team overview, user management, clinic settings, the audit
+trail (filtered by colleague, client, action and dates; as a page or a CSV download)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
+import pandas as pd
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from alliance._csv import to_csv
 from alliance.services import admin as admin_service
 from alliance.services import auth as auth_service
 from alliance.services import timelines
+from alliance.services.errors import InvalidInput
 from alliance.web import settings_form
 from alliance.web.deps import AdminAuth, SupervisorAuth
 from alliance.web.routes._form_values import optional_int
@@ -128,7 +136,138 @@ async def save_settings(request: Request, auth: AdminAuth) -> Response:
     return RedirectResponse("/admin/settings?flash=settings", status_code=303)
 
 
+#: The actions the audit trail records, for the filter (in the order people look for them).
+AUDIT_ACTIONS = ("read", "write", "export", "erase", "deny", "login", "logout")
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit page's filters as typed (to refill the form) and as the service takes them."""
+
+    who: str = ""
+    client: str = ""
+    action: str = ""
+    since: str = ""
+    until: str = ""
+
+    def query(self) -> dict[str, Any]:
+        """Keyword arguments of ``list_audit_events``; bad values are a 422 naming the field."""
+        if self.action and self.action not in AUDIT_ACTIONS:
+            raise InvalidInput("action", f"must be one of {', '.join(AUDIT_ACTIONS)}")
+        start, end = _day(self.since, "since"), _day(self.until, "until")
+        if start and end and end < start:
+            raise InvalidInput("until", "the last day is before the first")
+        return {
+            "actor_id": optional_int(self.who, "who"),
+            "client_id": optional_int(self.client, "client"),
+            "action": self.action or None,
+            "since": start,
+            # The last day is shown whole: up to the start of the next one.
+            "before": end + timedelta(days=1) if end else None,
+        }
+
+    def urlencoded(self) -> str:
+        return urlencode({k: v for k, v in asdict(self).items() if v})
+
+
+def _day(value: str, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def plain_detail(detail: Mapping[str, Any]) -> str:
+    """An event's detail as a line of words ("op: acknowledge · client ref.: 12 · with note:
+    no") instead of raw JSON; the keys are the services' own, so the words stay close to them.
+    """
+    parts = []
+    for key, value in detail.items():
+        label = key.removesuffix("_id") + " ref." if key.endswith("_id") else key
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value) or "none"
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items()) or "none"
+        else:
+            shown = str(value)
+        parts.append(f"{label.replace('_', ' ')}: {shown}")
+    return " · ".join(parts)
+
+
+AuditQuery = Annotated[str, Query(max_length=20)]
+
+
 @router.get("/admin/audit")
-async def audit_page(request: Request, auth: AdminAuth) -> Response:
-    events = await auth.call(admin_service.list_audit_events, actor=auth.staff, limit=200)
-    return render(request, "audit.html", {"nav": "audit", "events": events})
+async def audit_page(
+    request: Request,
+    auth: AdminAuth,
+    who: AuditQuery = "",
+    client: AuditQuery = "",
+    action: AuditQuery = "",
+    since: AuditQuery = "",
+    until: AuditQuery = "",
+) -> Response:
+    filters = AuditFilters(who, client, action, since, until)
+    events = await auth.call(
+        admin_service.list_audit_events, actor=auth.staff, limit=200, **filters.query()
+    )
+    staff = await auth.call(admin_service.list_users, actor=auth.staff)
+    clients = await auth.call(timelines.caseload, actor=auth.staff)
+    context = {
+        "nav": "audit",
+        "events": events,
+        "filters": filters,
+        "actions": AUDIT_ACTIONS,
+        "staff": staff,
+        "clients": sorted({(c.display_name, c.client_id) for c in clients}),
+        "csv_url": "/admin/audit.csv"
+        + ("?" + filters.urlencoded() if filters.urlencoded() else ""),
+        "plain_detail": plain_detail,
+    }
+    return render(request, "audit.html", context)
+
+
+@router.get("/admin/audit.csv")
+async def audit_csv(
+    request: Request,
+    auth: AdminAuth,
+    who: AuditQuery = "",
+    client: AuditQuery = "",
+    action: AuditQuery = "",
+    since: AuditQuery = "",
+    until: AuditQuery = "",
+) -> Response:
+    """The filtered trail (up to 5,000 events, newest first) as CSV; recorded as an export."""
+    filters = AuditFilters(who, client, action, since, until)
+    events = await auth.call(
+        admin_service.list_audit_events,
+        actor=auth.staff,
+        limit=5000,
+        export=True,
+        **filters.query(),
+    )
+    frame = pd.DataFrame(
+        [
+            {
+                "when_utc": e.at.astimezone(UTC).isoformat(timespec="seconds"),
+                "who": e.actor_name,
+                "action": e.action,
+                "record": e.record_name,
+                "record_type": e.entity_type,
+                "record_ref": e.entity_id or "",
+                "detail": plain_detail(e.detail),
+            }
+            for e in events
+        ],
+        columns=["when_utc", "who", "action", "record", "record_type", "record_ref", "detail"],
+    )
+    body = to_csv(frame, index=False) or ""
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
+    )

@@ -19,11 +19,13 @@ async def acknowledge(
     request: Request,
     auth: StaffAuth,
     alert_id: PathId,
-    note: Annotated[FreeText, Form(max_length=4000)] = "",
+    note: Annotated[FreeText, Form(max_length=alerts.MAX_NOTE)] = "",
 ) -> Response:
     view = await auth.call(alerts.acknowledge_alert, actor=auth.staff, alert_id=alert_id, note=note)
+    # The message says what the service stored: a blank note is kept as no note at all.
+    flash = "acknowledged" if view.acknowledge_note else "acknowledged-no-note"
     return RedirectResponse(
-        f"/clients/{view.client_id}?flash=acknowledged#alert-{view.id}", status_code=303
+        f"/clients/{view.client_id}?flash={flash}#alert-{view.id}", status_code=303
     )
 
 
@@ -32,7 +34,8 @@ async def resolve(
     request: Request,
     auth: StaffAuth,
     alert_id: PathId,
-    note: Annotated[FreeText, Form(max_length=4000)] = "",
+    note: Annotated[FreeText, Form(max_length=alerts.MAX_NOTE)] = "",
 ) -> Response:
     view = await auth.call(alerts.resolve_alert, actor=auth.staff, alert_id=alert_id, note=note)
-    return RedirectResponse(f"/clients/{view.client_id}?flash=resolved", status_code=303)
+    flash = "resolved" if view.resolve_note else "resolved-no-note"
+    return RedirectResponse(f"/clients/{view.client_id}?flash={flash}", status_code=303)

@@ -374,6 +374,7 @@ async def api_intake(request: Request, auth: PublicJsonAuth, body: IntakeIn) -> 
         contact_name=body.contact_name,
         contact_email=body.contact_email,
         actor=actor,
+        contact_phone=body.contact_phone,
     )
     return IntakeOut(id=intake_id)
 

@@ -283,7 +283,7 @@ async def _progress(auth: Auth, token: str) -> dict[str, Any]:
             points,
             y_min=low,
             y_max=high,
-            title=instrument.short_title,
+            title=instrument.short_name,
             higher_is_better=instrument.direction == "higher_is_better",
         )
         outcomes.append({"view": own, "chart": svg, "points": points})

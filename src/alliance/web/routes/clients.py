@@ -16,7 +16,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from alliance.adapters import mail
-from alliance.services import checkins, clients, delivery, goals, plans, sessions, timelines
+from alliance.services import (
+    alerts,
+    checkins,
+    clients,
+    delivery,
+    goals,
+    plans,
+    sessions,
+    timelines,
+)
 from alliance.services.delivery import OutboxView
 from alliance.services.errors import InvalidInput
 from alliance.services.views import CheckInLink, EpisodePlanView, TimelineView
@@ -25,13 +34,16 @@ from alliance.web.deps import Auth, StaffAuth
 from alliance.web.figures import timeline_figures
 from alliance.web.qr import qr_svg
 from alliance.web.routes._form_values import form_text, optional_int
+from alliance.web.routes.caseload import caseload_page
 from alliance.web.schemas import FreeText, PathId
 from alliance.web.templating import from_local, local_input, render
 
 router = APIRouter(include_in_schema=False)
 
 
-async def _client_page(request: Request, auth: Auth, client_id: int, **extra: Any) -> Response:
+async def _client_page(
+    request: Request, auth: Auth, client_id: int, *, status_code: int = 200, **extra: Any
+) -> Response:
     timeline: TimelineView = await auth.call(
         timelines.client_timeline, actor=auth.staff, client_id=client_id
     )
@@ -47,8 +59,11 @@ async def _client_page(request: Request, auth: Auth, client_id: int, **extra: An
             "smtp_configured": mail.smtp_configured(auth.ctx.settings),
             "now_local": local_input(auth.ctx.now(), time_zone),
             "end_reasons": clients.END_REASONS,
+            # The note box takes what the alert service keeps (one limit, not two).
+            "note_max": alerts.MAX_NOTE,
             **extra,
         },
+        status_code=status_code,
     )
 
 
@@ -59,9 +74,28 @@ async def add_client(
     display_name: Annotated[FreeText, Form(max_length=200)],
     contact_email: Annotated[FreeText, Form(max_length=320)] = "",
     therapist_id: Annotated[FreeText, Form(max_length=12)] = "",
+    same_name: Annotated[FreeText, Form(max_length=4)] = "",
 ) -> Response:
     """A new client and their first episode (therapists add their own clients; supervisors
-    and admins may choose the therapist)."""
+    and admins may choose the therapist). A name already on the caseload is not refused — two
+    people may share a first name — but the page says so first and adds the client only when
+    asked again with ``same_name=yes``."""
+    if same_name != "yes":
+        namesakes = await auth.call(
+            clients.clients_named, actor=auth.staff, display_name=display_name
+        )
+        if namesakes:
+            return await caseload_page(
+                request,
+                auth,
+                status_code=409,
+                namesakes=namesakes,
+                new_client={
+                    "display_name": display_name,
+                    "contact_email": contact_email,
+                    "therapist_id": therapist_id,
+                },
+            )
     client, _episode = await auth.call(
         clients.create_client,
         actor=auth.staff,
@@ -175,14 +209,25 @@ async def add_session(
     scheduled_at: Annotated[FreeText, Form(max_length=40)],
     status: Annotated[FreeText, Form(max_length=20)] = "attended",
 ) -> Response:
-    when = _parse_datetime(scheduled_at, getattr(request.state, "time_zone", "UTC"))
-    await auth.call(
-        sessions.schedule_session,
-        actor=auth.staff,
-        client_id=client_id,
-        scheduled_at=when,
-        status=status,
-    )
+    try:
+        when = _parse_datetime(scheduled_at, getattr(request.state, "time_zone", "UTC"))
+        await auth.call(
+            sessions.schedule_session,
+            actor=auth.staff,
+            client_id=client_id,
+            scheduled_at=when,
+            status=status,
+        )
+    except InvalidInput as exc:
+        # Back to the page with the message beside the field and what was typed kept.
+        return await _client_page(
+            request,
+            auth,
+            client_id,
+            status_code=422,
+            session_error=exc,
+            session_form={"scheduled_at": scheduled_at, "status": status},
+        )
     return RedirectResponse(f"/clients/{client_id}?flash=session", status_code=303)
 
 
@@ -196,7 +241,19 @@ async def mark_session(
 ) -> Response:
     # The client id in the path is only for the redirect; the service checks the session
     # itself against the actor.
-    await auth.call(sessions.record_session, actor=auth.staff, session_id=session_id, status=status)
+    try:
+        await auth.call(
+            sessions.record_session, actor=auth.staff, session_id=session_id, status=status
+        )
+    except InvalidInput as exc:
+        return await _client_page(
+            request,
+            auth,
+            client_id,
+            status_code=422,
+            mark_error=exc,
+            mark_session_id=session_id,
+        )
     return RedirectResponse(f"/clients/{client_id}?flash=session", status_code=303)
 
 

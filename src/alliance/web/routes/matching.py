@@ -20,7 +20,7 @@ from alliance.matching import vocabulary
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_detail
 from alliance.services import matching as service
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.web.deps import AdminAuth, PublicAuth, StaffAuth, limit_intakes
+from alliance.web.deps import AdminAuth, Auth, PublicAuth, StaffAuth, limit_intakes
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import PathId
 from alliance.web.templating import render
@@ -151,6 +151,52 @@ def profile_from_form(form: FormData) -> dict[str, Any]:
     return data
 
 
+#: What the intake form calls each field (the service names it by its JSON path), and the id
+#: of the form control to jump to.
+INTAKE_LABELS: dict[str, tuple[str, str]] = {
+    "contact_name": ("What should we call you?", "f-name"),
+    "contact_email": ("E-mail", "f-email"),
+    "contact_phone": ("Phone", "f-phone"),
+    "age_group": ("Who is the therapy for?", "f-age"),
+    "concerns": ("What would you like help with?", "f-main"),
+    "concern_main": ("What would you like help with?", "f-main"),
+    "style": ("How your therapist should work with you", "f-style"),
+    "style_words": ("How your therapist should work with you", "f-style"),
+    "style_importance": ("How your therapist should work with you", "f-style"),
+    "modality": ("A particular kind of therapy", "f-modality"),
+    "modality_importance": ("A particular kind of therapy", "f-modality"),
+    "modes": ("How would you like to meet?", "when-h"),
+    "languages": ("Languages you can have therapy in", "f-lang"),
+    "availability": ("When can you come?", "when-h"),
+    "max_fee": ("The most you can pay per session", "f-fee"),
+    "insurer": ("Your insurer", "f-ins"),
+    "gender": ("Therapist's gender", "f-gender"),
+    "gender_importance": ("Therapist's gender", "f-gender"),
+    "faith": ("Shares my faith", "f-faith"),
+    "faith_importance": ("Shares my faith", "f-faith"),
+    "lgbtq_affirming": ("LGBTQ+-affirming", "f-lgbtq"),
+    "consent": ("Your agreement", "f-consent"),
+}
+
+
+def intake_problems(exc: InvalidInput, data: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Each problem of a refused intake as the form words it: the field's label (not its JSON
+    path), the control to jump to, and the message. ``preferences[1].values`` is named by the
+    wish it came from, read from the intake the form built (``data``)."""
+    out: list[dict[str, str]] = []
+    for field, message in exc.problems:
+        key = field.split(".")[0].split("[")[0]
+        if key == "preferences" and data is not None and "[" in field:
+            index = int(field.split("[")[1].split("]")[0])
+            wishes = data.get("preferences", [])
+            key = wishes[index]["attribute"] if index < len(wishes) else key
+        label, anchor = INTAKE_LABELS.get(key, (key.replace("_", " ").capitalize(), ""))
+        item = {"label": label, "anchor": anchor, "text": message}
+        if item not in out:
+            out.append(item)
+    return out
+
+
 # --------------------------------------------------------------------------- pages
 
 
@@ -166,6 +212,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
     await limit_intakes(request, auth)
     form = await request.form()
     values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf_token"}
+    data: dict[str, Any] | None = None
     try:
         data = intake_from_form(form)
         await auth.call(
@@ -174,6 +221,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
             intake=data,
             contact_name=_text(form, "contact_name", 200),
             contact_email=_text(form, "contact_email", 320) or None,
+            contact_phone=_text(form, "contact_phone", 32) or None,
         )
     except InvalidInput as exc:
         context = {
@@ -182,6 +230,7 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
             "values": values,
             "checked": {(k, v) for k, v in form.multi_items() if isinstance(v, str)},
             "error": exc,
+            "problems": intake_problems(exc, data),
             **_vocab_context(),
         }
         return render(request, "matching_intake.html", context, status_code=422)
@@ -190,56 +239,110 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
 
 @router.get("/admin/matching")
 async def queue_page(request: Request, auth: AdminAuth) -> Response:
-    queue = await auth.call(service.matching_queue, actor=auth.staff)
     done = request.query_params.get("decided", "")
     message = {
         "accepted": "Placed as proposed.",
         "override": "Placed with your choice; the override is recorded.",
         "held": "The client stays in the queue; your decision is recorded.",
     }.get(done)
-    return render(
-        request, "matching_queue.html", {"nav": "matching", "queue": queue, "message": message}
-    )
+    return await _queue_page(request, auth, message=message)
+
+
+async def _queue_page(
+    request: Request, auth: Auth, *, status_code: int = 200, **extra: Any
+) -> Response:
+    queue = await auth.call(service.matching_queue, actor=auth.staff)
+    context = {"nav": "matching", "queue": queue, "message": None, "decision": None, **extra}
+    return render(request, "matching_queue.html", context, status_code=status_code)
 
 
 @router.post("/admin/matching/{intake_id}/decision")
 async def decide_page(request: Request, auth: AdminAuth, intake_id: PathId) -> Response:
     form = await request.form()
-    decision = await auth.call(
-        service.decide,
-        actor=auth.staff,
-        intake_id=intake_id,
-        therapist_id=optional_int(_text(form, "therapist_id", 12), "therapist_id"),
-        note=_text(form, "note", 2000),
-        force=_text(form, "force", 5) == "yes",
-    )
+    # What the admin chose and wrote, to put back in the form if the decision is refused.
+    typed = {
+        "intake_id": intake_id,
+        "therapist_id": _text(form, "therapist_id", 12),
+        "note": _text(form, "note", 2000),
+        "force": _text(form, "force", 5) == "yes",
+    }
+    try:
+        decision = await auth.call(
+            service.decide,
+            actor=auth.staff,
+            intake_id=intake_id,
+            therapist_id=optional_int(str(typed["therapist_id"]), "therapist_id"),
+            note=str(typed["note"]),
+            force=bool(typed["force"]),
+        )
+    except InvalidInput as exc:
+        # Back to the queue with the reason beside the field and the note kept, not an
+        # error page that loses what was typed.
+        decision_error = {"field": exc.field, "text": exc.detail}
+        return await _queue_page(
+            request, auth, status_code=422, decision={**typed, "error": decision_error}
+        )
     return RedirectResponse(f"/admin/matching?decided={decision.decision}", status_code=303)
 
 
 @router.get("/profile/matching")
 async def profile_page(request: Request, auth: StaffAuth) -> Response:
-    view = await auth.call(service.get_profile, actor=auth.staff)
-    saved = request.query_params.get("saved") == "1"
-    return render(
-        request,
-        "matching_profile.html",
-        {"nav": "profile", "view": view, "saved": saved, "error": None, **_vocab_context()},
-    )
+    return await _profile_page(request, auth, None)
 
 
 @router.post("/profile/matching")
 async def profile_save(request: Request, auth: StaffAuth) -> Response:
+    return await _profile_save(request, auth, None)
+
+
+@router.get("/admin/users/{user_id}/matching-profile")
+async def user_profile_page(request: Request, auth: AdminAuth, user_id: PathId) -> Response:
+    """An admin reads and edits a therapist's profile (the service checks the clinic)."""
+    return await _profile_page(request, auth, user_id)
+
+
+@router.post("/admin/users/{user_id}/matching-profile")
+async def user_profile_save(request: Request, auth: AdminAuth, user_id: PathId) -> Response:
+    return await _profile_save(request, auth, user_id)
+
+
+def _profile_url(user_id: int | None) -> str:
+    return "/profile/matching" if user_id is None else f"/admin/users/{user_id}/matching-profile"
+
+
+def _profile_context(view: Any, user_id: int | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "nav": "profile" if user_id is None else "users",
+        "view": view,
+        "for_colleague": user_id is not None,
+        "action": _profile_url(user_id),
+        **extra,
+        **_vocab_context(),
+    }
+
+
+async def _profile_page(request: Request, auth: Auth, user_id: int | None) -> Response:
+    view = await auth.call(service.get_profile, actor=auth.staff, user_id=user_id)
+    saved = request.query_params.get("saved") == "1"
+    context = _profile_context(view, user_id, saved=saved, error=None)
+    return render(request, "matching_profile.html", context)
+
+
+async def _profile_save(request: Request, auth: Auth, user_id: int | None) -> Response:
     form = await request.form()
     try:
-        await auth.call(service.save_profile, actor=auth.staff, profile=profile_from_form(form))
-    except InvalidInput as exc:
-        view = await auth.call(service.get_profile, actor=auth.staff)
-        view = replace(view, profile=profile_from_form_lenient(form))
-        context = {"nav": "profile", "view": view, "saved": False, "error": exc}
-        return render(
-            request, "matching_profile.html", {**context, **_vocab_context()}, status_code=422
+        await auth.call(
+            service.save_profile,
+            actor=auth.staff,
+            profile=profile_from_form(form),
+            user_id=user_id,
         )
-    return RedirectResponse("/profile/matching?saved=1", status_code=303)
+    except InvalidInput as exc:
+        view = await auth.call(service.get_profile, actor=auth.staff, user_id=user_id)
+        view = replace(view, profile=profile_from_form_lenient(form))
+        context = _profile_context(view, user_id, saved=False, error=exc)
+        return render(request, "matching_profile.html", context, status_code=422)
+    return RedirectResponse(_profile_url(user_id) + "?saved=1", status_code=303)
 
 
 @router.get("/episodes/{episode_id}/rematch")
