@@ -258,9 +258,10 @@ def _user_instruments(folder: Path) -> dict[str, Instrument]:
     for instrument, name in found.values():
         if instrument.translation_of is None:
             continue
-        original = bundled.get(instrument.translation_of) or found.get(
-            instrument.translation_of, (None, "")
-        )[0]
+        original = (
+            bundled.get(instrument.translation_of)
+            or found.get(instrument.translation_of, (None, ""))[0]
+        )
         if original is None or original.translation_of is not None:
             raise InstrumentError(
                 f"{name}: translation_of {instrument.translation_of!r} is no installed instrument"

@@ -15,6 +15,7 @@ import gettext
 import io
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi import Request
@@ -23,11 +24,6 @@ from alliance.services.clinic_settings import CLIENT_LANGUAGES
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 SOURCE_LANGUAGE = "en"
-
-
-def N_(message: str) -> str:  # noqa: N802 - the conventional gettext_noop marker
-    """Mark ``message`` for the catalogue; it is translated where it is shown."""
-    return message
 
 
 def shipped_languages() -> tuple[str, ...]:
@@ -91,3 +87,7 @@ def client_language(
             return found
     return _from_accept_language(request.headers.get("accept-language", "")) or SOURCE_LANGUAGE
 
+
+def language_name(language: str) -> str:
+    """The language's name in itself ("English", "español"): what a client would type."""
+    return str(Locale.parse(language).get_language_name(language) or language)

@@ -159,6 +159,8 @@ def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Template
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True
     )
+    # A {% trans %} block's line breaks are layout, not part of the message id.
+    env.policies["ext.i18n.trimmed"] = True
     env.filters["when"] = _when
     env.filters["day"] = _day
     env.filters["num"] = _num
