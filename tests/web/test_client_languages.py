@@ -72,7 +72,7 @@ def client_msgids() -> list[Message]:
 
 def _spanish() -> Any:
     with SPANISH.open("rb") as handle:
-        return read_po(handle, locale="es")
+        return read_po(handle)
 
 
 def test_every_client_message_has_a_spanish_translation() -> None:
@@ -174,9 +174,13 @@ def _lang_of(page: str) -> str:
 def test_the_language_comes_from_the_link_then_the_clinic_then_the_browser(world: World) -> None:
     client = world.client()
     token = world.cases["tom"].link_token
-    assert _lang_of(client.get(f"/c/{token}").text) == "en"
     spanish_browser = {"Accept-Language": "fr-FR;q=0.9, es-MX;q=0.8, en;q=0.1"}
-    assert _lang_of(client.get(f"/c/{token}", headers=spanish_browser).text) == "es"
+    # The clinic's language (English by default) comes before the browser's ...
+    assert _lang_of(client.get(f"/c/{token}", headers=spanish_browser).text) == "en"
+    # ... which decides where no clinic is known (a link that names none).
+    unknown = client.get("/c/not-a-real-token", headers=spanish_browser)
+    assert _lang_of(unknown.text) == "es"
+    assert _lang_of(client.get("/c/not-a-real-token").text) == "en"
     _set_clinic(world, client_language="es")
     page = client.get(f"/c/{token}", headers={"Accept-Language": "en"})
     assert _lang_of(page.text) == "es"

@@ -39,7 +39,7 @@ def translations(language: str | None) -> gettext.NullTranslations:
     if not language or language == SOURCE_LANGUAGE or not path.is_file():
         return gettext.NullTranslations()
     with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
+        catalog = read_po(handle)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
