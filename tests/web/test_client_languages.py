@@ -90,7 +90,11 @@ def test_every_client_message_has_a_spanish_translation() -> None:
 
 def test_the_spanish_catalogue_holds_no_stale_message() -> None:
     wanted = {m if isinstance(m, str) else m[0] for m in client_msgids()}
-    stale = [m.id for m in _spanish() if m.id and (m.id if isinstance(m.id, str) else m.id[0]) not in wanted]
+    stale = [
+        m.id
+        for m in _spanish()
+        if m.id and (m.id if isinstance(m.id, str) else m.id[0]) not in wanted
+    ]
     assert stale == []
 
 
@@ -156,13 +160,15 @@ def test_each_client_page_in_spanish_has_no_english_sentence_of_its_own(world: W
     intake = client.get(f"/intake/{clinic_id}?lang=es")
     assert intake.status_code == 200
     _assert_spanish(intake.text)
-    assert 'action="/intake/%d?lang=es"' % clinic_id in intake.text
+    assert f'action="/intake/{clinic_id}?lang=es"' in intake.text
 
 
 def _set_clinic(world: World, **update: object) -> None:
     ada = world.people["ada"].actor
     current = admin_service.get_clinic(world.ctx, actor=ada).settings
-    admin_service.update_clinic_settings(world.ctx, actor=ada, settings=current.model_copy(update=update))
+    admin_service.update_clinic_settings(
+        world.ctx, actor=ada, settings=current.model_copy(update=update)
+    )
 
 
 def _lang_of(page: str) -> str:
@@ -187,6 +193,8 @@ def test_the_language_comes_from_the_link_then_the_clinic_then_the_browser(world
     chosen = client.get(f"/c/{token}?lang=en")
     assert _lang_of(chosen.text) == "en"
     assert f'action="/c/{token}?lang=en"' in chosen.text
+    # The page offers the other language, named in itself.
+    assert '<a href="?lang=es" lang="es" hreflang="es">Español</a>' in chosen.text
     # An unknown ?lang= falls through to the clinic's language, never an error.
     assert _lang_of(client.get(f"/c/{token}?lang=xx").text) == "es"
 

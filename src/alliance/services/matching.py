@@ -57,8 +57,8 @@ from alliance.services.episodes import instrument
 from alliance.services.errors import Conflict, InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
-    IntakeClinicView,
     HandoverView,
+    IntakeClinicView,
     MatchDecisionView,
     MatchingProfileView,
     MatchingQueueView,

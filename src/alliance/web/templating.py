@@ -167,6 +167,7 @@ def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Template
     env.filters["score"] = _score_filter(registry or InstrumentRegistry())
     env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
+    env.globals["client_languages"] = [(c, i18n.language_name(c)) for c in i18n.shipped_languages()]
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

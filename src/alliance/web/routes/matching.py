@@ -20,8 +20,8 @@ from alliance.matching import vocabulary
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_detail
 from alliance.services import matching as service
 from alliance.services.errors import Conflict, InvalidInput
-from alliance.web.i18n import client_language, language_name
 from alliance.web.deps import AdminAuth, PublicAuth, StaffAuth, limit_intakes
+from alliance.web.i18n import client_language, language_name
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import PathId
 from alliance.web.templating import render
