@@ -26,6 +26,7 @@ from alliance.services.errors import _LINK_MESSAGES
 from alliance.store.db import transaction
 from alliance.store.models import Score
 from alliance.web import forms, i18n
+from alliance.web.routes import checkin as checkin_routes
 from alliance.web.routes.matching import DAYS, PARTS
 from alliance.web.templating import TEMPLATE_DIR
 
@@ -55,6 +56,8 @@ def client_msgids() -> list[Message]:
             found.append(message if isinstance(message, str) else (message[0], message[1]))
     voc = vocabulary()
     found += [
+        checkin_routes.HIGHER_BETTER,
+        checkin_routes.LOWER_BETTER,
         *forms.MESSAGES,
         *progress_words.MESSAGES,
         *_LINK_MESSAGES.values(),
@@ -120,7 +123,9 @@ def _english_sentences() -> list[str]:
 
 
 def _visible(page: str) -> str:
-    page = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", page, flags=re.S)
+    # A chart's words are its <text> elements; the rest of the SVG is drawing.
+    charts = " ".join(re.findall(r"<text\b[^>]*>([^<]*)</text>", page))
+    page = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", page, flags=re.S) + " " + charts
     page = re.sub(r'\b(?:value|data-[\w-]+|href|action)="[^"]*"', " ", page)
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
 

@@ -53,6 +53,11 @@ from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+# The client's own chart's axis titles (message ids of the catalogue).
+SESSION_AXIS = "Session"
+HIGHER_BETTER = "%(title)s (higher is better)"
+LOWER_BETTER = "%(title)s (lower is better)"
+
 
 def _refused(
     request: Request, exc: LinkRefused, progress: dict[str, Any] | None = None
@@ -327,6 +332,7 @@ async def _progress(auth: Auth, token: str, lang: str = i18n.SOURCE_LANGUAGE) ->
             y_max=high,
             title=instrument.short_title,
             higher_is_better=instrument.direction == "higher_is_better",
+            axis_titles=_axis_titles(translate, instrument.short_title, instrument.direction),
         )
         # The service's sentences are the catalogue's message ids.
         outcomes.append(
@@ -343,6 +349,11 @@ async def _progress(auth: Auth, token: str, lang: str = i18n.SOURCE_LANGUAGE) ->
         for g in view.goals
     ]
     return {"progress": {"outcomes": outcomes, "goals": goals}}
+
+
+def _axis_titles(translate: Any, title: str, direction: str) -> tuple[str, str]:
+    better = HIGHER_BETTER if direction == "higher_is_better" else LOWER_BETTER
+    return translate(SESSION_AXIS), translate(better) % {"title": title}
 
 
 async def _render(func: Any, *args: Any, **kwargs: Any) -> str:
