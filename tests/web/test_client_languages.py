@@ -15,7 +15,7 @@ from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 from sqlalchemy import select
-from webworld import World, build_world, full_answers
+from webworld import World, build_world, csrf_from, full_answers
 
 from alliance.matching.profiles import vocabulary
 from alliance.measures import progress_words
@@ -292,3 +292,25 @@ def test_a_validated_translation_is_shown_in_spanish_and_scored_as_the_original(
         )
     assert "dummy_mood" in stored
     assert "dummy_mood_es" not in stored
+
+
+def test_an_admin_sets_the_client_language_on_the_settings_page(world: World) -> None:
+    admin = world.login("ada")
+    page = admin.get("/admin/settings")
+    assert '<option value="es">Español (es)</option>' in page.text
+    base = {"instruments.alliance": "wai_sr", "instruments.outcome": "phq9"}
+    refused = admin.post(
+        "/admin/settings",
+        data={**base, "client_language": "fr", "csrf_token": csrf_from(page.text)},
+    )
+    assert refused.status_code == 422
+    assert "client_language" in refused.text
+    saved = admin.post(
+        "/admin/settings",
+        data={**base, "client_language": "es", "csrf_token": csrf_from(page.text)},
+    )
+    assert saved.status_code in (200, 303)
+    ada = world.people["ada"].actor
+    assert admin_service.get_clinic(world.ctx, actor=ada).settings.client_language == "es"
+    token = world.cases["tom"].link_token
+    assert _lang_of(world.client().get(f"/c/{token}").text) == "es"
