@@ -251,6 +251,7 @@ DUMMY_ES = (
     .replace("Never dummy", "Nunca ficticio")
     .replace("Often dummy", "A menudo ficticio")
     .replace("Think of the past few days.", "Piense en los últimos días.")
+    .replace("Dummy mood check (test only)", "Control ficticio del ánimo (solo pruebas)")
 )
 
 
@@ -276,6 +277,7 @@ def test_a_validated_translation_is_shown_in_spanish_and_scored_as_the_original(
     spanish = client.get(f"/c/{token}?lang=es")
     assert "Pregunta ficticia sobre guijarros" in spanish.text
     assert "A menudo ficticio" in spanish.text
+    assert "Piense en los últimos días." in spanish.text  # the translation's instructions
     assert "Dummy question about pebbles" not in spanish.text
     # WAI-SR has no installed Spanish version: shown as it is, with a note in Spanish.
     assert spanish.text.count("Este cuestionario se muestra en su idioma original.") == 2
@@ -286,6 +288,8 @@ def test_a_validated_translation_is_shown_in_spanish_and_scored_as_the_original(
     assert set(answers) >= {"dummy_mood/dm_1", "dummy_mood/dm_2"}
     done = client.post(f"/c/{token}?lang=es", data=answers)
     assert done.status_code == 200
+    # The client's own progress names the questionnaire as they read it.
+    assert "Control ficticio del ánimo (solo pruebas)" in done.text
     with transaction(world.ctx.session_factory) as session:
         stored = set(
             session.scalars(select(Score.instrument_id).where(Score.episode_id == episode.id))

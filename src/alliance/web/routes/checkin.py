@@ -334,9 +334,21 @@ async def _progress(auth: Auth, token: str, lang: str = i18n.SOURCE_LANGUAGE) ->
             higher_is_better=instrument.direction == "higher_is_better",
             axis_titles=_axis_titles(translate, instrument.short_title, instrument.direction),
         )
-        # The service's sentences are the catalogue's message ids.
+        # The title as the client read it: the installed translation's, where there is one.
+        translated = (
+            auth.ctx.instruments.translation(own.instrument_id, lang)
+            if instrument.language.split("-")[0] != lang
+            else None
+        )
         outcomes.append(
-            {"view": own, "chart": svg, "points": points, "words": translate(own.words)}
+            {
+                "view": own,
+                "title": translated.title if translated else own.title,
+                "chart": svg,
+                "points": points,
+                # The service's sentences are the catalogue's message ids.
+                "words": translate(own.words),
+            }
         )
     if not outcomes and not view.goals:
         return {}
