@@ -246,3 +246,67 @@ def test_dump_instrument_writes_a_file_that_reads_back_equal(instrument_id: str)
     assert text.startswith("# Imported from somewhere\n# Second line\nid: ")
     assert parse_instrument(text, "x.yaml") == inst
     assert yaml.safe_load(text)["language"] == inst.language
+
+
+_TOY_ES = [
+    {
+        "linkId": f"toy_{i}",
+        "text": f"Pregunta {i}",
+        "options": [{"code": c, "label": f"respuesta {c}", "score": c} for c in range(4)],
+    }
+    for i in (1, 2, 3)
+]
+
+
+def _toy_and_translation(folder: Path, **translation: object) -> None:
+    _write(folder, "toy.yaml")
+    fields: dict[str, object] = {
+        "id": "toy_es",
+        "translation_of": "toy",
+        "language": "es",
+        "items": _TOY_ES,
+    }
+    fields.update(translation)
+    _write(folder, "toy_es.yaml", **fields)
+
+
+def test_a_translation_is_found_by_language_and_not_listed_as_an_instrument(
+    tmp_path: Path,
+) -> None:
+    _toy_and_translation(tmp_path, language="es-MX")
+    registry = InstrumentRegistry(tmp_path)
+    found = registry.translation("toy", "es")
+    assert found is not None
+    assert found.items[0].text == "Pregunta 1"
+    assert registry.translation("toy", "fr") is None
+    assert registry.translation("phq9", "es") is None  # none installed: never made up
+    assert "toy_es" not in {i.id for i in registry.all()}
+    assert "toy" in {i.id for i in registry.all()}
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ({"translation_of": "nothing"}, "translation_of 'nothing' is no installed instrument"),
+        ({"language": "en"}, "is the original's own language"),
+        (
+            {"items": [{**item, "linkId": f"otra_{n}"} for n, item in enumerate(_TOY_ES, 1)]},
+            "items must be those of toy",
+        ),
+    ],
+)
+def test_a_translation_that_does_not_fit_its_original_is_refused_naming_the_file(
+    tmp_path: Path, edit: dict[str, object], expected: str
+) -> None:
+    _toy_and_translation(tmp_path, **edit)
+    with pytest.raises(InstrumentError, match=r"toy_es\.yaml") as caught:
+        InstrumentRegistry(tmp_path).all()
+    assert expected in str(caught.value)
+
+
+def test_a_translation_must_keep_the_answer_codes(tmp_path: Path) -> None:
+    options = [{"code": c, "label": f"r {c}", "score": c} for c in (0, 1, 2, 9)]
+    items = [{"linkId": f"toy_{i}", "text": f"P {i}", "options": options} for i in (1, 2, 3)]
+    _toy_and_translation(tmp_path, items=items)
+    with pytest.raises(InstrumentError, match=r"toy_es.yaml: item toy_1: answer codes"):
+        InstrumentRegistry(tmp_path).get("toy")

@@ -439,6 +439,14 @@ class Instrument(_Frozen):
     citation: str = Field(min_length=1)
     licence: str = Field(min_length=1, description="Licence / permission note.")
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    translation_of: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        max_length=40,
+        description="The id of the instrument this file is a validated translation of: its "
+        "texts are shown to clients reading ``language``; answers and scores stay the "
+        "original's (same linkIds and answer codes).",
+    )
     kind: Kind
     description: str | None = None
     items: tuple[Item, ...] = Field(min_length=1)

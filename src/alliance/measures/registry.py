@@ -17,6 +17,10 @@ Rules:
 * a user file may have any name ending ``.yaml``/``.yml``; its id must not be a bundled id (a
   bundled, source-checked instrument is never silently replaced — give a local variant its
   own id, e.g. ``phq9_local``) and must be unique within the directory;
+* a user file with ``translation_of: <id>`` is a clinic's validated translation of that
+  instrument (:meth:`InstrumentRegistry.translation`): the same items and answer codes in
+  another ``language``, shown to clients reading it and scored as the original; it is not
+  listed by :meth:`InstrumentRegistry.all`, so no episode is ever measured "in" it;
 * any problem is an :class:`InstrumentError` whose message is one line naming the file, the
   item and the field, e.g. ``phq9.yaml: items[3] (phq9_4).options[1].score: must be a number``.
 """
@@ -169,10 +173,25 @@ class InstrumentRegistry:
         raise UnknownInstrumentError(f"unknown instrument {instrument_id!r} (known: {known})")
 
     def all(self) -> list[Instrument]:
-        """Bundled instruments then user ones, each group sorted by id."""
+        """Bundled instruments then user ones, each group sorted by id; translations (files
+        with ``translation_of``) are not instruments of their own and are left out."""
         bundled = _bundled()
         user = self._current_user()
-        return [bundled[k] for k in sorted(bundled)] + [user[k] for k in sorted(user)]
+        return [bundled[k] for k in sorted(bundled)] + [
+            user[k] for k in sorted(user) if user[k].translation_of is None
+        ]
+
+    def translation(self, instrument_id: str, language: str) -> Instrument | None:
+        """The installed validated translation of ``instrument_id`` into ``language`` (its
+        primary subtag: "es" finds an "es-MX" file), or None. Never made up: only a file the
+        clinic added with ``translation_of: <instrument_id>``."""
+        wanted = language.split("-")[0].lower()
+        found = [
+            i
+            for i in self._current_user().values()
+            if i.translation_of == instrument_id and i.language.split("-")[0].lower() == wanted
+        ]
+        return min(found, key=lambda i: i.id) if found else None
 
     def _current_user(self) -> dict[str, Instrument]:
         folder = self.extra_dir
@@ -236,7 +255,43 @@ def _user_instruments(folder: Path) -> dict[str, Instrument]:
                 f"{path.name}: id {instrument.id!r} is also defined in {found[instrument.id][1]}"
             )
         found[instrument.id] = (instrument, path.name)
+    for instrument, name in found.values():
+        if instrument.translation_of is None:
+            continue
+        original = (
+            bundled.get(instrument.translation_of)
+            or found.get(instrument.translation_of, (None, ""))[0]
+        )
+        if original is None or original.translation_of is not None:
+            raise InstrumentError(
+                f"{name}: translation_of {instrument.translation_of!r} is no installed instrument"
+            )
+        problem = translation_problem(original, instrument)
+        if problem:
+            raise InstrumentError(f"{name}: {problem}")
     return {k: v[0] for k, v in found.items()}
+
+
+def translation_problem(original: Instrument, translation: Instrument) -> str | None:
+    """Why ``translation`` cannot stand in for ``original`` on a client's form, or None.
+
+    Its answers are stored and scored as the original's, so it must ask the same items
+    (linkIds, in order, of the same type) with the same answer codes; only the words differ.
+    """
+    if translation.language.split("-")[0] == original.language.split("-")[0]:
+        return f"language {translation.language!r} is the original's own language"
+    ours = [(i.link_id, i.type) for i in translation.items]
+    theirs = [(i.link_id, i.type) for i in original.items]
+    if ours != theirs:
+        return (
+            f"items must be those of {original.id} (same linkIds, order and types): "
+            f"{', '.join(i for i, _ in theirs)}"
+        )
+    for mine, source in zip(translation.items, original.items, strict=True):
+        if [o.code for o in mine.options] != [o.code for o in source.options]:
+            codes = ", ".join(o.code for o in source.options)
+            return f"item {mine.link_id}: answer codes must be those of {original.id} ({codes})"
+    return None
 
 
 # -- one-line error messages -------------------------------------------------------------

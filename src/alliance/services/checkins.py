@@ -384,6 +384,7 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
             draft=_read_draft(ctx, row),
             draft_saved_at=row.draft_saved_at,
             time_zone=clinic_settings.time_zone,
+            client_language=clinic_settings.client_language,
         )
 
 
@@ -643,6 +644,7 @@ def record_check_in(
             show_progress=clinic_settings.show_client_progress,
             risk_flagged=risk_flagged,
             crisis_message=clinic_settings.crisis_message if risk_flagged else None,
+            client_language=clinic_settings.client_language,
             notify_email=notify_email,
         )
 

@@ -2,12 +2,12 @@
 instruments used for each purpose, the measurement plan (which of them a check-in asks
 when), whether staff must use a second factor, whether clients
 see their own progress chart after a check-in, when check-in links are e-mailed, the
-clinic's time zone, and the crisis text a client sees after an answer
+clinic's time zone, the language of client pages, and the crisis text a client sees after an answer
 that raised a risk flag."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +25,11 @@ DEFAULT_CRISIS_MESSAGE = (
     "today, or ask someone you trust to stay with you."
 )
 CRISIS_MESSAGE_MAX = 2000
+
+#: Languages a client page can be shown in: English and each shipped catalogue
+#: (``alliance/web/locale``; a test keeps the two in step).
+ClientLanguage = Literal["en", "es"]
+CLIENT_LANGUAGES: tuple[str, ...] = get_args(ClientLanguage)
 
 
 class InstrumentChoice(BaseModel):
@@ -101,6 +106,12 @@ class ClinicSettings(BaseModel):
         max_length=64,
         description="The clinic's time zone (an IANA name such as Europe/London): staff enter "
         "and read times in it; the database keeps UTC.",
+    )
+    client_language: ClientLanguage = Field(
+        default="en",
+        description="The language of client pages (check-in, thank-you, intake) unless the "
+        "link asks for another (?lang=es); instrument texts follow only where the clinic "
+        "installed a validated translation.",
     )
     crisis_message: str = Field(
         default=DEFAULT_CRISIS_MESSAGE,

@@ -59,6 +59,7 @@ from alliance.services.errors import Conflict, InvalidInput, NotFound
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import (
     HandoverView,
+    IntakeClinicView,
     MatchDecisionView,
     MatchingProfileView,
     MatchingQueueView,
@@ -87,7 +88,7 @@ __all__ = [
     "decide",
     "get_profile",
     "hand_over",
-    "intake_clinic_name",
+    "intake_clinic",
     "matching_queue",
     "rematch_alternatives",
     "save_profile",
@@ -263,13 +264,15 @@ def _clinic(session: Session, actor: Actor) -> Clinic:
 # --------------------------------------------------------------------------- use cases
 
 
-def intake_clinic_name(ctx: ServiceContext, clinic_id: int) -> str:
-    """The clinic's name for the public intake page; :class:`NotFound` for no such clinic."""
+def intake_clinic(ctx: ServiceContext, clinic_id: int) -> IntakeClinicView:
+    """The clinic's name and client-page language for the public intake page;
+    :class:`NotFound` for no such clinic."""
     with unit_of_work(ctx) as session:
         clinic = session.get(Clinic, clinic_id)
         if clinic is None:
             raise NotFound("there is no such clinic")
-        return str(clinic.name)
+        language = ClinicSettings.from_json(clinic.settings).client_language
+        return IntakeClinicView(name=str(clinic.name), client_language=language)
 
 
 @denials_audited

@@ -204,6 +204,14 @@ class ClientProgressView:
 
 
 @dataclass(frozen=True)
+class IntakeClinicView:
+    """What the public intake page shows of the clinic: its name, in its clients' language."""
+
+    name: str
+    client_language: str = "en"
+
+
+@dataclass(frozen=True)
 class CheckInDraft:
     """Answers a client saved to finish later: per instrument linkId → value as given, and
     goal id → rating."""
@@ -232,6 +240,7 @@ class CheckInForm:
     draft: CheckInDraft = field(default_factory=CheckInDraft)  # answers saved earlier
     draft_saved_at: datetime | None = None
     time_zone: str = "UTC"  # the clinic's, for the session date shown
+    client_language: str = "en"  # the clinic's language for client pages
 
 
 @dataclass(frozen=True)
@@ -280,6 +289,8 @@ class CheckInResult:
     risk_flagged: bool = False
     #: The clinic's crisis text (only when ``risk_flagged``).
     crisis_message: str | None = None
+    #: The clinic's language for client pages (the thank-you page's, unless the link asks).
+    client_language: str = "en"
     #: Where to send the therapist a notice without clinical content (only when
     #: ``risk_flagged`` and the episode's therapist has an active account).
     notify_email: str | None = None

@@ -133,7 +133,7 @@ def _scale(y_min: float, y_max: float) -> dict[str, Any]:
     return {"domain": [y_min, y_max]}
 
 
-def _x_axis(points_x: Sequence[float]) -> dict[str, Any]:
+def _x_axis(points_x: Sequence[float], title: str = "Session") -> dict[str, Any]:
     top = int(max([1.0, *points_x]))
     # Whole sessions only: explicit tick values (thinned on long timelines) avoid the
     # repeated labels a "d" format gives to fractional ticks.
@@ -141,7 +141,7 @@ def _x_axis(points_x: Sequence[float]) -> dict[str, Any]:
     ticks = list(range(1, top + 1, step))
     return _q(
         "x",
-        "Session",
+        title,
         scale={"domain": [0.5, top + 0.5], "nice": False},
         axis={"values": ticks, "format": "d", "grid": False},
     )
@@ -241,10 +241,17 @@ def outcome_chart(
     y_max: float,
     title: str = "Score",
     higher_is_better: bool = False,
+    axis_titles: tuple[str, str] | None = None,
 ) -> str:
-    """Outcome score over sessions, drawn over the expected-trajectory band when there is one."""
-    x = _x_axis([p.x for p in points] + [b.x for b in band])
-    y_title = f"{title} ({'higher' if higher_is_better else 'lower'} is better)"
+    """Outcome score over sessions, drawn over the expected-trajectory band when there is one.
+
+    ``axis_titles`` (x, y) replaces the English ones ("Session", "PHQ-9 (lower is better)")
+    on a client page in another language."""
+    x_title, y_title = axis_titles or (
+        "Session",
+        f"{title} ({'higher' if higher_is_better else 'lower'} is better)",
+    )
+    x = _x_axis([p.x for p in points] + [b.x for b in band], x_title)
     y = _q("y", y_title, scale=_scale(y_min, y_max))
     layers: list[dict[str, Any]] = []
     if band:

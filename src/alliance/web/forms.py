@@ -5,13 +5,18 @@ goal ratings. Instrument ids and linkIds cannot contain ``/`` (their schema forb
 split back is unambiguous. Parsing only reshapes the form into the structure the check-in
 service takes; every check of the answers themselves (ranges, required items, scoring) is the
 service's job, so a script posting to the JSON API gets exactly the same rules.
+
+The page's own words (headings, hints, messages) are English gettext message ids, translated
+through the ``translate`` the route passes; an instrument's words come only from the
+instrument file or a validated translation file the clinic installed (``translations``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
+from alliance.measures.instrument import Instrument
 from alliance.services.views import CheckInDraft, CheckInForm, FormQuestion, GoalView
 
 GOAL_PREFIX = "goal/"
@@ -49,6 +54,7 @@ class Section:
     intro: str
     questions: tuple[Question, ...]
     source: str = ""
+    language: str = "en"  # the language of the questionnaire's own words
 
 
 # Plain headings for clients; the instrument's formal title is shown small underneath.
@@ -64,6 +70,25 @@ _INTROS = {
     "feedback": "",
     "goals": "How far have you come towards each goal?",
 }
+GOAL_ENDS = ("0 = no progress", "10 = fully achieved")
+UNKNOWN_FIELD = "This is not a question of this check-in."
+ANSWER_THIS = "Please answer this question."
+ANSWER = "Please answer: “{text}”"
+RATE_GOAL = "Please rate your progress on “{text}”"
+#: Every message id of this module, for the catalogues' completeness test.
+MESSAGES = (
+    *_HEADINGS.values(),
+    *(v for v in _INTROS.values() if v),
+    *GOAL_ENDS,
+    UNKNOWN_FIELD,
+    ANSWER_THIS,
+    ANSWER,
+    RATE_GOAL,
+)
+
+
+def _same(message: str) -> str:
+    return message
 
 
 def field_name(instrument_id: str, link_id: str) -> str:
@@ -104,7 +129,22 @@ def _question(q: FormQuestion) -> Question:
     )
 
 
-def _goal_question(goal: GoalView) -> Question:
+def _translated(q: FormQuestion, translation: Instrument | None) -> FormQuestion:
+    """``q`` in the words of the clinic's validated translation (same linkId and codes)."""
+    if translation is None:
+        return q
+    item = next((i for i in translation.items if i.link_id == q.link_id), None)
+    if item is None:
+        return q
+    labels = {o.code: o.label for o in item.options}
+    return replace(
+        q,
+        text=item.text,
+        options=tuple((code, labels.get(code, label)) for code, label in q.options),
+    )
+
+
+def _goal_question(goal: GoalView, translate: Callable[[str], str]) -> Question:
     options = tuple(Option(str(i), str(i)) for i in range(11))
     return Question(
         name=f"{GOAL_PREFIX}{goal.id}",
@@ -113,34 +153,56 @@ def _goal_question(goal: GoalView) -> Question:
         required=True,
         options=options,
         short_labels=True,
-        scale_ends=("0 = no progress", "10 = fully achieved"),
+        scale_ends=(translate(GOAL_ENDS[0]), translate(GOAL_ENDS[1])),
     )
 
 
 def sections_for(
-    form: CheckInForm, descriptions: Mapping[str, str | None] | None = None
+    form: CheckInForm,
+    descriptions: Mapping[str, str | None] | None = None,
+    *,
+    translate: Callable[[str], str] = _same,
+    language: str = "en",
+    languages: Mapping[str, str] | None = None,
+    translations: Mapping[str, Instrument] | None = None,
 ) -> list[Section]:
     """The page's sections: one per instrument, then the agreed goals when there are any.
 
     ``descriptions`` (instrument id → the instrument's own instructions) supplies the stem a
-    questionnaire's items need ("Over the last 2 weeks, how often…").
+    questionnaire's items need ("Over the last 2 weeks, how often…"). ``translate`` is the
+    page's gettext, ``language`` the page's language; ``languages`` gives each instrument's
+    own language and ``translations`` the validated translation into the page's language a
+    clinic installed, whose words then replace the instrument's (never invented ones).
     """
     descriptions = descriptions or {}
-    sections = [
-        Section(
-            title=_HEADINGS.get(s.kind, s.title),
-            intro=descriptions.get(s.instrument_id) or _INTROS.get(s.kind, ""),
-            questions=tuple(_question(q) for q in s.questions),
-            source=s.title if s.kind in _HEADINGS else "",
+    languages = languages or {}
+    translations = translations or {}
+    sections = []
+    for s in form.sections:
+        translation = translations.get(s.instrument_id)
+        title = translation.title if translation else s.title
+        # The instrument's own instructions (in its words, or the translation's) come first;
+        # the page's plain intro only when the instrument has none.
+        own = translation.description if translation else descriptions.get(s.instrument_id)
+        fallback = _INTROS.get(s.kind, "")
+        intro = own or (translate(fallback) if fallback else "")
+        sections.append(
+            Section(
+                title=translate(_HEADINGS[s.kind]) if s.kind in _HEADINGS else title,
+                intro=intro,
+                questions=tuple(_question(_translated(q, translation)) for q in s.questions),
+                source=title if s.kind in _HEADINGS else "",
+                language=language if translation else languages.get(s.instrument_id, "en"),
+            )
         )
-        for s in form.sections
-    ]
     if form.goals:
         sections.append(
             Section(
-                title="Your goals",
-                intro=_INTROS["goals"],
-                questions=tuple(_goal_question(g) for g in form.goals),
+                title=translate(_HEADINGS["goals"]),
+                intro=translate(_INTROS["goals"]),
+                questions=tuple(_goal_question(g, translate) for g in form.goals),
+                # Goals are the client's and therapist's own words, in whatever they wrote.
+                language=language,
             )
         )
     return sections
@@ -198,7 +260,9 @@ def posted_values(fields: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k not in CONTROL_FIELDS}
 
 
-def missing_required(form: CheckInForm, parsed: ParsedAnswers) -> dict[str, str]:
+def missing_required(
+    form: CheckInForm, parsed: ParsedAnswers, *, translate: Callable[[str], str] = _same
+) -> dict[str, str]:
     """Required questions of this form left unanswered, as ``{field name: message}``.
 
     The same rule the page states with ``required`` attributes, enforced again on the server
@@ -209,10 +273,12 @@ def missing_required(form: CheckInForm, parsed: ParsedAnswers) -> dict[str, str]
         answered = parsed.instruments.get(section.instrument_id, {})
         for q in section.questions:
             if q.required and q.link_id not in answered:
-                errors[field_name(q.instrument_id, q.link_id)] = f"Please answer: “{q.text}”"
+                errors[field_name(q.instrument_id, q.link_id)] = translate(ANSWER).format(
+                    text=q.text
+                )
     for goal in form.goals:
         if goal.id not in parsed.goals:
-            errors[f"{GOAL_PREFIX}{goal.id}"] = f"Please rate your progress on “{goal.text}”"
+            errors[f"{GOAL_PREFIX}{goal.id}"] = translate(RATE_GOAL).format(text=goal.text)
     return errors
 
 

@@ -24,11 +24,13 @@ from starlette.datastructures import FormData
 from alliance.measures.plan import GOALS, Cadence, MeasurementPlan, answers_asked, course
 from alliance.monitoring.alerts import ALERT_KINDS, ALWAYS_ON_KINDS, AlertSettings
 from alliance.services.clinic_settings import (
+    CLIENT_LANGUAGES,
     CRISIS_MESSAGE_MAX,
     DEFAULT_CRISIS_MESSAGE,
     ClinicSettings,
 )
 from alliance.services.errors import InvalidInput
+from alliance.web.i18n import language_name
 from alliance.web.routes._form_values import form_text
 
 PURPOSES = ("alliance", "outcome", "feedback")
@@ -217,6 +219,7 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         # Blank goes back to the default text (ClinicSettings); it is never left empty.
         "crisis_message": _text(form, "crisis_message"),
         "time_zone": _text(form, "time_zone") or "UTC",
+        "client_language": _text(form, "client_language") or "en",
         "measurement_plan": parse_plan(form),
     }
 
@@ -315,6 +318,8 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "crisis_max": CRISIS_MESSAGE_MAX,
         "alliance_instruments": by_purpose["alliance"],
         "time_zones": TIME_ZONES,
+        # Each offered language under its own name, as a client would look for it.
+        "client_languages": [(c, language_name(c)) for c in CLIENT_LANGUAGES],
         "plan_rows": plan_rows(plan, instruments),
         "plan_course": plan_course(plan, [i for i in instruments if i.id in chosen]),
     }

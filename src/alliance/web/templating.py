@@ -3,6 +3,10 @@
 ``render`` adds what every page needs (the current actor for the navigation, the CSRF token
 for forms, a one-line flash message, the clinic's time zone for the ``when`` and ``day``
 filters) so that route functions pass only their own data.
+
+Templates are translatable (Jinja's i18n extension: ``{% trans %}`` and ``_()``); the catalogue
+is chosen per page from the ``lang`` in its context (:mod:`alliance.web.i18n`), so a page
+rendered without one (every staff page) is English.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from jinja2 import pass_context
 from starlette.responses import HTMLResponse
 
 from alliance.measures.registry import InstrumentError, InstrumentRegistry
+from alliance.web import i18n
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -62,7 +67,25 @@ def _when(context: Any, value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> 
 
 @pass_context
 def _day(context: Any, value: datetime | None) -> str:
-    return local_time(value, context.get("time_zone"), "%d %b %Y")
+    language = context.get("lang") or i18n.SOURCE_LANGUAGE
+    if value is None or language == i18n.SOURCE_LANGUAGE:
+        return local_time(value, context.get("time_zone"), "%d %b %Y")
+    # A client page in another language names the month in it ("3 dic 2026").
+    from babel.dates import format_date
+
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    local = aware.astimezone(zone(context.get("time_zone")))
+    return format_date(local.date(), "d MMM y", locale=language)
+
+
+@pass_context
+def _gettext(context: Any, message: str) -> str:
+    return i18n.translations(context.get("lang")).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return i18n.translations(context.get("lang")).ngettext(singular, plural, n)
 
 
 def _num(value: float | None, digits: int = 1, fixed: bool = False) -> str:
@@ -145,6 +168,14 @@ def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Template
     (bundled instruments only when not given)."""
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     env = templates.env
+    env.add_extension("jinja2.ext.i18n")
+    # New-style gettext: placeholders are filled (and escaped) by Jinja, so a translation
+    # cannot break the page's markup.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _gettext, _ngettext, newstyle=True
+    )
+    # A {% trans %} block's line breaks are layout, not part of the message id.
+    env.policies["ext.i18n.trimmed"] = True
     env.filters["when"] = _when
     env.filters["day"] = _day
     env.filters["num"] = _num
@@ -152,6 +183,7 @@ def make_templates(registry: InstrumentRegistry | None = None) -> Jinja2Template
     env.filters["instrument"] = _instrument_filter(registry or InstrumentRegistry())
     env.filters["sentence"] = _sentence
     env.globals["static_url"] = lambda name: f"/static/{name}"
+    env.globals["client_languages"] = [(c, i18n.language_name(c)) for c in i18n.shipped_languages()]
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

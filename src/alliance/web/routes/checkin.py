@@ -7,6 +7,11 @@ unknown link gets a friendly page (410), never a stack trace. The thank-you page
 client their own progress chart only when the clinic allows it, and the clinic's crisis text
 when the answers raised a risk flag (the therapist is then e-mailed a notice with nothing
 clinical in it, when SMTP is configured).
+
+Each page is in the client's language (:func:`alliance.web.i18n.client_language`: ``?lang=``,
+which the form's action keeps, then the clinic's ``client_language``, then the browser's);
+a questionnaire is shown in another language only from a validated translation file the
+clinic installed, otherwise in its own language with a note saying so.
 """
 
 from __future__ import annotations
@@ -18,16 +23,21 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response
 
 from alliance.adapters import mail
+from alliance.measures.instrument import Instrument
+from alliance.measures.progress_words import goal_words
 from alliance.services import checkins
+from alliance.services.clinic_settings import DEFAULT_CRISIS_MESSAGE
 from alliance.services.errors import InvalidInput, LinkRefused, NotFound
 from alliance.services.views import CheckInForm, CheckInResult, ClientProgressView
-from alliance.web import charts
+from alliance.web import charts, i18n
 from alliance.web.deps import Auth, LinkAuth
 from alliance.web.forms import (
     ACTION_FIELD,
+    ANSWER_THIS,
     GOAL_PREFIX,
     MANIFEST_FIELD,
     MANIFEST_SIG_FIELD,
+    UNKNOWN_FIELD,
     ParsedAnswers,
     all_answered,
     draft_values,
@@ -43,16 +53,27 @@ from alliance.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+# The client's own chart's axis titles (message ids of the catalogue).
+SESSION_AXIS = "Session"
+HIGHER_BETTER = "%(title)s (higher is better)"
+LOWER_BETTER = "%(title)s (lower is better)"
+
 
 def _refused(
     request: Request, exc: LinkRefused, progress: dict[str, Any] | None = None
 ) -> Response:
+    # A refused link names no clinic, so only the link and the browser choose the language.
+    lang = i18n.client_language(request)
     return render(
         request,
         "checkin/unavailable.html",
-        {"reason": exc.reason, "message": exc.message, **(progress or {})},
+        {"reason": exc.reason, "message": exc.message, "lang": lang, **(progress or {})},
         status_code=410,
     )
+
+
+def _gettext(lang: str) -> Any:
+    return i18n.translations(lang).gettext
 
 
 def _form_page(
@@ -66,7 +87,21 @@ def _form_page(
     saved: bool = False,
 ) -> Response:
     manifest = ",".join(required_names(form))
-    sections = sections_for(form, _descriptions(auth, form))
+    lang = i18n.client_language(request, clinic_default=form.client_language)
+    registry = auth.ctx.instruments
+    languages = {s.instrument_id: registry.get(s.instrument_id).language for s in form.sections}
+    translations: dict[str, Instrument] = {}
+    for instrument_id, own in languages.items():
+        if own.split("-")[0] != lang and (found := registry.translation(instrument_id, lang)):
+            translations[instrument_id] = found
+    sections = sections_for(
+        form,
+        _descriptions(auth, form),
+        translate=_gettext(lang),
+        language=lang,
+        languages=languages,
+        translations=translations,
+    )
     return render(
         request,
         "checkin/form.html",
@@ -85,6 +120,7 @@ def _form_page(
             "errors": errors or {},
             "saved": saved,
             "resumed": values is None and form.draft.count() > 0,
+            "lang": lang,
         },
         status_code=status_code,
     )
@@ -102,7 +138,11 @@ async def checkin_form(request: Request, auth: LinkAuth, token: str) -> Response
     except LinkRefused as exc:
         # A client coming back to a link they used sees their progress there, while the
         # link lasts (when the clinic shows it).
-        progress = await _progress(auth, token) if exc.reason == "used" else {}
+        progress = (
+            await _progress(auth, token, i18n.client_language(request))
+            if exc.reason == "used"
+            else {}
+        )
         return _refused(request, exc, progress)
     return _form_page(request, auth, form)
 
@@ -157,13 +197,13 @@ async def _record(
 
 
 async def _save_draft(
-    auth: Auth, token: str, fields: list[tuple[str, str]]
+    request: Request, auth: Auth, token: str, fields: list[tuple[str, str]]
 ) -> LinkRefused | dict[str, str]:
     """Keep the answers so far: the refusal, or the field errors (empty when saved)."""
     parsed = parse_answers(fields)
     errors = _not_storable_text(fields)
     if parsed.unknown:
-        errors.setdefault(parsed.unknown[0], "This is not a question of this check-in.")
+        errors.setdefault(parsed.unknown[0], _gettext(i18n.client_language(request))(UNKNOWN_FIELD))
     if errors:
         return errors
     try:
@@ -180,9 +220,10 @@ async def checkin_draft(request: Request, auth: LinkAuth, token: str) -> Respons
     """The page's script saving as the client goes: 204, or 410/422 with the reason."""
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
-    kept = await _save_draft(auth, token, fields)
+    kept = await _save_draft(request, auth, token, fields)
     if isinstance(kept, LinkRefused):
-        return JSONResponse({"detail": kept.message}, status_code=410)
+        message = _gettext(i18n.client_language(request))(kept.message)
+        return JSONResponse({"detail": message}, status_code=410)
     if kept:
         return JSONResponse({"detail": kept}, status_code=422)
     return Response(status_code=204)
@@ -193,7 +234,7 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
     if form_data.get(ACTION_FIELD) == "save":
-        kept = await _save_draft(auth, token, fields)
+        kept = await _save_draft(request, auth, token, fields)
         if isinstance(kept, LinkRefused):
             return _refused(request, kept)
         try:
@@ -221,9 +262,10 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
     except LinkRefused as exc:
         return _refused(request, exc)
     if not errors:
-        errors = missing_required(form, parsed)
+        translate = _gettext(i18n.client_language(request, clinic_default=form.client_language))
+        errors = missing_required(form, parsed, translate=translate)
         if parsed.unknown:
-            errors[parsed.unknown[0]] = "This is not a question of this check-in."
+            errors[parsed.unknown[0]] = translate(UNKNOWN_FIELD)
     if not errors:
         outcome = await _record(request, auth, token, parsed)
         if isinstance(outcome, Response):
@@ -247,10 +289,14 @@ def _not_storable_text(fields: list[tuple[str, str]]) -> dict[str, str]:
 
 
 async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResult) -> Response:
-    context: dict[str, Any] = await _progress(auth, token) if result.show_progress else {}
+    lang = i18n.client_language(request, clinic_default=result.client_language)
+    context: dict[str, Any] = await _progress(auth, token, lang) if result.show_progress else {}
     # The service says whether these answers raised a risk flag; the client then sees what to
     # do if they are in danger now (the clinic's own text).
     context["crisis_message"] = result.crisis_message if result.risk_flagged else None
+    # Only the shipped default has a translation; a clinic's own text is shown as written.
+    context["crisis_is_default"] = result.crisis_message == DEFAULT_CRISIS_MESSAGE
+    context["lang"] = lang
     response = render(request, "checkin/thanks.html", context)
     settings = auth.ctx.settings
     if result.risk_flagged and result.notify_email and mail.smtp_configured(settings):
@@ -263,16 +309,17 @@ async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResul
 
 def _readable(detail: str) -> str:
     text = detail.strip()
-    return (text[:1].upper() + text[1:]) if text else "Please answer this question."
+    return (text[:1].upper() + text[1:]) if text else ANSWER_THIS
 
 
-async def _progress(auth: Auth, token: str) -> dict[str, Any]:
+async def _progress(auth: Auth, token: str, lang: str = i18n.SOURCE_LANGUAGE) -> dict[str, Any]:
     """The client's own progress (what the clinic shows): each outcome questionnaire's chart
     with its plain words, and the goal ratings. Empty when the clinic shows none."""
     try:
         view: ClientProgressView = await auth.call(checkins.checkin_progress, token)
     except (NotFound, LinkRefused):
         return {}
+    translate = _gettext(lang)
     outcomes = []
     for own in view.outcomes:
         instrument = auth.ctx.instruments.get(own.instrument_id)
@@ -285,11 +332,40 @@ async def _progress(auth: Auth, token: str) -> dict[str, Any]:
             y_max=high,
             title=instrument.short_name,
             higher_is_better=instrument.direction == "higher_is_better",
+            axis_titles=_axis_titles(translate, instrument.short_title, instrument.direction),
         )
-        outcomes.append({"view": own, "chart": svg, "points": points})
+        # The title as the client read it: the installed translation's, where there is one.
+        translated = (
+            auth.ctx.instruments.translation(own.instrument_id, lang)
+            if instrument.language.split("-")[0] != lang
+            else None
+        )
+        outcomes.append(
+            {
+                "view": own,
+                "title": translated.title if translated else own.title,
+                "chart": svg,
+                "points": points,
+                # The service's sentences are the catalogue's message ids.
+                "words": translate(own.words),
+            }
+        )
     if not outcomes and not view.goals:
         return {}
-    return {"progress": {"outcomes": outcomes, "goals": view.goals}}
+    goals = [
+        {
+            "text": g.text,
+            "ratings": g.ratings,
+            "words": goal_words(g.ratings[0], g.ratings[-1], len(g.ratings), translate=translate),
+        }
+        for g in view.goals
+    ]
+    return {"progress": {"outcomes": outcomes, "goals": goals}}
+
+
+def _axis_titles(translate: Any, title: str, direction: str) -> tuple[str, str]:
+    better = HIGHER_BETTER if direction == "higher_is_better" else LOWER_BETTER
+    return translate(SESSION_AXIS), translate(better) % {"title": title}
 
 
 async def _render(func: Any, *args: Any, **kwargs: Any) -> str:

@@ -21,6 +21,7 @@ from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_de
 from alliance.services import matching as service
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.web.deps import AdminAuth, Auth, PublicAuth, StaffAuth, limit_intakes
+from alliance.web.i18n import client_language, language_name
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import PathId
 from alliance.web.templating import render
@@ -202,8 +203,15 @@ def intake_problems(exc: InvalidInput, data: dict[str, Any] | None) -> list[dict
 
 @router.get("/intake/{clinic_id}")
 async def intake_page(request: Request, auth: PublicAuth, clinic_id: PathId) -> Response:
-    name = await auth.call(service.intake_clinic_name, clinic_id)
-    context = {"clinic_id": clinic_id, "clinic_name": name, "values": {}, "error": None}
+    clinic = await auth.call(service.intake_clinic, clinic_id)
+    context = {
+        "clinic_id": clinic_id,
+        "clinic_name": clinic.name,
+        "values": {},
+        "error": None,
+        "lang": client_language(request, clinic_default=clinic.client_language),
+    }
+    context["language_name"] = language_name(str(context["lang"]))
     return render(request, "matching_intake.html", {**context, **_vocab_context()})
 
 
@@ -224,17 +232,21 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
             contact_phone=_text(form, "contact_phone", 32) or None,
         )
     except InvalidInput as exc:
+        clinic = await auth.call(service.intake_clinic, clinic_id)
         context = {
             "clinic_id": clinic_id,
-            "clinic_name": await auth.call(service.intake_clinic_name, clinic_id),
+            "clinic_name": clinic.name,
+            "lang": client_language(request, clinic_default=clinic.client_language),
             "values": values,
             "checked": {(k, v) for k, v in form.multi_items() if isinstance(v, str)},
             "error": exc,
             "problems": intake_problems(exc, data),
             **_vocab_context(),
         }
+        context["language_name"] = language_name(str(context["lang"]))
         return render(request, "matching_intake.html", context, status_code=422)
-    return render(request, "matching_thanks.html", {})
+    # The form's action keeps ?lang= when the client chose one; otherwise the browser's.
+    return render(request, "matching_thanks.html", {"lang": client_language(request)})
 
 
 @router.get("/admin/matching")

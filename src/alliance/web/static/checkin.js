@@ -24,7 +24,10 @@
     if (!dirty) { return; }
     dirty = false;
     fetch(url, { method: "POST", body: body(), credentials: "same-origin" }).then(function (r) {
-      if (r.status === 204 && status) { status.textContent = "Answers saved."; }
+      // The page gives the words in its own language (data-saved-text).
+      if (r.status === 204 && status) {
+        status.textContent = form.getAttribute("data-saved-text") || "Answers saved.";
+      }
     }, function () { dirty = true; });
   }
 

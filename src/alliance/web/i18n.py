@@ -1,0 +1,93 @@
+"""Client-page languages: the shipped gettext catalogues and the choice of a page's language.
+
+Catalogues live as ``locale/<lang>/LC_MESSAGES/messages.po`` beside this module and are read
+with Babel when first needed. The ``.po`` text is the only form in the repository: compiling
+it in memory keeps ``pip install -e .`` on a clean clone working with no build step, and no
+``.mo`` file can go stale beside the ``.po`` it was made from.
+
+Staff pages stay English: only client pages (check-in, thank-you, intake) pick a language.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+from pathlib import Path
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from fastapi import Request
+
+from alliance.services.clinic_settings import CLIENT_LANGUAGES
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+SOURCE_LANGUAGE = "en"
+
+
+def shipped_languages() -> tuple[str, ...]:
+    """English (the source) and every language with a catalogue here, sorted."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/messages.po")}
+    return (SOURCE_LANGUAGE, *sorted(found - {SOURCE_LANGUAGE}))
+
+
+@functools.lru_cache(maxsize=8)
+def translations(language: str | None) -> gettext.NullTranslations:
+    """The catalogue of ``language`` (no translation for English or an unknown language)."""
+    path = LOCALE_DIR / str(language) / "LC_MESSAGES" / "messages.po"
+    if not language or language == SOURCE_LANGUAGE or not path.is_file():
+        return gettext.NullTranslations()
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def _supported(tag: str | None) -> str | None:
+    """``tag``'s primary language when a client page can be shown in it ("es-MX" → "es")."""
+    if not tag:
+        return None
+    primary = tag.strip().replace("_", "-").split("-")[0].lower()
+    return primary if primary in CLIENT_LANGUAGES else None
+
+
+def _from_accept_language(header: str) -> str | None:
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and tag != "*" and quality > 0:
+            weighted.append((-quality, index, tag))
+    for _, _, tag in sorted(weighted):
+        if found := _supported(tag):
+            return found
+    return None
+
+
+def client_language(
+    request: Request, *, preferred: str | None = None, clinic_default: str | None = None
+) -> str:
+    """A client page's language: ``?lang=``, then the client's own preferred language, then the
+    clinic's ``client_language``, then the browser's Accept-Language; English otherwise.
+
+    A clinic's default counts before the browser's because a clinic serving Spanish speakers
+    knows its clients better than a shared or borrowed phone's settings do; ``?lang=`` lets a
+    client (or the link's sender) always override it.
+    """
+    for choice in (request.query_params.get("lang"), preferred, clinic_default):
+        if found := _supported(choice):
+            return found
+    return _from_accept_language(request.headers.get("accept-language", "")) or SOURCE_LANGUAGE
+
+
+def language_name(language: str) -> str:
+    """The language's name in itself ("English", "español"): what a client would type."""
+    return str(Locale.parse(language).get_language_name(language) or language)

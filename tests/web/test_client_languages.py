@@ -1,0 +1,320 @@
+"""Client pages in the client's language: the Spanish catalogue is complete, each client page
+rendered in Spanish keeps no English sentence of its own, the language is chosen in the
+documented order, staff pages stay English, and a questionnaire is shown in Spanish only from
+a validated translation file the clinic installed (scored as the original)."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po
+from jinja2.ext import babel_extract
+from sqlalchemy import select
+from webworld import World, build_world, csrf_from, full_answers
+
+from alliance.matching.profiles import vocabulary
+from alliance.measures import progress_words
+from alliance.services import admin as admin_service
+from alliance.services import checkins, clients
+from alliance.services.clinic_settings import CLIENT_LANGUAGES, DEFAULT_CRISIS_MESSAGE
+from alliance.services.errors import _LINK_MESSAGES
+from alliance.store.db import transaction
+from alliance.store.models import Score
+from alliance.web import forms, i18n
+from alliance.web.routes import checkin as checkin_routes
+from alliance.web.routes.matching import DAYS, PARTS
+from alliance.web.templating import TEMPLATE_DIR
+
+CLIENT_TEMPLATES = (
+    "checkin/form.html",
+    "checkin/thanks.html",
+    "checkin/unavailable.html",
+    "checkin/_own_progress.html",
+    "matching_intake.html",
+    "matching_thanks.html",
+)
+SPANISH = i18n.LOCALE_DIR / "es" / "LC_MESSAGES" / "messages.po"
+
+Message = str | tuple[str, str]
+
+
+def client_msgids() -> list[Message]:
+    """Every English message a client page can show: the templates' literal messages, base.html's
+    (the skip link), and the Python-side sentences those pages translate by value."""
+    found: list[Message] = []
+    for name in (*CLIENT_TEMPLATES, "base.html"):
+        for _, message, _, _ in extract_from_file(
+            babel_extract, str(TEMPLATE_DIR / name), options={"trimmed": "true"}
+        ):
+            if name == "base.html" and message != "Skip to content":
+                continue
+            found.append(message if isinstance(message, str) else (message[0], message[1]))
+    voc = vocabulary()
+    found += [
+        checkin_routes.HIGHER_BETTER,
+        checkin_routes.LOWER_BETTER,
+        *forms.MESSAGES,
+        *progress_words.MESSAGES,
+        *_LINK_MESSAGES.values(),
+        DEFAULT_CRISIS_MESSAGE,
+        *voc.concerns.values(),
+        *voc.modalities.values(),
+        *voc.age_groups.values(),
+        *voc.modes.values(),
+        *(s.phrases[0] for s in voc.styles.values()),
+        *(label for _, label in DAYS),
+        *(part.capitalize() for part in PARTS),
+    ]
+    return list(dict.fromkeys(found))
+
+
+def _spanish() -> Any:
+    with SPANISH.open("rb") as handle:
+        return read_po(handle)
+
+
+def test_every_client_message_has_a_spanish_translation() -> None:
+    catalog = _spanish()
+    missing = []
+    for message in client_msgids():
+        key = message if isinstance(message, str) else message[0]
+        entry = catalog.get(key)
+        strings = [] if entry is None else entry.string
+        strings = [strings] if isinstance(strings, str) else list(strings)
+        if entry is None or entry.fuzzy or not strings or not all(s.strip() for s in strings):
+            missing.append(key)
+    assert missing == []
+
+
+def test_the_spanish_catalogue_holds_no_stale_message() -> None:
+    wanted = {m if isinstance(m, str) else m[0] for m in client_msgids()}
+    stale = [
+        m.id
+        for m in _spanish()
+        if m.id and (m.id if isinstance(m.id, str) else m.id[0]) not in wanted
+    ]
+    assert stale == []
+
+
+def test_the_clinic_setting_offers_exactly_the_shipped_catalogues() -> None:
+    assert i18n.shipped_languages() == CLIENT_LANGUAGES
+
+
+def _english_sentences() -> list[str]:
+    """Each English message's literal runs (placeholders cut out) long enough to be a phrase
+    and not the same in Spanish: what must not be left on a Spanish page."""
+    catalog = _spanish()
+    runs: list[str] = []
+    for message in client_msgids():
+        for text in [message] if isinstance(message, str) else list(message):
+            entry = catalog.get(text if isinstance(message, str) else message[0])
+            translated = entry.string if entry is not None else ""
+            translated = translated if isinstance(translated, str) else " ".join(translated)
+            for run in re.split(r"%\(\w+\)s|\{\w+\}|<[^>]+>", text):
+                run = run.strip(" .,:;“”")
+                if len(run) >= 12 and " " in run and run not in translated:
+                    runs.append(run)
+    return runs
+
+
+def _visible(page: str) -> str:
+    # A chart's words are its <text> elements; the rest of the SVG is drawing.
+    charts = " ".join(re.findall(r"<text\b[^>]*>([^<]*)</text>", page))
+    page = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", page, flags=re.S) + " " + charts
+    page = re.sub(r'\b(?:value|data-[\w-]+|href|action)="[^"]*"', " ", page)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def _assert_spanish(page: str) -> None:
+    assert '<html lang="es">' in page
+    text = _visible(page)
+    left = [s for s in _english_sentences() if s in text]
+    assert left == []
+
+
+def test_each_client_page_in_spanish_has_no_english_sentence_of_its_own(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    form = client.get(f"/c/{token}?lang=es")
+    assert form.status_code == 200
+    _assert_spanish(form.text)
+    assert "Tu check-in" in form.text or "Tu cuestionario" in form.text
+    answers = full_answers(form.text, pick="last")
+    incomplete = {k: v for k, v in answers.items() if not k.startswith("phq9/")}
+    errors = client.post(f"/c/{token}?lang=es", data=incomplete)
+    assert errors.status_code == 422
+    _assert_spanish(errors.text)
+    saved = client.post(f"/c/{token}?lang=es", data={**incomplete, "_action": "save"})
+    _assert_spanish(saved.text)
+    # The last option everywhere endorses PHQ-9 item 9: the crisis text, in Spanish (default).
+    done = client.post(f"/c/{token}?lang=es", data=answers)
+    assert done.status_code == 200
+    _assert_spanish(done.text)
+    assert 'id="crisis"' in done.text
+    used = client.get(f"/c/{token}?lang=es")
+    assert used.status_code == 410
+    _assert_spanish(used.text)
+    unknown = client.get("/c/not-a-real-token?lang=es")
+    _assert_spanish(unknown.text)
+    clinic_id = world.cases["tom"].clinic_id
+    intake = client.get(f"/intake/{clinic_id}?lang=es")
+    assert intake.status_code == 200
+    _assert_spanish(intake.text)
+    assert f'action="/intake/{clinic_id}?lang=es"' in intake.text
+
+
+def _set_clinic(world: World, **update: object) -> None:
+    ada = world.people["ada"].actor
+    current = admin_service.get_clinic(world.ctx, actor=ada).settings
+    admin_service.update_clinic_settings(
+        world.ctx, actor=ada, settings=current.model_copy(update=update)
+    )
+
+
+def _lang_of(page: str) -> str:
+    found = re.search(r'<html lang="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+def test_the_language_comes_from_the_link_then_the_clinic_then_the_browser(world: World) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    spanish_browser = {"Accept-Language": "fr-FR;q=0.9, es-MX;q=0.8, en;q=0.1"}
+    # The clinic's language (English by default) comes before the browser's ...
+    assert _lang_of(client.get(f"/c/{token}", headers=spanish_browser).text) == "en"
+    # ... which decides where no clinic is known (a link that names none).
+    unknown = client.get("/c/not-a-real-token", headers=spanish_browser)
+    assert _lang_of(unknown.text) == "es"
+    assert _lang_of(client.get("/c/not-a-real-token").text) == "en"
+    _set_clinic(world, client_language="es")
+    page = client.get(f"/c/{token}", headers={"Accept-Language": "en"})
+    assert _lang_of(page.text) == "es"
+    chosen = client.get(f"/c/{token}?lang=en")
+    assert _lang_of(chosen.text) == "en"
+    assert f'action="/c/{token}?lang=en"' in chosen.text
+    # The page offers the other language, named in itself.
+    assert '<a href="?lang=es" lang="es" hreflang="es">Español</a>' in chosen.text
+    # An unknown ?lang= falls through to the clinic's language, never an error.
+    assert _lang_of(client.get(f"/c/{token}?lang=xx").text) == "es"
+
+
+def test_staff_pages_stay_english_whatever_the_browser_asks(world: World) -> None:
+    _set_clinic(world, client_language="es")
+    staff = world.login("tom")
+    page = staff.get("/caseload", headers={"Accept-Language": "es"})
+    assert page.status_code == 200
+    assert _lang_of(page.text) == "en"
+    assert "Caseload" in page.text
+
+
+def test_an_unknown_client_language_setting_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from alliance.services.clinic_settings import ClinicSettings
+
+    with pytest.raises(ValidationError, match="client_language"):
+        ClinicSettings(client_language="fr")
+
+
+# A made-up questionnaire and a made-up "validated" Spanish version of it: never a real
+# instrument's wording.
+DUMMY = """
+id: dummy_mood
+title: Dummy mood check (test only)
+version: "1"
+citation: Made up for a test.
+licence: Made up for a test.
+language: en
+kind: outcome
+description: Think of the past few days.
+direction: higher_is_worse
+answer_sets:
+  amount:
+    - {code: 0, label: Never dummy, score: 0}
+    - {code: 1, label: Often dummy, score: 1}
+items:
+  - {linkId: dm_1, text: Dummy question about pebbles, options: amount}
+  - {linkId: dm_2, text: Dummy question about clouds, options: amount}
+scoring: {method: sum, max_missing: 0, source: Made up for a test.}
+"""
+DUMMY_ES = (
+    DUMMY.replace("id: dummy_mood", "id: dummy_mood_es\ntranslation_of: dummy_mood")
+    .replace("language: en", "language: es")
+    .replace("Dummy question about pebbles", "Pregunta ficticia sobre guijarros")
+    .replace("Dummy question about clouds", "Pregunta ficticia sobre nubes")
+    .replace("Never dummy", "Nunca ficticio")
+    .replace("Often dummy", "A menudo ficticio")
+    .replace("Think of the past few days.", "Piense en los últimos días.")
+    .replace("Dummy mood check (test only)", "Control ficticio del ánimo (solo pruebas)")
+)
+
+
+def test_a_validated_translation_is_shown_in_spanish_and_scored_as_the_original(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "instruments"
+    folder.mkdir()
+    (folder / "dummy_mood.yaml").write_text(DUMMY, encoding="utf-8")
+    (folder / "dummy_mood_es.yaml").write_text(DUMMY_ES, encoding="utf-8")
+    world = build_world(tmp_path, instruments_dir=folder)
+    assert "dummy_mood_es" not in {i.id for i in world.ctx.instruments.all()}
+    ada = world.people["ada"].actor
+    current = admin_service.get_clinic(world.ctx, actor=ada).settings
+    choice = current.instruments.model_copy(update={"outcome": ("dummy_mood",)})
+    admin_service.update_clinic_settings(
+        world.ctx, actor=ada, settings=current.model_copy(update={"instruments": choice})
+    )
+    tom = world.people["tom"]
+    _, episode = clients.create_client(world.ctx, actor=tom.actor, display_name="Dora")
+    token = checkins.create_checkin_link(world.ctx, actor=tom.actor, episode_id=episode.id).token
+    client = world.client()
+    spanish = client.get(f"/c/{token}?lang=es")
+    assert "Pregunta ficticia sobre guijarros" in spanish.text
+    assert "A menudo ficticio" in spanish.text
+    assert "Piense en los últimos días." in spanish.text  # the translation's instructions
+    assert "Dummy question about pebbles" not in spanish.text
+    # WAI-SR has no installed Spanish version: shown as it is, with a note in Spanish.
+    assert spanish.text.count("Este cuestionario se muestra en su idioma original.") == 2
+    english = client.get(f"/c/{token}")
+    assert "Dummy question about pebbles" in english.text
+    assert "en su idioma original" not in english.text
+    answers = full_answers(spanish.text, pick="last")
+    assert set(answers) >= {"dummy_mood/dm_1", "dummy_mood/dm_2"}
+    done = client.post(f"/c/{token}?lang=es", data=answers)
+    assert done.status_code == 200
+    # The client's own progress names the questionnaire as they read it.
+    assert "Control ficticio del ánimo (solo pruebas)" in done.text
+    with transaction(world.ctx.session_factory) as session:
+        stored = set(
+            session.scalars(select(Score.instrument_id).where(Score.episode_id == episode.id))
+        )
+    assert "dummy_mood" in stored
+    assert "dummy_mood_es" not in stored
+
+
+def test_an_admin_sets_the_client_language_on_the_settings_page(world: World) -> None:
+    admin = world.login("ada")
+    page = admin.get("/admin/settings")
+    assert '<option value="es">Español (es)</option>' in page.text
+    base = {"instruments.alliance": "wai_sr", "instruments.outcome": "phq9"}
+    refused = admin.post(
+        "/admin/settings",
+        data={**base, "client_language": "fr", "csrf_token": csrf_from(page.text)},
+    )
+    assert refused.status_code == 422
+    assert "client_language" in refused.text
+    saved = admin.post(
+        "/admin/settings",
+        data={**base, "client_language": "es", "csrf_token": csrf_from(page.text)},
+    )
+    assert saved.status_code in (200, 303)
+    ada = world.people["ada"].actor
+    assert admin_service.get_clinic(world.ctx, actor=ada).settings.client_language == "es"
+    token = world.cases["tom"].link_token
+    assert _lang_of(world.client().get(f"/c/{token}").text) == "es"
