@@ -332,7 +332,7 @@ async def _progress(auth: Auth, token: str, lang: str = i18n.SOURCE_LANGUAGE) ->
             y_max=high,
             title=instrument.short_name,
             higher_is_better=instrument.direction == "higher_is_better",
-            axis_titles=_axis_titles(translate, instrument.short_title, instrument.direction),
+            axis_titles=_axis_titles(translate, instrument.short_name, instrument.direction),
         )
         # The title as the client read it: the installed translation's, where there is one.
         translated = (
