@@ -254,3 +254,27 @@ def test_a_final_check_in_link_asks_the_discharge_measures(world: World) -> None
     assert "wai_sr" in final["checkin"]["instruments"]
     assert final["checkin"]["rate_goals"] is True
     assert set(routine["checkin"]["instruments"]) <= set(final["checkin"]["instruments"])
+
+
+def test_the_api_settings_model_has_every_clinic_setting(world: World) -> None:
+    """A PUT replaces the settings whole: a field the API model lacked was reset by every
+    PUT (time zone, measurement plan, delivery, client language were, before this test)."""
+    from alliance.web.schemas import ClinicSettingsModel
+
+    assert set(ClinicSettingsModel.model_fields) == set(ClinicSettings.model_fields)
+    client = world.client()
+    headers = _auth(world, "ada")
+    settings = client.get("/api/v1/clinic", headers=headers).json()["settings"]
+    settings["time_zone"] = "Europe/Madrid"
+    settings["client_language"] = "es"
+    settings["measurement_plan"] = {"cadences": {"phq9": {"every": 2}}}
+    saved = client.put("/api/v1/clinic/settings", json=settings, headers=headers)
+    assert saved.status_code == 200, saved.text
+    again = client.put(
+        "/api/v1/clinic/settings",
+        json=client.get("/api/v1/clinic", headers=headers).json()["settings"],
+        headers=headers,
+    ).json()["settings"]
+    assert again["time_zone"] == "Europe/Madrid"
+    assert again["client_language"] == "es"
+    assert again["measurement_plan"]["cadences"]["phq9"]["every"] == 2

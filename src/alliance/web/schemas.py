@@ -30,8 +30,14 @@ from pydantic import (
 )
 
 from alliance.matching.refit import FitEndDetail
+from alliance.measures.plan import MeasurementPlan
 from alliance.monitoring.alerts import AlertSettings
-from alliance.services.clinic_settings import CRISIS_MESSAGE_MAX, DEFAULT_CRISIS_MESSAGE
+from alliance.services.clinic_settings import (
+    CRISIS_MESSAGE_MAX,
+    DEFAULT_CRISIS_MESSAGE,
+    ClientLanguage,
+    DeliverySettings,
+)
 from alliance.services.goals import MAX_GOAL_TEXT, MAX_GOALS
 
 # The largest id the id columns hold on both databases: they are INTEGER, 32 bits on
@@ -325,7 +331,18 @@ class ClinicSettingsModel(BaseModel):
     instruments: InstrumentChoiceModel
     mfa_enforced: bool = False
     show_client_progress: bool = False
+    # Every field of ClinicSettings is here: a PUT replaces the settings whole, so one left
+    # out would be reset to its default by every PUT (a test compares the two models).
+    client_progress_shows: tuple[Literal["outcomes", "goals"], ...] = ("outcomes", "goals")
     checkin_overdue_days: int = Field(10, ge=1, le=90)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    measurement_plan: MeasurementPlan = Field(
+        default_factory=MeasurementPlan,
+        description="The clinic's own cadences over the bundled defaults (see the clinic "
+        "settings page and docs/admin-guide.md).",
+    )
+    time_zone: str = Field("UTC", max_length=64, description="An IANA time zone name.")
+    client_language: ClientLanguage = "en"
     crisis_message: FreeText = Field(
         DEFAULT_CRISIS_MESSAGE,
         max_length=CRISIS_MESSAGE_MAX,
