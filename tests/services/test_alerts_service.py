@@ -4,10 +4,10 @@ may see the client. (``test_alerts_service``: tests/monitoring/test_alerts.py te
 from __future__ import annotations
 
 import pytest
-from clinic_world import Clock, World, rupture
+from clinic_world import Clock, World, full_answers, rupture
 from sqlalchemy import text
 
-from alliance.services import alerts, sessions
+from alliance.services import alerts, checkins, sessions
 from alliance.services.errors import Conflict, NotFound
 from alliance.store.db import transaction
 
@@ -55,3 +55,63 @@ def test_a_resolved_rupture_is_not_raised_again_for_the_same_session(
         if a.kind == "rupture" and a.status != "resolved"
     ]
     assert open_ruptures == []
+
+
+def _bad_check_in(world: World, clock: Clock, levels: list[tuple[int, int, str]]) -> None:
+    """Weekly attended sessions for John, each with a check-in (alliance, rating, fit)."""
+    for alliance, rating, fit in levels:
+        clock.advance(days=7)
+        sessions.schedule_session(
+            world.ctx,
+            actor=world.bob,
+            episode_id=world.john_episode,
+            scheduled_at=clock.now,
+            status="attended",
+        )
+        link = checkins.create_checkin_link(world.ctx, actor=world.bob, episode_id=world.john_episode)
+        answers = full_answers(alliance=alliance, symptoms=2, rating=rating, fit=fit)
+        checkins.record_check_in(world.ctx, link.token, answers)
+
+
+def test_one_bad_check_in_raises_one_alliance_alert_with_all_its_reasons(
+    world: World, clock: Clock
+) -> None:
+    _bad_check_in(world, clock, [(4, 9, "yes"), (4, 9, "yes"), (4, 9, "yes"), (1, 2, "no")])
+    found = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+    alliance = [a for a in found if a.evidence.get("concern") == "alliance"]
+    assert len(alliance) == 1
+    [alert] = alliance
+    kinds = [s["kind"] for s in alert.evidence["signals"]]
+    assert kinds[0] == alert.kind == "rupture"
+    assert "poor_fit_reported" in kinds
+    assert len(kinds) >= 3
+    assert all(s["reason"] in alert.reason for s in alert.evidence["signals"])
+    assert all(s["items"] for s in alert.evidence["signals"])
+    # The next check-in is still low: the same alert takes the evidence, no second one.
+    _bad_check_in(world, clock, [(1, 2, "no")])
+    again = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+    alliance = [a for a in again if a.evidence.get("concern") == "alliance"]
+    assert [a.id for a in alliance] == [alert.id]
+    assert alliance[0].session_number == 5
+    assert "rupture" in [s["kind"] for s in alliance[0].evidence["signals"]]
+
+
+def test_a_resolved_concern_reopens_on_a_later_session_and_not_before(
+    world: World, clock: Clock
+) -> None:
+    _bad_check_in(world, clock, [(4, 9, "yes"), (4, 9, "yes"), (2, 5, "yes"), (2, 5, "yes")])
+    [alert] = [
+        a
+        for a in alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+        if a.evidence.get("concern") == "alliance"
+    ]
+    alerts.resolve_alert(world.ctx, actor=world.bob, alert_id=alert.id, note="Talked it through")
+    from alliance.services.monitor import refresh_open_episodes
+
+    assert refresh_open_episodes(world.ctx) == 0  # the same evidence: it stays resolved
+    assert alerts.get_alert(world.ctx, actor=world.bob, alert_id=alert.id).status == "resolved"
+    _bad_check_in(world, clock, [(2, 5, "yes")])
+    found = alerts.list_client_alerts(world.ctx, actor=world.bob, client_id=world.john)
+    alliance = [a for a in found if a.evidence.get("concern") == "alliance"]
+    assert [(a.id, a.status, a.session_number) for a in alliance] == [(alert.id, "open", 5)]
+    assert alliance[0].resolve_note == "Talked it through"  # the last resolution is kept
