@@ -116,6 +116,13 @@ def test_an_acknowledged_alert_is_updated_and_reopens_only_when_it_gets_worse() 
     assert (same_level.op, same_level.status) == ("update", "acknowledged")
     [worse] = plan_alerts(group_signals([signal("rupture", 5, "urgent")], kinds), acked)
     assert (worse.op, worse.status) == ("update", "open")
+    # A rupture acknowledged, then a second rupture at a later session: a new event.
+    [rupture] = plan_alerts(group_signals([signal("rupture", 4, "urgent")], kinds), [])
+    handled = [stored(rupture, 8, "acknowledged")]
+    [still] = plan_alerts(group_signals([signal("low_alliance", 5)], kinds), handled)
+    assert (still.op, still.status) == ("update", "acknowledged")
+    [second] = plan_alerts(group_signals([signal("rupture", 7, "urgent")], kinds), handled)
+    assert (second.op, second.status) == ("update", "open")
 
 
 def test_a_resolved_alert_reopens_only_on_evidence_from_a_later_session() -> None:

@@ -36,6 +36,7 @@ from alliance.monitoring.alerts import (
 __all__ = [
     "CONCERNS",
     "CONCERN_TITLES",
+    "EVENT_KINDS",
     "AlertChange",
     "Concern",
     "ConcernKind",
@@ -206,8 +207,8 @@ class AlertChange:
     ``op``: ``raise`` (a new alert), ``update`` (the unresolved alert ``target`` takes the
     later evidence), ``reopen`` (the resolved alert ``target`` is open again: new evidence from
     a later session). ``signals`` are the alert's reasons after the change and ``status`` its
-    status (an acknowledged alert goes back to open when the new evidence is more severe, or
-    is a risk answer from a later session).
+    status (an acknowledged alert goes back to open when the new evidence is more severe, adds
+    an urgent reason, or is a new rupture or risk answer; see :func:`_needs_another_look`).
     """
 
     op: Literal["raise", "update", "reopen"]
@@ -293,13 +294,29 @@ def _plan_concern(concern: Concern, same: Sequence[StoredAlert]) -> AlertChange 
     return AlertChange("raise", concern, concern.signals, "open")
 
 
+#: Rules that report an event (a drop between two sessions, an answer about self-harm) rather
+#: than a state that lasts (a low alliance, an outcome off track): a later firing is a new event.
+EVENT_KINDS: frozenset[str] = frozenset({"risk_reported", "rupture"})
+
+
 def _needs_another_look(target: StoredAlert, concern: Concern) -> bool:
     """An acknowledged alert goes back to open when the later evidence is more severe than
-    what was acknowledged, or when it is a risk answer from a later session (every new risk
-    answer needs a clinician's action, whatever was done about the last one)."""
+    what was acknowledged, adds an urgent reason it did not have, or is a new event (a rupture
+    or a risk answer from a later session than the one acknowledged). A lasting state firing
+    again (still low, still off track) only updates it: the therapist already said what they
+    will do about it."""
     if severity_rank(concern.severity) < severity_rank(target.severity):
         return True
-    return concern.concern == "risk" and concern.session_number > target.session_number
+    before = {s.key: s for s in target.signals}
+    for signal in concern.signals:
+        known = before.get(signal.key)
+        if known is None:
+            if signal.severity == "urgent":
+                return True
+            continue
+        if signal.kind in EVENT_KINDS and signal.session_number > known.session_number:
+            return True
+    return False
 
 
 def _plan_signal(concern: Concern, same: Sequence[StoredAlert]) -> AlertChange | None:
