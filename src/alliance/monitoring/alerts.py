@@ -302,8 +302,8 @@ class AlertSettings(BaseModel):
         default=5,
         ge=1,
         description="Fit check window, last session: the check is suggested once per episode, "
-        "at the first session in the window where alliance is low and not rising. Empty = no "
-        "end, and then at every such session (the behaviour before the window existed).",
+        "at the first session in the window where alliance is low and not rising. No end "
+        "(null in the settings JSON): at every such session, as before the window existed.",
     )
     fit_check_thresholds: dict[str, float] = Field(
         default_factory=dict,

@@ -31,7 +31,12 @@ from pydantic import (
 
 from alliance.matching.refit import FitEndDetail
 from alliance.monitoring.alerts import AlertSettings
-from alliance.services.clinic_settings import CRISIS_MESSAGE_MAX, DEFAULT_CRISIS_MESSAGE
+from alliance.services.clinic_settings import (
+    CRISIS_CONTACTS_MAX,
+    CRISIS_MESSAGE_MAX,
+    DEFAULT_CRISIS_MESSAGE,
+    CrisisContact,
+)
 from alliance.services.goals import MAX_GOAL_TEXT, MAX_GOALS
 
 # The largest id the id columns hold on both databases: they are INTEGER, 32 bits on
@@ -331,6 +336,18 @@ class ClinicSettingsModel(BaseModel):
         max_length=CRISIS_MESSAGE_MAX,
         description="Shown to a client whose check-in answers raised a risk flag; blank = "
         "the default text.",
+    )
+    crisis_contacts: tuple[CrisisContact, ...] = Field(
+        (),
+        max_length=CRISIS_CONTACTS_MAX,
+        description="Crisis lines a client can call ({name, phone}), shown as tel: links.",
+    )
+    risk_escalation_hours: int = Field(
+        4,
+        ge=1,
+        le=7 * 24,
+        description="A risk alert not acknowledged within this many hours is escalated to the "
+        "supervisor and the admins.",
     )
 
 
