@@ -26,7 +26,9 @@ def kinds_of(instruments: Instruments) -> dict[str, str]:
     return {i: inst.kind for i, inst in instruments.items()}
 
 
-def signal(kind: str, session: int, severity: str = "warning", inst: str | None = "wai_sr") -> Alert:
+def signal(
+    kind: str, session: int, severity: str = "warning", inst: str | None = "wai_sr"
+) -> Alert:
     return Alert(kind, severity, session, f"{kind} at {session}", "step", (), inst)  # type: ignore[arg-type]
 
 

@@ -68,7 +68,9 @@ def _bad_check_in(world: World, clock: Clock, levels: list[tuple[int, int, str]]
             scheduled_at=clock.now,
             status="attended",
         )
-        link = checkins.create_checkin_link(world.ctx, actor=world.bob, episode_id=world.john_episode)
+        link = checkins.create_checkin_link(
+            world.ctx, actor=world.bob, episode_id=world.john_episode
+        )
         answers = full_answers(alliance=alliance, symptoms=2, rating=rating, fit=fit)
         checkins.record_check_in(world.ctx, link.token, answers)
 

@@ -28,7 +28,6 @@ from typing import Literal, get_args
 
 from alliance.monitoring.alerts import (
     Alert,
-    AlertKind,
     alert_rank,
     severity_rank,
 )
@@ -265,10 +264,7 @@ def plan_alerts(
     changes: list[AlertChange] = []
     for concern in raised:
         same = sorted((a for a in stored if a.key == concern.key), key=lambda a: a.id)
-        if by == "signal":
-            change = _plan_signal(concern, same)
-        else:
-            change = _plan_concern(concern, same)
+        change = _plan_signal(concern, same) if by == "signal" else _plan_concern(concern, same)
         if change is not None:
             changes.append(change)
     return changes

@@ -160,6 +160,9 @@ def refresh_alerts(
         target.reason = change.reason
         target.next_step = change.next_step
         target.evidence = evidence
+        if change.status == "open" and target.status != "open":
+            # Open again (new evidence): it may be escalated again if it waits too long.
+            target.escalated_at = None
         target.status = change.status
         target.updated_at = now
         changed.append((target, change.op))

@@ -210,6 +210,34 @@ class AlertView:
     resolved_by: int | None = None
     resolved_at: datetime | None = None
     resolve_note: str | None = None
+    #: The concern the alert is about (risk, alliance, outcome, attendance) and how the desk
+    #: names it; ``signals`` are its reasons, the most urgent first (each a mapping with kind,
+    #: severity, session_number, reason, next_step, instrument_id and items).
+    concern: str = ""
+    title: str = ""
+    signals: tuple[dict[str, Any], ...] = ()
+    supervised_by: int | None = None
+    supervised_at: datetime | None = None
+    supervision_note: str | None = None
+    escalated_at: datetime | None = None
+    protocol_checks: tuple[str, ...] = ()
+
+    @property
+    def is_risk(self) -> bool:
+        return self.concern == "risk" or self.kind == "risk_reported"
+
+
+@dataclass(frozen=True)
+class RiskProtocolView:
+    """A risk alert's protocol page: the alert, whom to call, what to do, and whether the
+    alert waited too long (``overdue``: not acknowledged within the clinic's hours)."""
+
+    alert: AlertView
+    client_name: str
+    contacts: tuple[tuple[str, str, str], ...]  # (name, phone as written, tel: link)
+    checklist: tuple[tuple[str, str], ...]  # (id, what to do)
+    escalation_hours: int
+    overdue: bool
 
 
 @dataclass(frozen=True)
