@@ -562,6 +562,9 @@ def record_check_in(
             risk_flagged=risk_flagged,
             crisis_message=clinic_settings.crisis_message if risk_flagged else None,
             notify_email=notify_email,
+            crisis_contacts=tuple(
+                (c.name, c.phone, c.tel) for c in clinic_settings.crisis_contacts
+            ),
         )
 
 

@@ -253,6 +253,9 @@ class CheckInResult:
     risk_flagged: bool = False
     #: The clinic's crisis text (only when ``risk_flagged``).
     crisis_message: str | None = None
+    #: The clinic's crisis contacts (name, phone as written, tel: link), shown on every
+    #: thank-you page.
+    crisis_contacts: tuple[tuple[str, str, str], ...] = ()
     #: Where to send the therapist a notice without clinical content (only when
     #: ``risk_flagged`` and the episode's therapist has an active account).
     notify_email: str | None = None
@@ -428,6 +431,9 @@ class CaseloadRow:
     top_alert: AlertView | None
     urgency: int  # 0 = most urgent; rows are sorted by (urgency, latest alliance)
     latest_alliance_instrument: str | None = None  # which measure gave latest_alliance
+    #: The client's open alerts that the caseload may acknowledge in bulk (not risk alerts:
+    #: those are acknowledged from their protocol page).
+    ackable_alert_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -445,8 +451,23 @@ class TherapistSummary:
 
 
 @dataclass(frozen=True)
+class WaitingRisk:
+    """A risk alert still not acknowledged after the clinic's escalation hours."""
+
+    alert_id: int
+    client_id: int
+    client_name: str
+    therapist_name: str
+    waiting_since: datetime
+    escalated_at: datetime | None
+
+
+@dataclass(frozen=True)
 class TeamOverview:
     therapists: tuple[TherapistSummary, ...]
+    #: Risk alerts left unacknowledged longer than the clinic allows, longest waiting first.
+    waiting_risks: tuple[WaitingRisk, ...] = ()
+    escalation_hours: int = 4
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,7 @@ async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResul
     # The service says whether these answers raised a risk flag; the client then sees what to
     # do if they are in danger now (the clinic's own text).
     context["crisis_message"] = result.crisis_message if result.risk_flagged else None
+    context["crisis_contacts"] = result.crisis_contacts
     response = render(request, "checkin/thanks.html", context)
     settings = auth.ctx.settings
     if result.risk_flagged and result.notify_email and mail.smtp_configured(settings):
