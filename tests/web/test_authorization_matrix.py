@@ -218,7 +218,6 @@ class Entry:
     owner's clinic), ``public_api`` (anyone without credentials; a staff token within its own
     clinic), ``supervisor_record`` (supervisors only, their own team's records), or ``fixed``
     with ``expect`` giving the status for every role.
-    clinic), or ``fixed`` with ``expect`` giving the status for every role.
     """
 
     rule: str
