@@ -41,7 +41,7 @@ from alliance.config import Settings
 from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.services import admin, alerts, auth, checkins, clients, goals, matching, sessions
 from alliance.services.authz import Actor, system_actor
-from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.clinic_settings import ClinicSettings, CrisisContact
 from alliance.services.context import ServiceContext
 from alliance.store.crypto import FieldCipher
 from alliance.store.db import SessionFactory, transaction
@@ -704,7 +704,17 @@ def _seed_demo(
             )
         _seed_queue(ctx, clock, clinic.id, real_now)
         admin.update_clinic_settings(
-            ctx, actor=actors["Ada Admin"], settings=ClinicSettings(show_client_progress=True)
+            ctx,
+            actor=actors["Ada Admin"],
+            settings=ClinicSettings(
+                show_client_progress=True,
+                # Illustrative only: 01632 960xxx is a range reserved for fiction in the UK;
+                # 112 reaches the emergency services across Europe (and the UK).
+                crisis_contacts=(
+                    CrisisContact(name="Riverside duty line (demo number)", phone="01632 960 123"),
+                    CrisisContact(name="Emergency services", phone="112"),
+                ),
+            ),
         )
         info = _info(session_factory, settings, real_now, created=True)
         return DemoInfo(

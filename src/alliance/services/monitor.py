@@ -129,7 +129,9 @@ def refresh_alerts(
             {
                 "concern": change.concern.concern,
                 "instrument_id": change.signals[0].instrument_id,
-                "items": [item for signal in change.signals for item in items[signal.key]],
+                "items": _distinct(
+                    [item for signal in change.signals for item in items[signal.key]]
+                ),
                 "signals": [
                     {
                         "kind": s.kind,
@@ -217,6 +219,21 @@ def stored_alert(alert: Alert, instrument_kinds: Mapping[str, str]) -> StoredAle
             ),
         )
     return StoredAlert(alert.id, str(concern), alert.status, signals)
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    """The evidence records once each (two reasons often rest on the same score)."""
+    seen: dict[str, Any] = {}
+    for item in items:
+        seen.setdefault(json.dumps(_jsonable({"i": item})["i"], sort_keys=True), item)
+    return sorted(
+        seen.values(),
+        key=lambda i: (
+            (i.get("session_number") or 0, str(i.get("instrument_id")))
+            if isinstance(i, Mapping)
+            else (0, "")
+        ),
+    )
 
 
 def _signal_items(change: AlertChange, target: Alert | None) -> dict[tuple[str, str | None], Any]:
