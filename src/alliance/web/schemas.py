@@ -177,6 +177,16 @@ class AlertOut(_Out):
     resolved_by: int | None = None
     resolved_at: datetime | None = None
     resolve_note: str | None = None
+    concern: str = Field("", description="risk, alliance, outcome or attendance.")
+    title: str = Field("", description="How the desk names the concern.")
+    signals: tuple[dict[str, Any], ...] = Field(
+        (), description="The alert's reasons, the most urgent first (kind, severity, reason …)."
+    )
+    supervised_by: int | None = None
+    supervised_at: datetime | None = None
+    supervision_note: str | None = None
+    escalated_at: datetime | None = None
+    protocol_checks: tuple[str, ...] = ()
 
 
 class CaseloadRowOut(_Out):
