@@ -58,6 +58,7 @@ def test_johns_session_five_is_one_alliance_alert_with_its_reasons(
     assert "Alliance concern at session 5" in first.locator("h3").inner_text()
     reasons = first.locator("ul.reasons li")
     assert reasons.count() == 6
+    _no_sideways_scroll(page)
     first.screenshot(path=str(demo_server.screenshots / f"alerts-john-{size}.png"))
     assert axe(page) == []
     context.close()
