@@ -133,3 +133,24 @@ def test_a_risk_answer_reaches_the_client_with_contacts_and_the_therapist_first(
             staff.wait_for_url(re.compile(r"/clients/\d+\?flash=riskclosed"))
             expect(staff.get_by_role("status").first).to_contain_text("Risk alert closed")
         context.close()
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_the_admin_sets_crisis_contacts_and_the_escalation_hours(
+    demo_server: Any, browser: Any, axe: Any, size: str
+) -> None:
+    context = _context(browser, size)
+    page = context.new_page()
+    _login(page, demo_server, "Ada Admin")
+    page.goto(f"{demo_server.base_url}/admin/settings")
+    expect(page.get_by_label("Name 1", exact=True)).to_have_value(
+        "Riverside duty line (demo number)"
+    )
+    expect(page.get_by_label("Phone 2", exact=True)).to_have_value("112")
+    expect(page.get_by_label(re.compile("Escalate a risk alert"))).to_have_value("4")
+    _no_sideways_scroll(page)
+    assert axe(page) == []
+    page.locator("fieldset.crisis-contacts-edit").screenshot(
+        path=str(demo_server.screenshots / f"alerts-settings-contacts-{size}.png")
+    )
+    context.close()
