@@ -51,3 +51,33 @@ def test_it_refuses_out_of_range_or_unknown_settings(data: dict[str, object]) ->
 def test_the_instrument_choice_lists_every_purpose_in_order() -> None:
     choice = InstrumentChoice()
     assert choice.all() == ("wai_sr", "phq9", "gad7", "session_feedback")
+
+
+def test_crisis_contacts_are_checked_and_become_tel_links() -> None:
+    from alliance.services.clinic_settings import CrisisContact
+
+    settings = ClinicSettings(
+        crisis_contacts=[
+            {"name": " Samaritans ", "phone": "116 123"},
+            {"name": "Duty line", "phone": "+44 (0)20 7946-0000"},
+        ]
+    )
+    assert [(c.name, c.tel) for c in settings.crisis_contacts] == [
+        ("Samaritans", "tel:116123"),
+        ("Duty line", "tel:+442079460000"),
+    ]
+    assert ClinicSettings.from_json(settings.to_json()) == settings
+    for phone in ("call me", "12", "+", "1" * 21, "++44 20"):
+        with pytest.raises(ValidationError, match="phone"):
+            CrisisContact(name="x", phone=phone)
+    with pytest.raises(ValidationError, match="name"):
+        CrisisContact(name=" ", phone="112")
+    with pytest.raises(ValidationError):
+        ClinicSettings(crisis_contacts=[{"name": "x", "phone": "112"}] * 11)
+
+
+def test_the_risk_escalation_delay_is_bounded() -> None:
+    assert ClinicSettings().risk_escalation_hours == 4
+    for hours in (0, 169):
+        with pytest.raises(ValidationError):
+            ClinicSettings(risk_escalation_hours=hours)
