@@ -12,12 +12,11 @@ session-feedback answers, generated from a fixed random seed. Three clients tell
 * **Dana** (with Tom): keeps coming and likes her therapist, but her depression does not
   move — the not-on-track rule flags her.
 
-The therapists deal with alerts as a clinician would: the findings around John's rupture
-(a second rupture signal on the session-feedback form, the dip counted as deterioration, his
-"not sure" about fit, the fit check) are acknowledged and resolved with short notes at the
-simulated time, and an off-track alert is closed once he is back in range. What stays open is
-what a therapist should see today: John's WAI-SR rupture at session 5 at the top of Maya's
-caseload, and Dana's not-on-track PHQ-9.
+The rules' findings reach the therapist as one alert per concern: everything John's session 5
+showed (the WAI-SR drop, the session rating's drop, the dip counted as deterioration, his "not
+sure" about fit, the fit check) is one alliance alert, led by the WAI-SR rupture, and it stays
+open at the top of Maya's caseload; his outcome alert is closed with a short note once he is
+back in range. Dana's outcome alert (PHQ-9 and GAD-7 not on track) stays open.
 
 The matching side is seeded too: each therapist has a matching profile; twelve of the other
 clients came in through the intake form and the admin's matching queue (so the clinic has a
@@ -42,7 +41,7 @@ from alliance.config import Settings
 from alliance.measures.plan import BUNDLED_CADENCES, every_session_plan
 from alliance.services import admin, alerts, auth, checkins, clients, goals, matching, sessions
 from alliance.services.authz import Actor, system_actor
-from alliance.services.clinic_settings import ClinicSettings
+from alliance.services.clinic_settings import ClinicSettings, CrisisContact
 from alliance.services.context import ServiceContext
 from alliance.store.crypto import FieldCipher
 from alliance.store.db import SessionFactory, transaction
@@ -227,62 +226,17 @@ def _john(rng: random.Random) -> _Course:
         },
         fit={5: "not_sure"},
         feedback={5: 4},
-        # The WAI-SR rupture at session 5 is left open on purpose: it is what the demo (and the
-        # browser test) shows a therapist first. Everything around it was dealt with.
+        # The alliance alert of session 5 (the WAI-SR rupture, with the session rating's drop,
+        # the dip counted as deterioration, his "not sure" about fit and the fit check as its
+        # reasons) is left open on purpose: it is what the demo (and the browser test) shows a
+        # therapist first. The outcome alert is closed once he is back in range.
         handling=(
             _Handling(
-                5,
-                "rupture",
-                "resolve",
-                "Same rupture as the WAI-SR alert for session 5; following it up there.",
-                instrument="session_feedback",
-            ),
-            _Handling(
-                5,
-                "poor_fit_reported",
-                "acknowledge",
-                "John said the session felt like being told what to do. I will open session 6 "
-                "by asking about it and owning my part.",
-            ),
-            _Handling(
-                5,
-                "reliable_deterioration",
-                "acknowledge",
-                "The dip is the session-5 rupture. Watching the next two check-ins.",
-            ),
-            _Handling(
-                6,
-                "poor_fit_reported",
-                "resolve",
-                "Talked it through in session 6: he felt lectured. He sets the agenda for the "
-                "first ten minutes from now on, and he wants to carry on with me.",
-            ),
-            _Handling(
-                6,
-                "fit_check",
-                "resolve",
-                "Fit discussed in session 6 (see the poor-fit note); alliance back up.",
-            ),
-            _Handling(
-                7,
-                "reliable_deterioration",
-                "resolve",
-                "WAI-SR back above where John started; no longer a deterioration.",
-            ),
-            _Handling(
                 8,
                 "not_on_track",
                 "resolve",
-                "PHQ-9 {phq9} at session {session}: back within the expected range.",
-                instrument="phq9",
-                stale=True,
-            ),
-            _Handling(
-                8,
-                "not_on_track",
-                "resolve",
-                "GAD-7 {gad7} at session {session}: back within the expected range.",
-                instrument="gad7",
+                "PHQ-9 {phq9} and GAD-7 {gad7} at session {session}: both back within the "
+                "expected range.",
                 stale=True,
             ),
         ),
@@ -296,18 +250,7 @@ def _dana(rng: random.Random) -> _Course:
         phq9=tuple(round(_clip(18 + rng.uniform(-1, 1), 0, 27)) for _ in range(n)),
         gad7=tuple(round(_clip(11 + rng.uniform(-1, 1), 0, 21)) for _ in range(n)),
         attended=(True,) * n,
-        # Tom has seen the anxiety side and is taking it to supervision; the depression alert
-        # (PHQ-9) stays open, it is the story.
-        handling=(
-            _Handling(
-                n,
-                "not_on_track",
-                "acknowledge",
-                "Dana likes coming but nothing shifts. Taking her to supervision with Sam this "
-                "week; will ask her what she hoped would be different by now.",
-                instrument="gad7",
-            ),
-        ),
+        # Her outcome alert (PHQ-9 and GAD-7 not on track) stays open: it is the story.
     )
 
 
@@ -761,7 +704,17 @@ def _seed_demo(
             )
         _seed_queue(ctx, clock, clinic.id, real_now)
         admin.update_clinic_settings(
-            ctx, actor=actors["Ada Admin"], settings=ClinicSettings(show_client_progress=True)
+            ctx,
+            actor=actors["Ada Admin"],
+            settings=ClinicSettings(
+                show_client_progress=True,
+                # Illustrative only: 01632 960xxx is a range reserved for fiction in the UK;
+                # 112 reaches the emergency services across Europe (and the UK).
+                crisis_contacts=(
+                    CrisisContact(name="Riverside duty line (demo number)", phone="01632 960 123"),
+                    CrisisContact(name="Emergency services", phone="112"),
+                ),
+            ),
         )
         info = _info(session_factory, settings, real_now, created=True)
         return DemoInfo(

@@ -33,16 +33,18 @@ def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
 
     first_row = page.locator("table.caseload tbody tr").first
     assert first_row.locator("th a").inner_text() == "John"
-    assert first_row.locator(".badge").first.inner_text() == "rupture"
+    # One alert for the whole alliance concern, led by the rupture.
+    assert first_row.locator(".badge").first.inner_text() == "Alliance concern"
     assert "fell from" in first_row.locator(".reason").inner_text()
-    # What was handled around the rupture is not left piled up beside it.
-    assert not re.search(r"\+\d+ more", first_row.locator("td").first.inner_text())
+    # What the session showed is one alert, not a pile of them beside each other.
+    assert not re.search(r"\+\d+ more", first_row.locator("td").nth(1).inner_text())
     page.screenshot(path=str(demo_server.screenshots / "caseload.png"), full_page=True)
 
     first_row.locator("th a").click()
     page.wait_for_url(re.compile(r"/clients/\d+$"))
     first_alert = page.locator("article.alert-item").first
-    assert "Rupture" in first_alert.locator("h3").inner_text()
+    assert "Alliance concern" in first_alert.locator("h3").inner_text()
+    assert "Rupture." in first_alert.locator("ul.reasons").inner_text()
     assert first_alert.get_by_text("Suggested next step").is_visible()
     page.set_viewport_size({"width": 1280, "height": 1400})
     page.screenshot(path=str(demo_server.screenshots / "client.png"))

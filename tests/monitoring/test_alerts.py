@@ -110,7 +110,8 @@ def test_a_slow_decline_is_not_a_rupture_but_low_and_deteriorating(
     assert not any("rupture" in kinds(a) for a in history.values())
 
     latest = evaluate_alerts(timeline, instruments)
-    assert {"low_alliance", "reliable_deterioration", "fit_check"} <= kinds(latest)
+    assert {"low_alliance", "reliable_deterioration"} <= kinds(latest)
+    assert "fit_check" not in kinds(latest)  # low only from session 7: past the fit window
     low = one(latest, "low_alliance")
     assert "below 3" in low.reason
     assert "2.8 at session 8, 2.6 at session 9" in low.reason
@@ -218,6 +219,42 @@ def test_a_fit_check_is_suggested_at_session_three_when_alliance_is_low_and_flat
     assert "At session 3 WAI-SR is 2.7, below 3, and not rising (2.7 at session 2)" in alert.reason
     rising = Timeline("c", scores("wai_sr", [2.5, 2.6, 2.9]))
     assert "fit_check" not in kinds(evaluate_alerts(rising, instruments))
+
+
+def test_the_fit_check_fires_once_per_episode_inside_its_window_and_never_at_session_12(
+    instruments: Instruments,
+) -> None:
+    low_throughout = Timeline("c", scores("wai_sr", [2.8] * 12))
+    history = alerts_by_session(low_throughout, instruments)
+    fired = [n for n, found in history.items() if "fit_check" in kinds(found)]
+    assert fired == [3]
+    # Low only from session 5: the window's last session still gets its check.
+    late = Timeline("c", scores("wai_sr", [3.6, 3.5, 3.5, 3.4, 2.8, 2.7, 2.7]))
+    fired = [n for n, f in alerts_by_session(late, instruments).items() if "fit_check" in kinds(f)]
+    assert fired == [5]
+    # Low only from session 6: outside the window, no fit check at all.
+    later = Timeline("c", scores("wai_sr", [3.6, 3.5, 3.5, 3.4, 3.3, 2.8, 2.7, 2.7]))
+    assert all("fit_check" not in kinds(f) for f in alerts_by_session(later, instruments).values())
+    wider = AlertSettings(fit_check_after_session=4, fit_check_until_session=8)
+    fired = [
+        n
+        for n, f in alerts_by_session(later, instruments, wider).items()
+        if "fit_check" in kinds(f)
+    ]
+    assert fired == [6]
+    # No end: the behaviour before the window, at every low, flat session from session 3.
+    endless = AlertSettings(fit_check_until_session=None)
+    fired = [
+        n
+        for n, f in alerts_by_session(low_throughout, instruments, endless).items()
+        if "fit_check" in kinds(f)
+    ]
+    assert fired == list(range(3, 13))
+
+
+def test_a_fit_check_window_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="fit_check_until_session"):
+        AlertSettings(fit_check_after_session=6, fit_check_until_session=5)
 
 
 # -- outcome -----------------------------------------------------------------------------------

@@ -222,7 +222,12 @@ def test_a_rupture_raises_one_open_alert_and_is_not_duplicated(world: World, clo
     assert len(ruptures) == 1
     assert ruptures[0].session_number == 4
     assert ruptures[0].status == "open"
-    assert ruptures[0].evidence["items"][0]["session_number"] == 3
+    # The rupture leads the alliance alert; its own evidence is the drop from session 3 to 4
+    # (the alert's evidence table lists every reason's records once, by session).
+    lead = ruptures[0].evidence["signals"][0]
+    assert lead["kind"] == "rupture"
+    assert [i["session_number"] for i in lead["items"]] == [3, 4]
+    assert {3, 4} <= {i["session_number"] for i in ruptures[0].evidence["items"]}
     # Re-evaluating (recording attendance) must not add a second rupture alert.
     sessions.record_session(
         world.ctx, actor=world.bob, session_id=timeline.sessions[-1].id, status="attended"

@@ -59,3 +59,33 @@ def test_the_time_zone_must_be_a_known_iana_name() -> None:
     for bad in ("Mars/Olympus_Mons", "../../etc/passwd", "CET+1"):
         with pytest.raises(ValidationError, match="unknown time zone"):
             ClinicSettings(time_zone=bad)
+
+
+def test_crisis_contacts_are_checked_and_become_tel_links() -> None:
+    from alliance.services.clinic_settings import CrisisContact
+
+    settings = ClinicSettings(
+        crisis_contacts=[
+            {"name": " Samaritans ", "phone": "116 123"},
+            {"name": "Duty line", "phone": "+44 (0)20 7946-0000"},
+        ]
+    )
+    assert [(c.name, c.tel) for c in settings.crisis_contacts] == [
+        ("Samaritans", "tel:116123"),
+        ("Duty line", "tel:+442079460000"),
+    ]
+    assert ClinicSettings.from_json(settings.to_json()) == settings
+    for phone in ("call me", "12", "+", "1" * 21, "++44 20"):
+        with pytest.raises(ValidationError, match="phone"):
+            CrisisContact(name="x", phone=phone)
+    with pytest.raises(ValidationError, match="name"):
+        CrisisContact(name=" ", phone="112")
+    with pytest.raises(ValidationError):
+        ClinicSettings(crisis_contacts=[{"name": "x", "phone": "112"}] * 11)
+
+
+def test_the_risk_escalation_delay_is_bounded() -> None:
+    assert ClinicSettings().risk_escalation_hours == 4
+    for hours in (0, 169):
+        with pytest.raises(ValidationError):
+            ClinicSettings(risk_escalation_hours=hours)

@@ -92,7 +92,35 @@ def test_only_what_a_therapist_should_see_today_is_left_open(
         assert a.created_at <= when < _aware(ctx.now()) - timedelta(days=7)
     tom = auth.actor_for_email(ctx, "tom@riverside.example")
     dana = alerts.list_client_alerts(ctx, actor=tom, client_id=info.clients["Dana"])
-    assert [a.evidence.get("instrument_id") for a in dana if a.status == "open"] == ["phq9"]
+    # One outcome alert for Dana, with both measures as its reasons (before concerns, the
+    # demo had two not-on-track alerts for her, one acknowledged; now it has one, open).
+    [dana_open] = [a for a in dana if a.status == "open"]
+    assert dana_open.evidence["concern"] == "outcome"
+    signals = {(s["kind"], s["instrument_id"]) for s in dana_open.evidence["signals"]}
+    assert signals == {("not_on_track", "phq9"), ("not_on_track", "gad7")}
+
+
+def test_johns_bad_session_is_one_alliance_alert_with_all_its_reasons(
+    demo: tuple[ServiceContext, DemoInfo],
+) -> None:
+    # Before concerns the demo seeded 8 alerts for John (two ruptures, a deterioration, a poor
+    # fit, two fit checks, two not-on-track) and 10 in the clinic; now John has 2 and the
+    # clinic 3.
+    ctx, info = demo
+    admin = auth.actor_for_email(ctx, "admin@riverside.example")
+    everyone = [
+        a
+        for r in timelines.caseload(ctx, actor=admin)
+        for a in alerts.list_client_alerts(ctx, actor=admin, client_id=r.client_id)
+    ]
+    assert len(everyone) == 3
+    john = [a for a in everyone if a.client_id == info.clients["John"]]
+    assert sorted(a.evidence["concern"] for a in john) == ["alliance", "outcome"]
+    [alliance] = [a for a in john if a.evidence["concern"] == "alliance"]
+    kinds = [s["kind"] for s in alliance.evidence["signals"]]
+    assert kinds[0] == "rupture"
+    assert {"poor_fit_reported", "reliable_deterioration", "fit_check"} <= set(kinds)
+    assert all(s["session_number"] == 5 for s in alliance.evidence["signals"])
 
 
 def test_the_admin_sees_proposals_with_reasons_and_one_client_waiting_with_a_reason(

@@ -14,6 +14,7 @@ FIELD_NAMES = {
     "alerts.acknowledge_note_enc": "alerts.acknowledge_note",
     "alerts.resolve_note_enc": "alerts.resolve_note",
     "checkins.draft_enc": "checkins.draft",
+    "alerts.supervision_note_enc": "alerts.supervision_note",
     "clients.contact_email_enc": "clients.contact_email",
     "goals.text_enc": "goals.text",
     "handover_notes.note_enc": "audit.handover_note",

@@ -50,6 +50,11 @@ def _alert(world: World, role: str, target: str) -> dict[str, Any]:
     return {"alert_id": world.new_alert(CASE[target]), "client_id": case.client_id}
 
 
+def _risk_alert(world: World, role: str, target: str) -> dict[str, Any]:
+    case = world.cases[CASE[target]]
+    return {"alert_id": world.new_alert(CASE[target], risk=True), "client_id": case.client_id}
+
+
 def _session(world: World, role: str, target: str) -> dict[str, Any]:
     case = world.cases[CASE[target]]
     return {"client_id": case.client_id, "session_id": world.new_session(CASE[target])}
@@ -217,7 +222,8 @@ class Entry:
     only), ``staff`` (any staff), ``supervisor`` / ``admin`` (role pages), ``admin_record``
     (admin pages about a user), ``token`` (an access token: the owner, or an admin of the
     owner's clinic), ``public_api`` (anyone without credentials; a staff token within its own
-    clinic), or ``fixed`` with ``expect`` giving the status for every role.
+    clinic), ``supervisor_record`` (supervisors only, their own team's records), or ``fixed``
+    with ``expect`` giving the status for every role.
     """
 
     rule: str
@@ -319,6 +325,18 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/alerts/{alert_id}/resolve"): Entry(
         "record", 303, _alert, _form({"note": "Talked it through"})
+    ),
+    # Issue 11: acknowledge several from the caseload, the supervision mark (supervisors of
+    # the therapist only), a risk alert's protocol page and closing it with a follow-up note.
+    ("POST", "/alerts/acknowledge"): Entry(
+        "record", 303, _alert, lambda w, r, t, p: {"alert_ids": str(p["alert_id"]), "note": "ok"}
+    ),
+    ("POST", "/alerts/{alert_id}/supervision"): Entry(
+        "supervisor_record", 303, _alert, _form({"note": "Discussed: slow down"})
+    ),
+    ("GET", "/alerts/{alert_id}/protocol"): Entry("record", 200, _risk_alert),
+    ("POST", "/alerts/{alert_id}/protocol"): Entry(
+        "record", 303, _risk_alert, _form({"note": "Phoned; safety plan agreed", "checks": "asked"})
     ),
     # Session analysis (issue 4): a session's transcripts, one analysis, its report, and a
     # therapist's indicators (themselves, their supervisor, their clinic's admin).
@@ -487,6 +505,11 @@ def expected(entry: Entry, path: str, role: str, target: str) -> int:
         return entry.ok
     if entry.rule == "supervisor":
         return entry.ok if role in ("supervisor", "admin") else 403
+    if entry.rule == "supervisor_record":
+        # Only a supervisor, and only for their own team's clients (Tom is in Sue's team).
+        if role != "supervisor":
+            return 403
+        return entry.ok if target == "own" else 404
     if entry.rule == "admin":
         return entry.ok if role == "admin" else 403
     if entry.rule == "admin_record":

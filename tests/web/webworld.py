@@ -100,10 +100,10 @@ class World:
         )
         return link.token
 
-    def new_alert(self, case: str) -> int:
-        """A fresh open alert on the case's episode."""
+    def new_alert(self, case: str, *, risk: bool = False) -> int:
+        """A fresh open alert on the case's episode (a rupture, or a risk answer)."""
         c = self.cases[case]
-        return insert_alert(self.ctx, c.clinic_id, c.client_id, c.episode_id, "Client")
+        return insert_alert(self.ctx, c.clinic_id, c.client_id, c.episode_id, "Client", risk=risk)
 
     def new_session(self, case: str, *, days: float = 1) -> int:
         """A fresh scheduled session on the case's episode, ``days`` from now (tomorrow; a
@@ -205,22 +205,34 @@ def _case(ctx: ServiceContext, admin: Actor, therapist: Person, name: str) -> Ca
 
 
 def insert_alert(
-    ctx: ServiceContext, clinic_id: int, client_id: int, episode_id: int, name: str
+    ctx: ServiceContext,
+    clinic_id: int,
+    client_id: int,
+    episode_id: int,
+    name: str,
+    *,
+    risk: bool = False,
 ) -> int:
     """Alerts normally come from the monitoring rules; a fixed one keeps these tests about the
-    web layer."""
+    web layer (a rupture, or with ``risk`` a risk answer)."""
     now = ctx.now()
+    if risk:
+        kind, reason = "risk_reported", f"{name} answered 1 to PHQ-9 item 9 at session 1."
+        evidence: dict[str, object] = {"concern": "risk", "instrument_id": "phq9", "items": []}
+    else:
+        kind, reason = "rupture", f"{name}'s alliance fell from 4.5 to 2.5 between sessions."
+        evidence = {"sessions": [1, 2], "scores": [4.5, 2.5]}
     with transaction(ctx.session_factory) as session:
         alert = Alert(
             clinic_id=clinic_id,
             client_id=client_id,
             episode_id=episode_id,
-            kind="rupture",
+            kind=kind,
             severity="urgent",
             session_number=1,
-            reason=f"{name}'s alliance fell from 4.5 to 2.5 between sessions.",
+            reason=reason,
             next_step="Acknowledge the strain and invite the client's view.",
-            evidence={"sessions": [1, 2], "scores": [4.5, 2.5]},
+            evidence=evidence,
             status="open",
             created_at=now,
             updated_at=now,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alliance.measures.change import classify_instrument_change, improvement
 from alliance.measures.trajectory import TrajectoryModel, fit_trajectories, not_on_track
@@ -296,12 +296,30 @@ class AlertSettings(BaseModel):
     fit_check_after_session: int = Field(
         default=3,
         ge=1,
-        description="Suggest a fit check from this session on when alliance is low.",
+        description="Fit check window, first session: suggest a fit check from this session "
+        "on when alliance is low.",
+    )
+    fit_check_until_session: int | None = Field(
+        default=5,
+        ge=1,
+        description="Fit check window, last session: the check is suggested once per episode, "
+        "at the first session in the window where alliance is low and not rising. No end "
+        "(null in the settings JSON): at every such session, as before the window existed.",
     )
     fit_check_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Per-instrument threshold for the fit check; default: the low-alliance one.",
     )
+
+    @model_validator(mode="after")
+    def _window(self) -> AlertSettings:
+        end = self.fit_check_until_session
+        if end is not None and end < self.fit_check_after_session:
+            raise ValueError(
+                f"fit_check_until_session ({end}) must not be before "
+                f"fit_check_after_session ({self.fit_check_after_session})"
+            )
+        return self
 
     @field_validator("enabled", mode="after")
     @classmethod
@@ -657,6 +675,26 @@ def _low_alliance(
 
 
 def _fit_check(
+    series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings
+) -> list[Alert]:
+    end = config.fit_check_until_session
+    if end is None:
+        return _fit_check_at(series, inst, config)
+    # Once per episode: only at the first session inside the window where the check applies.
+    # Replaying the earlier points keeps this a function of the timeline alone (no stored
+    # state), so a re-evaluation after a later session stays silent.
+    for index, point in enumerate(series):
+        if point.session_number > end:
+            break
+        if point.session_number < config.fit_check_after_session:
+            continue
+        found = _fit_check_at(series[: index + 1], inst, config)
+        if found:
+            return found if index == len(series) - 1 else []
+    return []
+
+
+def _fit_check_at(
     series: Sequence[ScorePoint], inst: Instrument, config: AlertSettings
 ) -> list[Alert]:
     cur = series[-1]

@@ -5,7 +5,10 @@ e-mail implementation (an SMS provider would be another class with the same two 
 :func:`checkin_invitation` and :func:`checkin_reminder` write the only texts a client is sent:
 the clinic's name, a neutral sentence and the link — never a client's or therapist's name, a
 score, an answer or anything else clinical, because e-mail is read on shared screens and kept
-by mail providers. :func:`retry_delay` is the back-off between failed attempts.
+by mail providers. :func:`risk_escalation` is the one message staff are sent (a risk
+alert waited too long for an acknowledgement), under the same rule: it says that one is
+waiting and where to look, nothing about whom or what. :func:`retry_delay` is the back-off
+between failed attempts.
 """
 
 from __future__ import annotations
@@ -96,4 +99,21 @@ __all__ = [
     "checkin_invitation",
     "checkin_reminder",
     "retry_delay",
+    "risk_escalation",
 ]
+
+
+def risk_escalation(*, clinic: str, url: str, hours: int, count: int, to: str) -> Message:
+    """To a supervisor or an admin: ``count`` risk alert(s) waited more than ``hours`` hours
+    for an acknowledgement. No client, therapist, answer or score: only where to look."""
+    alerts = "A risk alert has" if count == 1 else f"{count} risk alerts have"
+    return Message(
+        to=to,
+        subject=f"{clinic}: a risk alert is waiting for acknowledgement",
+        body=(
+            f"Hello,\n\n{alerts} waited more than {hours} hours in Alliance without being "
+            "acknowledged. Please sign in and check the team page, then make sure the "
+            f"clinic's risk protocol is followed today:\n\n{url}\n\n"
+            "This message holds no client details on purpose.\n"
+        ),
+    )

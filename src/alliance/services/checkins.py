@@ -646,6 +646,9 @@ def record_check_in(
             crisis_message=clinic_settings.crisis_message if risk_flagged else None,
             client_language=clinic_settings.client_language,
             notify_email=notify_email,
+            crisis_contacts=tuple(
+                (c.name, c.phone, c.tel) for c in clinic_settings.crisis_contacts
+            ),
         )
 
 

@@ -1,12 +1,15 @@
 """A clinic's own settings (stored as JSON on the clinic row): alert rule settings, the
 instruments used for each purpose, the measurement plan (which of them a check-in asks
 when), whether staff must use a second factor, whether clients
-see their own progress chart after a check-in, when check-in links are e-mailed, the
-clinic's time zone, the language of client pages, and the crisis text a client sees after an answer
-that raised a risk flag."""
+see their own progress after a check-in, when check-in links are e-mailed, the clinic's time
+zone, the language of client pages, the crisis text a client sees after an answer that raised
+a risk flag, the clinic's crisis contacts (names and phone numbers, shown to clients on the
+thank-you page and to staff on a risk alert's protocol page) and how long a risk alert may
+wait for an acknowledgement before the supervisor and the admins are told."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +33,45 @@ CRISIS_MESSAGE_MAX = 2000
 #: (``alliance/web/locale``; a test keeps the two in step).
 ClientLanguage = Literal["en", "es"]
 CLIENT_LANGUAGES: tuple[str, ...] = get_args(ClientLanguage)
+
+
+CRISIS_CONTACTS_MAX = 10
+#: What a phone number may hold: digits, spaces, dots, dashes, brackets and one leading "+".
+_PHONE = re.compile(r"\+?[0-9][0-9 ().-]*")
+
+
+class CrisisContact(BaseModel):
+    """One crisis line or service: a name and a phone number a client can call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100, description="What the service is called.")
+    phone: str = Field(
+        min_length=3,
+        max_length=30,
+        description="The number to call, as people dial it (digits, spaces, dashes, a leading +).",
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _dialable(cls, value: str) -> str:
+        digits = sum(c.isdigit() for c in value)
+        if not _PHONE.fullmatch(value) or digits < 3 or digits > 20:
+            raise ValueError(
+                "a phone number has 3 to 20 digits and only spaces, dots, dashes, brackets "
+                "and a leading + besides"
+            )
+        return value
+
+    @property
+    def tel(self) -> str:
+        """The ``tel:`` link: the digits, with the leading + if there is one (RFC 3966)."""
+        number = self.phone
+        if number.startswith("+"):
+            # "+44 (0)20 …": the bracketed 0 is dialled only from inside the country.
+            number = number.replace("(0)", "")
+        digits = "".join(c for c in number if c.isdigit())
+        return "tel:" + ("+" if self.phone.startswith("+") else "") + digits
 
 
 class InstrumentChoice(BaseModel):
@@ -118,6 +160,20 @@ class ClinicSettings(BaseModel):
         max_length=CRISIS_MESSAGE_MAX,
         description="Shown to a client whose check-in answer raised a risk flag (thoughts of "
         "death or self-harm): what to do if they are in danger now. Blank = the default.",
+    )
+
+    crisis_contacts: tuple[CrisisContact, ...] = Field(
+        default=(),
+        max_length=CRISIS_CONTACTS_MAX,
+        description="Crisis lines a client can call (name and phone number): shown as links "
+        "to call on the client's thank-you page and on a risk alert's protocol page.",
+    )
+    risk_escalation_hours: int = Field(
+        default=4,
+        ge=1,
+        le=7 * 24,
+        description="A risk alert not acknowledged within this many hours is escalated: the "
+        "therapist's supervisor and the clinic's admins get a message (no clinical content).",
     )
 
     @field_validator("crisis_message", mode="before")

@@ -21,6 +21,9 @@ scheduler; both call it, so they behave the same. A run has two steps:
    :data:`STALE_CLAIM` another run takes them again (the one case where a client could get a
    message twice: delivery is at least once, never silently lost).
 
+Each run then escalates risk alerts left unacknowledged too long
+(:func:`alliance.services.escalation.escalate_risk_alerts`).
+
 The messages hold only the clinic's name, a neutral sentence and the link
 (:mod:`alliance.notify`). "Opened" and "completed" are read from the check-in row, which the
 link's own pages keep up to date, so this module never touches the submission path.
@@ -62,6 +65,7 @@ from alliance.services.authz import (
 from alliance.services.checkins import checkin_url
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
+from alliance.services.escalation import escalate_risk_alerts
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.store.db import is_sqlite
 from alliance.store.encrypted import field_of
@@ -115,6 +119,8 @@ class SendDueReport:
     failed: int = 0
     due: int = 0  # dry run: messages that would be sent now
     reasons: dict[str, int] = field(default_factory=dict)
+    escalated: int = 0  # risk alerts escalated to supervisors and admins (services.escalation)
+    escalation_failed: int = 0
 
     def line(self) -> str:
         if self.dry_run:
@@ -123,11 +129,16 @@ class SendDueReport:
                 f"reminder(s), skip {self.skipped}, cancel {self.cancelled}, and send "
                 f"{self.due} message(s) now; nothing was written or sent"
             )
-        return (
+        line = (
             f"queued {self.queued} invitation(s) and {self.reminders} reminder(s), skipped "
             f"{self.skipped}, cancelled {self.cancelled}; sent {self.sent}, retrying "
             f"{self.retrying}, failed {self.failed}"
         )
+        if self.escalated or self.escalation_failed:
+            line += f"; escalated {self.escalated} risk alert(s) to supervisors and admins" + (
+                f", {self.escalation_failed} to retry" if self.escalation_failed else ""
+            )
+        return line
 
 
 @dataclass
@@ -144,6 +155,8 @@ class _Tally:
     failed: int = 0
     due: int = 0  # dry run: messages that would be sent now
     reasons: dict[str, int] = field(default_factory=dict)
+    escalated: int = 0
+    escalation_failed: int = 0
 
     def report(self) -> SendDueReport:
         return SendDueReport(**{**vars(self), "reasons": dict(self.reasons)})
@@ -627,6 +640,9 @@ def send_due(
     try:
         while claimed := _claim(ctx, run_id):
             _deliver(ctx, notifier, claimed, report)
+        # The same run tells supervisors and admins about risk alerts left unacknowledged.
+        escalation = escalate_risk_alerts(ctx, notifier)
+        report.escalated, report.escalation_failed = escalation.escalated, escalation.failed
     finally:
         notifier.close()
     return report.report()

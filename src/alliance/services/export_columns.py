@@ -114,7 +114,18 @@ _FIXED: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("resolved_at", "datetime", "When it was resolved (UTC)."),
         ("acknowledge_note", "string", "The clinician's note on acknowledging."),
         ("resolve_note", "string", "The clinician's note on resolving."),
-        ("evidence", "string", "The figures the rule used, as JSON."),
+        (
+            "evidence",
+            "string",
+            "The figures the rule used, as JSON (one alert per concern: "
+            "its reasons under signals).",
+        ),
+        (
+            "supervised_at",
+            "datetime",
+            "When a supervisor marked it discussed in supervision (UTC).",
+        ),
+        ("supervision_note", "string", "The supervisor's note from that discussion."),
     ),
 }
 # Names, contact details, free text and exact times: in full exports only.
@@ -130,6 +141,8 @@ FULL_ONLY: frozenset[tuple[str, str]] = frozenset(
             "acknowledge_note",
             "resolve_note",
             "evidence",
+            "supervised_at",
+            "supervision_note",
         )
     ]
 )

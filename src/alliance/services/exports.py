@@ -68,6 +68,7 @@ CONTACT_FIELD = field_of(Client.contact_email_enc)
 GOAL_FIELD = field_of(Goal.text_enc)
 ACK_FIELD = field_of(Alert.acknowledge_note_enc)
 RESOLVE_FIELD = field_of(Alert.resolve_note_enc)
+SUPERVISION_FIELD = field_of(Alert.supervision_note_enc)
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,10 @@ def _tables(
                     a.resolve_note_enc, field=RESOLVE_FIELD
                 ),
                 "evidence": json.dumps(a.evidence, sort_keys=True),
+                "supervised_at": a.supervised_at,
+                "supervision_note": ctx.cipher.decrypt_optional(
+                    a.supervision_note_enc, field=SUPERVISION_FIELD
+                ),
             }
         out["alerts"].append(arow)
     if deidentified:

@@ -5,9 +5,10 @@
 :class:`~alliance.monitoring.timeline.Timeline` for everything else), runs
 :func:`alliance.monitoring.alerts.evaluate_alerts` with the clinic's expected trajectories (from
 the context's :class:`~alliance.services.trajectories.TrajectoryCache`) and stores what the
-rules raise: one alert per kind stays open per episode — a new firing of a kind that is already
-open (for the same instrument) updates that alert instead of adding a second, and an alert for a
-session that has already been raised (even if since resolved) is not raised again.
+rules raise as one alert per concern (:mod:`alliance.monitoring.concerns`): the signals of one
+concern — a rupture, a low alliance and a "not a good fit" answer are one alliance concern — are
+the reasons of one alert; later evidence updates the unresolved alert of its concern instead of
+adding a second, and a resolved alert re-opens only on evidence from a later session.
 :func:`refresh_open_episodes` is the daily sweep over every open episode.
 """
 
@@ -27,6 +28,14 @@ from alliance.measures.instrument import Instrument
 from alliance.measures.scoring import RiskFlag, stored_risk_flags
 from alliance.monitoring.alerts import Alert as RaisedAlert
 from alliance.monitoring.alerts import evaluate_alerts
+from alliance.monitoring.concerns import (
+    AlertChange,
+    Signal,
+    StoredAlert,
+    concern_of,
+    group_signals,
+    plan_alerts,
+)
 from alliance.monitoring.timeline import (
     Attendance,
     AttendanceStatus,
@@ -92,76 +101,76 @@ _ATTENDANCE = (
 def refresh_alerts(
     session: Session, ctx: ServiceContext, actor: Actor, episode: Episode
 ) -> list[AlertView]:
-    """Evaluate the monitoring rules on the episode and upsert what they raise.
+    """Evaluate the monitoring rules on the episode and store what they raise, one alert per
+    concern (:mod:`alliance.monitoring.concerns` decides what to raise, update or re-open).
 
-    Returns the alerts raised or updated now. Runs inside the caller's transaction.
+    Returns the alerts raised, updated or re-opened now. Runs inside the caller's transaction.
     """
     owner = session.execute(_OWNER, {"client_id": episode.client_id}).one()
     client_id, clinic_id = owner.id, owner.clinic_id
+    instrument_ids = [str(i) for i in episode.instruments]
     raised = evaluate_rules(
         session,
         ctx,
         rules_timeline(session, ctx, episode.id, client_id),
         clinic_id,
-        [str(i) for i in episode.instruments],
+        instrument_ids,
         ClinicSettings.from_json(owner.settings),
     )
+    kinds = {i: instrument(ctx, i).kind for i in instrument_ids}
+    existing = {a.id: a for a in session.scalars(_ALERTS, {"episode_id": episode.id})}
+    stored = [stored_alert(a, kinds) for a in existing.values()]
+    plan = plan_alerts(group_signals(raised, kinds), stored)
     now = ctx.now()
-    existing = list(session.scalars(_ALERTS, {"episode_id": episode.id}))
-    changed: list[tuple[Alert, str, str]] = []
-    for found in raised:
-        kind = str(found.kind)
-        number = found.session_number
-        source = found.instrument_id
-        # One alert per kind and instrument (a rupture on WAI-SR and one on session feedback
-        # are two findings); per session, it is raised once.
-        same_kind = [
-            a for a in existing if a.kind == kind and a.evidence.get("instrument_id") == source
-        ]
-        same_session = [a for a in same_kind if a.session_number == number]
-        open_same_kind = [a for a in same_kind if a.status == "open"]
-        if same_session and not any(a.status == "open" for a in same_session):
-            continue  # already raised for this session and handled since: do not nag
-        candidates = same_session or open_same_kind
-        target: Alert | None = candidates[0] if candidates else None
-        evidence = _jsonable({"instrument_id": found.instrument_id, "items": found.evidence})
-        if target is None:
+    changed: list[tuple[Alert, str]] = []
+    for change in plan:
+        items = _signal_items(change, existing.get(change.target or -1))
+        evidence = _jsonable(
+            {
+                "concern": change.concern.concern,
+                "instrument_id": change.signals[0].instrument_id,
+                "items": _distinct(
+                    [item for signal in change.signals for item in items[signal.key]]
+                ),
+                "signals": [
+                    {
+                        "kind": s.kind,
+                        "severity": s.severity,
+                        "session_number": s.session_number,
+                        "reason": s.reason,
+                        "next_step": s.next_step,
+                        "instrument_id": s.instrument_id,
+                        "items": items[s.key],
+                    }
+                    for s in change.signals
+                ],
+            }
+        )
+        if change.target is None:
             target = Alert(
                 clinic_id=clinic_id,
                 client_id=client_id,
                 episode_id=episode.id,
-                kind=kind,
-                severity=str(found.severity),
-                session_number=number,
-                reason=found.reason,
-                next_step=found.next_step,
-                evidence=evidence,
-                status="open",
                 created_at=now,
-                updated_at=now,
             )
             session.add(target)
-            existing.append(target)
-            op = "raise"
         else:
-            if (target.severity, target.session_number, target.reason, target.evidence) == (
-                str(found.severity),
-                number,
-                found.reason,
-                evidence,
-            ):
-                continue
-            target.severity = str(found.severity)
-            target.session_number = number
-            target.reason = found.reason
-            target.next_step = found.next_step
-            target.evidence = evidence
-            target.updated_at = now
-            op = "update"
-        changed.append((target, op, kind))
+            target = existing[change.target]
+        target.kind = change.kind
+        target.severity = change.severity
+        target.session_number = change.session_number
+        target.reason = change.reason
+        target.next_step = change.next_step
+        target.evidence = evidence
+        if change.status == "open" and target.status != "open":
+            # Open again (new evidence): it may be escalated again if it waits too long.
+            target.escalated_at = None
+        target.status = change.status
+        target.updated_at = now
+        changed.append((target, change.op))
     if changed:
         session.flush()  # once for all of them: new alerts get their ids for the audit trail
-    for target, op, kind in changed:
+    for target, op in changed:
         record(
             session,
             ctx,
@@ -169,10 +178,80 @@ def refresh_alerts(
             "write",
             "alert",
             target.id,
-            {"op": op, "kind": kind, "client_id": client_id},
+            {"op": op, "kind": target.kind, "client_id": client_id},
             clinic_id=clinic_id,
         )
-    return [alert_view(a, ctx.cipher) for a, _op, _kind in changed]
+    return [alert_view(a, ctx.cipher) for a, _op in changed]
+
+
+def stored_alert(alert: Alert, instrument_kinds: Mapping[str, str]) -> StoredAlert:
+    """A stored alert as :func:`~alliance.monitoring.concerns.plan_alerts` reads it; an alert
+    stored before concerns existed (no ``signals`` in its evidence) counts as one signal of
+    the concern its kind belongs to."""
+    evidence = alert.evidence or {}
+    source = evidence.get("instrument_id")
+    concern = evidence.get("concern") or concern_of(
+        alert.kind, instrument_kinds.get(str(source)) if source else None
+    )
+    listed = evidence.get("signals")
+    if isinstance(listed, list) and listed:
+        signals = tuple(
+            Signal(
+                str(s.get("kind")),
+                str(s.get("severity")),
+                int(s.get("session_number") or 0),
+                str(s.get("reason") or ""),
+                str(s.get("next_step") or ""),
+                s.get("instrument_id"),
+            )
+            for s in listed
+            if isinstance(s, Mapping)
+        )
+    else:
+        signals = (
+            Signal(
+                alert.kind,
+                alert.severity,
+                alert.session_number or 0,
+                alert.reason,
+                alert.next_step,
+                source,
+            ),
+        )
+    return StoredAlert(alert.id, str(concern), alert.status, signals)
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    """The evidence records once each (two reasons often rest on the same score)."""
+    seen: dict[str, Any] = {}
+    for item in items:
+        seen.setdefault(json.dumps(_jsonable({"i": item})["i"], sort_keys=True), item)
+    return sorted(
+        seen.values(),
+        key=lambda i: (
+            (i.get("session_number") or 0, str(i.get("instrument_id")))
+            if isinstance(i, Mapping)
+            else (0, "")
+        ),
+    )
+
+
+def _signal_items(change: AlertChange, target: Alert | None) -> dict[tuple[str, str | None], Any]:
+    """The evidence records of each of the change's signals: the raised alert's for a signal
+    raised now, the stored ones for a signal kept from before."""
+    items: dict[tuple[str, str | None], Any] = {}
+    if target is not None:
+        listed = (target.evidence or {}).get("signals")
+        if isinstance(listed, list):
+            for s in listed:
+                if isinstance(s, Mapping):
+                    items[(str(s.get("kind")), s.get("instrument_id"))] = s.get("items", [])
+        else:
+            key = (target.kind, (target.evidence or {}).get("instrument_id"))
+            items[key] = (target.evidence or {}).get("items", [])
+    for found in change.concern.alerts:
+        items[(str(found.kind), found.instrument_id)] = _jsonable({"e": found.evidence})["e"]
+    return {s.key: items.get(s.key, []) for s in change.signals}
 
 
 def _jsonable(value: Any) -> dict[str, Any]:

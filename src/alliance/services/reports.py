@@ -167,7 +167,9 @@ def client_report(
         alerts = tuple(
             HandledAlert(
                 alert=a,
-                relationship=a.kind in RELATIONSHIP_ALERT_KINDS,
+                # One alert per concern: the alliance concern is about the relationship
+                # whichever of its reasons leads (an alert stored before concerns by kind).
+                relationship=a.concern == "alliance" or a.kind in RELATIONSHIP_ALERT_KINDS,
                 acknowledged_by_name=names.get(a.acknowledged_by) if a.acknowledged_by else None,
                 resolved_by_name=names.get(a.resolved_by) if a.resolved_by else None,
             )

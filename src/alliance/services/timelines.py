@@ -4,7 +4,7 @@ ordered by urgency, and the team overview. Every read is audited."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any
@@ -21,7 +21,7 @@ from alliance.monitoring.alerts import (
     desk_sort_key,
     desk_urgency,
 )
-from alliance.services.alerts import alert_view, stored_alert_key
+from alliance.services.alerts import alert_view, overdue, stored_alert_key, waiting_since
 from alliance.services.authz import (
     Actor,
     can_see_episode,
@@ -54,6 +54,7 @@ from alliance.services.views import (
     TherapistSummary,
     TimelineView,
     TrajectoryBand,
+    WaitingRisk,
 )
 from alliance.store.matching_tables import MatchingProfile
 from alliance.store.models import (
@@ -358,7 +359,7 @@ def caseload(
         # The page shows each client's top alert and a count, so rank the unresolved alerts on
         # their sort columns alone and load whole rows (evidence JSON and all) only for the
         # tops: loading every open alert as an object cost 40 % of the page.
-        ranked: dict[int, list[tuple[tuple[int, int, int, int, int], str]]] = defaultdict(list)
+        ranked: dict[int, list[tuple[tuple[int, int, int, int, int], str, str]]] = defaultdict(list)
         if episode_ids:
             for alert_id, episode_id, status, severity, kind, number in session.execute(
                 select(
@@ -371,7 +372,7 @@ def caseload(
                 ).where(Alert.episode_id.in_(episode_ids), Alert.status != "resolved")
             ):
                 key = desk_sort_key(status, severity, kind, number, alert_id)
-                ranked[episode_id].append((key, status))
+                ranked[episode_id].append((key, status, kind))
         top_ids = [min(entries)[0][4] for entries in ranked.values()]
         tops: dict[int, Alert] = {}
         if top_ids:
@@ -403,7 +404,12 @@ def caseload(
         rows: list[CaseloadRow] = []
         name_counts = Counter(same_name_key(c.display_name) for _, c in pairs)
         for episode, client in pairs:
-            open_count = sum(1 for _, status in ranked.get(episode.id, ()) if status == "open")
+            open_count = sum(1 for _, status, _k in ranked.get(episode.id, ()) if status == "open")
+            ackable = tuple(
+                key[4]
+                for key, status, kind in sorted(ranked.get(episode.id, ()))
+                if status == "open" and kind != "risk_reported"
+            )
             top = tops.get(episode.id)
             alliance_ids = [str(i) for i in episode.instruments if kinds.get(str(i)) == "alliance"]
             alliance_id = next((i for i in alliance_ids if (episode.id, i) in latest), None)
@@ -434,6 +440,7 @@ def caseload(
                     latest_alliance_instrument=alliance_id,
                     started_at=_aware(episode.started_at),
                     shares_name=name_counts[same_name_key(client.display_name)] > 1,
+                    ackable_alert_ids=ackable,
                 )
             )
         rows.sort(
@@ -589,7 +596,14 @@ def team_overview(
                 risk_alerts=[a.alert_id for a in risk],
             )
         record(session, ctx, actor, "read", "team", None, detail)
-        return TeamOverview(therapists=tuple(summaries), outcomes=outcome_view, risk_alerts=risk)
+        waiting = _waiting_risks(session, ctx, pairs, settings.risk_escalation_hours)
+        return TeamOverview(
+            therapists=tuple(summaries),
+            outcomes=outcome_view,
+            risk_alerts=risk,
+            waiting_risks=waiting,
+            escalation_hours=settings.risk_escalation_hours,
+        )
 
 
 def _open_risk_alerts(session: Session, actor: Actor) -> tuple[TeamRiskAlert, ...]:
@@ -624,3 +638,43 @@ def _open_risk_alerts(session: Session, actor: Actor) -> tuple[TeamRiskAlert, ..
         )
         for alert, client_name, therapist_id, therapist_name in session.execute(query)
     )
+
+
+def _waiting_risks(
+    session: Session,
+    ctx: ServiceContext,
+    pairs: Sequence[tuple[Episode, Client]],
+    hours: int,
+) -> tuple[WaitingRisk, ...]:
+    """Open risk alerts of the visible episodes that have waited ``hours`` or more."""
+    by_episode = {e.id: (e, c) for e, c in pairs}
+    if not by_episode:
+        return ()
+    now = ctx.now()
+    therapist_ids = {e.therapist_id for e, _ in pairs}
+    names = {
+        u.id: u.display_name
+        for u in session.scalars(select(StaffUser).where(StaffUser.id.in_(therapist_ids)))
+    }
+    found = []
+    for alert in session.scalars(
+        select(Alert).where(
+            Alert.episode_id.in_(list(by_episode)),
+            Alert.kind == "risk_reported",
+            Alert.status == "open",
+        )
+    ):
+        if not overdue(alert, hours, now):
+            continue
+        episode, client = by_episode[alert.episode_id]
+        found.append(
+            WaitingRisk(
+                alert_id=alert.id,
+                client_id=client.id,
+                client_name=client.display_name,
+                therapist_name=names.get(episode.therapist_id, "?"),
+                waiting_since=waiting_since(alert),
+                escalated_at=alert.escalated_at,
+            )
+        )
+    return tuple(sorted(found, key=lambda w: w.waiting_since))

@@ -274,6 +274,34 @@ class AlertView:
     resolved_by: int | None = None
     resolved_at: datetime | None = None
     resolve_note: str | None = None
+    #: The concern the alert is about (risk, alliance, outcome, attendance) and how the desk
+    #: names it; ``signals`` are its reasons, the most urgent first (each a mapping with kind,
+    #: severity, session_number, reason, next_step, instrument_id and items).
+    concern: str = ""
+    title: str = ""
+    signals: tuple[dict[str, Any], ...] = ()
+    supervised_by: int | None = None
+    supervised_at: datetime | None = None
+    supervision_note: str | None = None
+    escalated_at: datetime | None = None
+    protocol_checks: tuple[str, ...] = ()
+
+    @property
+    def is_risk(self) -> bool:
+        return self.concern == "risk" or self.kind == "risk_reported"
+
+
+@dataclass(frozen=True)
+class RiskProtocolView:
+    """A risk alert's protocol page: the alert, whom to call, what to do, and whether the
+    alert waited too long (``overdue``: not acknowledged within the clinic's hours)."""
+
+    alert: AlertView
+    client_name: str
+    contacts: tuple[tuple[str, str, str], ...]  # (name, phone as written, tel: link)
+    checklist: tuple[tuple[str, str], ...]  # (id, what to do)
+    escalation_hours: int
+    overdue: bool
 
 
 @dataclass(frozen=True)
@@ -291,6 +319,9 @@ class CheckInResult:
     crisis_message: str | None = None
     #: The clinic's language for client pages (the thank-you page's, unless the link asks).
     client_language: str = "en"
+    #: The clinic's crisis contacts (name, phone as written, tel: link), shown on every
+    #: thank-you page.
+    crisis_contacts: tuple[tuple[str, str, str], ...] = ()
     #: Where to send the therapist a notice without clinical content (only when
     #: ``risk_flagged`` and the episode's therapist has an active account).
     notify_email: str | None = None
@@ -470,6 +501,9 @@ class CaseloadRow:
     # Another row of the same caseload has the same name (compared as same_name_key does), so
     # the page shows the start date and the client's reference beside this one.
     shares_name: bool = False
+    #: The client's open alerts that the caseload may acknowledge in bulk (not risk alerts:
+    #: those are acknowledged from their protocol page).
+    ackable_alert_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -535,11 +569,26 @@ class TeamRiskAlert:
 
 
 @dataclass(frozen=True)
+class WaitingRisk:
+    """A risk alert still not acknowledged after the clinic's escalation hours."""
+
+    alert_id: int
+    client_id: int
+    client_name: str
+    therapist_name: str
+    waiting_since: datetime
+    escalated_at: datetime | None
+
+
+@dataclass(frozen=True)
 class TeamOverview:
     therapists: tuple[TherapistSummary, ...]
     # The period's outcome rates per therapist (issue 14), keyed by therapist id in ``key``.
     outcomes: ClinicOutcomesView | None = None
     risk_alerts: tuple[TeamRiskAlert, ...] = ()
+    #: Risk alerts left unacknowledged longer than the clinic allows, longest waiting first.
+    waiting_risks: tuple[WaitingRisk, ...] = ()
+    escalation_hours: int = 4
 
 
 @dataclass(frozen=True)

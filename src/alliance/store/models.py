@@ -322,6 +322,15 @@ class Alert(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     resolved_at: Mapped[datetime | None]
     resolve_note_enc: Mapped[str | None] = encrypted_text("alerts.resolve_note")
+    # A supervisor's mark that the alert was discussed in supervision, with an encrypted note.
+    supervised_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    supervised_at: Mapped[datetime | None]
+    supervision_note_enc: Mapped[str | None] = encrypted_text("alerts.supervision_note")
+    # A risk alert not acknowledged in time: when its supervisor and the admins were told
+    # (set before sending, cleared again if sending failed, so a run never tells them twice).
+    escalated_at: Mapped[datetime | None]
+    # The risk protocol's checklist: the ids of the steps ticked when the alert was closed.
+    protocol_checks: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class AuditEvent(Base):

@@ -33,9 +33,11 @@ from alliance.matching.refit import FitEndDetail
 from alliance.measures.plan import MeasurementPlan
 from alliance.monitoring.alerts import AlertSettings
 from alliance.services.clinic_settings import (
+    CRISIS_CONTACTS_MAX,
     CRISIS_MESSAGE_MAX,
     DEFAULT_CRISIS_MESSAGE,
     ClientLanguage,
+    CrisisContact,
     DeliverySettings,
 )
 from alliance.services.goals import MAX_GOAL_TEXT, MAX_GOALS
@@ -178,6 +180,16 @@ class AlertOut(_Out):
     resolved_by: int | None = None
     resolved_at: datetime | None = None
     resolve_note: str | None = None
+    concern: str = Field("", description="risk, alliance, outcome or attendance.")
+    title: str = Field("", description="How the desk names the concern.")
+    signals: tuple[dict[str, Any], ...] = Field(
+        (), description="The alert's reasons, the most urgent first (kind, severity, reason …)."
+    )
+    supervised_by: int | None = None
+    supervised_at: datetime | None = None
+    supervision_note: str | None = None
+    escalated_at: datetime | None = None
+    protocol_checks: tuple[str, ...] = ()
 
 
 class CaseloadRowOut(_Out):
@@ -348,6 +360,18 @@ class ClinicSettingsModel(BaseModel):
         max_length=CRISIS_MESSAGE_MAX,
         description="Shown to a client whose check-in answers raised a risk flag; blank = "
         "the default text.",
+    )
+    crisis_contacts: tuple[CrisisContact, ...] = Field(
+        (),
+        max_length=CRISIS_CONTACTS_MAX,
+        description="Crisis lines a client can call ({name, phone}), shown as tel: links.",
+    )
+    risk_escalation_hours: int = Field(
+        4,
+        ge=1,
+        le=7 * 24,
+        description="A risk alert not acknowledged within this many hours is escalated to the "
+        "supervisor and the admins.",
     )
 
 

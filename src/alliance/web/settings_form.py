@@ -68,7 +68,8 @@ def _kind(annotation: Any) -> str:
     if origin is dict:
         return "per_instrument"
     if isinstance(annotation, types.UnionType):
-        return "number"
+        # An optional number (``int | None``) is entered like the number itself.
+        return "integer" if int in typing.get_args(annotation) else "number"
     return "number"
 
 
@@ -220,6 +221,8 @@ def parse_settings(form: FormData, alliance_ids: Sequence[str]) -> dict[str, Any
         "crisis_message": _text(form, "crisis_message"),
         "time_zone": _text(form, "time_zone") or "UTC",
         "client_language": _text(form, "client_language") or "en",
+        "crisis_contacts": _crisis_contacts(form),
+        "risk_escalation_hours": _text(form, "risk_escalation_hours") or "4",
         "measurement_plan": parse_plan(form),
     }
 
@@ -316,6 +319,10 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "always_on_kinds": ALWAYS_ON_KINDS,
         "crisis_default": DEFAULT_CRISIS_MESSAGE,
         "crisis_max": CRISIS_MESSAGE_MAX,
+        "crisis_rows": [
+            *settings.crisis_contacts,
+            *[None] * max(0, min(2, CRISIS_CONTACT_ROWS - len(settings.crisis_contacts))),
+        ],
         "alliance_instruments": by_purpose["alliance"],
         "time_zones": TIME_ZONES,
         # Each offered language under its own name, as a client would look for it.
@@ -323,3 +330,19 @@ def form_context(settings: ClinicSettings, instruments: Sequence[Any]) -> dict[s
         "plan_rows": plan_rows(plan, instruments),
         "plan_course": plan_course(plan, [i for i in instruments if i.id in chosen]),
     }
+
+
+#: Rows of the crisis-contacts table the settings form posts (filled ones and blank ones).
+CRISIS_CONTACT_ROWS = 10
+
+
+def _crisis_contacts(form: FormData) -> list[dict[str, str]]:
+    """The form's crisis contact rows (``crisis_contacts.N.name`` / ``.phone``); a row with
+    both fields blank is left out, a half-filled one is kept so that validation names it."""
+    rows: list[dict[str, str]] = []
+    for index in range(CRISIS_CONTACT_ROWS):
+        name = _text(form, f"crisis_contacts.{index}.name")
+        phone = _text(form, f"crisis_contacts.{index}.phone")
+        if name or phone:
+            rows.append({"name": name, "phone": phone})
+    return rows

@@ -139,6 +139,10 @@ FLASH_MESSAGES = {
     "ended": "Episode of care ended.",
     "emails": "The client's choice about check-in e-mails was saved.",
     "handedover": "Handed over: the episode ended (fit); your colleague continues with the client.",
+    "bulkacknowledged": "The selected alerts were acknowledged.",
+    "nothingacknowledged": "Nothing to acknowledge: those alerts were already acknowledged.",
+    "supervision": "Marked as discussed in supervision. Your note was saved.",
+    "riskclosed": "Risk alert closed with your follow-up note.",
 }
 
 

@@ -297,6 +297,7 @@ async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResul
     # Only the shipped default has a translation; a clinic's own text is shown as written.
     context["crisis_is_default"] = result.crisis_message == DEFAULT_CRISIS_MESSAGE
     context["lang"] = lang
+    context["crisis_contacts"] = result.crisis_contacts
     response = render(request, "checkin/thanks.html", context)
     settings = auth.ctx.settings
     if result.risk_flagged and result.notify_email and mail.smtp_configured(settings):
