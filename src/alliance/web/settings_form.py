@@ -140,6 +140,11 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
         "When alliance is low and not rising from this session on, the client page suggests "
         "talking about fit.",
     ),
+    "fit_check_until_session": (
+        "Fit check: the last session it may be suggested at",
+        "The fit check is suggested once per episode, at the first session from the one above "
+        "to this one where alliance is low and not rising.",
+    ),
     "fit_check_thresholds": (
         "Fit check: the alliance score below which a fit check is suggested",
         "One value per alliance questionnaire. Leave empty to use the low-alliance score.",
