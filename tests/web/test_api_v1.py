@@ -278,3 +278,15 @@ def test_the_api_settings_model_has_every_clinic_setting(world: World) -> None:
     assert again["time_zone"] == "Europe/Madrid"
     assert again["client_language"] == "es"
     assert again["measurement_plan"]["cadences"]["phq9"]["every"] == 2
+
+
+def test_an_alert_note_through_the_api_has_the_services_limit(world: World) -> None:
+    from alliance.services.alerts import MAX_NOTE
+
+    alert_id = world.new_alert("tom")
+    headers = _auth(world, "tom")
+    url = f"/api/v1/alerts/{alert_id}/acknowledge"
+    too_long = world.client().post(url, json={"note": "x" * (MAX_NOTE + 1)}, headers=headers)
+    assert too_long.status_code == 422
+    ok = world.client().post(url, json={"note": "x" * MAX_NOTE}, headers=headers)
+    assert ok.status_code == 200, ok.text

@@ -278,3 +278,14 @@ def test_the_clinic_chooses_what_the_clients_progress_shows(world: World) -> Non
     done = client.post(f"/c/{token}", data=full_answers(client.get(f"/c/{token}").text))
     assert "Your goals" in done.text
     assert "<svg" not in done.text
+
+
+def test_client_pages_name_the_clinic_in_their_header(world: World) -> None:
+    client = world.client()
+    token = world.new_link("tom")
+    page = client.get(f"/c/{token}")
+    clinic = re.search(r'<span class="brand">Alliance</span><span>([^<]+)</span>', page.text)
+    assert clinic
+    assert clinic.group(1).strip()
+    done = client.post(f"/c/{token}", data=full_answers(page.text))
+    assert f"<span>{clinic.group(1)}</span>" in done.text

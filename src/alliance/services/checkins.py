@@ -90,7 +90,7 @@ _CLAIM = (
     .execution_options(synchronize_session=False)
 )
 _OWNER = (
-    select(Client.clinic_id, Clinic.settings)
+    select(Client.clinic_id, Clinic.settings, Clinic.name)
     .join(Clinic, Clinic.id == Client.clinic_id)
     .where(Client.id == bindparam("client_id"))
 )
@@ -372,6 +372,7 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
         clinic_settings = ClinicSettings.from_json(clinic.settings)
         record(session, ctx, actor, "read", "checkin", row.id, {"what": "form"})
         return CheckInForm(
+            clinic_name=clinic.name,
             checkin_id=row.id,
             client_display_name=client.display_name,
             therapist_display_name=therapist.display_name,
@@ -638,6 +639,7 @@ def record_check_in(
             if therapist is not None and therapist.active:
                 notify_email = therapist.email
         return CheckInResult(
+            clinic_name=owner.name,
             checkin_id=row.id,
             scores=tuple(score_views),
             alerts=tuple(alerts),

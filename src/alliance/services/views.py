@@ -237,6 +237,7 @@ class CheckInForm:
     show_progress: bool
     session_number: int | None = None  # the session the answers are for (None: no session)
     session_at: datetime | None = None
+    clinic_name: str = ""  # shown in the page's header
     draft: CheckInDraft = field(default_factory=CheckInDraft)  # answers saved earlier
     draft_saved_at: datetime | None = None
     time_zone: str = "UTC"  # the clinic's, for the session date shown
@@ -324,6 +325,8 @@ class CheckInResult:
     crisis_contacts: tuple[tuple[str, str, str], ...] = ()
     #: Where to send the therapist a notice without clinical content (only when
     #: ``risk_flagged`` and the episode's therapist has an active account).
+    #: The clinic's name, for the page's header.
+    clinic_name: str = ""
     notify_email: str | None = None
 
 

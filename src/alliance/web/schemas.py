@@ -32,6 +32,7 @@ from pydantic import (
 from alliance.matching.refit import FitEndDetail
 from alliance.measures.plan import MeasurementPlan
 from alliance.monitoring.alerts import AlertSettings
+from alliance.services.alerts import MAX_NOTE as ALERT_NOTE_MAX
 from alliance.services.clinic_settings import (
     CRISIS_CONTACTS_MAX,
     CRISIS_MESSAGE_MAX,
@@ -452,7 +453,8 @@ class GoalsIn(_In):
 
 
 class NoteIn(_In):
-    note: FreeText | None = Field(None, max_length=2000)
+    # The alert service's own limit, as on the page (one limit, not two).
+    note: FreeText | None = Field(None, max_length=ALERT_NOTE_MAX)
 
 
 # --------------------------------------------------------------------------- matching

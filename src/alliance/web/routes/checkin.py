@@ -115,6 +115,7 @@ def _form_page(
             "session_number": form.session_number,
             "session_at": form.session_at,
             "expires_at": form.expires_at,
+            "clinic_name": form.clinic_name,
             "time_zone": form.time_zone,
             "values": values if values is not None else draft_values(form.draft),
             "errors": errors or {},
@@ -298,6 +299,7 @@ async def _thanks(request: Request, auth: Auth, token: str, result: CheckInResul
     context["crisis_is_default"] = result.crisis_message == DEFAULT_CRISIS_MESSAGE
     context["lang"] = lang
     context["crisis_contacts"] = result.crisis_contacts
+    context["clinic_name"] = result.clinic_name
     response = render(request, "checkin/thanks.html", context)
     settings = auth.ctx.settings
     if result.risk_flagged and result.notify_email and mail.smtp_configured(settings):
