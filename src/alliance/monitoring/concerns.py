@@ -114,19 +114,13 @@ def _ranked(signals: Sequence[Signal]) -> tuple[Signal, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Concern:
-    """One concern as raised by one evaluation: its signals, the most urgent first.
+class _AsOneAlert:
+    """What a run of signals, the most urgent first, says as one alert: the lead's kind, next
+    step and instrument, the most severe severity, the latest session, every reason in turn.
+    Shared by a raised concern and the change it makes to a stored alert."""
 
-    ``key`` identifies it within an episode: the concern's name (with ``by="signal"``, the rule
-    and instrument instead). ``alerts`` are the rule outputs it was made of, with their
-    evidence.
-    """
-
-    key: str
-    concern: ConcernKind
+    __slots__ = ()
     signals: tuple[Signal, ...]
-    alerts: tuple[Alert, ...] = ()
 
     @property
     def lead(self) -> Signal:
@@ -156,6 +150,21 @@ class Concern:
     @property
     def instrument_id(self) -> str | None:
         return self.lead.instrument_id
+
+
+@dataclass(frozen=True, slots=True)
+class Concern(_AsOneAlert):
+    """One concern as raised by one evaluation: its signals, the most urgent first.
+
+    ``key`` identifies it within an episode: the concern's name (with ``by="signal"``, the rule
+    and instrument instead). ``alerts`` are the rule outputs it was made of, with their
+    evidence.
+    """
+
+    key: str
+    concern: ConcernKind
+    signals: tuple[Signal, ...]
+    alerts: tuple[Alert, ...] = ()
 
 
 def group_signals(
@@ -200,7 +209,7 @@ class StoredAlert:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertChange:
+class AlertChange(_AsOneAlert):
     """What to do with one raised concern.
 
     ``op``: ``raise`` (a new alert), ``update`` (the unresolved alert ``target`` takes the
@@ -215,26 +224,6 @@ class AlertChange:
     signals: tuple[Signal, ...]
     status: str
     target: int | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.signals[0].kind
-
-    @property
-    def severity(self) -> str:
-        return min((s.severity for s in self.signals), key=severity_rank)
-
-    @property
-    def session_number(self) -> int:
-        return max(s.session_number for s in self.signals)
-
-    @property
-    def reason(self) -> str:
-        return " ".join(s.reason for s in self.signals)
-
-    @property
-    def next_step(self) -> str:
-        return self.signals[0].next_step
 
 
 def _merge(old: Sequence[Signal], new: Sequence[Signal]) -> tuple[Signal, ...]:
