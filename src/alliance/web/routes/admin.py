@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import pandas as pd
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from alliance._csv import to_csv
@@ -201,17 +201,26 @@ def plain_detail(detail: Mapping[str, Any]) -> str:
 AuditQuery = Annotated[str, Query(max_length=20)]
 
 
-@router.get("/admin/audit")
-async def audit_page(
-    request: Request,
-    auth: AdminAuth,
+def _audit_filters(
     who: AuditQuery = "",
     client: AuditQuery = "",
     action: AuditQuery = "",
     since: AuditQuery = "",
     until: AuditQuery = "",
+) -> AuditFilters:
+    """The trail's filters from the query string, read the same way by the page and the CSV."""
+    return AuditFilters(who, client, action, since, until)
+
+
+Filters = Annotated[AuditFilters, Depends(_audit_filters)]
+
+
+@router.get("/admin/audit")
+async def audit_page(
+    request: Request,
+    auth: AdminAuth,
+    filters: Filters,
 ) -> Response:
-    filters = AuditFilters(who, client, action, since, until)
     events = await auth.call(
         admin_service.list_audit_events, actor=auth.staff, limit=200, **filters.query()
     )
@@ -235,14 +244,9 @@ async def audit_page(
 async def audit_csv(
     request: Request,
     auth: AdminAuth,
-    who: AuditQuery = "",
-    client: AuditQuery = "",
-    action: AuditQuery = "",
-    since: AuditQuery = "",
-    until: AuditQuery = "",
+    filters: Filters,
 ) -> Response:
     """The filtered trail (up to 5,000 events, newest first) as CSV; recorded as an export."""
-    filters = AuditFilters(who, client, action, since, until)
     events = await auth.call(
         admin_service.list_audit_events,
         actor=auth.staff,
