@@ -220,10 +220,13 @@ def _plan(session: Session, ctx: ServiceContext, report: _Tally) -> None:
     _cancel_stale(session, now, report)
     link_life = timedelta(days=ctx.settings.checkin_link_days)
     for clinic in session.scalars(select(Clinic).order_by(Clinic.id)):
-        plan = ClinicSettings.from_json(clinic.settings).delivery
+        settings = ClinicSettings.from_json(clinic.settings)
+        plan = settings.delivery
         if plan.send == "off":
             continue
-        _queue_invitations(session, ctx, clinic, plan.send, plan.hours_before, link_life, report)
+        _queue_invitations(
+            session, ctx, clinic, settings.plan(), plan.send, plan.hours_before, link_life, report
+        )
         if plan.reminder_hours > 0:
             _queue_reminders(session, clinic, timedelta(hours=plan.reminder_hours), now, report)
     session.flush()
@@ -249,6 +252,7 @@ def _queue_invitations(
     session: Session,
     ctx: ServiceContext,
     clinic: Clinic,
+    clinic_plan: MeasurementPlan,
     when: str,
     hours_before: int,
     link_life: timedelta,
@@ -299,7 +303,6 @@ def _queue_invitations(
     new_checkins: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     tokens: dict[int, str] = {}
-    clinic_plan = ClinicSettings.from_json(clinic.settings).plan()
     # Episodes with their own cadences are few; their overlaid plans are built once each.
     overlaid: dict[str, MeasurementPlan] = {}
     for row in rows:
