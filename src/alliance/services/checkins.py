@@ -231,11 +231,7 @@ def _planned(
 ) -> tuple[tuple[str, ...], bool]:
     """What the measurement plan asks at a check-in for ``session_id``: the instruments due
     and whether goals are rated."""
-    client = session.get(Client, episode.client_id)
-    clinic = session.get(Clinic, client.clinic_id) if client else None
-    plan = episodes.episode_plan(
-        ClinicSettings.from_json(clinic.settings if clinic else None), episode
-    )
+    plan = episodes.episode_plan(session, episode)
     number = session.scalar(_SESSION_NUMBER, {"id": session_id}) if session_id else None
     first = not episodes.has_completed_checkin(session, episode.id)
     due = plan.due(episode.instruments, number, first=first, final=final)

@@ -214,9 +214,16 @@ def own_plan(episode: Episode) -> MeasurementPlan | None:
     return MeasurementPlan.model_validate(episode.plan) if episode.plan else None
 
 
-def episode_plan(clinic_settings: ClinicSettings, episode: Episode) -> MeasurementPlan:
+def clinic_plan(session: Session, episode: Episode) -> MeasurementPlan:
+    """The measurement plan of the episode's clinic (its settings' cadences over the defaults)."""
+    client = session.get(Client, episode.client_id)
+    clinic = session.get(Clinic, client.clinic_id) if client else None
+    return ClinicSettings.from_json(clinic.settings if clinic else None).plan()
+
+
+def episode_plan(session: Session, episode: Episode) -> MeasurementPlan:
     """The plan the episode's check-ins follow: the clinic's, with the episode's own over it."""
-    return clinic_settings.plan().overlay(own_plan(episode))
+    return clinic_plan(session, episode).overlay(own_plan(episode))
 
 
 def has_completed_checkin(session: Session, episode_id: int) -> bool:

@@ -14,19 +14,12 @@ from sqlalchemy.orm import Session
 
 from alliance.measures.plan import GOALS, MeasurementPlan
 from alliance.services.authz import Actor, require_staff
-from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
-from alliance.services.episodes import own_plan, require_current_episode
+from alliance.services.episodes import clinic_plan, own_plan, require_current_episode
 from alliance.services.errors import InvalidInput
 from alliance.services.unit import denials_audited, record, unit_of_work
 from alliance.services.views import EpisodePlanView
-from alliance.store.models import Client, Clinic, Episode
-
-
-def _clinic_plan(session: Session, episode: Episode) -> MeasurementPlan:
-    client = session.get(Client, episode.client_id)
-    clinic = session.get(Clinic, client.clinic_id) if client else None
-    return ClinicSettings.from_json(clinic.settings if clinic else None).plan()
+from alliance.store.models import Episode
 
 
 def _view(session: Session, client_id: int, episode: Episode) -> EpisodePlanView:
@@ -35,7 +28,7 @@ def _view(session: Session, client_id: int, episode: Episode) -> EpisodePlanView
         client_id=client_id,
         episode_id=episode.id,
         instruments=tuple(str(i) for i in episode.instruments),
-        plan=_clinic_plan(session, episode).overlay(own),
+        plan=clinic_plan(session, episode).overlay(own),
         own=own,
     )
 
@@ -84,7 +77,7 @@ def set_episode_plan(
         if own is not None:
             # Keep only what differs from the clinic's plan, so the episode goes on following
             # the clinic for the rest (a form posts every row, changed or not).
-            clinic = _clinic_plan(session, episode)
+            clinic = clinic_plan(session, episode)
             own = MeasurementPlan(
                 cadences={k: c for k, c in own.cadences.items() if c != clinic.cadence(k)}
             )
