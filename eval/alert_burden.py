@@ -6,12 +6,16 @@ After every session the monitoring rules run on the client's timeline (exactly a
 runs them: :func:`alliance.monitoring.alerts.evaluate_alerts`), and what they raise is stored
 twice, in two in-memory desks:
 
-* **before** — today's rules as they were: the fit check at every low, flat session from
-  session 3 on (``fit_check_until_session=None``) and one alert per rule and instrument
+* **before** — the rules as they were before issue 11 (:data:`BEFORE`): the fit check at every
+  low, flat session from session 3 on (``fit_check_until_session=None``), a rupture once a
+  client has 3 earlier scores whenever the drop passes 2 of their SDs and one S_diff
+  (``rupture_floor_sdiff=1.0``), "not on track" at the first score off the expected course
+  (``not_on_track_consecutive=1``), and one alert per rule and instrument
   (:func:`alliance.monitoring.concerns.plan_alerts` with ``by="signal"``, the grouping the app
   used before concerns);
-* **after** — the fit check once per episode inside sessions 3–5, and one alert per concern
-  (``by="concern"``).
+* **after** — today's defaults: the fit check once per episode inside sessions 3–5, a rupture
+  floor at the RCI's 1.96 · S_diff, "not on track" at the second score in a row off the
+  course, and one alert per concern (``by="concern"``).
 
 The generative model (every parameter is printed at the start of a run):
 
@@ -56,13 +60,17 @@ open; **unfounded** counts those of a concern the client truly has none of (alli
 client without a true rupture, and so on).
 
     .venv/bin/python eval/alert_burden.py [--clinics 10] [--clients 100] [--sessions 12]
-        [--seed 11]
+        [--seed 11] [--after SETTING=VALUE ...]
+
+``--after`` runs the new rules with a clinic's own alert settings (e.g.
+``--after not_on_track_consecutive=2``); "before" always keeps today's defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import random
 import statistics
@@ -87,6 +95,11 @@ from alliance.monitoring.concerns import (
 from alliance.monitoring.timeline import Attendance, FitAnswer, ScorePoint, Timeline
 
 START = date(2025, 1, 6)
+#: The rules as they were before issue 11: the fit check at every low, flat session from
+#: session 3 on, a rupture floor of one S_diff, not on track at the first score off the course.
+BEFORE = AlertSettings(
+    fit_check_until_session=None, rupture_floor_sdiff=1.0, not_on_track_consecutive=1
+)
 
 
 @dataclass(frozen=True)
@@ -277,11 +290,12 @@ def run_client(
     trajectory: Mapping[str, TrajectoryModel],
     tallies: Mapping[str, Tally],
     model: Model,
+    after_settings: AlertSettings | None = None,
 ) -> None:
     kinds = {i: inst.kind for i, inst in instruments.items()}
     setups = {
-        "before": (AlertSettings(fit_check_until_session=None), Desk("signal")),
-        "after": (AlertSettings(), Desk("concern")),
+        "before": (BEFORE, Desk("signal")),
+        "after": (after_settings or AlertSettings(), Desk("concern")),
     }
     for after in range(1, sessions + 1):
         timeline = Timeline(
@@ -311,13 +325,37 @@ def run_client(
                 tally.delays.append(min(hits))
 
 
+def _setting(text: str) -> tuple[str, object]:
+    """``name=value`` → (name, value), the value read as JSON where it parses (numbers,
+    true/false, null), else kept as text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--after {text!r}: expected SETTING=VALUE")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clinics", type=int, default=10)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--sessions", type=int, default=12)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--after",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="an alert setting for the 'after' rules (a clinic's choice), e.g. "
+        "not_on_track_consecutive=2; repeatable",
+    )
     args = parser.parse_args(argv)
+    try:
+        after_settings = AlertSettings.model_validate(dict(_setting(text) for text in args.after))
+    except ValueError as exc:
+        parser.error(f"--after: {exc}")
     model = Model()
     print(
         f"alert burden: {args.clinics} simulated clinics × {args.clients} clients × "
@@ -327,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "generative model: "
         + ", ".join(f"{f.name}={getattr(model, f.name)}" for f in dataclasses.fields(model))
     )
+    if args.after:
+        print("'after' settings: " + ", ".join(args.after))
     instruments = {i: load_instrument(i) for i in ("wai_sr", "session_feedback", "phq9")}
     empty = pd.DataFrame({"client_id": [], "session": [], "score": []})
     trajectory = {"phq9": fit_trajectories(empty, instruments["phq9"])}  # the rational fallback
@@ -335,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for _clinic in range(args.clinics):
         for _client in range(args.clients):
             client = simulate_client(rng, model, args.sessions)
-            run_client(client, args.sessions, instruments, trajectory, tallies, model)
+            run_client(
+                client, args.sessions, instruments, trajectory, tallies, model, after_settings
+            )
     per = 100 / (args.clinics * args.clients)
     print(f"\nper 100 clients × {args.sessions} sessions (mean of {args.clinics} clinics):")
     print(

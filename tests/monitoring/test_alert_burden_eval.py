@@ -50,3 +50,14 @@ def test_a_simulated_rupture_is_a_true_alliance_concern_at_its_first_session() -
     ruptures = [c for c in client.concerns if c.what == "rupture"]
     assert [(c.concern, c.onset) for c in ruptures] == [("alliance", 2)]
     assert all(a.status == "attended" for a in client.attendance)
+
+
+def test_a_clinic_setting_for_the_new_rules_is_printed_and_a_wrong_one_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    burden = _load()
+    burden.main(["--clinics", "1", "--clients", "20", "--after", "not_on_track_consecutive=2"])
+    assert "'after' settings: not_on_track_consecutive=2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        burden.main(["--clinics", "1", "--clients", "2", "--after", "no_such_setting=1"])
+    assert "--after" in capsys.readouterr().err

@@ -93,8 +93,19 @@ def test_a_client_whose_ratings_never_move_does_not_rupture_on_a_wobble(
     instruments: Instruments,
 ) -> None:
     steady = Timeline("s", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 4.3]))
-    # 2 × SD (0.05) = 0.1 < 0.2 drop, but the floor of one S_diff (0.31) holds it back
+    # 2 × SD (0.05) = 0.1 < 0.2 drop, but the floor of 1.96 · S_diff (0.61) holds it back
     assert "rupture" not in kinds(evaluate_alerts(steady, instruments))
+
+
+def test_a_small_spread_never_lowers_the_bar_below_measurement_error(
+    instruments: Instruments,
+) -> None:
+    # 2 × SD (0.05) = 0.1 and one S_diff (0.31) are both below this 0.5 drop, but measurement
+    # error explains a drop of up to 0.61: no rupture. A drop of 0.7 is reliable and is one.
+    noise = Timeline("n", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 4.0]))
+    assert "rupture" not in kinds(evaluate_alerts(noise, instruments))
+    real = evaluate_alerts(Timeline("r", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.8])), instruments)
+    assert "at least 0.61, beyond measurement error" in one(real, "rupture").reason
 
 
 # -- slow decline ------------------------------------------------------------------------------
@@ -273,6 +284,24 @@ def test_an_outcome_that_is_not_improving_as_expected_is_flagged_with_the_fallba
     assert "not_on_track" not in kinds(evaluate_alerts(improving, instruments))
     off = AlertSettings(not_on_track_fallback=False)
     assert "not_on_track" not in kinds(evaluate_alerts(stuck, instruments, off))
+
+
+def test_not_on_track_waits_for_a_second_score_off_the_course(
+    instruments: Instruments,
+) -> None:
+    twice = AlertSettings()  # the default waits for a second score off the course
+    assert twice.not_on_track_consecutive == 2
+    at_once = AlertSettings(not_on_track_consecutive=1)
+    # Improving as expected, then one bad week: off the course once.
+    once = Timeline("o", scores("phq9", [20, 18, 16, 14, 13, 12, 11, 19]))
+    assert "not_on_track" in kinds(evaluate_alerts(once, instruments, at_once))
+    assert "not_on_track" not in kinds(evaluate_alerts(once, instruments, twice))
+    # A second week off the course: now it alerts, on the latest score.
+    again = Timeline("o", scores("phq9", [20, 18, 16, 14, 13, 12, 11, 19, 19]))
+    alert = one(evaluate_alerts(again, instruments, twice), "not_on_track")
+    assert alert.session_number == 9
+    assert [e.session_number for e in alert.evidence] == [1, 8, 9]
+    assert alert.reason.endswith("; so was the score before it.")
 
 
 def test_a_fitted_trajectory_is_used_when_given(instruments: Instruments) -> None:

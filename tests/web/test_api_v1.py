@@ -128,6 +128,36 @@ def test_alerts_are_acknowledged_and_resolved_through_the_api(world: World) -> N
     assert again.status_code == 409
 
 
+def test_alerts_are_acknowledged_together_and_marked_in_supervision_through_the_api(
+    world: World,
+) -> None:
+    client = world.client()
+    alert_id = world.cases["tom"].alert_id
+    tom = _auth(world, "tom")
+    # A supervision mark is for supervisors: the therapist is refused, nothing is stored.
+    refused = client.post(
+        f"/api/v1/alerts/{alert_id}/supervision", json={"note": "talked"}, headers=tom
+    )
+    assert refused.status_code == 403
+    bulk = client.post(
+        "/api/v1/alerts/acknowledge", json={"alert_ids": [alert_id], "note": "seen"}, headers=tom
+    )
+    assert bulk.status_code == 200
+    assert [(a["id"], a["status"]) for a in bulk.json()] == [(alert_id, "acknowledged")]
+    again = client.post("/api/v1/alerts/acknowledge", json={"alert_ids": [alert_id]}, headers=tom)
+    assert again.json() == []  # no longer open: left as it is
+    empty = client.post("/api/v1/alerts/acknowledge", json={"alert_ids": []}, headers=tom)
+    assert empty.status_code == 422
+    sue = _auth(world, "sue")  # Tom's supervisor
+    marked = client.post(
+        f"/api/v1/alerts/{alert_id}/supervision", json={"note": "Agreed: slow down"}, headers=sue
+    )
+    assert marked.status_code == 200
+    assert marked.json()["supervision_note"] == "Agreed: slow down"
+    blank = client.post(f"/api/v1/alerts/{alert_id}/supervision", json={"note": ""}, headers=sue)
+    assert blank.status_code == 422
+
+
 def test_clinic_settings_round_trip_through_the_api(world: World) -> None:
     client = world.client()
     headers = _auth(world, "ada")

@@ -423,6 +423,16 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): Entry(
         "record", 200, _alert, _json({"note": "done"}), json=True
     ),
+    ("POST", "/api/v1/alerts/acknowledge"): Entry(
+        "record",
+        200,
+        _alert,
+        lambda w, r, t, p: {"alert_ids": [p["alert_id"]], "note": "seen"},
+        json=True,
+    ),
+    ("POST", "/api/v1/alerts/{alert_id}/supervision"): Entry(
+        "supervisor_record", 200, _alert, _json({"note": "Discussed: slow down"}), json=True
+    ),
     ("GET", "/api/v1/team"): Entry("supervisor", 200),
     ("GET", "/api/v1/users"): Entry("admin", 200),
     ("POST", "/api/v1/users"): Entry(

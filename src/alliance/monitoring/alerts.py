@@ -246,7 +246,14 @@ class AlertSettings(BaseModel):
         default=2.0,
         gt=0,
         description="Rupture (enough prior scores): drop larger than this many within-client "
-        "SDs of the earlier alliance scores (Stiles et al. 2004).",
+        "SDs of the earlier alliance scores (Stiles et al. 2004), and beyond the floor below.",
+    )
+    rupture_floor_sdiff: float = Field(
+        default=1.96,
+        gt=0,
+        description="Rupture (enough prior scores): however steady the client's earlier "
+        "scores, the drop must be larger than this many standard errors of a difference "
+        "(S_diff; 1.96 = the RCI's 95 %). Before issue 11: 1.0.",
     )
     rupture_min_prior_points: int = Field(
         default=3,
@@ -263,6 +270,12 @@ class AlertSettings(BaseModel):
         default=2,
         ge=1,
         description="Consecutive alliance scores below the threshold before alerting.",
+    )
+    not_on_track_consecutive: int = Field(
+        default=2,
+        ge=1,
+        description="Consecutive outcome scores off the expected track before alerting. "
+        "Before issue 11: 1.",
     )
     not_on_track_fallback: bool = Field(
         default=True,
@@ -439,7 +452,7 @@ def may_rupture(
     bound = 0.0
     if params is not None:
         sdiff = math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
-        bound = min(1.0, config.rupture_rci_z) * sdiff
+        bound = min(config.rupture_floor_sdiff, config.rupture_rci_z) * sdiff
     return any(
         -improvement(later - earlier, inst.direction) > bound
         for earlier, later in itertools.pairwise(totals)
@@ -565,21 +578,26 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
         if params is not None
         else None
     )
-    # Both tests below need a drop beyond one S_diff (the floor) or beyond z · S_diff (the
-    # RCI): a smaller one is no rupture, decided before the client's SD is worked out (most
-    # steps of a series stop here, which keeps the clinic report over 20,000 episodes fast).
-    if sdiff is not None and drop <= min(1.0, config.rupture_rci_z) * sdiff:
+    # Both tests below need a drop beyond the floor (rupture_floor_sdiff · S_diff) or beyond
+    # z · S_diff (the RCI): a smaller one is no rupture, decided before the client's SD is
+    # worked out (most steps of a series stop here, which keeps the clinic report over 20,000
+    # episodes fast).
+    bound = min(config.rupture_floor_sdiff, config.rupture_rci_z)
+    if sdiff is not None and drop <= bound * sdiff:
         return []
     name = inst.short_name
     prior = [p.total for p in series[:-1] if p.total is not None]
     within_sd = statistics.stdev(prior) if len(prior) >= config.rupture_min_prior_points else 0.0
     if within_sd > 0:
-        # Stiles et al. (2004): a drop beyond 2 of the client's own SDs. The floor (one S_diff,
-        # or a tenth of the scale without reliable-change parameters) keeps a client whose
-        # ratings never move from alarming on a one-answer wobble.
+        # Stiles et al. (2004): a drop beyond 2 of the client's own SDs. An SD from a few
+        # earlier scores is itself noisy and often far below the true spread, so the client's
+        # spread may raise the bar but never lower it below what measurement error explains:
+        # the floor is by default the RCI's criterion (1.96 · S_diff; a tenth of the scale
+        # without reliable-change parameters). With one S_diff as the floor (before issue 11),
+        # one WAI-SR step in six crossed it on noise alone.
         threshold = config.rupture_sd_multiplier * within_sd
         if sdiff is not None:
-            floor = sdiff
+            floor = config.rupture_floor_sdiff * sdiff
         else:  # the scale's range is worked out only when it is needed (it sums the items)
             low_end, high_end = inst.score_range
             floor = (high_end - low_end) / 10.0
@@ -588,7 +606,7 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
         rule = (
             f"more than {_fmt(config.rupture_sd_multiplier)} × this client's usual spread "
             f"(SD {_fmt(within_sd)} over {len(prior)} earlier scores = {_fmt(threshold)} points"
-            + (f"; at least {_fmt(floor)}" if floor > threshold else "")
+            + (f"; at least {_fmt(floor)}, beyond measurement error" if floor > threshold else "")
             + ")"
         )
     elif sdiff is not None:
@@ -755,19 +773,32 @@ def _not_on_track(
     intake, cur = series[0], series[-1]
     assert intake.total is not None
     assert cur.total is not None
-    verdict = not_on_track(
-        model, intake.total, cur.session_number, cur.total, intake_session=intake.session_number
-    )
-    if not verdict.flag:
+    needed = config.not_on_track_consecutive
+    if len(series) <= needed:
         return []
+    recent = series[-needed:]
+    verdicts = [
+        not_on_track(
+            model, intake.total, p.session_number, p.total, intake_session=intake.session_number
+        )
+        for p in recent
+        if p.total is not None
+    ]
+    if len(verdicts) < needed or not all(v.flag for v in verdicts):
+        return []
+    verdict = verdicts[-1]
+    reason = verdict.reason.replace(inst.title, inst.short_name)
+    if needed > 1:
+        before = "the score before it" if needed == 2 else f"the {needed - 1} scores before it"
+        reason += f"; so was {before}"
     return [
         Alert(
             kind="not_on_track",
             severity="warning",
             session_number=cur.session_number,
-            reason=verdict.reason.replace(inst.title, inst.short_name) + ".",
+            reason=reason + ".",
             next_step=NEXT_STEPS["not_on_track"],
-            evidence=(_score_evidence(intake), _score_evidence(cur)),
+            evidence=(_score_evidence(intake), *(_score_evidence(p) for p in recent)),
             instrument_id=inst.id,
         )
     ]

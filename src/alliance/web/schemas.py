@@ -32,6 +32,7 @@ from pydantic import (
 from alliance.matching.refit import FitEndDetail
 from alliance.measures.plan import MeasurementPlan
 from alliance.monitoring.alerts import AlertSettings
+from alliance.services.alerts import MAX_BULK
 from alliance.services.alerts import MAX_NOTE as ALERT_NOTE_MAX
 from alliance.services.clinic_settings import (
     CRISIS_CONTACTS_MAX,
@@ -455,6 +456,20 @@ class GoalsIn(_In):
 class NoteIn(_In):
     # The alert service's own limit, as on the page (one limit, not two).
     note: FreeText | None = Field(None, max_length=ALERT_NOTE_MAX)
+
+
+class AlertsAcknowledgeIn(NoteIn):
+    alert_ids: list[Id] = Field(
+        min_length=1,
+        max_length=MAX_BULK,
+        description="Alerts to acknowledge with one note; all must be the caller's to see, "
+        "else nothing changes. Alerts no longer open are left as they are; open risk alerts "
+        "are refused (acknowledge them one at a time).",
+    )
+
+
+class SupervisionIn(_In):
+    note: FreeText = Field(min_length=1, max_length=ALERT_NOTE_MAX)
 
 
 # --------------------------------------------------------------------------- matching

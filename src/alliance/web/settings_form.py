@@ -89,6 +89,12 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
         "A fall counts as a rupture when it is larger than this many times the client's own "
         "usual ups and downs (the spread of their earlier scores). Higher means fewer alerts.",
     ),
+    "rupture_floor_sdiff": (
+        "Rupture: the smallest drop that can count, however steady the client's scores",
+        "Even for a client whose scores hardly move, a fall counts only when it is larger than "
+        "measurement error by this many standard errors. 1.96 means 95% sure; 1 gives more "
+        "alerts, many of them from chance.",
+    ),
     "rupture_min_prior_points": (
         "Rupture: earlier scores needed to judge by the client's own ups and downs",
         "Until a client has this many alliance scores, ruptures are judged by measurement error "
@@ -102,6 +108,11 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
     "low_alliance_consecutive": (
         "Low alliance: check-ins in a row below that score before an alert",
         "1 alerts at the first low score; 2 waits for a second one in a row.",
+    ),
+    "not_on_track_consecutive": (
+        "Not on track: check-ins in a row off the expected course before an alert",
+        "1 alerts at the first score off the expected course; 2 waits for a second one in a "
+        "row: fewer alerts from a single bad week, found a session later.",
     ),
     "not_on_track_fallback": (
         "Not on track: compare with a standard expected course while the clinic has too few "

@@ -24,6 +24,7 @@ from alliance.web.deps import AdminAuth, PublicJsonAuth, StaffAuth, SupervisorAu
 from alliance.web.schemas import (
     API_ERRORS,
     AlertOut,
+    AlertsAcknowledgeIn,
     CaseloadRowOut,
     CheckInLinkIn,
     CheckInLinkOut,
@@ -54,6 +55,7 @@ from alliance.web.schemas import (
     SessionIn,
     SessionOut,
     SessionStatusIn,
+    SupervisionIn,
     TeamOverviewOut,
     TimelineOut,
     UserActiveIn,
@@ -237,6 +239,27 @@ async def agree_goals(auth: StaffAuth, client_id: PathId, body: GoalsIn) -> list
 )
 async def get_alert(auth: StaffAuth, alert_id: PathId) -> AlertOut:
     view = await auth.call(alerts.get_alert, actor=auth.staff, alert_id=alert_id)
+    return AlertOut.model_validate(view)
+
+
+@router.post("/alerts/acknowledge", response_model=list[AlertOut])
+async def acknowledge_alerts(auth: StaffAuth, body: AlertsAcknowledgeIn) -> list[AlertOut]:
+    """Acknowledge several open alerts with one note (the caseload's "acknowledge selected");
+    returns the alerts this changed."""
+    views = await auth.call(
+        alerts.acknowledge_alerts, actor=auth.staff, alert_ids=body.alert_ids, note=body.note
+    )
+    return [AlertOut.model_validate(v) for v in views]
+
+
+@router.post("/alerts/{alert_id}/supervision", response_model=AlertOut)
+async def mark_discussed_in_supervision(
+    auth: SupervisorAuth, alert_id: PathId, body: SupervisionIn
+) -> AlertOut:
+    """A supervisor records that the alert was discussed in supervision, with what was agreed."""
+    view = await auth.call(
+        alerts.mark_discussed_in_supervision, actor=auth.staff, alert_id=alert_id, note=body.note
+    )
     return AlertOut.model_validate(view)
 
 
