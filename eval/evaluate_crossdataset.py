@@ -75,6 +75,7 @@ from alliance.analysis.schema import AnalysisResult  # noqa: E402
 from alliance.transcripts import RoleAssignment, Speaker, Transcript, Utterance  # noqa: E402
 
 SEED = 20261203
+ANNOMI_CSV = ROOT.parent / "shared" / "data" / "annomi" / "AnnoMI-full.csv"
 COPY_THRESHOLD = 0.10
 NGRAM = 5
 FINE4 = ("question_open", "question_closed", "reflection_simple", "reflection_complex")
@@ -447,6 +448,12 @@ def session_features(result: AnalysisResult) -> dict[str, float]:
     }
 
 
+def nan_stat(stat: Callable[[np.ndarray], Any], values: np.ndarray, empty: float) -> float:
+    """``stat`` of the defined (non-NaN) values, or ``empty`` when there are none."""
+    defined = values[~np.isnan(values)]
+    return float(stat(defined)) if len(defined) else empty
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
     """L2-penalised logistic regression by Newton steps; returns [intercept, weights…].
     ``x`` is already standardised; the intercept is not penalised."""
@@ -476,8 +483,8 @@ class QualityModel:
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> QualityModel:
-        medians = np.nanmedian(x, axis=0)
-        medians = np.where(np.isnan(medians), 0.0, medians)
+        # a column with no defined value at all gets 0 (after standardising it is constant)
+        medians = np.array([nan_stat(np.median, x[:, j], 0.0) for j in range(x.shape[1])])
         filled = np.where(np.isnan(x), medians, x)
         means, scales = filled.mean(axis=0), filled.std(axis=0)
         scales = np.where(scales > 0, scales, 1.0)
@@ -602,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"evaluate_crossdataset.py: skipped — AutoMISC not found at {source}; {am.FETCH_HINT}"
         )
         return 0
-    annomi_csv = ROOT.parent / "shared" / "data" / "annomi" / "AnnoMI-full.csv"
+    annomi_csv = ANNOMI_CSV
     if not annomi_csv.is_file():
         print(
             f"evaluate_crossdataset.py: skipped — AnnoMI not found at {annomi_csv} (needed to "
@@ -750,8 +757,8 @@ def quality(
         v = np.array([r[name] for r in rows])
         ok = ~np.isnan(v)
         print(
-            f"  {name:<28} high mean {np.nanmean(v[y == 1]):7.3f}  low mean "
-            f"{np.nanmean(v[y == 0]):7.3f}  AUC alone {auc(y[ok], v[ok]):.3f} "
+            f"  {name:<28} high mean {nan_stat(np.mean, v[y == 1], np.nan):7.3f}  low mean "
+            f"{nan_stat(np.mean, v[y == 0], np.nan):7.3f}  AUC alone {auc(y[ok], v[ok]):.3f} "
             f"({int((~ok).sum())} undefined)"
         )
     annomi = annomi_conversations(annomi_test)

@@ -8,6 +8,7 @@ No AutoMISC text is used here: every row below is made up for the test.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -338,3 +339,93 @@ def test_fine_labels_are_scored_on_the_four_subtypes_with_misses_as_other(
     # three subtypes perfect, reflection_complex missed (went to "other"): (1+1+1+0)/4
     assert xd.print_fine("t", gold, predicted) == pytest.approx(0.75)
     assert "macro-F1 over the four subtypes 0.750" in capsys.readouterr().out
+
+
+def _hlqc_csv() -> str:
+    rows = ["corp_vol_idx,conv_id,speaker,vol_text"]
+    lines = {
+        "high": [
+            ("counsellor", "What would you like to change?"),
+            ("client", "I want to walk more every day"),
+            ("counsellor", "You see walking as a way forward?"),
+            ("client", "I want that"),
+        ],
+        "low": [
+            ("counsellor", "You must stop now"),
+            ("client", "No"),
+            ("counsellor", "Why not"),
+            ("client", "I like it"),
+        ],
+    }
+    i = 0
+    for quality in ("high", "low"):
+        for n in range(4):
+            for speaker, text in lines[quality]:
+                rows.append(f"{i},{quality}_{n:03d},{speaker},{text} {n}")
+                i += 1
+    # one conversation copied from the (made-up) AnnoMI transcript 7
+    for speaker, text in (("counsellor", COPIED[0]), ("client", COPIED[1])):
+        rows.append(f"{i},high_099,{speaker},{text}")
+        i += 1
+    return "\n".join(rows) + "\n"
+
+
+COPIED = (
+    "so tell me about the last time you went out running along the river path",
+    "it was early on a cold morning and the light was just coming up over the hills",
+)
+
+
+def test_the_whole_report_runs_on_a_tiny_made_up_corpus(
+    xd: ModuleType,
+    am: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import pandas as pd
+
+    tree = tmp_path / "automisc"
+    for relpath in am.MANUAL_FILES.values():
+        (tree / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tree / relpath).write_text(MANUAL, encoding="utf-8")
+    (tree / am.HLQC_FILE).write_text(_hlqc_csv(), encoding="utf-8")
+    annomi_csv = tmp_path / "AnnoMI-full.csv"
+    annomi_csv.write_text("present\n")
+    monkeypatch.setattr(xd, "ANNOMI_CSV", annomi_csv)
+    test = pd.DataFrame(
+        {
+            "transcript_id": [7, 7, 8, 8],
+            "utterance_id": [0, 1, 0, 1],
+            "role": ["therapist", "client", "therapist", "client"],
+            "text": [COPIED[0], COPIED[1], "Do you want to?", "I want to"],
+            "mi_quality": ["high", "high", "low", "low"],
+            "fine": ["question_open", None, "question_closed", None],
+            "context": ["", "", "", ""],
+        }
+    )
+    monkeypatch.setattr(
+        xd,
+        "annomi_texts",
+        lambda: (
+            {7: " ".join(COPIED), 8: "Do you want to? I want to"},
+            test,
+            test[::2],
+            test[1::2],
+        ),
+    )
+    monkeypatch.setattr(xd, "annomi_split_of", lambda tid: "train")
+    monkeypatch.setattr(
+        Analyzer,
+        "load",
+        classmethod(lambda cls, backend="accurate", empathy=None: cls(coder=_Coder())),
+    )
+    assert xd.main(["--automisc", str(tree), "--backends", "fast", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "HLQC: 1 of 9 conversations are copies and are dropped" in out
+    assert "{'train': 1}" in out
+    assert "kept 4 ({'HLQC': 2, 'MIV6.3A': 2})" in out
+    assert re.search(r"all turn lenient therapist macro-F1 \d\.\d{3} 95% CI", out)
+    assert re.search(r"fast: therapist \d\.\d{3} \(aim >= 0\.80: (met|missed)\)", out)
+    assert "session quality: HLQC non-copies, 8 conversations (4 high, 4 low)" in out
+    assert "leave-one-conversation-out on HLQC: accuracy" in out
