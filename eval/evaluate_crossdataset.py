@@ -349,12 +349,11 @@ def figures_with_ci(
     out: dict[str, float] = {}
     for role in ("therapist", "client"):
         value = turn_f1(turns, role, lenient=lenient)
-        ci = bootstrap_ci(
-            groups,
-            lambda g, r=role: turn_f1(flat(g), r, lenient=lenient),
-            resamples=resamples,
-            seed=SEED,
-        )
+
+        def statistic(g: Sequence[Sequence[ScoredTurn]], r: str = role) -> float:
+            return turn_f1(flat(g), r, lenient=lenient)
+
+        ci = bootstrap_ci(groups, statistic, resamples=resamples, seed=SEED)
         out[role] = value
         print(f"  {name} {role} macro-F1 {value:.3f} 95% CI {ci_text(ci)}")
     return out
@@ -602,6 +601,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quality-backend", help="backend for the session-quality model (default: the first)"
     )
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for backend in [*backends, args.quality_backend or "accurate"]:
+        if backend not in ("accurate", "fast"):
+            parser.error(f"unknown backend {backend!r}: choose accurate and/or fast")
     resamples = 100 if args.quick else args.resamples
     source = am.resolve_source(args.automisc)
     if not am.available(source):
@@ -650,10 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({', '.join(sorted(manual_copies))}); kept {len(kept)} ({dict(by_corpus)})"
     )
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     summary: dict[str, dict[str, float]] = {}
     for backend in backends:
-        analyzer = Analyzer.load(backend, empathy=False)  # type: ignore[arg-type]
+        analyzer = Analyzer.load(backend, empathy=False)
         t0 = time.perf_counter()
         coded = {c.conv_id: CODINGS[args.coding](analyzer, c) for c in kept}
         segs = {c.conv_id: predict_segments(analyzer, c) for c in kept}
