@@ -126,7 +126,8 @@ def request_export(
     A bad option is refused here, before anything is stored."""
     require_staff(actor, "admin")
     fmt = exports.check_format(format)
-    assert actor.user_id is not None and actor.clinic_id is not None  # staff, checked above
+    assert actor.user_id is not None
+    assert actor.clinic_id is not None
     with unit_of_work(ctx) as session:
         job = ExportJob(
             clinic_id=actor.clinic_id,
@@ -318,7 +319,9 @@ def _recover(ctx: ServiceContext) -> tuple[int, int]:
                 )
                 failed += 1
     if requeued or failed:
-        logger.warning("export jobs of a stopped worker: %d queued again, %d failed", requeued, failed)
+        logger.warning(
+            "export jobs of a stopped worker: %d queued again, %d failed", requeued, failed
+        )
     return requeued, failed
 
 
