@@ -69,7 +69,9 @@ def test_an_admin_requests_an_export_watches_it_finish_and_downloads_it(
     assert axe(page) == []
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= viewport["width"], f"page is {scroll}px wide at {viewport['width']}px"
-    page.screenshot(path=str(SHOTS / f"exports-{'phone' if phone else 'desktop'}.png"))
+    page.screenshot(
+        path=str(SHOTS / f"exports-{'phone' if phone else 'desktop'}.png"), full_page=True
+    )
 
     with page.expect_download() as info:
         download_link.click()
