@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import html
 import io
+import time
 import zipfile
+from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 from webworld import World, csrf_from
 
 from alliance.services import export_jobs
@@ -113,3 +116,31 @@ def test_a_download_before_it_is_built_is_a_409_saying_so(world: World) -> None:
     response = world.login("ada").get(f"/admin/exports/{job.id}/download")
     assert response.status_code == 409
     assert "still being built" in response.text
+
+
+def test_after_a_restart_the_app_builds_what_was_left_queued_or_running(world: World) -> None:
+    """A server that stopped left one job queued and one running (its lease run out): the
+    next app start's export worker builds both, and it stops with the app."""
+    ada = world.people["ada"].actor
+    left_queued = export_jobs.request_export(world.ctx, actor=ada, format="csv", deidentified=True)
+    left_running = export_jobs.request_export(world.ctx, actor=ada, format="rds", deidentified=True)
+    with world.ctx.session_factory.begin() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == left_running.id)
+            .values(
+                status="running",
+                attempts=1,
+                claimed_by="the-stopped-server",
+                lease_until=world.ctx.now() - timedelta(seconds=1),
+            )
+        )
+    with TestClient(world.app):  # the lifespan starts the worker
+        deadline = time.monotonic() + 60
+        while {j.status for j in _jobs(world)} != {"done"}:
+            assert time.monotonic() < deadline, [(j.id, j.status, j.error) for j in _jobs(world)]
+            time.sleep(0.05)
+        worker = world.app.state.export_worker
+    assert not worker._thread.is_alive()
+    statuses = {j.id: (j.status, j.attempts) for j in _jobs(world)}
+    assert statuses == {left_queued.id: ("done", 1), left_running.id: ("done", 2)}
