@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     delivery_scheduler_seconds: int = Field(
         default=300, ge=10, le=24 * 3600, description="How often the in-app scheduler runs."
     )
+    export_keep_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days a research export built in the app stays downloadable; then its "
+        "(encrypted) file under `data_dir/exports` is removed.",
+    )
     analysis_backend: Literal["accurate", "fast"] = Field(
         default="accurate", description="Default session-analysis backend."
     )

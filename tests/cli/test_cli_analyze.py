@@ -86,6 +86,11 @@ def test_the_therapist_option_and_role_map_are_used() -> None:
             b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nA: hi\n\n00:00:03.000 --> 00:00:04.000\n",
             "line 6:",
         ),
+        (
+            b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v A>hi\n\n"
+            b"00:00:05.000 --> 00:00:04.000\n<v B>yo\n",
+            "line 6: cue 2 of the file ends before it starts ('00:00:05.000 --> 00:00:04.000')",
+        ),
         (b"Therapist: hello\nTherapist: still me\n", "only one speaker"),
         (b"\x00\x01\x02binary", "binary"),
     ],

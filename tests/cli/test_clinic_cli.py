@@ -166,6 +166,21 @@ def test_export_writes_one_file_per_table(db: str, tmp_path: Path) -> None:
     assert stdout == ""
 
 
+def test_export_without_a_format_writes_csv_with_its_codebook(db: str, tmp_path: Path) -> None:
+    _seed_client(db)
+    out = tmp_path / "export"
+    code, _, err = run("export", "-o", str(out), "--as", "ada@north.example", "--db", db)
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"clients.csv", "scores.csv", "codebook.md", "datapackage.json"} <= names
+    assert not [
+        n
+        for n in names
+        if n.endswith((".parquet", ".sav", ".dta", ".rds", ".json")) and n != "datapackage.json"
+    ]
+    assert "Casey" in (out / "clients.csv").read_text()  # full, not de-identified, by default
+
+
 def test_export_refuses_to_overwrite_without_force(db: str, tmp_path: Path) -> None:
     _seed_client(db)
     out = tmp_path / "export"

@@ -56,3 +56,25 @@ def test_a_value_moved_to_another_column_or_tampered_with_fails() -> None:
     flipped = stored[:-2] + ("A" if stored[-2] != "A" else "B") + stored[-1]
     with pytest.raises(DecryptionError):
         cipher.decrypt(flipped, field="alerts.acknowledge_note")
+
+
+@given(st.binary(max_size=2000))
+def test_a_file_seals_and_opens_whole(data: bytes) -> None:
+    cipher = FieldCipher.from_setting(OLD)
+    sealed = cipher.seal_bytes(data, field="export_jobs.file:1")
+    assert sealed.startswith(b"enc1:old:")
+    assert cipher.open_bytes(sealed, field="export_jobs.file:1") == data
+
+
+def test_a_sealed_file_refuses_another_field_a_change_and_a_dropped_key() -> None:
+    cipher = FieldCipher.from_setting(OLD)
+    sealed = cipher.seal_bytes(b"client,phq9\nTina,12\n", field="export_jobs.file:1")
+    assert b"Tina" not in sealed
+    with pytest.raises(DecryptionError, match="fails authentication"):
+        cipher.open_bytes(sealed, field="export_jobs.file:2")
+    with pytest.raises(DecryptionError, match="fails authentication"):
+        cipher.open_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]), field="export_jobs.file:1")
+    with pytest.raises(DecryptionError, match="unknown key id 'old'"):
+        FieldCipher.from_setting(NEW).open_bytes(sealed, field="export_jobs.file:1")
+    with pytest.raises(DecryptionError, match="not an encrypted file"):
+        cipher.open_bytes(b"PK\x03\x04 a plain zip", field="export_jobs.file:1")

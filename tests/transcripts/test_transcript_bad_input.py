@@ -77,7 +77,21 @@ def test_a_cue_that_ends_before_it_starts_is_refused() -> None:
     text = "1\n00:00:05,000 --> 00:00:04,000\nA: hi\n\n2\n00:00:06,000 --> 00:00:07,000\nB: hey\n"
     err = error_for(text)
     assert err.line == 2
-    assert "ends before" in str(err)
+    assert str(err) == (
+        "x: line 2: cue 1 ends before it starts ('00:00:05,000 --> 00:00:04,000'): its end "
+        "time must not be earlier than its start time"
+    )
+
+
+def test_a_backwards_vtt_cue_is_named_by_its_id_or_its_place_in_the_file() -> None:
+    good = "00:00:01.000 --> 00:00:02.000\n<v A>hi\n\n"
+    named = error_for(f"WEBVTT\n\n{good}intro-2\n00:00:09.000 --> 00:00:03.000\n<v B>yo\n")
+    assert named.line == 7
+    assert "cue 'intro-2' ends before it starts ('00:00:09.000 --> 00:00:03.000')" in str(named)
+    # Without an id, its place among the cue blocks: a comment block is not counted.
+    plain = error_for(f"WEBVTT\n\nNOTE hi\n\n{good}{good}00:01.000 --> 00:00.500\n<v B>yo\n")
+    assert plain.line == 11
+    assert "cue 3 of the file ends before it starts ('00:01.000 --> 00:00.500')" in str(plain)
 
 
 def test_a_vtt_without_its_header_is_refused() -> None:

@@ -3,6 +3,7 @@ analysis with its evidence, a therapist's indicators across sessions, erasure.""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def test_a_broken_transcript_is_refused_with_its_line_and_nothing_is_stored(worl
     _, response = upload(world, "tom", session_id, cut, name="cut.vtt")
     assert response.status_code == 422
     assert "cut.vtt: line 6:" in response.text
+    assert rows(world) == []
+
+
+def test_a_cue_ending_before_it_starts_is_a_422_naming_file_and_cue(world: World) -> None:
+    session_id = world.new_session("tom")
+    backwards = (
+        b"1\n00:00:01,000 --> 00:00:03,000\nJo: Hello.\n\n"
+        b"2\n00:00:09,000 --> 00:00:04,000\nSam: Hi.\n"
+    )
+    _, response = upload(world, "tom", session_id, backwards, name="week3.srt")
+    assert response.status_code == 422
+    assert "week3.srt: line 6: cue 2 ends before it starts" in html.unescape(response.text)
     assert rows(world) == []
 
 

@@ -98,6 +98,16 @@ def _token_id(world: World, role: str, target: str) -> dict[str, Any]:
     return {"token_id": world.token_id(owner)}
 
 
+def _export_job(world: World, role: str, target: str) -> dict[str, Any]:
+    # A built research export of the target's clinic (issue 13), asked for by its admin.
+    from alliance.services import export_jobs
+
+    admin = world.people["ada" if CLINIC[target] == "a" else "bob"]
+    job = export_jobs.request_export(world.ctx, actor=admin.actor, format="csv", deidentified=True)
+    export_jobs.run_export_jobs(world.ctx)
+    return {"job_id": job.id}
+
+
 def _link(world: World, role: str, target: str) -> dict[str, Any]:
     return {"token": world.new_link(CASE[target])}
 
@@ -380,6 +390,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/admin/audit"): Entry("admin", 200),
     ("GET", "/admin/audit.csv"): Entry("admin", 200),
+    # Research exports in the app (issue 13): the page, a request, a download, a delete.
+    ("GET", "/admin/exports"): Entry("admin", 200),
+    ("POST", "/admin/exports"): Entry(
+        "admin", 303, body=_form({"format": "csv", "scope": "deidentified"})
+    ),
+    ("GET", "/admin/exports/{job_id}/download"): Entry("admin_record", 200, _export_job),
+    ("POST", "/admin/exports/{job_id}/delete"): Entry("admin_record", 303, _export_job, _form({})),
     # The check-in link is its own credential: whoever holds a live link may use it once.
     ("GET", "/c/{token}"): Entry("fixed", 200, _link, expect=dict.fromkeys(ROLES, 200)),
     ("POST", "/c/{token}"): Entry("fixed", 200, _link, _answers, expect=dict.fromkeys(ROLES, 200)),

@@ -269,7 +269,11 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
         format: str = typer.Option(
-            ..., "--format", "-f", help="csv, parquet, spss (.sav), stata (.dta), rds or fhir."
+            "csv",
+            "--format",
+            "-f",
+            help="csv (the default: opens anywhere), parquet, spss (.sav), stata (.dta), rds "
+            "or fhir.",
         ),
         out: Path = typer.Option(..., "-o", "--output", help="Directory to write into."),
         deidentified: bool = typer.Option(

@@ -299,14 +299,21 @@ def _fhir_bundle(
     )
 
 
+def check_format(format: str) -> ExportFormat:
+    """``format`` if it is one the clinic export writes, else :class:`InvalidInput` naming
+    them (the CLI, the app's export form and the background job all ask here)."""
+    if format not in FORMATS:
+        raise InvalidInput("format", f"must be one of {', '.join(FORMATS)}, not {format!r}")
+    return format  # type: ignore[return-value]  # one of FORMATS, checked above
+
+
 @denials_audited
 def export_clinic(
     ctx: ServiceContext, *, actor: Actor, format: str, deidentified: bool
 ) -> dict[str, bytes]:
     """The actor's clinic as files (name → bytes): one CSV or Parquet file per table, or one
     FHIR Bundle JSON. Admins only; audited."""
-    if format not in FORMATS:
-        raise InvalidInput("format", f"must be one of {', '.join(FORMATS)}, not {format!r}")
+    check_format(format)
     with unit_of_work(ctx) as session:
         require_user_admin(session, actor)
         clients = list(

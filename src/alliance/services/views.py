@@ -729,3 +729,51 @@ class TherapistIndicators:
     therapist_id: int
     therapist_name: str
     transcripts: tuple[TranscriptSummary, ...]
+
+
+@dataclass(frozen=True)
+class ExportJobView:
+    """One research export asked for in the app, as its page lists it (no file content).
+
+    ``status`` is the stored one, except that a done export past ``expires_at`` reads
+    ``expired`` even before the worker has removed its file."""
+
+    id: int
+    requested_by: str
+    requested_at: datetime
+    format: str
+    deidentified: bool
+    status: Literal["queued", "running", "done", "failed", "expired", "deleted"]
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    file_count: int | None
+    size_bytes: int | None
+    expires_at: datetime | None
+    download_name: str
+
+    @property
+    def pending(self) -> bool:
+        """Still to be built: the page keeps checking on it."""
+        return self.status in ("queued", "running")
+
+
+@dataclass(frozen=True)
+class ExportDownload:
+    """A built export, decrypted for the admin who downloads it: one ZIP archive."""
+
+    job_id: int
+    filename: str
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ExportRunReport:
+    """What one pass of the export worker did."""
+
+    recovered: int = 0
+    built: int = 0
+    failed: int = 0
+    expired: int = 0

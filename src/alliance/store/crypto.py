@@ -62,6 +62,29 @@ class FieldCipher:
             raise DecryptionError(f"{field}: value fails authentication") from exc
         return plain.decode("utf-8")
 
+    def seal_bytes(self, data: bytes, *, field: str) -> bytes:
+        """A whole file encrypted (an export kept on the server): ``enc1:<key id>:`` then the
+        nonce and the ciphertext with its tag, raw; ``field`` is bound as for text fields."""
+        key_id, key = self.keys[0]
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(key).encrypt(nonce, data, field.encode("utf-8"))
+        return f"{PREFIX}:{key_id}:".encode("ascii") + nonce + sealed
+
+    def open_bytes(self, stored: bytes, *, field: str) -> bytes:
+        """The bytes :meth:`seal_bytes` sealed; :class:`DecryptionError` when the key is not
+        configured any more, the data was changed, or it was sealed for another field."""
+        prefix, _, rest = stored.partition(b":")
+        key_id, sep, raw = rest.partition(b":")
+        if prefix != PREFIX.encode("ascii") or not sep:
+            raise DecryptionError(f"{field}: not an encrypted file")
+        key = dict(self.keys).get(key_id.decode("ascii", "replace"))
+        if key is None:
+            raise DecryptionError(f"{field}: encrypted with unknown key id {key_id.decode()!r}")
+        try:
+            return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], field.encode())
+        except InvalidTag as exc:
+            raise DecryptionError(f"{field}: file fails authentication") from exc
+
     def encrypt_optional(self, plaintext: str | None, *, field: str) -> str | None:
         return None if plaintext is None else self.encrypt(plaintext, field=field)
 

@@ -388,6 +388,41 @@ class SessionTranscript(Base):
     indicators: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ExportJob(Base):
+    """A research export an admin asked for in the app, built in the background (issue 13).
+
+    ``status``: queued → running (claimed by one worker, which keeps ``lease_until`` in the
+    future while it works) → done (the file is under the data directory, encrypted, until
+    ``expires_at``) or failed (``error`` says why, in words for the admin); a done job becomes
+    expired or deleted when its file is removed. A running job whose lease ran out belongs to
+    a worker that stopped: it is queued again, or failed once it has had its attempts.
+    ``file_name`` is a bare name inside the exports folder, never a path given by a user.
+    """
+
+    __tablename__ = "export_jobs"
+    __table_args__ = (Index("ix_export_jobs_status", "status", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    requested_at: Mapped[datetime]
+    format: Mapped[str] = mapped_column(String(20))
+    deidentified: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_count: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+
+
 def encrypted_columns() -> tuple[Location, ...]:
     """Every encrypted place of the app's schema (the matching tables included: importing any
     store module runs ``alliance.store``, which registers them on this metadata)."""
@@ -403,6 +438,7 @@ __all__ = [
     "Client",
     "Clinic",
     "Episode",
+    "ExportJob",
     "Goal",
     "GoalRating",
     "OutboxMessage",

@@ -353,6 +353,19 @@ class _Cue:
     start: float
     end: float
     line: int  # the timing line
+    # How an error names the cue: "cue 7" by its identifier (an SRT index, a WebVTT cue id)
+    # or, without one, by its place among the file's cue blocks; and its timing line as written.
+    name: str = "a cue"
+    timing: str = ""
+
+
+def _cue_name(block: _Block, timing_at: int, number: int) -> str:
+    """ "cue 7": the identifier written above the timing line (an SRT index, a WebVTT cue id),
+    else the cue's place among the file's cue blocks ("cue 3 of the file")."""
+    ident = block.lines[0].strip() if timing_at == 1 else ""
+    if not ident:
+        return f"cue {number} of the file"
+    return f"cue {ident}" if ident.isdigit() else f"cue {_quote(ident)}"
 
 
 def _check_cues(
@@ -369,7 +382,11 @@ def _check_cues(
         raise TranscriptError(f"no cues (no 'start --> end' timing lines) in this {kind} file")
     for cue in cues:
         if cue.end < cue.start:
-            raise TranscriptError("cue ends before it starts", line=cue.line)
+            raise TranscriptError(
+                f"{cue.name} ends before it starts ({_quote(cue.timing)}): its end time must "
+                "not be earlier than its start time",
+                line=cue.line,
+            )
     last = blocks[-1]
     if last.timing is not None and len(last.lines) == last.timing + 1:
         raise TranscriptError(
@@ -454,10 +471,12 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     blocks = _vtt_blocks(lines[start:], start + 1)
     cues: list[_Cue] = []
     seen_cue = False
+    number = 0
     for block in blocks[1:]:  # the first block is the header
         at = block.timing
         if at is None:
             continue  # comments, STYLE and REGION blocks
+        number += 1
         # Each block is read by webvtt-py's own block reader, so the library decides what a
         # cue is block by block: one it skips can never shift the cues after it.
         item = webvtt_blocks.parse_item(list(block.lines), False, seen_cue)
@@ -470,6 +489,8 @@ def parse_vtt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
                     item.start_time.in_milliseconds() / 1000.0,
                     item.end_time.in_milliseconds() / 1000.0,
                     line,
+                    _cue_name(block, at, number),
+                    block.lines[at],
                 )
             )
         elif re.search(r"\d", block.lines[at].split("-->", 1)[0]):
@@ -515,7 +536,7 @@ def _unrolled(cues: Sequence[_Cue], dropped: _Dropped) -> list[_Cue]:
         if lines:
             last = lines[-1]
         if fresh:
-            kept.append(_Cue(fresh, cue.start, cue.end, cue.line))
+            kept.append(_Cue(fresh, cue.start, cue.end, cue.line, cue.name, cue.timing))
     return kept
 
 
@@ -551,8 +572,11 @@ def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
     dropped = dropped if dropped is not None else _Dropped()
     blocks = _srt_blocks(_normalise(text).split("\n"))
     cues: list[_Cue] = []
+    number = 0
     for block in blocks:
         at = block.timing
+        if at is not None:
+            number += 1
         if at is None:
             if block.lines[0].strip().isdigit():
                 dropped.skip_cue(
@@ -565,7 +589,14 @@ def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
                     "expected a cue number or a 'start --> end' timing line", line=block.line
                 )
             last = cues[-1]  # a blank line inside a cue's text
-            cues[-1] = _Cue([*last.lines, *block.lines], last.start, last.end, last.line)
+            cues[-1] = _Cue(
+                [*last.lines, *block.lines],
+                last.start,
+                last.end,
+                last.line,
+                last.name,
+                last.timing,
+            )
             continue
         line = block.line + at
         timing = _SRT_TIMING.match(block.lines[at])
@@ -589,7 +620,16 @@ def parse_srt(text: str, dropped: _Dropped | None = None) -> list[Segment]:
             dropped.skip_cue(line, f"not a valid SRT cue ({type(exc).__name__} from pysrt)")
             continue
         body = item.text.split("\n") if item.text else []
-        cues.append(_Cue(body, item.start.ordinal / 1000.0, item.end.ordinal / 1000.0, line))
+        cues.append(
+            _Cue(
+                body,
+                item.start.ordinal / 1000.0,
+                item.end.ordinal / 1000.0,
+                line,
+                _cue_name(block, at, number),
+                block.lines[at],
+            )
+        )
     _check_cues(cues, blocks, "srt", dropped)
     return _segments_from_cues(cues, dropped)
 

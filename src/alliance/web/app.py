@@ -23,6 +23,7 @@ from alliance.adapters import mail
 from alliance.config import Settings, get_settings
 from alliance.services.context import ServiceContext
 from alliance.services.delivery import SendDueScheduler
+from alliance.services.export_jobs import ExportWorker
 from alliance.web import charts
 from alliance.web.errors import install_error_handlers
 from alliance.web.routes import (
@@ -34,6 +35,7 @@ from alliance.web.routes import (
     caseload,
     checkin,
     clients,
+    exports,
     matching,
     meta,
     outbox,
@@ -75,7 +77,13 @@ def create_app(
         _app.state.delivery_scheduler = scheduler
         if scheduler is not None:
             scheduler.start()
+        # Research exports asked for on /admin/exports are built here, off the requests; its
+        # first pass also picks up what a stopped server left queued or running.
+        worker = ExportWorker(ctx)
+        _app.state.export_worker = worker
+        worker.start()
         yield
+        worker.stop()
         if scheduler is not None:
             scheduler.stop()
         # Let a trajectory refit in progress finish instead of dying with the process.
@@ -105,6 +113,7 @@ def create_app(
         outbox,
         alerts,
         admin,
+        exports,
         checkin,
         analysis,
     ):

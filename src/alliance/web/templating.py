@@ -125,6 +125,9 @@ FLASH_MESSAGES = {
     "goals": "Goals saved.",
     "user": "User saved.",
     "settings": "Clinic settings saved.",
+    "export": "Export requested. It is being built in the background; this page shows when "
+    "it is ready.",
+    "exportdeleted": "Export deleted.",
     "plan": "Measurement plan saved.",
     "token": "Access token revoked.",
     "mfa": "Two-step sign-in is now on for your account.",
