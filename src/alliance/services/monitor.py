@@ -258,7 +258,8 @@ def _distinct(items: list[Any]) -> list[Any]:
     """The evidence records once each (two reasons often rest on the same score)."""
     seen: dict[str, Any] = {}
     for item in items:
-        seen.setdefault(json.dumps(_jsonable({"i": item})["i"], sort_keys=True), item)
+        # The records are JSON-ready already (stored evidence, or converted by _signal_items).
+        seen.setdefault(json.dumps(item, sort_keys=True), item)
     return sorted(
         seen.values(),
         key=lambda i: (
@@ -287,10 +288,15 @@ def _signal_items(change: AlertChange, target: Alert | None) -> dict[tuple[str, 
     return {s.key: items.get(s.key, []) for s in change.signals}
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> dict[str, Any]:
     """Evidence as JSON-ready data (dataclasses, tuples and numpy scalars flattened)."""
 
     def convert(obj: Any) -> Any:
+        if type(obj) in _JSON_SCALARS:  # most values: checked first, as they are
+            return obj
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
             return {f.name: convert(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Mapping):
