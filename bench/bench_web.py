@@ -495,7 +495,7 @@ def serve(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[Server]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
@@ -505,7 +505,7 @@ def serve(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[Server]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit("server did not start within 90 s")
+                raise SystemExit("server did not start within 300 s")
             time.sleep(0.1)
         cpu = ServerCPU(process.pid)
         if workers > 1:
