@@ -18,9 +18,9 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from alliance.measures.change import classify_instrument_change
@@ -74,7 +74,8 @@ MAX_TEXT_ANSWER = 4000
 # building the expression and its cache key on each request). They are Core statements on the
 # tables, run on the unit of work's connection: nothing of a submission needs ORM objects, and
 # the ORM's per-statement bookkeeping was a good part of a submission's CPU.
-_CHECKINS = CheckIn.__table__.c
+_CHECKIN_TABLE = cast(Table, CheckIn.__table__)
+_CHECKINS = _CHECKIN_TABLE.c
 _EPISODES = Episode.__table__.c
 _CLIENTS = Client.__table__.c
 _CLINICS = Clinic.__table__.c
@@ -112,7 +113,7 @@ _ACTIVE_GOAL_IDS = select(Goal.__table__.c.id).where(
     Goal.__table__.c.episode_id == bindparam("episode_id"), Goal.__table__.c.active.is_(True)
 )
 _CLAIM = (
-    update(CheckIn.__table__)
+    update(_CHECKIN_TABLE)
     .where(_CHECKINS.id == bindparam("checkin_id"), _CHECKINS.completed_at.is_(None))
     .values(
         completed_at=bindparam("now"),
@@ -129,11 +130,11 @@ _OTHER_CHECKIN = select(_CHECKINS.id).where(
     _CHECKINS.completed_at.is_not(None),
 )
 _SESSION_NUMBER = select(TherapySession.number).where(TherapySession.id == bindparam("id"))
-_INSERT_RESPONSES = insert(Response.__table__).returning(
+_INSERT_RESPONSES = insert(cast(Table, Response.__table__)).returning(
     Response.__table__.c.id, sort_by_parameter_order=True
 )
-_INSERT_SCORES = insert(Score.__table__)
-_INSERT_GOAL_RATINGS = insert(GoalRating.__table__)
+_INSERT_SCORES = insert(cast(Table, Score.__table__))
+_INSERT_GOAL_RATINGS = insert(cast(Table, GoalRating.__table__))
 _THERAPIST = select(StaffUser.__table__.c.email, StaffUser.__table__.c.active).where(
     StaffUser.__table__.c.id == bindparam("id")
 )
@@ -697,7 +698,9 @@ def record_check_in(
         )
 
 
-def _submission_link(connection: Connection, ctx: ServiceContext, token: str) -> Row[Any]:
+def _submission_link(
+    connection: Connection, ctx: ServiceContext, token: str
+) -> Row[*tuple[Any, ...]]:
     """What a submission reads about the link behind ``token`` (:data:`_SUBMISSION`), or
     :class:`LinkRefused` for an unknown, used or expired link — the same refusals, in the same
     order, as :func:`_find_link`."""
