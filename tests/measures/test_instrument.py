@@ -163,3 +163,16 @@ def test_an_instrument_is_known_by_the_abbreviation_in_its_title() -> None:
     wai = "Working Alliance Inventory - Short Revised (WAI-SR), client version"
     assert short_name_of(wai) == "WAI-SR"
     assert short_name_of("Alliance session feedback") == "Alliance session feedback"
+
+
+def test_a_copy_with_other_items_derives_its_own_ranges_not_the_originals() -> None:
+    # Derived values are cached per object; a copy with changed fields must not inherit them.
+    phq9 = load_instrument("phq9")
+    assert phq9.score_range == (0.0, 27.0)
+    assert len(phq9.total_items) == 9
+    fewer = phq9.model_copy(update={"items": phq9.items[:3]})
+    assert fewer.score_range == (0.0, 9.0)
+    assert fewer.link_ids == ("phq9_1", "phq9_2", "phq9_3")
+    assert len(fewer.total_items) == 3
+    assert phq9.score_range == (0.0, 27.0)  # the original keeps its own
+    assert phq9 == load_instrument("phq9")  # cached values take no part in equality

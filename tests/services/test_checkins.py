@@ -83,7 +83,7 @@ def test_record_check_in_is_all_or_nothing(world: World, monkeypatch: pytest.Mon
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire after scoring")
 
-    monkeypatch.setattr(monitor, "refresh_alerts", explode)
+    monkeypatch.setattr(monitor, "refresh_episode_alerts", explode)
     with pytest.raises(RuntimeError, match="disk on fire"):
         checkins.record_check_in(world.ctx, link.token, full_answers())
     assert _count(world, Response) == 0

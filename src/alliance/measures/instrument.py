@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from typing import Any, Literal, SupportsFloat, SupportsIndex
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Any, Literal, Self, SupportsFloat, SupportsIndex
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,7 +32,18 @@ _LINK_ID = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 
 
 class _Frozen(BaseModel):
+    """Immutable, so what is derived from the fields (an item's score range, an instrument's
+    scored items) is worked out once per object (``cached_property``): scoring and the alert
+    rules read them for every answer of every check-in."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        # The values cached on the original describe its fields, not the copy's new ones.
+        for name in [k for k in copied.__dict__ if k not in type(self).model_fields]:
+            del copied.__dict__[name]
+        return copied
 
 
 class Coding(_Frozen):
@@ -156,7 +168,7 @@ class Item(_Frozen):
                 raise ValueError("reverse: text items are not scored")
         return self
 
-    @property
+    @cached_property
     def scored(self) -> bool:
         """True when answers to this item carry a number (not text, not an unscored choice)."""
         if self.type == "choice":
@@ -171,12 +183,16 @@ class Item(_Frozen):
     @property
     def score_min(self) -> float:
         """Lowest score this item can contribute (after reverse scoring)."""
-        return self._raw_range()[0]
+        return self._score_bounds[0]
 
     @property
     def score_max(self) -> float:
         """Highest score this item can contribute (after reverse scoring)."""
-        return self._raw_range()[1]
+        return self._score_bounds[1]
+
+    @cached_property
+    def _score_bounds(self) -> tuple[float, float]:
+        return self._raw_range()
 
     def _raw_range(self) -> tuple[float, float]:
         if self.type == "choice":
@@ -587,22 +603,22 @@ class Instrument(_Frozen):
                 return candidate
         raise KeyError(link_id)
 
-    @property
+    @cached_property
     def link_ids(self) -> tuple[str, ...]:
         return tuple(i.link_id for i in self.items)
 
-    @property
+    @cached_property
     def short_name(self) -> str:
         """What staff call it: the abbreviation the title gives in parentheses ("PHQ-9" from
         "Patient Health Questionnaire-9 (PHQ-9)"), else the whole title."""
         return short_name_of(self.title)
 
-    @property
+    @cached_property
     def scored_items(self) -> tuple[Item, ...]:
         """Items whose answers carry a score (everything but text items)."""
         return tuple(i for i in self.items if i.scored)
 
-    @property
+    @cached_property
     def total_items(self) -> tuple[Item, ...]:
         """Scored items that count towards the total."""
         return tuple(i for i in self.items if i.scored and i.in_total)
@@ -621,19 +637,19 @@ class Instrument(_Frozen):
                 return tuple(self.item(link_id) for link_id in sub.items)
         raise KeyError(name)
 
-    @property
+    @cached_property
     def total_min(self) -> float:
         return _combine(self.scoring.method, [i.score_min for i in self.total_items]) * (
             self.scoring.multiplier
         )
 
-    @property
+    @cached_property
     def total_max(self) -> float:
         return _combine(self.scoring.method, [i.score_max for i in self.total_items]) * (
             self.scoring.multiplier
         )
 
-    @property
+    @cached_property
     def score_range(self) -> tuple[float, float]:
         """(lowest, highest) possible total."""
         return self.total_min, self.total_max

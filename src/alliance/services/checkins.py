@@ -18,10 +18,9 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from alliance.measures.change import classify_instrument_change
@@ -72,14 +71,50 @@ DRAFT_FIELD = field_of(CheckIn.draft_enc)
 MAX_TEXT_ANSWER = 4000
 
 # The statements of every submission, built once (a statement is immutable; reusing it spares
-# building the expression and its cache key on each request).
+# building the expression and its cache key on each request). They are Core statements on the
+# tables, run on the unit of work's connection: nothing of a submission needs ORM objects, and
+# the ORM's per-statement bookkeeping was a good part of a submission's CPU.
+_CHECKIN_TABLE = cast(Table, CheckIn.__table__)
+_CHECKINS = _CHECKIN_TABLE.c
+_EPISODES = Episode.__table__.c
+_CLIENTS = Client.__table__.c
+_CLINICS = Clinic.__table__.c
+_SESSIONS = TherapySession.__table__.c
 _BY_TOKEN = select(CheckIn).where(CheckIn.token_hash == bindparam("token_hash"))
-_ACTIVE_GOAL_IDS = select(Goal.id).where(
-    Goal.episode_id == bindparam("episode_id"), Goal.active.is_(True)
+#: The link of a submission with everything the submission reads about its episode, client,
+#: clinic and session, in one statement (an outer join: a check-in may have no session).
+_SUBMISSION = (
+    select(
+        _CHECKINS.id,
+        _CHECKINS.episode_id,
+        _CHECKINS.session_id,
+        _CHECKINS.instruments,
+        _CHECKINS.rate_goals,
+        _CHECKINS.opened_at,
+        _CHECKINS.completed_at,
+        _CHECKINS.expires_at,
+        _EPISODES.client_id,
+        _EPISODES.therapist_id,
+        _EPISODES.instruments.label("episode_instruments"),
+        _EPISODES.ended_at,
+        _CLIENTS.clinic_id,
+        _CLINICS.settings,
+        _CLINICS.name.label("clinic_name"),
+        _SESSIONS.number.label("session_number"),
+    )
+    .select_from(CheckIn.__table__)
+    .join(Episode.__table__, _EPISODES.id == _CHECKINS.episode_id)
+    .join(Client.__table__, _CLIENTS.id == _EPISODES.client_id)
+    .join(Clinic.__table__, _CLINICS.id == _CLIENTS.clinic_id)
+    .outerjoin(TherapySession.__table__, _SESSIONS.id == _CHECKINS.session_id)
+    .where(_CHECKINS.token_hash == bindparam("token_hash"))
+)
+_ACTIVE_GOAL_IDS = select(Goal.__table__.c.id).where(
+    Goal.__table__.c.episode_id == bindparam("episode_id"), Goal.__table__.c.active.is_(True)
 )
 _CLAIM = (
-    update(CheckIn)
-    .where(CheckIn.id == bindparam("checkin_id"), CheckIn.completed_at.is_(None))
+    update(_CHECKIN_TABLE)
+    .where(_CHECKINS.id == bindparam("checkin_id"), _CHECKINS.completed_at.is_(None))
     .values(
         completed_at=bindparam("now"),
         opened_at=bindparam("opened_at"),
@@ -87,18 +122,22 @@ _CLAIM = (
         draft_enc=None,
         draft_saved_at=None,
     )
-    .execution_options(synchronize_session=False)
 )
-_OWNER = (
-    select(Client.clinic_id, Clinic.settings, Clinic.name)
-    .join(Clinic, Clinic.id == Client.clinic_id)
-    .where(Client.id == bindparam("client_id"))
+_LOCK_SESSION = select(_SESSIONS.id).where(_SESSIONS.id == bindparam("id")).with_for_update()
+_OTHER_CHECKIN = select(_CHECKINS.id).where(
+    _CHECKINS.session_id == bindparam("session_id"),
+    _CHECKINS.id != bindparam("checkin_id"),
+    _CHECKINS.completed_at.is_not(None),
 )
 _SESSION_NUMBER = select(TherapySession.number).where(TherapySession.id == bindparam("id"))
-_INSERT_RESPONSES = insert(Response).returning(Response.id, sort_by_parameter_order=True)
-_INSERT_SCORES = insert(Score)
-_INSERT_GOAL_RATINGS = insert(GoalRating)
-_THERAPIST = select(StaffUser.email, StaffUser.active).where(StaffUser.id == bindparam("id"))
+_INSERT_RESPONSES = insert(cast(Table, Response.__table__)).returning(
+    Response.__table__.c.id, sort_by_parameter_order=True
+)
+_INSERT_SCORES = insert(cast(Table, Score.__table__))
+_INSERT_GOAL_RATINGS = insert(cast(Table, GoalRating.__table__))
+_THERAPIST = select(StaffUser.__table__.c.email, StaffUser.__table__.c.active).where(
+    StaffUser.__table__.c.id == bindparam("id")
+)
 
 
 def checkin_view(row: CheckIn) -> CheckInView:
@@ -238,26 +277,23 @@ def _planned(
     return due, plan.goals_due(number, first=first, final=final)
 
 
-def _refuse_a_second_check_in(session: Session, row: CheckIn, *, lock: bool) -> None:
+def _refuse_a_second_check_in(
+    session: Session, checkin_id: int, session_id: int | None, *, lock: bool
+) -> None:
     """Raise :class:`LinkRefused` ("session_done") when another link for the same session was
     completed first: one session, one check-in, so a chart has one point per session.
 
     With ``lock`` (on submission, after this link is claimed) the session row is locked on
     PostgreSQL so that of two submissions racing for one session the second waits and then
     sees the first; SQLite's ``BEGIN IMMEDIATE`` already serialises them."""
-    if row.session_id is None:
+    if session_id is None:
         return
+    connection = session.connection()
     if lock:
-        session.execute(
-            select(TherapySession.id).where(TherapySession.id == row.session_id).with_for_update()
-        )
-    other = session.scalar(
-        select(CheckIn.id).where(
-            CheckIn.session_id == row.session_id,
-            CheckIn.id != row.id,
-            CheckIn.completed_at.is_not(None),
-        )
-    )
+        connection.execute(_LOCK_SESSION, {"id": session_id})
+    other = connection.execute(
+        _OTHER_CHECKIN, {"session_id": session_id, "checkin_id": checkin_id}
+    ).scalar()
     if other is not None:
         raise LinkRefused("session_done")
 
@@ -349,7 +385,7 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
     """
     with unit_of_work(ctx) as session:
         row, episode = _find_link(session, ctx, token)
-        _refuse_a_second_check_in(session, row, lock=False)
+        _refuse_a_second_check_in(session, row.id, row.session_id, lock=False)
         client = session.get(Client, episode.client_id)
         therapist = session.get(StaffUser, episode.therapist_id)
         therapy = session.get(TherapySession, row.session_id) if row.session_id else None
@@ -521,7 +557,8 @@ def record_check_in(
     instrument and item of the first bad answer.
     """
     with unit_of_work(ctx) as session:
-        row, episode = _find_link(session, ctx, token)
+        connection = session.connection()
+        row = _submission_link(connection, ctx, token)
         instruments = _instruments(ctx, row.instruments)
         cleaned = _clean_answers(ctx, instruments, answers)
         # A questionnaire the client skipped entirely is not stored (nothing to score); one
@@ -535,54 +572,54 @@ def record_check_in(
         risk_flagged = any(risk_flags(i, cleaned[i.id]) for i in instruments if i.risk_items)
         # Goals the form did not ask about cannot be rated through this link.
         goal_ids = (
-            set(session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": row.episode_id}))
+            set(connection.execute(_ACTIVE_GOAL_IDS, {"episode_id": row.episode_id}).scalars())
             if row.rate_goals
             else set()
         )
         ratings = _clean_goal_ratings(goal_ids, goal_ratings)
         now = ctx.now()
         # The single-use guarantee: only one transaction can move completed_at off NULL.
-        claimed = session.execute(
+        claimed = connection.execute(
             _CLAIM, {"checkin_id": row.id, "now": now, "opened_at": row.opened_at or now}
         )
-        assert isinstance(claimed, CursorResult)
         if claimed.rowcount != 1:
             raise LinkRefused("used")
-        _refuse_a_second_check_in(session, row, lock=True)
-        owner = session.execute(_OWNER, {"client_id": episode.client_id}).one()
-        actor = link_actor(row, owner.clinic_id)
-        session_number = (
-            session.scalar(_SESSION_NUMBER, {"id": row.session_id}) if row.session_id else None
-        )
+        _refuse_a_second_check_in(session, row.id, row.session_id, lock=True)
+        actor = Actor(kind="client_link", checkin_id=row.id, clinic_id=row.clinic_id)
+        session_number = row.session_number
         # Plain multi-row INSERTs, not the unit of work: this runs on every submission and
         # nothing here needs the rows as objects afterwards.
-        response_ids = session.scalars(
-            _INSERT_RESPONSES,
-            [
-                {
-                    "checkin_id": row.id,
-                    "instrument_id": instrument.id,
-                    "answers": {
-                        link_id: (
-                            ctx.cipher.encrypt(
-                                str(value), field=answer_field(instrument.id, link_id)
+        response_ids = (
+            connection.execute(
+                _INSERT_RESPONSES,
+                [
+                    {
+                        "checkin_id": row.id,
+                        "instrument_id": instrument.id,
+                        "answers": {
+                            link_id: (
+                                ctx.cipher.encrypt(
+                                    str(value), field=answer_field(instrument.id, link_id)
+                                )
+                                if instrument.item(link_id).type == "text"
+                                else value
                             )
-                            if instrument.item(link_id).type == "text"
-                            else value
-                        )
-                        for link_id, value in cleaned[instrument.id].items()
-                    },
-                    "created_at": now,
-                }
-                for instrument in instruments
-            ],
-        ).all()
-        session.execute(
+                            for link_id, value in cleaned[instrument.id].items()
+                        },
+                        "created_at": now,
+                    }
+                    for instrument in instruments
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(
             _INSERT_SCORES,
             [
                 {
                     "response_id": response_id,
-                    "episode_id": episode.id,
+                    "episode_id": row.episode_id,
                     "instrument_id": instrument.id,
                     "session_number": session_number,
                     "total": scored[instrument.id].total,
@@ -607,14 +644,26 @@ def record_check_in(
             for instrument in instruments
         ]
         if ratings:
-            session.execute(
+            connection.execute(
                 _INSERT_GOAL_RATINGS,
                 [
                     {"goal_id": goal_id, "checkin_id": row.id, "rating": rating, "rated_at": now}
                     for goal_id, rating in ratings.items()
                 ],
             )
-        alerts = monitor.refresh_alerts(session, ctx, actor, episode)
+        clinic_settings = ClinicSettings.from_json(row.settings)
+        alerts = monitor.refresh_episode_alerts(
+            session,
+            ctx,
+            actor,
+            monitor.EpisodeRef(
+                id=row.episode_id,
+                client_id=row.client_id,
+                clinic_id=row.clinic_id,
+                instruments=tuple(str(i) for i in row.episode_instruments),
+                settings=clinic_settings,
+            ),
+        )
         record(
             session,
             ctx,
@@ -628,14 +677,13 @@ def record_check_in(
                 "goal_ratings": len(ratings),
             },
         )
-        clinic_settings = ClinicSettings.from_json(owner.settings)
         notify_email = None
         if risk_flagged:
-            therapist = session.execute(_THERAPIST, {"id": episode.therapist_id}).one_or_none()
+            therapist = connection.execute(_THERAPIST, {"id": row.therapist_id}).one_or_none()
             if therapist is not None and therapist.active:
                 notify_email = therapist.email
         return CheckInResult(
-            clinic_name=owner.name,
+            clinic_name=row.clinic_name,
             checkin_id=row.id,
             scores=tuple(score_views),
             alerts=tuple(alerts),
@@ -648,6 +696,24 @@ def record_check_in(
                 (c.name, c.phone, c.tel) for c in clinic_settings.crisis_contacts
             ),
         )
+
+
+def _submission_link(
+    connection: Connection, ctx: ServiceContext, token: str
+) -> Row[*tuple[Any, ...]]:
+    """What a submission reads about the link behind ``token`` (:data:`_SUBMISSION`), or
+    :class:`LinkRefused` for an unknown, used or expired link — the same refusals, in the same
+    order, as :func:`_find_link`."""
+    if not token or len(token) > 200:
+        raise LinkRefused("unknown")
+    row = connection.execute(_SUBMISSION, {"token_hash": hash_secret(token)}).one_or_none()
+    if row is None:
+        raise LinkRefused("unknown")
+    if row.completed_at is not None:
+        raise LinkRefused("used")
+    if ctx.now() >= row.expires_at or row.ended_at is not None:
+        raise LinkRefused("expired")
+    return row
 
 
 @denials_audited

@@ -71,31 +71,50 @@ _OWNER = (
     .where(Client.id == bindparam("client_id"))
 )
 _ALERTS = select(Alert).where(Alert.episode_id == bindparam("episode_id"))
+_SCORES = Score.__table__.c
+_RESPONSES = Response.__table__.c
+_SESSIONS = TherapySession.__table__.c
+# Core statements on the tables (run on the unit of work's connection): the rows are read as
+# plain tuples, without the ORM's per-statement bookkeeping.
 _SCORE_ROWS = (
     select(
-        Score.instrument_id,
-        Score.session_number,
-        Score.scored_at,
-        Score.total,
-        Score.valid,
-        Score.response_id,
-        Response.checkin_id,
+        _SCORES.instrument_id,
+        _SCORES.session_number,
+        _SCORES.scored_at,
+        _SCORES.total,
+        _SCORES.valid,
+        _SCORES.response_id,
+        _RESPONSES.checkin_id,
     )
-    .join(Response, Response.id == Score.response_id)
-    .where(Score.episode_id == bindparam("episode_id"))
-    .order_by(Score.scored_at, Score.id)
+    .select_from(Score.__table__)
+    .join(Response.__table__, _RESPONSES.id == _SCORES.response_id)
+    .where(_SCORES.episode_id == bindparam("episode_id"))
+    .order_by(_SCORES.scored_at, _SCORES.id)
 )
-_ANSWERS = select(Response.id, Response.answers).where(
-    Response.id.in_(bindparam("ids", expanding=True))
+_ANSWERS = select(_RESPONSES.id, _RESPONSES.answers).where(
+    _RESPONSES.id.in_(bindparam("ids", expanding=True))
 )
 _ATTENDANCE = (
-    select(TherapySession.number, TherapySession.scheduled_at, TherapySession.status)
+    select(_SESSIONS.number, _SESSIONS.scheduled_at, _SESSIONS.status)
     .where(
-        TherapySession.episode_id == bindparam("episode_id"),
-        TherapySession.status.in_(("attended", "missed", "cancelled")),
+        _SESSIONS.episode_id == bindparam("episode_id"),
+        _SESSIONS.status.in_(("attended", "missed", "cancelled")),
     )
-    .order_by(TherapySession.number)
+    .order_by(_SESSIONS.number)
 )
+
+
+@dataclass(frozen=True)
+class EpisodeRef:
+    """What :func:`refresh_episode_alerts` needs to know of an episode besides its stored
+    data: a caller that has read these already (a check-in) passes them instead of the
+    refresh reading them again."""
+
+    id: int
+    client_id: int
+    clinic_id: int
+    instruments: tuple[str, ...]
+    settings: ClinicSettings
 
 
 def refresh_alerts(
@@ -107,15 +126,29 @@ def refresh_alerts(
     Returns the alerts raised, updated or re-opened now. Runs inside the caller's transaction.
     """
     owner = session.execute(_OWNER, {"client_id": episode.client_id}).one()
-    client_id, clinic_id = owner.id, owner.clinic_id
-    instrument_ids = [str(i) for i in episode.instruments]
+    ref = EpisodeRef(
+        id=episode.id,
+        client_id=owner.id,
+        clinic_id=owner.clinic_id,
+        instruments=tuple(str(i) for i in episode.instruments),
+        settings=ClinicSettings.from_json(owner.settings),
+    )
+    return refresh_episode_alerts(session, ctx, actor, ref)
+
+
+def refresh_episode_alerts(
+    session: Session, ctx: ServiceContext, actor: Actor, episode: EpisodeRef
+) -> list[AlertView]:
+    """:func:`refresh_alerts` for an episode whose owner and settings the caller has read."""
+    client_id, clinic_id = episode.client_id, episode.clinic_id
+    instrument_ids = list(episode.instruments)
     raised = evaluate_rules(
         session,
         ctx,
         rules_timeline(session, ctx, episode.id, client_id),
         clinic_id,
         instrument_ids,
-        ClinicSettings.from_json(owner.settings),
+        episode.settings,
     )
     kinds = {i: instrument(ctx, i).kind for i in instrument_ids}
     existing = {a.id: a for a in session.scalars(_ALERTS, {"episode_id": episode.id})}
@@ -225,7 +258,8 @@ def _distinct(items: list[Any]) -> list[Any]:
     """The evidence records once each (two reasons often rest on the same score)."""
     seen: dict[str, Any] = {}
     for item in items:
-        seen.setdefault(json.dumps(_jsonable({"i": item})["i"], sort_keys=True), item)
+        # The records are JSON-ready already (stored evidence, or converted by _signal_items).
+        seen.setdefault(json.dumps(item, sort_keys=True), item)
     return sorted(
         seen.values(),
         key=lambda i: (
@@ -254,10 +288,15 @@ def _signal_items(change: AlertChange, target: Alert | None) -> dict[tuple[str, 
     return {s.key: items.get(s.key, []) for s in change.signals}
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> dict[str, Any]:
     """Evidence as JSON-ready data (dataclasses, tuples and numpy scalars flattened)."""
 
     def convert(obj: Any) -> Any:
+        if type(obj) in _JSON_SCALARS:  # most values: checked first, as they are
+            return obj
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
             return {f.name: convert(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Mapping):
@@ -460,7 +499,8 @@ def rules_timeline(
 
     A test checks that the rules raise the same alerts from both timelines.
     """
-    rows = session.execute(_SCORE_ROWS, {"episode_id": episode_id}).all()
+    connection = session.connection()
+    rows = connection.execute(_SCORE_ROWS, {"episode_id": episode_id}).all()
     numbers: dict[int, int] = {}
     for row in rows:  # as session_numbers(): check-ins without a session get their order
         if row.checkin_id not in numbers:
@@ -524,7 +564,7 @@ def rules_timeline(
             date=t.scheduled_at.date(),
             status=cast(AttendanceStatus, t.status),
         )
-        for t in session.execute(_ATTENDANCE, {"episode_id": episode_id})
+        for t in connection.execute(_ATTENDANCE, {"episode_id": episode_id})
     ]
     return Timeline(str(client_id), points, attendance, fits)
 
@@ -534,5 +574,5 @@ def _stored_answers(session: Session, response_ids: Sequence[int]) -> dict[int, 
         return {}
     return {
         row.id: dict(row.answers)
-        for row in session.execute(_ANSWERS, {"ids": sorted(set(response_ids))})
+        for row in session.connection().execute(_ANSWERS, {"ids": sorted(set(response_ids))})
     }

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, literal, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,23 +41,35 @@ def count(session: Session, key: str, window_seconds: int, *, now: datetime | No
     if window_seconds < 1:
         raise InvalidInput("limit", "limit and window must be positive")
     now = now or datetime.now(UTC)
-    key = storable_key(key)
-    window_start = now - timedelta(seconds=window_seconds)
+    dialect = "sqlite" if is_sqlite(session) else "postgresql"
+    params = {
+        "key": storable_key(key),
+        "now": now,
+        "window_start": now - timedelta(seconds=window_seconds),
+    }
+    return int(session.connection().execute(_COUNT[dialect], params).scalar_one())
+
+
+def _count_statement(dialect: Any) -> Any:
+    """The counting upsert for one dialect, with bind parameters (built once at import: it
+    runs on every link and sign-in request)."""
     table = RateLimitBucket.__table__
-    dialect = sqlite if is_sqlite(session) else postgresql
-    stmt = dialect.insert(table).values(key=key, window_start=now, count=1)
-    expired = table.c.window_start <= literal(window_start, type_=table.c.window_start.type)
-    stmt = stmt.on_conflict_do_update(
+    now = bindparam("now", type_=table.c.window_start.type)
+    window_start = bindparam("window_start", type_=table.c.window_start.type)
+    stmt = dialect.insert(table).values(
+        key=bindparam("key", type_=table.c.key.type), window_start=now, count=1
+    )
+    expired = table.c.window_start <= window_start
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.key],
         set_={
             "count": case((expired, 1), else_=table.c.count + 1),
-            "window_start": case(
-                (expired, literal(now, type_=table.c.window_start.type)),
-                else_=table.c.window_start,
-            ),
+            "window_start": case((expired, now), else_=table.c.window_start),
         },
     ).returning(table.c.count)
-    return int(session.execute(stmt).scalar_one())
+
+
+_COUNT = {"sqlite": _count_statement(sqlite), "postgresql": _count_statement(postgresql)}
 
 
 def storable_key(key: str) -> str:
