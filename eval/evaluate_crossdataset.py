@@ -586,6 +586,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 bootstrap resamples")
     parser.add_argument("--copy-threshold", type=float, default=COPY_THRESHOLD)
     parser.add_argument("--no-quality", action="store_true", help="skip the session-quality model")
+    parser.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="the coders' own probabilities, without the calibration in labels.json (the "
+        "'before' of eval/calibration.py)",
+    )
     args = parser.parse_args(argv)
     resamples = 100 if args.quick else args.resamples
     source = am.resolve_source(args.automisc)
@@ -638,12 +644,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     summary: dict[str, dict[str, float]] = {}
     for backend in backends:
-        analyzer = Analyzer.load(backend, empathy=False)  # type: ignore[arg-type]
+        if args.uncalibrated:
+            from alliance.analysis.classifiers import load_coder
+
+            coder = load_coder(backend, calibrated=False)  # type: ignore[arg-type]
+            analyzer = Analyzer(coder=coder, backend=backend)  # type: ignore[arg-type]
+        else:
+            analyzer = Analyzer.load(backend, empathy=False)  # type: ignore[arg-type]
         t0 = time.perf_counter()
         coded = {c.conv_id: CODINGS[args.coding](analyzer, c) for c in kept}
         segs = {c.conv_id: predict_segments(analyzer, c) for c in kept}
         elapsed = time.perf_counter() - t0
-        print(f"\n== backend {backend} (coding={args.coding}; coded in {elapsed:.1f} s)")
+        calibration = "uncalibrated" if args.uncalibrated else "calibrated"
+        print(
+            f"\n== backend {backend} ({calibration}; coding={args.coding}; coded in "
+            f"{elapsed:.1f} s)"
+        )
         groups = {c.conv_id: score_conversation(c, coded[c.conv_id]) for c in kept}
         seg_groups = {c.conv_id: score_segments(c, segs[c.conv_id]) for c in kept}
         figs: dict[str, float] = {}

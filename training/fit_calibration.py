@@ -93,7 +93,9 @@ def _unpack(theta: npt.NDArray[np.float64], n_classes: int, prior: bool) -> Cali
     return Calibration(temperature=float(np.exp(theta[0])), log_prior_shift=shift)
 
 
-def fit_head(probs: npt.NDArray[np.float64], gold: npt.NDArray[np.int64], prior: bool) -> Calibration:
+def fit_head(
+    probs: npt.NDArray[np.float64], gold: npt.NDArray[np.int64], prior: bool
+) -> Calibration:
     """The temperature (and log-prior shift when ``prior``) minimising dev NLL."""
     from scipy.optimize import minimize
 
@@ -119,9 +121,7 @@ def annomi_rows(transcripts: list[int]) -> dict[Role, Any]:
     """AnnoMI utterances of ``transcripts`` that have a gold label, per role."""
     df = text_data.load_annomi()
     part = df[df["transcript_id"].isin(transcripts)]
-    return {
-        role: part[(part["role"] == role) & part[LABEL_COLUMN[role]].notna()] for role in ROLES
-    }
+    return {role: part[(part["role"] == role) & part[LABEL_COLUMN[role]].notna()] for role in ROLES}
 
 
 def gold_of(rows: Any, role: Role) -> npt.NDArray[np.int64]:
@@ -159,9 +159,9 @@ def dev_probabilities() -> dict[str, dict[Role, HeadData]]:
 
 def class_rates(probs: npt.NDArray[np.float64], n_classes: int) -> npt.NDArray[np.float64]:
     """Share of utterances whose top class is each class."""
-    rates: npt.NDArray[np.float64] = np.bincount(
-        probs.argmax(axis=1), minlength=n_classes
-    ) / max(1, len(probs))
+    rates: npt.NDArray[np.float64] = np.bincount(probs.argmax(axis=1), minlength=n_classes) / max(
+        1, len(probs)
+    )
     return rates
 
 
@@ -180,7 +180,8 @@ def main() -> None:
         "form": "q_k proportional to exp(log(p_k) / temperature + log_prior_shift[k])",
         "fitted_on": "AnnoMI dev transcripts (annomi_split.dev_transcripts); never test",
         "objective": "mean negative log-likelihood, L-BFGS-B from the identity",
-        "note": "linear model's dev probabilities from a train-only refit (the shipped one saw dev)",
+        "note": "the linear model's dev probabilities come from a train-only refit "
+        "(the shipped one was refitted on train+dev)",
         "command": COMMAND,
     }
     for backend in BACKENDS:

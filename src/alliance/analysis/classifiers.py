@@ -273,7 +273,7 @@ class UtteranceCoder(ABC):
         path = models_dir / LABELS_FILE
         meta = json.loads(path.read_text("utf-8")) if path.is_file() else {}
         roles = {"therapist": self.therapist_labels, "client": self.client_labels}
-        self.calibration = MappingProxyType(calibrations_from_meta(meta, self.backend, roles))
+        self.calibration = calibrations_from_meta(meta, self.backend, roles)
 
     def probabilities(
         self,
@@ -352,7 +352,7 @@ class OnnxUtteranceCoder(UtteranceCoder):
         fitted_weight = meta.get("calibration", {}).get("accurate", {}).get("blend_fast_weight")
         if fitted_weight is not None and float(fitted_weight) != self.blend_weight:
             # Fitted on another blend (e.g. the fast files are missing): it would mis-scale.
-            self.calibration = MappingProxyType({})
+            self.calibration = {}
 
     def transformer_probabilities(
         self, role: Literal["therapist", "client"], texts: Sequence[str], contexts: Sequence[str]
@@ -594,18 +594,33 @@ def _cached(kind: str, models_dir: Path, factory: Any) -> Any:
         return _CACHE[key]
 
 
-def load_coder(backend: Backend = "accurate", *, models_dir: Path | None = None) -> UtteranceCoder:
+def _uncalibrated(factory: Any) -> Any:
+    def build(models_dir: Path) -> UtteranceCoder:
+        coder: UtteranceCoder = factory(models_dir)
+        coder.calibration = {}
+        return coder
+
+    return build
+
+
+def load_coder(
+    backend: Backend = "accurate", *, models_dir: Path | None = None, calibrated: bool = True
+) -> UtteranceCoder:
     """The coder for ``backend``, loaded on first use and cached for the process.
 
-    Raises ``ModelNotInstalledError`` when its files are missing.
+    ``calibrated=False`` gives a coder whose predictions carry the model's own probabilities
+    (for evaluations that compare before and after calibration). Raises
+    ``ModelNotInstalledError`` when its files are missing.
     """
     directory = models_dir if models_dir is not None else default_models_dir()
-    if backend == "accurate":
-        coder: UtteranceCoder = _cached("accurate", directory, OnnxUtteranceCoder)
-    elif backend == "fast":
-        coder = _cached("fast", directory, FastUtteranceCoder)
-    else:
+    factories: dict[str, Any] = {"accurate": OnnxUtteranceCoder, "fast": FastUtteranceCoder}
+    if backend not in factories:
         raise ValueError(f"unknown analysis backend {backend!r}; use 'accurate' or 'fast'")
+    factory = factories[backend]
+    kind = backend if calibrated else f"{backend}-uncalibrated"
+    coder: UtteranceCoder = _cached(
+        kind, directory, factory if calibrated else _uncalibrated(factory)
+    )
     return coder
 
 
