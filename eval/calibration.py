@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "training"))
 
 import fit_calibration as fc  # noqa: E402
 import text_data  # noqa: E402
-from _metrics import macro_f1  # noqa: E402
+from _metrics import bootstrap_ci, macro_f1  # noqa: E402
 
 from alliance.analysis import classifiers as clf  # noqa: E402
 from alliance.analysis.calibration import (  # noqa: E402
@@ -54,7 +54,8 @@ def shipped_probabilities(transcripts: list[int], backend: str) -> dict[fc.Role,
     for role, rows in fc.annomi_rows(transcripts).items():
         labels = coder.therapist_labels if role == "therapist" else coder.client_labels
         probs = coder.probabilities(role, list(rows["text"]), list(rows["context"]))
-        out[role] = fc.HeadData(probs, fc.gold_of(rows, role), labels)
+        tids = rows["transcript_id"].to_numpy(dtype=np.int64)
+        out[role] = fc.HeadData(probs, fc.gold_of(rows, role), labels, tids)
     return out
 
 
@@ -90,6 +91,29 @@ def print_head(title: str, head: fc.HeadData, calibrated: npt.NDArray[np.float64
     for j, lab in enumerate(head.labels):
         ratio = f"{rb[j] / gold[j]:.2f}x -> {ra[j] / gold[j]:.2f}x" if gold[j] > 0 else "(no gold)"
         print(f"    {lab:<{width}} {rb[j]:16.3f} {ra[j]:6.3f} {gold[j]:6.3f}   {ratio}")
+
+
+def print_macro_f1_change(head: fc.HeadData, calibrated: npt.NDArray[np.float64]) -> None:
+    """Macro-F1 after minus before, with a paired 95 % bootstrap interval over transcripts."""
+    labels = list(head.labels)
+    gold = [labels[i] for i in head.gold]
+    before = [labels[i] for i in head.probs.argmax(axis=1)]
+    after = [labels[i] for i in calibrated.argmax(axis=1)]
+    rows_of = {t: np.flatnonzero(head.transcripts == t) for t in np.unique(head.transcripts)}
+
+    def change(picked: list[int]) -> float:
+        idx = np.concatenate([rows_of[t] for t in picked])
+        g = [gold[i] for i in idx]
+        return macro_f1(g, [after[i] for i in idx], labels) - macro_f1(
+            g, [before[i] for i in idx], labels
+        )
+
+    lo, hi = bootstrap_ci(list(rows_of), change, resamples=1000, seed=20261203)
+    delta = macro_f1(gold, after, labels) - macro_f1(gold, before, labels)
+    print(
+        f"    macro-F1 change {delta:+.3f}, 95% paired bootstrap over {len(rows_of)} transcripts "
+        f"[{lo:+.3f}, {hi:+.3f}]"
+    )
 
 
 def print_low_confidence(head: fc.HeadData, calibrated: npt.NDArray[np.float64]) -> None:
@@ -142,6 +166,7 @@ def main() -> None:
                     f"{role} head (temperature {cal.temperature:.3f}{shift})", head, calibrated
                 )
                 if part == "test":
+                    print_macro_f1_change(head, calibrated)
                     print_low_confidence(head, calibrated)
 
 

@@ -60,6 +60,7 @@ class HeadData:
     probs: npt.NDArray[np.float64]
     gold: npt.NDArray[np.int64]
     labels: tuple[str, ...]
+    transcripts: npt.NDArray[np.int64]  # the AnnoMI transcript of each utterance
 
 
 # --------------------------------------------------------------------------- metrics
@@ -152,8 +153,9 @@ def dev_probabilities() -> dict[str, dict[Role, HeadData]]:
         texts, contexts = list(rows["text"]), list(rows["context"])
         fast = models[role].predict_proba(ttm.fast_features(text_vec, ctx_vec, rows, fit=False))
         minilm = accurate.transformer_probabilities(role, texts, contexts)
-        out["fast"][role] = HeadData(np.asarray(fast, dtype=np.float64), gold, labels)
-        out["accurate"][role] = HeadData((1.0 - w) * minilm + w * fast, gold, labels)
+        tids = rows["transcript_id"].to_numpy(dtype=np.int64)
+        out["fast"][role] = HeadData(np.asarray(fast, dtype=np.float64), gold, labels, tids)
+        out["accurate"][role] = HeadData((1.0 - w) * minilm + w * fast, gold, labels, tids)
     return out
 
 
