@@ -2,12 +2,14 @@
 
 What is fitted (form: ``q_k ∝ exp(log p_k / T + b_k)``, see alliance.analysis.calibration):
 
-* client talk head: temperature ``T`` and a log-prior shift ``b`` (3 classes, ``b_change``
-  fixed at 0 because only differences matter) — the head predicts change talk too often;
-* therapist head: temperature only — 9 classes, several with under 10 dev utterances, too few
-  to fit 8 shifts;
-* for both backends: ``accurate`` (MiniLM blended with the linear model, as shipped) and
-  ``fast``. The form per head was chosen before looking at any result.
+* accurate backend (MiniLM blended with the linear model, as shipped), client talk head:
+  temperature ``T`` and a log-prior shift ``b`` (3 classes, ``b_change`` fixed at 0 because
+  only differences matter) — the head predicts change talk too often;
+* therapist heads: temperature only — 9 classes, several with under 10 dev utterances, too
+  few to fit 8 shifts (decided before any fit);
+* fast backend, client talk head: temperature only. This was decided *after* a first fit
+  with the shift: it cost the fast head 0.079 dev macro-F1 (0.042 on test) and coded "I want
+  to stop drinking. I know I need to make a change." as neutral (docs/model-card.md).
 
 Fitted by maximum likelihood (mean negative log-likelihood, L-BFGS-B from the identity) on the
 AnnoMI **dev** transcripts of the split recorded in labels.json — never on test, never on any
@@ -45,8 +47,13 @@ from alliance.analysis.calibration import Calibration
 Role = Literal["therapist", "client"]
 ROLES: tuple[Role, ...] = ("therapist", "client")
 BACKENDS = ("accurate", "fast")
-#: Which heads get a log-prior shift besides the temperature (decided in advance, see above).
-PRIOR_SHIFT = {"therapist": False, "client": True}
+#: Which (backend, head) get a log-prior shift besides the temperature (see above).
+PRIOR_SHIFT = {
+    ("accurate", "therapist"): False,
+    ("accurate", "client"): True,
+    ("fast", "therapist"): False,
+    ("fast", "client"): False,
+}
 #: Bins of the expected calibration error (equal width over the top-class probability).
 ECE_BINS = 15
 LABEL_COLUMN = {"therapist": "fine", "client": "talk"}
@@ -193,7 +200,7 @@ def main() -> None:
             entry["blend_fast_weight"] = float(meta.get("accurate_blend_fast_weight", 0.0))
         for role in ROLES:
             head = data[backend][role]
-            cal = fit_head(head.probs, head.gold, PRIOR_SHIFT[role])
+            cal = fit_head(head.probs, head.gold, PRIOR_SHIFT[backend, role])
             after = cal.apply(head.probs)
             entry[role] = {
                 **cal.to_json(),
