@@ -44,6 +44,7 @@ the model fitted on all of HLQC is then applied to AnnoMI's held-out test transc
 
     .venv/bin/python eval/evaluate_crossdataset.py                    # accurate + fast
     .venv/bin/python eval/evaluate_crossdataset.py --backends accurate --quick
+    .venv/bin/python eval/evaluate_crossdataset.py --uncalibrated  # the coders' own probabilities
 """
 
 from __future__ import annotations
