@@ -68,7 +68,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 sys.path.insert(0, str(ROOT / "training"))
 
 import _automisc as am  # noqa: E402
-from _metrics import bootstrap_ci, macro_f1, report  # noqa: E402
+from _metrics import bootstrap_ci, confusion, macro_f1, per_class, report  # noqa: E402
 
 from alliance.analysis.labels import fold_behaviour  # noqa: E402
 from alliance.analysis.pipeline import Analyzer, contexts_for  # noqa: E402
@@ -76,6 +76,7 @@ from alliance.analysis.schema import AnalysisResult  # noqa: E402
 from alliance.transcripts import RoleAssignment, Speaker, Transcript, Utterance  # noqa: E402
 
 SEED = 20261203
+ANNOMI_CSV = ROOT.parent / "shared" / "data" / "annomi" / "AnnoMI-full.csv"
 COPY_THRESHOLD = 0.10
 NGRAM = 5
 FINE4 = ("question_open", "question_closed", "reflection_simple", "reflection_complex")
@@ -349,12 +350,11 @@ def figures_with_ci(
     out: dict[str, float] = {}
     for role in ("therapist", "client"):
         value = turn_f1(turns, role, lenient=lenient)
-        ci = bootstrap_ci(
-            groups,
-            lambda g, r=role: turn_f1(flat(g), r, lenient=lenient),
-            resamples=resamples,
-            seed=SEED,
-        )
+
+        def statistic(g: Sequence[Sequence[ScoredTurn]], r: str = role) -> float:
+            return turn_f1(flat(g), r, lenient=lenient)
+
+        ci = bootstrap_ci(groups, statistic, resamples=resamples, seed=SEED)
         out[role] = value
         print(f"  {name} {role} macro-F1 {value:.3f} 95% CI {ci_text(ci)}")
     return out
@@ -388,7 +388,12 @@ def print_fine(title: str, gold: Sequence[str], predicted: Sequence[str | None])
     """Fine-label report on the four subtypes (predictions outside them count as other), and
     the subtype accuracy where the main class was right."""
     scored = [fine_scored(p) for p in predicted]
-    mf1 = report(title, list(gold), scored, FINE_SCORED)
+    report(title, list(gold), scored, FINE_SCORED)
+    # macro-F1 over the four subtypes only: "other" is where a missed subtype went, not a
+    # class of its own here (it has no gold support, so its F1 is always 0)
+    _, _, f1, _ = per_class(confusion(list(gold), scored, FINE_SCORED))
+    mf1 = float(f1[: len(FINE4)].mean())
+    print(f"    macro-F1 over the four subtypes {mf1:.3f}")
     for main in ("question", "reflection"):
         pairs = [
             (g, p) for g, p in zip(gold, scored, strict=True) if g.startswith(main) and p != "other"
@@ -443,6 +448,12 @@ def session_features(result: AnalysisResult) -> dict[str, float]:
     }
 
 
+def nan_stat(stat: Callable[[np.ndarray], Any], values: np.ndarray, empty: float) -> float:
+    """``stat`` of the defined (non-NaN) values, or ``empty`` when there are none."""
+    defined = values[~np.isnan(values)]
+    return float(stat(defined)) if len(defined) else empty
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
     """L2-penalised logistic regression by Newton steps; returns [intercept, weights…].
     ``x`` is already standardised; the intercept is not penalised."""
@@ -472,8 +483,8 @@ class QualityModel:
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> QualityModel:
-        medians = np.nanmedian(x, axis=0)
-        medians = np.where(np.isnan(medians), 0.0, medians)
+        # a column with no defined value at all gets 0 (after standardising it is constant)
+        medians = np.array([nan_stat(np.median, x[:, j], 0.0) for j in range(x.shape[1])])
         filled = np.where(np.isnan(x), medians, x)
         means, scales = filled.mean(axis=0), filled.std(axis=0)
         scales = np.where(scales > 0, scales, 1.0)
@@ -588,12 +599,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--copy-threshold", type=float, default=COPY_THRESHOLD)
     parser.add_argument("--no-quality", action="store_true", help="skip the session-quality model")
     parser.add_argument(
+        "--quality-backend", help="backend for the session-quality model (default: the first)"
+    )
+    parser.add_argument(
         "--uncalibrated",
         action="store_true",
         help="the coders' own probabilities, without the calibration in labels.json (the "
         "'before' of eval/calibration.py)",
     )
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for backend in [*backends, args.quality_backend or "accurate"]:
+        if backend not in ("accurate", "fast"):
+            parser.error(f"unknown backend {backend!r}: choose accurate and/or fast")
     resamples = 100 if args.quick else args.resamples
     source = am.resolve_source(args.automisc)
     if not am.available(source):
@@ -601,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"evaluate_crossdataset.py: skipped — AutoMISC not found at {source}; {am.FETCH_HINT}"
         )
         return 0
-    annomi_csv = ROOT.parent / "shared" / "data" / "annomi" / "AnnoMI-full.csv"
+    annomi_csv = ANNOMI_CSV
     if not annomi_csv.is_file():
         print(
             f"evaluate_crossdataset.py: skipped — AnnoMI not found at {annomi_csv} (needed to "
@@ -642,16 +660,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({', '.join(sorted(manual_copies))}); kept {len(kept)} ({dict(by_corpus)})"
     )
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     summary: dict[str, dict[str, float]] = {}
     for backend in backends:
         if args.uncalibrated:
             from alliance.analysis.classifiers import load_coder
 
-            coder = load_coder(backend, calibrated=False)  # type: ignore[arg-type]
-            analyzer = Analyzer(coder=coder, backend=backend)  # type: ignore[arg-type]
+            coder = load_coder(backend, calibrated=False)
+            analyzer = Analyzer(coder=coder, backend=backend)
         else:
-            analyzer = Analyzer.load(backend, empathy=False)  # type: ignore[arg-type]
+            analyzer = Analyzer.load(backend, empathy=False)
         t0 = time.perf_counter()
         coded = {c.conv_id: CODINGS[args.coding](analyzer, c) for c in kept}
         segs = {c.conv_id: predict_segments(analyzer, c) for c in kept}
@@ -733,7 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     if not args.no_quality:
-        quality(hlqc, hlqc_copies, annomi_test, backends[0], resamples)
+        quality(hlqc, hlqc_copies, annomi_test, args.quality_backend or backends[0], resamples)
     return 0
 
 
@@ -759,8 +776,8 @@ def quality(
         v = np.array([r[name] for r in rows])
         ok = ~np.isnan(v)
         print(
-            f"  {name:<28} high mean {np.nanmean(v[y == 1]):7.3f}  low mean "
-            f"{np.nanmean(v[y == 0]):7.3f}  AUC alone {auc(y[ok], v[ok]):.3f} "
+            f"  {name:<28} high mean {nan_stat(np.mean, v[y == 1], np.nan):7.3f}  low mean "
+            f"{nan_stat(np.mean, v[y == 0], np.nan):7.3f}  AUC alone {auc(y[ok], v[ok]):.3f} "
             f"({int((~ok).sum())} undefined)"
         )
     annomi = annomi_conversations(annomi_test)
@@ -775,6 +792,8 @@ def quality(
             f"{label}, leave-one-conversation-out on HLQC", y, leave_one_out(x, y), resamples
         )
         model = QualityModel.fit(x, y)
+        weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(names, model.weights[1:], strict=True))
+        print(f"    fitted on all of HLQC, weights per SD (positive = high quality): {weights}")
         ax = np.array([[r[n] for n in names] for r in a_rows])
         quality_report(
             f"{label}, fitted on HLQC, applied to AnnoMI held-out",
