@@ -44,6 +44,7 @@ the model fitted on all of HLQC is then applied to AnnoMI's held-out test transc
 
     .venv/bin/python eval/evaluate_crossdataset.py                    # accurate + fast
     .venv/bin/python eval/evaluate_crossdataset.py --backends accurate --quick
+    .venv/bin/python eval/evaluate_crossdataset.py --uncalibrated  # the coders' own probabilities
 """
 
 from __future__ import annotations
@@ -600,6 +601,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quality-backend", help="backend for the session-quality model (default: the first)"
     )
+    parser.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="the coders' own probabilities, without the calibration in labels.json (the "
+        "'before' of eval/calibration.py)",
+    )
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for backend in [*backends, args.quality_backend or "accurate"]:
@@ -655,12 +662,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary: dict[str, dict[str, float]] = {}
     for backend in backends:
-        analyzer = Analyzer.load(backend, empathy=False)
+        if args.uncalibrated:
+            from alliance.analysis.classifiers import load_coder
+
+            coder = load_coder(backend, calibrated=False)
+            analyzer = Analyzer(coder=coder, backend=backend)
+        else:
+            analyzer = Analyzer.load(backend, empathy=False)
         t0 = time.perf_counter()
         coded = {c.conv_id: CODINGS[args.coding](analyzer, c) for c in kept}
         segs = {c.conv_id: predict_segments(analyzer, c) for c in kept}
         elapsed = time.perf_counter() - t0
-        print(f"\n== backend {backend} (coding={args.coding}; coded in {elapsed:.1f} s)")
+        calibration = "uncalibrated" if args.uncalibrated else "calibrated"
+        print(
+            f"\n== backend {backend} ({calibration}; coding={args.coding}; coded in "
+            f"{elapsed:.1f} s)"
+        )
         groups = {c.conv_id: score_conversation(c, coded[c.conv_id]) for c in kept}
         seg_groups = {c.conv_id: score_segments(c, segs[c.conv_id]) for c in kept}
         figs: dict[str, float] = {}

@@ -405,16 +405,39 @@ def stage_export(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- fast backend
 
 
-def stage_fast(args: argparse.Namespace) -> None:
-    from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
+FAST_TASKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("therapist", "fine", clf.THERAPIST_LABELS),
+    ("client", "talk", clf.CLIENT_LABELS),
+)
+
+
+def fit_fast_models(train: Any, chosen_c: dict[str, float]) -> tuple[Any, Any, dict[str, Any]]:
+    """The fast backend's recipe on ``train`` (AnnoMI rows): one shared TF-IDF vocabulary over
+    all its utterances, then one balanced logistic regression per role with ``chosen_c``.
+
+    Returns the fitted text and context vectorisers and ``{role: model}``. Used for the shipped
+    model (train+dev) and, by training/fit_calibration.py, for a train-only copy whose dev
+    probabilities are not fitted to dev.
+    """
     from sklearn.linear_model import LogisticRegression
 
-    df = text_data.load_annomi()
-    split = text_data.split_transcripts(df)
-    train = df[df["transcript_id"].isin(split.train + split.dev)]
-    dev = df[df["transcript_id"].isin(split.dev)]
-    tr_only = df[df["transcript_id"].isin(split.train)]
+    text_vec, ctx_vec = fast_vectorisers()
+    fast_features(text_vec, ctx_vec, train, fit=True)
+    models: dict[str, Any] = {}
+    for role, col, labels in FAST_TASKS:
+        sub = train[(train["role"] == role) & train[col].notna()]
+        idx = {k: i for i, k in enumerate(labels)}
+        m = LogisticRegression(C=chosen_c[role], max_iter=3000, class_weight="balanced")
+        m.fit(fast_features(text_vec, ctx_vec, sub, fit=False), [idx[v] for v in sub[col]])
+        assert list(m.classes_) == list(range(len(labels)))
+        models[role] = m
+    return text_vec, ctx_vec, models
+
+
+def fast_vectorisers() -> tuple[Any, Any]:
+    """Unfitted utterance (word 1-2-grams) and context (words) TF-IDF vectorisers."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     text_vec = TfidfVectorizer(
         token_pattern=clf.FAST_TOKEN_PATTERN,
         ngram_range=(1, 2),
@@ -429,21 +452,37 @@ def stage_fast(args: argparse.Namespace) -> None:
         sublinear_tf=True,
         dtype=np.float64,
     )
+    return text_vec, ctx_vec
+
+
+def fast_features(text_vec: Any, ctx_vec: Any, frame: Any, fit: bool) -> Any:
+    """Utterance TF-IDF then last-turn context TF-IDF, as the runtime's ``features``."""
+    from scipy.sparse import hstack
+
+    if fit:
+        a = text_vec.fit_transform(frame["text"])
+        b = ctx_vec.fit_transform([clf.last_turn(c) for c in frame["context"]])
+    else:
+        a = text_vec.transform(frame["text"])
+        b = ctx_vec.transform([clf.last_turn(c) for c in frame["context"]])
+    return hstack([a, b]).tocsr()
+
+
+def stage_fast(args: argparse.Namespace) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    df = text_data.load_annomi()
+    split = text_data.split_transcripts(df)
+    train = df[df["transcript_id"].isin(split.train + split.dev)]
+    dev = df[df["transcript_id"].isin(split.dev)]
+    tr_only = df[df["transcript_id"].isin(split.train)]
+    text_vec, ctx_vec = fast_vectorisers()
 
     def feats(frame: Any, fit: bool) -> Any:
-        if fit:
-            a = text_vec.fit_transform(frame["text"])
-            b = ctx_vec.fit_transform([clf.last_turn(c) for c in frame["context"]])
-        else:
-            a = text_vec.transform(frame["text"])
-            b = ctx_vec.transform([clf.last_turn(c) for c in frame["context"]])
-        return hstack([a, b]).tocsr()
+        return fast_features(text_vec, ctx_vec, frame, fit)
 
     result: dict[str, Any] = {}
-    for role, col, labels in (
-        ("therapist", "fine", clf.THERAPIST_LABELS),
-        ("client", "talk", clf.CLIENT_LABELS),
-    ):
+    for role, col, labels in FAST_TASKS:
         # Pick C on dev (fit on train only), then refit on train+dev with that C.
         best_c, best_f = 1.0, -1.0
         sub_tr = tr_only[(tr_only["role"] == role) & tr_only[col].notna()]
@@ -460,20 +499,12 @@ def stage_fast(args: argparse.Namespace) -> None:
                 best_c, best_f = c, f
         result[role] = (best_c, best_f)
     # Final fit: one shared vocabulary over all train+dev utterances, one model per role.
-    feats(train, fit=True)
+    text_vec, ctx_vec, models = fit_fast_models(train, {k: v[0] for k, v in result.items()})
     arrays: dict[str, np.ndarray] = {
         "text_idf": text_vec.idf_.astype(np.float64),
         "context_idf": ctx_vec.idf_.astype(np.float64),
     }
-    for role, col, labels in (
-        ("therapist", "fine", clf.THERAPIST_LABELS),
-        ("client", "talk", clf.CLIENT_LABELS),
-    ):
-        sub = train[(train["role"] == role) & train[col].notna()]
-        idx = {k: i for i, k in enumerate(labels)}
-        m = LogisticRegression(C=result[role][0], max_iter=3000, class_weight="balanced")
-        m.fit(feats(sub, fit=False), [idx[v] for v in sub[col]])
-        assert list(m.classes_) == list(range(len(labels)))
+    for role, m in models.items():
         arrays[f"{role}_coef"] = m.coef_.T.astype(np.float32)
         arrays[f"{role}_intercept"] = m.intercept_.astype(np.float32)
     MODELS.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from alliance.analysis.calibration import LOW_CONFIDENCE_THRESHOLD
 from alliance.analysis.pipeline import analyze_transcript
-from alliance.analysis.report import render_html, render_text
+from alliance.analysis.report import low_confidence, render_html, render_text
 from alliance.analysis.schema import AnalysisResult
 from alliance.transcripts import parse_transcript
 
@@ -46,3 +49,67 @@ def test_html_report_links_every_utterance_and_escapes_text(coder) -> None:
     assert "<3" not in page
     assert 'id="u1"' in page
     assert 'id="u2"' in page
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    label: str
+    confidence: float
+    probabilities: Mapping[str, float]
+
+
+class _UnsureCoder:
+    """Codes every utterance, unsure (0.42) of those that mention "maybe"."""
+
+    @staticmethod
+    def _predict(texts: Sequence[str], label: str) -> list[_Prediction]:
+        out = []
+        for text in texts:
+            p = 0.42 if "maybe" in text.lower() else 0.91
+            out.append(_Prediction(label, p, {label: p}))
+        return out
+
+    def therapist_behaviour(
+        self, texts: Sequence[str], contexts: Sequence[str]
+    ) -> list[_Prediction]:
+        return self._predict(texts, "question_open")
+
+    def client_talk(self, texts: Sequence[str], contexts: Sequence[str]) -> list[_Prediction]:
+        return self._predict(texts, "change")
+
+
+UNSURE = (
+    "Therapist: What brings you here?\n"
+    "Ash: Maybe I should just quit.\n"
+    "Therapist: Maybe you could say more?\n"
+    "Ash: I want things to change.\n"
+)
+
+
+def test_the_reports_mark_low_confidence_codes_in_words_and_count_them() -> None:
+    res = analyze_transcript(parse_transcript(UNSURE), coder=_UnsureCoder())
+    low = low_confidence(res)
+    assert (low.codes, low.ids, low.threshold) == (4, ("u2", "u3"), LOW_CONFIDENCE_THRESHOLD)
+
+    page = render_html(res, charts=False)
+    rows = {m[0]: m[1] for m in re.findall(r'<tr id="(u\d)"[^>]*>(.*?)</tr>', page, re.S)}
+    assert "(0.42) <span" in rows["u2"]
+    assert "low confidence" in rows["u2"]
+    assert "low confidence" in rows["u3"]
+    assert "low confidence" not in rows["u1"]
+    assert "(0.91)" in rows["u1"]
+    assert "low confidence" not in rows["u4"]
+    assert (
+        "2 of 4 behaviour and client-talk codes are low confidence (probability below 0.50)" in page
+    )
+
+    text = render_text(res)
+    assert "2 of 4 behaviour and client-talk codes are low confidence" in text
+    assert "u2, u3" in text
+
+
+def test_a_session_without_model_codes_reports_no_low_confidence_line() -> None:
+    res = analyze_transcript(parse_transcript(UNSURE), coder=None)
+    assert low_confidence(res).codes == 0
+    assert "low confidence (probability" not in render_html(res, charts=False)
+    assert "low confidence" not in render_text(res)

@@ -83,6 +83,30 @@ def test_a_cue_ending_before_it_starts_is_a_422_naming_file_and_cue(world: World
     assert rows(world) == []
 
 
+def test_the_analysis_page_marks_low_confidence_codes_in_words_and_counts_them(
+    world: World,
+) -> None:
+    from alliance.analysis.report import low_confidence
+
+    http, response = upload(world, "tom", world.new_session("tom"), SAMPLE.read_bytes())
+    page = http.get(response.headers["location"]).text
+    (row,) = rows(world)
+    analysis = transcripts.transcript_analysis(
+        world.ctx, actor=world.people["tom"].actor, transcript_id=row.id
+    )
+    low = low_confidence(analysis.result)
+    assert low.codes > 0
+    assert (
+        f"{len(low.ids)} of {low.codes} behaviour and client-talk codes are low confidence" in page
+    )
+    flagged = re.findall(r'<tr id="(u\d+)">(?:(?!</tr>).)*?low confidence</span>', page, re.S)
+    assert tuple(flagged) == low.ids
+    for u in analysis.result.utterances:
+        code = u.codes.therapist_behaviour or u.codes.client_talk
+        if code is not None:  # every code shows its probability
+            assert f"{code.confidence:.2f}" in page
+
+
 def test_the_report_downloads_as_one_self_contained_file(world: World) -> None:
     http, response = upload(world, "tom", world.new_session("tom"), SAMPLE.read_bytes())
     report = http.get(response.headers["location"] + "/report.html")

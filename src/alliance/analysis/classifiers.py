@@ -12,6 +12,9 @@ What lives here:
   exported to ONNX int8, run with onnxruntime + tokenizers, no torch, averaged with the
   linear model) and *fast* (a linear model over TF-IDF word n-grams whose feature extraction
   is re-implemented here with numpy/scipy, so scikit-learn is needed only to train it);
+* the post-hoc calibration of each backend's probabilities (temperature and log-prior
+  shift per head, fitted on AnnoMI dev; see :mod:`alliance.analysis.calibration`), read from
+  ``labels.json`` and applied to every prediction the coders return;
 * the optional empathy model (EPITOME; non-commercial licence) behind ``load_empathy_model``.
 
 The model files ship inside the package (``alliance/analysis/models``) and are read with
@@ -30,12 +33,14 @@ from dataclasses import dataclass
 from importlib import resources
 from itertools import repeat
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from alliance.analysis.calibration import IDENTITY, Calibration, calibrations_from_meta
 from alliance.analysis.labels import CLIENT_LABELS as CLIENT_LABELS
 from alliance.analysis.labels import THERAPIST_LABELS as THERAPIST_LABELS
 from alliance.analysis.labels import MainBehaviour as MainBehaviour
@@ -245,17 +250,48 @@ def _onnx_session(path: Path) -> Any:
 
 
 class UtteranceCoder(ABC):
-    """Codes therapist behaviour and client talk type, one prediction per utterance."""
+    """Codes therapist behaviour and client talk type, one prediction per utterance.
+
+    Predictions carry *calibrated* probabilities (``calibration[role]`` applied to the
+    model's own); ``probabilities(..., calibrated=False)`` gives the model's own.
+    """
 
     backend: Backend
     therapist_labels: tuple[str, ...]
     client_labels: tuple[str, ...]
+    calibration: Mapping[str, Calibration] = MappingProxyType({})
 
     @abstractmethod
     def _probabilities(
         self, role: Literal["therapist", "client"], texts: Sequence[str], contexts: Sequence[str]
     ) -> npt.NDArray[np.float64]:
-        """Class probabilities, one row per text, columns in the role's label order."""
+        """The model's own class probabilities, one row per text, in the role's label order."""
+
+    def _load_calibration(self, models_dir: Path) -> None:
+        # labels.json is optional for the fast backend (a copied models dir may lack it);
+        # without it, or without a "calibration" entry, probabilities are used as they are.
+        path = models_dir / LABELS_FILE
+        meta = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+        roles = {"therapist": self.therapist_labels, "client": self.client_labels}
+        self.calibration = calibrations_from_meta(meta, self.backend, roles)
+
+    def probabilities(
+        self,
+        role: Literal["therapist", "client"],
+        texts: Sequence[str],
+        contexts: Sequence[str],
+        *,
+        calibrated: bool = True,
+    ) -> npt.NDArray[np.float64]:
+        """Class probabilities of each text (columns in the role's label order)."""
+        _check_pairs(texts, contexts, ("texts", "contexts"))
+        width = len(self.therapist_labels if role == "therapist" else self.client_labels)
+        if not texts:
+            return np.zeros((0, width), dtype=np.float64)
+        probs = self._probabilities(role, texts, contexts)
+        if not calibrated:
+            return probs
+        return self.calibration.get(role, IDENTITY).apply(probs)
 
     def therapist_behaviour(
         self, texts: Sequence[str], contexts: Sequence[str]
@@ -267,7 +303,7 @@ class UtteranceCoder(ABC):
         _check_pairs(texts, contexts, ("texts", "contexts"))
         if not texts:
             return []
-        probs = self._probabilities("therapist", texts, contexts)
+        probs = self.probabilities("therapist", texts, contexts)
         return _predictions(probs, self.therapist_labels)
 
     def client_talk(self, texts: Sequence[str], contexts: Sequence[str]) -> list[Prediction]:
@@ -275,7 +311,7 @@ class UtteranceCoder(ABC):
         _check_pairs(texts, contexts, ("texts", "contexts"))
         if not texts:
             return []
-        probs = self._probabilities("client", texts, contexts)
+        probs = self.probabilities("client", texts, contexts)
         return _predictions(probs, self.client_labels)
 
 
@@ -286,6 +322,8 @@ class OnnxUtteranceCoder(UtteranceCoder):
     The blend weight of the linear model is ``labels.json``'s ``accurate_blend_fast_weight``
     (0.5, fixed in advance: the two models err differently and their mean beats each alone;
     see docs/model-card.md). With weight 0, or without the fast files, MiniLM alone is used.
+    The blend (the fast model's *uncalibrated* probabilities in it) is what the accurate
+    calibration was fitted on and is applied to.
     """
 
     backend: Backend = "accurate"
@@ -310,6 +348,11 @@ class OnnxUtteranceCoder(UtteranceCoder):
                     f"{models_dir}: the fast and accurate models disagree on their labels"
                 )
         self.blend_weight = weight if self._fast is not None else 0.0
+        self._load_calibration(models_dir)
+        fitted_weight = meta.get("calibration", {}).get("accurate", {}).get("blend_fast_weight")
+        if fitted_weight is not None and float(fitted_weight) != self.blend_weight:
+            # Fitted on another blend (e.g. the fast files are missing): it would mis-scale.
+            self.calibration = {}
 
     def transformer_probabilities(
         self, role: Literal["therapist", "client"], texts: Sequence[str], contexts: Sequence[str]
@@ -471,6 +514,7 @@ class FastUtteranceCoder(UtteranceCoder):
             coef = arrays[f"{role}_coef"].astype(np.float64)  # (n_features, n_classes)
             intercept = arrays[f"{role}_intercept"].astype(np.float64)
             self._weights[role] = (coef[:split], coef[split:], intercept)
+        self._load_calibration(models_dir)
 
     def features(self, texts: Sequence[str], contexts: Sequence[str]) -> sparse.csr_matrix:
         """The feature matrix the linear model sees: utterance TF-IDF, then context TF-IDF."""
@@ -550,18 +594,33 @@ def _cached(kind: str, models_dir: Path, factory: Any) -> Any:
         return _CACHE[key]
 
 
-def load_coder(backend: Backend = "accurate", *, models_dir: Path | None = None) -> UtteranceCoder:
+def _uncalibrated(factory: Any) -> Any:
+    def build(models_dir: Path) -> UtteranceCoder:
+        coder: UtteranceCoder = factory(models_dir)
+        coder.calibration = {}
+        return coder
+
+    return build
+
+
+def load_coder(
+    backend: Backend = "accurate", *, models_dir: Path | None = None, calibrated: bool = True
+) -> UtteranceCoder:
     """The coder for ``backend``, loaded on first use and cached for the process.
 
-    Raises ``ModelNotInstalledError`` when its files are missing.
+    ``calibrated=False`` gives a coder whose predictions carry the model's own probabilities
+    (for evaluations that compare before and after calibration). Raises
+    ``ModelNotInstalledError`` when its files are missing.
     """
     directory = models_dir if models_dir is not None else default_models_dir()
-    if backend == "accurate":
-        coder: UtteranceCoder = _cached("accurate", directory, OnnxUtteranceCoder)
-    elif backend == "fast":
-        coder = _cached("fast", directory, FastUtteranceCoder)
-    else:
+    factories: dict[str, Any] = {"accurate": OnnxUtteranceCoder, "fast": FastUtteranceCoder}
+    if backend not in factories:
         raise ValueError(f"unknown analysis backend {backend!r}; use 'accurate' or 'fast'")
+    factory = factories[backend]
+    kind = backend if calibrated else f"{backend}-uncalibrated"
+    coder: UtteranceCoder = _cached(
+        kind, directory, factory if calibrated else _uncalibrated(factory)
+    )
     return coder
 
 

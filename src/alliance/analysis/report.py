@@ -4,15 +4,19 @@ The HTML report is self-contained: CSS inline, charts rendered server-side from 
 (Vega-Lite) specs to inline SVG with vl-convert, no scripts, fonts or images fetched from
 anywhere. Charts: talk share by role, therapist behaviour mix, and a timeline of markers.
 Every figure in the report names the utterances behind it (links to the transcript rows).
+Every model code shows its probability; behaviour and client-talk codes under
+``LOW_CONFIDENCE_THRESHOLD`` are marked "low confidence" in words, and counted.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from alliance.analysis.schema import AnalysisResult, Indicator, UtteranceOut
+from alliance.analysis.calibration import LOW_CONFIDENCE_THRESHOLD, is_low_confidence
+from alliance.analysis.schema import AnalysisResult, Code, Indicator, UtteranceOut
 
 _CATEGORY_COLOURS = {
     "relationship": "#2b8a3e",
@@ -44,6 +48,40 @@ def _ids(ids: Iterable[str], limit: int = 12) -> str:
     ids = list(ids)
     shown = ", ".join(ids[:limit])
     return shown + (f" … (+{len(ids) - limit})" if len(ids) > limit else "")
+
+
+@dataclass(frozen=True)
+class LowConfidence:
+    """How many model codes (therapist behaviour, client talk) a session has, and which
+    utterances carry one under the low-confidence threshold."""
+
+    threshold: float
+    codes: int
+    ids: tuple[str, ...]
+
+    @property
+    def line(self) -> str:
+        return (
+            f"{len(self.ids)} of {self.codes} behaviour and client-talk codes are low confidence "
+            f"(probability below {self.threshold:.2f})"
+        )
+
+
+def _model_codes(u: UtteranceOut) -> list[Code]:
+    c = u.codes
+    return [code for code in (c.therapist_behaviour, c.client_talk) if code is not None]
+
+
+def low_confidence(result: AnalysisResult) -> LowConfidence:
+    """The low-confidence codes of a session (threshold: ``LOW_CONFIDENCE_THRESHOLD``)."""
+    codes = 0
+    ids: list[str] = []
+    for u in result.utterances:
+        mine = _model_codes(u)
+        codes += len(mine)
+        if any(is_low_confidence(code.confidence) for code in mine):
+            ids.append(u.id)
+    return LowConfidence(LOW_CONFIDENCE_THRESHOLD, codes, tuple(ids))
 
 
 def render_text(result: AnalysisResult) -> str:
@@ -87,6 +125,9 @@ def render_text(result: AnalysisResult) -> str:
     lines.append(f"  {_indicator_line(s.client_talk.change_talk_ratio)}")
     if s.empathy is not None:
         lines.append(f"  {_indicator_line(s.empathy.level)}")
+    low = low_confidence(result)
+    if low.codes:
+        lines.append(f"  {low.line}" + (f": {_ids(low.ids)}" if low.ids else ""))
     style = s.relationship_style
     lines.append("")
     lines.append(f"Relationship style: {style.style} — {style.rule}")
@@ -201,7 +242,7 @@ th{background:#f8f9fa}.good{color:#2b8a3e;font-weight:600}.fair{color:#e67700;fo
 padding:0 .35rem;margin:0 .2rem .2rem 0;font-size:.78rem;color:#fff}
 .relationship{background:#2b8a3e}.withdrawal{background:#e8590c}
 .confrontation{background:#c92a2a}tr.therapist td:nth-child(2){color:#1c7ed6}
-a{color:#1864ab}
+a{color:#1864ab}.low{font-style:italic;color:#862e9c}
 """
 
 
@@ -235,17 +276,25 @@ def _indicator_row(ind: Indicator) -> str:
     )
 
 
+def _confidence(code: Code) -> str:
+    flag = ' <span class="low">low confidence</span>' if is_low_confidence(code.confidence) else ""
+    return f"({code.confidence:.2f}){flag}"
+
+
 def _codes_cell(u: UtteranceOut) -> str:
     parts: list[str] = []
     c = u.codes
     if c.therapist_behaviour is not None:
-        parts.append(f"{_e(c.therapist_behaviour.label)} ({c.therapist_behaviour.confidence:.2f})")
+        parts.append(f"{_e(c.therapist_behaviour.label)} {_confidence(c.therapist_behaviour)}")
     if c.client_talk is not None:
-        parts.append(f"{_e(c.client_talk.label)} talk ({c.client_talk.confidence:.2f})")
+        parts.append(f"{_e(c.client_talk.label)} talk {_confidence(c.client_talk)}")
     if c.empathy is not None:
+        e = c.empathy
+        conf = e.confidences
         parts.append(
-            f"empathy ER {c.empathy.emotional_reactions} / IP {c.empathy.interpretations} "
-            f"/ EX {c.empathy.explorations}"
+            f"empathy ER {e.emotional_reactions} ({conf.get('emotional_reactions', 0):.2f}) / "
+            f"IP {e.interpretations} ({conf.get('interpretations', 0):.2f}) / "
+            f"EX {e.explorations} ({conf.get('explorations', 0):.2f})"
         )
     tags = "".join(
         f'<span class="tag {_e(m.category)}" title="rule {_e(m.rule)}: {_e(m.evidence)}">'
@@ -354,7 +403,11 @@ def render_html(result: AnalysisResult, *, charts: bool = True) -> str:
     else:
         out.append("<p>None found.</p>")
 
-    out.append("<h2>Transcript</h2><table><tr><th>id</th><th>speaker</th><th>time</th>")
+    out.append("<h2>Transcript</h2>")
+    low = low_confidence(result)
+    if low.codes:
+        out.append(f"<p>{_e(low.line)}: {_links(low.ids)}</p>")
+    out.append("<table><tr><th>id</th><th>speaker</th><th>time</th>")
     out.append("<th>text</th><th>codes</th></tr>")
     for u in result.utterances:
         out.append(
@@ -365,7 +418,9 @@ def render_html(result: AnalysisResult, *, charts: bool = True) -> str:
     out.append("</table>")
     out.append(
         '<p class="muted">Markers come from transparent rules (hover a tag for its rule); '
-        "behaviour, talk and empathy codes from trained models with their confidence. "
+        "behaviour, talk and empathy codes from trained models with their probability; "
+        f"behaviour and talk codes below {LOW_CONFIDENCE_THRESHOLD:.2f} are marked "
+        '"low confidence": check them before relying on them. '
         "See docs/analysis.md for definitions, accuracy and limits.</p>"
     )
     out.append("</body></html>")

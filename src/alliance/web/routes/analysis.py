@@ -13,7 +13,13 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from alliance.analysis.report import behaviour_chart, marker_timeline, render_html, talk_chart
+from alliance.analysis.report import (
+    behaviour_chart,
+    low_confidence,
+    marker_timeline,
+    render_html,
+    talk_chart,
+)
 from alliance.services import transcripts
 from alliance.services.errors import InvalidInput
 from alliance.web.deps import Auth, StaffAuth
@@ -87,7 +93,14 @@ async def analysis_page(request: Request, auth: StaffAuth, transcript_id: PathId
     return render(
         request,
         "analysis_view.html",
-        {"nav": "caseload", "a": analysis, "r": result, "s": result.summary, "charts": charts},
+        {
+            "nav": "caseload",
+            "a": analysis,
+            "r": result,
+            "s": result.summary,
+            "charts": charts,
+            "low": low_confidence(result),
+        },
     )
 
 
