@@ -240,9 +240,8 @@ def main() -> None:
             tp = int(((pred == k) & (y == k)).sum())
             fp = int(((pred == k) & (y != k)).sum())
             fn = int(((pred != k) & (y == k)).sum())
-            print(
-                f"  CV {name:34} n={int((y == k).sum()):4d} F1={2 * tp / max(1, 2 * tp + fp + fn):.2f}"
-            )
+            f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+            print(f"  CV {name:34} n={int((y == k).sum()):4d} F1={f1:.2f}")
     coef, bias = fit(x, y, l2)
     # Fold the standardisation into the weights: the run time sees one affine map.
     coef_raw = coef / scale[:, None]
