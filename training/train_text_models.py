@@ -379,6 +379,10 @@ def stage_export(args: argparse.Namespace) -> None:
     log(f"annomi int8 vs fp32 argmax agreement on test: {agreement}")
     MODELS.mkdir(parents=True, exist_ok=True)
     shutil.copy(int8, MODELS / clf.ACCURATE_MODEL_FILE)
+    # Sentence embeddings (alliance.analysis.embeddings) read the pooled vector of this model.
+    import expose_embeddings
+
+    expose_embeddings.run()
     copy_tokenizer()
     update_labels_json(
         {

@@ -66,6 +66,8 @@ TOKENIZER_FILE: Final = "tokenizer.json"
 LABELS_FILE: Final = "labels.json"
 FAST_WEIGHTS_FILE: Final = "fast-linear.npz"
 FAST_VOCAB_FILE: Final = "fast-vocabulary.json"
+#: Graph output of the accurate model holding the mean-pooled encoder vector.
+POOLED_OUTPUT: Final = "pooled"
 
 #: Token pattern of the fast backend: "?" and "!" (they mark questions and exclamations) and
 #: runs of word characters. Must equal the ``token_pattern`` the training script gives
@@ -324,6 +326,27 @@ class OnnxUtteranceCoder(UtteranceCoder):
             (out,) = self._session.run([output], feed)
             logits[idx] = out
         return softmax(logits)
+
+    def pooled(self, texts: Sequence[str], contexts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """The encoder's mean-pooled vector (what the heads read), one row per text.
+
+        Read from the graph output ``pooled`` that training/expose_embeddings.py adds; an
+        older model file without it raises ``ModelNotInstalledError``.
+        """
+        _check_pairs(texts, contexts, ("texts", "contexts"))
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        if POOLED_OUTPUT not in outputs:
+            raise ModelNotInstalledError(
+                f"{ACCURATE_MODEL_FILE} has no {POOLED_OUTPUT!r} output; run "
+                "training/expose_embeddings.py on it"
+            )
+        width = int(outputs[POOLED_OUTPUT].shape[-1])
+        encoded = encode_pairs(self._tokenizer, contexts, texts, self.max_tokens)
+        result = np.zeros((len(texts), width), dtype=np.float32)
+        for idx in length_batches([len(ids) for ids, _ in encoded]):
+            (out,) = self._session.run([POOLED_OUTPUT], pad_batch([encoded[i] for i in idx]))
+            result[idx] = out
+        return result
 
     def _probabilities(
         self, role: Literal["therapist", "client"], texts: Sequence[str], contexts: Sequence[str]
