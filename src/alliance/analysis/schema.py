@@ -14,7 +14,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "1.1"
+# Every version this code can read back (stored results of older minor versions stay valid).
+SchemaVersion = Literal["1.0", "1.1"]
 
 Rating = Literal["good", "fair", "below fair", "not rated", "no data"]
 StyleName = Literal["collaborative", "supportive", "directive", "mixed", "undetermined"]
@@ -52,12 +54,33 @@ class MarkerCode(_Model):
     evidence: str = Field(description="The words that made the rule fire.")
 
 
+class MitiHitOut(_Model):
+    """One MITI 4.2.1 code given to a therapist turn (added in 1.1)."""
+
+    code: str
+    probability: float = Field(ge=0, le=1)
+    sentence: str = Field(description="The sentence of the turn that scored highest.")
+
+
+class MitiCodes(_Model):
+    """MITI 4.2.1 codes AnnoMI lacks (affirm, seek collaboration, emphasise autonomy,
+    persuade, persuade with permission, confront), from heads over sentence embeddings."""
+
+    codes: list[MitiHitOut] = Field(description="Codes at or above their head's threshold.")
+    probabilities: dict[str, float] = Field(
+        description="Every code's highest sentence probability in the turn."
+    )
+
+
 class UtteranceCodes(_Model):
     therapist_behaviour: Code | None = None
     main_behaviour: Literal["question", "reflection", "input", "other"] | None = None
     client_talk: Code | None = None
     empathy: EmpathyCode | None = None
     markers: list[MarkerCode] = Field(default_factory=list)
+    miti: MitiCodes | None = Field(
+        default=None, description="Therapist turns only, when the MITI heads are installed (1.1)."
+    )
 
 
 class UtteranceOut(_Model):
@@ -139,12 +162,24 @@ class TalkSummary(_Model):
     long_pauses: list[str] | None
 
 
+class MitiCodeSummary(_Model):
+    """MITI 4.2.1 behaviour counts from the MITI heads (added in 1.1)."""
+
+    counts: list[CountOut] = Field(description="Therapist turns with each code.")
+    mi_adherent: Indicator
+    mi_non_adherent: Indicator
+    percent_mi_adherent: Indicator
+
+
 class MitiSummary(_Model):
     reflection_to_question: Indicator
     percent_complex_reflections: Indicator
     percent_open_questions: Indicator
     behaviours: list[CountOut]
     main_behaviours: list[CountOut]
+    codes: MitiCodeSummary | None = Field(
+        default=None, description="None when the MITI heads did not run (1.1)."
+    )
 
 
 class ClientTalkSummary(_Model):
@@ -217,12 +252,13 @@ class ModelsOut(_Model):
     backend: Literal["accurate", "fast"] | None
     empathy: bool
     alliance_version: str
+    miti: bool = Field(default=False, description="Whether the MITI heads ran (1.1).")
 
 
 class AnalysisResult(_Model):
     """The whole analysis of one session."""
 
-    schema_version: Literal["1.0"]
+    schema_version: SchemaVersion
     source: SourceOut
     models: ModelsOut
     speakers: list[SpeakerOut]
