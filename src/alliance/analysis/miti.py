@@ -48,7 +48,8 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 def hashed_ngrams(texts: Sequence[str], buckets: int) -> npt.NDArray[np.float64]:
     """Binary word uni- and bigrams hashed (CRC-32, stable across runs and platforms) into
-    ``buckets`` columns, each row L2-normalised; zero columns when ``buckets`` is 0."""
+    ``buckets`` columns; no columns when ``buckets`` is 0. Left unnormalised so that one
+    word weighs about as much as one standardised embedding dimension."""
     out = np.zeros((len(texts), buckets))
     if buckets <= 0:
         return out
@@ -57,9 +58,6 @@ def hashed_ngrams(texts: Sequence[str], buckets: int) -> npt.NDArray[np.float64]
         grams = words + [f"{a} {b}" for a, b in pairwise(words)]
         for g in grams:
             out[i, zlib.crc32(g.encode("utf-8")) % buckets] = 1.0
-        norm = np.linalg.norm(out[i])
-        if norm:
-            out[i] /= norm
     return out
 
 
