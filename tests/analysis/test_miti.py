@@ -99,7 +99,8 @@ def test_without_the_heads_file_no_miti_coder_is_loaded(tmp_path: Path) -> None:
 def test_the_bundled_heads_load_with_numpy_only() -> None:
     heads = MitiHeads.load(MODELS / HEADS_FILE)
     assert heads.codes == MITI_CODES
-    assert heads.weights.shape == (len(MITI_CODES), 384)
+    assert heads.mean.shape == (384,)  # the sentence embedding
+    assert heads.weights.shape == (len(MITI_CODES), 384 + heads.buckets)
     assert np.all((heads.thresholds > 0) & (heads.thresholds < 1))
 
 
