@@ -212,3 +212,21 @@ def test_without_miti_codes_there_is_no_miti_code_summary() -> None:
     empty = miti_code_summary([_turn(1, [])])
     assert empty is not None
     assert empty.percent_mi_adherent.rating == "no data"
+
+
+def test_the_reports_show_the_miti_codes_and_totals() -> None:
+    from alliance.analysis.report import render_html, render_text
+
+    transcript = parse_transcript(
+        b"Therapist: That was great of you.\nClient: Thanks.\nTherapist: That is wrong.\n",
+        filename="t.txt",
+    )
+    result = analyze_transcript(
+        transcript, coder=None, miti=MitiCoder(heads=_toy_heads(), embed=_toy_embed)
+    )
+    text = render_text(result)
+    assert "MITI 4.2.1 codes: affirm 1, confront 1" in text
+    assert "MI-adherent behaviours: 1" in text
+    html = render_html(result, charts=False)
+    assert "MI-non-adherent behaviours" in html
+    assert 'title="That was great of you."' in html
