@@ -8,7 +8,9 @@ The session is built in memory from AnnoMI transcripts (../shared/data/annomi, t
 original order, consecutive transcripts joined until ~400 turns) as a WebVTT file, so parsing
 is part of the end-to-end time; without the data, the project's own sample transcripts are
 cycled instead. The baseline in the same run is the transparent part alone (parse, talk,
-markers, summary — no trained model): the ratio says what the models cost on top.
+markers, summary — no trained model): the ratio says what the models cost on top. The
+accurate run includes the model-based rupture markers (as ``Analyzer.load`` does) and also
+times the session without them.
 Aims (issue 4): accurate backend under 5 s per ~400-utterance session; fast backend over
 20,000 utterances/s.
 """
@@ -83,6 +85,7 @@ def child(backend: str, repeats: int) -> dict[str, object]:
     from alliance.analysis.classifiers import build_context, load_coder, load_empathy_model
     from alliance.analysis.pipeline import Analyzer, analyze_transcript
     from alliance.analysis.report import render_html
+    from alliance.analysis.ruptures import load_rupture_model
     from alliance.transcripts import parse_transcript
 
     text, _ = session_vtt()
@@ -106,8 +109,11 @@ def child(backend: str, repeats: int) -> dict[str, object]:
         start = time.perf_counter()
         coder = load_coder(backend)  # type: ignore[arg-type]
         empathy = load_empathy_model()
+        # As Analyzer.load does: the model-based rupture markers run with the accurate backend.
+        ruptures = load_rupture_model() if backend == "accurate" else None
         out["load_seconds"] = time.perf_counter() - start
         out["empathy_model"] = empathy is not None
+        out["rupture_model"] = ruptures is not None
         transcript = parse_transcript(data, filename="bench.vtt", max_bytes=10**8)
         utts = transcript.utterances
         therapist = [
@@ -138,7 +144,12 @@ def child(backend: str, repeats: int) -> dict[str, object]:
         out["coded_utterances"] = len(t_texts) + len(c_texts)
         out["utterances_per_second"] = (len(t_texts) + len(c_texts)) / best
         out["coding_cpu_seconds"] = best_cpu
-        analyzer = Analyzer(coder=coder, empathy=empathy, backend=backend)  # type: ignore[arg-type]
+        analyzer = Analyzer(
+            coder=coder,
+            empathy=empathy,
+            backend=backend,  # type: ignore[arg-type]
+            ruptures=ruptures,
+        )
         times = []
         cpu_times = []
         for _ in range(repeats):
@@ -157,6 +168,16 @@ def child(backend: str, repeats: int) -> dict[str, object]:
                 plain.analyze(parse_transcript(data, filename="bench.vtt", max_bytes=10**8))
                 without.append(time.perf_counter() - start)
             out["session_seconds_without_empathy"] = min(without)
+        if ruptures is not None:
+            rules_only = Analyzer(coder=coder, empathy=empathy, backend=backend)  # type: ignore[arg-type]
+            without, without_cpu = [], []
+            for _ in range(repeats):
+                start, cpu = time.perf_counter(), time.process_time()
+                rules_only.analyze(parse_transcript(data, filename="bench.vtt", max_bytes=10**8))
+                without.append(time.perf_counter() - start)
+                without_cpu.append(time.process_time() - cpu)
+            out["session_seconds_without_ruptures"] = min(without)
+            out["session_cpu_seconds_without_ruptures"] = min(without_cpu)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -208,6 +229,13 @@ def main() -> None:
         )
         if "session_seconds_without_empathy" in r:
             line += f" (without it {r['session_seconds_without_empathy']:.2f} s)"
+        if "session_seconds_without_ruptures" in r:
+            extra = r["session_seconds"] / r["session_seconds_without_ruptures"]
+            line += (
+                f"; model-based rupture markers on (rules only "
+                f"{r['session_seconds_without_ruptures']:.2f} s, "
+                f"{r['session_cpu_seconds_without_ruptures']:.2f} CPU s: {extra:.2f}× with them)"
+            )
         print(line + f"; peak RSS {r['peak_rss_mb']:.0f} MB")
     if "fast" in results and "accurate" in results:
         speedup = (

@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 sys.path.insert(0, str(ROOT / "training"))
 
 import _automisc as am  # noqa: E402
-from _metrics import bootstrap_ci, macro_f1, report  # noqa: E402
+from _metrics import bootstrap_ci, confusion, macro_f1, per_class, report  # noqa: E402
 
 from alliance.analysis.labels import fold_behaviour  # noqa: E402
 from alliance.analysis.pipeline import Analyzer, contexts_for  # noqa: E402
@@ -387,7 +387,12 @@ def print_fine(title: str, gold: Sequence[str], predicted: Sequence[str | None])
     """Fine-label report on the four subtypes (predictions outside them count as other), and
     the subtype accuracy where the main class was right."""
     scored = [fine_scored(p) for p in predicted]
-    mf1 = report(title, list(gold), scored, FINE_SCORED)
+    report(title, list(gold), scored, FINE_SCORED)
+    # macro-F1 over the four subtypes only: "other" is where a missed subtype went, not a
+    # class of its own here (it has no gold support, so its F1 is always 0)
+    _, _, f1, _ = per_class(confusion(list(gold), scored, FINE_SCORED))
+    mf1 = float(f1[: len(FINE4)].mean())
+    print(f"    macro-F1 over the four subtypes {mf1:.3f}")
     for main in ("question", "reflection"):
         pairs = [
             (g, p) for g, p in zip(gold, scored, strict=True) if g.startswith(main) and p != "other"
@@ -586,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 bootstrap resamples")
     parser.add_argument("--copy-threshold", type=float, default=COPY_THRESHOLD)
     parser.add_argument("--no-quality", action="store_true", help="skip the session-quality model")
+    parser.add_argument(
+        "--quality-backend", help="backend for the session-quality model (default: the first)"
+    )
     args = parser.parse_args(argv)
     resamples = 100 if args.quick else args.resamples
     source = am.resolve_source(args.automisc)
@@ -716,7 +724,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     if not args.no_quality:
-        quality(hlqc, hlqc_copies, annomi_test, backends[0], resamples)
+        quality(hlqc, hlqc_copies, annomi_test, args.quality_backend or backends[0], resamples)
     return 0
 
 
@@ -758,6 +766,8 @@ def quality(
             f"{label}, leave-one-conversation-out on HLQC", y, leave_one_out(x, y), resamples
         )
         model = QualityModel.fit(x, y)
+        weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(names, model.weights[1:], strict=True))
+        print(f"    fitted on all of HLQC, weights per SD (positive = high quality): {weights}")
         ax = np.array([[r[n] for n in names] for r in a_rows])
         quality_report(
             f"{label}, fitted on HLQC, applied to AnnoMI held-out",

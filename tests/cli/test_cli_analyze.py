@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alliance.analysis import pipeline
+from alliance.analysis.schema import SCHEMA_VERSION
 from alliance.cli import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "transcripts"
@@ -54,7 +55,7 @@ def test_it_prints_json_for_one_file() -> None:
     result = run(str(DATA / "session.srt"), "--backend", "fast")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.1"
     assert data["models"]["backend"] == "fast"
     assert [u["id"] for u in data["utterances"]][:2] == ["u1", "u2"]
     assert data["summary"]["miti"]["percent_open_questions"]["evidence"]

@@ -53,6 +53,19 @@ Marker = Literal[
 ]
 # The one list of markers, in report order, read from the Literal so the two cannot drift.
 MARKERS: tuple[Marker, ...] = get_args(Marker)
+# 3RS subtypes that no rule names: only the model-based detector (.ruptures) reports them.
+ModelOnlyMarker = Literal[
+    "withdrawal_denial",
+    "withdrawal_content_affect_split",
+    "withdrawal_self_criticism",
+    "confrontation_parameters",
+    "confrontation_defending",
+    "confrontation_control",
+]
+AnyMarker = Marker | ModelOnlyMarker
+#: Every marker a hit can carry (rule markers first), in report order.
+ALL_MARKERS: tuple[AnyMarker, ...] = (*MARKERS, *get_args(ModelOnlyMarker))
+Source = Literal["rule", "model"]
 Category = Literal["relationship", "withdrawal", "confrontation"]
 
 
@@ -76,12 +89,18 @@ class MarkerInput:
 
 @dataclass(frozen=True, slots=True)
 class MarkerHit:
-    """A marker found in an utterance: which, by which rule, how sure, on which words."""
+    """A marker found in an utterance: which, by which rule, how sure, on which words.
 
-    marker: Marker
+    ``source`` says what found it: a named ``rule`` here (``confidence`` is the rule's
+    hand-set prior) or the trained ``model`` of :mod:`.ruptures` (``confidence`` is the
+    model's probability of the marker's category).
+    """
+
+    marker: AnyMarker
     rule: str
     confidence: float
     evidence: str
+    source: Source = "rule"
 
     @property
     def category(self) -> Category:

@@ -3,9 +3,10 @@
 Steps: talk and timing (:mod:`.talk`); therapist behaviour and client talk from the trained
 coder (:mod:`.classifiers`), each utterance with the turns before it as context; empathy of
 each therapist response to the client turn(s) it answers, when the optional model is there;
-relationship and rupture markers (:mod:`.markers`); MITI 4.2.1 codes that AnnoMI lacks
-(affirm, seek collaboration, emphasise autonomy, persuade, confront: :mod:`.miti`) for
-therapist turns, when those heads are installed; the session summary (:mod:`.summary`).
+relationship and rupture markers (:mod:`.markers`, named rules, plus the model-based rupture
+markers of :mod:`.ruptures` when loaded); MITI 4.2.1 codes that AnnoMI lacks (affirm, seek
+collaboration, emphasise autonomy, persuade, confront: :mod:`.miti`) for therapist turns,
+when loaded; the session summary (:mod:`.summary`).
 
 The coder and the empathy model are passed in (``Analyzer``), so the pipeline itself is pure:
 :meth:`Analyzer.load` is the one place that loads the bundled models.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from alliance.analysis.labels import fold_behaviour
-from alliance.analysis.markers import detect_session
+from alliance.analysis.markers import MarkerHit, MarkerInput, detect_session, marker_inputs
 from alliance.analysis.schema import (
     SCHEMA_VERSION,
     AnalysisResult,
@@ -96,6 +97,12 @@ class Coder(Protocol):
     ) -> Sequence[PredictionLike]: ...
 
 
+class RuptureDetector(Protocol):
+    """What the pipeline needs from :class:`alliance.analysis.ruptures.RuptureModel`."""
+
+    def detect(self, items: Sequence[MarkerInput]) -> list[list[MarkerHit]]: ...
+
+
 class Empathy(Protocol):
     """What the pipeline needs from :class:`alliance.analysis.classifiers.EmpathyModel`."""
 
@@ -149,21 +156,37 @@ class Analyzer:
     coder: Coder | None
     empathy: Empathy | None = None
     backend: Backend | None = None
+    ruptures: RuptureDetector | None = None
     miti: Miti | None = None
 
     @classmethod
     def load(
-        cls, backend: Backend = "accurate", *, empathy: bool | None = None, miti: bool = True
+        cls,
+        backend: Backend = "accurate",
+        *,
+        empathy: bool | None = None,
+        ruptures: bool | None = None,
+        miti: bool | None = None,
     ) -> Analyzer:
-        """Load the bundled models (cached per process). Raises if the coder is missing."""
+        """Load the bundled models (cached per process). Raises if the coder is missing.
+
+        The model-based rupture markers (``ruptures``) and the MITI code heads (``miti``)
+        default to on with the accurate backend, whose encoder they reuse, and off with the
+        fast one (which would otherwise load that encoder just for them); they are skipped
+        when their weights are absent.
+        """
         from alliance.analysis.classifiers import load_coder, load_empathy_model
         from alliance.analysis.miti import load_miti_coder
+        from alliance.analysis.ruptures import load_rupture_model
 
+        use_ruptures = backend == "accurate" if ruptures is None else ruptures
+        use_miti = backend == "accurate" if miti is None else miti
         return cls(
             coder=load_coder(backend),
             empathy=load_empathy_model(enabled=empathy),
             backend=backend,
-            miti=load_miti_coder() if miti else None,
+            ruptures=load_rupture_model() if use_ruptures else None,
+            miti=load_miti_coder() if use_miti else None,
         )
 
     def analyze(self, transcript: Transcript) -> AnalysisResult:
@@ -172,6 +195,7 @@ class Analyzer:
             coder=self.coder,
             empathy=self.empathy,
             backend=self.backend,
+            ruptures=self.ruptures,
             miti=self.miti,
         )
 
@@ -182,6 +206,7 @@ def analyze_transcript(
     coder: Coder | None,
     empathy: Empathy | None = None,
     backend: Backend | None = None,
+    ruptures: RuptureDetector | None = None,
     miti: Miti | None = None,
 ) -> AnalysisResult:
     """Analyse one parsed transcript with the given models (see the module docstring)."""
@@ -245,6 +270,10 @@ def analyze_transcript(
             )
 
     markers = detect_session(transcript)
+    if ruptures is not None:
+        # The model adds hits beside the rules' (each labelled source="model"); never removes.
+        model_hits = ruptures.detect(marker_inputs(transcript))
+        markers = [rule + model for rule, model in zip(markers, model_hits, strict=True)]
     out: list[UtteranceOut] = []
     for u, hits in zip(utterances, markers, strict=True):
         behaviour = therapist_codes.get(u.id)
@@ -271,6 +300,7 @@ def analyze_transcript(
                             rule=h.rule,
                             confidence=h.confidence,
                             evidence=h.evidence,
+                            source=h.source,
                         )
                         for h in hits
                     ],
@@ -289,6 +319,7 @@ def analyze_transcript(
         models=ModelsOut(
             backend=backend if coder is not None else None,
             empathy=empathy is not None,
+            rupture_model=ruptures is not None,
             alliance_version=__version__,
             miti=miti is not None,
         ),

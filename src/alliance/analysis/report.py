@@ -12,7 +12,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
-from alliance.analysis.schema import AnalysisResult, Indicator, UtteranceOut
+from alliance.analysis.schema import AnalysisResult, Indicator, MarkerCode, RuptureOut, UtteranceOut
 
 _CATEGORY_COLOURS = {
     "relationship": "#2b8a3e",
@@ -104,7 +104,9 @@ def render_text(result: AnalysisResult) -> str:
     if s.markers.ruptures:
         lines.append("Rupture markers:")
         for r in s.markers.ruptures:
-            lines.append(f"  {r.utterance_id} {r.speaker} [{r.marker} via {r.rule}]: {r.text}")
+            lines.append(
+                f"  {r.utterance_id} {r.speaker} [{r.marker} via {_found_by(r)}]: {r.text}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -257,8 +259,8 @@ def _codes_cell(u: UtteranceOut) -> str:
             f"/ EX {c.empathy.explorations}"
         )
     tags = "".join(
-        f'<span class="tag {_e(m.category)}" title="rule {_e(m.rule)}: {_e(m.evidence)}">'
-        f"{_e(m.marker.replace('_', ' '))}</span>"
+        f'<span class="tag {_e(m.category)}" title="{_e(_found_by(m))}: {_e(m.evidence)}">'
+        f"{_e(m.marker.replace('_', ' '))}{' (model)' if m.source == 'model' else ''}</span>"
         for m in c.markers
     )
     if c.miti is not None and c.miti.codes:
@@ -271,6 +273,13 @@ def _codes_cell(u: UtteranceOut) -> str:
             )
         )
     return "<br>".join(parts) + (f"<br>{tags}" if tags else "")
+
+
+def _found_by(hit: MarkerCode | RuptureOut) -> str:
+    """Who found a marker, in words: a named rule, or the model with its probability."""
+    if hit.source == "model":
+        return f"model-based classifier, p={hit.confidence:.2f} ({hit.rule})"
+    return f"rule {hit.rule}"
 
 
 def _time(value: float | None) -> str:
@@ -374,7 +383,7 @@ def render_html(result: AnalysisResult, *, charts: bool = True) -> str:
         for r in s.markers.ruptures:
             out.append(
                 f'<tr><td><a href="#{_e(r.utterance_id)}">{_e(r.utterance_id)}</a></td>'
-                f"<td>{_e(r.speaker)}</td><td>{_e(r.marker)}</td><td>{_e(r.rule)}</td>"
+                f"<td>{_e(r.speaker)}</td><td>{_e(r.marker)}</td><td>{_e(_found_by(r))}</td>"
                 f"<td>{_e(r.text)}</td></tr>"
             )
         out.append("</table>")

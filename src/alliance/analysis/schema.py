@@ -15,7 +15,9 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Final = "1.1"
-# Every version this code can read back (stored results of older minor versions stay valid).
+# 1.1 added ``source`` to markers and ruptures and ``models.rupture_model`` (model-based
+# rupture markers), and the MITI codes (``codes.miti``, ``summary.miti.codes``,
+# ``models.miti``), all with defaults, so results stored as 1.0 still validate.
 SchemaVersion = Literal["1.0", "1.1"]
 
 Rating = Literal["good", "fair", "below fair", "not rated", "no data"]
@@ -45,13 +47,23 @@ class EmpathyCode(_Model):
 
 
 class MarkerCode(_Model):
-    """A relationship or rupture marker found by a named rule."""
+    """A relationship or rupture marker found by a named rule or by the rupture model."""
 
     marker: str
     category: Literal["relationship", "withdrawal", "confrontation"]
     rule: str
-    confidence: float = Field(ge=0, le=1)
-    evidence: str = Field(description="The words that made the rule fire.")
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="A rule's hand-set prior (source 'rule') or the model's probability of "
+        "the marker's category (source 'model').",
+    )
+    evidence: str = Field(description="The words that made the rule fire, or the model's scores.")
+    source: Literal["rule", "model"] = Field(
+        default="rule",
+        description="'rule': a named, readable rule; 'model': the trained rupture classifier "
+        "over sentence embeddings (model-based, see docs/model-card-ruptures.md).",
+    )
 
 
 class MitiHitOut(_Model):
@@ -202,12 +214,13 @@ class RuptureOut(_Model):
     rule: str
     confidence: float
     text: str
+    source: Literal["rule", "model"] = "rule"
 
 
 class MarkerSummary(_Model):
     counts: list[CountOut]
-    withdrawal: int
-    confrontation: int
+    withdrawal: int = Field(description="Turns with a withdrawal marker (rule or model).")
+    confrontation: int = Field(description="Turns with a confrontation marker (rule or model).")
     ruptures: list[RuptureOut]
 
 
@@ -251,6 +264,9 @@ class SourceOut(_Model):
 class ModelsOut(_Model):
     backend: Literal["accurate", "fast"] | None
     empathy: bool
+    rupture_model: bool = Field(
+        default=False, description="Whether the model-based rupture markers were run."
+    )
     alliance_version: str
     miti: bool = Field(default=False, description="Whether the MITI heads ran (1.1).")
 

@@ -45,7 +45,7 @@ from alliance.analysis.labels import (
     MITI_CODES,
     THERAPIST_LABELS,
 )
-from alliance.analysis.markers import MARKERS, category_of
+from alliance.analysis.markers import ALL_MARKERS, category_of
 from alliance.analysis.schema import (
     ClientTalkSummary,
     CountOut,
@@ -394,10 +394,13 @@ def marker_summary(utterances: Sequence[UtteranceOut]) -> MarkerSummary:
             rule=m.rule,
             confidence=m.confidence,
             text=u.text,
+            source=m.source,
         )
         for m, u in hits
         if m.category != "relationship"
     ]
+    # A turn flagged by a rule and by the model (or by two rules) is one rupture turn.
+    flagged = {(r.utterance_id, r.category) for r in ruptures}
     return MarkerSummary(
         counts=[
             CountOut(
@@ -405,10 +408,10 @@ def marker_summary(utterances: Sequence[UtteranceOut]) -> MarkerSummary:
                 count=counts[marker],
                 evidence=[u.id for m, u in hits if m.marker == marker],
             )
-            for marker in MARKERS
+            for marker in ALL_MARKERS
         ],
-        withdrawal=sum(1 for r in ruptures if r.category == "withdrawal"),
-        confrontation=sum(1 for r in ruptures if r.category == "confrontation"),
+        withdrawal=sum(1 for _, c in flagged if c == "withdrawal"),
+        confrontation=sum(1 for _, c in flagged if c == "confrontation"),
         ruptures=ruptures,
     )
 
