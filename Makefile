@@ -55,11 +55,13 @@ eval: $(BIN)/.dev-installed
 	$(BIN)/python eval/evaluate.py
 	$(BIN)/python eval/matching_simulation.py
 	$(BIN)/python eval/evaluate_trajectories.py
+	$(BIN)/python eval/evaluate_miti_codes.py
 
 # Training needs ../shared/data and the CPU torch wheel; a user's clone does not need it.
 train: $(BIN)/.dev-installed
 	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[train]"
 	$(BIN)/python training/train_text_models.py
+	$(BIN)/python training/train_miti_heads.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,17 @@ THERAPIST_LABELS: Final[tuple[str, ...]] = (
     "other",
 )
 CLIENT_LABELS: Final[tuple[str, ...]] = ("change", "neutral", "sustain")
+# MITI 4.2.1 codes AnnoMI lacks (alliance.analysis.miti), and MITI 4.2.1's two summary groups.
+MITI_CODES: Final[tuple[str, ...]] = (
+    "affirm",
+    "seek_collaboration",
+    "emphasise_autonomy",
+    "persuade",
+    "persuade_with_permission",
+    "confront",
+)
+MI_ADHERENT: Final[tuple[str, ...]] = ("affirm", "seek_collaboration", "emphasise_autonomy")
+MI_NON_ADHERENT: Final[tuple[str, ...]] = ("persuade", "confront")
 MainBehaviour = Literal["question", "reflection", "input", "other"]
 
 

@@ -4,7 +4,9 @@ Steps: talk and timing (:mod:`.talk`); therapist behaviour and client talk from 
 coder (:mod:`.classifiers`), each utterance with the turns before it as context; empathy of
 each therapist response to the client turn(s) it answers, when the optional model is there;
 relationship and rupture markers (:mod:`.markers`, named rules, plus the model-based rupture
-markers of :mod:`.ruptures` when loaded); the session summary (:mod:`.summary`).
+markers of :mod:`.ruptures` when loaded); MITI 4.2.1 codes that AnnoMI lacks (affirm, seek
+collaboration, emphasise autonomy, persuade, confront: :mod:`.miti`) for therapist turns,
+when loaded; the session summary (:mod:`.summary`).
 
 The coder and the empathy model are passed in (``Analyzer``), so the pipeline itself is pure:
 :meth:`Analyzer.load` is the one place that loads the bundled models.
@@ -24,6 +26,8 @@ from alliance.analysis.schema import (
     Code,
     EmpathyCode,
     MarkerCode,
+    MitiCodes,
+    MitiHitOut,
     ModelsOut,
     RolesOut,
     SourceOut,
@@ -57,6 +61,28 @@ class EmpathyLike(Protocol):
     def explorations(self) -> int: ...
     @property
     def confidences(self) -> Mapping[str, float]: ...
+
+
+class MitiHitLike(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def probability(self) -> float: ...
+    @property
+    def sentence(self) -> str: ...
+
+
+class MitiTurnLike(Protocol):
+    @property
+    def hits(self) -> Sequence[MitiHitLike]: ...
+    @property
+    def probabilities(self) -> Mapping[str, float]: ...
+
+
+class Miti(Protocol):
+    """What the pipeline needs from :class:`alliance.analysis.miti.MitiCoder`."""
+
+    def code_turns(self, texts: Sequence[str]) -> Sequence[MitiTurnLike]: ...
 
 
 class Coder(Protocol):
@@ -123,13 +149,15 @@ class Analyzer:
     """Holds the models; :meth:`analyze` runs the whole pipeline on one transcript.
 
     ``coder`` may be None (transparent parts only: talk, markers, summary without behaviour
-    or client-talk codes); ``empathy`` is None when the optional model is absent or disabled.
+    or client-talk codes); ``empathy`` is None when the optional model is absent or disabled;
+    ``miti`` is None when the MITI heads are absent or disabled.
     """
 
     coder: Coder | None
     empathy: Empathy | None = None
     backend: Backend | None = None
     ruptures: RuptureDetector | None = None
+    miti: Miti | None = None
 
     @classmethod
     def load(
@@ -138,22 +166,27 @@ class Analyzer:
         *,
         empathy: bool | None = None,
         ruptures: bool | None = None,
+        miti: bool | None = None,
     ) -> Analyzer:
         """Load the bundled models (cached per process). Raises if the coder is missing.
 
-        The model-based rupture markers (``ruptures``) default to on with the accurate
-        backend, whose encoder they reuse, and off with the fast one (which would otherwise
-        load that encoder just for them); they are skipped when their weights are absent.
+        The model-based rupture markers (``ruptures``) and the MITI code heads (``miti``)
+        default to on with the accurate backend, whose encoder they reuse, and off with the
+        fast one (which would otherwise load that encoder just for them); they are skipped
+        when their weights are absent.
         """
         from alliance.analysis.classifiers import load_coder, load_empathy_model
+        from alliance.analysis.miti import load_miti_coder
         from alliance.analysis.ruptures import load_rupture_model
 
         use_ruptures = backend == "accurate" if ruptures is None else ruptures
+        use_miti = backend == "accurate" if miti is None else miti
         return cls(
             coder=load_coder(backend),
             empathy=load_empathy_model(enabled=empathy),
             backend=backend,
             ruptures=load_rupture_model() if use_ruptures else None,
+            miti=load_miti_coder() if use_miti else None,
         )
 
     def analyze(self, transcript: Transcript) -> AnalysisResult:
@@ -163,6 +196,7 @@ class Analyzer:
             empathy=self.empathy,
             backend=self.backend,
             ruptures=self.ruptures,
+            miti=self.miti,
         )
 
 
@@ -173,6 +207,7 @@ def analyze_transcript(
     empathy: Empathy | None = None,
     backend: Backend | None = None,
     ruptures: RuptureDetector | None = None,
+    miti: Miti | None = None,
 ) -> AnalysisResult:
     """Analyse one parsed transcript with the given models (see the module docstring)."""
     from alliance._version import __version__
@@ -215,6 +250,25 @@ def analyze_transcript(
                 seeker_ids=[s.id for s in seekers[utterance_id]],
             )
 
+    miti_codes: dict[str, MitiCodes] = {}
+    if miti is not None:
+        therapist = [u for u in utterances if u.role == "therapist"]
+        turns = miti.code_turns([u.text for u in therapist])
+        if len(turns) != len(therapist):
+            raise RuntimeError(
+                f"the MITI coder returned {len(turns)} results for {len(therapist)} turns"
+            )
+        for u, turn in zip(therapist, turns, strict=True):
+            miti_codes[u.id] = MitiCodes(
+                codes=[
+                    MitiHitOut(
+                        code=h.code, probability=round(float(h.probability), 4), sentence=h.sentence
+                    )
+                    for h in turn.hits
+                ],
+                probabilities={k: round(float(v), 4) for k, v in turn.probabilities.items()},
+            )
+
     markers = detect_session(transcript)
     if ruptures is not None:
         # The model adds hits beside the rules' (each labelled source="model"); never removes.
@@ -238,6 +292,7 @@ def analyze_transcript(
                     main_behaviour=fold_behaviour(behaviour.label) if behaviour else None,
                     client_talk=client_codes.get(u.id),
                     empathy=empathy_codes.get(u.id),
+                    miti=miti_codes.get(u.id),
                     markers=[
                         MarkerCode(
                             marker=h.marker,
@@ -266,6 +321,7 @@ def analyze_transcript(
             empathy=empathy is not None,
             rupture_model=ruptures is not None,
             alliance_version=__version__,
+            miti=miti is not None,
         ),
         speakers=[
             SpeakerOut(name=s.name, role=s.role, turns=s.turns, words=s.words)

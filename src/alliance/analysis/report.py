@@ -129,6 +129,15 @@ def render_text(result: AnalysisResult) -> str:
         lines.append(f"  {_indicator_line(ind)}")
     mix = ", ".join(f"{c.label} {c.count}" for c in s.miti.behaviours if c.count)
     lines.append(f"  therapist behaviours: {mix or 'not coded'}")
+    if s.miti.codes is not None:  # MITI 4.2.1 codes from the MITI heads (schema 1.1)
+        coded = ", ".join(f"{c.label} {c.count}" for c in s.miti.codes.counts if c.count)
+        lines.append(f"  MITI 4.2.1 codes: {coded or 'none'}")
+        for ind in (
+            s.miti.codes.mi_adherent,
+            s.miti.codes.mi_non_adherent,
+            s.miti.codes.percent_mi_adherent,
+        ):
+            lines.append(f"  {_indicator_line(ind)}")
     lines.append(f"  {_indicator_line(s.client_talk.change_talk_ratio)}")
     if s.empathy is not None:
         lines.append(f"  {_indicator_line(s.empathy.level)}")
@@ -310,6 +319,15 @@ def _codes_cell(u: UtteranceOut) -> str:
         f"{_e(m.marker.replace('_', ' '))}{' (model)' if m.source == 'model' else ''}</span>"
         for m in c.markers
     )
+    if c.miti is not None and c.miti.codes:
+        parts.append(
+            "MITI: "
+            + ", ".join(
+                f'<span title="{_e(h.sentence)}">{_e(h.code.replace("_", " "))} '
+                f"({h.probability:.2f})</span>"
+                for h in c.miti.codes
+            )
+        )
     return "<br>".join(parts) + (f"<br>{tags}" if tags else "")
 
 
@@ -362,6 +380,15 @@ def render_html(result: AnalysisResult, *, charts: bool = True) -> str:
         *([s.talk.therapist_time_share] if s.talk.therapist_time_share else []),
         s.client_talk.change_talk_ratio,
         *([s.empathy.level, *s.empathy.mechanisms] if s.empathy else []),
+        *(
+            [
+                s.miti.codes.mi_adherent,
+                s.miti.codes.mi_non_adherent,
+                s.miti.codes.percent_mi_adherent,
+            ]
+            if s.miti.codes
+            else []
+        ),
     ]
     out += [_indicator_row(ind) for ind in indicators]
     out.append("</table>")

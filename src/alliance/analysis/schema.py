@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Final = "1.1"
 # 1.1 added ``source`` to markers and ruptures and ``models.rupture_model`` (model-based
-# rupture markers), all with defaults, so results stored as 1.0 still validate.
+# rupture markers), and the MITI codes (``codes.miti``, ``summary.miti.codes``,
+# ``models.miti``), all with defaults, so results stored as 1.0 still validate.
+SchemaVersion = Literal["1.0", "1.1"]
 
 Rating = Literal["good", "fair", "below fair", "not rated", "no data"]
 StyleName = Literal["collaborative", "supportive", "directive", "mixed", "undetermined"]
@@ -64,12 +66,33 @@ class MarkerCode(_Model):
     )
 
 
+class MitiHitOut(_Model):
+    """One MITI 4.2.1 code given to a therapist turn (added in 1.1)."""
+
+    code: str
+    probability: float = Field(ge=0, le=1)
+    sentence: str = Field(description="The sentence of the turn that scored highest.")
+
+
+class MitiCodes(_Model):
+    """MITI 4.2.1 codes AnnoMI lacks (affirm, seek collaboration, emphasise autonomy,
+    persuade, persuade with permission, confront), from heads over sentence embeddings."""
+
+    codes: list[MitiHitOut] = Field(description="Codes at or above their head's threshold.")
+    probabilities: dict[str, float] = Field(
+        description="Every code's highest sentence probability in the turn."
+    )
+
+
 class UtteranceCodes(_Model):
     therapist_behaviour: Code | None = None
     main_behaviour: Literal["question", "reflection", "input", "other"] | None = None
     client_talk: Code | None = None
     empathy: EmpathyCode | None = None
     markers: list[MarkerCode] = Field(default_factory=list)
+    miti: MitiCodes | None = Field(
+        default=None, description="Therapist turns only, when the MITI heads are installed (1.1)."
+    )
 
 
 class UtteranceOut(_Model):
@@ -151,12 +174,24 @@ class TalkSummary(_Model):
     long_pauses: list[str] | None
 
 
+class MitiCodeSummary(_Model):
+    """MITI 4.2.1 behaviour counts from the MITI heads (added in 1.1)."""
+
+    counts: list[CountOut] = Field(description="Therapist turns with each code.")
+    mi_adherent: Indicator
+    mi_non_adherent: Indicator
+    percent_mi_adherent: Indicator
+
+
 class MitiSummary(_Model):
     reflection_to_question: Indicator
     percent_complex_reflections: Indicator
     percent_open_questions: Indicator
     behaviours: list[CountOut]
     main_behaviours: list[CountOut]
+    codes: MitiCodeSummary | None = Field(
+        default=None, description="None when the MITI heads did not run (1.1)."
+    )
 
 
 class ClientTalkSummary(_Model):
@@ -233,12 +268,13 @@ class ModelsOut(_Model):
         default=False, description="Whether the model-based rupture markers were run."
     )
     alliance_version: str
+    miti: bool = Field(default=False, description="Whether the MITI heads ran (1.1).")
 
 
 class AnalysisResult(_Model):
     """The whole analysis of one session."""
 
-    schema_version: Literal["1.0", "1.1"]
+    schema_version: SchemaVersion
     source: SourceOut
     models: ModelsOut
     speakers: list[SpeakerOut]

@@ -15,6 +15,13 @@ Thresholds and their sources:
 Our coder's labels are AnnoMI's, not MITI codes: a MITI "question" or "reflection" is
 approximated by the AnnoMI behaviour of the same name, so the indicators are MITI-*style*.
 
+MITI 4.2.1 behaviour counts (``miti.codes``, when the MITI heads ran): therapist turns coded
+affirm, seek collaboration, emphasise autonomy, persuade, persuade with permission and
+confront; *MI-adherent* = affirm + seek collaboration + emphasise autonomy and
+*MI-non-adherent* = persuade + confront, as MITI 4.2.1 defines them (persuade with permission
+is in neither). MITI 4.2.1 publishes no fair/good thresholds for these, so they are "not
+rated". A turn counts once per code however many of its sentences carry it.
+
 Relationship style (``relationship_style``), one rule, stated in the output:
 each style has a share of therapist turns and a threshold —
 *directive*: advice, information or closed questions (threshold 45 %);
@@ -31,7 +38,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import cast
 
-from alliance.analysis.labels import CLIENT_LABELS, THERAPIST_LABELS
+from alliance.analysis.labels import (
+    CLIENT_LABELS,
+    MI_ADHERENT,
+    MI_NON_ADHERENT,
+    MITI_CODES,
+    THERAPIST_LABELS,
+)
 from alliance.analysis.markers import ALL_MARKERS, category_of
 from alliance.analysis.schema import (
     ClientTalkSummary,
@@ -40,6 +53,7 @@ from alliance.analysis.schema import (
     Indicator,
     LatencyOut,
     MarkerSummary,
+    MitiCodeSummary,
     MitiSummary,
     OverlapOut,
     Rating,
@@ -244,6 +258,61 @@ def miti_summary(utterances: Sequence[UtteranceOut]) -> MitiSummary:
             [(str(label), u) for label, u in main],
             len(main),
         ),
+        codes=miti_code_summary(utterances),
+    )
+
+
+def miti_code_summary(utterances: Sequence[UtteranceOut]) -> MitiCodeSummary | None:
+    """MITI 4.2.1 behaviour counts and the MI-adherent / non-adherent totals (see the module
+    docstring); None when no therapist turn was scored by the MITI heads."""
+    scored = [u for u in utterances if u.role == "therapist" and u.codes.miti is not None]
+    if not scored:
+        return None
+    coded = [(h.code, u) for u in scored if u.codes.miti for h in u.codes.miti.codes]
+    counts = _counts(MITI_CODES, coded, len(scored))
+    by = {c.label: c for c in counts}
+
+    def total(name: str, codes: Sequence[str], what: str) -> Indicator:
+        ids = sorted(
+            {i for c in codes for i in by[c].evidence}, key=lambda s: int(s.removeprefix("u"))
+        )
+        return Indicator(
+            name=name,
+            value=float(sum(by[c].count for c in codes)),
+            unit="count",
+            numerator=float(sum(by[c].count for c in codes)),
+            denominator=float(len(scored)),
+            rating="not rated",
+            source=MITI_4,
+            note=f"{what}; counted by the MITI heads over {len(scored)} therapist turns. "
+            "MITI 4.2.1 gives no fair/good threshold.",
+            evidence=ids,
+        )
+
+    adherent = total(
+        "MI-adherent behaviours", MI_ADHERENT, "affirm + seek collaboration + emphasise autonomy"
+    )
+    non_adherent = total("MI-non-adherent behaviours", MI_NON_ADHERENT, "persuade + confront")
+    both = (adherent.value or 0.0) + (non_adherent.value or 0.0)
+    share = 100 * (adherent.value or 0.0) / both if both else None
+    percent = Indicator(
+        name="% MI-adherent",
+        value=round(share, 1) if share is not None else None,
+        unit="percent",
+        numerator=adherent.value,
+        denominator=both,
+        rating="not rated" if both else "no data",
+        source=MITI_4,
+        note="MI-adherent / (MI-adherent + MI-non-adherent); no published threshold.",
+        evidence=sorted(
+            {*adherent.evidence, *non_adherent.evidence}, key=lambda s: int(s.removeprefix("u"))
+        ),
+    )
+    return MitiCodeSummary(
+        counts=counts,
+        mi_adherent=adherent,
+        mi_non_adherent=non_adherent,
+        percent_mi_adherent=percent,
     )
 
 
