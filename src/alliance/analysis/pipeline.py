@@ -5,15 +5,20 @@ coder (:mod:`.classifiers`), each utterance with the turns before it as context;
 each therapist response to the client turn(s) it answers, when the optional model is there;
 relationship and rupture markers (:mod:`.markers`); the session summary (:mod:`.summary`).
 
+``units`` says what the coder codes: whole turns (``"turns"``, the default), or the segments
+MISC/MITI coders would code (``"segments"``: :mod:`.segments` splits each turn, every segment
+is coded with its turn's context, and the turn's code is the primary segment's by the rule
+documented there; the segments and their codes are kept in ``codes.segments``).
+
 The coder and the empathy model are passed in (``Analyzer``), so the pipeline itself is pure:
 :meth:`Analyzer.load` is the one place that loads the bundled models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from alliance.analysis.labels import fold_behaviour
 from alliance.analysis.markers import detect_session
@@ -25,16 +30,20 @@ from alliance.analysis.schema import (
     MarkerCode,
     ModelsOut,
     RolesOut,
+    SegmentOut,
     SourceOut,
     SpeakerOut,
     UtteranceCodes,
     UtteranceOut,
 )
+from alliance.analysis.segments import Segment, client_primary, split_turn, therapist_primary
 from alliance.analysis.summary import summarise
 from alliance.analysis.talk import talk_stats
 from alliance.transcripts.model import Transcript, Utterance
 
 Backend = Literal["accurate", "fast"]
+Units = Literal["turns", "segments"]
+UNITS: tuple[Units, ...] = ("turns", "segments")
 CONTEXT_WINDOW = 4  # turns handed to build_context, which keeps the most recent it needs
 
 
@@ -122,9 +131,16 @@ class Analyzer:
     coder: Coder | None
     empathy: Empathy | None = None
     backend: Backend | None = None
+    units: Units = "turns"
 
     @classmethod
-    def load(cls, backend: Backend = "accurate", *, empathy: bool | None = None) -> Analyzer:
+    def load(
+        cls,
+        backend: Backend = "accurate",
+        *,
+        empathy: bool | None = None,
+        units: Units = "turns",
+    ) -> Analyzer:
         """Load the bundled models (cached per process). Raises if the coder is missing."""
         from alliance.analysis.classifiers import load_coder, load_empathy_model
 
@@ -132,12 +148,74 @@ class Analyzer:
             coder=load_coder(backend),
             empathy=load_empathy_model(enabled=empathy),
             backend=backend,
+            units=units,
         )
 
     def analyze(self, transcript: Transcript) -> AnalysisResult:
         return analyze_transcript(
-            transcript, coder=self.coder, empathy=self.empathy, backend=self.backend
+            transcript,
+            coder=self.coder,
+            empathy=self.empathy,
+            backend=self.backend,
+            units=self.units,
         )
+
+
+def _code_turns(
+    method: Callable[[Sequence[str], Sequence[str]], Sequence[PredictionLike]],
+    role: str,
+    texts: Sequence[str],
+    contexts: Sequence[str],
+    what: str = "utterances",
+) -> list[PredictionLike]:
+    predictions = list(method(texts, contexts))
+    if len(predictions) != len(texts):
+        raise RuntimeError(
+            f"the {role} coder returned {len(predictions)} predictions for {len(texts)} {what}"
+        )
+    return predictions
+
+
+def code_segments(
+    method: Callable[[Sequence[str], Sequence[str]], Sequence[PredictionLike]],
+    role: Literal["therapist", "client"],
+    texts: Sequence[str],
+    contexts: Sequence[str],
+) -> list[tuple[int, list[tuple[Segment, PredictionLike]]]]:
+    """Split each turn, code all segments in one call, and pick each turn's primary segment.
+
+    Every segment is coded with its turn's context (the turns before it). Returns, per turn,
+    the index of its primary segment and its segments with their predictions.
+    """
+    split = [split_turn(t) for t in texts]
+    flat_texts = [seg.text for segs in split for seg in segs]
+    flat_contexts = [c for segs, c in zip(split, contexts, strict=True) for _ in segs]
+    predictions = _code_turns(method, role, flat_texts, flat_contexts, "segments")
+    out: list[tuple[int, list[tuple[Segment, PredictionLike]]]] = []
+    at = 0
+    choose = therapist_primary if role == "therapist" else client_primary
+    for segs in split:
+        coded = predictions[at : at + len(segs)]
+        at += len(segs)
+        out.append((choose(coded), list(zip(segs, coded, strict=True))))
+    return out
+
+
+def _segment_out(
+    role: Literal["therapist", "client"], segment: Segment, code: Code, primary: bool
+) -> SegmentOut:
+    if role == "therapist":
+        return SegmentOut(
+            text=segment.text,
+            start=segment.start,
+            end=segment.end,
+            therapist_behaviour=code,
+            main_behaviour=fold_behaviour(code.label),
+            primary=primary,
+        )
+    return SegmentOut(
+        text=segment.text, start=segment.start, end=segment.end, client_talk=code, primary=primary
+    )
 
 
 def analyze_transcript(
@@ -146,30 +224,40 @@ def analyze_transcript(
     coder: Coder | None,
     empathy: Empathy | None = None,
     backend: Backend | None = None,
+    units: Units = "turns",
 ) -> AnalysisResult:
     """Analyse one parsed transcript with the given models (see the module docstring)."""
     from alliance._version import __version__
 
+    if units not in UNITS:
+        raise ValueError(f"unknown units {units!r}; use 'turns' or 'segments'")
     utterances = transcript.utterances
     therapist_codes: dict[str, Code] = {}
     client_codes: dict[str, Code] = {}
+    segment_codes: dict[str, list[SegmentOut]] = {}
     if coder is not None:
         contexts = contexts_for(transcript)
-        for role, store, method in (
+        roles: tuple[tuple[Literal["therapist", "client"], dict[str, Code], Any], ...] = (
             ("therapist", therapist_codes, coder.therapist_behaviour),
             ("client", client_codes, coder.client_talk),
-        ):
+        )
+        for role, store, method in roles:
             picked = [i for i, u in enumerate(utterances) if u.role == role]
-            predictions = method(
-                [utterances[i].text for i in picked], [contexts[i] for i in picked]
-            )
-            if len(predictions) != len(picked):
-                raise RuntimeError(
-                    f"the {role} coder returned {len(predictions)} predictions "
-                    f"for {len(picked)} utterances"
-                )
-            for i, prediction in zip(picked, predictions, strict=True):
-                store[utterances[i].id] = _code(prediction)
+            texts = [utterances[i].text for i in picked]
+            picked_contexts = [contexts[i] for i in picked]
+            if units == "turns":
+                predictions = _code_turns(method, role, texts, picked_contexts)
+                for i, prediction in zip(picked, predictions, strict=True):
+                    store[utterances[i].id] = _code(prediction)
+                continue
+            coded = code_segments(method, role, texts, picked_contexts)
+            for i, (primary, pairs) in zip(picked, coded, strict=True):
+                codes = [_code(p) for _, p in pairs]
+                store[utterances[i].id] = codes[primary]
+                segment_codes[utterances[i].id] = [
+                    _segment_out(role, seg, code, k == primary)
+                    for k, ((seg, _), code) in enumerate(zip(pairs, codes, strict=True))
+                ]
 
     empathy_codes: dict[str, EmpathyCode] = {}
     if empathy is not None:
@@ -207,6 +295,7 @@ def analyze_transcript(
                     main_behaviour=fold_behaviour(behaviour.label) if behaviour else None,
                     client_talk=client_codes.get(u.id),
                     empathy=empathy_codes.get(u.id),
+                    segments=segment_codes.get(u.id),
                     markers=[
                         MarkerCode(
                             marker=h.marker,
@@ -233,6 +322,7 @@ def analyze_transcript(
             backend=backend if coder is not None else None,
             empathy=empathy is not None,
             alliance_version=__version__,
+            units=units,
         ),
         speakers=[
             SpeakerOut(name=s.name, role=s.role, turns=s.turns, words=s.words)

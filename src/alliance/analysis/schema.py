@@ -6,6 +6,9 @@ carries the session indicators, each with the ids (``u1``, ``u2``, …) of the u
 behind it. Bump ``SCHEMA_VERSION`` on any change a consumer could notice (major: removed or
 renamed fields; minor: added fields); ``docs/analysis-schema.json`` is generated from these
 models by :func:`analysis_json_schema` and a test keeps the two equal.
+
+1.1 (minor) added ``models.units`` and, with segment-level coding, ``codes.segments`` on each
+turn; a 1.0 result (stored before) still reads as one, with ``units`` "turns".
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "1.1"
 
 Rating = Literal["good", "fair", "below fair", "not rated", "no data"]
 StyleName = Literal["collaborative", "supportive", "directive", "mixed", "undetermined"]
@@ -52,12 +55,31 @@ class MarkerCode(_Model):
     evidence: str = Field(description="The words that made the rule fire.")
 
 
+class SegmentOut(_Model):
+    """One coding unit of a turn (segment-level coding) and its code."""
+
+    text: str
+    start: int = Field(ge=0, description="Offset of the segment's first character in the turn.")
+    end: int = Field(ge=0, description="Offset just past its last character.")
+    therapist_behaviour: Code | None = None
+    main_behaviour: Literal["question", "reflection", "input", "other"] | None = None
+    client_talk: Code | None = None
+    primary: bool = Field(
+        description="Whether this segment's code is the turn's code (the aggregation rule)."
+    )
+
+
 class UtteranceCodes(_Model):
     therapist_behaviour: Code | None = None
     main_behaviour: Literal["question", "reflection", "input", "other"] | None = None
     client_talk: Code | None = None
     empathy: EmpathyCode | None = None
     markers: list[MarkerCode] = Field(default_factory=list)
+    segments: list[SegmentOut] | None = Field(
+        default=None,
+        description="With units 'segments': the turn's coding units with their codes; the "
+        "turn's own codes are the primary segment's (see docs/analysis.md). None otherwise.",
+    )
 
 
 class UtteranceOut(_Model):
@@ -217,12 +239,16 @@ class ModelsOut(_Model):
     backend: Literal["accurate", "fast"] | None
     empathy: bool
     alliance_version: str
+    units: Literal["turns", "segments"] = Field(
+        default="turns",
+        description="What the coder coded: whole turns, or the segments of each turn.",
+    )
 
 
 class AnalysisResult(_Model):
     """The whole analysis of one session."""
 
-    schema_version: Literal["1.0"]
+    schema_version: Literal["1.0", "1.1"]
     source: SourceOut
     models: ModelsOut
     speakers: list[SpeakerOut]
