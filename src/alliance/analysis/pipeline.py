@@ -36,7 +36,13 @@ from alliance.analysis.schema import (
     UtteranceCodes,
     UtteranceOut,
 )
-from alliance.analysis.segments import Segment, client_primary, split_turn, therapist_primary
+from alliance.analysis.segments import (
+    Segment,
+    TurnCode,
+    aggregate,
+    segment_weights,
+    split_turn,
+)
 from alliance.analysis.summary import summarise
 from alliance.analysis.talk import talk_stats
 from alliance.transcripts.model import Transcript, Utterance
@@ -181,23 +187,30 @@ def code_segments(
     role: Literal["therapist", "client"],
     texts: Sequence[str],
     contexts: Sequence[str],
-) -> list[tuple[int, list[tuple[Segment, PredictionLike]]]]:
-    """Split each turn, code all segments in one call, and pick each turn's primary segment.
+) -> list[tuple[TurnCode, list[tuple[Segment, PredictionLike]]]]:
+    """Code each turn and its segments in one coder call, and fold them into the turn's code.
 
-    Every segment is coded with its turn's context (the turns before it). Returns, per turn,
-    the index of its primary segment and its segments with their predictions.
+    Every segment is coded with its turn's context (the turns before it); a turn of one
+    segment is coded once. Returns, per turn, its aggregated code (:func:`.segments.aggregate`)
+    and its segments with their own predictions.
     """
     split = [split_turn(t) for t in texts]
-    flat_texts = [seg.text for segs in split for seg in segs]
-    flat_contexts = [c for segs, c in zip(split, contexts, strict=True) for _ in segs]
-    predictions = _code_turns(method, role, flat_texts, flat_contexts, "segments")
-    out: list[tuple[int, list[tuple[Segment, PredictionLike]]]] = []
-    at = 0
-    choose = therapist_primary if role == "therapist" else client_primary
-    for segs in split:
-        coded = predictions[at : at + len(segs)]
-        at += len(segs)
-        out.append((choose(coded), list(zip(segs, coded, strict=True))))
+    extra = [(k, seg) for k, segs in enumerate(split) if len(segs) > 1 for seg in segs]
+    predictions = _code_turns(
+        method,
+        role,
+        [*texts, *(seg.text for _, seg in extra)],
+        [*contexts, *(contexts[k] for k, _ in extra)],
+        "turns and segments",
+    )
+    turn_predictions = predictions[: len(texts)]
+    segment_predictions = iter(predictions[len(texts) :])
+    out: list[tuple[TurnCode, list[tuple[Segment, PredictionLike]]]] = []
+    for turn, segs in zip(turn_predictions, split, strict=True):
+        coded = [turn] if len(segs) == 1 else [next(segment_predictions) for _ in segs]
+        out.append(
+            (aggregate(turn, coded, segment_weights(segs)), list(zip(segs, coded, strict=True)))
+        )
     return out
 
 
@@ -251,12 +264,11 @@ def analyze_transcript(
                     store[utterances[i].id] = _code(prediction)
                 continue
             coded = code_segments(method, role, texts, picked_contexts)
-            for i, (primary, pairs) in zip(picked, coded, strict=True):
-                codes = [_code(p) for _, p in pairs]
-                store[utterances[i].id] = codes[primary]
+            for i, (turn_code, pairs) in zip(picked, coded, strict=True):
+                store[utterances[i].id] = _code(turn_code)
                 segment_codes[utterances[i].id] = [
-                    _segment_out(role, seg, code, k == primary)
-                    for k, ((seg, _), code) in enumerate(zip(pairs, codes, strict=True))
+                    _segment_out(role, seg, _code(p), k == turn_code.primary)
+                    for k, (seg, p) in enumerate(pairs)
                 ]
 
     empathy_codes: dict[str, EmpathyCode] = {}
