@@ -41,7 +41,9 @@ def doubled_models(monkeypatch: pytest.MonkeyPatch) -> None:
         pipeline.Analyzer,
         "load",
         classmethod(
-            lambda cls, backend="accurate", empathy=None: cls(coder=_Coder(), backend=backend)
+            lambda cls, backend="accurate", empathy=None, units="turns": cls(
+                coder=_Coder(), backend=backend, units=units
+            )
         ),
     )
 
@@ -54,7 +56,7 @@ def test_it_prints_json_for_one_file() -> None:
     result = run(str(DATA / "session.srt"), "--backend", "fast")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "1.1"
     assert data["models"]["backend"] == "fast"
     assert [u["id"] for u in data["utterances"]][:2] == ["u1", "u2"]
     assert data["summary"]["miti"]["percent_open_questions"]["evidence"]
