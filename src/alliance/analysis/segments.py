@@ -239,11 +239,14 @@ def aggregate(
     """
     if not segments or len(segments) != len(weights):
         raise ValueError("give one weight per segment, and at least one segment")
-    labels = list(turn.probabilities)
+    # Every class any of the codes names (a real coder names all of them, in its order).
+    labels = list(
+        dict.fromkeys([*turn.probabilities, *(k for s in segments for k in s.probabilities)])
+    )
     if len(segments) == 1:
         return TurnCode(turn.label, float(turn.confidence), dict(turn.probabilities), 0)
     blended = {
-        lab: 0.5 * float(turn.probabilities[lab])
+        lab: 0.5 * float(turn.probabilities.get(lab, 0.0))
         + 0.5
         * sum(
             w * float(s.probabilities.get(lab, 0.0)) for s, w in zip(segments, weights, strict=True)
