@@ -43,6 +43,9 @@ sys.path.insert(0, str(ROOT / "training"))
 
 from alliance.analysis import classifiers as clf  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "eval"))
+from _metrics import macro_f1, report  # noqa: E402
+
 MAIN4 = ("question", "reflection", "input", "other")
 PUBLISHED = {
     "therapist main (4)": [("Wu et al. 2022/2023", 0.72), ("M3TCM, LREC-COLING 2024", 0.83)],
@@ -60,33 +63,6 @@ PUBLISHED_EMPATHY = {  # Sharma et al. 2020 replication: (accuracy, macro-F1)
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def confusion(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    index = {lab: i for i, lab in enumerate(labels)}
-    m = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, p in zip(y_true, y_pred, strict=True):
-        m[index[t], index[p]] += 1
-    return m
-
-
-def per_class(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    tp = np.diag(m).astype(float)
-    pred = m.sum(axis=0).astype(float)
-    true = m.sum(axis=1).astype(float)
-    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
-    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return precision, recall, f1, true
-
-
-def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> float:
-    """Mean F1 over the labels present in y_true or y_pred."""
-    m = confusion(y_true, y_pred, labels)
-    _, _, f1, support = per_class(m)
-    present = (support > 0) | (m.sum(axis=0) > 0)
-    return float(f1[present].mean()) if present.any() else 0.0
 
 
 def fleiss_kappa(ratings: Sequence[Sequence[str]], labels: Sequence[str]) -> float:
@@ -110,29 +86,6 @@ def majority(values: Sequence[str], order: Sequence[str]) -> str:
         counts[v] += 1
     top = max(counts.values())
     return next(lab for lab in order if counts[lab] == top)
-
-
-def report(
-    title: str, y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
-) -> float:
-    m = confusion(y_true, y_pred, labels)
-    precision, recall, f1, support = per_class(m)
-    acc = float(np.trace(m) / max(1, m.sum()))
-    mf1 = macro_f1(y_true, y_pred, labels)
-    print(f"\n  {title}: n={len(y_true)}  accuracy {acc:.3f}  macro-F1 {mf1:.3f}")
-    width = max(len(lab) for lab in labels) + 2
-    print(f"    {'class':<{width}} precision  recall    F1   support")
-    for i, lab in enumerate(labels):
-        print(
-            f"    {lab:<{width}} {precision[i]:9.3f} {recall[i]:7.3f} {f1[i]:6.3f} "
-            f"{int(support[i]):8d}"
-        )
-    short = [lab[:8] for lab in labels]
-    print(f"    confusion (rows = true, columns = predicted): {' '.join(short)}")
-    for i, lab in enumerate(labels):
-        cells = " ".join(f"{int(v):>{len(short[j])}d}" for j, v in enumerate(m[i]))
-        print(f"    {lab:<{width}} {cells}")
-    return mf1
 
 
 # --------------------------------------------------------------------------- AnnoMI
@@ -316,7 +269,9 @@ def segment_rules(backend: str) -> None:
     )
 
 
-def annomi_eval(backends: Sequence[str], units: Sequence[str] = ("turns",)) -> dict[str, float]:
+def annomi_heldout() -> tuple[Any, Any, Any]:
+    """(split, therapist rows, client rows) of AnnoMI's held-out test transcripts, warning
+    when the shipped model's recorded split differs (eval/evaluate_crossdataset.py reuses it)."""
     import text_data
 
     df = text_data.load_annomi()
@@ -329,6 +284,11 @@ def annomi_eval(backends: Sequence[str], units: Sequence[str] = ("turns",)) -> d
     test = df[df["transcript_id"].isin(split.test)]
     ther = test[(test["role"] == "therapist")]
     cli = test[(test["role"] == "client") & test["talk"].notna()]
+    return split, ther, cli
+
+
+def annomi_eval(backends: Sequence[str], units: Sequence[str] = ("turns",)) -> dict[str, float]:
+    split, ther, cli = annomi_heldout()
     print(
         f"AnnoMI held-out: {len(split.test)} transcripts ({len(split.human_subset)} of them the "
         f"10-annotator ones, majority label), {len(ther)} therapist + {len(cli)} client "
