@@ -193,6 +193,18 @@ def segment_rules(backend: str) -> None:
             key=lambda lab: sum(wi * p.probabilities[lab] for wi, p in zip(w, ps, strict=True)),
         )
 
+    def blend_any(turn: Any, ps: list[Any], w: list[float]) -> str:
+        if len(ps) == 1:
+            return str(turn.label)
+        labels = list(turn.probabilities)
+        return max(
+            labels,
+            key=lambda lab: (
+                turn.probabilities[lab]
+                + sum(wi * p.probabilities[lab] for wi, p in zip(w, ps, strict=True))
+            ),
+        )
+
     t_turn, t_segs = coded(coder.therapist_behaviour, ther)
     fine_mask = ther["fine"].notna().to_numpy()
 
@@ -212,6 +224,10 @@ def segment_rules(backend: str) -> None:
             aggregate(t, ps, segment_weights(ss)).label
             for t, (ss, ps) in zip(t_turn, t_segs, strict=True)
         ],
+    )
+    ther_line(
+        "blend, any class (not only the segments' own)",
+        [blend_any(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(t_turn, t_segs, strict=True)],
     )
     ther_line(
         "segments only, word-weighted mean",
@@ -253,6 +269,10 @@ def segment_rules(backend: str) -> None:
             aggregate(t, ps, segment_weights(ss)).label
             for t, (ss, ps) in zip(c_turn, c_segs, strict=True)
         ],
+    )
+    client_line(
+        "blend, any class (not only the segments' own)",
+        [blend_any(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(c_turn, c_segs, strict=True)],
     )
     client_line(
         "segments only, word-weighted mean",

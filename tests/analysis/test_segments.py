@@ -145,12 +145,27 @@ def test_the_turn_code_is_the_mean_of_the_turn_and_its_word_weighted_segments() 
     assert (code.label, code.primary) == ("question_open", 1)
 
 
-def test_a_confident_whole_turn_outweighs_a_split_that_disagrees() -> None:
+def test_a_confident_whole_turn_decides_between_its_segments_codes() -> None:
     turn = dist(change=0.9, neutral=0.05, sustain=0.05)
-    segs = [dist(change=0.3, neutral=0.6, sustain=0.1), dist(change=0.4, neutral=0.5, sustain=0.1)]
+    segs = [
+        dist(change=0.55, neutral=0.45, sustain=0.0),
+        dist(change=0.4, neutral=0.6, sustain=0.0),
+    ]
     code = aggregate(turn, segs, [0.5, 0.5])
     assert code.label == "change"
-    assert code.primary == 1  # the segment most probable for change talk
+    assert code.primary == 0  # the segment coded change talk
+
+
+def test_the_turns_code_is_always_one_of_its_segments_codes() -> None:
+    turn = dist(change=0.9, neutral=0.05, sustain=0.05)
+    segs = [
+        dist(change=0.3, neutral=0.6, sustain=0.1),
+        dist(change=0.4, neutral=0.5, sustain=0.1),
+    ]
+    code = aggregate(turn, segs, [0.5, 0.5])
+    assert code.label == "neutral"
+    assert code.primary == 0  # both are neutral; the first is the more probable
+    assert code.probabilities["change"] > code.probabilities["neutral"]
 
 
 def test_segment_weights_are_word_shares() -> None:
