@@ -193,10 +193,10 @@ def segment_rules(backend: str) -> None:
             key=lambda lab: sum(wi * p.probabilities[lab] for wi, p in zip(w, ps, strict=True)),
         )
 
-    def blend_any(turn: Any, ps: list[Any], w: list[float]) -> str:
+    def blend_own(turn: Any, ps: list[Any], w: list[float]) -> str:
         if len(ps) == 1:
             return str(turn.label)
-        labels = list(turn.probabilities)
+        labels = list(dict.fromkeys(p.label for p in ps))
         return max(
             labels,
             key=lambda lab: (
@@ -226,8 +226,8 @@ def segment_rules(backend: str) -> None:
         ],
     )
     ther_line(
-        "blend, any class (not only the segments' own)",
-        [blend_any(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(t_turn, t_segs, strict=True)],
+        "blend, only the segments' own classes",
+        [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(t_turn, t_segs, strict=True)],
     )
     ther_line(
         "segments only, word-weighted mean",
@@ -271,8 +271,8 @@ def segment_rules(backend: str) -> None:
         ],
     )
     client_line(
-        "blend, any class (not only the segments' own)",
-        [blend_any(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(c_turn, c_segs, strict=True)],
+        "blend, only the segments' own classes",
+        [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(c_turn, c_segs, strict=True)],
     )
     client_line(
         "segments only, word-weighted mean",

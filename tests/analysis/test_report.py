@@ -61,7 +61,7 @@ def test_text_report_lists_each_split_turns_segments_with_their_codes(coder) -> 
     text = render_text(_segmented(coder))
     assert "Segments: 1 of 2 turns coded in more than one segment" in text
     lines = text.splitlines()
-    at = lines.index("  u1 Therapist (therapist): reflection_complex (0.29)")
+    at = lines.index("  u1 Therapist (therapist): question_closed (0.40)")
     assert lines[at + 1] == (
         "    * [reflection_complex 0.80] You want to cut down, and you are not sure how."
     )

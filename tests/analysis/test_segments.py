@@ -156,16 +156,16 @@ def test_a_confident_whole_turn_decides_between_its_segments_codes() -> None:
     assert code.primary == 0  # the segment coded change talk
 
 
-def test_the_turns_code_is_always_one_of_its_segments_codes() -> None:
+def test_a_confident_whole_turn_outweighs_segments_that_disagree() -> None:
     turn = dist(change=0.9, neutral=0.05, sustain=0.05)
     segs = [
         dist(change=0.3, neutral=0.6, sustain=0.1),
         dist(change=0.4, neutral=0.5, sustain=0.1),
     ]
     code = aggregate(turn, segs, [0.5, 0.5])
-    assert code.label == "neutral"
-    assert code.primary == 0  # both are neutral; the first is the more probable
-    assert code.probabilities["change"] > code.probabilities["neutral"]
+    assert code.label == "change"
+    assert code.confidence == pytest.approx(0.45 + 0.5 * 0.35)
+    assert code.primary == 1  # the segment most probable for change talk
 
 
 def test_segment_weights_are_word_shares() -> None:
