@@ -196,7 +196,7 @@ def segment_rules(backend: str) -> None:
     def blend_own(turn: Any, ps: list[Any], w: list[float]) -> str:
         if len(ps) == 1:
             return str(turn.label)
-        labels = list(dict.fromkeys(p.label for p in ps))
+        labels: list[str] = list(dict.fromkeys(str(p.label) for p in ps))
         return max(
             labels,
             key=lambda lab: (
