@@ -12,7 +12,10 @@ markers, summary — no trained model): the ratio says what the models cost on t
 accurate run includes the model-based rupture markers (as ``Analyzer.load`` does) and also
 times the session without them.
 Aims (issue 4): accurate backend under 5 s per ~400-utterance session; fast backend over
-20,000 utterances/s.
+20,000 utterances/s. Each backend runs with both coding units (issue 12): ``turns`` (each turn
+coded whole) and ``segments`` (each turn split, turn and segments coded, folded back —
+``alliance.analysis.pipeline.code_segments``); throughput counts *turns* coded per second,
+so the two are comparable (issue 12's aim: ≥ 150/s for the accurate backend on 2 cores).
 """
 
 from __future__ import annotations
@@ -80,17 +83,22 @@ def session_vtt(turns: int = TARGET_TURNS) -> tuple[str, str]:
     return "\n".join(lines), source
 
 
-def child(backend: str, repeats: int) -> dict[str, object]:
-    """Run in a fresh process: load, measure, report peak memory of this process."""
+def child(spec: str, repeats: int) -> dict[str, object]:
+    """Run in a fresh process: load, measure, report peak memory of this process.
+
+    ``spec`` is ``baseline`` or ``BACKEND:UNITS`` (``accurate:segments``)."""
     from alliance.analysis.classifiers import build_context, load_coder, load_empathy_model
-    from alliance.analysis.pipeline import Analyzer, analyze_transcript
+    from alliance.analysis.miti import load_miti_coder
+    from alliance.analysis.pipeline import Analyzer, analyze_transcript, code_segments
     from alliance.analysis.report import render_html
     from alliance.analysis.ruptures import load_rupture_model
     from alliance.transcripts import parse_transcript
 
     text, _ = session_vtt()
     data = text.encode("utf-8")
-    out: dict[str, object] = {"backend": backend}
+    backend, _, units = spec.partition(":")
+    units = units or "turns"
+    out: dict[str, object] = {"backend": backend, "units": units}
 
     if backend == "baseline":
         start = time.perf_counter()
@@ -109,11 +117,14 @@ def child(backend: str, repeats: int) -> dict[str, object]:
         start = time.perf_counter()
         coder = load_coder(backend)  # type: ignore[arg-type]
         empathy = load_empathy_model()
-        # As Analyzer.load does: the model-based rupture markers run with the accurate backend.
+        # As Analyzer.load does: the model-based rupture markers and the MITI heads run with the
+        # accurate backend.
         ruptures = load_rupture_model() if backend == "accurate" else None
+        miti = load_miti_coder() if backend == "accurate" else None
         out["load_seconds"] = time.perf_counter() - start
         out["empathy_model"] = empathy is not None
         out["rupture_model"] = ruptures is not None
+        out["miti_heads"] = miti is not None
         transcript = parse_transcript(data, filename="bench.vtt", max_bytes=10**8)
         utts = transcript.utterances
         therapist = [
@@ -137,8 +148,12 @@ def child(backend: str, repeats: int) -> dict[str, object]:
         best_cpu = float("inf")
         for _ in range(repeats):
             start, cpu = time.perf_counter(), time.process_time()
-            coder.therapist_behaviour(t_texts, t_ctx)
-            coder.client_talk(c_texts, c_ctx)
+            if units == "segments":
+                code_segments(coder.therapist_behaviour, "therapist", t_texts, t_ctx)
+                code_segments(coder.client_talk, "client", c_texts, c_ctx)
+            else:
+                coder.therapist_behaviour(t_texts, t_ctx)
+                coder.client_talk(c_texts, c_ctx)
             best = min(best, time.perf_counter() - start)
             best_cpu = min(best_cpu, time.process_time() - cpu)
         out["coded_utterances"] = len(t_texts) + len(c_texts)
@@ -149,6 +164,8 @@ def child(backend: str, repeats: int) -> dict[str, object]:
             empathy=empathy,
             backend=backend,  # type: ignore[arg-type]
             ruptures=ruptures,
+            miti=miti,
+            units=units,  # type: ignore[arg-type]
         )
         times = []
         cpu_times = []
@@ -161,7 +178,12 @@ def child(backend: str, repeats: int) -> dict[str, object]:
         out["session_cpu_seconds"] = min(cpu_times)
         out["utterances"] = len(result.utterances)
         if empathy is not None:
-            plain = Analyzer(coder=coder, empathy=None, backend=backend)  # type: ignore[arg-type]
+            plain = Analyzer(
+                coder=coder,
+                empathy=None,
+                backend=backend,  # type: ignore[arg-type]
+                units=units,  # type: ignore[arg-type]
+            )
             without = []
             for _ in range(repeats):
                 start = time.perf_counter()
@@ -169,7 +191,13 @@ def child(backend: str, repeats: int) -> dict[str, object]:
                 without.append(time.perf_counter() - start)
             out["session_seconds_without_empathy"] = min(without)
         if ruptures is not None:
-            rules_only = Analyzer(coder=coder, empathy=empathy, backend=backend)  # type: ignore[arg-type]
+            rules_only = Analyzer(
+                coder=coder,
+                empathy=empathy,
+                backend=backend,  # type: ignore[arg-type]
+                miti=miti,
+                units=units,  # type: ignore[arg-type]
+            )
             without, without_cpu = [], []
             for _ in range(repeats):
                 start, cpu = time.perf_counter(), time.process_time()
@@ -186,6 +214,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repetition instead of three")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--units", default="turns,segments", help="coding units to time: turns, segments or both"
+    )
+    parser.add_argument(
+        "--backends", default="fast,accurate", help="backends to time: fast, accurate or both"
+    )
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     if args.child:
@@ -198,13 +232,20 @@ def main() -> None:
     if load > (os.cpu_count() or 1):
         print("note: the machine is busy; wall times include waiting for a core (CPU s shown)")
     results = {}
-    for backend in ("baseline", "fast", "accurate"):
-        cmd = [sys.executable, __file__, "--child", backend] + (["--quick"] if args.quick else [])
+    specs = ["baseline"] + [
+        f"{b.strip()}:{u.strip()}"
+        for b in args.backends.split(",")
+        if b.strip()
+        for u in args.units.split(",")
+        if u.strip()
+    ]
+    for spec in specs:
+        cmd = [sys.executable, __file__, "--child", spec] + (["--quick"] if args.quick else [])
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            print(f"{backend}: failed: {done.stderr.strip().splitlines()[-1:]}")
+            print(f"{spec}: failed: {done.stderr.strip().splitlines()[-1:]}")
             continue
-        results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[spec] = json.loads(done.stdout.strip().splitlines()[-1])
 
     base = results.get("baseline")
     if base:
@@ -214,13 +255,13 @@ def main() -> None:
             f"HTML report first {base['html_first_seconds']:.2f} s (chart engine start), "
             f"warm {base['html_warm_seconds']:.2f} s; peak RSS {base['peak_rss_mb']:.0f} MB"
         )
-    for backend in ("fast", "accurate"):
-        r = results.get(backend)
+    for spec in specs[1:]:
+        r = results.get(spec)
         if not r:
             continue
         ratio = r["session_seconds"] / base["session_seconds"] if base else float("nan")
         line = (
-            f"{backend:8}: {r['utterances_per_second']:,.0f} utterances/s coded "
+            f"{spec:18}: {r['utterances_per_second']:,.0f} utterances/s coded "
             f"({r['coded_utterances']} utterances, both coders, "
             f"{r['coding_cpu_seconds']:.2f} CPU s); "
             f"session of {r['utterances']} turns end to end {r['session_seconds']:.2f} s "
@@ -237,12 +278,23 @@ def main() -> None:
                 f"{r['session_cpu_seconds_without_ruptures']:.2f} CPU s: {extra:.2f}× with them)"
             )
         print(line + f"; peak RSS {r['peak_rss_mb']:.0f} MB")
-    if "fast" in results and "accurate" in results:
-        speedup = (
-            results["fast"]["utterances_per_second"] / results["accurate"]["utterances_per_second"]
-        )
-        print(f"fast / accurate throughput: {speedup:.0f}×")
-    print("aims: accurate < 5 s per ~400-turn session; fast > 20,000 utterances/s")
+    for units in ("turns", "segments"):
+        fast, accurate = results.get(f"fast:{units}"), results.get(f"accurate:{units}")
+        if fast and accurate:
+            speedup = fast["utterances_per_second"] / accurate["utterances_per_second"]
+            print(f"fast / accurate throughput ({units}): {speedup:.0f}×")
+    for backend in ("fast", "accurate"):
+        turns, segments = results.get(f"{backend}:turns"), results.get(f"{backend}:segments")
+        if turns and segments:
+            print(
+                f"{backend} segments / turns: session time "
+                f"{segments['session_seconds'] / turns['session_seconds']:.2f}×, coding CPU time "
+                f"{segments['coding_cpu_seconds'] / turns['coding_cpu_seconds']:.2f}×"
+            )
+    print(
+        "aims: accurate < 5 s per ~400-turn session and >= 150 utterances/s (both units); "
+        "fast > 20,000 utterances/s"
+    )
 
 
 if __name__ == "__main__":

@@ -11,12 +11,18 @@ and numpy fast-backend files that users get — never the torch training checkpo
   annotator against the majority of the other nine; Fleiss' kappa), and the models against
   the majority of all ten on the same utterances;
 * EPITOME empathy (optional model): accuracy and macro-F1 per mechanism on the held-out
-  seeker posts, next to the published figures.
+  seeker posts, next to the published figures;
+* units: the same held-out turns coded whole (``--units turns``, what the pipeline does by
+  default) and by segments (``segments``: each turn split by ``alliance.analysis.segments``,
+  coded through the pipeline's own ``code_segments`` and folded back to the turn); AnnoMI's
+  labels are turn labels, so both are scored against them. ``--segment-rules`` compares the
+  candidate aggregation rules on the *dev* transcripts (how the shipped rule was chosen).
 
 Skips with a message when ../shared/data is absent.
 
     .venv/bin/python eval/evaluate.py            # everything
     .venv/bin/python eval/evaluate.py --no-empathy
+    .venv/bin/python eval/evaluate.py --backends accurate --units turns,segments --segment-rules
 """
 
 from __future__ import annotations
@@ -100,6 +106,189 @@ class MiniLMOnly:
         return clf._predictions(probs, self.coder.client_labels)
 
 
+def segment_units(coder: Any, ther: Any, cli: Any) -> tuple[list[Any], list[Any], int, int]:
+    """Turn predictions with ``units="segments"`` (the pipeline's own code path), and how many
+    segments the therapist and client turns were split into."""
+    from alliance.analysis.pipeline import code_segments
+
+    tc = code_segments(
+        coder.therapist_behaviour, "therapist", list(ther["text"]), list(ther["context"])
+    )
+    cc = code_segments(coder.client_talk, "client", list(cli["text"]), list(cli["context"]))
+    return (
+        [code for code, _ in tc],
+        [code for code, _ in cc],
+        sum(len(segs) for _, segs in tc),
+        sum(len(segs) for _, segs in cc),
+    )
+
+
+def units_eval(backend: str, coder: Any, ther: Any, cli: Any, figures: dict[str, float]) -> None:
+    """Score ``units="segments"`` against AnnoMI's turn labels (see the module docstring)."""
+    t0 = time.perf_counter()
+    tp, cp, n_ts, n_cs = segment_units(coder, ther, cli)
+    elapsed = time.perf_counter() - t0
+    print(
+        f"\n== backend {backend}, units segments: {len(ther)} therapist turns -> {n_ts} "
+        f"segments, {len(cli)} client turns -> {n_cs} segments; turns and segments coded in "
+        f"{elapsed:.2f} s ({(len(ther) + len(cli)) / elapsed:,.0f} turns/s)"
+    )
+    pred_main = [clf.main_behaviour(p.label) for p in tp]
+    figures[f"{backend}/segments/main"] = report(
+        "therapist behaviour, 4 main classes (turn level, units segments)",
+        list(ther["main"]),
+        pred_main,
+        MAIN4,
+    )
+    fine_mask = ther["fine"].notna().to_numpy()
+    figures[f"{backend}/segments/fine"] = macro_f1(
+        list(ther["fine"][fine_mask]),
+        [p.label for p, keep in zip(tp, fine_mask, strict=True) if keep],
+        clf.THERAPIST_LABELS,
+    )
+    print(
+        f"  therapist behaviour, 9 fine labels (units segments): macro-F1 "
+        f"{figures[f'{backend}/segments/fine']:.3f}"
+    )
+    figures[f"{backend}/segments/client"] = report(
+        "client talk type (turn level, units segments)",
+        list(cli["talk"]),
+        [p.label for p in cp],
+        clf.CLIENT_LABELS,
+    )
+    figures[f"{backend}/segments/change_rate"] = float(np.mean([p.label == "change" for p in cp]))
+
+
+def segment_rules(backend: str) -> None:
+    """Candidate aggregation rules on AnnoMI *dev* (never test): how the shipped one was chosen."""
+    import itertools
+
+    import text_data
+
+    from alliance.analysis.segments import aggregate, segment_weights, split_turn
+
+    coder = clf.load_coder(backend)  # type: ignore[arg-type]
+    df = text_data.load_annomi()
+    split = text_data.split_transcripts(df)
+    dev = df[df["transcript_id"].isin(split.dev)]
+    ther = dev[dev["role"] == "therapist"]
+    cli = dev[(dev["role"] == "client") & dev["talk"].notna()]
+    print(f"\n== aggregation rules on AnnoMI dev ({len(split.dev)} transcripts), backend {backend}")
+
+    def coded(method: Any, rows: Any) -> tuple[list[Any], list[tuple[list[Any], list[Any]]]]:
+        segs = [split_turn(t) for t in rows["text"]]
+        flat = [s.text for ss in segs for s in ss]
+        ctx = [c for ss, c in zip(segs, rows["context"], strict=True) for _ in ss]
+        preds = method(flat, ctx)
+        out, at = [], 0
+        for ss in segs:
+            out.append((ss, preds[at : at + len(ss)]))
+            at += len(ss)
+        return method(list(rows["text"]), list(rows["context"])), out
+
+    def mean_label(ss: list[Any], ps: list[Any], labels: Sequence[str]) -> str:
+        w = segment_weights(ss)
+        return max(
+            labels,
+            key=lambda lab: sum(wi * p.probabilities[lab] for wi, p in zip(w, ps, strict=True)),
+        )
+
+    def blend_own(turn: Any, ps: list[Any], w: list[float]) -> str:
+        if len(ps) == 1:
+            return str(turn.label)
+        labels: list[str] = list(dict.fromkeys(str(p.label) for p in ps))
+        return max(
+            labels,
+            key=lambda lab: (
+                turn.probabilities[lab]
+                + sum(wi * p.probabilities[lab] for wi, p in zip(w, ps, strict=True))
+            ),
+        )
+
+    t_turn, t_segs = coded(coder.therapist_behaviour, ther)
+    fine_mask = ther["fine"].notna().to_numpy()
+
+    def ther_line(name: str, labels: list[str]) -> None:
+        main = macro_f1(list(ther["main"]), [clf.main_behaviour(x) for x in labels], MAIN4)
+        fine = macro_f1(
+            list(ther["fine"][fine_mask]),
+            [x for x, k in zip(labels, fine_mask, strict=True) if k],
+            clf.THERAPIST_LABELS,
+        )
+        print(f"  therapist {name:<44} main {main:.3f}  fine {fine:.3f}")
+
+    ther_line("whole turn (units turns)", [p.label for p in t_turn])
+    ther_line(
+        "blend of turn and segments (shipped)",
+        [
+            aggregate(t, ps, segment_weights(ss)).label
+            for t, (ss, ps) in zip(t_turn, t_segs, strict=True)
+        ],
+    )
+    ther_line(
+        "blend, only the segments' own classes",
+        [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(t_turn, t_segs, strict=True)],
+    )
+    ther_line(
+        "segments only, word-weighted mean",
+        [mean_label(ss, ps, clf.THERAPIST_LABELS) for ss, ps in t_segs],
+    )
+    best: tuple[float, str] = (-1.0, "")
+    for order in itertools.permutations(MAIN4):
+        rank = {m: i for i, m in enumerate(order)}
+        labels = [
+            min(ps, key=lambda p: (rank[clf.main_behaviour(p.label)], -p.confidence)).label
+            for _, ps in t_segs
+        ]
+        score = macro_f1(list(ther["main"]), [clf.main_behaviour(x) for x in labels], MAIN4)
+        if score > best[0]:
+            best = (score, " > ".join(order))
+        if order in (
+            ("reflection", "question", "input", "other"),
+            ("question", "reflection", "input", "other"),
+        ):
+            ther_line(f"priority {' > '.join(order)}", labels)
+    print(f"  therapist best of the 24 priority orders: {best[1]} (main {best[0]:.3f})")
+    ther_line(
+        "most confident segment", [max(ps, key=lambda p: p.confidence).label for _, ps in t_segs]
+    )
+    ther_line("last segment", [ps[-1].label for _, ps in t_segs])
+
+    c_turn, c_segs = coded(coder.client_talk, cli)
+
+    def client_line(name: str, labels: list[str]) -> None:
+        score = macro_f1(list(cli["talk"]), labels, clf.CLIENT_LABELS)
+        rate = float(np.mean([x == "change" for x in labels]))
+        print(f"  client    {name:<44} macro-F1 {score:.3f}  change-talk rate {rate:.3f}")
+
+    print(f"  client gold change-talk rate {float(np.mean(cli['talk'] == 'change')):.3f}")
+    client_line("whole turn (units turns)", [p.label for p in c_turn])
+    client_line(
+        "blend of turn and segments (shipped)",
+        [
+            aggregate(t, ps, segment_weights(ss)).label
+            for t, (ss, ps) in zip(c_turn, c_segs, strict=True)
+        ],
+    )
+    client_line(
+        "blend, only the segments' own classes",
+        [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(c_turn, c_segs, strict=True)],
+    )
+    client_line(
+        "segments only, word-weighted mean",
+        [mean_label(ss, ps, clf.CLIENT_LABELS) for ss, ps in c_segs],
+    )
+    for tau in (0.4, 0.5, 0.6):
+        labels = []
+        for _, ps in c_segs:
+            talk = [p for p in ps if p.label != "neutral" and p.confidence >= tau]
+            labels.append(max(talk, key=lambda p: p.confidence).label if talk else "neutral")
+        client_line(f"change/sustain in any segment at p >= {tau}", labels)
+    client_line(
+        "most confident segment", [max(ps, key=lambda p: p.confidence).label for _, ps in c_segs]
+    )
+
+
 def annomi_heldout() -> tuple[Any, Any, Any]:
     """(split, therapist rows, client rows) of AnnoMI's held-out test transcripts, warning
     when the shipped model's recorded split differs (eval/evaluate_crossdataset.py reuses it)."""
@@ -118,7 +307,7 @@ def annomi_heldout() -> tuple[Any, Any, Any]:
     return split, ther, cli
 
 
-def annomi_eval(backends: Sequence[str]) -> dict[str, float]:
+def annomi_eval(backends: Sequence[str], units: Sequence[str] = ("turns",)) -> dict[str, float]:
     split, ther, cli = annomi_heldout()
     print(
         f"AnnoMI held-out: {len(split.test)} transcripts ({len(split.human_subset)} of them the "
@@ -159,6 +348,9 @@ def annomi_eval(backends: Sequence[str]) -> dict[str, float]:
         figures[f"{backend}/client"] = report(
             "client talk type", list(cli["talk"]), [p.label for p in cp], clf.CLIENT_LABELS
         )
+        figures[f"{backend}/change_rate"] = float(np.mean([p.label == "change" for p in cp]))
+        if "segments" in units:
+            units_eval(backend, coder, ther, cli, figures)
         # The same utterances the human agreement is measured on (majority of all ten).
         hs_t = ther["multi"].to_numpy()
         hs_c = cli["multi"].to_numpy()
@@ -240,6 +432,23 @@ def summary(figures: dict[str, float], human: dict[str, tuple[float, float, floa
             f"[{lo:.3f}-{hi:.3f}], Fleiss kappa {kappa:.3f}"
         )
     print("  (published figures use other splits and protocols; compare with care)")
+    segmented = [b for b in ("accurate", "minilm", "fast") if f"{b}/segments/main" in figures]
+    if segmented:
+        print("\n== units: turn-level macro-F1 on AnnoMI held-out, turns vs segments")
+        for b in segmented:
+            for key, name in (
+                ("main", "therapist main"),
+                ("fine", "therapist fine"),
+                ("client", "client talk"),
+            ):
+                print(
+                    f"  {b:<8} {name:<15} turns {figures[f'{b}/{key}']:.3f}  segments "
+                    f"{figures[f'{b}/segments/{key}']:.3f}"
+                )
+            print(
+                f"  {b:<8} predicted change-talk rate: turns {figures[f'{b}/change_rate']:.3f}  "
+                f"segments {figures[f'{b}/segments/change_rate']:.3f}"
+            )
 
 
 # --------------------------------------------------------------------------- EPITOME
@@ -317,6 +526,18 @@ def main() -> None:
     )
     parser.add_argument("--no-empathy", action="store_true")
     parser.add_argument(
+        "--units",
+        default="turns,segments",
+        help="turns, segments or both: how the held-out turns are coded (segments: split, "
+        "coded and folded back to the turn; AnnoMI's labels are turn labels)",
+    )
+    parser.add_argument(
+        "--segment-rules",
+        action="store_true",
+        help="also compare the candidate segment aggregation rules on AnnoMI dev",
+    )
+    parser.add_argument("--no-speed", action="store_true", help="skip the throughput section")
+    parser.add_argument(
         "--speed-repeat",
         type=int,
         default=20,
@@ -327,13 +548,20 @@ def main() -> None:
     if not (data / "annomi" / "AnnoMI-full.csv").is_file():
         print(f"evaluate.py: skipped — training/evaluation data not found at {data}")
         return
-    figures = annomi_eval([b.strip() for b in args.backends.split(",") if b.strip()])
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    units = [u.strip() for u in args.units.split(",") if u.strip()]
+    if set(units) - {"turns", "segments"}:
+        parser.error(f"--units {args.units!r}: choose turns, segments or both")
+    if args.segment_rules:
+        segment_rules("accurate" if "accurate" in backends or "minilm" in backends else "fast")
+    figures = annomi_eval(backends, units)
     print("\n== human agreement (AnnoMI utterances coded by all 10 annotators)")
     human = human_agreement()
     summary(figures, human)
     if not args.no_empathy and (data / "epitome").is_dir():
         empathy_eval()
-    throughput(args.speed_repeat)
+    if not args.no_speed:
+        throughput(args.speed_repeat)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ Scoring (turn = AutoMISC "volley"; MISC codes its *segments*):
   ties going to the class of the earliest segment;
 * **segment level**: each gold segment coded on its own (with the turns before its turn as
   context), scored against its own code;
+* **segment level of the coding's own units** (``--coding``): with ``turns`` every gold segment
+  is given its turn's label (what a turn coder tells a segment-level reader); with
+  ``segments`` the pipeline runs with ``units="segments"`` — turns split by
+  ``alliance.analysis.segments``, coded and folded back (the turn-level figures) — and each
+  gold segment is given the code of our segment that covers most of its words;
 * per-class precision / recall / F1, confusion matrices, macro-F1, and 95 % percentile
   bootstrap intervals over conversations (``--resamples``, fixed seed);
 * change-talk rate: predicted share of client turns coded change, against the gold share of
@@ -45,6 +50,7 @@ the model fitted on all of HLQC is then applied to AnnoMI's held-out test transc
     .venv/bin/python eval/evaluate_crossdataset.py                    # accurate + fast
     .venv/bin/python eval/evaluate_crossdataset.py --backends accurate --quick
     .venv/bin/python eval/evaluate_crossdataset.py --uncalibrated  # the coders' own probabilities
+    .venv/bin/python eval/evaluate_crossdataset.py --coding segments --no-quality
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +81,12 @@ from alliance.analysis.pipeline import Analyzer, contexts_for  # noqa: E402
 from alliance.analysis.schema import AnalysisResult  # noqa: E402
 from alliance.transcripts import RoleAssignment, Speaker, Transcript, Utterance  # noqa: E402
 
+#: What "segment level" means for each coding's own units (the gold segments coded one by one
+#: are reported beside it for both).
+UNIT_NOTE = {
+    "turns": "each gold segment given its turn's label",
+    "segments": "each gold segment given the code of our overlapping segment",
+}
 SEED = 20261203
 ANNOMI_CSV = ROOT.parent / "shared" / "data" / "annomi" / "AnnoMI-full.csv"
 COPY_THRESHOLD = 0.10
@@ -263,7 +275,70 @@ def predict_turns(analyzer: Analyzer, conversation: am.Conversation) -> list[str
     return turn_codes(analyse(analyzer, conversation))
 
 
-CODINGS: dict[str, Callable[[Analyzer, am.Conversation], list[str]]] = {"turns": predict_turns}
+def predict_by_segments(analyzer: Analyzer, conversation: am.Conversation) -> list[str]:
+    """``--coding segments``: the public pipeline with ``units="segments"`` (each turn split
+    by ``alliance.analysis.segments``, coded and folded back), one label per turn."""
+    return turn_codes(analyse(replace(analyzer, units="segments"), conversation))
+
+
+CODINGS: dict[str, Callable[[Analyzer, am.Conversation], list[str]]] = {
+    "turns": predict_turns,
+    "segments": predict_by_segments,
+}
+
+
+def _spans(sizes: Sequence[int]) -> list[tuple[float, float]]:
+    """Each part's [start, end) as a fraction of the whole, from the parts' word counts."""
+    total = float(sum(sizes)) or 1.0
+    out, at = [], 0
+    for n in sizes:
+        out.append((at / total, (at + n) / total))
+        at += n
+    return out
+
+
+def align(gold_sizes: Sequence[int], ours: Sequence[tuple[int, str]]) -> list[str]:
+    """The label each gold segment gets from our segments: the one whose share of the turn's
+    words overlaps it most (ties: the earlier). ``ours`` is (word count, label) per segment;
+    word positions, not characters, because the corpus respelled some words in its segments."""
+    mine = _spans([n for n, _ in ours])
+    labels = []
+    for g0, g1 in _spans(gold_sizes):
+        overlaps = [max(0.0, min(g1, m1) - max(g0, m0)) for m0, m1 in mine]
+        labels.append(ours[max(range(len(ours)), key=lambda k: (overlaps[k], -k))][1])
+    return labels
+
+
+def _word_count(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def code_conversation(
+    analyzer: Analyzer, conversation: am.Conversation, coding: str
+) -> tuple[list[str], list[list[str]]]:
+    """One label per turn, and the label that coding gives each gold segment: with ``turns``
+    every segment gets its turn's label (what a turn coder delivers to a segment-level
+    reader); with ``segments`` each gold segment gets the code of our segment that overlaps it
+    most (:func:`align`)."""
+    if coding != "segments":
+        labels = CODINGS[coding](analyzer, conversation)
+        return labels, [
+            [label] * len(t.segments) for t, label in zip(conversation.turns, labels, strict=True)
+        ]
+    result = analyse(replace(analyzer, units="segments"), conversation)
+    labels = turn_codes(result)
+    per_segment: list[list[str]] = []
+    for turn, u in zip(conversation.turns, result.utterances, strict=True):
+        ours = [
+            (_word_count(seg.text), code.label)
+            for seg in u.codes.segments or []
+            if (code := seg.therapist_behaviour or seg.client_talk) is not None
+        ]
+        if not turn.segments or not ours:
+            per_segment.append([])
+            continue
+        per_segment.append(align([_word_count(g.text) for g in turn.segments], ours))
+    return labels, per_segment
 
 
 def predict_segments(analyzer: Analyzer, conversation: am.Conversation) -> list[list[str]]:
@@ -670,7 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             analyzer = Analyzer.load(backend, empathy=False)
         t0 = time.perf_counter()
-        coded = {c.conv_id: CODINGS[args.coding](analyzer, c) for c in kept}
+        both = {c.conv_id: code_conversation(analyzer, c, args.coding) for c in kept}
+        coded = {k: labels for k, (labels, _) in both.items()}
         segs = {c.conv_id: predict_segments(analyzer, c) for c in kept}
         elapsed = time.perf_counter() - t0
         calibration = "uncalibrated" if args.uncalibrated else "calibrated"
@@ -680,6 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         groups = {c.conv_id: score_conversation(c, coded[c.conv_id]) for c in kept}
         seg_groups = {c.conv_id: score_segments(c, segs[c.conv_id]) for c in kept}
+        unit_groups = {c.conv_id: score_segments(c, both[c.conv_id][1]) for c in kept}
         figs: dict[str, float] = {}
         parts = [("all", kept)] + [
             (corpus, [c for c in kept if c.corpus == corpus]) for corpus in sorted(by_corpus)
@@ -704,6 +781,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{part} segment", sg, resamples, lenient=False
             ).items():
                 figs[f"{part}/segment/{key}"] = value
+            ug = [unit_groups[c.conv_id] for c in convs]
+            for key, value in figures_with_ci(
+                f"{part} segment ({args.coding}: {UNIT_NOTE[args.coding]})",
+                ug,
+                resamples,
+                lenient=False,
+            ).items():
+                figs[f"{part}/units/{key}"] = value
             figs[f"{part}/ct_ratio"] = print_change(f"{part} turn", g, resamples)
             print_change(f"{part} segment", sg, resamples)
         turns = flat(groups.values())
@@ -744,7 +829,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"rate {r:.2f}x gold (aim within {AIMS['ct_ratio']}x: "
             f"{'met' if 1 / AIMS['ct_ratio'] <= r <= AIMS['ct_ratio'] else 'missed'}); strict "
             f"{figs['all/strict/therapist']:.3f} / {figs['all/strict/client']:.3f}, segment "
-            f"{figs['all/segment/therapist']:.3f} / {figs['all/segment/client']:.3f}; fine "
+            f"(gold segments coded) {figs['all/segment/therapist']:.3f} / "
+            f"{figs['all/segment/client']:.3f}, segment ({args.coding}: "
+            f"{UNIT_NOTE[args.coding]}) {figs['all/units/therapist']:.3f} / "
+            f"{figs['all/units/client']:.3f}; fine "
             f"macro-F1 segments {figs['fine/segment']:.3f}, AnnoMI held-out "
             f"{figs['fine/annomi']:.3f}"
         )

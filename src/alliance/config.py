@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     analysis_backend: Literal["accurate", "fast"] = Field(
         default="accurate", description="Default session-analysis backend."
     )
+    analysis_units: Literal["turns", "segments"] = Field(
+        default="turns",
+        description="What the session-analysis coder codes: whole `turns`, or the `segments` "
+        "MISC/MITI coders code (sentences and clauses), folded back to each turn.",
+    )
     empathy_model: bool = Field(
         default=True,
         description="Use the optional empathy model (trained on non-commercial research data) "

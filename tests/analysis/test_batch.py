@@ -14,7 +14,9 @@ def doubled_models(monkeypatch: pytest.MonkeyPatch, coder) -> None:
         pipeline.Analyzer,
         "load",
         classmethod(
-            lambda cls, backend="accurate", empathy=None: cls(coder=coder, backend=backend)
+            lambda cls, backend="accurate", empathy=None, units="turns": cls(
+                coder=coder, backend=backend, units=units
+            )
         ),
     )
 

@@ -321,6 +321,31 @@ def test_turns_and_segments_are_coded_in_step_with_the_gold(xd: ModuleType, am: 
     ]
 
 
+def test_segment_coding_gives_turn_labels_and_a_code_for_every_gold_segment(
+    xd: ModuleType, am: ModuleType
+) -> None:
+    conv = am.parse_manual(MANUAL, "HLQC")[0]
+    analyzer = Analyzer(coder=_Coder())
+    labels, per_segment = xd.code_conversation(analyzer, conv, "segments")
+    # "Hi there." is too short to stand alone; the client turn splits into its two sentences.
+    assert labels == ["question_open", "change", "reflection_complex"]
+    assert per_segment == [
+        ["question_open", "question_open"],
+        ["change", "neutral"],
+        ["reflection_complex"],
+    ]
+    labels, per_segment = xd.code_conversation(analyzer, conv, "turns")
+    assert per_segment == [["question_open"] * 2, ["change"] * 2, ["reflection_complex"]]
+
+
+def test_a_gold_segment_takes_the_code_of_the_segment_covering_most_of_its_words(
+    xd: ModuleType,
+) -> None:
+    assert xd.align([2, 3], [(5, "a")]) == ["a", "a"]
+    assert xd.align([3, 3], [(2, "x"), (4, "y")]) == ["x", "y"]
+    assert xd.align([1, 1, 4], [(3, "x"), (3, "y")]) == ["x", "x", "y"]
+
+
 def test_it_skips_with_one_line_when_automisc_is_missing(
     xd: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

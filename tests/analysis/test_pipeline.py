@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from alliance.analysis.pipeline import Analyzer, analyze_transcript, seekers_for
 from alliance.analysis.schema import SCHEMA_VERSION, AnalysisResult
 from alliance.transcripts import parse_transcript
@@ -101,3 +103,81 @@ def test_the_json_round_trips_through_the_schema(coder) -> None:
     data = json.loads(text)
     assert data["schema_version"] == SCHEMA_VERSION
     assert AnalysisResult.model_validate_json(text) == result
+
+
+TINY = (
+    b"Therapist: Thanks for coming in. What brings you here today?\n"
+    b"Client: I want to drink less. But I can't see how.\n"
+    b"Therapist: You want to cut down, and you are not sure how. What have you tried?\n"
+    b"Client: Nothing yet.\n"
+)
+
+
+def test_with_segments_each_turn_keeps_its_units_and_their_codes(coder) -> None:
+    t = parse_transcript(TINY, filename="tiny.txt")
+    result = analyze_transcript(t, coder=coder, units="segments")
+    assert result.models.units == "segments"
+    reflect = result.utterances[2]
+    assert reflect.codes.segments is not None
+    assert [s.text for s in reflect.codes.segments] == [
+        "You want to cut down, and you are not sure how.",
+        "What have you tried?",
+    ]
+    assert [s.main_behaviour for s in reflect.codes.segments] == ["reflection", "question"]
+    assert [s.text for s in reflect.codes.segments] == [
+        reflect.text[s.start : s.end] for s in reflect.codes.segments
+    ]
+    # One segment per turn is the primary one: the most probable for the turn's label.
+    for u in result.utterances:
+        assert u.codes.segments is not None
+        assert [s.primary for s in u.codes.segments].count(True) == 1
+        turn_code = u.codes.therapist_behaviour or u.codes.client_talk
+        assert turn_code is not None
+        seg_codes = [s.therapist_behaviour or s.client_talk for s in u.codes.segments]
+        chance = [c.probabilities.get(turn_code.label, 0.0) for c in seg_codes if c is not None]
+        assert chance.index(max(chance)) == [s.primary for s in u.codes.segments].index(True)
+    # The keyword coder reads the whole turn as a closed question, and the blend keeps it
+    # although no segment alone is one; the reflection is primary (the first of the tie).
+    assert reflect.codes.therapist_behaviour is not None
+    assert reflect.codes.therapist_behaviour.label == "question_closed"
+    assert reflect.codes.segments[0].primary
+    # The client turn's two sentences: change talk, then sustain talk.
+    client = result.utterances[1]
+    assert [s.client_talk.label for s in client.codes.segments or [] if s.client_talk] == [
+        "change",
+        "sustain",
+    ]
+    # A turn of one segment ("Nothing yet.") is coded once, as a whole.
+    assert [s.text for s in result.utterances[3].codes.segments or []] == ["Nothing yet."]
+
+
+def test_segments_are_coded_with_their_turns_context_and_whole_turns_once_more(coder) -> None:
+    t = parse_transcript(TINY, filename="tiny.txt")
+    analyze_transcript(t, coder=coder, units="segments")
+    _, texts, contexts = next(c for c in coder.calls if c[0] == "therapist")
+    turn = "You want to cut down, and you are not sure how. What have you tried?"
+    # The whole turn first (all turns), then the segments of the turns that split.
+    assert texts.count(turn) == 1
+    assert texts[-2:] == ["You want to cut down, and you are not sure how.", "What have you tried?"]
+    assert contexts[-1] == contexts[-2] == contexts[texts.index(turn)]
+    assert contexts[-1].startswith("therapist: Thanks for coming in.")
+
+
+def test_whole_turns_are_the_default_and_carry_no_segments(coder) -> None:
+    t = parse_transcript(TINY, filename="tiny.txt")
+    result = Analyzer(coder=coder).analyze(t)
+    assert result.models.units == "turns"
+    assert all(u.codes.segments is None for u in result.utterances)
+    with pytest.raises(ValueError, match="unknown units"):
+        analyze_transcript(t, coder=coder, units="sentences")  # type: ignore[arg-type]
+
+
+def test_a_stored_1_0_result_still_reads(coder) -> None:
+    data = analyze_transcript(load("session.json"), coder=coder).model_dump(mode="json")
+    data["schema_version"] = "1.0"
+    del data["models"]["units"]
+    for u in data["utterances"]:
+        del u["codes"]["segments"]
+    old = AnalysisResult.model_validate(data)
+    assert old.models.units == "turns"
+    assert old.utterances[0].codes.segments is None

@@ -113,3 +113,38 @@ def test_a_session_without_model_codes_reports_no_low_confidence_line() -> None:
     assert low_confidence(res).codes == 0
     assert "low confidence (probability" not in render_html(res, charts=False)
     assert "low confidence" not in render_text(res)
+
+
+def _segmented(coder) -> AnalysisResult:
+    t = parse_transcript(
+        b"Therapist: You want to cut down, and you are not sure how. What have you tried?\n"
+        b"Client: Nothing yet.\n",
+        filename="tiny.txt",
+    )
+    return analyze_transcript(t, coder=coder, backend="fast", units="segments")
+
+
+def test_text_report_lists_each_split_turns_segments_with_their_codes(coder) -> None:
+    text = render_text(_segmented(coder))
+    assert "Segments: 1 of 2 turns coded in more than one segment" in text
+    lines = text.splitlines()
+    at = lines.index("  u1 Therapist (therapist): question_closed (0.40)")
+    assert lines[at + 1] == (
+        "    * [reflection_complex 0.80] You want to cut down, and you are not sure how."
+    )
+    assert lines[at + 2] == "      [question_open 0.80] What have you tried?"
+
+
+def test_text_report_has_no_segment_section_for_whole_turns(result: AnalysisResult) -> None:
+    assert "Segments:" not in render_text(result)
+
+
+def test_html_report_shows_the_segments_and_marks_the_primary(coder) -> None:
+    page = render_html(_segmented(coder), charts=False)
+    assert '<ol class="segments">' in page
+    assert (
+        '<li class="primary" title="gives the turn its code"><b>reflection complex 0.80</b> '
+        "You want to cut down, and you are not sure how.</li>"
+    ) in page
+    assert "<li><b>question open 0.80</b> What have you tried?</li>" in page
+    assert "units segments" in page

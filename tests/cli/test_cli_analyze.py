@@ -42,7 +42,9 @@ def doubled_models(monkeypatch: pytest.MonkeyPatch) -> None:
         pipeline.Analyzer,
         "load",
         classmethod(
-            lambda cls, backend="accurate", empathy=None: cls(coder=_Coder(), backend=backend)
+            lambda cls, backend="accurate", empathy=None, units="turns": cls(
+                coder=_Coder(), backend=backend, units=units
+            )
         ),
     )
 
@@ -112,6 +114,31 @@ def test_missing_file_and_unknown_therapist_exit_2(tmp_path: Path) -> None:
     result = run(str(DATA / "session.srt"), "--therapist", "Zed")
     assert result.exit_code == 2
     assert "'Zed' is not one of the speakers" in result.output
+
+
+def test_units_segments_codes_and_shows_each_turns_segments(tmp_path: Path) -> None:
+    path = tmp_path / "s.txt"
+    path.write_text(
+        "Therapist: You have tried to stop twice this year. What made you try?\nClient: My kids.\n",
+        encoding="utf-8",
+    )
+    result = run(str(path), "--units", "segments", "--format", "text")
+    assert result.exit_code == 0, result.output
+    assert "Segments: 1 of 2 turns coded in more than one segment" in result.stdout
+    assert "* [question_open 0.90] What made you try?" in result.stdout
+    assert "[other 0.90] You have tried to stop twice this year." in result.stdout
+    data = json.loads(run(str(path), "--units", "segments").stdout)
+    assert data["models"]["units"] == "segments"
+    assert len(data["utterances"][0]["codes"]["segments"]) == 2
+    assert json.loads(run(str(path)).stdout)["utterances"][0]["codes"]["segments"] is None
+
+
+def test_unknown_units_exit_2_with_one_line() -> None:
+    result = run(str(DATA / "session.srt"), "--units", "words")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --units 'words': choose turns or segments"
+    ]
 
 
 def test_a_dash_reads_the_transcript_from_standard_input() -> None:

@@ -47,7 +47,9 @@ def doubled_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         pipeline.Analyzer,
         "load",
-        classmethod(lambda cls, backend="accurate", empathy=None: cls(coder=_Coder())),
+        classmethod(
+            lambda cls, backend="accurate", empathy=None, units="turns": cls(coder=_Coder())
+        ),
     )
 
 

@@ -34,7 +34,9 @@ def corpus(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setattr(
         pipeline.Analyzer,
         "load",
-        classmethod(lambda cls, backend="accurate", empathy=None: cls(coder=_Coder())),
+        classmethod(
+            lambda cls, backend="accurate", empathy=None, units="turns": cls(coder=_Coder())
+        ),
     )
     spec = importlib.util.spec_from_file_location("transcripts_corpus", SCRIPT)
     assert spec is not None

@@ -155,3 +155,23 @@ def test_the_client_and_team_pages_link_to_session_analysis(world: World) -> Non
     assert f'href="/sessions/{held.id}/transcripts"' in client_page.text
     team_page = world.login("sue").get("/team")
     assert f'href="/therapists/{world.people["tom"].user_id}/analysis"' in team_page.text
+
+
+def test_with_segment_coding_the_page_lists_a_turns_segments(tmp_path: Path) -> None:
+    from webworld import build_world
+
+    world = build_world(tmp_path, analysis_units="segments", analysis_backend="fast")
+    session_id = world.new_session("tom")
+    text = (
+        b"Therapist: You have tried to stop twice this year. What made you try?\n"
+        b"Client: My kids, mostly. I want to be there for them.\n"
+    )
+    http, response = upload(world, "tom", session_id, text, name="s.txt")
+    assert response.status_code == 303
+    page = http.get(response.headers["location"])
+    assert page.status_code == 200
+    assert "units segments" in page.text
+    assert '<ol class="segments">' in page.text
+    assert "You have tried to stop twice this year.</li>" in page.text
+    assert "What made you try?</li>" in page.text
+    assert page.text.count('class="primary"') >= 1

@@ -17,6 +17,7 @@ from alliance.analysis.schema import SCHEMA_VERSION, AnalysisResult, Indicator
 from alliance.transcripts.model import Role, SpeakerMode, TranscriptError
 
 Backend = Literal["accurate", "fast"]
+Units = Literal["turns", "segments"]
 
 #: Columns of the batch table, in order (``result_json`` holds the full analysis).
 COLUMNS: tuple[str, ...] = (
@@ -64,6 +65,7 @@ class BatchOptions:
     empathy: bool | None = None
     max_bytes: int | None = None
     speakers: SpeakerMode = "labels"
+    units: Units = "turns"
 
 
 def _value(indicator: Indicator | None) -> float | None:
@@ -137,7 +139,7 @@ def analyse_bytes(file: str, data: bytes, options: BatchOptions) -> dict[str, ob
     except TranscriptError as exc:
         return failure_row(file, str(exc))
     try:
-        analyzer = Analyzer.load(options.backend, empathy=options.empathy)
+        analyzer = Analyzer.load(options.backend, empathy=options.empathy, units=options.units)
     except Exception as exc:  # a missing model fails every file the same way: say so
         return failure_row(file, f"{file}: models could not be loaded: {exc}")
     return result_row(file, analyzer.analyze(transcript))

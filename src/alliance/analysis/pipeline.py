@@ -8,15 +8,20 @@ markers of :mod:`.ruptures` when loaded); MITI 4.2.1 codes that AnnoMI lacks (af
 collaboration, emphasise autonomy, persuade, confront: :mod:`.miti`) for therapist turns,
 when loaded; the session summary (:mod:`.summary`).
 
+``units`` says what the coder codes: whole turns (``"turns"``, the default), or the segments
+MISC/MITI coders would code (``"segments"``: :mod:`.segments` splits each turn, every segment
+is coded with its turn's context, and the turn's code is the primary segment's by the rule
+documented there; the segments and their codes are kept in ``codes.segments``).
+
 The coder and the empathy model are passed in (``Analyzer``), so the pipeline itself is pure:
 :meth:`Analyzer.load` is the one place that loads the bundled models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from alliance.analysis.labels import fold_behaviour
 from alliance.analysis.markers import MarkerHit, MarkerInput, detect_session, marker_inputs
@@ -30,16 +35,26 @@ from alliance.analysis.schema import (
     MitiHitOut,
     ModelsOut,
     RolesOut,
+    SegmentOut,
     SourceOut,
     SpeakerOut,
     UtteranceCodes,
     UtteranceOut,
+)
+from alliance.analysis.segments import (
+    Segment,
+    TurnCode,
+    aggregate,
+    segment_weights,
+    split_turn,
 )
 from alliance.analysis.summary import summarise
 from alliance.analysis.talk import talk_stats
 from alliance.transcripts.model import Transcript, Utterance
 
 Backend = Literal["accurate", "fast"]
+Units = Literal["turns", "segments"]
+UNITS: tuple[Units, ...] = ("turns", "segments")
 CONTEXT_WINDOW = 4  # turns handed to build_context, which keeps the most recent it needs
 
 
@@ -158,6 +173,7 @@ class Analyzer:
     backend: Backend | None = None
     ruptures: RuptureDetector | None = None
     miti: Miti | None = None
+    units: Units = "turns"
 
     @classmethod
     def load(
@@ -167,6 +183,7 @@ class Analyzer:
         empathy: bool | None = None,
         ruptures: bool | None = None,
         miti: bool | None = None,
+        units: Units = "turns",
     ) -> Analyzer:
         """Load the bundled models (cached per process). Raises if the coder is missing.
 
@@ -187,6 +204,7 @@ class Analyzer:
             backend=backend,
             ruptures=load_rupture_model() if use_ruptures else None,
             miti=load_miti_coder() if use_miti else None,
+            units=units,
         )
 
     def analyze(self, transcript: Transcript) -> AnalysisResult:
@@ -197,7 +215,72 @@ class Analyzer:
             backend=self.backend,
             ruptures=self.ruptures,
             miti=self.miti,
+            units=self.units,
         )
+
+
+def _code_turns(
+    method: Callable[[Sequence[str], Sequence[str]], Sequence[PredictionLike]],
+    role: str,
+    texts: Sequence[str],
+    contexts: Sequence[str],
+    what: str = "utterances",
+) -> list[PredictionLike]:
+    predictions = list(method(texts, contexts))
+    if len(predictions) != len(texts):
+        raise RuntimeError(
+            f"the {role} coder returned {len(predictions)} predictions for {len(texts)} {what}"
+        )
+    return predictions
+
+
+def code_segments(
+    method: Callable[[Sequence[str], Sequence[str]], Sequence[PredictionLike]],
+    role: Literal["therapist", "client"],
+    texts: Sequence[str],
+    contexts: Sequence[str],
+) -> list[tuple[TurnCode, list[tuple[Segment, PredictionLike]]]]:
+    """Code each turn and its segments in one coder call, and fold them into the turn's code.
+
+    Every segment is coded with its turn's context (the turns before it); a turn of one
+    segment is coded once. Returns, per turn, its aggregated code (:func:`.segments.aggregate`)
+    and its segments with their own predictions.
+    """
+    split = [split_turn(t) for t in texts]
+    extra = [(k, seg) for k, segs in enumerate(split) if len(segs) > 1 for seg in segs]
+    predictions = _code_turns(
+        method,
+        role,
+        [*texts, *(seg.text for _, seg in extra)],
+        [*contexts, *(contexts[k] for k, _ in extra)],
+        "turns and segments",
+    )
+    turn_predictions = predictions[: len(texts)]
+    segment_predictions = iter(predictions[len(texts) :])
+    out: list[tuple[TurnCode, list[tuple[Segment, PredictionLike]]]] = []
+    for turn, segs in zip(turn_predictions, split, strict=True):
+        coded = [turn] if len(segs) == 1 else [next(segment_predictions) for _ in segs]
+        out.append(
+            (aggregate(turn, coded, segment_weights(segs)), list(zip(segs, coded, strict=True)))
+        )
+    return out
+
+
+def _segment_out(
+    role: Literal["therapist", "client"], segment: Segment, code: Code, primary: bool
+) -> SegmentOut:
+    if role == "therapist":
+        return SegmentOut(
+            text=segment.text,
+            start=segment.start,
+            end=segment.end,
+            therapist_behaviour=code,
+            main_behaviour=fold_behaviour(code.label),
+            primary=primary,
+        )
+    return SegmentOut(
+        text=segment.text, start=segment.start, end=segment.end, client_talk=code, primary=primary
+    )
 
 
 def analyze_transcript(
@@ -208,30 +291,39 @@ def analyze_transcript(
     backend: Backend | None = None,
     ruptures: RuptureDetector | None = None,
     miti: Miti | None = None,
+    units: Units = "turns",
 ) -> AnalysisResult:
     """Analyse one parsed transcript with the given models (see the module docstring)."""
     from alliance._version import __version__
 
+    if units not in UNITS:
+        raise ValueError(f"unknown units {units!r}; use 'turns' or 'segments'")
     utterances = transcript.utterances
     therapist_codes: dict[str, Code] = {}
     client_codes: dict[str, Code] = {}
+    segment_codes: dict[str, list[SegmentOut]] = {}
     if coder is not None:
         contexts = contexts_for(transcript)
-        for role, store, method in (
+        roles: tuple[tuple[Literal["therapist", "client"], dict[str, Code], Any], ...] = (
             ("therapist", therapist_codes, coder.therapist_behaviour),
             ("client", client_codes, coder.client_talk),
-        ):
+        )
+        for role, store, method in roles:
             picked = [i for i, u in enumerate(utterances) if u.role == role]
-            predictions = method(
-                [utterances[i].text for i in picked], [contexts[i] for i in picked]
-            )
-            if len(predictions) != len(picked):
-                raise RuntimeError(
-                    f"the {role} coder returned {len(predictions)} predictions "
-                    f"for {len(picked)} utterances"
-                )
-            for i, prediction in zip(picked, predictions, strict=True):
-                store[utterances[i].id] = _code(prediction)
+            texts = [utterances[i].text for i in picked]
+            picked_contexts = [contexts[i] for i in picked]
+            if units == "turns":
+                predictions = _code_turns(method, role, texts, picked_contexts)
+                for i, prediction in zip(picked, predictions, strict=True):
+                    store[utterances[i].id] = _code(prediction)
+                continue
+            coded = code_segments(method, role, texts, picked_contexts)
+            for i, (turn_code, pairs) in zip(picked, coded, strict=True):
+                store[utterances[i].id] = _code(turn_code)
+                segment_codes[utterances[i].id] = [
+                    _segment_out(role, seg, _code(p), k == turn_code.primary)
+                    for k, (seg, p) in enumerate(pairs)
+                ]
 
     empathy_codes: dict[str, EmpathyCode] = {}
     if empathy is not None:
@@ -293,6 +385,7 @@ def analyze_transcript(
                     client_talk=client_codes.get(u.id),
                     empathy=empathy_codes.get(u.id),
                     miti=miti_codes.get(u.id),
+                    segments=segment_codes.get(u.id),
                     markers=[
                         MarkerCode(
                             marker=h.marker,
@@ -322,6 +415,7 @@ def analyze_transcript(
             rupture_model=ruptures is not None,
             alliance_version=__version__,
             miti=miti is not None,
+            units=units,
         ),
         speakers=[
             SpeakerOut(name=s.name, role=s.role, turns=s.turns, words=s.words)

@@ -6,6 +6,9 @@ anywhere. Charts: talk share by role, therapist behaviour mix, and a timeline of
 Every figure in the report names the utterances behind it (links to the transcript rows).
 Every model code shows its probability; behaviour and client-talk codes under
 ``LOW_CONFIDENCE_THRESHOLD`` are marked "low confidence" in words, and counted.
+With segment-level coding (``models.units == "segments"``) each turn cut into more than one
+segment lists its segments with their codes, the primary one (which gives the turn its code)
+marked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from alliance.analysis.schema import (
     Indicator,
     MarkerCode,
     RuptureOut,
+    SegmentOut,
     UtteranceOut,
 )
 
@@ -155,7 +159,37 @@ def render_text(result: AnalysisResult) -> str:
             lines.append(
                 f"  {r.utterance_id} {r.speaker} [{r.marker} via {_found_by(r)}]: {r.text}"
             )
+    lines += segment_lines(result)
     return "\n".join(lines) + "\n"
+
+
+def _segment_code(segment: SegmentOut) -> str:
+    code = segment.therapist_behaviour or segment.client_talk
+    return f"{code.label} {code.confidence:.2f}" if code is not None else "not coded"
+
+
+def _turn_code(u: UtteranceOut) -> str:
+    code = u.codes.therapist_behaviour or u.codes.client_talk
+    return f"{code.label} ({code.confidence:.2f})" if code is not None else "not coded"
+
+
+def segment_lines(result: AnalysisResult) -> list[str]:
+    """The text report's segment section: every turn coded in more than one segment, its
+    code and its segments' codes (``*`` marks the primary segment). Empty for whole turns."""
+    if result.models.units != "segments":
+        return []
+    split = [u for u in result.utterances if u.codes.segments and len(u.codes.segments) > 1]
+    lines = [
+        "",
+        f"Segments: {len(split)} of {result.source.utterances} turns coded in more than one "
+        "segment (* = the segment that gives the turn its code)",
+    ]
+    for u in split:
+        lines.append(f"  {u.id} {u.speaker} ({u.role}): {_turn_code(u)}")
+        for seg in u.codes.segments or []:
+            mark = "*" if seg.primary else " "
+            lines.append(f"    {mark} [{_segment_code(seg)}] {seg.text}")
+    return lines
 
 
 # --------------------------------------------------------------------------------- charts
@@ -261,6 +295,8 @@ padding:0 .35rem;margin:0 .2rem .2rem 0;font-size:.78rem;color:#fff}
 .relationship{background:#2b8a3e}.withdrawal{background:#e8590c}
 .confrontation{background:#c92a2a}tr.therapist td:nth-child(2){color:#1c7ed6}
 a{color:#1864ab}.low{font-style:italic;color:#862e9c}
+ol.segments{margin:.3rem 0 0 1rem;padding:0;font-size:.85rem}
+ol.segments li.primary b{text-decoration:underline}
 """
 
 
@@ -328,7 +364,21 @@ def _codes_cell(u: UtteranceOut) -> str:
                 for h in c.miti.codes
             )
         )
-    return "<br>".join(parts) + (f"<br>{tags}" if tags else "")
+    return "<br>".join(parts) + (f"<br>{tags}" if tags else "") + _segments_html(u)
+
+
+def _segments_html(u: UtteranceOut) -> str:
+    """A turn's segments with their codes (segment-level coding, more than one segment)."""
+    segments = u.codes.segments or []
+    if len(segments) < 2:
+        return ""
+    primary = ' class="primary" title="gives the turn its code"'
+    items = "".join(
+        f"<li{primary if seg.primary else ''}>"
+        f"<b>{_e(_segment_code(seg).replace('_', ' '))}</b> {_e(seg.text)}</li>"
+        for seg in segments
+    )
+    return f'<ol class="segments">{items}</ol>'
 
 
 def _found_by(hit: MarkerCode | RuptureOut) -> str:
@@ -356,7 +406,8 @@ def render_html(result: AnalysisResult, *, charts: bool = True) -> str:
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">{result.source.utterances} turns · format {_e(result.source.format)}'
-        f" · backend {_e(result.models.backend or 'none')} · empathy model "
+        f" · backend {_e(result.models.backend or 'none')} · units {_e(result.models.units)}"
+        " · empathy model "
         f"{'on' if result.models.empathy else 'off'} · schema {_e(result.schema_version)} · "
         f"alliance {_e(result.models.alliance_version)}</p>",
         "<p>Speakers: "

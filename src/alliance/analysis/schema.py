@@ -6,6 +6,9 @@ carries the session indicators, each with the ids (``u1``, ``u2``, …) of the u
 behind it. Bump ``SCHEMA_VERSION`` on any change a consumer could notice (major: removed or
 renamed fields; minor: added fields); ``docs/analysis-schema.json`` is generated from these
 models by :func:`analysis_json_schema` and a test keeps the two equal.
+
+1.1 (minor) added ``models.units`` and, with segment-level coding, ``codes.segments`` on each
+turn; a 1.0 result (stored before) still reads as one, with ``units`` "turns".
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION: Final = "1.1"
 # 1.1 added ``source`` to markers and ruptures and ``models.rupture_model`` (model-based
 # rupture markers), and the MITI codes (``codes.miti``, ``summary.miti.codes``,
-# ``models.miti``), all with defaults, so results stored as 1.0 still validate.
+# ``models.miti``), and segment-level coding (``codes.segments``, ``models.units``), all with
+# defaults, so results stored as 1.0 still validate.
 SchemaVersion = Literal["1.0", "1.1"]
 
 Rating = Literal["good", "fair", "below fair", "not rated", "no data"]
@@ -84,6 +88,20 @@ class MitiCodes(_Model):
     )
 
 
+class SegmentOut(_Model):
+    """One coding unit of a turn (segment-level coding) and its code."""
+
+    text: str
+    start: int = Field(ge=0, description="Offset of the segment's first character in the turn.")
+    end: int = Field(ge=0, description="Offset just past its last character.")
+    therapist_behaviour: Code | None = None
+    main_behaviour: Literal["question", "reflection", "input", "other"] | None = None
+    client_talk: Code | None = None
+    primary: bool = Field(
+        description="Whether this segment's code is the turn's code (the aggregation rule)."
+    )
+
+
 class UtteranceCodes(_Model):
     therapist_behaviour: Code | None = None
     main_behaviour: Literal["question", "reflection", "input", "other"] | None = None
@@ -92,6 +110,11 @@ class UtteranceCodes(_Model):
     markers: list[MarkerCode] = Field(default_factory=list)
     miti: MitiCodes | None = Field(
         default=None, description="Therapist turns only, when the MITI heads are installed (1.1)."
+    )
+    segments: list[SegmentOut] | None = Field(
+        default=None,
+        description="With units 'segments': the turn's coding units with their codes; the "
+        "turn's own codes are the primary segment's (see docs/analysis.md). None otherwise.",
     )
 
 
@@ -269,6 +292,10 @@ class ModelsOut(_Model):
     )
     alliance_version: str
     miti: bool = Field(default=False, description="Whether the MITI heads ran (1.1).")
+    units: Literal["turns", "segments"] = Field(
+        default="turns",
+        description="What the coder coded: whole turns, or the segments of each turn.",
+    )
 
 
 class AnalysisResult(_Model):

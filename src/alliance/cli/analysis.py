@@ -21,6 +21,7 @@ from alliance.cli._common import QUIET_HELP, check_target, fail, say, write_byte
 OutputFormat = Literal["json", "text", "html"]
 Backend = Literal["accurate", "fast"]
 Speakers = Literal["labels", "alternate"]
+Units = Literal["turns", "segments"]
 _ROLES = ("therapist", "client", "other")
 STDIN = "-"
 
@@ -83,6 +84,7 @@ def analyze_one(
     backend: Backend,
     empathy: bool | None,
     speakers: Speakers = "labels",
+    units: Units = "turns",
     force: bool = False,
     quiet: bool = False,
 ) -> None:
@@ -107,7 +109,7 @@ def analyze_one(
     except TranscriptError as exc:
         fail(str(exc))
     try:
-        analyzer = Analyzer.load(backend, empathy=empathy)
+        analyzer = Analyzer.load(backend, empathy=empathy, units=units)
     except ModelNotInstalledError as exc:
         fail(" ".join(str(exc).split()))
     result = analyzer.analyze(transcript)
@@ -139,6 +141,7 @@ def analyze_batch(
     jobs: int,
     scheduler: str | None,
     speakers: Speakers = "labels",
+    units: Units = "turns",
     force: bool = False,
     quiet: bool = False,
 ) -> None:
@@ -179,6 +182,7 @@ def analyze_batch(
         empathy=empathy,
         max_bytes=max_bytes,
         speakers=speakers,
+        units=units,
     )
     try:
         # Looked up before the progress bar starts, so that bad input is one line on its own.
@@ -267,6 +271,13 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option(
             "", "--backend", help="accurate or fast (default: setting analysis_backend)."
         ),
+        units: str = typer.Option(
+            "",
+            "--units",
+            help="turns: code each turn whole; segments: code the sentences and clauses "
+            "MISC/MITI coders code, fold them back to the turn, and show them (default: "
+            "setting analysis_units).",
+        ),
         no_empathy: bool = typer.Option(
             False, "--no-empathy", help="Skip the optional empathy model."
         ),
@@ -296,6 +307,9 @@ def register(app: typer.Typer) -> None:
         chosen = backend or get_settings().analysis_backend
         if chosen not in ("accurate", "fast"):
             fail(f"--backend {backend!r}: choose accurate or fast")
+        chosen_units = units or get_settings().analysis_units
+        if chosen_units not in ("turns", "segments"):
+            fail(f"--units {units!r}: choose turns or segments")
         roles = _name_map(role)
         empathy = False if no_empathy else None
         if speakers not in ("labels", "alternate"):
@@ -318,6 +332,7 @@ def register(app: typer.Typer) -> None:
                 jobs=jobs if jobs is not None else 1,
                 scheduler=dask_scheduler,
                 speakers=cast(Speakers, speakers),
+                units=cast(Units, chosen_units),
                 force=force,
                 quiet=quiet,
             )
@@ -331,6 +346,7 @@ def register(app: typer.Typer) -> None:
             backend=cast(Backend, chosen),
             empathy=empathy,
             speakers=cast(Speakers, speakers),
+            units=cast(Units, chosen_units),
             force=force,
             quiet=quiet,
         )

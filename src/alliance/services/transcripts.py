@@ -159,7 +159,9 @@ def attach_transcript(
     except TranscriptError as exc:
         raise InvalidInput("transcript", str(exc)) from None
     backend = ctx.settings.analysis_backend
-    analyzer = Analyzer.load(backend, empathy=ctx.settings.empathy_model)
+    analyzer = Analyzer.load(
+        backend, empathy=ctx.settings.empathy_model, units=ctx.settings.analysis_units
+    )
     result = analyzer.analyze(transcript)
 
     with unit_of_work(ctx) as session:
