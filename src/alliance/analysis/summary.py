@@ -285,7 +285,9 @@ def miti_code_summary(utterances: Sequence[UtteranceOut]) -> MitiCodeSummary | N
             rating="not rated",
             source=MITI_4,
             note=f"{what}; counted by the MITI heads over {len(scored)} therapist turns. "
-            "MITI 4.2.1 gives no fair/good threshold.",
+            "MITI 4.2.1 gives no fair/good threshold. Experimental: on other coders' MISC "
+            "codes the heads miss most of these behaviours (docs/model-card.md), so read the "
+            "count as turns worth a look.",
             evidence=ids,
         )
 
@@ -303,7 +305,8 @@ def miti_code_summary(utterances: Sequence[UtteranceOut]) -> MitiCodeSummary | N
         denominator=both,
         rating="not rated" if both else "no data",
         source=MITI_4,
-        note="MI-adherent / (MI-adherent + MI-non-adherent); no published threshold.",
+        note="MI-adherent / (MI-adherent + MI-non-adherent); no published threshold. "
+        "Experimental (see the two counts).",
         evidence=sorted(
             {*adherent.evidence, *non_adherent.evidence}, key=lambda s: int(s.removeprefix("u"))
         ),
