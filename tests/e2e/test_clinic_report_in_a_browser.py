@@ -74,7 +74,11 @@ def test_the_clinic_report_passes_axe_and_fits_the_screen(
         page.set_viewport_size({"width": 1280, "height": 1400})
         page.screenshot(path=str(demo_server.screenshots / "clinic-report.png"))
         download = page.get_by_role("link", name="Download PDF")
-        response = page.request.get(demo_server.base_url + download.get_attribute("href"))
+        # A PDF is laid out by WeasyPrint on the server: on a loaded 2-core CI machine that
+        # took longer than Playwright's default 30 s, so this one request gets 3 minutes.
+        response = page.request.get(
+            demo_server.base_url + download.get_attribute("href"), timeout=180_000
+        )
         assert response.status == 200
         assert response.headers["content-type"] == "application/pdf"
         assert response.body().startswith(b"%PDF-")
