@@ -65,6 +65,7 @@ def test_an_unacknowledged_risk_alert_is_escalated_once_to_the_supervisor_and_th
         assert "Sarah" not in text
         assert "Alice" not in text
         assert "PHQ" not in text
+        assert f"/alerts/{alert_id}/protocol" in message.body  # the alert itself
         assert "/team" in message.body
         assert "4 hours" in message.body
     view = alerts.get_alert(world.ctx, actor=world.alice, alert_id=alert_id)

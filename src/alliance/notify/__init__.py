@@ -103,17 +103,18 @@ __all__ = [
 ]
 
 
-def risk_escalation(*, clinic: str, url: str, hours: int, count: int, to: str) -> Message:
-    """To a supervisor or an admin: ``count`` risk alert(s) waited more than ``hours`` hours
-    for an acknowledgement. No client, therapist, answer or score: only where to look."""
-    alerts = "A risk alert has" if count == 1 else f"{count} risk alerts have"
+def risk_escalation(*, clinic: str, url: str, team_url: str, hours: int, to: str) -> Message:
+    """To a supervisor or an admin: a risk alert waited more than ``hours`` hours for an
+    acknowledgement. ``url`` opens that alert's risk protocol; ``team_url`` the team page.
+    No client, therapist, answer or score: only where to look."""
     return Message(
         to=to,
         subject=f"{clinic}: a risk alert is waiting for acknowledgement",
         body=(
-            f"Hello,\n\n{alerts} waited more than {hours} hours in Alliance without being "
-            "acknowledged. Please sign in and check the team page, then make sure the "
-            f"clinic's risk protocol is followed today:\n\n{url}\n\n"
+            f"Hello,\n\nA risk alert has waited more than {hours} hours in Alliance without "
+            "being acknowledged. Please sign in and open it, then make sure the clinic's risk "
+            f"protocol is followed today:\n\n{url}\n\n"
+            f"The team page lists every risk alert that is waiting:\n\n{team_url}\n\n"
             "This message holds no client details on purpose.\n"
         ),
     )

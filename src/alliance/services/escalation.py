@@ -138,12 +138,16 @@ def _claim(ctx: ServiceContext) -> list[_Claimed]:
 def escalate_risk_alerts(ctx: ServiceContext, notifier: Notifier) -> EscalationReport:
     """Escalate every risk alert that waited too long (see the module docstring)."""
     claimed = _claim(ctx)
-    url = ctx.settings.base_url.rstrip("/") + "/team"
+    base = ctx.settings.base_url.rstrip("/")
     released: list[_Claimed] = []
     for item in claimed:
         sent = 0
+        # The alert's own protocol page (an id, no client details); the team page lists the rest.
+        url = f"{base}/alerts/{item.alert_id}/protocol"
         for to in item.recipients:
-            message = risk_escalation(clinic=item.clinic, url=url, hours=item.hours, count=1, to=to)
+            message = risk_escalation(
+                clinic=item.clinic, url=url, team_url=f"{base}/team", hours=item.hours, to=to
+            )
             try:
                 notifier.send(message)
             except DeliveryFailed:
