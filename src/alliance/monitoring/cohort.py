@@ -6,9 +6,10 @@ timeline (no attendance, no fit answers) â€” the same kinds in the same order â€
 a timeline per client. It rests on two facts about the rules:
 
 * the score rules read only a few numbers of the valid series: an outcome (or any
-  non-relationship) instrument only the first and the latest valid score and whether there
-  are two (not on track, reliable deterioration); a relationship instrument also the earlier
-  totals (rupture, low alliance) and the latest session number (fit check);
+  non-relationship) instrument only the first valid score and the latest
+  ``not_on_track_consecutive`` ones (not on track: each of those against the expected course;
+  reliable deterioration: the first and the latest); a relationship instrument also the
+  earlier totals (rupture, low alliance) and the latest session number (fit check);
 * ``risk_reported`` reads only the latest administration's risk answers.
 
 So each client is reduced to those keys, each *distinct* key is evaluated once by the real
@@ -107,6 +108,8 @@ def latest_alert_kinds(
     v_ends = np.searchsorted(valid_client, numbers, side="right")
     v_starts = np.searchsorted(valid_client, numbers, side="left")
     relationship = instrument.kind in RELATIONSHIP_KINDS
+    # The latest scores "not on track" reads; a longer series is its first score and these.
+    recent = (settings or AlertSettings()).not_on_track_consecutive
     series_cache: dict[SeriesKey, list[Alert]] = {}
     out: list[tuple[AlertKind, ...]] = []
     for number, (start, end) in enumerate(zip(v_starts.tolist(), v_ends.tolist(), strict=True)):
@@ -116,12 +119,11 @@ def latest_alert_kinds(
             if relationship:
                 key = (tuple(valid_total[start:end].tolist()), int(valid_session[end - 1]))
             else:
+                tail = range(max(start + 1, end - recent), end)
                 key = (
                     int(valid_session[start]),
                     float(valid_total[start]),
-                    int(valid_session[end - 1]),
-                    float(valid_total[end - 1]),
-                    end - start >= 2,
+                    tuple((int(valid_session[i]), float(valid_total[i])) for i in tail),
                 )
             found = series_cache.get(key)
             if found is None:
@@ -147,10 +149,12 @@ def _points(instrument: Instrument, key: SeriesKey, *, relationship: bool) -> li
             ScorePoint(s, _DAY, instrument.id, float(t))
             for s, t in zip(sessions, totals, strict=True)
         ]
-    first_session, first, last_session, last, two = key
+    first_session, first, tail = key
     assert isinstance(first_session, int)
-    assert isinstance(last_session, int)
     assert isinstance(first, float)
-    assert isinstance(last, float)
+    assert isinstance(tail, tuple)
+    # The first score and the latest ones: a series of at most recent + 1 scores is whole;
+    # a longer one drops only middle scores, which no outcome rule reads (and its length
+    # stays above what "not on track" needs, as the whole series' does).
     head = ScorePoint(first_session, _DAY, instrument.id, first)
-    return [head, ScorePoint(last_session, _DAY, instrument.id, last)] if two else [head]
+    return [head, *(ScorePoint(s, _DAY, instrument.id, t) for s, t in tail)]
