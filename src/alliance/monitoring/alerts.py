@@ -606,7 +606,7 @@ def _rupture(series: Sequence[ScorePoint], inst: Instrument, config: AlertSettin
         rule = (
             f"more than {_fmt(config.rupture_sd_multiplier)} × this client's usual spread "
             f"(SD {_fmt(within_sd)} over {len(prior)} earlier scores = {_fmt(threshold)} points"
-            + (f"; at least {_fmt(floor)}, beyond measurement error" if floor > threshold else "")
+            + (f"; at least {_fmt(floor)}{_floor_why(sdiff)}" if floor > threshold else "")
             + ")"
         )
     elif sdiff is not None:
@@ -755,6 +755,12 @@ def _trajectory_for(inst: Instrument, trajectory: TrajectoryArg) -> TrajectoryMo
     if trajectory is not None:
         return trajectory.get(inst.id)
     return None
+
+
+def _floor_why(sdiff: float | None) -> str:
+    # The floor is measurement error only where the instrument has reliable-change parameters
+    # (without them it is a tenth of the scale).
+    return ", beyond measurement error" if sdiff is not None else ", a tenth of the scale"
 
 
 def _not_on_track(
