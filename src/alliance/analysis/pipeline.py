@@ -41,6 +41,7 @@ from alliance.analysis.schema import (
     UtteranceCodes,
     UtteranceOut,
 )
+from alliance.analysis.segments import ScoredLike as PredictionLike
 from alliance.analysis.segments import (
     Segment,
     TurnCode,
@@ -56,15 +57,6 @@ Backend = Literal["accurate", "fast"]
 Units = Literal["turns", "segments"]
 UNITS: tuple[Units, ...] = ("turns", "segments")
 CONTEXT_WINDOW = 4  # turns handed to build_context, which keeps the most recent it needs
-
-
-class PredictionLike(Protocol):
-    @property
-    def label(self) -> str: ...
-    @property
-    def confidence(self) -> float: ...
-    @property
-    def probabilities(self) -> Mapping[str, float]: ...
 
 
 class EmpathyLike(Protocol):
