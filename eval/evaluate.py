@@ -205,6 +205,24 @@ def segment_rules(backend: str) -> None:
             ),
         )
 
+    def shared_rules(
+        turns: list[Any], segs: list[Any], labels: Sequence[str]
+    ) -> list[tuple[str, list[str]]]:
+        """The rules compared for both roles, each with its label per turn."""
+        pairs = list(zip(turns, segs, strict=True))
+        return [
+            ("whole turn (units turns)", [p.label for p in turns]),
+            (
+                "blend of turn and segments (shipped)",
+                [aggregate(t, ps, segment_weights(ss)).label for t, (ss, ps) in pairs],
+            ),
+            (
+                "blend, only the segments' own classes",
+                [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in pairs],
+            ),
+            ("segments only, word-weighted mean", [mean_label(ss, ps, labels) for ss, ps in segs]),
+        ]
+
     t_turn, t_segs = coded(coder.therapist_behaviour, ther)
     fine_mask = ther["fine"].notna().to_numpy()
 
@@ -217,22 +235,8 @@ def segment_rules(backend: str) -> None:
         )
         print(f"  therapist {name:<44} main {main:.3f}  fine {fine:.3f}")
 
-    ther_line("whole turn (units turns)", [p.label for p in t_turn])
-    ther_line(
-        "blend of turn and segments (shipped)",
-        [
-            aggregate(t, ps, segment_weights(ss)).label
-            for t, (ss, ps) in zip(t_turn, t_segs, strict=True)
-        ],
-    )
-    ther_line(
-        "blend, only the segments' own classes",
-        [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(t_turn, t_segs, strict=True)],
-    )
-    ther_line(
-        "segments only, word-weighted mean",
-        [mean_label(ss, ps, clf.THERAPIST_LABELS) for ss, ps in t_segs],
-    )
+    for name, labels in shared_rules(t_turn, t_segs, clf.THERAPIST_LABELS):
+        ther_line(name, labels)
     best: tuple[float, str] = (-1.0, "")
     for order in itertools.permutations(MAIN4):
         rank = {m: i for i, m in enumerate(order)}
@@ -262,22 +266,8 @@ def segment_rules(backend: str) -> None:
         print(f"  client    {name:<44} macro-F1 {score:.3f}  change-talk rate {rate:.3f}")
 
     print(f"  client gold change-talk rate {float(np.mean(cli['talk'] == 'change')):.3f}")
-    client_line("whole turn (units turns)", [p.label for p in c_turn])
-    client_line(
-        "blend of turn and segments (shipped)",
-        [
-            aggregate(t, ps, segment_weights(ss)).label
-            for t, (ss, ps) in zip(c_turn, c_segs, strict=True)
-        ],
-    )
-    client_line(
-        "blend, only the segments' own classes",
-        [blend_own(t, ps, segment_weights(ss)) for t, (ss, ps) in zip(c_turn, c_segs, strict=True)],
-    )
-    client_line(
-        "segments only, word-weighted mean",
-        [mean_label(ss, ps, clf.CLIENT_LABELS) for ss, ps in c_segs],
-    )
+    for name, labels in shared_rules(c_turn, c_segs, clf.CLIENT_LABELS):
+        client_line(name, labels)
     for tau in (0.4, 0.5, 0.6):
         labels = []
         for _, ps in c_segs:
