@@ -10,19 +10,12 @@ import re
 from typing import Any
 
 import pytest
+from browser_helpers import log_in
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
 SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
-
-
-def _login(page: Any, server: Any, name: str) -> None:
-    page.goto(f"{server.base_url}/login")
-    page.get_by_label("E-mail").fill(server.emails[name])
-    page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{server.base_url}/caseload")
 
 
 def _context(browser: Any, size: str) -> Any:
@@ -44,7 +37,7 @@ def test_johns_session_five_is_one_alliance_alert_with_its_reasons(
 ) -> None:
     context = _context(browser, size)
     page = context.new_page()
-    _login(page, demo_server, "Maya Chen")
+    log_in(page, demo_server, "Maya Chen")
     page.screenshot(path=str(demo_server.screenshots / f"alerts-caseload-{size}.png"))
     assert axe(page) == []
     # John's open alert can be ticked for "Acknowledge selected" (not submitted here: the
@@ -99,7 +92,7 @@ def test_a_risk_answer_reaches_the_client_with_contacts_and_the_therapist_first(
     for size in ("phone", "desktop"):
         context = _context(browser, size)
         staff = context.new_page()
-        _login(staff, demo_server, "Tom Okafor")
+        log_in(staff, demo_server, "Tom Okafor")
         first_row = staff.locator("table.caseload tbody tr").first
         assert first_row.locator("th a").inner_text() == "Dana"
         expect(first_row.locator(".badge.risk")).to_have_text("Risk reported")
@@ -141,7 +134,7 @@ def test_the_admin_sets_crisis_contacts_and_the_escalation_hours(
 ) -> None:
     context = _context(browser, size)
     page = context.new_page()
-    _login(page, demo_server, "Ada Admin")
+    log_in(page, demo_server, "Ada Admin")
     page.goto(f"{demo_server.base_url}/admin/settings")
     expect(page.get_by_label("Name 1", exact=True)).to_have_value(
         "Riverside duty line (demo number)"

@@ -8,17 +8,10 @@ import time
 from typing import Any
 
 import pytest
+from browser_helpers import log_in
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
-
-
-def _login(page: Any, server: Any, name: str) -> None:
-    page.goto(f"{server.base_url}/login")
-    page.get_by_label("E-mail").fill(server.emails[name])
-    page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{server.base_url}/caseload")
 
 
 def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
@@ -29,7 +22,7 @@ def test_a_therapist_sees_johns_rupture_first_and_acknowledges_it(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    _login(page, demo_server, "Maya Chen")
+    log_in(page, demo_server, "Maya Chen")
 
     first_row = page.locator("table.caseload tbody tr").first
     assert first_row.locator("th a").inner_text() == "John"
@@ -72,7 +65,7 @@ def test_a_client_checks_in_on_a_phone_and_the_link_then_refuses_reuse(
 ) -> None:
     therapist = browser.new_context(viewport={"width": 1280, "height": 900})
     staff_page = therapist.new_page()
-    _login(staff_page, demo_server, "Lena Varga")
+    log_in(staff_page, demo_server, "Lena Varga")
     sarah = f"{demo_server.base_url}/clients/{demo_server.client_ids['Sarah']}"
     staff_page.goto(sarah)
     # PHQ-9 is asked at every check-in under the default measurement plan.
@@ -129,7 +122,7 @@ def test_an_admin_opens_the_matching_queue_from_the_menu_and_sees_proposals_with
 ) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    _login(page, demo_server, "Ada Admin")
+    log_in(page, demo_server, "Ada Admin")
     menu = page.get_by_role("navigation", name="Main")
     menu.get_by_role("link", name="Matching queue").click()
     page.wait_for_url(f"{demo_server.base_url}/admin/matching")
@@ -151,7 +144,7 @@ def test_the_supervisor_opens_the_team_page_and_sees_each_approach_from_the_prof
 ) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    _login(page, demo_server, "Sam Supervisor")
+    log_in(page, demo_server, "Sam Supervisor")
     page.get_by_role("link", name="Team").first.click()
     page.wait_for_url(f"{demo_server.base_url}/team")
     rows = page.locator("table tbody tr")

@@ -8,19 +8,12 @@ import re
 from typing import Any
 
 import pytest
+from browser_helpers import log_in
 
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def _login(page: Any, server: Any, name: str) -> None:
-    page.goto(f"{server.base_url}/login")
-    page.get_by_label("E-mail").fill(server.emails[name])
-    page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(caseload|team|admin/matching)$"))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def test_the_clinic_report_passes_axe_and_fits_the_screen(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    _login(page, demo_server, "Ada Admin")
+    log_in(page, demo_server, "Ada Admin")
     page.goto(f"{demo_server.base_url}/team")
     assert axe(page) == []
     page.get_by_role("link", name="Full outcome report").click()

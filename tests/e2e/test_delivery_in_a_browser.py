@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_clinic_in_a_browser import _login
+from browser_helpers import log_in
 
 from alliance.adapters.mail import SmtpNotifier
 from alliance.services import auth, clients, delivery, sessions
@@ -43,7 +43,7 @@ def _overflowing(page: Any, within: str = "body") -> list[str]:
 def test_a_new_link_shows_a_scannable_qr_code(demo_server: Any, browser: Any, kind: str) -> None:
     context = _context(browser, kind)
     page = context.new_page()
-    _login(page, demo_server, "Maya Chen")
+    log_in(page, demo_server, "Maya Chen")
     page.goto(f"{demo_server.base_url}/clients/{demo_server.client_ids['John']}")
     page.get_by_role("button", name="Create check-in link").click()
     qr = page.locator("svg.qr")
@@ -86,7 +86,7 @@ def test_the_outbox_after_a_sending_run_reads_on_desktop_and_phone(
     for kind in VIEWPORTS:
         context = _context(browser, kind)
         page = context.new_page()
-        _login(page, demo_server, "Maya Chen")
+        log_in(page, demo_server, "Maya Chen")
         page.get_by_role("link", name="Outbox").click()
         page.wait_for_url(f"{demo_server.base_url}/outbox")
         rows = page.locator("table.outbox tbody tr")

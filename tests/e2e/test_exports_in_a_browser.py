@@ -14,20 +14,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from browser_helpers import log_in
 
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 SHOTS = Path("/tmp/alliance-e2e-exports")
-
-
-def _login(page: Any, server: Any, name: str) -> None:
-    page.goto(f"{server.base_url}/login")
-    page.get_by_label("E-mail").fill(server.emails[name])
-    page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(caseload|team|admin/matching)$"))
 
 
 @pytest.mark.parametrize(
@@ -47,7 +40,7 @@ def test_an_admin_requests_an_export_watches_it_finish_and_downloads_it(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    _login(page, demo_server, "Ada Admin")
+    log_in(page, demo_server, "Ada Admin")
     page.get_by_role("link", name="Exports").click()
     page.wait_for_url(re.compile(r"/admin/exports$"))
     assert page.get_by_role("heading", level=1).inner_text() == "Research exports"

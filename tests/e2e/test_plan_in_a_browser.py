@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from browser_helpers import log_in
 from playwright.sync_api import expect
-from test_clinic_in_a_browser import _login
 from test_delivery_in_a_browser import VIEWPORTS, _context, _overflowing
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_a_therapist_changes_one_clients_plan(demo_server: Any, browser: Any, kind: str) -> None:
     context = _context(browser, kind)
     page = context.new_page()
-    _login(page, demo_server, "Tom Okafor")
+    log_in(page, demo_server, "Tom Okafor")
     page.goto(f"{demo_server.base_url}/clients/{demo_server.client_ids['Dana']}")
     page.get_by_role("link", name="measurement plan").click()
     expect(page.get_by_role("heading", name="Measurement plan for this client")).to_be_visible()
