@@ -10,8 +10,8 @@ the set-up is not what is measured). Then, timed, through the real command
 
 1. ``send-due --dry-run`` on that database: plans all N invitations, counts them, rolls back;
 2. ``send-due`` with a local aiosmtpd server (its own process) as the SMTP sink: plans N
-   invitations (a link each), claims them in batches, sends N messages over one SMTP
-   connection, records each;
+   invitations (a link each), claims them in batches, sends N messages over
+   ``smtp_connections`` SMTP connections at once (4 by default), records each;
 3. ``send-due`` again: nothing is due (the cost of a quiet cron tick on a full table).
 
 Aim (issue 10): run 2 under 10 s for 10,000 due episodes.

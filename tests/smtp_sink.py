@@ -1,11 +1,14 @@
 """A real SMTP server (aiosmtpd) in this process, on a free local port, for the delivery tests.
 
 ``SmtpSink.refuse`` makes it refuse recipients: ``"451"`` (try again later) or ``"550"``
-(never); ``delay`` slows every message down so that concurrent runs overlap.
+(never); ``delay`` slows every message down so that concurrent runs overlap; ``wait`` holds
+each message without blocking the server (other connections go on), and ``peak`` is the most
+messages it was holding at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -27,6 +30,9 @@ def free_port() -> int:
 class SmtpSink:
     refuse: str | None = None
     delay: float = 0.0
+    wait: float = 0.0
+    holding: int = 0
+    peak: int = 0
     messages: list[Message] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
@@ -44,6 +50,11 @@ class SmtpSink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             time.sleep(self.delay)  # blocks the server loop: runs really do overlap
+        if self.wait:
+            self.holding += 1
+            self.peak = max(self.peak, self.holding)
+            await asyncio.sleep(self.wait)
+            self.holding -= 1
         with self.lock:
             self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
         return "250 Message accepted"

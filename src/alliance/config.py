@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, description="SMTP password.")
     smtp_from: str = Field(default="alliance@localhost", description="Sender address for e-mails.")
     smtp_starttls: bool = Field(default=True, description="Use STARTTLS with the SMTP server.")
+    smtp_connections: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="SMTP connections one send-due run uses at once (messages are handed over "
+        "in parallel; 1 sends them one after another).",
+    )
     delivery_max_attempts: int = Field(
         default=5,
         ge=1,

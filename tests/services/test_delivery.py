@@ -351,6 +351,40 @@ def test_two_concurrent_runs_never_send_a_message_twice(world: World, sink: Smtp
     assert {row.status for row in _rows(world)} == {"sent"}
 
 
+def test_one_run_hands_messages_over_on_several_connections_at_once(
+    world: World, sink: SmtpSink
+) -> None:
+    for i in range(8):
+        client, _ = clients.create_client(
+            world.ctx, actor=world.alice, display_name=f"P{i}", contact_email=f"p{i}@mail.example"
+        )
+        _attended(world, client.id)
+    sink.wait = 0.1
+    settings = world.ctx.settings.model_copy(update={**smtp_settings(sink.port)})
+    report = send_due(world.ctx, notifier=SmtpNotifier(settings, timeout=5, connections=3))
+    assert report.sent == 8
+    assert report.failed == 0
+    assert sorted(str(m["To"]) for m in sink.messages) == sorted(
+        f"p{i}@mail.example" for i in range(8)
+    )
+    # Three connections: the server held three messages at a time, never more.
+    assert sink.peak == 3
+    assert {row.status for row in _rows(world)} == {"sent"}
+
+
+def test_with_one_connection_messages_go_one_after_another(world: World, sink: SmtpSink) -> None:
+    for i in range(3):
+        client, _ = clients.create_client(
+            world.ctx, actor=world.alice, display_name=f"Q{i}", contact_email=f"q{i}@mail.example"
+        )
+        _attended(world, client.id)
+    sink.wait = 0.05
+    settings = world.ctx.settings.model_copy(update={**smtp_settings(sink.port)})
+    report = send_due(world.ctx, notifier=SmtpNotifier(settings, timeout=5, connections=1))
+    assert report.sent == 3
+    assert sink.peak == 1
+
+
 def test_two_runs_picking_the_same_rows_at_once_claim_each_row_once(
     world: World, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ class Recorder:
     """A notifier that keeps what it was asked to send (or refuses everything)."""
 
     channel = "email"
+    concurrency = 1
 
     def __init__(self, *, fail: bool = False) -> None:
         self.sent: list[Message] = []

@@ -259,6 +259,12 @@ class _RecordingSMTP:
     def send_message(self, message: EmailMessage) -> None:
         pass
 
+    def quit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 def test_e_mail_goes_over_tls_that_checks_the_servers_certificate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

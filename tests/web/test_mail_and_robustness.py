@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,19 @@ class FakeSMTP:
         if FakeSMTP.fail:
             raise OSError("connection refused")
         FakeSMTP.sent.append(message)
+
+    def sendmail(self, sender: str, to: list[str], raw: bytes) -> None:
+        if FakeSMTP.fail:
+            raise OSError("connection refused")
+        parsed = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        FakeSMTP.sent.append(parsed)
+
+    def quit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.fixture

@@ -41,9 +41,12 @@ class DeliveryFailed(Exception):
 
 class Notifier(Protocol):
     """Sends messages over one channel. ``send`` raises :class:`DeliveryFailed`; ``close``
-    ends any connection a run kept open (sending many messages over one connection)."""
+    ends any connection a run kept open (sending many messages over one connection).
+    ``concurrency`` is how many ``send`` calls may run at once from different threads (1 for
+    a notifier that is not thread-safe)."""
 
     channel: str
+    concurrency: int
 
     def send(self, message: Message) -> None: ...
 

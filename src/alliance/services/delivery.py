@@ -31,12 +31,14 @@ link's own pages keep up to date, so this module never touches the submission pa
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -530,10 +532,25 @@ def compose(kind: str, *, clinic: str, url: str, expires_at: datetime, to: str) 
     return make(clinic=clinic, url=url, expires_at=expires_at, to=to)
 
 
+def _hand_over(notifier: Notifier, message: Message) -> DeliveryFailed | None:
+    """Send one message: ``None`` when the notifier took it, else why not (never raises a
+    delivery failure, so a pool of these runs every message of a batch)."""
+    try:
+        notifier.send(message)
+    except DeliveryFailed as exc:
+        return exc
+    return None
+
+
 def _deliver(
-    ctx: ServiceContext, notifier: Notifier, claimed: list[_Claimed], report: _Tally
+    ctx: ServiceContext,
+    notifier: Notifier,
+    claimed: list[_Claimed],
+    report: _Tally,
+    pool: ThreadPoolExecutor | None = None,
 ) -> None:
     outcomes: list[tuple[int, dict[str, Any]]] = []
+    sendable: list[tuple[_Claimed, Message]] = []
     for item in claimed:
         if item.opted_out or not item.to:
             reason = OPTED_OUT if item.opted_out else NO_ADDRESS
@@ -543,27 +560,36 @@ def _deliver(
         message = compose(
             item.kind, clinic=item.clinic, url=item.url, expires_at=item.expires_at, to=item.to
         )
-        try:
-            notifier.send(message)
-        except DeliveryFailed as exc:
-            now = ctx.now()
-            if exc.permanent or item.attempts >= ctx.settings.delivery_max_attempts:
-                outcomes.append((item.id, {"status": "failed", "reason": exc.reason}))
-                report.failed += 1
-            else:
-                wait = retry_delay(
-                    item.attempts, base=timedelta(minutes=ctx.settings.delivery_retry_minutes)
+        sendable.append((item, message))
+    # Handing a message to a mail server is mostly waiting for its replies: several
+    # connections at once keep the server busy while each waits (results stay in order).
+    messages = [message for _, message in sendable]
+    if pool is None:
+        results = [_hand_over(notifier, message) for message in messages]
+    else:
+        results = list(pool.map(functools.partial(_hand_over, notifier), messages))
+    for (item, _), failure in zip(sendable, results, strict=True):
+        if failure is None:
+            outcomes.append((item.id, {"status": "sent", "reason": None, "sent_at": ctx.now()}))
+            report.sent += 1
+        elif failure.permanent or item.attempts >= ctx.settings.delivery_max_attempts:
+            outcomes.append((item.id, {"status": "failed", "reason": failure.reason}))
+            report.failed += 1
+        else:
+            wait = retry_delay(
+                item.attempts, base=timedelta(minutes=ctx.settings.delivery_retry_minutes)
+            )
+            outcomes.append(
+                (
+                    item.id,
+                    {
+                        "status": "queued",
+                        "reason": failure.reason,
+                        "next_attempt_at": ctx.now() + wait,
+                    },
                 )
-                outcomes.append(
-                    (
-                        item.id,
-                        {"status": "queued", "reason": exc.reason, "next_attempt_at": now + wait},
-                    )
-                )
-                report.retrying += 1
-            continue
-        outcomes.append((item.id, {"status": "sent", "reason": None, "sent_at": ctx.now()}))
-        report.sent += 1
+            )
+            report.retrying += 1
     with unit_of_work(ctx) as session:
         # One executemany UPDATE by primary key for the whole batch.
         session.execute(
@@ -640,13 +666,17 @@ def send_due(
     if notifier is None:
         raise ValueError("a notifier is needed unless dry_run")
     run_id = uuid.uuid4().hex
+    workers = max(1, notifier.concurrency)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="send-due") if workers > 1 else None
     try:
         while claimed := _claim(ctx, run_id):
-            _deliver(ctx, notifier, claimed, report)
+            _deliver(ctx, notifier, claimed, report, pool)
         # The same run tells supervisors and admins about risk alerts left unacknowledged.
         escalation = escalate_risk_alerts(ctx, notifier)
         report.escalated, report.escalation_failed = escalation.escalated, escalation.failed
     finally:
+        if pool is not None:
+            pool.shutdown()
         notifier.close()
     return report.report()
 
