@@ -122,6 +122,27 @@ def test_a_clinic_can_enforce_a_second_factor(world: World) -> None:
     assert result.mfa_setup_required
 
 
+def test_turning_the_second_factor_on_ends_the_users_other_web_sessions(
+    world: World, clock: Clock
+) -> None:
+    user_id = world.alice.user_id or 0
+    enrolling = auth.start_web_session(world.ctx, user_id=user_id)
+    elsewhere = auth.start_web_session(world.ctx, user_id=user_id)
+    colleague = auth.start_web_session(world.ctx, user_id=world.bob.user_id or 0)
+    secret, _ = auth.start_totp_enrolment(world.ctx, actor=world.alice)
+    auth.confirm_totp(
+        world.ctx,
+        actor=world.alice,
+        code=pyotp.TOTP(secret).at(clock.now),
+        keep_session=enrolling.token,
+    )
+    actor, _ = auth.touch_web_session(world.ctx, enrolling.token)
+    assert actor.user_id == user_id
+    with pytest.raises(AuthenticationFailed):
+        auth.touch_web_session(world.ctx, elsewhere.token)
+    auth.touch_web_session(world.ctx, colleague.token)  # nobody else is signed out
+
+
 def test_a_web_session_expires_when_idle(world: World, clock: Clock) -> None:
     started = auth.start_web_session(world.ctx, user_id=world.alice.user_id or 0)
     assert started.token is not None

@@ -447,8 +447,14 @@ def start_totp_enrolment(ctx: ServiceContext, *, actor: Actor) -> tuple[str, str
 
 
 @denials_audited
-def confirm_totp(ctx: ServiceContext, *, actor: Actor, code: str) -> UserView:
-    """Turn the second factor on once the user proves their app produces the right codes."""
+def confirm_totp(
+    ctx: ServiceContext, *, actor: Actor, code: str, keep_session: str | None = None
+) -> UserView:
+    """Turn the second factor on once the user proves their app produces the right codes.
+
+    Every other web session of the user ends (``keep_session``, the one enrolling, stays):
+    a browser signed in with the password alone, perhaps by whoever made the user want a
+    second factor, must not outlive it. Access tokens are kept (a separate credential)."""
     require_staff(actor)
     with unit_of_work(ctx) as session:
         user = session.get(StaffUser, actor.user_id)
@@ -457,6 +463,9 @@ def confirm_totp(ctx: ServiceContext, *, actor: Actor, code: str) -> UserView:
         if not _accept_totp(ctx, user, code):
             raise InvalidInput("code", "that code is not right; check the time on your phone")
         user.totp_enabled = True
+        revoke_credentials(
+            session, ctx, user.id, "second factor on", keep_session=keep_session, tokens=False
+        )
         record(session, ctx, actor, "write", "staff_user", user.id, {"op": "totp-enable"})
         return user_view(user)
 

@@ -346,7 +346,12 @@ async def account_mfa_confirm(
     secret: Annotated[FreeText, Form(max_length=64)] = "",
 ) -> Response:
     try:
-        await auth.call(auth_service.confirm_totp, actor=auth.staff, code=code)
+        await auth.call(
+            auth_service.confirm_totp,
+            actor=auth.staff,
+            code=code,
+            keep_session=auth.session_token,
+        )
     except InvalidInput as exc:
         return render(
             request,
