@@ -3,6 +3,8 @@
 The demo clinic: ``demo_copy`` is a fresh copy, on SQLite and on PostgreSQL, of a demo seeded
 once per run (see ``demo_copies``); ``module_demo_copy`` is one copy shared by a module's tests.
 
+``sink``: a real SMTP server (aiosmtpd) for one test, from ``smtp_sink``.
+
 PostgreSQL: tests marked ``postgres`` get a URL to a fresh schema-isolated database on the
 server at 127.0.0.1:5432 (override with ``ALLIANCE_TEST_POSTGRES_URL``). Without a server they
 skip with a message, unless ``ALLIANCE_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where a
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from demo_copies import DemoCopy, SeededDemo, copy_of, run_directory, seeded_postgres, seeded_sqlite
+from smtp_sink import RunningSink, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -26,6 +29,16 @@ POSTGRES_URL = os.environ.get(
     "ALLIANCE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("ALLIANCE_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free local port for one test (tests/smtp_sink.py)."""
+    running = RunningSink()
+    try:
+        yield running.sink
+    finally:
+        running.stop()
 
 
 def _postgres_available() -> str | None:

@@ -4,7 +4,6 @@ meant, header values cannot inject headers, and the connection pool ends every c
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -13,16 +12,7 @@ import pytest
 from alliance.adapters.mail import MailError, SmtpNotifier, plain_text_email
 from alliance.config import Settings
 from alliance.notify import Message
-from smtp_sink import RunningSink, SmtpSink, smtp_settings
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    running = RunningSink()
-    try:
-        yield running.sink
-    finally:
-        running.stop()
+from smtp_sink import SmtpSink, smtp_settings
 
 
 def _parse(raw: bytes) -> EmailMessage:

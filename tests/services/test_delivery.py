@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,18 +17,9 @@ from alliance.services import admin, checkins, clients, delivery, sessions
 from alliance.services.context import ServiceContext
 from alliance.services.delivery import NO_ADDRESS, OPTED_OUT, send_due
 from alliance.store.models import AuditEvent, OutboxMessage
-from smtp_sink import RunningSink, SmtpSink, smtp_settings
+from smtp_sink import SmtpSink, smtp_settings
 
 LINK = re.compile(r"https://alliance\.example/c/[A-Za-z0-9_-]+")
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    running = RunningSink()
-    try:
-        yield running.sink
-    finally:
-        running.stop()
 
 
 def _notifier(ctx: ServiceContext, sink: SmtpSink) -> SmtpNotifier:
@@ -351,38 +341,29 @@ def test_two_concurrent_runs_never_send_a_message_twice(world: World, sink: Smtp
     assert {row.status for row in _rows(world)} == {"sent"}
 
 
-def test_one_run_hands_messages_over_on_several_connections_at_once(
-    world: World, sink: SmtpSink
+@pytest.mark.parametrize(
+    ("connections", "messages"), [(3, 8), (1, 3)], ids=["three connections", "one connection"]
+)
+def test_a_run_hands_messages_over_on_as_many_connections_at_once_as_set(
+    world: World, sink: SmtpSink, connections: int, messages: int
 ) -> None:
-    for i in range(8):
+    for i in range(messages):
         client, _ = clients.create_client(
             world.ctx, actor=world.alice, display_name=f"P{i}", contact_email=f"p{i}@mail.example"
         )
         _attended(world, client.id)
     sink.wait = 0.1
-    settings = world.ctx.settings.model_copy(update={**smtp_settings(sink.port)})
-    report = send_due(world.ctx, notifier=SmtpNotifier(settings, timeout=5, connections=3))
-    assert report.sent == 8
+    settings = world.ctx.settings.model_copy(update=smtp_settings(sink.port))
+    notifier = SmtpNotifier(settings, timeout=5, connections=connections)
+    report = send_due(world.ctx, notifier=notifier)
+    assert report.sent == messages
     assert report.failed == 0
     assert sorted(str(m["To"]) for m in sink.messages) == sorted(
-        f"p{i}@mail.example" for i in range(8)
+        f"p{i}@mail.example" for i in range(messages)
     )
-    # Three connections: the server held three messages at a time, never more.
-    assert sink.peak == 3
+    # The server held as many messages at a time as there are connections, never more.
+    assert sink.peak == connections
     assert {row.status for row in _rows(world)} == {"sent"}
-
-
-def test_with_one_connection_messages_go_one_after_another(world: World, sink: SmtpSink) -> None:
-    for i in range(3):
-        client, _ = clients.create_client(
-            world.ctx, actor=world.alice, display_name=f"Q{i}", contact_email=f"q{i}@mail.example"
-        )
-        _attended(world, client.id)
-    sink.wait = 0.05
-    settings = world.ctx.settings.model_copy(update={**smtp_settings(sink.port)})
-    report = send_due(world.ctx, notifier=SmtpNotifier(settings, timeout=5, connections=1))
-    assert report.sent == 3
-    assert sink.peak == 1
 
 
 def test_two_runs_picking_the_same_rows_at_once_claim_each_row_once(

@@ -5,7 +5,6 @@ follow the plan."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,7 +17,7 @@ from alliance.services import admin, alerts, checkins, delivery, goals, plans, s
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.errors import InvalidInput, NotFound
 from alliance.store.models import AuditEvent, CheckIn
-from smtp_sink import RunningSink, SmtpSink, smtp_settings
+from smtp_sink import SmtpSink, smtp_settings
 
 ROUTINE = ("phq9", "session_feedback")
 ANSWERS = {
@@ -195,15 +194,6 @@ def test_clinic_plan_must_name_known_instruments(planned: World) -> None:
     with pytest.raises(InvalidInput) as caught:
         admin.update_clinic_settings(planned.ctx, actor=planned.ada, settings=settings)
     assert caught.value.field == "measurement_plan"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    running = RunningSink()
-    try:
-        yield running.sink
-    finally:
-        running.stop()
 
 
 def test_e_mailed_links_follow_the_plan(planned: World, clock: Clock, sink: SmtpSink) -> None:

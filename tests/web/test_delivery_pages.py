@@ -4,26 +4,15 @@ link, and the in-app scheduler started by the app's lifespan."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from webworld import World, build_world, csrf_from, login
 
 from alliance.adapters.mail import SmtpNotifier
 from alliance.services import delivery, sessions
-from smtp_sink import RunningSink, SmtpSink, smtp_settings
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    running = RunningSink()
-    try:
-        yield running.sink
-    finally:
-        running.stop()
+from smtp_sink import SmtpSink, smtp_settings
 
 
 def _attended_now(world: World, case: str = "tom") -> int:
