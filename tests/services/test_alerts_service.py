@@ -164,6 +164,9 @@ def test_several_alerts_are_acknowledged_at_once_each_audited(world: World, cloc
         if e.entity_type == "alert" and e.detail.get("bulk")
     ]
     assert sorted(int(e.entity_id or 0) for e in events) == sorted(ids)
+    # As for one alert, the log says a note came with it (the note itself is not in the log).
+    assert all(e.detail["with_note"] is True for e in events)
+    assert all("Seen" not in str(e.detail) for e in events)
     # Again: nothing is open any more, nothing changes.
     assert alerts.acknowledge_alerts(world.ctx, actor=world.bob, alert_ids=ids) == []
 

@@ -287,7 +287,12 @@ def acknowledge_alerts(
                 "write",
                 "alert",
                 alert.id,
-                {"op": "acknowledge", "client_id": alert.client_id, "bulk": True},
+                {
+                    "op": "acknowledge",
+                    "client_id": alert.client_id,
+                    "bulk": True,
+                    "with_note": text is not None,
+                },
             )
             changed.append(alert)
         return [alert_view(a, ctx.cipher) for a in changed]
