@@ -5,8 +5,10 @@ a validated translation file the clinic installed (scored as the original)."""
 
 from __future__ import annotations
 
+import ast
 import html
 import re
+import string
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,14 @@ from alliance.matching.profiles import vocabulary
 from alliance.measures import progress_words
 from alliance.services import admin as admin_service
 from alliance.services import checkins, clients
+from alliance.services import matching as matching_service
 from alliance.services.clinic_settings import CLIENT_LANGUAGES, DEFAULT_CRISIS_MESSAGE
 from alliance.services.errors import _LINK_MESSAGES
 from alliance.store.db import transaction
 from alliance.store.models import Score
 from alliance.web import forms, i18n
 from alliance.web.routes import checkin as checkin_routes
-from alliance.web.routes.matching import DAYS, PARTS
+from alliance.web.routes.matching import DAYS, INTAKE_LABELS, PARTS
 from alliance.web.templating import TEMPLATE_DIR
 
 CLIENT_TEMPLATES = (
@@ -41,6 +44,46 @@ CLIENT_TEMPLATES = (
 SPANISH = i18n.LOCALE_DIR / "es" / "LC_MESSAGES" / "messages.po"
 
 Message = str | tuple[str, str]
+SOURCE = Path(i18n.__file__).resolve().parents[1]
+
+
+#: The only modules allowed to build a ``Msg`` from a variable, each with the registry of the
+#: message ids it builds from (read here instead).
+MSG_REGISTRIES: dict[str, tuple[str, ...]] = {
+    "messages.py": (),  # rebuilding a pickled Msg from its own id
+    "services/matching.py": tuple(matching_service._PYDANTIC_MESSAGES.values()),
+}
+
+
+def msg_templates() -> list[str]:
+    """The message id of every ``Msg(...)`` in the package's source, read from the code itself
+    (so a new validation message cannot be forgotten here). A call whose id is not a literal
+    could not be checked, so it fails the test instead, outside the few modules that take their
+    ids from a registry (:data:`MSG_REGISTRIES`)."""
+    found: list[str] = [m for ids in MSG_REGISTRIES.values() for m in ids]
+    unreadable: list[str] = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "Msg":
+                position = 0  # Msg(msgid, ...)
+            elif (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and (func.value.id, func.attr) == ("Msg", "worded")
+            ):
+                position = 1  # Msg.worded(english, msgid, ...)
+            else:
+                continue
+            first = node.args[position] if len(node.args) > position else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                found.append(first.value)
+            elif path.relative_to(SOURCE).as_posix() not in MSG_REGISTRIES:
+                unreadable.append(f"{path.relative_to(SOURCE)}:{node.lineno}")
+    assert unreadable == [], "Msg(...) needs a literal message id"
+    return list(dict.fromkeys(found))
 
 
 def client_msgids() -> list[Message]:
@@ -69,6 +112,9 @@ def client_msgids() -> list[Message]:
         *(s.phrases[0] for s in voc.styles.values()),
         *(label for _, label in DAYS),
         *(part.capitalize() for part in PARTS),
+        *(label for label, _ in INTAKE_LABELS.values()),
+        i18n.GENERIC_PROBLEM,
+        *msg_templates(),
     ]
     return list(dict.fromkeys(found))
 
@@ -318,3 +364,230 @@ def test_an_admin_sets_the_client_language_on_the_settings_page(world: World) ->
     assert admin_service.get_clinic(world.ctx, actor=ada).settings.client_language == "es"
     token = world.cases["tom"].link_token
     assert _lang_of(world.client().get(f"/c/{token}").text) == "es"
+
+
+# --------------------------------------------------------------------------- service messages
+
+
+def _fields(message_id: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(message_id) if name is not None}
+
+
+def test_each_validation_message_keeps_its_placeholders_in_spanish() -> None:
+    """A translation may leave a value out (an English option key, say) but never ask for one
+    the English does not give: that would turn the message into the general sentence."""
+    catalog = _spanish()
+    wrong = {}
+    for message_id in msg_templates():
+        entry = catalog.get(message_id)
+        assert entry is not None, message_id
+        extra = _fields(entry.string) - _fields(message_id)
+        if extra:
+            wrong[message_id] = extra
+    assert wrong == {}
+
+
+def test_a_client_message_is_english_as_written_or_spanish_and_never_mixed() -> None:
+    from alliance.messages import Msg
+
+    msg = Msg("at most {n} characters", n=4000)
+    assert i18n.client_message(msg, "en") == "at most 4000 characters"
+    assert i18n.client_message(msg, "es") == "como máximo 4000 caracteres"
+    # A plain message that is itself a message id is translated too ...
+    assert i18n.client_message(forms.UNKNOWN_FIELD, "es") == (
+        "Esta no es una pregunta de este cuestionario."
+    )
+    # ... anything else (pydantic's own words) is the one general sentence in Spanish, and
+    # exactly itself in English.
+    pydantic_words = "Input should be a valid integer"
+    assert i18n.client_message(pydantic_words, "en") == pydantic_words
+    general = i18n.client_message(pydantic_words, "es")
+    assert general == i18n.translations("es").gettext(i18n.GENERIC_PROBLEM)
+    assert general != i18n.GENERIC_PROBLEM
+    # A message id the catalogue lacks falls back the same way.
+    assert i18n.client_message(Msg("no such id {n}", n=1), "es") == general
+
+
+def _check_in(world: World, client: Any, lang: str, **change: str) -> Any:
+    token = world.cases["tom"].link_token
+    query = f"?lang={lang}" if lang else ""
+    form = client.get(f"/c/{token}{query}")
+    answers = {**full_answers(form.text, pick="first"), **change}
+    return client.post(f"/c/{token}{query}", data=answers)
+
+
+# (field, value, the Spanish words shown, the English words they replace)
+BAD_ANSWERS = [
+    ("phq9/phq9_1", "7", "La respuesta '7' no es ninguna de las opciones", "is not one of"),
+    ("goal/1", "11", "'11' no es un número entero del 0 al 10", "is not a whole number 0–10"),
+    ("goal/1", "mucho", "'mucho' no es un número del 0 al 10", "is not a number 0–10"),
+    ("session_feedback/sf_comment", "x" * 4001, "Como máximo 4000 caracteres", "4000 characters"),
+    (
+        "session_feedback/sf_comment",
+        "a\x00b",
+        "No puede contener el carácter NUL",
+        "contain the NUL",
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "spanish", "english"), BAD_ANSWERS)
+def test_a_refused_answer_is_explained_in_the_check_ins_language(
+    world: World, field: str, value: str, spanish: str, english: str
+) -> None:
+    client = world.client()
+    es = _check_in(world, client, "es", **{field: value})
+    assert es.status_code == 422
+    shown = _visible(es.text)
+    assert spanish in shown
+    assert english not in shown
+    _assert_spanish(es.text)
+    en = _check_in(world, client, "", **{field: value})
+    assert en.status_code == 422
+    assert english in _visible(en.text)
+    assert spanish not in _visible(en.text)
+
+
+def test_the_clinics_language_puts_a_refused_answer_in_spanish_without_lang(
+    world: World,
+) -> None:
+    _set_clinic(world, client_language="es")
+    page = _check_in(world, world.client(), "", **{"goal/1": "11"})
+    assert page.status_code == 422
+    assert "'11' no es un número entero del 0 al 10" in _visible(page.text)
+    # ... and "Save and finish later" explains a refusal in the same language.
+    saved = _check_in(world, world.client(), "", **{"goal/1": "11", "_action": "save"})
+    assert saved.status_code == 422
+    assert "'11' no es un número entero del 0 al 10" in _visible(saved.text)
+    assert "is not a whole number" not in _visible(saved.text)
+
+
+def test_the_page_scripts_draft_save_explains_a_refusal_in_the_pages_language(
+    world: World,
+) -> None:
+    client = world.client()
+    token = world.cases["tom"].link_token
+    csrf = csrf_from(client.get(f"/c/{token}?lang=es").text)
+    bad = {"csrf_token": csrf, "goal/1": "11"}
+    spanish = client.post(f"/c/{token}/draft?lang=es", data=bad)
+    assert spanish.status_code == 422
+    assert spanish.json() == {"detail": {"goal/1": "'11' no es un número entero del 0 al 10"}}
+    english = client.post(f"/c/{token}/draft", data=bad)
+    assert english.json() == {"detail": {"goal/1": "'11' is not a whole number 0–10"}}
+    unknown = client.post(
+        f"/c/{token}/draft?lang=es", data={"csrf_token": csrf, "phq9/phq9_77": "2"}
+    )
+    assert unknown.json() == {
+        "detail": {"phq9/phq9_77": "Esa pregunta no forma parte de este cuestionario"}
+    }
+
+
+BAD_INTAKE = {
+    "contact_name": " ",
+    "contact_email": "robin@",
+    "contact_phone": "abc",
+    "concern_main": "",
+    "languages": "español, " + "k" * 90,
+    "max_fee": "-5",
+    "style_words": "purple elephants",
+}
+
+
+def _problem_items(page: str) -> list[tuple[str, str, str]]:
+    text = html.unescape(page)
+    start = text.index('<div class="problems"')
+    box = text[start : text.index("</div>", start)]
+    return re.findall(r'<li><a href="#([^"]+)">([^<]+)</a>: ([^<]+)</li>', box)
+
+
+def test_a_refused_intake_lists_its_problems_in_spanish(world: World) -> None:
+    clinic_id = world.cases["tom"].clinic_id
+    http = world.client()
+    page = http.get(f"/intake/{clinic_id}?lang=es")
+    refused = http.post(
+        f"/intake/{clinic_id}?lang=es", data={**BAD_INTAKE, "csrf_token": csrf_from(page.text)}
+    )
+    assert refused.status_code == 422
+    assert _problem_items(refused.text) == [
+        (
+            "f-name",
+            "¿Cómo quieres que te llamemos?",
+            "Escribe un nombre (o un apodo) de 1 a 100 caracteres.",
+        ),
+        ("f-email", "Correo electrónico", "'robin@' no es una dirección de correo electrónico."),
+        (
+            "f-phone",
+            "Teléfono",
+            "'abc' no es un número de teléfono (de 6 a 15 cifras; se admiten espacios, +, -, "
+            "paréntesis).",
+        ),
+        ("f-main", "¿Con qué te gustaría recibir ayuda?", "Elige al menos 1 de las opciones."),
+        (
+            "f-style",
+            "Cómo debería trabajar contigo tu terapeuta",
+            "No hemos reconocido una forma de trabajar en 'purple elephants'; prueba a decirlo "
+            "con otras palabras o deja este campo vacío.",
+        ),
+        ("f-lang", "Idiomas en los que puedes hacer terapia", "Como máximo 80 caracteres."),
+        ("f-fee", "Lo máximo que puedes pagar por sesión", "Tiene que ser 0 o más."),
+        (
+            "f-consent",
+            "Tu consentimiento",
+            "Solo podemos proponerte un terapeuta si das tu consentimiento.",
+        ),
+    ]
+    _assert_spanish(refused.text)
+    for english in ("is not a phone number", "give a name", "relationship style", "agree"):
+        assert english not in refused.text
+
+
+def test_the_same_refused_intake_on_an_english_page_keeps_the_english_words(
+    world: World,
+) -> None:
+    clinic_id = world.cases["tom"].clinic_id
+    http = world.client()
+    page = http.get(f"/intake/{clinic_id}")
+    refused = http.post(
+        f"/intake/{clinic_id}", data={**BAD_INTAKE, "csrf_token": csrf_from(page.text)}
+    )
+    assert refused.status_code == 422
+    items = _problem_items(refused.text)
+    assert [(label, text) for _, label, text in items] == [
+        ("What should we call you?", "Give a name (or a nickname) of 1–100 characters."),
+        ("E-mail", "'robin@' is not an e-mail address."),
+        ("Phone", "'abc' is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)."),
+        # Pydantic's own words, as before (the Spanish page translates them by error type).
+        (
+            "What would you like help with?",
+            "Tuple should have at least 1 item after validation, not 0.",
+        ),
+        ("How your therapist should work with you", items[4][2]),
+        (
+            "Languages you can have therapy in",
+            "Value should have at most 80 items after validation, not 90.",
+        ),
+        ("The most you can pay per session", "Input should be greater than or equal to 0."),
+        ("Your agreement", "We can only match you if you agree to it."),
+    ]
+    assert items[4][2].startswith("Cannot tell a relationship style from 'purple elephants'")
+
+
+def test_a_spanish_clinics_intake_through_the_api_still_answers_in_english(world: World) -> None:
+    _set_clinic(world, client_language="es")
+    answer = world.client().post(
+        "/api/v1/intake?lang=es",
+        json={
+            "clinic_id": world.cases["tom"].clinic_id,
+            "contact_name": "Robin",
+            "contact_phone": "abc",
+            "intake": {"concerns": ["grief"], "languages": ["spanish"], "consent": True},
+        },
+        headers={"Accept-Language": "es"},
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {
+            "field": "contact_phone",
+            "message": "'abc' is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)",
+        }
+    ]

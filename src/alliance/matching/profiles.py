@@ -37,6 +37,8 @@ from pydantic import (
     model_validator,
 )
 
+from alliance.messages import Msg
+
 __all__ = [
     "ATTRIBUTES",
     "DAYS",
@@ -158,7 +160,14 @@ def _member(section: str) -> Any:
     def check(value: str) -> str:
         known = getattr(vocabulary(), section)
         if value not in known:
-            raise ValueError(f"unknown {section[:-1]} {value!r}; known: {', '.join(known)}")
+            raise ValueError(
+                Msg(
+                    "unknown {kind} {value}; known: {known}",
+                    kind=section[:-1],
+                    value=repr(value),
+                    known=", ".join(known),
+                )
+            )
         return value
 
     return check
@@ -202,7 +211,13 @@ def resolve_style(words: str) -> str:
     winners = [k for k, h in hits.items() if h == best]
     if best == 0 or len(winners) > 1:
         examples = "; ".join(f"{p!r} ({k})" for k, s in styles.items() for p in s.phrases[:1])
-        raise ValueError(f"cannot tell a relationship style from {words!r}; say e.g. {examples}")
+        raise ValueError(
+            Msg(
+                "cannot tell a relationship style from {words}; say e.g. {examples}",
+                words=repr(words),
+                examples=examples,
+            )
+        )
     return winners[0]
 
 
@@ -391,11 +406,13 @@ class Preference(_Frozen):
         if attribute == "style":
             for v in values:
                 if v not in voc.styles:
-                    raise ValueError(f"unknown style {v!r}")
+                    raise ValueError(Msg("unknown style {value}", value=repr(v)))
         if attribute != "lgbtq_affirming" and not values:
-            raise ValueError(f"a {attribute} preference needs at least one value")
+            raise ValueError(
+                Msg("a {attribute} preference needs at least one value", attribute=attribute)
+            )
         if attribute == "lgbtq_affirming" and values:
-            raise ValueError("an lgbtq_affirming preference takes no values")
+            raise ValueError(Msg("an lgbtq_affirming preference takes no values"))
         return values
 
 
@@ -421,7 +438,7 @@ class ClientIntake(_Frozen):
     @classmethod
     def _unique_concerns(cls, concerns: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(concerns)) != len(concerns):
-            raise ValueError("a concern is listed twice")
+            raise ValueError(Msg("a concern is listed twice"))
         return concerns
 
     @field_validator("preferences")
@@ -430,7 +447,7 @@ class ClientIntake(_Frozen):
         seen: set[str] = set()
         for p in prefs:
             if p.attribute in seen:
-                raise ValueError(f"two preferences about {p.attribute}")
+                raise ValueError(Msg("two preferences about {attribute}", attribute=p.attribute))
             seen.add(p.attribute)
         return prefs
 

@@ -23,6 +23,8 @@ from typing import Any, Literal, Self, SupportsFloat, SupportsIndex
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alliance.messages import Msg
+
 ItemType = Literal["choice", "text", "integer", "boolean"]
 Kind = Literal["alliance", "outcome", "feedback", "goals", "other"]
 Direction = Literal["higher_is_better", "higher_is_worse"]
@@ -238,7 +240,13 @@ class Item(_Frozen):
             found = self.answer_option(answer)
             if found is None:
                 allowed = ", ".join(o.code for o in self.options)
-                raise ValueError(f"answer {_show(answer)} is not one of {allowed}")
+                raise ValueError(
+                    Msg(
+                        "answer {answer} is not one of {allowed}",
+                        answer=_show(answer),
+                        allowed=allowed,
+                    )
+                )
             return found.score if found.score is not None else math.nan
         if self.type == "boolean":
             if isinstance(answer, bool):
@@ -250,16 +258,25 @@ class Item(_Frozen):
                     return 1.0
                 if text in ("false", "no"):
                     return 0.0
-                raise ValueError(f"answer {_show(answer)} is not true/false (1/0)")
+                raise ValueError(
+                    Msg("answer {answer} is not true/false (1/0)", answer=_show(answer))
+                )
             assert number is not None
             return number
         # integer
         number = _as_number(answer)
         low, high = self._int_bounds()
         if number is None or not number.is_integer():
-            raise ValueError(f"answer {_show(answer)} is not a whole number")
+            raise ValueError(Msg("answer {answer} is not a whole number", answer=_show(answer)))
         if not low <= number <= high:
-            raise ValueError(f"answer {_show(answer)} is outside {low}–{high}")
+            raise ValueError(
+                Msg(
+                    "answer {answer} is outside {low}–{high}",
+                    answer=_show(answer),
+                    low=low,
+                    high=high,
+                )
+            )
         return number
 
     def answer_option(self, answer: object) -> AnswerOption | None:

@@ -40,6 +40,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from alliance.measures.instrument import Instrument, Item
+from alliance.messages import Msg, message_of
 
 __all__ = [
     "RiskFlag",
@@ -125,7 +126,7 @@ def risk_flags(instrument: Instrument, answers: Mapping[str, object]) -> tuple[R
         try:
             score = item.score_answer(answer)
         except ValueError as exc:
-            raise ScoringError(str(exc), item=item.link_id) from None
+            raise ScoringError(message_of(exc), item=item.link_id) from None
         if score is None or score < risk.min_score:
             continue
         option = item.answer_option(answer)
@@ -181,7 +182,9 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
     known = set(instrument.link_ids)
     for key in answers:
         if key not in known:
-            raise ScoringError(f"not an item of {instrument.id}", item=str(key))
+            raise ScoringError(
+                Msg("not an item of {instrument}", instrument=instrument.id), item=str(key)
+            )
     item_scores: dict[str, float | None] = {}
     for item in instrument.items:
         if item.type == "text":
@@ -190,7 +193,7 @@ def score_response(instrument: Instrument, answers: Mapping[str, object]) -> Sco
             # An unscored choice item scores None but still takes only its own options.
             found = item.score_answer(answers.get(item.link_id))
         except ValueError as exc:
-            raise ScoringError(str(exc), item=item.link_id) from None
+            raise ScoringError(message_of(exc), item=item.link_id) from None
         if item.scored:
             item_scores[item.link_id] = found
 
@@ -526,6 +529,6 @@ def _raise_at(item: Item, row: int, answer: object) -> None:
     try:
         item.score_answer(answer)
     except ValueError as exc:
-        raise ScoringError(str(exc), row=int(row), item=item.link_id) from None
+        raise ScoringError(message_of(exc), row=int(row), item=item.link_id) from None
     # The single-answer path accepted what the column path refused: still an error here.
     raise ScoringError(f"answer {answer!r} cannot be scored", row=int(row), item=item.link_id)

@@ -27,6 +27,7 @@ from alliance.measures.change import classify_instrument_change
 from alliance.measures.instrument import Instrument
 from alliance.measures.progress_words import goal_words, outcome_words
 from alliance.measures.scoring import risk_flags
+from alliance.messages import Msg
 from alliance.services import episodes, monitor
 from alliance.services.auth import hash_secret
 from alliance.services.authz import Actor, link_actor, require_episode, require_staff
@@ -454,7 +455,7 @@ def save_checkin_draft(
                     by_id[instrument_id].item(link_id)
                 except KeyError:
                     raise InvalidInput(
-                        f"{instrument_id}.{link_id}", "this check-in has no such question"
+                        f"{instrument_id}.{link_id}", Msg("this check-in has no such question")
                     ) from None
         goal_ids = (
             set(session.scalars(_ACTIVE_GOAL_IDS, {"episode_id": episode.id}))
@@ -494,7 +495,9 @@ def _clean_answers(
     known = {instrument.id for instrument in instruments}
     for instrument_id in answers:
         if instrument_id not in known:
-            raise InvalidInput(instrument_id, "this check-in does not include that questionnaire")
+            raise InvalidInput(
+                instrument_id, Msg("this check-in does not include that questionnaire")
+            )
     cleaned: dict[str, dict[str, Any]] = {}
     for instrument in instruments:
         given = dict(answers.get(instrument.id, {}))
@@ -514,7 +517,8 @@ def _clean_answers(
                 and len(out[item.link_id]) > MAX_TEXT_ANSWER
             ):
                 raise InvalidInput(
-                    f"{instrument.id}.{item.link_id}", f"at most {MAX_TEXT_ANSWER} characters"
+                    f"{instrument.id}.{item.link_id}",
+                    Msg("at most {n} characters", n=MAX_TEXT_ANSWER),
                 )
         cleaned[instrument.id] = out
     return cleaned
@@ -528,17 +532,21 @@ def _clean_goal_ratings(by_id: set[int], ratings: Mapping[int, Any] | None) -> d
         try:
             goal_id = int(raw_id)
         except (TypeError, ValueError) as exc:
-            raise InvalidInput("goals", f"unknown goal {raw_id!r}") from exc
+            raise InvalidInput("goals", Msg("unknown goal {goal}", goal=repr(raw_id))) from exc
         if goal_id not in by_id:
-            raise InvalidInput(f"goal_{goal_id}", "not a goal of this check-in")
+            raise InvalidInput(f"goal_{goal_id}", Msg("not a goal of this check-in"))
         if raw_value is None or (isinstance(raw_value, str) and not raw_value.strip()):
             continue
         try:
             number = float(raw_value)
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"goal_{goal_id}", f"{raw_value!r} is not a number 0–10") from exc
+            raise InvalidInput(
+                f"goal_{goal_id}", Msg("{value} is not a number 0–10", value=repr(raw_value))
+            ) from exc
         if not math.isfinite(number) or number != int(number) or not 0 <= number <= 10:
-            raise InvalidInput(f"goal_{goal_id}", f"{raw_value!r} is not a whole number 0–10")
+            raise InvalidInput(
+                f"goal_{goal_id}", Msg("{value} is not a whole number 0–10", value=repr(raw_value))
+            )
         out[goal_id] = int(number)
     return out
 
@@ -565,7 +573,7 @@ def record_check_in(
         # with some answers is stored and scored under its missing-item rule.
         instruments = [i for i in instruments if cleaned[i.id]]
         if not instruments:
-            raise InvalidInput("answers", "please answer at least one question")
+            raise InvalidInput("answers", Msg("please answer at least one question"))
         scored = {i.id: episodes.score(i, cleaned[i.id]) for i in instruments}
         # Read from the answers just validated (scoring has accepted each one), so the caller
         # need not re-derive it: the route shows crisis information and notifies the therapist.

@@ -8,6 +8,7 @@ The address is only stripped here; staff logins are lower-cased by their own ser
 
 from __future__ import annotations
 
+from alliance.messages import Msg
 from alliance.services.errors import InvalidInput
 
 MAX_EMAIL_LENGTH = 320
@@ -28,7 +29,7 @@ def email_address(value: str, *, field: str = "email") -> str:
         or any(c.isspace() or c == "\x00" or "\ud800" <= c <= "\udfff" for c in address)
         or len(address) > MAX_EMAIL_LENGTH
     ):
-        raise InvalidInput(field, f"{value!r} is not an e-mail address")
+        raise InvalidInput(field, Msg("{value} is not an e-mail address", value=repr(value)))
     return address
 
 
@@ -50,6 +51,10 @@ def optional_phone_number(value: str | None, *, field: str) -> str | None:
     allowed = all(c.isdigit() or c in _PHONE_MARKS for c in number)
     if not allowed or not 6 <= digits <= 15 or len(number) > MAX_PHONE_LENGTH:
         raise InvalidInput(
-            field, f"{value!r} is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)"
+            field,
+            Msg(
+                "{value} is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)",
+                value=repr(value),
+            ),
         )
     return number

@@ -45,7 +45,10 @@ class Conflict(ServiceError):
 
 class InvalidInput(ServiceError):
     """``field`` and ``detail`` name the first problem; ``problems`` holds every one found
-    (``(field, message)`` pairs, the first of them first), for forms that list them all."""
+    (``(field, message)`` pairs, the first of them first), for forms that list them all.
+
+    A message a client can cause is an :class:`alliance.messages.Msg`: English here as
+    everywhere, and translatable by the client page that shows it."""
 
     status_code = 422
 

@@ -43,6 +43,7 @@ from alliance.matching import (
     vocabulary,
 )
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail
+from alliance.messages import Msg, message_of
 from alliance.services.authz import (
     Actor,
     not_found,
@@ -106,12 +107,40 @@ def _json_path(loc: Sequence[int | str]) -> str:
     return out or "intake"
 
 
+#: Pydantic's own refusals that a client can reach on the intake form (a language name over
+#: 80 characters, a negative fee, no concern chosen), by error type: the message id a client
+#: page translates, filled from the error's ``ctx``. Pydantic's English words stay as they are.
+_PYDANTIC_MESSAGES = {
+    "too_long": "at most {max_length} characters",
+    "string_too_long": "at most {max_length} characters",
+    "too_short": "choose at least {min_length}",
+    "greater_than_equal": "must be at least {ge}",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """One pydantic error's message: our validator's own (a :class:`Msg` kept as it was
+    raised, which a client page can translate), else pydantic's words (translatable on a
+    client page when :data:`_PYDANTIC_MESSAGES` knows the error)."""
+    ctx = error.get("ctx") or {}
+    raised = ctx.get("error")
+    if isinstance(raised, ValueError):
+        return message_of(raised)
+    text = str(error["msg"]).removeprefix("Value error, ")
+    msgid = _PYDANTIC_MESSAGES.get(str(error["type"]))
+    if msgid is None:
+        return text
+    # A bound of 0.0 reads "0", as pydantic's own message writes it.
+    params = {
+        key: int(value) if isinstance(value, float) and value.is_integer() else value
+        for key, value in ctx.items()
+    }
+    return Msg.worded(text, msgid, **params)
+
+
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     # Our validators' own words, without pydantic's "Value error, " in front of them.
-    return [
-        (_json_path(error["loc"]), str(error["msg"]).removeprefix("Value error, "))
-        for error in exc.errors()
-    ]
+    return [(_json_path(error["loc"]), _message(error)) for error in exc.errors()]
 
 
 def _invalid(exc: ValidationError) -> InvalidInput:
@@ -302,7 +331,7 @@ def submit_intake(
     problems: list[tuple[str, str]] = []
     name = contact_name.strip()
     if not name or len(name) > 100:
-        problems.append(("contact_name", "give a name (or a nickname) of 1–100 characters"))
+        problems.append(("contact_name", Msg("give a name (or a nickname) of 1–100 characters")))
     email = None
     try:
         email = optional_email_address(contact_email, field="contact_email")
@@ -320,7 +349,7 @@ def submit_intake(
         problems.extend(_problems(exc))
     agreed = parsed.consent if parsed is not None else intake.get("consent") is True
     if not agreed and all(field != "consent" for field, _ in problems):
-        problems.append(("consent", "we can only match you if you agree to it"))
+        problems.append(("consent", Msg("we can only match you if you agree to it")))
     if problems or parsed is None:
         raise InvalidInput.of(problems)
     with unit_of_work(ctx) as session:

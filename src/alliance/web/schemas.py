@@ -31,6 +31,7 @@ from pydantic import (
 
 from alliance.matching.refit import FitEndDetail
 from alliance.measures.plan import MeasurementPlan
+from alliance.messages import Msg
 from alliance.monitoring.alerts import AlertSettings
 from alliance.services.alerts import MAX_BULK
 from alliance.services.alerts import MAX_NOTE as ALERT_NOTE_MAX
@@ -67,9 +68,9 @@ def plain_text(value: str) -> str:
     """Refuse what is not storable text: NUL (PostgreSQL text cannot hold it) and lone UTF-16
     surrogates (JSON's ``"\\udc00"`` decodes to one; it cannot be encoded as UTF-8)."""
     if "\x00" in value:
-        raise ValueError("must not contain the NUL character (\\u0000)")
+        raise ValueError(Msg("must not contain the NUL character (\\u0000)"))
     if any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise ValueError("contains a lone surrogate (\\ud800-\\udfff), which is not text")
+        raise ValueError(Msg("contains a lone surrogate (\\ud800-\\udfff), which is not text"))
     return value
 
 

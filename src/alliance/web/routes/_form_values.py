@@ -5,6 +5,7 @@ and :data:`alliance.web.schemas.Id`."""
 
 from __future__ import annotations
 
+from alliance.messages import Msg, message_of
 from alliance.services.errors import InvalidInput
 from alliance.web.schemas import ID_MAX, TEXT_MAX, plain_text
 
@@ -12,11 +13,11 @@ from alliance.web.schemas import ID_MAX, TEXT_MAX, plain_text
 def form_text(value: str, field: str, limit: int = TEXT_MAX) -> str:
     """A typed text: NUL, lone surrogates and text over ``limit`` are a 4xx naming ``field``."""
     if len(value) > limit:
-        raise InvalidInput(field, f"at most {limit} characters")
+        raise InvalidInput(field, Msg("at most {n} characters", n=limit))
     try:
         return plain_text(value)
     except ValueError as exc:
-        raise InvalidInput(field, str(exc)) from None
+        raise InvalidInput(field, message_of(exc)) from None
 
 
 def optional_int(value: str, field: str) -> int | None:

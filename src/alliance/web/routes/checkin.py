@@ -187,24 +187,27 @@ async def _record(
     request: Request, auth: Auth, token: str, parsed: ParsedAnswers
 ) -> Response | dict[str, str]:
     """One place for recording a submission (fast and slow path alike): the thanks or refusal
-    page, or the field errors the service found in the answers."""
+    page, or the field errors the service found in the answers (its own messages, which
+    :func:`_shown` puts in the page's language)."""
     try:
         result = await auth.call(checkins.record_check_in, token, parsed.instruments, parsed.goals)
     except LinkRefused as exc:
         return _refused(request, exc)
     except InvalidInput as exc:
-        return {form_field_for_error(exc.field): _readable(exc.detail)}
+        return {form_field_for_error(exc.field): exc.detail}
     return await _thanks(request, auth, token, result)
 
 
 async def _save_draft(
     request: Request, auth: Auth, token: str, fields: list[tuple[str, str]]
 ) -> LinkRefused | dict[str, str]:
-    """Keep the answers so far: the refusal, or the field errors (empty when saved)."""
+    """Keep the answers so far: the refusal, or the field errors (empty when saved), as the
+    services word them (the caller, knowing the page's language, puts them in it)."""
     parsed = parse_answers(fields)
     errors = _not_storable_text(fields)
     if parsed.unknown:
-        errors.setdefault(parsed.unknown[0], _gettext(i18n.client_language(request))(UNKNOWN_FIELD))
+        # A message id itself, which client_message translates as any other.
+        errors.setdefault(parsed.unknown[0], UNKNOWN_FIELD)
     if errors:
         return errors
     try:
@@ -212,8 +215,17 @@ async def _save_draft(
     except LinkRefused as exc:
         return exc
     except InvalidInput as exc:
-        return {form_field_for_error(exc.field): _readable(exc.detail)}
+        return {form_field_for_error(exc.field): exc.detail}
     return {}
+
+
+def _shown(errors: dict[str, str], lang: str) -> dict[str, str]:
+    """The services' field messages as the client reads them: in the page's language (see
+    :func:`alliance.web.i18n.client_message`), as a sentence."""
+    return {
+        field: _readable(i18n.client_message(text if text.strip() else ANSWER_THIS, lang))
+        for field, text in errors.items()
+    }
 
 
 @router.post("/c/{token}/draft")
@@ -222,11 +234,13 @@ async def checkin_draft(request: Request, auth: LinkAuth, token: str) -> Respons
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
     kept = await _save_draft(request, auth, token, fields)
+    # The page's script always sends the page's ?lang=; no form is read here for the clinic's.
+    lang = i18n.client_language(request)
     if isinstance(kept, LinkRefused):
-        message = _gettext(i18n.client_language(request))(kept.message)
+        message = _gettext(lang)(kept.message)
         return JSONResponse({"detail": message}, status_code=410)
     if kept:
-        return JSONResponse({"detail": kept}, status_code=422)
+        return JSONResponse({"detail": _shown(kept, lang)}, status_code=422)
     return Response(status_code=204)
 
 
@@ -242,28 +256,32 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
             form = await auth.call(checkins.open_checkin, token)
         except LinkRefused as exc:
             return _refused(request, exc)
+        lang = i18n.client_language(request, clinic_default=form.client_language)
         return _form_page(
             request,
             auth,
             form,
             values=posted_values(dict(fields)),
-            errors=kept,
+            errors=_shown(kept, lang),
             status_code=422 if kept else 200,
             saved=not kept,
         )
     parsed = parse_answers(fields)
-    errors = _not_storable_text(fields)
-    if not errors and _complete_by_manifest(auth, form_data, parsed):
+    problems = _not_storable_text(fields)
+    if not problems and _complete_by_manifest(auth, form_data, parsed):
         outcome = await _record(request, auth, token, parsed)
         if isinstance(outcome, Response):
             return outcome
-        errors = outcome
+        problems = outcome
     try:
         form = await auth.call(checkins.open_checkin, token)
     except LinkRefused as exc:
         return _refused(request, exc)
+    # Only now is the page's language known (the clinic's default comes with the form).
+    lang = i18n.client_language(request, clinic_default=form.client_language)
+    errors = _shown(problems, lang)
     if not errors:
-        translate = _gettext(i18n.client_language(request, clinic_default=form.client_language))
+        translate = _gettext(lang)
         errors = missing_required(form, parsed, translate=translate)
         if parsed.unknown:
             errors[parsed.unknown[0]] = translate(UNKNOWN_FIELD)
@@ -271,7 +289,7 @@ async def checkin_submit(request: Request, auth: LinkAuth, token: str) -> Respon
         outcome = await _record(request, auth, token, parsed)
         if isinstance(outcome, Response):
             return outcome
-        errors = outcome
+        errors = _shown(outcome, lang)
     return _form_page(
         request, auth, form, values=posted_values(dict(fields)), errors=errors, status_code=422
     )
@@ -285,7 +303,7 @@ def _not_storable_text(fields: list[tuple[str, str]]) -> dict[str, str]:
         try:
             form_text(value, name)
         except InvalidInput as exc:
-            problems.setdefault(name, _readable(exc.detail))
+            problems.setdefault(name, exc.detail)
     return problems
 
 

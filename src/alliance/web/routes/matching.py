@@ -18,10 +18,17 @@ from starlette.responses import RedirectResponse, Response
 
 from alliance.matching import vocabulary
 from alliance.matching.refit import FIT_END_REASONS, FitEndDetail, is_fit_end_detail
+from alliance.messages import Msg
 from alliance.services import matching as service
 from alliance.services.errors import Conflict, InvalidInput
 from alliance.web.deps import AdminAuth, Auth, PublicAuth, StaffAuth, limit_intakes
-from alliance.web.i18n import client_language, language_name
+from alliance.web.i18n import (
+    SOURCE_LANGUAGE,
+    client_language,
+    client_message,
+    language_name,
+    translations,
+)
 from alliance.web.routes._form_values import form_text, optional_int
 from alliance.web.schemas import PathId
 from alliance.web.templating import render
@@ -68,7 +75,7 @@ def _number(form: FormData, name: str) -> float | None:
     try:
         return float(raw)
     except ValueError:
-        raise InvalidInput(name, f"{raw!r} is not a number") from None
+        raise InvalidInput(name, Msg("{value} is not a number", value=repr(raw))) from None
 
 
 def intake_from_form(form: FormData) -> dict[str, Any]:
@@ -85,7 +92,7 @@ def intake_from_form(form: FormData) -> dict[str, Any]:
     def wish(attribute: str, values: list[str], importance_field: str) -> None:
         importance = _text(form, importance_field, 10) or "prefer"
         if importance not in IMPORTANCE:
-            raise InvalidInput(importance_field, "choose prefer or must")
+            raise InvalidInput(importance_field, Msg("choose prefer or must"))
         prefs.append({"attribute": attribute, "values": values, "importance": importance})
 
     if style := _text(form, "style_words"):
@@ -98,7 +105,7 @@ def intake_from_form(form: FormData) -> dict[str, Any]:
         wish("faith", [faith], "faith_importance")
     if lgbtq := _text(form, "lgbtq_affirming", 10):
         if lgbtq not in IMPORTANCE:
-            raise InvalidInput("lgbtq_affirming", "choose prefer or must")
+            raise InvalidInput("lgbtq_affirming", Msg("choose prefer or must"))
         prefs.append({"attribute": "lgbtq_affirming", "importance": lgbtq})
     data: dict[str, Any] = {
         "concerns": [c for c in concerns if c],
@@ -153,7 +160,7 @@ def profile_from_form(form: FormData) -> dict[str, Any]:
 
 
 #: What the intake form calls each field (the service names it by its JSON path), and the id
-#: of the form control to jump to.
+#: of the form control to jump to. The labels are message ids of the client catalogues.
 INTAKE_LABELS: dict[str, tuple[str, str]] = {
     "contact_name": ("What should we call you?", "f-name"),
     "contact_email": ("E-mail", "f-email"),
@@ -180,10 +187,14 @@ INTAKE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def intake_problems(exc: InvalidInput, data: dict[str, Any] | None) -> list[dict[str, str]]:
-    """Each problem of a refused intake as the form words it: the field's label (not its JSON
-    path), the control to jump to, and the message. ``preferences[1].values`` is named by the
-    wish it came from, read from the intake the form built (``data``)."""
+def intake_problems(
+    exc: InvalidInput, data: dict[str, Any] | None, language: str = SOURCE_LANGUAGE
+) -> list[dict[str, str]]:
+    """Each problem of a refused intake as the form words it, in the page's ``language``: the
+    field's label (not its JSON path), the control to jump to, and the message.
+    ``preferences[1].values`` is named by the wish it came from, read from the intake the form
+    built (``data``)."""
+    translate = translations(language).gettext
     out: list[dict[str, str]] = []
     for field, message in exc.problems:
         key = field.split(".")[0].split("[")[0]
@@ -192,7 +203,11 @@ def intake_problems(exc: InvalidInput, data: dict[str, Any] | None) -> list[dict
             wishes = data.get("preferences", [])
             key = wishes[index]["attribute"] if index < len(wishes) else key
         label, anchor = INTAKE_LABELS.get(key, (key.replace("_", " ").capitalize(), ""))
-        item = {"label": label, "anchor": anchor, "text": message}
+        item = {
+            "label": translate(label),
+            "anchor": anchor,
+            "text": client_message(message, language),
+        }
         if item not in out:
             out.append(item)
     return out
@@ -233,14 +248,15 @@ async def intake_submit(request: Request, auth: PublicAuth, clinic_id: PathId) -
         )
     except InvalidInput as exc:
         clinic = await auth.call(service.intake_clinic, clinic_id)
+        lang = client_language(request, clinic_default=clinic.client_language)
         context = {
             "clinic_id": clinic_id,
             "clinic_name": clinic.name,
-            "lang": client_language(request, clinic_default=clinic.client_language),
+            "lang": lang,
             "values": values,
             "checked": {(k, v) for k, v in form.multi_items() if isinstance(v, str)},
             "error": exc,
-            "problems": intake_problems(exc, data),
+            "problems": intake_problems(exc, data, lang),
             **_vocab_context(),
         }
         context["language_name"] = language_name(str(context["lang"]))
