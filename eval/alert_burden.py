@@ -10,12 +10,15 @@ twice, in two in-memory desks:
   low, flat session from session 3 on (``fit_check_until_session=None``), a rupture once a
   client has 3 earlier scores whenever the drop passes 2 of their SDs and one S_diff
   (``rupture_floor_sdiff=1.0``), "not on track" at the first score off the expected course
-  (``not_on_track_consecutive=1``), and one alert per rule and instrument
+  (``not_on_track_consecutive=1``), every relationship signal alerting on its own
+  (``weak_signals_need_support=False``), and one alert per rule and instrument
   (:func:`alliance.monitoring.concerns.plan_alerts` with ``by="signal"``, the grouping the app
   used before concerns);
 * **after** — today's defaults: the fit check once per episode inside sessions 3–5, a rupture
   floor at the RCI's 1.96 · S_diff, "not on track" at the second score in a row off the
-  course, and one alert per concern (``by="concern"``).
+  course, weak relationship signals (a session-rating dip or low rating, a "not sure", an
+  alliance fall no larger than 2.58 · S_diff) only when another source backs them up at the
+  same session, and one alert per concern (``by="concern"``).
 
 The generative model (every parameter is printed at the start of a run):
 
@@ -58,6 +61,11 @@ state: the concern is over). **Alerts raised** counts every time an alert is put
 front of the therapist: a new alert, a resolved one re-opened, an acknowledged one set back to
 open; **unfounded** counts those of a concern the client truly has none of (alliance alerts of a
 client without a true rupture, and so on).
+
+After the summary table, each grouping's alerts are broken down by concern, by how they were
+put in front of the therapist (new, re-opened, back to open) and by the rule behind them (the
+most urgent reason from that session), the most unfounded first, with detection per kind of
+true concern: where the remaining burden comes from.
 
     .venv/bin/python eval/alert_burden.py [--clinics 10] [--clients 100] [--sessions 12]
         [--seed 11] [--after SETTING=VALUE ...]
@@ -454,6 +462,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     before, now = tallies["before"], tallies["after"]
     ratio = now.detected / before.detected if before.detected else float("nan")
+    # The last line rounds to whole per cent; the counts say on which side of an aim it falls.
+    print(
+        f"\ndetected {now.detected} of {now.concerns} true concerns (before {before.detected}): "
+        f"{ratio:.1%} of before"
+    )
     print(
         f"alert burden: {now.raised / now.concerns:.2f} alerts per true concern "
         f"(before {before.raised / before.concerns:.2f}); detection {ratio:.0%} of before"

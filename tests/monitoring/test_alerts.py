@@ -370,6 +370,14 @@ def test_settings_have_documented_defaults_and_refuse_bad_values() -> None:
         AlertSettings(enabled=frozenset({"not_a_kind"}))  # type: ignore[arg-type]
 
 
+def test_every_alert_setting_is_in_the_settings_table_of_docs_monitoring() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    missing = [n for n in AlertSettings.model_fields if f"| `{n}` |" not in doc]
+    assert missing == [], f"document these alert settings in docs/monitoring.md: {missing}"
+
+
 def test_scores_of_unknown_instruments_are_ignored(instruments: Instruments) -> None:
     timeline = Timeline("u", scores("ors_local", [10, 30, 2]))
     assert evaluate_alerts(timeline, instruments) == []
