@@ -421,7 +421,12 @@ def test_a_single_session_rating_dip_alerts_only_with_a_second_source(
     # by enough to be a rupture itself (0.55 < 0.61).
     wai = scores("wai_sr", [4.0, 4.05, 4.1, 4.1, 3.55])
     fell = Timeline("f", [*scores("session_feedback", DIP), *wai])
-    assert kinds(evaluate_alerts(fell, instruments)) == {"rupture"}
+    rupture = one(evaluate_alerts(fell, instruments), "rupture")
+    # The fall is in no other alert's reason, so the dip's reason says what backed it.
+    assert (
+        "Backed up at the same session: WAI-SR fell by 0.55 (more than 1.645 × S_diff = 0.51)"
+        in rupture.reason
+    )
     steady = Timeline("f", [*scores("session_feedback", DIP), *scores("wai_sr", [4.0] * 5)])
     assert evaluate_alerts(steady, instruments) == []
 
@@ -457,6 +462,12 @@ def test_a_just_reliable_alliance_drop_needs_backing_and_a_large_one_does_not(
     assert evaluate_alerts(Timeline("j", just), instruments) == []
     backed = evaluate_alerts(Timeline("j", just, fit_answers=_fit("not_sure")), instruments)
     assert one(backed, "rupture").severity == "urgent"
+    assert 'Backed up at the same session: the client answered "not sure"' in (
+        one(backed, "rupture").reason
+    )
+    assert "Backed up at the same session: a drop on WAI-SR" in (
+        one(backed, "poor_fit_reported").reason
+    )
     large = scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.6])  # a drop of 0.9: above 0.81
     assert "rupture" in kinds(evaluate_alerts(Timeline("l", large), instruments))
     # The bar is the clinic's: at 1.96 (the RCI's own) every reliable drop alerts alone.

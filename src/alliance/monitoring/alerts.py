@@ -5,7 +5,10 @@
 outcome score, the most recent attendance records, the last fit answer) and returns one
 :class:`Alert` per rule that fires. Each alert carries a plain-language ``reason`` that quotes
 the numbers behind it, a suggested ``next_step``, and the ``evidence`` (which scores or
-records, from which sessions). :func:`alerts_by_session` replays the rules after every session
+records, from which sessions). Weak relationship signals (a session-rating dip, a "not sure",
+an alliance fall only just beyond measurement error) are kept only when another source backs
+them up at the same session (``AlertSettings.weak_signals_need_support``; issue 11).
+:func:`alerts_by_session` replays the rules after every session
 for history views; :func:`rupture_episodes` pairs each rupture with its repair, if any.
 
 The ordering rules live here too, once, for every caller: :data:`SEVERITY_ORDER` and
@@ -21,6 +24,7 @@ every threshold is a field of :class:`AlertSettings` so a clinic can change it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -545,24 +549,63 @@ def _backed_up(
     or the fit answer, or a fall of another alliance measure beyond ``fall_support_sdiff`` ·
     S_diff. Two weak signals from different sources back each other up: a client whose session
     rating dipped *and* who is not sure about the fit is saying the same thing twice, with
-    independent noise. Risk, outcome and attendance alerts pass untouched."""
+    independent noise. A weak alert that is kept says in its reason what backed it (a fall
+    too small to alert is in no other reason). Risk, outcome and attendance alerts pass
+    untouched."""
     steps = _latest_steps(timeline, instruments)
-    backing: set[tuple[str | None, int]] = {
-        (a.instrument_id, a.session_number) for a in alerts if _about_relationship(a, instruments)
-    }
-    for instrument_id, step in steps.items():
-        sdiff = _sdiff(instruments[instrument_id])
-        if sdiff is not None and step.drop > config.fall_support_sdiff * sdiff:
-            backing.add((instrument_id, step.session_number))
-    return [
-        alert
-        for alert in alerts
-        if not _is_weak(alert, instruments, steps, config)
-        or any(
-            source != alert.instrument_id and session == alert.session_number
-            for source, session in backing
-        )
+    # (source, session, what it is in words); the fit answer's source is None.
+    backing = [
+        (a.instrument_id, a.session_number, _what(a, instruments))
+        for a in alerts
+        if _about_relationship(a, instruments)
     ]
+    signalled = {(source, session) for source, session, _words in backing}
+    for instrument_id, step in steps.items():
+        inst = instruments[instrument_id]
+        sdiff = _sdiff(inst)
+        bar = config.fall_support_sdiff * sdiff if sdiff is not None else math.inf
+        # A fall that is itself a signal is already named by it.
+        if step.drop > bar and (instrument_id, step.session_number) not in signalled:
+            backing.append(
+                (
+                    instrument_id,
+                    step.session_number,
+                    f"{inst.short_name} fell by {_fmt(step.drop)} (more than "
+                    f"{config.fall_support_sdiff:g} × S_diff = {_fmt(bar)})",
+                )
+            )
+    kept: list[Alert] = []
+    for alert in alerts:
+        if not _is_weak(alert, instruments, steps, config):
+            kept.append(alert)
+            continue
+        others = list(
+            dict.fromkeys(
+                words
+                for source, session, words in backing
+                if source != alert.instrument_id and session == alert.session_number
+            )
+        )
+        if others:
+            reason = f"{alert.reason} Backed up at the same session: {'; '.join(others)}."
+            kept.append(dataclasses.replace(alert, reason=reason))
+    return kept
+
+
+def _what(alert: Alert, instruments: Mapping[str, Instrument]) -> str:
+    """One relationship signal in a few words, for the reason of the alert it backs up."""
+    if alert.kind == "poor_fit_reported":
+        answer = "no" if alert.severity == "urgent" else "not sure"
+        return f'the client answered "{answer}" to "is this a good fit for you?"'
+    inst = instruments.get(alert.instrument_id or "")
+    name = inst.short_name if inst is not None else (alert.instrument_id or "")
+    words = {
+        "rupture": f"a drop on {name}",
+        "low_alliance": f"{name} low",
+        "fit_check": f"{name} low and not rising",
+        "reliable_deterioration": f"{name} reliably below its first score",
+    }
+    return words.get(alert.kind, f"{alert.kind} on {name}")
 
 
 def _about_relationship(alert: Alert, instruments: Mapping[str, Instrument]) -> bool:
