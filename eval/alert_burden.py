@@ -10,12 +10,15 @@ twice, in two in-memory desks:
   low, flat session from session 3 on (``fit_check_until_session=None``), a rupture once a
   client has 3 earlier scores whenever the drop passes 2 of their SDs and one S_diff
   (``rupture_floor_sdiff=1.0``), "not on track" at the first score off the expected course
-  (``not_on_track_consecutive=1``), and one alert per rule and instrument
+  (``not_on_track_consecutive=1``), every relationship signal alerting on its own
+  (``weak_signals_need_support=False``), and one alert per rule and instrument
   (:func:`alliance.monitoring.concerns.plan_alerts` with ``by="signal"``, the grouping the app
   used before concerns);
 * **after** — today's defaults: the fit check once per episode inside sessions 3–5, a rupture
   floor at the RCI's 1.96 · S_diff, "not on track" at the second score in a row off the
-  course, and one alert per concern (``by="concern"``).
+  course, weak relationship signals (a session-rating dip or low rating, a "not sure", an
+  alliance fall no larger than 2.58 · S_diff) only when another source backs them up at the
+  same session, and one alert per concern (``by="concern"``).
 
 The generative model (every parameter is printed at the start of a run):
 
@@ -59,6 +62,11 @@ front of the therapist: a new alert, a resolved one re-opened, an acknowledged o
 open; **unfounded** counts those of a concern the client truly has none of (alliance alerts of a
 client without a true rupture, and so on).
 
+After the summary table, each grouping's alerts are broken down by concern, by how they were
+put in front of the therapist (new, re-opened, back to open) and by the rule behind them (the
+most urgent reason from that session), the most unfounded first, with detection per kind of
+true concern: where the remaining burden comes from.
+
     .venv/bin/python eval/alert_burden.py [--clinics 10] [--clients 100] [--sessions 12]
         [--seed 11] [--after SETTING=VALUE ...]
 
@@ -74,6 +82,7 @@ import json
 import math
 import random
 import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -85,6 +94,7 @@ from alliance.measures.registry import load_instrument
 from alliance.measures.trajectory import TrajectoryModel, fit_trajectories
 from alliance.monitoring.alerts import Alert, AlertSettings, evaluate_alerts
 from alliance.monitoring.concerns import (
+    AlertChange,
     Grouping,
     Signal,
     StoredAlert,
@@ -98,7 +108,10 @@ START = date(2025, 1, 6)
 #: The rules as they were before issue 11: the fit check at every low, flat session from
 #: session 3 on, a rupture floor of one S_diff, not on track at the first score off the course.
 BEFORE = AlertSettings(
-    fit_check_until_session=None, rupture_floor_sdiff=1.0, not_on_track_consecutive=1
+    fit_check_until_session=None,
+    rupture_floor_sdiff=1.0,
+    not_on_track_consecutive=1,
+    weak_signals_need_support=False,
 )
 
 
@@ -234,6 +247,8 @@ class Desk:
     stored: dict[int, StoredAlert] = field(default_factory=dict)
     raised: int = 0
     raised_for: list[str] = field(default_factory=list)  # the concern of each alert raised
+    #: how each alert raised came about: (concern, how, rule), in the order of ``raised_for``
+    raised_how: list[tuple[str, str, str]] = field(default_factory=list)
     shown: list[tuple[int, str, int]] = field(
         default_factory=list
     )  # (after session, concern, evidence session)
@@ -252,6 +267,10 @@ class Desk:
             ):
                 self.raised += 1
                 self.raised_for.append(change.concern.concern)
+                how = "new" if change.op == "raise" else change.op
+                if change.op == "update":
+                    how = "back to open"
+                self.raised_how.append((change.concern.concern, how, _trigger(change, after)))
         # On the desk now: every unresolved alert, with the concern and session of each reason.
         for alert in self.stored.values():
             if alert.status != "resolved":
@@ -270,6 +289,14 @@ class Desk:
                 self.stored[alert_id] = dataclasses.replace(alert, status="acknowledged")
 
 
+def _trigger(change: AlertChange, after: int) -> str:
+    """The rule behind an alert put in front of the therapist: the most urgent of the reasons
+    from this session (the new evidence), as ``kind on instrument``."""
+    fresh = [s for s in change.signals if s.session_number == after] or list(change.signals)
+    lead = fresh[0]
+    return lead.kind + (f" on {lead.instrument_id}" if lead.instrument_id else "")
+
+
 def _concern(signal: Signal, kinds: Mapping[str, str]) -> str:
     return concern_of(signal.kind, kinds.get(signal.instrument_id or ""))
 
@@ -281,6 +308,12 @@ class Tally:
     concerns: int = 0
     detected: int = 0
     delays: list[int] = field(default_factory=list)
+    #: alerts raised, and those unfounded, by (concern, how raised, rule)
+    raised_by: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    unfounded_by: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: true concerns and those detected, by what they are (rupture, deterioration …)
+    concerns_by: Counter[str] = field(default_factory=Counter)
+    detected_by: Counter[str] = field(default_factory=Counter)
 
 
 def run_client(
@@ -310,7 +343,11 @@ def run_client(
         tally = tallies[name]
         tally.raised += desk.raised
         true_kinds = {c.concern for c in client.concerns}
-        tally.unfounded += sum(1 for name in desk.raised_for if name not in true_kinds)
+        for concern_name, how in zip(desk.raised_for, desk.raised_how, strict=True):
+            tally.raised_by[how] += 1
+            if concern_name not in true_kinds:
+                tally.unfounded += 1
+                tally.unfounded_by[how] += 1
         tally.concerns += len(client.concerns)
         for concern in client.concerns:
             hits = [
@@ -320,8 +357,10 @@ def run_client(
                 and evidence >= concern.onset
                 and concern.onset <= shown_after <= concern.onset + model.detect_within
             ]
+            tally.concerns_by[concern.what] += 1
             if hits:
                 tally.detected += 1
+                tally.detected_by[concern.what] += 1
                 tally.delays.append(min(hits))
 
 
@@ -394,8 +433,40 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(unfounded: an alert of a concern the client truly has none of: measurement noise, or "
         "a 'not sure'\n outside a rupture)"
     )
+    for name, t in tallies.items():
+        print(
+            f"\n{name}: alerts raised per 100 clients by concern, how raised (new, a resolved "
+            "one re-opened, an acknowledged one\nback to open) and the rule behind it (the most "
+            "urgent reason from that session), the most unfounded first:"
+        )
+        print(f"{'raised':>8}{'unfounded':>11}  {'concern':<11}{'how':<14}rule")
+        rows = sorted(t.raised_by, key=lambda k: (-t.unfounded_by[k], -t.raised_by[k], k))
+        for key in rows[:10]:
+            concern_name, how, rule = key
+            print(
+                f"{t.raised_by[key] * per:>8.1f}{t.unfounded_by[key] * per:>11.1f}  "
+                f"{concern_name:<11}{how:<14}{rule}"
+            )
+        if rows[10:]:
+            rest = rows[10:]
+            print(
+                f"{sum(t.raised_by[k] for k in rest) * per:>8.1f}"
+                f"{sum(t.unfounded_by[k] for k in rest) * per:>11.1f}  (the other {len(rest)})"
+            )
+        print(
+            "detected: "
+            + ", ".join(
+                f"{what} {t.detected_by[what]}/{n} ({t.detected_by[what] / n:.1%})"
+                for what, n in sorted(t.concerns_by.items())
+            )
+        )
     before, now = tallies["before"], tallies["after"]
     ratio = now.detected / before.detected if before.detected else float("nan")
+    # The last line rounds to whole per cent; the counts say on which side of an aim it falls.
+    print(
+        f"\ndetected {now.detected} of {now.concerns} true concerns (before {before.detected}): "
+        f"{ratio:.1%} of before"
+    )
     print(
         f"alert burden: {now.raised / now.concerns:.2f} alerts per true concern "
         f"(before {before.raised / before.concerns:.2f}); detection {ratio:.0%} of before"

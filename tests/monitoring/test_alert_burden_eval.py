@@ -61,3 +61,25 @@ def test_a_clinic_setting_for_the_new_rules_is_printed_and_a_wrong_one_refused(
     with pytest.raises(SystemExit):
         burden.main(["--clinics", "1", "--clients", "2", "--after", "no_such_setting=1"])
     assert "--after" in capsys.readouterr().err
+
+
+def test_before_keeps_every_signal_alone_and_the_output_breaks_alerts_down_by_rule(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    burden = _load()
+    # "before" is the rules before issue 11: weak signals alerted on their own.
+    assert burden.BEFORE.weak_signals_need_support is False
+    burden.main(["--clinics", "1", "--clients", "60", "--seed", "5"])
+    out = capsys.readouterr().out
+    for name in ("before", "after"):
+        assert f"\n{name}: alerts raised per 100 clients by concern, how raised" in out
+    rows = re.findall(
+        r"^\s+(\d+\.\d)\s+(\d+\.\d)  (alliance|outcome|attendance|risk)\s+"
+        r"(new|reopen|back to open)\s+(\S.*)$",
+        out,
+        flags=re.MULTILINE,
+    )
+    assert rows, out
+    assert all(float(unfounded) <= float(raised) for raised, unfounded, *_ in rows)
+    assert any(rule.startswith("rupture on wai_sr") for *_, rule in rows)
+    assert re.search(r"^detected: .*rupture \d+/\d+ \(\d+\.\d%\)", out, flags=re.MULTILINE)

@@ -31,6 +31,9 @@ from alliance.monitoring.alerts import (
 from alliance.monitoring.timeline import Attendance, FitAnswer, Timeline
 
 Instruments = Mapping[str, Instrument]
+#: Every signal on its own, as before issue 11: for tests of one rule's own threshold, apart
+#: from the backing weak signals now need (tested in its own section below).
+EACH_ALONE = AlertSettings(weak_signals_need_support=False)
 
 
 def kinds(alerts: list[Alert]) -> set[str]:
@@ -103,8 +106,10 @@ def test_a_small_spread_never_lowers_the_bar_below_measurement_error(
     # 2 × SD (0.05) = 0.1 and one S_diff (0.31) are both below this 0.5 drop, but measurement
     # error explains a drop of up to 0.61: no rupture. A drop of 0.7 is reliable and is one.
     noise = Timeline("n", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 4.0]))
-    assert "rupture" not in kinds(evaluate_alerts(noise, instruments))
-    real = evaluate_alerts(Timeline("r", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.8])), instruments)
+    assert "rupture" not in kinds(evaluate_alerts(noise, instruments, EACH_ALONE))
+    real = evaluate_alerts(
+        Timeline("r", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.8])), instruments, EACH_ALONE
+    )
     assert "at least 0.61, beyond measurement error" in one(real, "rupture").reason
 
 
@@ -212,8 +217,9 @@ def test_a_client_who_says_the_fit_is_poor_raises_an_urgent_alert(instruments: I
     assert "session 2" in alert.reason
     assert "change of therapist" in alert.next_step
     not_sure = Timeline("f", fit_answers=[FitAnswer(1, week(1), "not_sure")])
-    assert one(evaluate_alerts(not_sure, instruments), "poor_fit_reported").severity == "warning"
-    quiet = AlertSettings(poor_fit_not_sure=False)
+    alone = evaluate_alerts(not_sure, instruments, EACH_ALONE)
+    assert one(alone, "poor_fit_reported").severity == "warning"
+    quiet = AlertSettings(poor_fit_not_sure=False, weak_signals_need_support=False)
     assert "poor_fit_reported" not in kinds(evaluate_alerts(not_sure, instruments, quiet))
     mended = Timeline("f", fit_answers=[*answers, FitAnswer(3, week(3), "yes")])
     assert "poor_fit_reported" not in kinds(evaluate_alerts(mended, instruments))
@@ -364,21 +370,142 @@ def test_settings_have_documented_defaults_and_refuse_bad_values() -> None:
         AlertSettings(enabled=frozenset({"not_a_kind"}))  # type: ignore[arg-type]
 
 
+def test_every_alert_setting_is_in_the_settings_table_of_docs_monitoring() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    missing = [n for n in AlertSettings.model_fields if f"| `{n}` |" not in doc]
+    assert missing == [], f"document these alert settings in docs/monitoring.md: {missing}"
+
+
 def test_scores_of_unknown_instruments_are_ignored(instruments: Instruments) -> None:
     timeline = Timeline("u", scores("ors_local", [10, 30, 2]))
     assert evaluate_alerts(timeline, instruments) == []
 
 
 def test_session_feedback_ratings_feed_the_relationship_rules(instruments: Instruments) -> None:
-    low = evaluate_alerts(Timeline("f", scores("session_feedback", [8, 6.3, 6])), instruments)
+    low = evaluate_alerts(
+        Timeline("f", scores("session_feedback", [8, 6.3, 6])), instruments, EACH_ALONE
+    )
     alert = one(low, "low_alliance")
     assert "below 7" in alert.reason
     # no reliable-change parameters: the within-client SD rule, floored at a tenth of 0-10
     drop = Timeline("f", scores("session_feedback", [9, 9, 8.7, 9.3, 7]))
-    rupture = one(evaluate_alerts(drop, instruments), "rupture")
+    rupture = one(evaluate_alerts(drop, instruments, EACH_ALONE), "rupture")
     assert "drop of 2.3" in rupture.reason
     wobble = Timeline("f", scores("session_feedback", [9, 9, 8.7, 9.3, 8.5]))
-    assert "rupture" not in kinds(evaluate_alerts(wobble, instruments))
+    assert "rupture" not in kinds(evaluate_alerts(wobble, instruments, EACH_ALONE))
+
+
+# -- weak signals need a second source (issue 11) ----------------------------------------------
+#
+# WAI-SR: S_diff 0.313, so a fall alerts alone above 2.58 · 0.313 = 0.81, backs up another
+# signal above 1.645 · 0.313 = 0.51, and is reliable (a rupture at all) above 0.61.
+
+DIP = [9, 9, 8.7, 9.3, 7]  # a session-rating dip of 2.3 at session 5
+
+
+def _fit(answer: str, session: int = 5) -> list[FitAnswer]:
+    return [FitAnswer(session, week(session), answer)]  # type: ignore[arg-type]
+
+
+def test_a_single_session_rating_dip_alerts_only_with_a_second_source(
+    instruments: Instruments,
+) -> None:
+    alone = Timeline("f", scores("session_feedback", DIP))
+    assert evaluate_alerts(alone, instruments) == []
+    # The client is also not sure about the fit at that session: two sources, one message.
+    backed = Timeline("f", scores("session_feedback", DIP), fit_answers=_fit("not_sure"))
+    assert {"rupture", "poor_fit_reported"} <= kinds(evaluate_alerts(backed, instruments))
+    # …or the alliance questionnaire fell by more than 1.645 S_diff (0.55 > 0.51), though not
+    # by enough to be a rupture itself (0.55 < 0.61).
+    wai = scores("wai_sr", [4.0, 4.05, 4.1, 4.1, 3.55])
+    fell = Timeline("f", [*scores("session_feedback", DIP), *wai])
+    rupture = one(evaluate_alerts(fell, instruments), "rupture")
+    # The fall is in no other alert's reason, so the dip's reason says what backed it.
+    assert (
+        "Backed up at the same session: WAI-SR fell by 0.55 (more than 1.645 × S_diff = 0.51)"
+        in rupture.reason
+    )
+    steady = Timeline("f", [*scores("session_feedback", DIP), *scores("wai_sr", [4.0] * 5)])
+    assert evaluate_alerts(steady, instruments) == []
+
+
+def test_signals_from_the_same_form_do_not_back_each_other_up(
+    instruments: Instruments,
+) -> None:
+    # At session 5 the rating dips (a rupture on the form) and is low and not rising (a fit
+    # check on the same form): one measurement, so no second source.
+    same = Timeline("f", scores("session_feedback", [8, 8, 8.3, 8, 6]))
+    assert kinds(evaluate_alerts(same, instruments, EACH_ALONE)) >= {"rupture", "fit_check"}
+    assert evaluate_alerts(same, instruments) == []
+
+
+def test_a_not_sure_waits_for_a_second_source_and_a_no_never_waits(
+    instruments: Instruments,
+) -> None:
+    not_sure = Timeline("f", scores("wai_sr", [4.0] * 5), fit_answers=_fit("not_sure"))
+    assert evaluate_alerts(not_sure, instruments) == []
+    with_fall = Timeline(
+        "f", scores("wai_sr", [4.0, 4.05, 4.1, 4.1, 3.55]), fit_answers=_fit("not_sure")
+    )
+    assert kinds(evaluate_alerts(with_fall, instruments)) == {"poor_fit_reported"}
+    no = Timeline("f", scores("wai_sr", [4.0] * 5), fit_answers=_fit("no"))
+    alert = one(evaluate_alerts(no, instruments), "poor_fit_reported")
+    assert alert.severity == "urgent"
+
+
+def test_a_just_reliable_alliance_drop_needs_backing_and_a_large_one_does_not(
+    instruments: Instruments,
+) -> None:
+    just = scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.8])  # a drop of 0.7: above 0.61, below 0.81
+    assert evaluate_alerts(Timeline("j", just), instruments) == []
+    backed = evaluate_alerts(Timeline("j", just, fit_answers=_fit("not_sure")), instruments)
+    assert one(backed, "rupture").severity == "urgent"
+    assert 'Backed up at the same session: the client answered "not sure"' in (
+        one(backed, "rupture").reason
+    )
+    assert "Backed up at the same session: a drop on WAI-SR" in (
+        one(backed, "poor_fit_reported").reason
+    )
+    large = scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.6])  # a drop of 0.9: above 0.81
+    assert "rupture" in kinds(evaluate_alerts(Timeline("l", large), instruments))
+    # The bar is the clinic's: at 1.96 (the RCI's own) every reliable drop alerts alone.
+    own = AlertSettings(fall_alone_sdiff=1.96)
+    assert "rupture" in kinds(evaluate_alerts(Timeline("j", just), instruments, own))
+
+
+def test_a_just_reliable_fall_from_the_first_alliance_score_needs_backing(
+    instruments: Instruments,
+) -> None:
+    # 4.0 → 3.35 is 0.65 below the first score (reliable, below 0.81); no step is a rupture.
+    drift = scores("wai_sr", [4.0, 3.9, 3.8, 3.7, 3.35])
+    assert "reliable_deterioration" in kinds(
+        evaluate_alerts(Timeline("d", drift), instruments, EACH_ALONE)
+    )
+    assert evaluate_alerts(Timeline("d", drift), instruments) == []
+    backed = Timeline("d", drift, fit_answers=_fit("not_sure"))
+    assert {"reliable_deterioration", "poor_fit_reported"} <= kinds(
+        evaluate_alerts(backed, instruments)
+    )
+    far = scores("wai_sr", [4.0, 3.85, 3.7, 3.55, 3.1])  # 0.9 below the first score
+    assert "reliable_deterioration" in kinds(evaluate_alerts(Timeline("d", far), instruments))
+
+
+def test_a_rule_switched_off_backs_nothing_up(instruments: Instruments) -> None:
+    just = Timeline("j", scores("wai_sr", [4.5, 4.5, 4.6, 4.5, 3.8]), fit_answers=_fit("not_sure"))
+    without_fit = AlertSettings(enabled=frozenset(ALERT_KINDS) - {"poor_fit_reported"})
+    assert evaluate_alerts(just, instruments, without_fit) == []
+
+
+def test_outcome_and_attendance_alerts_never_need_backing(instruments: Instruments) -> None:
+    missed = [Attendance(1, week(1), "attended")] + [
+        Attendance(s, week(s), "missed") for s in (2, 3)
+    ]
+    worse = Timeline("w", scores("phq9", [10, 12, 17]), missed)
+    assert {"reliable_deterioration", "missed_sessions"} <= kinds(
+        evaluate_alerts(worse, instruments)
+    )
 
 
 @settings(max_examples=60, deadline=None)

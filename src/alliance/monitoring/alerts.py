@@ -5,7 +5,10 @@
 outcome score, the most recent attendance records, the last fit answer) and returns one
 :class:`Alert` per rule that fires. Each alert carries a plain-language ``reason`` that quotes
 the numbers behind it, a suggested ``next_step``, and the ``evidence`` (which scores or
-records, from which sessions). :func:`alerts_by_session` replays the rules after every session
+records, from which sessions). Weak relationship signals (a session-rating dip, a "not sure",
+an alliance fall only just beyond measurement error) are kept only when another source backs
+them up at the same session (``AlertSettings.weak_signals_need_support``; issue 11).
+:func:`alerts_by_session` replays the rules after every session
 for history views; :func:`rupture_episodes` pairs each rupture with its repair, if any.
 
 The ordering rules live here too, once, for every caller: :data:`SEVERITY_ORDER` and
@@ -21,6 +24,7 @@ every threshold is a field of :class:`AlertSettings` so a clinic can change it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -306,6 +310,32 @@ class AlertSettings(BaseModel):
     poor_fit_not_sure: bool = Field(
         default=True, description='Also alert (as a warning) when the client answers "not sure".'
     )
+    weak_signals_need_support: bool = Field(
+        default=True,
+        description="Weak relationship signals alert only when another source backs them up "
+        "at the same session. Weak: every rule on a relationship measure without "
+        "reliable-change parameters (the session-feedback form: a single session-rating dip, "
+        'a low or not-rising rating), a "not sure" fit answer, and a fall of an alliance '
+        "measure (a rupture, or reliable deterioration from the first score) no larger than "
+        "fall_alone_sdiff · S_diff. Backing: a relationship signal from another instrument or "
+        "the fit answer at the same session, or a fall of another alliance measure beyond "
+        "fall_support_sdiff · S_diff. Off: every signal alerts on its own, as before issue 11.",
+    )
+    fall_alone_sdiff: float = Field(
+        default=2.58,
+        gt=0,
+        description="A fall of an alliance measure with reliable-change parameters (a "
+        "rupture, or reliable deterioration from the first score) alerts on its own only when "
+        "larger than this many standard errors of a difference (S_diff; 2.58 = 99 %); a "
+        "smaller, still reliable fall needs backing (see weak_signals_need_support).",
+    )
+    fall_support_sdiff: float = Field(
+        default=1.645,
+        gt=0,
+        description="A fall of an alliance measure larger than this many S_diff (1.645 = 90 "
+        "%) at the same session backs up a weak signal from another source, though it is too "
+        "small to alert on its own.",
+    )
     fit_check_after_session: int = Field(
         default=3,
         ge=1,
@@ -424,7 +454,171 @@ def evaluate_alerts(
     # Checked here as well as in AlertSettings: a settings object built without validation
     # (model_construct) must not be able to drop a risk alert either.
     enabled = [a for a in alerts if a.kind in config.enabled or a.kind in ALWAYS_ON_KINDS]
+    if config.weak_signals_need_support:
+        # After the switch-offs: a rule a clinic turned off backs nothing up either.
+        enabled = _backed_up(enabled, timeline, instruments, config)
     return sorted(enabled, key=lambda a: alert_rank(a.severity, a.kind))
+
+
+# -- weak signals and their backing (issue 11) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _LatestStep:
+    """A relationship measure's latest score: its session, the drop from the score before and
+    the fall from the first score (positive when worse, in the measure's own units)."""
+
+    session_number: int
+    drop: float
+    fall: float
+
+
+def _sdiff(inst: Instrument) -> float | None:
+    """The standard error of a difference between two scores (Jacobson & Truax 1991), or
+    None without reliable-change parameters."""
+    params = inst.reliable_change
+    if params is None:
+        return None
+    return math.sqrt(2.0) * params.sd * math.sqrt(1.0 - params.reliability)
+
+
+def _latest_steps(
+    timeline: Timeline, instruments: Mapping[str, Instrument]
+) -> dict[str, _LatestStep]:
+    steps: dict[str, _LatestStep] = {}
+    for instrument_id in timeline.instrument_ids():
+        inst = instruments.get(instrument_id)
+        if inst is None or inst.kind not in RELATIONSHIP_KINDS:
+            continue
+        series = timeline.series(instrument_id)
+        if len(series) < 2:
+            continue
+        first, prev, cur = series[0], series[-2], series[-1]
+        assert first.total is not None
+        assert prev.total is not None
+        assert cur.total is not None
+        steps[instrument_id] = _LatestStep(
+            cur.session_number,
+            -improvement(cur.total - prev.total, inst.direction),
+            -improvement(cur.total - first.total, inst.direction),
+        )
+    return steps
+
+
+def _is_weak(
+    alert: Alert,
+    instruments: Mapping[str, Instrument],
+    steps: Mapping[str, _LatestStep],
+    config: AlertSettings,
+) -> bool:
+    """Whether measurement error alone often produces ``alert`` (see
+    ``AlertSettings.weak_signals_need_support``). A "no" to the fit question is the client's
+    own clear word and is never weak; nor is anything outside the relationship rules."""
+    if alert.kind == "poor_fit_reported":
+        return alert.severity != "urgent"  # "not sure"
+    inst = instruments.get(alert.instrument_id or "")
+    if inst is None or inst.kind not in RELATIONSHIP_KINDS:
+        return False
+    if alert.kind not in RELATIONSHIP_ALERT_KINDS and alert.kind != "reliable_deterioration":
+        return False
+    sdiff = _sdiff(inst)
+    if sdiff is None:
+        # No reliable-change parameters (the session-feedback form, not validated): nothing
+        # says a dip or a low rating is beyond noise; a rating's noise is about 0.8 of 10.
+        return True
+    step = steps.get(inst.id)
+    if step is None:
+        return False
+    # Only just reliable: a steady client's step crosses 1.96 · S_diff about one time in
+    # forty on noise alone, eleven steps a course.
+    if alert.kind == "rupture":
+        return step.drop <= config.fall_alone_sdiff * sdiff
+    if alert.kind == "reliable_deterioration":
+        return step.fall <= config.fall_alone_sdiff * sdiff
+    return False
+
+
+def _backed_up(
+    alerts: list[Alert],
+    timeline: Timeline,
+    instruments: Mapping[str, Instrument],
+    config: AlertSettings,
+) -> list[Alert]:
+    """``alerts`` less the weak ones (:func:`_is_weak`) that nothing from another source backs
+    up at the same session: another relationship signal (weak or not) from another instrument
+    or the fit answer, or a fall of another alliance measure beyond ``fall_support_sdiff`` ·
+    S_diff. Two weak signals from different sources back each other up: a client whose session
+    rating dipped *and* who is not sure about the fit is saying the same thing twice, with
+    independent noise. A weak alert that is kept says in its reason what backed it (a fall
+    too small to alert is in no other reason). Risk, outcome and attendance alerts pass
+    untouched."""
+    steps = _latest_steps(timeline, instruments)
+    # (source, session, what it is in words); the fit answer's source is None.
+    backing = [
+        (a.instrument_id, a.session_number, _what(a, instruments))
+        for a in alerts
+        if _about_relationship(a, instruments)
+    ]
+    signalled = {(source, session) for source, session, _words in backing}
+    for instrument_id, step in steps.items():
+        inst = instruments[instrument_id]
+        sdiff = _sdiff(inst)
+        bar = config.fall_support_sdiff * sdiff if sdiff is not None else math.inf
+        # A fall that is itself a signal is already named by it.
+        if step.drop > bar and (instrument_id, step.session_number) not in signalled:
+            backing.append(
+                (
+                    instrument_id,
+                    step.session_number,
+                    f"{inst.short_name} fell by {_fmt(step.drop)} (more than "
+                    f"{config.fall_support_sdiff:g} × S_diff = {_fmt(bar)})",
+                )
+            )
+    kept: list[Alert] = []
+    for alert in alerts:
+        if not _is_weak(alert, instruments, steps, config):
+            kept.append(alert)
+            continue
+        others = list(
+            dict.fromkeys(
+                words
+                for source, session, words in backing
+                if source != alert.instrument_id and session == alert.session_number
+            )
+        )
+        if others:
+            reason = f"{alert.reason} Backed up at the same session: {'; '.join(others)}."
+            kept.append(dataclasses.replace(alert, reason=reason))
+    return kept
+
+
+def _what(alert: Alert, instruments: Mapping[str, Instrument]) -> str:
+    """One relationship signal in a few words, for the reason of the alert it backs up."""
+    if alert.kind == "poor_fit_reported":
+        answer = "no" if alert.severity == "urgent" else "not sure"
+        return f'the client answered "{answer}" to "is this a good fit for you?"'
+    inst = instruments.get(alert.instrument_id or "")
+    name = inst.short_name if inst is not None else (alert.instrument_id or "")
+    words = {
+        "rupture": f"a drop on {name}",
+        "low_alliance": f"{name} low",
+        "fit_check": f"{name} low and not rising",
+        "reliable_deterioration": f"{name} reliably below its first score",
+    }
+    return words.get(alert.kind, f"{alert.kind} on {name}")
+
+
+def _about_relationship(alert: Alert, instruments: Mapping[str, Instrument]) -> bool:
+    """Whether ``alert`` is about the relationship: a relationship rule, or reliable
+    deterioration of a relationship measure."""
+    if alert.kind in RELATIONSHIP_ALERT_KINDS:
+        return True
+    inst = instruments.get(alert.instrument_id or "")
+    return (
+        alert.kind == "reliable_deterioration"
+        and inst is not None
+        and inst.kind in RELATIONSHIP_KINDS
+    )
 
 
 def alerts_by_session(

@@ -146,6 +146,27 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
         "A “no” to “is this a good fit?” always alerts; with this on, “not sure” raises a "
         "warning too.",
     ),
+    "weak_signals_need_support": (
+        "Weak alliance signals: alert only when a second source agrees",
+        "A single dip or low score on the session-feedback form, a “not sure” about fit, and a "
+        "fall in the alliance questionnaire that is only just beyond chance alert only when "
+        "something else from the same session points the same way (the other questionnaire, "
+        "or the fit answer). Most such signals on their own are chance. A “no” about fit and "
+        "any answer about risk always alert.",
+    ),
+    "fall_alone_sdiff": (
+        "Alliance fall: how large it must be to alert on its own",
+        "A fall in the alliance questionnaire (from the last score, or from the first) "
+        "alerts without a second source when it is larger than measurement error by this "
+        "many standard errors. 2.58 means 99% sure; a smaller but still real fall waits for "
+        "another sign from the same session.",
+    ),
+    "fall_support_sdiff": (
+        "Alliance fall: how large it must be to back up another sign",
+        "A fall in the alliance questionnaire larger than this many standard errors (1.645 "
+        "means 90% sure) counts as the second source for a weak sign from the same session, "
+        "though it is too small to alert by itself.",
+    ),
     "fit_check_after_session": (
         "Fit check: suggest one from this session on",
         "When alliance is low and not rising from this session on, the client page suggests "
