@@ -19,7 +19,7 @@ from jinja2.ext import babel_extract
 from sqlalchemy import select
 from webworld import World, build_world, csrf_from, full_answers
 
-from alliance.matching.profiles import vocabulary
+from alliance.matching.profiles import resolve_style, vocabulary
 from alliance.measures import progress_words
 from alliance.services import admin as admin_service
 from alliance.services import checkins, clients
@@ -591,3 +591,81 @@ def test_a_spanish_clinics_intake_through_the_api_still_answers_in_english(world
             "message": "'abc' is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)",
         }
     ]
+
+
+SPANISH_INTAKE = {
+    "contact_name": "Lucía",
+    "concern_main": "grief",
+    "languages": "español",
+    "modes": "video",
+    "avail": "mon-morning",
+    "style_importance": "prefer",
+    "consent": "yes",
+}
+
+
+def test_the_spanish_intake_takes_the_examples_it_shows_and_a_clients_own_words(
+    world: World,
+) -> None:
+    clinic_id = world.cases["tom"].clinic_id
+    http = world.client()
+    page = http.get(f"/intake/{clinic_id}?lang=es")
+    text = html.unescape(page.text)
+    start = text.index('id="f-style-hint"')
+    shown = re.findall(r"“([^”]+)”", text[start : text.index("</p>", start)])
+    # The examples are the page's own Spanish words, one per style in the vocabulary's order.
+    styles = vocabulary().styles
+    assert len(shown) == len(styles)
+    assert not set(shown) & {p for s in styles.values() for p in s.phrases}
+    assert [resolve_style(words) for words in shown] == list(styles)
+    for words in [*shown, "Que me escuche y me apoye, sin juzgarme"]:
+        done = http.post(
+            f"/intake/{clinic_id}?lang=es",
+            data={**SPANISH_INTAKE, "style_words": words, "csrf_token": csrf_from(page.text)},
+        )
+        assert done.status_code == 200, words
+    queue = matching_service.matching_queue(world.ctx, actor=world.people["ada"].actor)
+    wished = [w for p in queue.proposals for w in p.wishes if w.startswith("prefers style")]
+    assert "prefers style: Que me escuche y me apoye, sin juzgarme" in wished
+
+
+def test_spanish_words_that_name_no_style_are_refused_in_spanish(world: World) -> None:
+    clinic_id = world.cases["tom"].clinic_id
+    http = world.client()
+    page = http.get(f"/intake/{clinic_id}?lang=es")
+    refused = http.post(
+        f"/intake/{clinic_id}?lang=es",
+        data={
+            **SPANISH_INTAKE,
+            "style_words": "no lo tengo claro",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422
+    assert _problem_items(refused.text) == [
+        (
+            "f-style",
+            "Cómo debería trabajar contigo tu terapeuta",
+            "No hemos reconocido una forma de trabajar en 'no lo tengo claro'; prueba a decirlo "
+            "con otras palabras o deja este campo vacío.",
+        )
+    ]
+    _assert_spanish(refused.text)
+
+
+def test_the_api_takes_an_intake_whose_style_is_said_in_spanish(world: World) -> None:
+    answer = world.client().post(
+        "/api/v1/intake",
+        json={
+            "clinic_id": world.cases["tom"].clinic_id,
+            "contact_name": "Lucía",
+            "contact_email": "lucia@example.org",
+            "intake": {
+                "concerns": ["grief"],
+                "languages": ["spanish"],
+                "consent": True,
+                "preferences": [{"attribute": "style", "values": "que trabajemos en equipo"}],
+            },
+        },
+    )
+    assert answer.status_code == 201, answer.text
