@@ -482,6 +482,31 @@ def test_the_page_scripts_draft_save_explains_a_refusal_in_the_pages_language(
     }
 
 
+def test_the_draft_save_takes_the_clinics_language_as_the_page_does(world: World) -> None:
+    _set_clinic(world, client_language="es")
+    client = world.client()
+    token = world.cases["tom"].link_token
+    english_browser = {"Accept-Language": "en"}
+    page = client.get(f"/c/{token}", headers=english_browser)
+    assert _lang_of(page.text) == "es"
+    bad = {"csrf_token": csrf_from(page.text), "goal/1": "11"}
+    # Without ?lang= (a script or a page not sending it): the clinic's, as the page ...
+    plain = client.post(f"/c/{token}/draft", data=bad, headers=english_browser)
+    assert plain.status_code == 422
+    assert plain.json() == {"detail": {"goal/1": "'11' no es un número entero del 0 al 10"}}
+    # ... also for a refusal found before the answers reach the service.
+    unknown = client.post(f"/c/{token}/draft", data={**bad, "goal/1": "", "phq9/phq9_77": "2"})
+    assert unknown.json() == {
+        "detail": {"phq9/phq9_77": "Esa pregunta no forma parte de este cuestionario"}
+    }
+    # ?lang= still comes first, and a refused link names no clinic: the browser's.
+    chosen = client.post(f"/c/{token}/draft?lang=en", data=bad)
+    assert chosen.json() == {"detail": {"goal/1": "'11' is not a whole number 0–10"}}
+    gone = client.post("/c/not-a-real-token/draft", data=bad, headers=english_browser)
+    assert gone.status_code == 410
+    assert gone.json()["detail"].startswith("This check-in link is not valid.")
+
+
 BAD_INTAKE = {
     "contact_name": " ",
     "contact_email": "robin@",
