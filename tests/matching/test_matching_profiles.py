@@ -112,10 +112,18 @@ def test_plain_words_in_an_intake_become_a_style_and_keep_the_words() -> None:
 
 
 @pytest.mark.parametrize(
-    "words", ["purple elephants", "no lo tengo claro", "que sea cálido conmigo", "me da igual"]
+    "words",
+    [
+        "purple elephants",
+        "no lo tengo claro",
+        "que sea cálido conmigo",
+        "me da igual",
+        "que nos veamos enseguida",
+    ],
 )
 def test_it_refuses_words_that_name_no_single_style(words: str) -> None:
-    # ("cálido conmigo": one supportive cue, one collaborative cue, a tie.)
+    # ("cálido conmigo": one supportive cue, one collaborative cue, a tie; "enseguida" holds
+    # no English "guid".)
     with pytest.raises(ValueError, match="cannot tell a relationship style"):
         resolve_style(words)
 
