@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from babel.messages.pofile import read_po
 from matching_factories import intake, therapist
 from pydantic import ValidationError
 
+import alliance.web
 from alliance.matching import MatchingInput, MatchingInputError, check_references, vocabulary
-from alliance.matching.profiles import Slot, resolve_style
+from alliance.matching.profiles import Slot, folded, resolve_style
+
+SPANISH_CATALOGUE = Path(alliance.web.__file__).parent / "locale/es/LC_MESSAGES/messages.po"
+
+
+def _spanish_phrases() -> list[tuple[str, str]]:
+    """(style, phrase) for every style phrase the Spanish catalogue translates: the examples a
+    Spanish intake page shows."""
+    with SPANISH_CATALOGUE.open("rb") as handle:
+        catalog = read_po(handle)
+    found = []
+    for key, style in vocabulary().styles.items():
+        for phrase in style.phrases:
+            entry = catalog.get(phrase)
+            if entry is not None and isinstance(entry.string, str) and entry.string:
+                found.append((key, entry.string))
+    return found
+
+
+def _all_phrases() -> list[tuple[str, str]]:
+    english = [(k, p) for k, s in vocabulary().styles.items() for p in s.phrases]
+    return english + _spanish_phrases()
 
 
 @pytest.mark.parametrize(
@@ -18,6 +43,66 @@ def test_every_listed_phrase_resolves_to_its_style(style: str, phrase: str) -> N
     assert resolve_style(phrase) == style
 
 
+def test_the_spanish_page_has_an_example_for_every_style() -> None:
+    # Guards the test below from passing on an empty list.
+    assert {k for k, _ in _spanish_phrases()} == set(vocabulary().styles)
+
+
+@pytest.mark.parametrize(("style", "phrase"), _spanish_phrases())
+def test_every_spanish_example_resolves_to_its_style(style: str, phrase: str) -> None:
+    assert resolve_style(phrase) == style
+
+
+@pytest.mark.parametrize(
+    ("words", "style"),
+    [
+        ("Quiero a alguien que me escuche sin juzgarme", "supportive"),
+        ("que sea cálido, que me apoye y me deje espacio", "supportive"),
+        ("QUE SEA CARIÑOSA Y COMPRENSIVA", "supportive"),
+        ("Prefiero que decidamos juntos y trabajemos en equipo", "collaborative"),
+        ("que lo hablemos entre los dos y tenga en cuenta mi opinion", "collaborative"),
+        ("Que me dé herramientas prácticas y tareas para casa", "directive"),
+        ("necesito que sea directa y me diga que hacer", "directive"),
+        ("me gustaría que me guíe con pautas claras y consejos", "directive"),
+        ("Que me de orientacion y objetivos concretos", "directive"),
+    ],
+)
+def test_a_clients_own_spanish_words_resolve_to_a_style(words: str, style: str) -> None:
+    assert resolve_style(words) == style
+
+
+def test_cues_are_matched_without_regard_to_case_or_accents() -> None:
+    # The cue "orientación" is written with its accent, "escuch" without one: both are found
+    # whichever way the client writes.
+    for words in ("orientación", "ORIENTACION", "orientacion"):
+        assert resolve_style(words) == "directive"
+    for words in ("escúchame", "ESCUCHAME", "escuchame"):
+        assert resolve_style(words) == "supportive"
+    assert folded("  Cariño\tESTÁ  bien ") == "carino esta bien"
+
+
+def test_each_cue_belongs_to_one_style_and_counts_once() -> None:
+    """No cue lies inside another (in any language, folded): inside another style's it would
+    count for both, inside its own style's it would count twice; nor inside an example shown
+    for another style, English or Spanish."""
+    cues = [(k, c) for k, s in vocabulary().styles.items() for c in s.cues]
+    nested = [(a, b) for a in cues for b in cues if a != b and a[1] in b[1]]
+    assert nested == []
+    stray = [
+        (cue, phrase)
+        for key, cue in cues
+        for style, phrase in _all_phrases()
+        if style != key and cue in folded(phrase)
+    ]
+    assert stray == []
+
+
+def test_every_style_has_cues_in_english_and_spanish() -> None:
+    for style in vocabulary().styles.values():
+        assert {"en", "es"} <= set(style.cues_by_language), style.key
+        assert all(style.cues_by_language.values()), style.key
+
+
 def test_plain_words_in_an_intake_become_a_style_and_keep_the_words() -> None:
     c = intake(preferences=[{"attribute": "style", "values": "Gives me STRUCTURE please"}])
     pref = c.preference("style")
@@ -26,9 +111,21 @@ def test_plain_words_in_an_intake_become_a_style_and_keep_the_words() -> None:
     assert pref.said == ("Gives me STRUCTURE please",)
 
 
-def test_it_refuses_words_that_name_no_style() -> None:
+@pytest.mark.parametrize(
+    "words",
+    [
+        "purple elephants",
+        "no lo tengo claro",
+        "que sea cálido conmigo",
+        "me da igual",
+        "que nos veamos enseguida",
+    ],
+)
+def test_it_refuses_words_that_name_no_single_style(words: str) -> None:
+    # ("cálido conmigo": one supportive cue, one collaborative cue, a tie; "enseguida" holds
+    # no English "guid".)
     with pytest.raises(ValueError, match="cannot tell a relationship style"):
-        resolve_style("purple elephants")
+        resolve_style(words)
 
 
 def test_it_refuses_an_unknown_concern_and_lists_the_known_ones() -> None:

@@ -445,6 +445,21 @@ def test_a_saved_draft_comes_back_on_the_same_link_encrypted_at_rest(world: Worl
         assert list(left) == []
 
 
+def test_a_links_clinic_language_is_read_alone_and_none_for_a_refused_link(
+    world: World,
+) -> None:
+    token = _token(world)
+    before = _count(world, AuditEvent)
+    assert checkins.checkin_client_language(world.ctx, token) == "en"
+    assert checkins.checkin_client_language(world.ctx, "not-a-real-token") is None
+    # Reading the setting neither opens the check-in nor audits a read of it.
+    assert _count(world, AuditEvent) == before
+    with transaction(world.ctx.session_factory) as session:
+        assert session.scalar(select(func.count()).where(CheckIn.opened_at.is_not(None))) == 0
+    checkins.record_check_in(world.ctx, token, full_answers())
+    assert checkins.checkin_client_language(world.ctx, token) is None
+
+
 def test_a_draft_is_refused_for_questions_the_check_in_does_not_ask(world: World) -> None:
     token = _token(world)
     with pytest.raises(InvalidInput, match="no such question"):

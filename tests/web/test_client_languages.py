@@ -19,7 +19,7 @@ from jinja2.ext import babel_extract
 from sqlalchemy import select
 from webworld import World, build_world, csrf_from, full_answers
 
-from alliance.matching.profiles import vocabulary
+from alliance.matching.profiles import resolve_style, vocabulary
 from alliance.measures import progress_words
 from alliance.services import admin as admin_service
 from alliance.services import checkins, clients
@@ -482,6 +482,31 @@ def test_the_page_scripts_draft_save_explains_a_refusal_in_the_pages_language(
     }
 
 
+def test_the_draft_save_takes_the_clinics_language_as_the_page_does(world: World) -> None:
+    _set_clinic(world, client_language="es")
+    client = world.client()
+    token = world.cases["tom"].link_token
+    english_browser = {"Accept-Language": "en"}
+    page = client.get(f"/c/{token}", headers=english_browser)
+    assert _lang_of(page.text) == "es"
+    bad = {"csrf_token": csrf_from(page.text), "goal/1": "11"}
+    # Without ?lang= (a script or a page not sending it): the clinic's, as the page ...
+    plain = client.post(f"/c/{token}/draft", data=bad, headers=english_browser)
+    assert plain.status_code == 422
+    assert plain.json() == {"detail": {"goal/1": "'11' no es un número entero del 0 al 10"}}
+    # ... also for a refusal found before the answers reach the service.
+    unknown = client.post(f"/c/{token}/draft", data={**bad, "goal/1": "", "phq9/phq9_77": "2"})
+    assert unknown.json() == {
+        "detail": {"phq9/phq9_77": "Esa pregunta no forma parte de este cuestionario"}
+    }
+    # ?lang= still comes first, and a refused link names no clinic: the browser's.
+    chosen = client.post(f"/c/{token}/draft?lang=en", data=bad)
+    assert chosen.json() == {"detail": {"goal/1": "'11' is not a whole number 0–10"}}
+    gone = client.post("/c/not-a-real-token/draft", data=bad, headers=english_browser)
+    assert gone.status_code == 410
+    assert gone.json()["detail"].startswith("This check-in link is not valid.")
+
+
 BAD_INTAKE = {
     "contact_name": " ",
     "contact_email": "robin@",
@@ -591,3 +616,81 @@ def test_a_spanish_clinics_intake_through_the_api_still_answers_in_english(world
             "message": "'abc' is not a phone number (6–15 digits; spaces, +, -, ( ) allowed)",
         }
     ]
+
+
+SPANISH_INTAKE = {
+    "contact_name": "Lucía",
+    "concern_main": "grief",
+    "languages": "español",
+    "modes": "video",
+    "avail": "mon-morning",
+    "style_importance": "prefer",
+    "consent": "yes",
+}
+
+
+def test_the_spanish_intake_takes_the_examples_it_shows_and_a_clients_own_words(
+    world: World,
+) -> None:
+    clinic_id = world.cases["tom"].clinic_id
+    http = world.client()
+    page = http.get(f"/intake/{clinic_id}?lang=es")
+    text = html.unescape(page.text)
+    start = text.index('id="f-style-hint"')
+    shown = re.findall(r"“([^”]+)”", text[start : text.index("</p>", start)])
+    # The examples are the page's own Spanish words, one per style in the vocabulary's order.
+    styles = vocabulary().styles
+    assert len(shown) == len(styles)
+    assert not set(shown) & {p for s in styles.values() for p in s.phrases}
+    assert [resolve_style(words) for words in shown] == list(styles)
+    for words in [*shown, "Que me escuche y me apoye, sin juzgarme"]:
+        done = http.post(
+            f"/intake/{clinic_id}?lang=es",
+            data={**SPANISH_INTAKE, "style_words": words, "csrf_token": csrf_from(page.text)},
+        )
+        assert done.status_code == 200, words
+    queue = matching_service.matching_queue(world.ctx, actor=world.people["ada"].actor)
+    wished = [w for p in queue.proposals for w in p.wishes if w.startswith("prefers style")]
+    assert "prefers style: Que me escuche y me apoye, sin juzgarme" in wished
+
+
+def test_spanish_words_that_name_no_style_are_refused_in_spanish(world: World) -> None:
+    clinic_id = world.cases["tom"].clinic_id
+    http = world.client()
+    page = http.get(f"/intake/{clinic_id}?lang=es")
+    refused = http.post(
+        f"/intake/{clinic_id}?lang=es",
+        data={
+            **SPANISH_INTAKE,
+            "style_words": "no lo tengo claro",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422
+    assert _problem_items(refused.text) == [
+        (
+            "f-style",
+            "Cómo debería trabajar contigo tu terapeuta",
+            "No hemos reconocido una forma de trabajar en 'no lo tengo claro'; prueba a decirlo "
+            "con otras palabras o deja este campo vacío.",
+        )
+    ]
+    _assert_spanish(refused.text)
+
+
+def test_the_api_takes_an_intake_whose_style_is_said_in_spanish(world: World) -> None:
+    answer = world.client().post(
+        "/api/v1/intake",
+        json={
+            "clinic_id": world.cases["tom"].clinic_id,
+            "contact_name": "Lucía",
+            "contact_email": "lucia@example.org",
+            "intake": {
+                "concerns": ["grief"],
+                "languages": ["spanish"],
+                "consent": True,
+                "preferences": [{"attribute": "style", "values": "que trabajemos en equipo"}],
+            },
+        },
+    )
+    assert answer.status_code == 201, answer.text

@@ -19,6 +19,7 @@ All models are frozen pydantic v2 models that refuse unknown fields.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -57,6 +58,7 @@ __all__ = [
     "TherapistProfile",
     "Vocabulary",
     "check_references",
+    "folded",
     "matching_input_schema",
     "resolve_style",
     "vocabulary",
@@ -88,14 +90,29 @@ IDENTITY_ATTRIBUTES: tuple[str, ...] = ("gender", "ethnicity", "faith", "lgbtq_a
 # --------------------------------------------------------------------------- vocabulary
 
 
+def folded(text: str) -> str:
+    """``text`` as style cues are compared: lower case, accents dropped (NFKD with combining
+    marks removed, so "Está" and "esta", "cariño" and "carino" read alike), runs of white space
+    as one space. Clients often leave accents out, and a cue should not depend on them."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.split())
+
+
 @dataclass(frozen=True)
 class StyleWords:
-    """One relationship style: its label, how a reason phrases it, and clients' words for it."""
+    """One relationship style: its label, how a reason phrases it, and clients' words for it.
+
+    ``cues_by_language`` is the cues as ``vocabulary.yaml`` lists them; ``cues`` is all of them
+    together, :func:`folded`, which is what a client's words are matched against: an intake
+    may come in any language (the API says none), so every language's cues count.
+    """
 
     key: str
     label: str
     reason: str
     phrases: tuple[str, ...]
+    cues_by_language: dict[str, tuple[str, ...]]
     cues: tuple[str, ...]
 
 
@@ -122,16 +139,7 @@ def vocabulary() -> Vocabulary:
     """Load the bundled vocabulary (package data; read once)."""
     text = resources.files("alliance.matching").joinpath("vocabulary.yaml").read_text("utf-8")
     raw = yaml.safe_load(text)
-    styles = {
-        str(key): StyleWords(
-            key=str(key),
-            label=str(spec["label"]),
-            reason=str(spec["reason"]),
-            phrases=tuple(str(p) for p in spec["phrases"]),
-            cues=tuple(str(c).lower() for c in spec["cues"]),
-        )
-        for key, spec in raw["styles"].items()
-    }
+    styles = {str(key): _style_words(str(key), spec) for key, spec in raw["styles"].items()}
     return Vocabulary(
         concerns=_str_map(raw["concerns"], "concerns"),
         modalities=_str_map(raw["modalities"], "modalities"),
@@ -139,6 +147,24 @@ def vocabulary() -> Vocabulary:
         age_groups=_str_map(raw["age_groups"], "age_groups"),
         modes=_str_map(raw["modes"], "modes"),
         identity_attributes=_str_map(raw["identity_attributes"], "identity_attributes"),
+    )
+
+
+def _style_words(key: str, spec: Any) -> StyleWords:
+    by_language = spec["cues"]
+    if not isinstance(by_language, dict) or not by_language:
+        raise ValueError(f"vocabulary.yaml: style {key!r}: cues must map a language to words")
+    cues = {str(lang): tuple(str(c) for c in words) for lang, words in by_language.items()}
+    flat = tuple(dict.fromkeys(folded(c) for words in cues.values() for c in words))
+    if not all(flat):
+        raise ValueError(f"vocabulary.yaml: style {key!r} has an empty cue")
+    return StyleWords(
+        key=key,
+        label=str(spec["label"]),
+        reason=str(spec["reason"]),
+        phrases=tuple(str(p) for p in spec["phrases"]),
+        cues_by_language=cues,
+        cues=flat,
     )
 
 
@@ -197,7 +223,8 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
 
 
 def resolve_style(words: str) -> str:
-    """Map a client's plain words ("gives me structure") or a style name to a style key.
+    """Map a client's plain words ("gives me structure", "me da estructura") or a style name
+    to a style key. Words are compared :func:`folded` against every language's cues.
 
     Raises ``ValueError`` naming the known phrases when the words point at no single style.
     """
@@ -205,7 +232,7 @@ def resolve_style(words: str) -> str:
     key = str(_norm(words))
     if key in styles:
         return key
-    said = " ".join(words.lower().split())
+    said = folded(words)
     hits = {k: sum(cue in said for cue in s.cues) for k, s in styles.items()}
     best = max(hits.values())
     winners = [k for k, h in hits.items() if h == best]

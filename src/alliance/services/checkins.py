@@ -422,6 +422,25 @@ def open_checkin(ctx: ServiceContext, token: str) -> CheckInForm:
         )
 
 
+def checkin_client_language(ctx: ServiceContext, token: str) -> str | None:
+    """The ``client_language`` setting of the clinic behind a link, None for a link
+    :func:`open_checkin` would refuse (which names no clinic).
+
+    For a reply that needs only the page's language (the draft save's refusal), without
+    opening the form: nothing about the client is read or returned, so nothing is audited.
+    """
+    with unit_of_work(ctx) as session:
+        try:
+            _, episode = _find_link(session, ctx, token)
+        except LinkRefused:
+            return None
+        client = session.get(Client, episode.client_id)
+        clinic = session.get(Clinic, client.clinic_id) if client else None
+        if clinic is None:
+            return None
+        return ClinicSettings.from_json(clinic.settings).client_language
+
+
 def _read_draft(ctx: ServiceContext, row: CheckIn) -> CheckInDraft:
     if not row.draft_enc:
         return CheckInDraft()

@@ -122,6 +122,12 @@ def _from_accept_language(header: str) -> str | None:
     return None
 
 
+def asked_language(request: Request) -> str | None:
+    """The language ``?lang=`` asks for, when a client page can be shown in it: it then comes
+    before every other choice (a caller may skip reading the clinic's)."""
+    return _supported(request.query_params.get("lang"))
+
+
 def client_language(
     request: Request, *, preferred: str | None = None, clinic_default: str | None = None
 ) -> str:
@@ -132,7 +138,9 @@ def client_language(
     knows its clients better than a shared or borrowed phone's settings do; ``?lang=`` lets a
     client (or the link's sender) always override it.
     """
-    for choice in (request.query_params.get("lang"), preferred, clinic_default):
+    if found := asked_language(request):
+        return found
+    for choice in (preferred, clinic_default):
         if found := _supported(choice):
             return found
     return _from_accept_language(request.headers.get("accept-language", "")) or SOURCE_LANGUAGE

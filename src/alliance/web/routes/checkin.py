@@ -234,14 +234,24 @@ async def checkin_draft(request: Request, auth: LinkAuth, token: str) -> Respons
     form_data = await request.form()
     fields = [(k, v) for k, v in form_data.multi_items() if isinstance(v, str)]
     kept = await _save_draft(request, auth, token, fields)
-    # The page's script always sends the page's ?lang=; no form is read here for the clinic's.
-    lang = i18n.client_language(request)
     if isinstance(kept, LinkRefused):
-        message = _gettext(lang)(kept.message)
+        # As every refused link's page: only ?lang= and the browser choose.
+        message = _gettext(i18n.client_language(request))(kept.message)
         return JSONResponse({"detail": message}, status_code=410)
     if kept:
+        clinic_default = await _clinic_language(request, auth, token)
+        lang = i18n.client_language(request, clinic_default=clinic_default)
         return JSONResponse({"detail": _shown(kept, lang)}, status_code=422)
     return Response(status_code=204)
+
+
+async def _clinic_language(request: Request, auth: Auth, token: str) -> str | None:
+    """The clinic's ``client_language``, in the same order as the form page, for the draft
+    save's refusal: read only when ``?lang=`` does not decide already (the page's own script
+    always sends it), and then only that setting, not the whole form."""
+    if i18n.asked_language(request) is not None:
+        return None
+    return await auth.call(checkins.checkin_client_language, token)
 
 
 @router.post("/c/{token}")
