@@ -51,7 +51,7 @@ from alliance.services.authz import Actor, system_actor
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import EpisodeData, decrypt_answers, instrument
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import record_many, unit_of_work
 from alliance.services.views import AlertView
 from alliance.store.models import (
     Alert,
@@ -205,17 +205,21 @@ def refresh_episode_alerts(
         changed.append((target, change.op))
     if changed:
         session.flush()  # once for all of them: new alerts get their ids for the audit trail
-    for target, op in changed:
-        record(
-            session,
-            ctx,
-            actor,
-            "write",
-            "alert",
-            target.id,
-            {"op": op, "kind": target.kind, "client_id": client_id},
-            clinic_id=clinic_id,
-        )
+    record_many(
+        session,
+        ctx,
+        actor,
+        [
+            (
+                "write",
+                "alert",
+                target.id,
+                {"op": op, "kind": target.kind, "client_id": client_id},
+                clinic_id,
+            )
+            for target, op in changed
+        ],
+    )
     return [alert_view(a, ctx.cipher) for a, _op in changed]
 
 
