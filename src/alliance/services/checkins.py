@@ -592,6 +592,17 @@ def record_check_in(
         session_number = row.session_number
         # Plain multi-row INSERTs, not the unit of work: this runs on every submission and
         # nothing here needs the rows as objects afterwards.
+        stored = {
+            instrument.id: {
+                link_id: (
+                    ctx.cipher.encrypt(str(value), field=answer_field(instrument.id, link_id))
+                    if instrument.item(link_id).type == "text"
+                    else value
+                )
+                for link_id, value in cleaned[instrument.id].items()
+            }
+            for instrument in instruments
+        }
         response_ids = {
             instrument_id: response_id
             for response_id, instrument_id in connection.execute(
@@ -600,16 +611,7 @@ def record_check_in(
                     {
                         "checkin_id": row.id,
                         "instrument_id": instrument.id,
-                        "answers": {
-                            link_id: (
-                                ctx.cipher.encrypt(
-                                    str(value), field=answer_field(instrument.id, link_id)
-                                )
-                                if instrument.item(link_id).type == "text"
-                                else value
-                            )
-                            for link_id, value in cleaned[instrument.id].items()
-                        },
+                        "answers": stored[instrument.id],
                         "created_at": now,
                     }
                     for instrument in instruments
@@ -665,6 +667,12 @@ def record_check_in(
                 instruments=tuple(str(i) for i in row.episode_instruments),
                 settings=clinic_settings,
             ),
+            # The answers as the database now holds them (a JSON round trip, as the column
+            # makes), so the rules need not read back what this transaction has just written.
+            written={
+                response_ids[instrument_id]: json.loads(json.dumps(answers))
+                for instrument_id, answers in stored.items()
+            },
         )
         record_many(
             session,

@@ -139,15 +139,22 @@ def refresh_alerts(
 
 
 def refresh_episode_alerts(
-    session: Session, ctx: ServiceContext, actor: Actor, episode: EpisodeRef
+    session: Session,
+    ctx: ServiceContext,
+    actor: Actor,
+    episode: EpisodeRef,
+    written: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[AlertView]:
-    """:func:`refresh_alerts` for an episode whose owner and settings the caller has read."""
+    """:func:`refresh_alerts` for an episode whose owner and settings the caller has read.
+
+    ``written`` maps response id → the answers as the caller has just stored them in this
+    transaction (a check-in): the rules read those from it rather than from the database."""
     client_id, clinic_id = episode.client_id, episode.clinic_id
     instrument_ids = list(episode.instruments)
     raised = evaluate_rules(
         session,
         ctx,
-        rules_timeline(session, ctx, episode.id, client_id),
+        rules_timeline(session, ctx, episode.id, client_id, written),
         clinic_id,
         instrument_ids,
         episode.settings,
@@ -490,7 +497,11 @@ def evaluate_rules(
 
 
 def rules_timeline(
-    session: Session, ctx: ServiceContext, episode_id: int, client_id: int
+    session: Session,
+    ctx: ServiceContext,
+    episode_id: int,
+    client_id: int,
+    written: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Timeline:
     """The episode's timeline as the rules read it, from narrow column selects.
 
@@ -503,7 +514,9 @@ def rules_timeline(
       ``risk``) and the fit item of the latest response whose fit answer is readable (only
       the last fit answer counts) — not the JSON answers of every response of the episode.
 
-    A test checks that the rules raise the same alerts from both timelines.
+    A test checks that the rules raise the same alerts from both timelines. ``written``
+    (response id → stored answers) holds responses this transaction has just written, which
+    need not be read back.
     """
     connection = session.connection()
     # Plain tuples, unpacked once: attribute access on result rows, repeated for every score
@@ -535,7 +548,7 @@ def rules_timeline(
         return (rows[i][1] or numbers[rows[i][6]], keys[i][1])
 
     fit_rows.sort(key=fit_key)  # stable: the timeline's order of fit answers
-    answers = _stored_answers(session, [rows[i][5] for i in risky + fit_rows[-1:]])
+    answers = _stored_answers(session, [rows[i][5] for i in risky + fit_rows[-1:]], written)
     risk: dict[int, tuple[RiskFlag, ...]] = {}
     for index in risky:
         instrument_id, response_id = rows[index][0], rows[index][5]
@@ -549,7 +562,7 @@ def rules_timeline(
     fits: list[FitAnswer] = []
     for position, index in enumerate(reversed(fit_rows)):
         if position == 1:  # the latest was unreadable: read the earlier ones too
-            answers.update(_stored_answers(session, [rows[i][5] for i in fit_rows]))
+            answers.update(_stored_answers(session, [rows[i][5] for i in fit_rows], written))
         instrument_id, response_id = rows[index][0], rows[index][5]
         fit_id = readings[instrument_id].fit_id
         assert fit_id is not None
@@ -575,10 +588,17 @@ def rules_timeline(
     return Timeline(str(client_id), points, attendance, fits)
 
 
-def _stored_answers(session: Session, response_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    if not response_ids:
-        return {}
-    return {
-        row.id: dict(row.answers)
-        for row in session.connection().execute(_ANSWERS, {"ids": sorted(set(response_ids))})
-    }
+def _stored_answers(
+    session: Session,
+    response_ids: Sequence[int],
+    written: Mapping[int, Mapping[str, Any]] | None = None,
+) -> dict[int, dict[str, Any]]:
+    known = written or {}
+    found = {i: dict(known[i]) for i in response_ids if i in known}
+    missing = sorted(set(response_ids) - found.keys())
+    if missing:
+        found.update(
+            (row.id, dict(row.answers))
+            for row in session.connection().execute(_ANSWERS, {"ids": missing})
+        )
+    return found
