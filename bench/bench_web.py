@@ -29,7 +29,9 @@ Every row also shows the server's CPU per request (CPU time of the uvicorn proce
 workers over the run, read from ``/proc``, divided by the requests), and the one-at-a-time
 submissions give the median server CPU of one submission. ``--scaling`` (PostgreSQL only) runs
 the closed-loop submissions against ``uvicorn --workers 1`` and then ``--workers 2`` on the
-same seeded database and prints the throughput ratio and the p95.
+same seeded database and prints the throughput ratio and the p95. Afterwards the app is also
+run in the bench's own process for ``--sql-submissions`` form posts (the first uncounted), to
+print the SQL statements per submission by kind.
 
     .venv/bin/python bench/bench_web.py
     .venv/bin/python bench/bench_web.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
