@@ -29,7 +29,9 @@ Every row also shows the server's CPU per request (CPU time of the uvicorn proce
 workers over the run, read from ``/proc``, divided by the requests), and the one-at-a-time
 submissions give the median server CPU of one submission. ``--scaling`` (PostgreSQL only) runs
 the closed-loop submissions against ``uvicorn --workers 1`` and then ``--workers 2`` on the
-same seeded database and prints the throughput ratio and the p95.
+same seeded database and prints the throughput ratio and the p95. Afterwards the app is also
+run in the bench's own process for ``--sql-submissions`` form posts (the first uncounted), to
+print the SQL statements per submission by kind.
 
     .venv/bin/python bench/bench_web.py
     .venv/bin/python bench/bench_web.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -843,6 +845,52 @@ def scaling(args: argparse.Namespace) -> int:
         return 1 if failed else 0
 
 
+def _sql_per_submission(
+    settings: Settings, seeded: Seeded, links: list[tuple[str, int]]
+) -> tuple[float, dict[str, float]]:
+    """SQL statements the server runs per check-in submission: the app in this process
+    (Starlette's test client, same settings and database), each link's form opened first as
+    in the HTTP runs, and only the statements of the POSTs counted (an engine event; an
+    ``executemany`` counts once, as it is one round trip). Returns the mean per submission
+    and the mean per kind of statement (the first word: SELECT, INSERT, …)."""
+    from collections import Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from starlette.testclient import TestClient
+
+    from alliance.web.app import create_app
+
+    counting = [False]
+    kinds: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if counting[0]:
+            kinds[statement.split(None, 1)[0].upper()] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    rng = random.Random(SEED + 3)
+    # Not entered as a context manager: no lifespan, so no background worker (research
+    # exports, delivery) runs statements of its own while the POSTs are counted.
+    client = TestClient(create_app(settings, warm_charts=False))
+    try:
+        _anonymous_csrf(client)
+        for number, (token, episode_id) in enumerate(links):
+            page = client.get(f"/c/{token}")
+            hidden = {k: html.unescape(v) for k, v in HIDDEN_RE.findall(page.text)}
+            form = {**_submission_form(seeded.goal_ids[episode_id], rng, ""), **hidden}
+            counting[0] = number > 0  # the first one fits this process's trajectory models
+            reply = client.post(f"/c/{token}", data=form)
+            counting[0] = False
+            if reply.status_code != 200 or "Thank you" not in reply.text:
+                raise SystemExit(f"in-process submission failed: {reply.status_code}")
+    finally:
+        client.close()
+        event.remove(Engine, "before_cursor_execute", count)
+    n = len(links) - 1
+    return sum(kinds.values()) / n, {k: v / n for k, v in sorted(kinds.items())}
+
+
 def _profile(settings: Settings, seeded: Seeded, links: list[tuple[str, int]], n: int) -> None:
     """Where the time goes, in process (no HTTP): the caseload service, the client page's
     service + figures, and ``record_check_in`` — each ``n`` times under cProfile, timed by
@@ -935,6 +983,14 @@ def main(argv: list[str] | None = None) -> int:
         "throughput ratio",
     )
     parser.add_argument(
+        "--sql-submissions",
+        type=int,
+        default=11,
+        metavar="N",
+        help="afterwards, count the SQL statements of N submissions (the first one uncounted) "
+        "with the app in process; 0: do not",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -957,7 +1013,8 @@ def main(argv: list[str] | None = None) -> int:
         seeded = _seed(settings, args.clients, args.sessions, args.seed)
         link_count = args.warmup + args.single + args.open_submissions + args.submissions
         started = time.perf_counter()
-        links = _links(settings, seeded, link_count + (2 * args.profile + 1 if args.profile else 0))
+        extra = args.sql_submissions + (2 * args.profile + 1 if args.profile else 0)
+        links = _links(settings, seeded, link_count + extra)
         link_seconds = time.perf_counter() - started
         backend = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
         print(
@@ -1094,8 +1151,16 @@ def main(argv: list[str] | None = None) -> int:
         failed = [(r.name, r.failures) for r, _ in results if r.failures]
         for name, failures in failed:
             print(f"FAILED {len(failures)} x {name}: {failures[0]}")
+        spare = links[link_count:]
+        if args.sql_submissions > 1:
+            mean, by_kind = _sql_per_submission(settings, seeded, spare[: args.sql_submissions])
+            print(
+                f"SQL statements per submission (in process, {args.sql_submissions - 1} POSTs "
+                "after one warm-up): "
+                f"{mean:.1f} (" + ", ".join(f"{k} {v:.1f}" for k, v in by_kind.items()) + ")"
+            )
         if args.profile:
-            _profile(settings, seeded, links[link_count:], args.profile)
+            _profile(settings, seeded, spare[args.sql_submissions :], args.profile)
     return 1 if failed else 0
 
 

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from clinic_world import Clock, World, full_answers, wai
+from clinic_world import Clock, World, full_answers, phq9, wai
 from sqlalchemy import func, select, text
 
 from alliance.services import checkins, monitor, sessions
@@ -511,3 +511,45 @@ def test_own_progress_in_plain_words_after_two_check_ins(world: World) -> None:
     # The WAI-SR is not an outcome: a client's own view never shows alliance scores.
     assert {o.instrument_id for o in progress.outcomes} <= {"phq9", "gad7"}
     assert [(g.text, g.ratings) for g in progress.goals] == [("Sleep", (2,))]
+
+
+def test_a_check_in_reads_back_no_answer_it_wrote_and_stores_what_a_fresh_refresh_would(
+    world: World,
+) -> None:
+    """The rules read the risk items and the fit answer of the latest responses: those of the
+    submission itself come from what it has just written, not from a second SELECT; earlier
+    ones (a check-in without the fit question) are still read. Either way a refresh from the
+    database afterwards finds nothing to change."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from alliance.services.authz import system_actor
+    from alliance.store.models import Episode
+
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    def reads_answers() -> bool:
+        return any(s.startswith("SELECT") and "responses.answers" in s for s in statements)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        risky = full_answers(alliance=2, symptoms=2, fit="no", comment="hard week")
+        risky["phq9"] = phq9(2, item9=2)
+        first = checkins.record_check_in(world.ctx, _link(world).token, risky)
+        assert first.risk_flagged
+        assert {a.kind for a in first.alerts} >= {"risk_reported", "poor_fit_reported"}
+        assert not reads_answers()
+        statements.clear()
+        no_fit = full_answers(alliance=2, symptoms=2)
+        del no_fit["session_feedback"]
+        checkins.record_check_in(world.ctx, _link(world).token, no_fit)
+        assert reads_answers()  # the latest fit answer is the first check-in's
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    with transaction(world.ctx.session_factory) as session:
+        episode = session.get(Episode, world.sarah_episode)
+        assert episode is not None
+        assert monitor.refresh_alerts(session, world.ctx, system_actor(), episode) == []

@@ -35,7 +35,7 @@ from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import answer_field
 from alliance.services.errors import Conflict, InvalidInput, LinkRefused, NotFound
-from alliance.services.unit import denials_audited, record, unit_of_work
+from alliance.services.unit import denials_audited, record, record_many, unit_of_work
 from alliance.services.views import (
     CheckInDraft,
     CheckInForm,
@@ -131,8 +131,11 @@ _OTHER_CHECKIN = select(_CHECKINS.id).where(
     _CHECKINS.completed_at.is_not(None),
 )
 _SESSION_NUMBER = select(TherapySession.number).where(TherapySession.id == bindparam("id"))
+# The ids come back with their instrument (one response per instrument and check-in), so
+# the rows need not come back in parameter order: that let SQLite send one INSERT for all of
+# them instead of one per response.
 _INSERT_RESPONSES = insert(cast(Table, Response.__table__)).returning(
-    Response.__table__.c.id, sort_by_parameter_order=True
+    Response.__table__.c.id, Response.__table__.c.instrument_id
 )
 _INSERT_SCORES = insert(cast(Table, Score.__table__))
 _INSERT_GOAL_RATINGS = insert(cast(Table, GoalRating.__table__))
@@ -616,36 +619,37 @@ def record_check_in(
         session_number = row.session_number
         # Plain multi-row INSERTs, not the unit of work: this runs on every submission and
         # nothing here needs the rows as objects afterwards.
-        response_ids = (
-            connection.execute(
+        stored = {
+            instrument.id: {
+                link_id: (
+                    ctx.cipher.encrypt(str(value), field=answer_field(instrument.id, link_id))
+                    if instrument.item(link_id).type == "text"
+                    else value
+                )
+                for link_id, value in cleaned[instrument.id].items()
+            }
+            for instrument in instruments
+        }
+        response_ids = {
+            instrument_id: response_id
+            for response_id, instrument_id in connection.execute(
                 _INSERT_RESPONSES,
                 [
                     {
                         "checkin_id": row.id,
                         "instrument_id": instrument.id,
-                        "answers": {
-                            link_id: (
-                                ctx.cipher.encrypt(
-                                    str(value), field=answer_field(instrument.id, link_id)
-                                )
-                                if instrument.item(link_id).type == "text"
-                                else value
-                            )
-                            for link_id, value in cleaned[instrument.id].items()
-                        },
+                        "answers": stored[instrument.id],
                         "created_at": now,
                     }
                     for instrument in instruments
                 ],
             )
-            .scalars()
-            .all()
-        )
+        }
         connection.execute(
             _INSERT_SCORES,
             [
                 {
-                    "response_id": response_id,
+                    "response_id": response_ids[instrument.id],
                     "episode_id": row.episode_id,
                     "instrument_id": instrument.id,
                     "session_number": session_number,
@@ -655,7 +659,7 @@ def record_check_in(
                     "valid": scored[instrument.id].valid,
                     "scored_at": now,
                 }
-                for response_id, instrument in zip(response_ids, instruments, strict=True)
+                for instrument in instruments
             ],
         )
         score_views = [
@@ -690,19 +694,30 @@ def record_check_in(
                 instruments=tuple(str(i) for i in row.episode_instruments),
                 settings=clinic_settings,
             ),
+            # The answers as the database now holds them (a JSON round trip, as the column
+            # makes), so the rules need not read back what this transaction has just written.
+            written={
+                response_ids[instrument_id]: json.loads(json.dumps(answers))
+                for instrument_id, answers in stored.items()
+            },
         )
-        record(
+        record_many(
             session,
             ctx,
             actor,
-            "write",
-            "checkin",
-            row.id,
-            {
-                "op": "submit",
-                "instruments": [i.id for i in instruments],
-                "goal_ratings": len(ratings),
-            },
+            [
+                (
+                    "write",
+                    "checkin",
+                    row.id,
+                    {
+                        "op": "submit",
+                        "instruments": [i.id for i in instruments],
+                        "goal_ratings": len(ratings),
+                    },
+                    None,
+                )
+            ],
         )
         notify_email = None
         if risk_flagged:

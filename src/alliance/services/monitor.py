@@ -43,13 +43,15 @@ from alliance.monitoring.timeline import (
     FitAnswerValue,
     ScorePoint,
     Timeline,
+    checked_attendance,
+    checked_point,
 )
 from alliance.services.alerts import alert_view
 from alliance.services.authz import Actor, system_actor
 from alliance.services.clinic_settings import ClinicSettings
 from alliance.services.context import ServiceContext
 from alliance.services.episodes import EpisodeData, decrypt_answers, instrument
-from alliance.services.unit import record, unit_of_work
+from alliance.services.unit import record_many, unit_of_work
 from alliance.services.views import AlertView
 from alliance.store.models import (
     Alert,
@@ -137,15 +139,22 @@ def refresh_alerts(
 
 
 def refresh_episode_alerts(
-    session: Session, ctx: ServiceContext, actor: Actor, episode: EpisodeRef
+    session: Session,
+    ctx: ServiceContext,
+    actor: Actor,
+    episode: EpisodeRef,
+    written: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[AlertView]:
-    """:func:`refresh_alerts` for an episode whose owner and settings the caller has read."""
+    """:func:`refresh_alerts` for an episode whose owner and settings the caller has read.
+
+    ``written`` maps response id → the answers as the caller has just stored them in this
+    transaction (a check-in): the rules read those from it rather than from the database."""
     client_id, clinic_id = episode.client_id, episode.clinic_id
     instrument_ids = list(episode.instruments)
     raised = evaluate_rules(
         session,
         ctx,
-        rules_timeline(session, ctx, episode.id, client_id),
+        rules_timeline(session, ctx, episode.id, client_id, written),
         clinic_id,
         instrument_ids,
         episode.settings,
@@ -203,17 +212,21 @@ def refresh_episode_alerts(
         changed.append((target, change.op))
     if changed:
         session.flush()  # once for all of them: new alerts get their ids for the audit trail
-    for target, op in changed:
-        record(
-            session,
-            ctx,
-            actor,
-            "write",
-            "alert",
-            target.id,
-            {"op": op, "kind": target.kind, "client_id": client_id},
-            clinic_id=clinic_id,
-        )
+    record_many(
+        session,
+        ctx,
+        actor,
+        [
+            (
+                "write",
+                "alert",
+                target.id,
+                {"op": op, "kind": target.kind, "client_id": client_id},
+                clinic_id,
+            )
+            for target, op in changed
+        ],
+    )
     return [alert_view(a, ctx.cipher) for a, _op in changed]
 
 
@@ -484,7 +497,11 @@ def evaluate_rules(
 
 
 def rules_timeline(
-    session: Session, ctx: ServiceContext, episode_id: int, client_id: int
+    session: Session,
+    ctx: ServiceContext,
+    episode_id: int,
+    client_id: int,
+    written: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Timeline:
     """The episode's timeline as the rules read it, from narrow column selects.
 
@@ -497,82 +514,91 @@ def rules_timeline(
       ``risk``) and the fit item of the latest response whose fit answer is readable (only
       the last fit answer counts) — not the JSON answers of every response of the episode.
 
-    A test checks that the rules raise the same alerts from both timelines.
+    A test checks that the rules raise the same alerts from both timelines. ``written``
+    (response id → stored answers) holds responses this transaction has just written, which
+    need not be read back.
     """
     connection = session.connection()
-    rows = connection.execute(_SCORE_ROWS, {"episode_id": episode_id}).all()
+    # Plain tuples, unpacked once: attribute access on result rows, repeated for every score
+    # of the episode, was a good part of a check-in's cost.
+    rows = [tuple(row) for row in connection.execute(_SCORE_ROWS, {"episode_id": episode_id})]
     numbers: dict[int, int] = {}
     for row in rows:  # as session_numbers(): check-ins without a session get their order
-        if row.checkin_id not in numbers:
-            numbers[row.checkin_id] = row.session_number or len(numbers) + 1
+        if row[6] not in numbers:
+            numbers[row[6]] = row[1] or len(numbers) + 1
     readings: dict[str, _Reading] = {}
     keys: list[tuple[int, date]] = []
     latest: dict[str, int] = {}  # instrument → index of its latest point in timeline order
     fit_rows: list[int] = []
-    for index, row in enumerate(rows):
-        key = (numbers[row.checkin_id], row.scored_at.date())
+    for index, (instrument_id, _number, scored_at, _t, _v, _r, checkin_id) in enumerate(rows):
+        key = (numbers[checkin_id], scored_at.date())
         keys.append(key)
-        if row.instrument_id not in readings:
-            readings[row.instrument_id] = _reading(ctx, row.instrument_id)
+        reading = readings.get(instrument_id)
+        if reading is None:
+            reading = readings[instrument_id] = _reading(ctx, instrument_id)
         # The timeline sorts stably by (session, date): a later row with an equal key is later.
-        if row.instrument_id not in latest or keys[latest[row.instrument_id]] <= key:
-            latest[row.instrument_id] = index
-        if readings[row.instrument_id].fit_id is not None:
+        last = latest.get(instrument_id)
+        if last is None or keys[last] <= key:
+            latest[instrument_id] = index
+        if reading.fit_id is not None:
             fit_rows.append(index)
     risky = [i for instrument_id, i in latest.items() if readings[instrument_id].risk_ids]
 
     def fit_key(i: int) -> tuple[int, date]:  # as build_timeline numbers a fit answer
-        return (rows[i].session_number or numbers[rows[i].checkin_id], keys[i][1])
+        return (rows[i][1] or numbers[rows[i][6]], keys[i][1])
 
     fit_rows.sort(key=fit_key)  # stable: the timeline's order of fit answers
-    answers = _stored_answers(session, [rows[i].response_id for i in risky + fit_rows[-1:]])
+    answers = _stored_answers(session, [rows[i][5] for i in risky + fit_rows[-1:]], written)
     risk: dict[int, tuple[RiskFlag, ...]] = {}
     for index in risky:
-        row = rows[index]
-        reading = readings[row.instrument_id]
-        raw = answers.get(row.response_id, {})
-        risk[index] = stored_risk_flags(
-            reading.instrument, _answers(ctx, row.instrument_id, raw, reading.risk_ids)
+        instrument_id, response_id = rows[index][0], rows[index][5]
+        reading = readings[instrument_id]
+        raw = answers.get(response_id, {})
+        risk[index] = tuple(
+            stored_risk_flags(
+                reading.instrument, _answers(ctx, instrument_id, raw, reading.risk_ids)
+            )
         )
     fits: list[FitAnswer] = []
     for position, index in enumerate(reversed(fit_rows)):
         if position == 1:  # the latest was unreadable: read the earlier ones too
-            answers.update(_stored_answers(session, [rows[i].response_id for i in fit_rows]))
-        row = rows[index]
-        fit_id = readings[row.instrument_id].fit_id
+            answers.update(_stored_answers(session, [rows[i][5] for i in fit_rows], written))
+        instrument_id, response_id = rows[index][0], rows[index][5]
+        fit_id = readings[instrument_id].fit_id
         assert fit_id is not None
-        raw = answers.get(row.response_id, {})
-        value = _answers(ctx, row.instrument_id, raw, (fit_id,)).get(fit_id)
+        raw = answers.get(response_id, {})
+        value = _answers(ctx, instrument_id, raw, (fit_id,)).get(fit_id)
         mapped = FIT_VALUES.get(str(value).strip().lower()) if value is not None else None
         if mapped is not None:
             number, at = fit_key(index)
             fits.append(FitAnswer(number, at, cast(FitAnswerValue, mapped)))
             break
+    # The values come from the store (session numbers of 1 or more, a risk tuple): the points
+    # are built without the constructor's checks.
     points = [
-        ScorePoint(
-            session_number=keys[index][0],
-            date=keys[index][1],
-            instrument_id=row.instrument_id,
-            total=row.total if row.valid else None,
-            risk=risk.get(index, ()),
-        )
-        for index, row in enumerate(rows)
+        checked_point(number, on, row[0], row[3] if row[4] else None, risk.get(index, ()))
+        for index, (row, (number, on)) in enumerate(zip(rows, keys, strict=True))
     ]
     attendance = [
-        Attendance(
-            session_number=t.number,
-            date=t.scheduled_at.date(),
-            status=cast(AttendanceStatus, t.status),
+        checked_attendance(number, scheduled_at.date(), cast(AttendanceStatus, status))
+        for number, scheduled_at, status in connection.execute(
+            _ATTENDANCE, {"episode_id": episode_id}
         )
-        for t in connection.execute(_ATTENDANCE, {"episode_id": episode_id})
     ]
     return Timeline(str(client_id), points, attendance, fits)
 
 
-def _stored_answers(session: Session, response_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    if not response_ids:
-        return {}
-    return {
-        row.id: dict(row.answers)
-        for row in session.connection().execute(_ANSWERS, {"ids": sorted(set(response_ids))})
-    }
+def _stored_answers(
+    session: Session,
+    response_ids: Sequence[int],
+    written: Mapping[int, Mapping[str, Any]] | None = None,
+) -> dict[int, dict[str, Any]]:
+    known = written or {}
+    found = {i: dict(known[i]) for i in response_ids if i in known}
+    missing = sorted(set(response_ids) - found.keys())
+    if missing:
+        found.update(
+            (row.id, dict(row.answers))
+            for row in session.connection().execute(_ANSWERS, {"ids": missing})
+        )
+    return found

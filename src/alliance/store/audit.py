@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import Table, and_, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,35 @@ def append(
     )
     session.add(event)
     return event
+
+
+_INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
+
+
+def append_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write several events (each with :func:`append`'s keyword arguments) now, as one
+    ``INSERT`` on the session's connection rather than as ORM objects flushed one by one: a
+    check-in writes several. Whatever the session holds pending is flushed first, so the
+    events' ids keep the order of the actions."""
+    if not rows:
+        return
+    session.flush()
+    session.connection().execute(
+        _INSERT_EVENTS,
+        [
+            {
+                "at": row["at"],
+                "actor_type": row["actor_type"],
+                "actor_id": row["actor_id"],
+                "clinic_id": row["clinic_id"],
+                "action": row["action"],
+                "entity_type": row["entity_type"],
+                "entity_id": None if row["entity_id"] is None else str(row["entity_id"]),
+                "detail": dict(row.get("detail") or {}),
+            }
+            for row in rows
+        ],
+    )
 
 
 def events(
