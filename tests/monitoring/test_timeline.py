@@ -7,14 +7,11 @@ from datetime import date
 import pytest
 from monitoring_helpers import scores, week
 
-from alliance.measures.scoring import RiskFlag
 from alliance.monitoring.timeline import (
     Attendance,
     FitAnswer,
     ScorePoint,
     Timeline,
-    checked_attendance,
-    checked_point,
 )
 
 
@@ -72,16 +69,3 @@ def test_score_subscales_cannot_be_changed_after_the_fact() -> None:
 def test_it_rejects_impossible_records(build: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()  # type: ignore[operator]
-
-
-def test_checked_records_equal_the_constructors_and_stay_frozen() -> None:
-    flag = RiskFlag(link_id="phq9_9", score=1.0, label="self-harm", answer="Several days")
-    built = ScorePoint(3, week(3), "phq9", 12.0, risk=(flag,))
-    checked = checked_point(3, week(3), "phq9", 12.0, (flag,))
-    assert checked == built
-    assert checked_point(1, week(1), "wai_sr", None) == ScorePoint(1, week(1), "wai_sr", None)
-    assert checked_attendance(2, week(2), "missed") == Attendance(2, week(2), "missed")
-    with pytest.raises(AttributeError):
-        checked.total = 1.0  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        checked.subscales["x"] = 1.0  # type: ignore[index]

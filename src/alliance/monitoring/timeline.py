@@ -26,8 +26,6 @@ __all__ = [
     "FitAnswerValue",
     "ScorePoint",
     "Timeline",
-    "checked_attendance",
-    "checked_point",
 ]
 
 AttendanceStatus = Literal["attended", "missed", "cancelled"]
@@ -92,42 +90,6 @@ class FitAnswer:
         _check_session(self.session_number, "fit answer")
         if self.answer not in _FIT_ANSWERS:
             raise ValueError(f"fit answer must be one of {_FIT_ANSWERS}, got {self.answer!r}")
-
-
-_NO_SUBSCALES: Mapping[str, float | None] = MappingProxyType({})
-
-
-def checked_point(
-    session_number: int,
-    on: date,
-    instrument_id: str,
-    total: float | None,
-    risk: tuple[RiskFlag, ...] = (),
-) -> ScorePoint:
-    """A :class:`ScorePoint` from values a store has already checked (``session_number`` an
-    int of 1 or more, ``risk`` a tuple), without subscales: the validation of the constructor
-    is skipped. The monitoring refresh builds about a hundred points per check-in, and the
-    checks were a good part of its cost."""
-    point = object.__new__(ScorePoint)
-    setattr_ = object.__setattr__
-    setattr_(point, "session_number", session_number)
-    setattr_(point, "date", on)
-    setattr_(point, "instrument_id", instrument_id)
-    setattr_(point, "total", total)
-    setattr_(point, "subscales", _NO_SUBSCALES)
-    setattr_(point, "score_id", None)
-    setattr_(point, "risk", risk)
-    return point
-
-
-def checked_attendance(session_number: int, on: date, status: AttendanceStatus) -> Attendance:
-    """An :class:`Attendance` from values a store has already checked (a session number of 1
-    or more, one of the three statuses), as :func:`checked_point` for scores."""
-    record = object.__new__(Attendance)
-    object.__setattr__(record, "session_number", session_number)
-    object.__setattr__(record, "date", on)
-    object.__setattr__(record, "status", status)
-    return record
 
 
 @dataclass(frozen=True, slots=True)

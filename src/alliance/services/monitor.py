@@ -43,8 +43,6 @@ from alliance.monitoring.timeline import (
     FitAnswerValue,
     ScorePoint,
     Timeline,
-    checked_attendance,
-    checked_point,
 )
 from alliance.services.alerts import alert_view
 from alliance.services.authz import Actor, system_actor
@@ -573,14 +571,12 @@ def rules_timeline(
             number, at = fit_key(index)
             fits.append(FitAnswer(number, at, cast(FitAnswerValue, mapped)))
             break
-    # The values come from the store (session numbers of 1 or more, a risk tuple): the points
-    # are built without the constructor's checks.
     points = [
-        checked_point(number, on, row[0], row[3] if row[4] else None, risk.get(index, ()))
+        ScorePoint(number, on, row[0], row[3] if row[4] else None, risk=risk.get(index, ()))
         for index, (row, (number, on)) in enumerate(zip(rows, keys, strict=True))
     ]
     attendance = [
-        checked_attendance(number, scheduled_at.date(), cast(AttendanceStatus, status))
+        Attendance(number, scheduled_at.date(), cast(AttendanceStatus, status))
         for number, scheduled_at, status in connection.execute(
             _ATTENDANCE, {"episode_id": episode_id}
         )
