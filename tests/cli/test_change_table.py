@@ -109,6 +109,20 @@ def test_an_alliance_instrument_matches_the_per_client_path(table) -> None:  # t
     _same(*table, "wai_sr", None)
 
 
+def test_the_fit_check_window_is_read_from_the_real_session_numbers() -> None:
+    # Found by the property above: low alliance at sessions 3 and 4 (session 1 invalid). The
+    # fit check fired at session 3, inside its window, so session 4 must not fire it again;
+    # renumbering the earlier scores 1, 2, ... had put session 3 outside the window.
+    day = pd.Timestamp("2024-01-01").date()
+    long = pd.DataFrame(
+        [("c", 1, day, NAN), ("c", 3, day, 1.0), ("c", 4, day, 1.0), ("d", 4, day, 1.0)],
+        columns=["client_id", "session", "date", "total"],
+    )
+    _same(long, [None] * len(long), "wai_sr", None)
+    table = change_table(long, pd.DataFrame(index=long.index), load_instrument("wai_sr"), None)
+    assert table["alerts"].tolist() == ["low_alliance", "fit_check"]
+
+
 @pytest.mark.parametrize("instrument_id", ["gad7", "who5"])
 def test_other_instruments_match_on_a_fixed_random_table(instrument_id: str) -> None:
     inst = load_instrument(instrument_id)

@@ -9,7 +9,9 @@ a timeline per client. It rests on two facts about the rules:
   non-relationship) instrument only the first valid score and the latest
   ``not_on_track_consecutive`` ones (not on track: each of those against the expected course;
   reliable deterioration: the first and the latest); a relationship instrument also the
-  earlier totals (rupture, low alliance) and the latest session number (fit check);
+  earlier totals (rupture, low alliance) and every session number (the fit check replays
+  its window: whether an earlier low score fell inside it decides whether the latest one
+  may fire);
 * ``risk_reported`` reads only the latest administration's risk answers.
 
 So each client is reduced to those keys, each *distinct* key is evaluated once by the real
@@ -117,7 +119,12 @@ def latest_alert_kinds(
         if end > start:
             key: SeriesKey
             if relationship:
-                key = (tuple(valid_total[start:end].tolist()), int(valid_session[end - 1]))
+                # Session numbers too: the fit check replays its window (sessions 3-5 by
+                # default), so the same scores at other sessions can raise other alerts.
+                key = (
+                    tuple(valid_total[start:end].tolist()),
+                    tuple(valid_session[start:end].tolist()),
+                )
             else:
                 tail = range(max(start + 1, end - recent), end)
                 key = (
@@ -139,12 +146,9 @@ def latest_alert_kinds(
 def _points(instrument: Instrument, key: SeriesKey, *, relationship: bool) -> list[ScorePoint]:
     """A valid series that shows the rules exactly what ``key`` holds."""
     if relationship:
-        totals, last_session = key
+        totals, sessions = key
         assert isinstance(totals, tuple)
-        assert isinstance(last_session, int)
-        # Earlier sessions are numbered 1, 2, …: only their order and totals are read, and
-        # the latest session is at least the number of valid scores.
-        sessions = [*range(1, len(totals)), last_session]
+        assert isinstance(sessions, tuple)
         return [
             ScorePoint(s, _DAY, instrument.id, float(t))
             for s, t in zip(sessions, totals, strict=True)
