@@ -77,6 +77,13 @@ def test_stack_context_puts_the_most_recent_turn_first_with_speaker_flags(
     assert v.stack_context(emb, CONV, ROLES, 0).shape == (6, 3)
 
 
+def test_single_layout_drops_the_empty_contexts_separator(v: ModuleType) -> None:
+    encoded = [([101, 102, 7, 8, 102], [0, 0, 1, 1, 1]), ([101, 5, 102, 7, 102], [0, 0, 0, 1, 1])]
+    out = v.single_layout(encoded, ["", "client: yes"])
+    assert out[0] == ([101, 7, 8, 102], [0, 0, 0, 0])
+    assert out[1] == encoded[1]  # with a context the pair layout stays
+
+
 # --------------------------------------------------------------------------- heads
 
 
