@@ -34,6 +34,7 @@ class SmtpSink:
     holding: int = 0
     peak: int = 0
     messages: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
 
@@ -57,6 +58,7 @@ class SmtpSink:
             self.holding -= 1
         with self.lock:
             self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
 
     def bodies(self) -> list[str]:

@@ -107,3 +107,29 @@ def test_messages_arrive_as_written_and_close_ends_every_connection(sink: SmtpSi
     # On the wire a line ends in CRLF (7bit) or is base64; either way the text is what was sent.
     assert [body.replace("\r\n", "\n") for body in sink.bodies()] == ["Línea\n", "Line\n"]
     assert notifier._idle == []  # the pool is what this test is about
+
+
+def test_the_envelope_carries_the_bare_addresses(sink: SmtpSink) -> None:
+    settings = Settings().model_copy(
+        update={**smtp_settings(sink.port), "smtp_from": "Northside Clinic <clinic@north.example>"}
+    )
+    with SmtpNotifier(settings, timeout=5) as notifier:
+        notifier.send(Message(to="a@mail.example", subject="S", body="b"))
+    assert sink.envelopes == [("clinic@north.example", ["a@mail.example"])]
+    assert sink.messages[0]["From"] == "Northside Clinic <clinic@north.example>"
+
+
+@pytest.mark.parametrize(("code", "permanent"), [("550", True), ("451", False)])
+def test_a_refused_recipient_is_a_mail_error_and_the_connection_goes_on(
+    sink: SmtpSink, code: str, permanent: bool
+) -> None:
+    settings = Settings().model_copy(update=smtp_settings(sink.port))
+    with SmtpNotifier(settings, timeout=5) as notifier:
+        sink.refuse = code
+        with pytest.raises(MailError) as caught:
+            notifier.send(Message(to="a@mail.example", subject="S", body="b"))
+        assert caught.value.permanent is permanent
+        assert code in caught.value.reason
+        sink.refuse = None
+        notifier.send(Message(to="b@mail.example", subject="S", body="b"))
+    assert [m["To"] for m in sink.messages] == ["b@mail.example"]

@@ -42,12 +42,22 @@ class FakeSMTP:
             raise OSError("connection refused")
         FakeSMTP.sent.append(message)
 
-    def sendmail(self, sender: str, to: list[str], raw: bytes) -> None:
+    def ehlo_or_helo_if_needed(self) -> None:
+        pass
+
+    def docmd(self, command: str, args: str = "") -> tuple[int, bytes]:
         if FakeSMTP.fail:
             raise OSError("connection refused")
+        return 250, b"OK"
+
+    def data(self, raw: bytes) -> tuple[int, bytes]:
         parsed = message_from_bytes(raw, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         FakeSMTP.sent.append(parsed)
+        return 250, b"OK"
+
+    def rset(self) -> None:
+        pass
 
     def quit(self) -> None:
         pass

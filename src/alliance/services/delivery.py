@@ -356,9 +356,10 @@ def _queue_invitations(
         messages.append({**base, "status": "queued", "next_attempt_at": now})
     checkin_ids: dict[int, int] = {}
     if new_checkins:
+        # Matched by session id (one new link per session here), not by parameter order:
+        # asking for that order makes SQLite insert one row per statement.
         inserted = session.execute(
-            insert(CheckIn).returning(CheckIn.session_id, CheckIn.id, sort_by_parameter_order=True),
-            new_checkins,
+            insert(CheckIn).returning(CheckIn.session_id, CheckIn.id), new_checkins
         )
         checkin_ids = {row.session_id: row.id for row in inserted}
     for message in messages:
