@@ -7,7 +7,6 @@ No AutoMISC text is used here: every row below is made up for the test.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -18,18 +17,11 @@ import numpy as np
 import pytest
 
 from alliance.analysis.pipeline import Analyzer
-
-EVAL = Path(__file__).resolve().parents[2] / "eval"
+from eval_scripts import load_script
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, EVAL / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 @pytest.fixture(scope="module")

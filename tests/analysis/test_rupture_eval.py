@@ -3,8 +3,6 @@ rates for rules / classifier / union, and the frozen-set guard."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,19 +11,12 @@ import pytest
 
 from alliance.analysis.markers import MarkerHit, MarkerInput
 from alliance.transcripts import parse_transcript
-
-EVAL = Path(__file__).resolve().parents[2] / "eval" / "evaluate_markers.py"
+from eval_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def em() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("evaluate_markers", EVAL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["evaluate_markers"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("evaluate_markers")
 
 
 def test_auc_counts_ties_half_and_needs_both_classes(em) -> None:

@@ -7,8 +7,6 @@ No AnnoMI or AutoMISC text is used here.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,19 +14,12 @@ import numpy as np
 import pytest
 
 from alliance.analysis.classifiers import build_context
-
-EVAL = Path(__file__).resolve().parents[2] / "eval"
+from eval_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def v() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("variants", EVAL / "variants.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["variants"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("variants")
 
 
 CONV = ["a", "a", "a", "a", "b", "b"]

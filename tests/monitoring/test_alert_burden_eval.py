@@ -3,24 +3,15 @@ alerts than one per signal while keeping what the old grouping detected."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "eval" / "alert_burden.py"
+from eval_scripts import load_script
 
 
 def _load():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("alert_burden", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["alert_burden"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("alert_burden")
 
 
 def test_the_burden_eval_prints_its_model_and_a_last_line_in_the_stated_form(

@@ -3,13 +3,13 @@ the count on the last line (the figure docs/benchmarks.md quotes)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from alliance.analysis import pipeline
+from eval_scripts import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "eval" / "transcripts_corpus.py"
 
@@ -38,12 +38,7 @@ def corpus(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
             lambda cls, backend="accurate", empathy=None, units="turns": cls(coder=_Coder())
         ),
     )
-    spec = importlib.util.spec_from_file_location("transcripts_corpus", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("transcripts_corpus", SCRIPT.parent)
 
 
 def _files(folder: Path) -> None:
