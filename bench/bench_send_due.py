@@ -14,7 +14,7 @@ the set-up is not what is measured). Then, timed, through the real command
    ``smtp_connections`` SMTP connections at once (4 by default), records each;
 3. ``send-due`` again: nothing is due (the cost of a quiet cron tick on a full table).
 
-Aim (issue 10): run 2 under 10 s for 10,000 due episodes (see docs/benchmarks.md for the latest figures).
+Aim (issue 10): run 2 under 10 s for 10,000 due episodes (latest figures: docs/benchmarks.md).
 """
 
 from __future__ import annotations
