@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
+from httpx import Response
 from jinja2.ext import babel_extract
 from sqlalchemy import select
 from webworld import World, build_world, csrf_from, full_answers
@@ -525,13 +526,18 @@ def _problem_items(page: str) -> list[tuple[str, str, str]]:
     return re.findall(r'<li><a href="#([^"]+)">([^<]+)</a>: ([^<]+)</li>', box)
 
 
-def test_a_refused_intake_lists_its_problems_in_spanish(world: World) -> None:
+def _post_intake(world: World, data: dict[str, str], query: str = "") -> Response:
+    """The public intake form as a client sends it: opened (for its CSRF token), then posted."""
     clinic_id = world.cases["tom"].clinic_id
     http = world.client()
-    page = http.get(f"/intake/{clinic_id}?lang=es")
-    refused = http.post(
-        f"/intake/{clinic_id}?lang=es", data={**BAD_INTAKE, "csrf_token": csrf_from(page.text)}
+    page = http.get(f"/intake/{clinic_id}{query}")
+    return http.post(
+        f"/intake/{clinic_id}{query}", data={**data, "csrf_token": csrf_from(page.text)}
     )
+
+
+def test_a_refused_intake_lists_its_problems_in_spanish(world: World) -> None:
+    refused = _post_intake(world, BAD_INTAKE, "?lang=es")
     assert refused.status_code == 422
     assert _problem_items(refused.text) == [
         (
@@ -569,12 +575,7 @@ def test_a_refused_intake_lists_its_problems_in_spanish(world: World) -> None:
 def test_the_same_refused_intake_on_an_english_page_keeps_the_english_words(
     world: World,
 ) -> None:
-    clinic_id = world.cases["tom"].clinic_id
-    http = world.client()
-    page = http.get(f"/intake/{clinic_id}")
-    refused = http.post(
-        f"/intake/{clinic_id}", data={**BAD_INTAKE, "csrf_token": csrf_from(page.text)}
-    )
+    refused = _post_intake(world, BAD_INTAKE)
     assert refused.status_code == 422
     items = _problem_items(refused.text)
     assert [(label, text) for _, label, text in items] == [
@@ -655,17 +656,8 @@ def test_the_spanish_intake_takes_the_examples_it_shows_and_a_clients_own_words(
 
 
 def test_spanish_words_that_name_no_style_are_refused_in_spanish(world: World) -> None:
-    clinic_id = world.cases["tom"].clinic_id
-    http = world.client()
-    page = http.get(f"/intake/{clinic_id}?lang=es")
-    refused = http.post(
-        f"/intake/{clinic_id}?lang=es",
-        data={
-            **SPANISH_INTAKE,
-            "style_words": "no lo tengo claro",
-            "csrf_token": csrf_from(page.text),
-        },
-    )
+    words = {**SPANISH_INTAKE, "style_words": "no lo tengo claro"}
+    refused = _post_intake(world, words, "?lang=es")
     assert refused.status_code == 422
     assert _problem_items(refused.text) == [
         (
