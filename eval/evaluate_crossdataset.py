@@ -620,17 +620,25 @@ def quality_report(
 # --------------------------------------------------------------------------- main
 
 
+def annomi_transcript_texts(df: Any = None) -> dict[int, str]:
+    """Each AnnoMI transcript's whole text by id (what the copy check compares against);
+    ``df`` is the loaded AnnoMI frame, read here when not given."""
+    import text_data
+
+    frame = text_data.load_annomi() if df is None else df
+    return {
+        int(tid): " ".join(part["text"].astype(str)) for tid, part in frame.groupby("transcript_id")
+    }
+
+
 def annomi_texts() -> tuple[dict[int, str], Any, Any, Any]:
     """AnnoMI transcripts' text by id, and the held-out split and frames of eval/evaluate.py."""
     import evaluate
     import text_data
 
     df = text_data.load_annomi()
-    texts = {
-        int(tid): " ".join(part["text"].astype(str)) for tid, part in df.groupby("transcript_id")
-    }
     split, ther, cli = evaluate.annomi_heldout()
-    return texts, df[df["transcript_id"].isin(split.test)], ther, cli
+    return annomi_transcript_texts(df), df[df["transcript_id"].isin(split.test)], ther, cli
 
 
 def annomi_split_of(transcript_id: int) -> str:

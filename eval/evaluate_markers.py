@@ -384,10 +384,7 @@ def hlqc_sessions(automisc: str | None) -> tuple[list[Session], str] | None:
     if not am.available(source):
         print(f"\n(HLQC check skipped — AutoMISC not found at {source}; {am.FETCH_HINT})")
         return None
-    import text_data
-
-    df = text_data.load_annomi()
-    texts = {int(t): " ".join(p["text"].astype(str)) for t, p in df.groupby("transcript_id")}
+    texts = xd.annomi_transcript_texts()
     hlqc = am.load_hlqc(source)
     copies, _ = xd.find_copies({c.conv_id: c.text for c in hlqc}, xd.ngram_index(texts))
     kept = [c for c in hlqc if c.conv_id not in copies and c.quality in ("high", "low")]

@@ -211,8 +211,7 @@ def non_copies(source: Path) -> list[am.Conversation]:
     import evaluate_crossdataset as xd
 
     manual = am.load_manual(source)
-    texts, *_ = xd.annomi_texts()
-    index = xd.ngram_index(texts)
+    index = xd.ngram_index(xd.annomi_transcript_texts())
     copies, _ = xd.find_copies({c.conv_id: c.text for c in manual}, index, xd.COPY_THRESHOLD)
     kept = [c for c in manual if c.conv_id not in copies]
     print(

@@ -398,15 +398,12 @@ def automisc_corpus(source_arg: str | None) -> Corpus | None:
     saying why) when the mirror is not there."""
     import _automisc as am
     import evaluate_crossdataset as xd
-    import text_data
 
     source = am.resolve_source(source_arg)
     if not am.available(source):
         print(f"cross-dataset: skipped — AutoMISC not found at {source}; {am.FETCH_HINT}")
         return None
-    df = text_data.load_annomi()
-    texts = {int(t): " ".join(p["text"].astype(str)) for t, p in df.groupby("transcript_id")}
-    index = xd.ngram_index(texts)
+    index = xd.ngram_index(xd.annomi_transcript_texts())
     hlqc_copies, _ = xd.find_copies({c.conv_id: c.text for c in am.load_hlqc(source)}, index)
     manual = am.load_manual(source)
     copies, _ = xd.find_copies({c.conv_id: c.text for c in manual}, index)
