@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
@@ -74,15 +75,30 @@ def record(
     """Audit one action by ``actor`` inside the current unit of work."""
     audit.append(
         session,
-        at=ctx.now(),
-        actor_type=actor.audit_type,
-        actor_id=actor.audit_id,
-        clinic_id=clinic_id if clinic_id is not None else actor.clinic_id,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        detail=detail,
+        **_event(ctx.now(), actor, action, entity_type, entity_id, detail, clinic_id),
     )
+
+
+def _event(
+    at: datetime,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: int | str | None,
+    detail: Mapping[str, Any] | None,
+    clinic_id: int | None,
+) -> dict[str, Any]:
+    """An audit event's values for ``actor`` (the actor's clinic unless ``clinic_id`` is given)."""
+    return {
+        "at": at,
+        "actor_type": actor.audit_type,
+        "actor_id": actor.audit_id,
+        "clinic_id": clinic_id if clinic_id is not None else actor.clinic_id,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "detail": detail,
+    }
 
 
 def record_many(
@@ -96,19 +112,4 @@ def record_many(
     statement now rather than flushed one by one at the commit (a check-in audits itself and
     each alert it changes)."""
     at = ctx.now()
-    audit.append_many(
-        session,
-        [
-            {
-                "at": at,
-                "actor_type": actor.audit_type,
-                "actor_id": actor.audit_id,
-                "clinic_id": clinic_id if clinic_id is not None else actor.clinic_id,
-                "action": action,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "detail": detail,
-            }
-            for action, entity_type, entity_id, detail, clinic_id in entries
-        ],
-    )
+    audit.append_many(session, [_event(at, actor, *entry) for entry in entries])

@@ -33,17 +33,36 @@ def append(
 ) -> AuditEvent:
     """Add one audit event to ``session`` (it commits with the unit of work it belongs to)."""
     event = AuditEvent(
-        at=at,
-        actor_type=actor_type,
-        actor_id=actor_id,
-        clinic_id=clinic_id,
-        action=action,
-        entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id),
-        detail=dict(detail or {}),
+        **_stored(
+            {
+                "at": at,
+                "actor_type": actor_type,
+                "actor_id": actor_id,
+                "clinic_id": clinic_id,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "detail": detail,
+            }
+        )
     )
     session.add(event)
     return event
+
+
+def _stored(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's column values as stored: the entity id as text, the detail a plain dict."""
+    entity_id = row["entity_id"]
+    return {
+        "at": row["at"],
+        "actor_type": row["actor_type"],
+        "actor_id": row["actor_id"],
+        "clinic_id": row["clinic_id"],
+        "action": row["action"],
+        "entity_type": row["entity_type"],
+        "entity_id": None if entity_id is None else str(entity_id),
+        "detail": dict(row.get("detail") or {}),
+    }
 
 
 _INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
@@ -57,22 +76,7 @@ def append_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
     session.flush()
-    session.connection().execute(
-        _INSERT_EVENTS,
-        [
-            {
-                "at": row["at"],
-                "actor_type": row["actor_type"],
-                "actor_id": row["actor_id"],
-                "clinic_id": row["clinic_id"],
-                "action": row["action"],
-                "entity_type": row["entity_type"],
-                "entity_id": None if row["entity_id"] is None else str(row["entity_id"]),
-                "detail": dict(row.get("detail") or {}),
-            }
-            for row in rows
-        ],
-    )
+    session.connection().execute(_INSERT_EVENTS, [_stored(row) for row in rows])
 
 
 def events(
